@@ -1,0 +1,21 @@
+//! shardgate's routing rules.
+//!
+//! Operators write YAML ([`raw`] mirrors it one to one); [`Topology::load`] validates it and
+//! expands every pattern (`order_db_{0..31}`) into the [`Topology`] the router consults on every
+//! statement. Every validation error names the YAML path and line it is about, because a config
+//! with 1024 physical tables is not debugged by guessing.
+
+pub mod algorithm;
+mod build;
+pub mod error;
+mod locate;
+pub mod pattern;
+pub mod raw;
+pub mod topology;
+
+pub use algorithm::{Algorithm, ShardKey};
+pub use error::ConfigError;
+pub use topology::{
+    Backend, BackendId, DatabaseId, LogicalTable, PhysicalDatabase, PoolLimits, ShardedLayout,
+    TableId, TableKind, Topology, User,
+};

@@ -1,0 +1,169 @@
+//! The YAML file as written, one struct per mapping. Every struct denies unknown keys so a typo
+//! (`sharding_colum`) is an error with a line number rather than a silently ignored rule.
+//! Meaning and cross-references are checked when the [`crate::Topology`] is built.
+
+use serde::Deserialize;
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:3307";
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    /// Address the proxy listens on for clients.
+    #[serde(default = "default_listen")]
+    pub listen: String,
+    /// Accounts clients log in with.
+    #[serde(default)]
+    pub users: Vec<RawUser>,
+    /// MySQL/MariaDB servers.
+    pub backends: Vec<RawBackend>,
+    /// Physical databases and the backends they live on.
+    pub databases: Vec<RawDatabaseGroup>,
+    /// The one logical schema clients see.
+    pub schema: RawSchema,
+}
+
+fn default_listen() -> String {
+    DEFAULT_LISTEN.to_string()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawUser {
+    pub name: String,
+    pub password: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawBackend {
+    pub name: String,
+    /// `host:port`.
+    pub address: String,
+    pub user: String,
+    #[serde(default)]
+    pub password: String,
+    #[serde(default)]
+    pub pool: RawPool,
+    /// Read replicas of this backend (used by the read/write-split issue).
+    #[serde(default)]
+    pub replicas: Vec<RawReplica>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawReplica {
+    pub address: String,
+    pub user: Option<String>,
+    pub password: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawPool {
+    pub max_connections: u32,
+    pub min_idle: u32,
+    pub connect_timeout_ms: u64,
+    pub query_timeout_ms: u64,
+}
+
+impl Default for RawPool {
+    fn default() -> Self {
+        RawPool {
+            max_connections: 64,
+            min_idle: 0,
+            connect_timeout_ms: 3_000,
+            query_timeout_ms: 60_000,
+        }
+    }
+}
+
+/// A run of physical databases, e.g. `order_db_{0..31}` over `[ds0, ds1]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDatabaseGroup {
+    /// A name or a range pattern.
+    pub names: String,
+    /// The backends the databases are spread over.
+    pub backends: Vec<String>,
+    #[serde(default)]
+    pub placement: Placement,
+}
+
+/// How the i-th database of a group picks its backend.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Placement {
+    /// Database i on `backends[i % backends.len()]`.
+    #[default]
+    Modulo,
+    /// Equal contiguous blocks: the first len/k databases on the first backend, and so on.
+    Contiguous,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSchema {
+    pub name: String,
+    pub tables: Vec<RawTable>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RawTableKind {
+    Sharded,
+    Binding,
+    Broadcast,
+    Single,
+}
+
+impl RawTableKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RawTableKind::Sharded => "sharded",
+            RawTableKind::Binding => "binding",
+            RawTableKind::Broadcast => "broadcast",
+            RawTableKind::Single => "single",
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTable {
+    pub name: String,
+    pub kind: RawTableKind,
+    /// sharded, binding: the column whose value picks the shard.
+    pub sharding_column: Option<String>,
+    /// sharded (binding: optional, must equal the target's): database pattern.
+    pub databases: Option<String>,
+    /// sharded, binding: physical table pattern within each database.
+    pub tables: Option<String>,
+    pub database_algorithm: Option<RawAlgorithm>,
+    pub table_algorithm: Option<RawAlgorithm>,
+    /// binding: the sharded table this one follows.
+    pub bind_to: Option<String>,
+    /// single: the physical database holding the table.
+    pub database: Option<String>,
+    /// Name of the id generator that fills the sharding key on INSERT.
+    pub key_generator: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlgorithmType {
+    Mod,
+    DivMod,
+    HashMod,
+    Range,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAlgorithm {
+    #[serde(rename = "type")]
+    pub kind: AlgorithmType,
+    pub modulus: Option<u64>,
+    pub divisor: Option<u64>,
+    pub boundaries: Option<Vec<i64>>,
+}

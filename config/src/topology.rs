@@ -1,0 +1,151 @@
+//! The validated, expanded routing rules: what the router reads on every statement.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use crate::algorithm::Algorithm;
+use crate::error::ConfigError;
+
+/// Index into [`Topology::backends`].
+pub type BackendId = usize;
+/// Index into [`Topology::databases`].
+pub type DatabaseId = usize;
+/// Index into [`Topology::tables`].
+pub type TableId = usize;
+
+#[derive(Debug, Clone)]
+pub struct User {
+    pub name: String,
+    pub password: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolLimits {
+    pub max_connections: u32,
+    pub min_idle: u32,
+    pub connect_timeout_ms: u64,
+    pub query_timeout_ms: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct Replica {
+    pub address: String,
+    pub user: String,
+    pub password: String,
+}
+
+/// A MySQL/MariaDB server.
+#[derive(Debug, Clone)]
+pub struct Backend {
+    pub name: String,
+    pub address: String,
+    pub user: String,
+    pub password: String,
+    pub pool: PoolLimits,
+    pub replicas: Vec<Replica>,
+}
+
+/// A physical database and the server that holds it.
+#[derive(Debug, Clone)]
+pub struct PhysicalDatabase {
+    pub name: String,
+    pub backend: BackendId,
+}
+
+/// How a sharded (or binding) table spreads over physical tables: database index from
+/// `database_algorithm`, table index within the database from `table_algorithm`; every listed
+/// database holds every listed table name.
+#[derive(Debug, Clone)]
+pub struct ShardedLayout {
+    /// Lower-cased, since MySQL column names are case-insensitive.
+    pub sharding_column: String,
+    pub databases: Vec<DatabaseId>,
+    pub tables: Vec<String>,
+    pub database_algorithm: Algorithm,
+    pub table_algorithm: Algorithm,
+    /// The table that heads this table's binding group (itself, for a plain sharded table).
+    /// Tables in one group keep rows with equal keys in the same (database, table index).
+    pub binding_group: TableId,
+}
+
+impl ShardedLayout {
+    pub fn physical_table_count(&self) -> usize {
+        self.databases.len() * self.tables.len()
+    }
+}
+
+#[derive(Debug, Clone)]
+pub enum TableKind {
+    Sharded(ShardedLayout),
+    /// A full copy in every physical database: reads from any one, writes to all.
+    Broadcast,
+    /// Lives in one physical database, under its logical name.
+    Single { database: DatabaseId },
+}
+
+#[derive(Debug, Clone)]
+pub struct LogicalTable {
+    /// As written in the config.
+    pub name: String,
+    pub kind: TableKind,
+    pub key_generator: Option<String>,
+}
+
+/// The whole routing model.
+#[derive(Debug, Clone)]
+pub struct Topology {
+    pub listen: String,
+    pub users: Vec<User>,
+    pub backends: Vec<Backend>,
+    pub databases: Vec<PhysicalDatabase>,
+    /// The logical schema's name, as clients see it (`shop`).
+    pub schema: String,
+    pub tables: Vec<LogicalTable>,
+    /// Lower-cased logical name -> table.
+    pub(crate) table_index: HashMap<String, TableId>,
+    pub(crate) database_index: HashMap<String, DatabaseId>,
+}
+
+impl Topology {
+    /// Reads, validates and expands a routing-rules file.
+    pub fn load(path: impl AsRef<Path>) -> Result<Topology, ConfigError> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+            file: path.to_path_buf(),
+            source,
+        })?;
+        Topology::from_yaml(&text, path)
+    }
+
+    /// Validates and expands YAML text; `file` only labels errors.
+    pub fn from_yaml(text: &str, file: impl AsRef<Path>) -> Result<Topology, ConfigError> {
+        crate::build::build(text, file.as_ref())
+    }
+
+    /// Looks a logical table up by name. MySQL on Linux compares table names case-sensitively,
+    /// but ORMs differ in how they spell them, so logical names match case-insensitively.
+    pub fn table(&self, name: &str) -> Option<(TableId, &LogicalTable)> {
+        let id = match self.table_index.get(name) {
+            Some(id) => *id,
+            None => *self.table_index.get(&name.to_ascii_lowercase())?,
+        };
+        Some((id, &self.tables[id]))
+    }
+
+    pub fn database_by_name(&self, name: &str) -> Option<DatabaseId> {
+        self.database_index.get(name).copied()
+    }
+
+    pub fn backend_of(&self, database: DatabaseId) -> &Backend {
+        &self.backends[self.databases[database].backend]
+    }
+
+    /// How many physical tables the logical table `id` stands for.
+    pub fn physical_table_count(&self, id: TableId) -> usize {
+        match &self.tables[id].kind {
+            TableKind::Sharded(layout) => layout.physical_table_count(),
+            TableKind::Broadcast => self.databases.len(),
+            TableKind::Single { .. } => 1,
+        }
+    }
+}

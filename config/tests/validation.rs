@@ -1,0 +1,204 @@
+//! Every validation error names the right YAML path and line.
+
+use shardgate_config::{ConfigError, TableKind, Topology};
+
+const BASE: &str = "\
+backends:
+  - name: ds0
+    address: 127.0.0.1:3306
+    user: root
+  - name: ds1
+    address: 127.0.0.1:3316
+    user: root
+databases:
+  - names: db_{0..3}
+    backends: [ds0, ds1]
+  - names: main
+    backends: [ds0]
+schema:
+  name: shop
+  tables:
+    - name: t_order
+      kind: sharded
+      sharding_column: order_id
+      databases: db_{0..3}
+      tables: t_order_{0..7}
+      database_algorithm: {type: mod, modulus: 4}
+      table_algorithm: {type: div_mod, divisor: 4, modulus: 8}
+    - name: t_item
+      kind: binding
+      bind_to: t_order
+      sharding_column: order_id
+      tables: t_item_{0..7}
+    - name: t_currency
+      kind: broadcast
+    - name: t_setting
+      kind: single
+      database: main
+";
+
+/// BASE with one line-aligned edit, so line numbers in the assertions stay readable.
+fn edited(from: &str, to: &str) -> String {
+    assert!(BASE.contains(from), "test edit `{from}` not found");
+    BASE.replacen(from, to, 1)
+}
+
+fn error_of(yaml: &str) -> (usize, String) {
+    let err = Topology::from_yaml(yaml, "test.yaml").expect_err("config should be refused");
+    (err.line().expect("error has a line"), err.to_string())
+}
+
+#[test]
+fn base_config_is_valid() {
+    let t = Topology::from_yaml(BASE, "test.yaml").unwrap();
+    assert_eq!(t.backends.len(), 2);
+    assert_eq!(t.databases.len(), 5);
+    assert_eq!(t.databases[1].backend, 1);
+    assert_eq!(t.listen, "127.0.0.1:3307");
+    let (_, item) = t.table("T_ITEM").unwrap();
+    match &item.kind {
+        TableKind::Sharded(layout) => {
+            assert_eq!(layout.binding_group, 0);
+            assert_eq!(layout.physical_table_count(), 32);
+            assert_eq!(layout.tables[7], "t_item_7");
+        }
+        other => panic!("binding table became {other:?}"),
+    }
+}
+
+#[test]
+fn unknown_key() {
+    let (line, msg) = error_of(&edited("      sharding_column: order_id\n      databases", "      sharding_colum: order_id\n      databases"));
+    assert_eq!(line, 18);
+    assert!(msg.contains("unknown field `sharding_colum`"), "{msg}");
+    assert!(msg.contains("test.yaml: line 18"), "{msg}");
+}
+
+#[test]
+fn unknown_top_level_key() {
+    let (line, msg) = error_of(&format!("{BASE}listn: 1.2.3.4:5\n"));
+    assert_eq!(line, 33);
+    assert!(msg.contains("unknown field `listn`"), "{msg}");
+}
+
+#[test]
+fn database_modulus_differs_from_database_count() {
+    let (line, msg) = error_of(&edited("{type: mod, modulus: 4}", "{type: mod, modulus: 5}"));
+    assert_eq!(line, 21);
+    assert!(msg.contains("schema.tables[0].database_algorithm.modulus"), "{msg}");
+    assert!(msg.contains("spreads keys over 5 databases, but the table has 4 databases"), "{msg}");
+}
+
+#[test]
+fn table_modulus_differs_from_table_count() {
+    let (line, msg) = error_of(&edited("divisor: 4, modulus: 8", "divisor: 4, modulus: 16"));
+    assert_eq!(line, 22);
+    assert!(msg.contains("spreads keys over 16 tables, but the table has 8 tables"), "{msg}");
+}
+
+#[test]
+fn duplicate_backend() {
+    let (line, msg) = error_of(&edited("  - name: ds1", "  - name: ds0"));
+    assert_eq!(line, 5);
+    assert!(msg.contains("backends[1].name: duplicate backend `ds0`"), "{msg}");
+}
+
+#[test]
+fn duplicate_table() {
+    let (line, msg) = error_of(&edited("    - name: t_currency", "    - name: T_Order"));
+    assert_eq!(line, 28);
+    assert!(msg.contains("duplicate logical table `T_Order`"), "{msg}");
+}
+
+#[test]
+fn duplicate_database() {
+    let (line, msg) = error_of(&edited("  - names: main", "  - names: db_3"));
+    assert_eq!(line, 11);
+    assert!(msg.contains("database `db_3` is declared twice"), "{msg}");
+}
+
+#[test]
+fn database_on_missing_backend() {
+    let (line, msg) = error_of(&edited("    backends: [ds0]\n", "    backends:\n      - ds9\n"));
+    assert_eq!(line, 13);
+    assert!(msg.contains("databases[1].backends[0]"), "{msg}");
+    assert!(msg.contains("backend `ds9` is not declared"), "{msg}");
+}
+
+#[test]
+fn binding_layout_differs() {
+    let (line, msg) = error_of(&edited("tables: t_item_{0..7}", "tables: t_item_{0..3}"));
+    assert_eq!(line, 27);
+    assert!(msg.contains("binding table `t_item` has 4 tables per database but `t_order` has 8"), "{msg}");
+
+    let yaml = edited(
+        "      tables: t_item_{0..7}\n",
+        "      tables: t_item_{0..7}\n      database_algorithm: {type: hash_mod, modulus: 4}\n",
+    );
+    let (line, msg) = error_of(&yaml);
+    assert_eq!(line, 28);
+    assert!(msg.contains("must be sharded exactly like `t_order`, but its database algorithm differ"), "{msg}");
+}
+
+#[test]
+fn binding_to_unknown_table() {
+    let (line, msg) = error_of(&edited("bind_to: t_order", "bind_to: t_nothing"));
+    assert_eq!(line, 25);
+    assert!(msg.contains("`t_nothing` is not a sharded table"), "{msg}");
+}
+
+#[test]
+fn missing_sharding_column() {
+    let (line, msg) = error_of(&edited("      sharding_column: order_id\n      databases", "      databases"));
+    assert_eq!(line, 16);
+    assert!(msg.contains("table `t_order` is sharded but has no `sharding_column`"), "{msg}");
+}
+
+#[test]
+fn key_that_does_not_apply() {
+    let (line, msg) = error_of(&edited("      kind: broadcast\n", "      kind: broadcast\n      sharding_column: id\n"));
+    assert_eq!(line, 30);
+    assert!(msg.contains("`sharding_column` does not apply to broadcast table `t_currency`"), "{msg}");
+}
+
+#[test]
+fn physical_tables_cannot_be_shared() {
+    let (line, msg) = error_of(&edited("tables: t_item_{0..7}", "tables: t_order_{0..7}"));
+    assert_eq!(line, 23);
+    assert!(msg.contains("physical table `db_0.t_order_0` belongs to both `t_order` and `t_item`"), "{msg}");
+}
+
+#[test]
+fn bad_pattern_and_address() {
+    let (line, msg) = error_of(&edited("names: db_{0..3}", "names: db_{0..x}"));
+    assert_eq!(line, 9);
+    assert!(msg.contains("`x` is not a number"), "{msg}");
+    let (line, msg) = error_of(&edited("address: 127.0.0.1:3316", "address: nowhere"));
+    assert_eq!(line, 6);
+    assert!(msg.contains("`nowhere` is not a `host:port` address"), "{msg}");
+}
+
+#[test]
+fn wrong_type() {
+    let (line, msg) = error_of(&edited("{type: mod, modulus: 4}", "{type: modulo, modulus: 4}"));
+    assert_eq!(line, 21);
+    assert!(msg.contains("unknown variant `modulo`"), "{msg}");
+}
+
+#[test]
+fn missing_file_is_an_io_error() {
+    let err = Topology::load("/nonexistent/shardgate.yaml").unwrap_err();
+    assert!(matches!(err, ConfigError::Io { .. }));
+    assert!(err.to_string().contains("/nonexistent/shardgate.yaml: cannot read"));
+}
+
+#[test]
+fn example_file_loads() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/orders.yaml");
+    let t = Topology::load(path).unwrap();
+    let (id, _) = t.table("t_order").unwrap();
+    assert_eq!(t.physical_table_count(id), 1024);
+    assert_eq!(t.databases.len(), 33);
+    assert_eq!(t.backend_of(t.database_by_name("order_db_18").unwrap()).name, "ds0");
+    assert_eq!(t.backend_of(t.database_by_name("order_db_3").unwrap()).name, "ds1");
+}
