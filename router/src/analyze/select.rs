@@ -1,0 +1,231 @@
+//! SELECT: route by the WHERE clause, and describe the merge a multi-target result needs.
+
+use sqlparser::ast::{
+    Distinct, DuplicateTreatment, Expr, FunctionArguments, GroupByExpr, LimitClause, OrderByKind,
+    OrderBySort, Query, Select, SelectItem, SetExpr,
+};
+
+use super::links::{join_constraints, using_as_equalities, JoinLink};
+use super::{Analysis, Class};
+use crate::condition::{const_value, Cond, Operand};
+use crate::error::{Result, RouterError};
+use crate::params::ParamValue;
+use crate::plan::{AggregateFunction, SortKey, StatementKind};
+use crate::template::{Edit, EditKind, MergeTemplate, RouteTemplate, Template};
+
+pub(super) fn analyze(query: &Query, mut a: Analysis<'_>) -> Result<Template> {
+    let select = match query.body.as_ref() {
+        SetExpr::Select(select) if query.with.is_none() => Some(select.as_ref()),
+        _ => None,
+    };
+    let Some(select) = select else {
+        // UNION, CTEs, VALUES: fine over unsharded tables, not planned over sharded ones yet.
+        if let Some(r) = (0..a.refs.len()).find(|r| a.layout(a.refs[*r].table).is_some()) {
+            return Err(RouterError::Unsafe(format!(
+                "UNION, WITH and parenthesized queries over sharded table `{}` are not supported yet",
+                a.topology.tables[a.refs[r].table].name
+            )));
+        }
+        let route = simple_route(a.classify(None, &[])?);
+        return a.finish(StatementKind::Select, route, MergeTemplate::default(), false);
+    };
+
+    let joins = join_constraints(&select.from);
+    let using = using_as_equalities(&a, &joins);
+    let mut links: Vec<&Expr> = joins
+        .iter()
+        .filter_map(|j| match j {
+            JoinLink::On(e) => Some(*e),
+            JoinLink::Using { .. } => None,
+        })
+        .collect();
+    links.extend(using.iter());
+    links.extend(select.selection.as_ref());
+
+    let route = match a.classify(None, &links)? {
+        Class::Sharded { layout_of } => {
+            let cond = where_cond(&a, select.selection.as_ref());
+            RouteTemplate::Sharded {
+                layout_of,
+                cond,
+                key_assignments: Vec::new(),
+            }
+        }
+        other => simple_route(other),
+    };
+    let merge = merge_template(&mut a, query, select)?;
+    a.finish(StatementKind::Select, route, merge, false)
+}
+
+pub(super) fn simple_route(class: Class) -> RouteTemplate {
+    match class {
+        Class::NoTable => RouteTemplate::NoTable,
+        Class::Single(database) => RouteTemplate::Single { database },
+        Class::Broadcast => RouteTemplate::BroadcastRead,
+        Class::Sharded { .. } => unreachable!("sharded statements get a Sharded route"),
+    }
+}
+
+pub(super) fn where_cond(a: &Analysis<'_>, selection: Option<&Expr>) -> Cond {
+    let is_key = |e: &Expr| a.is_key(e);
+    let param_at = |e: &Expr| a.param_of(e);
+    match selection {
+        Some(expr) => a.cond_builder(&is_key, &param_at).cond(expr),
+        None => Cond::Any,
+    }
+}
+
+fn operand(a: &Analysis<'_>, expr: &Expr) -> Operand {
+    let is_key = |_: &Expr| false;
+    let param_at = |e: &Expr| a.param_of(e);
+    a.cond_builder(&is_key, &param_at).operand(expr)
+}
+
+/// Adds the LIMIT edits and returns the (offset, count) operands.
+pub(super) fn limit_edits(a: &mut Analysis<'_>, limit: Option<&LimitClause>) -> Option<(Operand, Operand)> {
+    let (offset, count) = match limit? {
+        LimitClause::LimitOffset {
+            limit: Some(count),
+            offset,
+            ..
+        } => (offset.as_ref().map(|o| &o.value), count),
+        LimitClause::OffsetCommaLimit { offset, limit } => (Some(offset), limit),
+        LimitClause::LimitOffset { limit: None, .. } => return None,
+    };
+    let edit = |a: &mut Analysis<'_>, expr: &Expr, is_offset: bool| -> Operand {
+        let op = operand(a, expr);
+        if let Some(range) = expr_range(a, expr) {
+            let kind = if is_offset {
+                EditKind::LimitOffset(op.clone())
+            } else {
+                EditKind::LimitCount(op.clone())
+            };
+            a.edits.push(Edit { range, kind });
+        }
+        op
+    };
+    let count_op = edit(a, count, false);
+    let offset_op = match offset {
+        Some(o) => edit(a, o, true),
+        None => Operand::Const(ParamValue::Int(0)),
+    };
+    Some((offset_op, count_op))
+}
+
+fn expr_range(a: &Analysis<'_>, expr: &Expr) -> Option<std::ops::Range<usize>> {
+    match expr {
+        Expr::Value(v) => a.src.range(v.span),
+        _ => None,
+    }
+}
+
+fn merge_template(a: &mut Analysis<'_>, query: &Query, select: &Select) -> Result<MergeTemplate> {
+    // Select-list texts for matching ORDER BY keys to positions; positions after a `*` are
+    // unknown until the shard result's columns are seen.
+    let mut items: Vec<(usize, String, Option<String>)> = Vec::new();
+    let mut aggregates = Vec::new();
+    for (i, item) in select.projection.iter().enumerate() {
+        let (expr, alias) = match item {
+            SelectItem::UnnamedExpr(e) => (e, None),
+            SelectItem::ExprWithAlias { expr, alias } => (expr, Some(alias.value.clone())),
+            _ => break,
+        };
+        items.push((i, expr.to_string(), alias));
+        if let Some((function, distinct)) = aggregate_of(expr) {
+            aggregates.push((function, i, distinct));
+        }
+    }
+    let position = |expr: &Expr| -> Option<usize> {
+        let text = expr.to_string();
+        items
+            .iter()
+            .find(|(_, t, alias)| *t == text || alias.as_deref().is_some_and(|al| al.eq_ignore_ascii_case(&text)))
+            .map(|(i, ..)| *i)
+    };
+
+    let mut order_by = Vec::new();
+    if let Some(ob) = &query.order_by {
+        match &ob.kind {
+            OrderByKind::Expressions(exprs) => {
+                for e in exprs {
+                    let column = match ordinal(a, &e.expr) {
+                        Some(n) => Some(n),
+                        None => position(&e.expr),
+                    };
+                    order_by.push(SortKey {
+                        column,
+                        expr: e.expr.to_string(),
+                        descending: matches!(e.options.sort, Some(OrderBySort::Desc)),
+                    });
+                }
+            }
+            OrderByKind::All(_) => {
+                return Err(RouterError::Unsafe("ORDER BY ALL is not supported".into()))
+            }
+        }
+    }
+    let group_by = match &select.group_by {
+        GroupByExpr::Expressions(exprs, _) => {
+            for e in exprs {
+                ordinal(a, e);
+            }
+            exprs.iter().map(|e| e.to_string()).collect()
+        }
+        GroupByExpr::All(_) => return Err(RouterError::Unsafe("GROUP BY ALL is not supported".into())),
+    };
+    let limit = limit_edits(a, query.limit_clause.as_ref());
+    Ok(MergeTemplate {
+        order_by,
+        group_by,
+        aggregates,
+        distinct: matches!(select.distinct, Some(Distinct::Distinct)),
+        having: select.having.as_ref().map(|h| h.to_string()),
+        limit,
+    })
+}
+
+/// `ORDER BY 2` means the second column. A `?` there came from the shape normalizer (a
+/// prepared statement's `?` would be a constant, but those are rare enough to treat alike):
+/// the template then depends on the literal and must not be reused.
+fn ordinal(a: &mut Analysis<'_>, expr: &Expr) -> Option<usize> {
+    match expr {
+        Expr::Value(v) => match &v.value {
+            sqlparser::ast::Value::Placeholder(_) => {
+                a.literal_sensitive = true;
+                None
+            }
+            other => match const_value(other) {
+                ParamValue::Int(n) if n >= 1 => Some(n as usize - 1),
+                _ => None,
+            },
+        },
+        _ => {
+            // A literal inside the expression makes its text, and so its match with the select
+            // list, depend on the literal.
+            if expr.to_string().contains('?') {
+                a.literal_sensitive = true;
+            }
+            None
+        }
+    }
+}
+
+fn aggregate_of(expr: &Expr) -> Option<(AggregateFunction, bool)> {
+    let Expr::Function(f) = expr else {
+        return None;
+    };
+    let name = f.name.to_string().to_ascii_uppercase();
+    let function = match name.as_str() {
+        "COUNT" => AggregateFunction::Count,
+        "SUM" => AggregateFunction::Sum,
+        "MIN" => AggregateFunction::Min,
+        "MAX" => AggregateFunction::Max,
+        "AVG" => AggregateFunction::Avg,
+        _ => return None,
+    };
+    let distinct = matches!(
+        &f.args,
+        FunctionArguments::List(list) if matches!(list.duplicate_treatment, Some(DuplicateTreatment::Distinct))
+    );
+    Some((function, distinct))
+}

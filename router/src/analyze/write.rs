@@ -1,0 +1,252 @@
+//! INSERT, REPLACE, UPDATE and DELETE.
+
+use shardgate_config::TableKind;
+use sqlparser::ast::{
+    Assignment, AssignmentTarget, Delete, Expr, FromTable, Insert, OnInsert, SetExpr, Spanned,
+    TableFactor, TableWithJoins, Update, UpdateTableFromKind,
+};
+
+use super::links::{join_constraints, using_as_equalities, JoinLink};
+use super::select::{simple_route, where_cond};
+use super::{Analysis, Class};
+use crate::collect::name_parts;
+use crate::condition::Operand;
+use crate::error::{Result, RouterError};
+use crate::plan::StatementKind;
+use crate::template::{Edit, EditKind, InsertRow, MergeTemplate, RouteTemplate, Template};
+
+pub(super) fn insert(insert: &Insert, a: Analysis<'_>) -> Result<Template> {
+    let kind = if insert.replace_into {
+        StatementKind::Replace
+    } else {
+        StatementKind::Insert
+    };
+    // The target table is the first relation the walk met.
+    let Some(written) = a.refs.iter().position(|r| r.depth == 0) else {
+        return a.finish(kind, RouteTemplate::NoTable, MergeTemplate::default(), false);
+    };
+    let table = a.refs[written].table;
+    let Some(layout) = a.layout(table) else {
+        let route = match a.classify(Some(written), &[])? {
+            Class::Broadcast => RouteTemplate::BroadcastWrite,
+            other => simple_route(other),
+        };
+        return a.finish(kind, route, MergeTemplate::default(), false);
+    };
+    a.classify(Some(written), &[])?;
+    let table_name = &a.topology.tables[table].name;
+    let key = &layout.sharding_column;
+    let missing = || {
+        RouterError::BadShardKey(format!(
+            "INSERT into `{table_name}` does not give its sharding column `{key}`"
+        ))
+    };
+    let rows = if !insert.assignments.is_empty() {
+        // INSERT ... SET key = value
+        let value = insert
+            .assignments
+            .iter()
+            .find(|asg| assigns_key(asg, key))
+            .map(|asg| key_operand(&a, &asg.value))
+            .ok_or_else(missing)?;
+        vec![InsertRow {
+            range: None,
+            key: value,
+        }]
+    } else {
+        let position = insert
+            .columns
+            .iter()
+            .position(|c| name_parts(c).last().is_some_and(|n| n.eq_ignore_ascii_case(key)));
+        let values = match insert.source.as_deref().map(|q| q.body.as_ref()) {
+            Some(SetExpr::Values(values)) => values,
+            _ => {
+                return Err(RouterError::Unsafe(format!(
+                    "INSERT ... SELECT into sharded table `{table_name}` is not supported: its rows' keys are not known before it runs"
+                )))
+            }
+        };
+        let Some(position) = position else {
+            if insert.columns.is_empty() {
+                return Err(RouterError::BadShardKey(format!(
+                    "INSERT into `{table_name}` must list its columns, so that the sharding column `{key}` can be found"
+                )));
+            }
+            return Err(missing());
+        };
+        let mut rows = Vec::with_capacity(values.rows.len());
+        for row in &values.rows {
+            let expr = row.content.get(position).ok_or_else(|| {
+                RouterError::BadShardKey(format!("an INSERT row into `{table_name}` has fewer values than columns"))
+            })?;
+            let range = match (
+                a.src.range(row.opening_token.0.span),
+                a.src.range(row.closing_token.0.span),
+            ) {
+                (Some(open), Some(close)) => open.start..close.end,
+                _ => return Err(RouterError::Unsafe("cannot locate an INSERT row in the statement text".into())),
+            };
+            rows.push(InsertRow {
+                range: Some(range),
+                key: key_operand(&a, expr),
+            });
+        }
+        rows
+    };
+    let mut key_assignments = Vec::new();
+    if let Some(OnInsert::DuplicateKeyUpdate(assignments)) = &insert.on {
+        for asg in assignments.iter().filter(|asg| assigns_key(asg, key)) {
+            if !keeps_key(&asg.value, key) {
+                key_assignments.push(key_operand(&a, &asg.value));
+            }
+        }
+    }
+    let route = RouteTemplate::Insert {
+        layout_of: table,
+        rows,
+        key_assignments,
+    };
+    a.finish(kind, route, MergeTemplate::default(), false)
+}
+
+pub(super) fn update(update: &Update, mut a: Analysis<'_>) -> Result<Template> {
+    let mut from: Vec<&TableWithJoins> = vec![&update.table];
+    if let Some(UpdateTableFromKind::BeforeSet(f) | UpdateTableFromKind::AfterSet(f)) = &update.from {
+        from.extend(f.iter());
+    }
+    // SET targets are not expressions: rewrite their table qualifiers here.
+    for asg in &update.assignments {
+        let names: Vec<&sqlparser::ast::ObjectName> = match &asg.target {
+            AssignmentTarget::ColumnName(n) => vec![n],
+            AssignmentTarget::Tuple(ns) => ns.iter().collect(),
+        };
+        for name in names {
+            qualifier_edit(&mut a, name, true);
+        }
+    }
+    let owned: Vec<TableWithJoins> = from.into_iter().cloned().collect();
+    let route = dml_route(&mut a, &owned, update.selection.as_ref(), |a, key| {
+        update
+            .assignments
+            .iter()
+            .filter(|asg| assigns_key(asg, key) && !keeps_key(&asg.value, key))
+            .map(|asg| key_operand(a, &asg.value))
+            .collect()
+    })?;
+    a.finish(StatementKind::Update, route, MergeTemplate::default(), update.limit.is_some())
+}
+
+pub(super) fn delete(delete: &Delete, mut a: Analysis<'_>) -> Result<Template> {
+    let mut from: Vec<TableWithJoins> = match &delete.from {
+        FromTable::WithFromKeyword(t) | FromTable::WithoutKeyword(t) => t.clone(),
+    };
+    if let Some(using) = &delete.using {
+        from.extend(using.iter().cloned());
+    }
+    // `DELETE t_order FROM t_order ...` names its targets outside FROM.
+    for name in &delete.tables {
+        qualifier_edit(&mut a, name, false);
+    }
+    let route = dml_route(&mut a, &from, delete.selection.as_ref(), |_, _| Vec::new())?;
+    a.finish(StatementKind::Delete, route, MergeTemplate::default(), delete.limit.is_some())
+}
+
+/// The route of an UPDATE or DELETE over `from`.
+fn dml_route(
+    a: &mut Analysis<'_>,
+    from: &[TableWithJoins],
+    selection: Option<&Expr>,
+    key_assignments: impl Fn(&Analysis<'_>, &str) -> Vec<Operand>,
+) -> Result<RouteTemplate> {
+    let written = from.first().and_then(|twj| match &twj.relation {
+        TableFactor::Table { name, .. } => {
+            let range = a.src.range(name.span())?;
+            a.edits.iter().find_map(|e| match e.kind {
+                EditKind::Table(r) if e.range == range => Some(r),
+                _ => None,
+            })
+        }
+        _ => None,
+    });
+    let joins = join_constraints(from);
+    let using = using_as_equalities(a, &joins);
+    let mut links: Vec<&Expr> = joins
+        .iter()
+        .filter_map(|j| match j {
+            JoinLink::On(e) => Some(*e),
+            JoinLink::Using { .. } => None,
+        })
+        .collect();
+    links.extend(using.iter());
+    links.extend(selection);
+    Ok(match a.classify(written, &links)? {
+        Class::Sharded { layout_of } => {
+            let key = match &a.topology.tables[layout_of].kind {
+                TableKind::Sharded(l) => l.sharding_column.clone(),
+                _ => String::new(),
+            };
+            RouteTemplate::Sharded {
+                layout_of,
+                cond: where_cond(a, selection),
+                key_assignments: key_assignments(a, &key),
+            }
+        }
+        Class::Broadcast => RouteTemplate::BroadcastWrite,
+        other => simple_route(other),
+    })
+}
+
+/// Adds a qualifier rewrite for a column or table name outside expressions.
+fn qualifier_edit(a: &mut Analysis<'_>, name: &sqlparser::ast::ObjectName, column: bool) {
+    let idents: Vec<&sqlparser::ast::Ident> = name.0.iter().filter_map(|p| p.as_ident()).collect();
+    let qualifier = if column {
+        match idents.split_last() {
+            Some((_, q)) if !q.is_empty() => q.to_vec(),
+            _ => return,
+        }
+    } else {
+        idents
+    };
+    let parts: Vec<&str> = qualifier.iter().map(|i| i.value.as_str()).collect();
+    let (Some(first), Some(last)) = (qualifier.first(), qualifier.last()) else {
+        return;
+    };
+    if let (Some(r), Some(start), Some(end)) = (
+        a.qualifier_ref(&parts),
+        a.src.range(first.span),
+        a.src.range(last.span),
+    ) {
+        a.edits.push(Edit {
+            range: start.start..end.end,
+            kind: EditKind::Qualifier(r),
+        });
+    }
+}
+
+fn assigns_key(asg: &Assignment, key: &str) -> bool {
+    match &asg.target {
+        AssignmentTarget::ColumnName(n) => name_parts(n).last().is_some_and(|c| c.eq_ignore_ascii_case(key)),
+        AssignmentTarget::Tuple(ns) => ns
+            .iter()
+            .any(|n| name_parts(n).last().is_some_and(|c| c.eq_ignore_ascii_case(key))),
+    }
+}
+
+/// `key = key` and `key = VALUES(key)` leave the key as it is.
+fn keeps_key(value: &Expr, key: &str) -> bool {
+    match value {
+        Expr::Identifier(id) => id.value.eq_ignore_ascii_case(key),
+        Expr::CompoundIdentifier(ids) => ids.last().is_some_and(|id| id.value.eq_ignore_ascii_case(key)),
+        Expr::Function(f) if f.name.to_string().eq_ignore_ascii_case("VALUES") => {
+            f.args.to_string().trim_matches(['(', ')']).trim().eq_ignore_ascii_case(key)
+        }
+        _ => false,
+    }
+}
+
+fn key_operand(a: &Analysis<'_>, expr: &Expr) -> Operand {
+    let is_key = |_: &Expr| false;
+    let param_at = |e: &Expr| a.param_of(e);
+    a.cond_builder(&is_key, &param_at).operand(expr)
+}
+

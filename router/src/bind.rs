@@ -1,0 +1,377 @@
+//! Binding: a template plus this statement's values -> a [`Plan`]. This is the per-statement
+//! hot path on a shape-cache hit, so it only evaluates conditions and splices text.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::ops::Range;
+
+use shardgate_config::{DatabaseId, ShardedLayout, TableKind, Topology};
+
+use crate::condition::{Evaluator, KeyValue, Operand, ParamSource};
+use crate::error::{Result, RouterError};
+use crate::normalize::Literal;
+use crate::params::ParamValue;
+use crate::plan::{Aggregate, MergeSpec, PhysicalStatement, Plan, RouteKind, SelectMerge, StatementKind};
+use crate::targets::TargetSet;
+use crate::template::{EditKind, RouteTemplate, Template};
+
+/// The values for a template's placeholders.
+#[derive(Debug, Clone, Copy)]
+pub enum Params<'a> {
+    /// A text statement: its literals, taken out by the normalizer. Rendering copies each
+    /// literal's original text back, so physical SQL keeps the client's exact spelling.
+    Text {
+        sql: &'a str,
+        literals: &'a [Literal<'a>],
+    },
+    /// A prepared statement's parameters: physical SQL keeps `?` and lists which parameter
+    /// each takes.
+    Prepared(&'a [ParamValue<'a>]),
+}
+
+impl Params<'_> {
+    fn len(&self) -> usize {
+        match self {
+            Params::Text { literals, .. } => literals.len(),
+            Params::Prepared(values) => values.len(),
+        }
+    }
+}
+
+impl ParamSource for Params<'_> {
+    fn param(&self, index: usize) -> Option<&ParamValue<'_>> {
+        match self {
+            Params::Text { literals, .. } => literals.get(index).map(|l| &l.value),
+            Params::Prepared(values) => values.get(index),
+        }
+    }
+}
+
+/// Where one physical statement goes.
+#[derive(Debug, Clone, Copy)]
+struct Target {
+    database: Option<DatabaseId>,
+    /// Index into the layout's physical table names, for sharded refs.
+    table: Option<usize>,
+}
+
+impl Template {
+    /// Binds values and produces the plan.
+    pub fn bind(&self, topology: &Topology, params: Params<'_>) -> Result<Plan> {
+        if params.len() != self.param_count {
+            return Err(RouterError::ParamCount {
+                expected: self.param_count,
+                given: params.len(),
+            });
+        }
+        let mut targets = Vec::new();
+        let route = match &self.route {
+            RouteTemplate::NoTable => {
+                targets.push(self.render_whole(topology, params, Target { database: None, table: None }, false));
+                RouteKind::NoTable
+            }
+            RouteTemplate::Single { database } => {
+                let t = Target { database: Some(*database), table: None };
+                targets.push(self.render_whole(topology, params, t, false));
+                RouteKind::Direct
+            }
+            RouteTemplate::BroadcastRead => {
+                let t = Target { database: Some(0), table: None };
+                targets.push(self.render_whole(topology, params, t, false));
+                RouteKind::Direct
+            }
+            RouteTemplate::BroadcastWrite => {
+                for db in 0..topology.databases.len() {
+                    let t = Target { database: Some(db), table: None };
+                    targets.push(self.render_whole(topology, params, t, true));
+                }
+                RouteKind::Broadcast
+            }
+            RouteTemplate::Sharded { layout_of, cond, key_assignments } => {
+                let layout = sharded(topology, *layout_of);
+                let eval = Evaluator { layout, params: &params };
+                let mut set = eval.eval(cond);
+                let scatter = set.is_all() && set.count() > 1;
+                if set.count() == 0 {
+                    // Nothing can match: one table still answers, with an empty result of
+                    // the right shape, or zero affected rows.
+                    set.insert(0, 0);
+                }
+                if !key_assignments.is_empty() {
+                    self.check_key_assignments(&eval, &set, key_assignments, topology, *layout_of)?;
+                }
+                if self.write_limit && set.count() > 1 {
+                    return Err(RouterError::Unsafe(format!(
+                        "{:?} with LIMIT on `{}` would run on {} tables and change up to LIMIT rows on each",
+                        self.kind, topology.tables[*layout_of].name, set.count()
+                    ).to_uppercase()));
+                }
+                let multi = set.count() > 1;
+                for (db, table) in set.iter() {
+                    let t = Target { database: Some(layout.databases[db]), table: Some(table) };
+                    targets.push(self.render_whole(topology, params, t, multi));
+                }
+                if scatter { RouteKind::Scatter } else { RouteKind::Direct }
+            }
+            RouteTemplate::Insert { layout_of, rows, key_assignments } => {
+                let layout = sharded(topology, *layout_of);
+                let eval = Evaluator { layout, params: &params };
+                let column = &layout.sharding_column;
+                let mut groups: BTreeMap<(usize, usize), Vec<usize>> = BTreeMap::new();
+                for (n, row) in rows.iter().enumerate() {
+                    let pair = locate_row(&eval, &row.key, n, column, &topology.tables[*layout_of].name)?;
+                    groups.entry(pair).or_default().push(n);
+                }
+                for (&(db, table), members) in &groups {
+                    let mut one = TargetSet::empty(layout);
+                    one.insert(db, table);
+                    self.check_key_assignments(&eval, &one, key_assignments, topology, *layout_of)?;
+                    let t = Target { database: Some(layout.databases[db]), table: Some(table) };
+                    targets.push(if groups.len() == 1 {
+                        self.render_whole(topology, params, t, false)
+                    } else {
+                        self.render_rows(topology, params, t, rows.iter().map(|r| r.range.clone()).collect(), members)
+                    });
+                }
+                RouteKind::Direct
+            }
+            RouteTemplate::Ddl { table } => {
+                match &topology.tables[*table].kind {
+                    TableKind::Sharded(layout) => {
+                        for (db, t) in TargetSet::all(layout).iter() {
+                            let t = Target { database: Some(layout.databases[db]), table: Some(t) };
+                            targets.push(self.render_whole(topology, params, t, true));
+                        }
+                    }
+                    TableKind::Broadcast => {
+                        for db in 0..topology.databases.len() {
+                            targets.push(self.render_whole(topology, params, Target { database: Some(db), table: None }, true));
+                        }
+                    }
+                    TableKind::Single { database } => {
+                        let t = Target { database: Some(*database), table: None };
+                        targets.push(self.render_whole(topology, params, t, false));
+                    }
+                }
+                if targets.len() > 1 { RouteKind::Scatter } else { RouteKind::Direct }
+            }
+        };
+        let merge = if targets.len() <= 1 {
+            MergeSpec::None
+        } else if self.kind == StatementKind::Select {
+            MergeSpec::Select(self.select_merge(&params))
+        } else if matches!(self.route, RouteTemplate::BroadcastWrite)
+            || (self.kind == StatementKind::Ddl && matches!(self.route, RouteTemplate::Ddl { table } if matches!(topology.tables[table].kind, TableKind::Broadcast)))
+        {
+            MergeSpec::OneCopyAffectedRows
+        } else {
+            MergeSpec::SumAffectedRows
+        };
+        Ok(Plan { kind: self.kind, route, targets, merge })
+    }
+
+    /// An UPDATE or ON DUPLICATE KEY UPDATE may set the sharding key only to a value that
+    /// stays on the row's one target: otherwise the row would sit where no lookup finds it.
+    fn check_key_assignments(
+        &self,
+        eval: &Evaluator<'_>,
+        targets: &TargetSet,
+        assignments: &[Operand],
+        topology: &Topology,
+        table: usize,
+    ) -> Result<()> {
+        let layout = eval.layout;
+        for op in assignments {
+            let key = op.resolve(eval.params);
+            let stays = match eval.locate(key, true) {
+                Some((db, t)) => targets.count() == 1 && targets.iter().next() == Some((db, t)),
+                None => false,
+            };
+            if !stays {
+                return Err(RouterError::ShardKeyUpdate(format!(
+                    "changing sharding column `{}` of `{}` would move rows to another shard; \
+                     only a value that keeps each row on its table is allowed (delete and re-insert the row instead)",
+                    layout.sharding_column, topology.tables[table].name
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    fn select_merge(&self, params: &Params<'_>) -> SelectMerge {
+        let m = &self.merge;
+        let (limit, offset) = match &m.limit {
+            Some((offset, count)) => (
+                int_of(count, params).map(|v| v.max(0) as u64),
+                int_of(offset, params).map_or(0, |v| v.max(0) as u64),
+            ),
+            None => (None, 0),
+        };
+        SelectMerge {
+            order_by: m.order_by.clone(),
+            limit,
+            offset,
+            group_by: m.group_by.clone(),
+            aggregates: m
+                .aggregates
+                .iter()
+                .map(|(function, column, distinct)| Aggregate { function: *function, column: *column, distinct: *distinct })
+                .collect(),
+            distinct: m.distinct,
+            having: m.having.clone(),
+        }
+    }
+
+    fn render_whole(&self, topology: &Topology, params: Params<'_>, target: Target, multi: bool) -> PhysicalStatement {
+        let mut r = Renderer::new(self, topology, params, target, multi);
+        r.range(0..self.text.len());
+        r.finish(topology)
+    }
+
+    /// An INSERT with only some of its VALUES rows, in their original order.
+    fn render_rows(
+        &self,
+        topology: &Topology,
+        params: Params<'_>,
+        target: Target,
+        ranges: Vec<Option<Range<usize>>>,
+        members: &[usize],
+    ) -> PhysicalStatement {
+        let first = ranges.first().cloned().flatten().map_or(0, |r| r.start);
+        let last = ranges.last().cloned().flatten().map_or(self.text.len(), |r| r.end);
+        let mut r = Renderer::new(self, topology, params, target, false);
+        r.range(0..first);
+        for (i, m) in members.iter().enumerate() {
+            if i > 0 {
+                r.out.push_str(", ");
+            }
+            if let Some(row) = &ranges[*m] {
+                r.range(row.clone());
+            }
+        }
+        r.range(last..self.text.len());
+        r.finish(topology)
+    }
+}
+
+fn sharded(topology: &Topology, table: usize) -> &ShardedLayout {
+    match &topology.tables[table].kind {
+        TableKind::Sharded(layout) => layout,
+        // Analysis only builds sharded routes for sharded tables.
+        _ => unreachable!("sharded route on an unsharded table"),
+    }
+}
+
+fn locate_row(eval: &Evaluator<'_>, key: &Operand, n: usize, column: &str, table: &str) -> Result<(usize, usize)> {
+    let value = key.resolve(eval.params);
+    let what = match value {
+        KeyValue::Null => "NULL",
+        KeyValue::Other => "not a value the router can route (give an integer or string literal)",
+        _ => "",
+    };
+    eval.locate(value, true).ok_or_else(|| {
+        RouterError::BadShardKey(format!(
+            "row {} of the INSERT into `{table}`: sharding column `{column}` is {}",
+            n + 1,
+            if what.is_empty() { "not an integer" } else { what }
+        ))
+    })
+}
+
+fn int_of(op: &Operand, params: &Params<'_>) -> Option<i128> {
+    match op.resolve(params) {
+        KeyValue::Int(v) => Some(v),
+        _ => None,
+    }
+}
+
+/// Splices one physical statement together.
+struct Renderer<'t> {
+    template: &'t Template,
+    topology: &'t Topology,
+    params: Params<'t>,
+    target: Target,
+    multi: bool,
+    out: String,
+    param_order: Vec<usize>,
+}
+
+impl<'t> Renderer<'t> {
+    fn new(template: &'t Template, topology: &'t Topology, params: Params<'t>, target: Target, multi: bool) -> Self {
+        Renderer {
+            template,
+            topology,
+            params,
+            target,
+            multi,
+            out: String::with_capacity(template.text.len() + 32),
+            param_order: Vec::new(),
+        }
+    }
+
+    fn range(&mut self, range: Range<usize>) {
+        let text = &self.template.text;
+        let edits = &self.template.edits;
+        let mut pos = range.start;
+        let first = edits.partition_point(|e| e.range.start < range.start);
+        for edit in edits[first..].iter().take_while(|e| e.range.end <= range.end) {
+            self.out.push_str(&text[pos..edit.range.start]);
+            match &edit.kind {
+                EditKind::Param(i) => self.param(*i),
+                EditKind::Table(r) | EditKind::Qualifier(r) => self.table(*r),
+                EditKind::LimitOffset(_) if self.multi => self.out.push('0'),
+                EditKind::LimitCount(count) if self.multi => {
+                    let offset = self.template.merge.limit.as_ref().and_then(|(o, _)| int_of(o, &self.params)).unwrap_or(0);
+                    let count = int_of(count, &self.params).unwrap_or(0);
+                    let _ = write!(self.out, "{}", offset.max(0) + count.max(0));
+                }
+                EditKind::LimitOffset(op) | EditKind::LimitCount(op) => match op {
+                    Operand::Param { index, .. } => self.param(*index),
+                    _ => self.out.push_str(&text[edit.range.clone()]),
+                },
+            }
+            pos = edit.range.end;
+        }
+        self.out.push_str(&text[pos..range.end]);
+    }
+
+    fn param(&mut self, i: usize) {
+        match self.params {
+            Params::Text { sql, literals } => match literals.get(i) {
+                Some(l) => self.out.push_str(&sql[l.span.clone()]),
+                None => self.out.push('?'),
+            },
+            Params::Prepared(_) => {
+                self.out.push('?');
+                self.param_order.push(i);
+            }
+        }
+    }
+
+    fn table(&mut self, r: usize) {
+        let topology = self.topology;
+        let logical = &topology.tables[self.template.refs[r].table];
+        let (database, name) = match &logical.kind {
+            TableKind::Sharded(layout) => (
+                self.target.database,
+                self.target.table.and_then(|t| layout.tables.get(t)).map_or(logical.name.as_str(), String::as_str),
+            ),
+            TableKind::Broadcast => (self.target.database, logical.name.as_str()),
+            TableKind::Single { database } => (Some(*database), logical.name.as_str()),
+        };
+        if let Some(db) = database {
+            self.out.push_str(&topology.databases[db].name);
+            self.out.push('.');
+        }
+        self.out.push_str(name);
+    }
+
+    fn finish(self, topology: &Topology) -> PhysicalStatement {
+        PhysicalStatement {
+            backend: self.target.database.map_or(0, |d| topology.databases[d].backend),
+            database: self.target.database,
+            sql: self.out,
+            params: self.param_order,
+        }
+    }
+}

@@ -1,0 +1,34 @@
+//! Router errors. The router refuses rather than guesses: every error says why a statement
+//! could not be routed safely, and none of them is worth retrying unchanged.
+
+/// Why a statement has no plan.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RouterError {
+    /// sqlparser could not parse the statement.
+    #[error("router: cannot parse SQL: {0}")]
+    Parse(String),
+    /// The text held no statement, or several (multi-statements are split before routing).
+    #[error("router: expected exactly one statement, found {0}")]
+    StatementCount(usize),
+    /// A statement the router does not route (SET, SHOW, BEGIN ...): the session handles it.
+    #[error("router: `{0}` statements are not routed")]
+    NotRoutable(String),
+    /// A table that the logical schema does not define.
+    #[error("router: table `{table}` is not in schema `{schema}`")]
+    UnknownTable { table: String, schema: String },
+    /// A statement that would need data from several shards in a way the router cannot
+    /// plan correctly (cross-shard join, subquery over a sharded table, ...).
+    #[error("router: cannot route safely: {0}")]
+    Unsafe(String),
+    /// An UPDATE (or ON DUPLICATE KEY UPDATE) that would move a row to another shard.
+    #[error("router: {0}")]
+    ShardKeyUpdate(String),
+    /// An INSERT row whose sharding key is missing or cannot be routed.
+    #[error("router: {0}")]
+    BadShardKey(String),
+    /// The parameters handed to `bind` do not fit the statement.
+    #[error("router: statement has {expected} parameters but {given} were bound")]
+    ParamCount { expected: usize, given: usize },
+}
+
+pub type Result<T, E = RouterError> = std::result::Result<T, E>;

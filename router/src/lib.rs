@@ -1,0 +1,34 @@
+//! shardgate's router: one logical SQL statement in, a [`Plan`] out: the physical statements
+//! (backend, database, SQL) and how to merge their results. Pure: no I/O, no async.
+//!
+//! The way through: [`normalize`] turns literals into `?` to find the statement's shape; the
+//! shape is parsed (sqlparser, MySQL dialect) and analyzed once into a [`Template`], kept in
+//! the session's [`ShapeCache`]; [`Template::bind`] then evaluates the sharding condition with
+//! this statement's values and splices physical table names into the original text, so
+//! comments, hints and formatting survive.
+
+mod analyze;
+mod bind;
+mod cache;
+mod collect;
+mod condition;
+pub mod error;
+pub mod normalize;
+pub mod params;
+pub mod plan;
+mod router;
+mod source;
+mod targets;
+mod template;
+
+pub use bind::Params;
+pub use cache::ShapeCache;
+pub use error::RouterError;
+pub use normalize::{normalize, Literal};
+pub use params::ParamValue;
+pub use plan::{
+    Aggregate, AggregateFunction, MergeSpec, PhysicalStatement, Plan, RouteKind, SelectMerge,
+    SortKey, StatementKind,
+};
+pub use router::Router;
+pub use template::Template;

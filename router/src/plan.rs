@@ -1,0 +1,194 @@
+//! What the router hands to the executor: physical statements, and how to merge their results.
+
+use std::fmt;
+
+use shardgate_config::{BackendId, DatabaseId, Topology};
+
+/// The kind of the logical statement, which decides how results are combined.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatementKind {
+    Select,
+    Insert,
+    Replace,
+    Update,
+    Delete,
+    Ddl,
+}
+
+impl StatementKind {
+    pub fn is_write(self) -> bool {
+        !matches!(self, StatementKind::Select)
+    }
+}
+
+/// How the targets were chosen; `shardgate route` prints it so operators can see a scatter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RouteKind {
+    /// The statement names no table: any backend can answer.
+    NoTable,
+    /// The sharding key (or a single/broadcast table) picked exactly these targets.
+    Direct,
+    /// The sharding key did not narrow the statement: every physical table.
+    Scatter,
+    /// A broadcast write or DDL: every copy.
+    Broadcast,
+}
+
+/// One statement for one backend. The SQL names tables fully qualified (`order_db_18.t_order_4`)
+/// so one connection pool per backend serves all of its databases.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PhysicalStatement {
+    pub backend: BackendId,
+    /// The database the statement's tables live in; `None` for a statement that names no table.
+    pub database: Option<DatabaseId>,
+    pub sql: String,
+    /// For a prepared statement: which of the client's parameters this statement's `?`s take,
+    /// in order. Empty for text statements, whose literals are in `sql`.
+    pub params: Vec<usize>,
+}
+
+/// Sort direction and column of an ORDER BY key, as the merge must apply it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SortKey {
+    /// Where the key is in the shard result: a select-list position (0-based) when the key is a
+    /// selected column, else `None` and the merge must add it as a derived column.
+    pub column: Option<usize>,
+    /// The key's SQL text.
+    pub expr: String,
+    pub descending: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AggregateFunction {
+    Count,
+    Sum,
+    Min,
+    Max,
+    Avg,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Aggregate {
+    pub function: AggregateFunction,
+    /// Select-list position (0-based).
+    pub column: usize,
+    pub distinct: bool,
+}
+
+/// How to combine the results of a SELECT that ran on several targets.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SelectMerge {
+    pub order_by: Vec<SortKey>,
+    /// The logical statement's row count limit and offset; the shard statements carry
+    /// `LIMIT offset + limit` instead.
+    pub limit: Option<u64>,
+    pub offset: u64,
+    /// GROUP BY expressions as SQL text.
+    pub group_by: Vec<String>,
+    pub aggregates: Vec<Aggregate>,
+    pub distinct: bool,
+    /// A HAVING clause to evaluate after grouping.
+    pub having: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MergeSpec {
+    /// One target: its result is the answer, passed through.
+    None,
+    /// Writes on several targets: one OK with the summed affected rows and warnings.
+    SumAffectedRows,
+    /// A broadcast write: every copy changes alike, and the client sees one copy's count.
+    OneCopyAffectedRows,
+    /// A SELECT on several targets.
+    Select(SelectMerge),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    pub kind: StatementKind,
+    pub route: RouteKind,
+    pub targets: Vec<PhysicalStatement>,
+    pub merge: MergeSpec,
+}
+
+impl Plan {
+    /// A human-readable view of the plan (`shardgate route`): one line per physical statement,
+    /// then the merge step.
+    pub fn explain<'a>(&'a self, topology: &'a Topology) -> Explain<'a> {
+        Explain {
+            plan: self,
+            topology,
+        }
+    }
+}
+
+pub struct Explain<'a> {
+    plan: &'a Plan,
+    topology: &'a Topology,
+}
+
+impl fmt::Display for Explain<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for t in &self.plan.targets {
+            let database = t
+                .database
+                .map_or("-", |d| self.topology.databases[d].name.as_str());
+            writeln!(
+                f,
+                "{}\t{}\t{}",
+                self.topology.backends[t.backend].name, database, t.sql
+            )?;
+        }
+        let route = match self.plan.route {
+            RouteKind::NoTable => "no table",
+            RouteKind::Direct => "direct",
+            RouteKind::Scatter => "scatter",
+            RouteKind::Broadcast => "broadcast",
+        };
+        write!(
+            f,
+            "route: {route}, {} statement(s); merge: ",
+            self.plan.targets.len()
+        )?;
+        match &self.plan.merge {
+            MergeSpec::None => write!(f, "none (single target, passthrough)"),
+            MergeSpec::SumAffectedRows => write!(f, "sum affected rows"),
+            MergeSpec::OneCopyAffectedRows => write!(f, "affected rows of one copy"),
+            MergeSpec::Select(m) => {
+                let mut parts = Vec::new();
+                if m.order_by.is_empty() && m.group_by.is_empty() && m.aggregates.is_empty() && !m.distinct {
+                    parts.push("concatenate".to_string());
+                }
+                if !m.order_by.is_empty() {
+                    let keys: Vec<String> = m
+                        .order_by
+                        .iter()
+                        .map(|k| format!("{}{}", k.expr, if k.descending { " DESC" } else { "" }))
+                        .collect();
+                    parts.push(format!("order by {}", keys.join(", ")));
+                }
+                if !m.group_by.is_empty() {
+                    parts.push(format!("group by {}", m.group_by.join(", ")));
+                }
+                if !m.aggregates.is_empty() {
+                    let aggs: Vec<String> = m
+                        .aggregates
+                        .iter()
+                        .map(|a| format!("{:?}(col {}{})", a.function, a.column, if a.distinct { ", distinct" } else { "" }).to_uppercase())
+                        .collect();
+                    parts.push(format!("aggregate {}", aggs.join(", ")));
+                }
+                if m.distinct {
+                    parts.push("distinct".into());
+                }
+                if let Some(h) = &m.having {
+                    parts.push(format!("having {h}"));
+                }
+                if let Some(limit) = m.limit {
+                    parts.push(format!("limit {limit} offset {}", m.offset));
+                }
+                write!(f, "{}", parts.join("; "))
+            }
+        }
+    }
+}

@@ -1,0 +1,82 @@
+//! The router's entry points.
+
+use std::sync::Arc;
+
+use shardgate_config::Topology;
+use sqlparser::dialect::MySqlDialect;
+use sqlparser::parser::Parser;
+
+use crate::analyze::analyze;
+use crate::bind::Params;
+use crate::cache::{Entry, ShapeCache};
+use crate::error::{Result, RouterError};
+use crate::normalize::normalize;
+use crate::plan::Plan;
+use crate::template::Template;
+
+/// Turns logical statements into plans for one topology. Immutable and cheap to share; the
+/// per-session [`ShapeCache`] is passed in.
+#[derive(Debug, Clone)]
+pub struct Router {
+    topology: Arc<Topology>,
+}
+
+impl Router {
+    pub fn new(topology: Arc<Topology>) -> Self {
+        Router { topology }
+    }
+
+    pub fn topology(&self) -> &Arc<Topology> {
+        &self.topology
+    }
+
+    /// Routes a text statement (COM_QUERY), reusing the analysis of earlier statements of
+    /// the same shape.
+    pub fn route(&self, sql: &str, cache: &mut ShapeCache) -> Result<Plan> {
+        let normalized = normalize(sql);
+        let params = Params::Text {
+            sql,
+            literals: &normalized.literals,
+        };
+        match cache.get(&normalized.shape) {
+            Some(Entry::Template(template)) => return template.bind(&self.topology, params),
+            Some(Entry::Unshaped) => return self.route_uncached(sql),
+            None => {}
+        }
+        match self.prepare(&normalized.shape) {
+            Ok(template)
+                if template.param_count() == normalized.literals.len() && !template.literal_sensitive =>
+            {
+                let template = Arc::new(template);
+                cache.insert(normalized.shape.clone(), Entry::Template(template.clone()));
+                template.bind(&self.topology, params)
+            }
+            _ => {
+                cache.insert(normalized.shape.clone(), Entry::Unshaped);
+                self.route_uncached(sql)
+            }
+        }
+    }
+
+    /// Routes a text statement by parsing it as it is, without the shape cache.
+    pub fn route_uncached(&self, sql: &str) -> Result<Plan> {
+        self.prepare(sql)?.bind(
+            &self.topology,
+            Params::Text {
+                sql,
+                literals: &[],
+            },
+        )
+    }
+
+    /// Parses and analyzes a statement whose `?` are parameters (COM_STMT_PREPARE). Bind the
+    /// template with [`Params::Prepared`] on every execute.
+    pub fn prepare(&self, sql: &str) -> Result<Template> {
+        let statements =
+            Parser::parse_sql(&MySqlDialect {}, sql).map_err(|e| RouterError::Parse(e.to_string()))?;
+        match statements.as_slice() {
+            [statement] => analyze(statement, sql, &self.topology),
+            other => Err(RouterError::StatementCount(other.len())),
+        }
+    }
+}

@@ -1,0 +1,118 @@
+//! A plan template: one analyzed statement shape, with the spots where table names and bound
+//! values go. Parsing and analysis happen once per shape; [`Template::bind`] runs per statement.
+
+use std::ops::Range;
+
+use shardgate_config::{DatabaseId, TableId, Topology};
+
+use crate::condition::{Cond, Operand};
+use crate::plan::{AggregateFunction, SortKey, StatementKind};
+
+/// A spot in the template text that is replaced when rendering a physical statement.
+#[derive(Debug, Clone)]
+pub(crate) struct Edit {
+    pub range: Range<usize>,
+    pub kind: EditKind,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) enum EditKind {
+    /// Placeholder `?` number i: the literal's text (text statements) or `?` (prepared).
+    Param(usize),
+    /// A table reference: the physical `database.table` of table ref i.
+    Table(usize),
+    /// A column qualifier naming table ref i: its physical `database.table`.
+    Qualifier(usize),
+    /// The OFFSET of a LIMIT: `0` when several targets each return their first rows.
+    LimitOffset(Operand),
+    /// The row count of a LIMIT: `offset + count` when several targets.
+    LimitCount(Operand),
+}
+
+/// A logical table the statement names, once per mention.
+#[derive(Debug, Clone)]
+pub(crate) struct TableRef {
+    pub table: TableId,
+}
+
+/// One VALUES row of an INSERT.
+#[derive(Debug, Clone)]
+pub(crate) struct InsertRow {
+    /// The row's text, parentheses included; `None` for `INSERT ... SET`.
+    pub range: Option<Range<usize>>,
+    pub key: Operand,
+}
+
+/// How a statement's targets are found at bind time.
+#[derive(Debug, Clone)]
+pub(crate) enum RouteTemplate {
+    NoTable,
+    /// Single tables (with any broadcast tables) in one database.
+    Single { database: DatabaseId },
+    /// Reads of broadcast tables only: one copy answers.
+    BroadcastRead,
+    /// Writes to a broadcast table: every copy.
+    BroadcastWrite,
+    /// Reads and writes of one binding group, by the sharding condition.
+    Sharded {
+        layout_of: TableId,
+        cond: Cond,
+        /// Values an UPDATE assigns to the sharding column: each must stay on the target.
+        key_assignments: Vec<Operand>,
+    },
+    Insert {
+        layout_of: TableId,
+        rows: Vec<InsertRow>,
+        /// Values ON DUPLICATE KEY UPDATE assigns to the sharding column.
+        key_assignments: Vec<Operand>,
+    },
+    /// DDL: every physical table of the table.
+    Ddl { table: TableId },
+}
+
+/// The merge of a multi-target SELECT, minus the bound LIMIT values.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct MergeTemplate {
+    pub order_by: Vec<SortKey>,
+    pub group_by: Vec<String>,
+    pub aggregates: Vec<(AggregateFunction, usize, bool)>,
+    pub distinct: bool,
+    pub having: Option<String>,
+    pub limit: Option<(Operand, Operand)>,
+}
+
+/// An analyzed statement shape.
+#[derive(Debug, Clone)]
+pub struct Template {
+    pub(crate) kind: StatementKind,
+    pub(crate) text: String,
+    /// Sorted by position, not overlapping.
+    pub(crate) edits: Vec<Edit>,
+    pub(crate) param_count: usize,
+    pub(crate) refs: Vec<TableRef>,
+    pub(crate) route: RouteTemplate,
+    pub(crate) merge: MergeTemplate,
+    /// A placeholder's value would change the plan (ORDER BY 2): not reusable for a shape.
+    pub(crate) literal_sensitive: bool,
+    /// An UPDATE or DELETE with LIMIT: it cannot be split over several targets.
+    pub(crate) write_limit: bool,
+}
+
+impl Template {
+    /// How many `?` the statement has.
+    pub fn param_count(&self) -> usize {
+        self.param_count
+    }
+
+    pub fn kind(&self) -> StatementKind {
+        self.kind
+    }
+
+    /// The logical tables the statement names, each once.
+    pub fn tables<'t>(&self, topology: &'t Topology) -> Vec<&'t str> {
+        let mut ids: Vec<TableId> = self.refs.iter().map(|r| r.table).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        ids.into_iter().map(|id| topology.tables[id].name.as_str()).collect()
+    }
+}
