@@ -62,9 +62,9 @@ impl Algorithm {
     fn int_shard(&self, v: i128) -> usize {
         match self {
             Algorithm::Mod { modulus } => v.rem_euclid(*modulus as i128) as usize,
-            Algorithm::DivMod { divisor, modulus } => v
-                .div_euclid(*divisor as i128)
-                .rem_euclid(*modulus as i128) as usize,
+            Algorithm::DivMod { divisor, modulus } => {
+                v.div_euclid(*divisor as i128).rem_euclid(*modulus as i128) as usize
+            }
             Algorithm::Range { boundaries } => boundaries.partition_point(|b| (*b as i128) <= v),
             Algorithm::HashMod { modulus } => hash_text(v.to_string().as_bytes(), *modulus),
         }
@@ -155,7 +155,10 @@ mod tests {
         let alg = Algorithm::HashMod { modulus: 16 };
         assert_eq!(crc32fast::hash(b"alice"), 663_665_735);
         assert_eq!(alg.shard_of(ShardKey::Str("alice")), Some(7));
-        assert_eq!(alg.shard_of(ShardKey::Int(7)), alg.shard_of(ShardKey::Str("7")));
+        assert_eq!(
+            alg.shard_of(ShardKey::Int(7)),
+            alg.shard_of(ShardKey::Str("7"))
+        );
     }
 
     #[test]

@@ -76,7 +76,8 @@ impl Builder<'_> {
                     format!("duplicate backend `{}`", b.name),
                 ));
             }
-            check_address(&b.address).map_err(|m| self.invalid(format!("backends[{i}].address"), m))?;
+            check_address(&b.address)
+                .map_err(|m| self.invalid(format!("backends[{i}].address"), m))?;
             if b.pool.max_connections == 0 {
                 return Err(self.invalid(
                     format!("backends[{i}].pool.max_connections"),
@@ -137,7 +138,10 @@ impl Builder<'_> {
                     Placement::Modulo => ids[i % ids.len()],
                     Placement::Contiguous => ids[i / per_block],
                 };
-                if database_index.insert(name.clone(), databases.len()).is_some() {
+                if database_index
+                    .insert(name.clone(), databases.len())
+                    .is_some()
+                {
                     return Err(self.invalid(
                         format!("databases[{g}].names"),
                         format!("database `{name}` is declared twice"),
@@ -150,10 +154,7 @@ impl Builder<'_> {
         let mut tables: Vec<LogicalTable> = Vec::with_capacity(raw.schema.tables.len());
         let mut table_index = HashMap::new();
         for (i, t) in raw.schema.tables.iter().enumerate() {
-            if table_index
-                .insert(t.name.to_ascii_lowercase(), i)
-                .is_some()
-            {
+            if table_index.insert(t.name.to_ascii_lowercase(), i).is_some() {
                 return Err(self.invalid(
                     format!("schema.tables[{i}].name"),
                     format!("duplicate logical table `{}`", t.name),
@@ -173,7 +174,10 @@ impl Builder<'_> {
             };
             let kind = match t.kind {
                 RawTableKind::Sharded => {
-                    ctx.only(&[("bind_to", t.bind_to.is_some()), ("database", t.database.is_some())])?;
+                    ctx.only(&[
+                        ("bind_to", t.bind_to.is_some()),
+                        ("database", t.database.is_some()),
+                    ])?;
                     TableKind::Sharded(ctx.sharded(&database_index, i)?)
                 }
                 RawTableKind::Binding => {
@@ -194,7 +198,10 @@ impl Builder<'_> {
                         TableKind::Broadcast
                     } else {
                         let name = t.database.as_deref().ok_or_else(|| {
-                            self.invalid(&ctx.path, format!("single table `{}` needs `database`", t.name))
+                            self.invalid(
+                                &ctx.path,
+                                format!("single table `{}` needs `database`", t.name),
+                            )
                         })?;
                         let database = *database_index.get(name).ok_or_else(|| {
                             self.invalid(
@@ -298,7 +305,10 @@ impl TableCtx<'_> {
             Some(c) if !c.is_empty() => Ok(c.to_ascii_lowercase()),
             _ => Err(self.b.invalid(
                 &self.path,
-                format!("table `{}` is sharded but has no `sharding_column`", self.raw.name),
+                format!(
+                    "table `{}` is sharded but has no `sharding_column`",
+                    self.raw.name
+                ),
             )),
         }
     }
@@ -323,7 +333,10 @@ impl TableCtx<'_> {
             .iter()
             .map(|n| {
                 database_index.get(n).copied().ok_or_else(|| {
-                    self.b.invalid(&path, format!("database `{n}` is not declared under `databases`"))
+                    self.b.invalid(
+                        &path,
+                        format!("database `{n}` is not declared under `databases`"),
+                    )
                 })
             })
             .collect()
@@ -340,13 +353,23 @@ impl TableCtx<'_> {
         id: usize,
     ) -> Result<ShardedLayout, ConfigError> {
         let sharding_column = self.sharding_column()?;
-        let databases =
-            self.database_list(self.required("databases", &self.raw.databases)?, database_index)?;
+        let databases = self.database_list(
+            self.required("databases", &self.raw.databases)?,
+            database_index,
+        )?;
         let tables = self.table_names()?;
-        let database_algorithm =
-            self.algorithm("database_algorithm", &self.raw.database_algorithm, databases.len(), "databases")?;
-        let table_algorithm =
-            self.algorithm("table_algorithm", &self.raw.table_algorithm, tables.len(), "tables")?;
+        let database_algorithm = self.algorithm(
+            "database_algorithm",
+            &self.raw.database_algorithm,
+            databases.len(),
+            "databases",
+        )?;
+        let table_algorithm = self.algorithm(
+            "table_algorithm",
+            &self.raw.table_algorithm,
+            tables.len(),
+            "tables",
+        )?;
         Ok(ShardedLayout {
             sharding_column,
             databases,
@@ -369,7 +392,13 @@ impl TableCtx<'_> {
             .get(&target_name.to_ascii_lowercase())
             .and_then(|i| built[*i].as_ref().map(|t| (*i, t)));
         let (target_id, target_layout) = match target {
-            Some((i, LogicalTable { kind: TableKind::Sharded(layout), .. })) => (i, layout),
+            Some((
+                i,
+                LogicalTable {
+                    kind: TableKind::Sharded(layout),
+                    ..
+                },
+            )) => (i, layout),
             _ => {
                 return Err(self.b.invalid(
                     bind_path,
@@ -405,11 +434,26 @@ impl TableCtx<'_> {
             }
         }
         for (key, raw, own, count, unit) in [
-            ("database_algorithm", &self.raw.database_algorithm, &target_layout.database_algorithm, target_layout.databases.len(), "databases"),
-            ("table_algorithm", &self.raw.table_algorithm, &target_layout.table_algorithm, tables.len(), "tables"),
+            (
+                "database_algorithm",
+                &self.raw.database_algorithm,
+                &target_layout.database_algorithm,
+                target_layout.databases.len(),
+                "databases",
+            ),
+            (
+                "table_algorithm",
+                &self.raw.table_algorithm,
+                &target_layout.table_algorithm,
+                tables.len(),
+                "tables",
+            ),
         ] {
             if raw.is_some() && self.algorithm(key, raw, count, unit)? != *own {
-                return Err(differs(key.replace('_', " ").as_str(), format!("{}.{key}", self.path)));
+                return Err(differs(
+                    key.replace('_', " ").as_str(),
+                    format!("{}.{key}", self.path),
+                ));
             }
         }
         Ok(ShardedLayout {
@@ -435,14 +479,23 @@ impl TableCtx<'_> {
         let path = format!("{}.{key}", self.path);
         let field = |name: &str, v: Option<u64>| -> Result<u64, ConfigError> {
             match v {
-                Some(0) => Err(self.b.invalid(format!("{path}.{name}"), format!("`{name}` must be at least 1"))),
+                Some(0) => Err(self.b.invalid(
+                    format!("{path}.{name}"),
+                    format!("`{name}` must be at least 1"),
+                )),
                 Some(v) => Ok(v),
-                None => Err(self.b.invalid(&path, format!("a {:?} algorithm needs `{name}`", raw.kind).to_lowercase())),
+                None => Err(self.b.invalid(
+                    &path,
+                    format!("a {:?} algorithm needs `{name}`", raw.kind).to_lowercase(),
+                )),
             }
         };
         let unused = |name: &str, present: bool| -> Result<(), ConfigError> {
             if present {
-                Err(self.b.invalid(format!("{path}.{name}"), format!("`{name}` does not apply to this algorithm type")))
+                Err(self.b.invalid(
+                    format!("{path}.{name}"),
+                    format!("`{name}` does not apply to this algorithm type"),
+                ))
             } else {
                 Ok(())
             }
@@ -470,13 +523,20 @@ impl TableCtx<'_> {
                 unused("divisor", raw.divisor.is_some())?;
                 let boundaries = raw.boundaries.clone().unwrap_or_default();
                 if boundaries.windows(2).any(|w| w[0] >= w[1]) {
-                    return Err(self.b.invalid(format!("{path}.boundaries"), "boundaries must be strictly ascending"));
+                    return Err(self.b.invalid(
+                        format!("{path}.boundaries"),
+                        "boundaries must be strictly ascending",
+                    ));
                 }
                 Algorithm::Range { boundaries }
             }
         };
         if algorithm.shard_count() != count {
-            let what = if raw.kind == AlgorithmType::Range { "boundaries" } else { "modulus" };
+            let what = if raw.kind == AlgorithmType::Range {
+                "boundaries"
+            } else {
+                "modulus"
+            };
             return Err(self.b.invalid(
                 format!("{path}.{what}"),
                 format!(

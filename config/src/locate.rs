@@ -44,8 +44,12 @@ impl LineIndex {
 
 enum Frame {
     /// A mapping; `key` holds the path of the key whose value comes next.
-    Map { key: Option<String> },
-    Seq { next: usize },
+    Map {
+        key: Option<String>,
+    },
+    Seq {
+        next: usize,
+    },
 }
 
 #[derive(Default)]

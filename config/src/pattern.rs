@@ -13,9 +13,15 @@ pub fn expand(pattern: &str) -> Result<Vec<String>, String> {
         .find('}')
         .map(|c| c + open)
         .ok_or_else(|| format!("`{pattern}`: `{{` without `}}`"))?;
-    let (prefix, inner, suffix) = (&pattern[..open], &pattern[open + 1..close], &pattern[close + 1..]);
+    let (prefix, inner, suffix) = (
+        &pattern[..open],
+        &pattern[open + 1..close],
+        &pattern[close + 1..],
+    );
     if suffix.contains(['{', '}']) {
-        return Err(format!("`{pattern}`: only one `{{lo..hi}}` range per pattern"));
+        return Err(format!(
+            "`{pattern}`: only one `{{lo..hi}}` range per pattern"
+        ));
     }
     let (lo_text, hi_text) = inner
         .split_once("..")
@@ -68,7 +74,10 @@ mod tests {
         assert_eq!(names.len(), 32);
         assert_eq!(names[0], "order_db_0");
         assert_eq!(names[31], "order_db_31");
-        assert_eq!(expand("t_{00..02}_x").unwrap(), vec!["t_00_x", "t_01_x", "t_02_x"]);
+        assert_eq!(
+            expand("t_{00..02}_x").unwrap(),
+            vec!["t_00_x", "t_01_x", "t_02_x"]
+        );
         assert_eq!(expand("plain").unwrap(), vec!["plain"]);
     }
 

@@ -80,7 +80,9 @@ pub enum TableKind {
     /// A full copy in every physical database: reads from any one, writes to all.
     Broadcast,
     /// Lives in one physical database, under its logical name.
-    Single { database: DatabaseId },
+    Single {
+        database: DatabaseId,
+    },
 }
 
 #[derive(Debug, Clone)]

@@ -68,7 +68,10 @@ fn base_config_is_valid() {
 
 #[test]
 fn unknown_key() {
-    let (line, msg) = error_of(&edited("      sharding_column: order_id\n      databases", "      sharding_colum: order_id\n      databases"));
+    let (line, msg) = error_of(&edited(
+        "      sharding_column: order_id\n      databases",
+        "      sharding_colum: order_id\n      databases",
+    ));
     assert_eq!(line, 18);
     assert!(msg.contains("unknown field `sharding_colum`"), "{msg}");
     assert!(msg.contains("test.yaml: line 18"), "{msg}");
@@ -83,24 +86,39 @@ fn unknown_top_level_key() {
 
 #[test]
 fn database_modulus_differs_from_database_count() {
-    let (line, msg) = error_of(&edited("{type: mod, modulus: 4}", "{type: mod, modulus: 5}"));
+    let (line, msg) = error_of(&edited(
+        "{type: mod, modulus: 4}",
+        "{type: mod, modulus: 5}",
+    ));
     assert_eq!(line, 21);
-    assert!(msg.contains("schema.tables[0].database_algorithm.modulus"), "{msg}");
-    assert!(msg.contains("spreads keys over 5 databases, but the table has 4 databases"), "{msg}");
+    assert!(
+        msg.contains("schema.tables[0].database_algorithm.modulus"),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("spreads keys over 5 databases, but the table has 4 databases"),
+        "{msg}"
+    );
 }
 
 #[test]
 fn table_modulus_differs_from_table_count() {
     let (line, msg) = error_of(&edited("divisor: 4, modulus: 8", "divisor: 4, modulus: 16"));
     assert_eq!(line, 22);
-    assert!(msg.contains("spreads keys over 16 tables, but the table has 8 tables"), "{msg}");
+    assert!(
+        msg.contains("spreads keys over 16 tables, but the table has 8 tables"),
+        "{msg}"
+    );
 }
 
 #[test]
 fn duplicate_backend() {
     let (line, msg) = error_of(&edited("  - name: ds1", "  - name: ds0"));
     assert_eq!(line, 5);
-    assert!(msg.contains("backends[1].name: duplicate backend `ds0`"), "{msg}");
+    assert!(
+        msg.contains("backends[1].name: duplicate backend `ds0`"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -119,7 +137,10 @@ fn duplicate_database() {
 
 #[test]
 fn database_on_missing_backend() {
-    let (line, msg) = error_of(&edited("    backends: [ds0]\n", "    backends:\n      - ds9\n"));
+    let (line, msg) = error_of(&edited(
+        "    backends: [ds0]\n",
+        "    backends:\n      - ds9\n",
+    ));
     assert_eq!(line, 13);
     assert!(msg.contains("databases[1].backends[0]"), "{msg}");
     assert!(msg.contains("backend `ds9` is not declared"), "{msg}");
@@ -129,7 +150,10 @@ fn database_on_missing_backend() {
 fn binding_layout_differs() {
     let (line, msg) = error_of(&edited("tables: t_item_{0..7}", "tables: t_item_{0..3}"));
     assert_eq!(line, 27);
-    assert!(msg.contains("binding table `t_item` has 4 tables per database but `t_order` has 8"), "{msg}");
+    assert!(
+        msg.contains("binding table `t_item` has 4 tables per database but `t_order` has 8"),
+        "{msg}"
+    );
 
     let yaml = edited(
         "      tables: t_item_{0..7}\n",
@@ -137,7 +161,10 @@ fn binding_layout_differs() {
     );
     let (line, msg) = error_of(&yaml);
     assert_eq!(line, 28);
-    assert!(msg.contains("must be sharded exactly like `t_order`, but its database algorithm differ"), "{msg}");
+    assert!(
+        msg.contains("must be sharded exactly like `t_order`, but its database algorithm differ"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -149,23 +176,38 @@ fn binding_to_unknown_table() {
 
 #[test]
 fn missing_sharding_column() {
-    let (line, msg) = error_of(&edited("      sharding_column: order_id\n      databases", "      databases"));
+    let (line, msg) = error_of(&edited(
+        "      sharding_column: order_id\n      databases",
+        "      databases",
+    ));
     assert_eq!(line, 16);
-    assert!(msg.contains("table `t_order` is sharded but has no `sharding_column`"), "{msg}");
+    assert!(
+        msg.contains("table `t_order` is sharded but has no `sharding_column`"),
+        "{msg}"
+    );
 }
 
 #[test]
 fn key_that_does_not_apply() {
-    let (line, msg) = error_of(&edited("      kind: broadcast\n", "      kind: broadcast\n      sharding_column: id\n"));
+    let (line, msg) = error_of(&edited(
+        "      kind: broadcast\n",
+        "      kind: broadcast\n      sharding_column: id\n",
+    ));
     assert_eq!(line, 30);
-    assert!(msg.contains("`sharding_column` does not apply to broadcast table `t_currency`"), "{msg}");
+    assert!(
+        msg.contains("`sharding_column` does not apply to broadcast table `t_currency`"),
+        "{msg}"
+    );
 }
 
 #[test]
 fn physical_tables_cannot_be_shared() {
     let (line, msg) = error_of(&edited("tables: t_item_{0..7}", "tables: t_order_{0..7}"));
     assert_eq!(line, 23);
-    assert!(msg.contains("physical table `db_0.t_order_0` belongs to both `t_order` and `t_item`"), "{msg}");
+    assert!(
+        msg.contains("physical table `db_0.t_order_0` belongs to both `t_order` and `t_item`"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -175,12 +217,18 @@ fn bad_pattern_and_address() {
     assert!(msg.contains("`x` is not a number"), "{msg}");
     let (line, msg) = error_of(&edited("address: 127.0.0.1:3316", "address: nowhere"));
     assert_eq!(line, 6);
-    assert!(msg.contains("`nowhere` is not a `host:port` address"), "{msg}");
+    assert!(
+        msg.contains("`nowhere` is not a `host:port` address"),
+        "{msg}"
+    );
 }
 
 #[test]
 fn wrong_type() {
-    let (line, msg) = error_of(&edited("{type: mod, modulus: 4}", "{type: modulo, modulus: 4}"));
+    let (line, msg) = error_of(&edited(
+        "{type: mod, modulus: 4}",
+        "{type: modulo, modulus: 4}",
+    ));
     assert_eq!(line, 21);
     assert!(msg.contains("unknown variant `modulo`"), "{msg}");
 }
@@ -189,7 +237,9 @@ fn wrong_type() {
 fn missing_file_is_an_io_error() {
     let err = Topology::load("/nonexistent/shardgate.yaml").unwrap_err();
     assert!(matches!(err, ConfigError::Io { .. }));
-    assert!(err.to_string().contains("/nonexistent/shardgate.yaml: cannot read"));
+    assert!(err
+        .to_string()
+        .contains("/nonexistent/shardgate.yaml: cannot read"));
 }
 
 #[test]
@@ -199,6 +249,13 @@ fn example_file_loads() {
     let (id, _) = t.table("t_order").unwrap();
     assert_eq!(t.physical_table_count(id), 1024);
     assert_eq!(t.databases.len(), 33);
-    assert_eq!(t.backend_of(t.database_by_name("order_db_18").unwrap()).name, "ds0");
-    assert_eq!(t.backend_of(t.database_by_name("order_db_3").unwrap()).name, "ds1");
+    assert_eq!(
+        t.backend_of(t.database_by_name("order_db_18").unwrap())
+            .name,
+        "ds0"
+    );
+    assert_eq!(
+        t.backend_of(t.database_by_name("order_db_3").unwrap()).name,
+        "ds1"
+    );
 }

@@ -11,7 +11,9 @@ use crate::condition::{Evaluator, KeyValue, Operand, ParamSource};
 use crate::error::{Result, RouterError};
 use crate::normalize::Literal;
 use crate::params::ParamValue;
-use crate::plan::{Aggregate, MergeSpec, PhysicalStatement, Plan, RouteKind, SelectMerge, StatementKind};
+use crate::plan::{
+    Aggregate, MergeSpec, PhysicalStatement, Plan, RouteKind, SelectMerge, StatementKind,
+};
 use crate::targets::TargetSet;
 use crate::template::{EditKind, RouteTemplate, Template};
 
@@ -67,29 +69,53 @@ impl Template {
         let mut targets = Vec::new();
         let route = match &self.route {
             RouteTemplate::NoTable => {
-                targets.push(self.render_whole(topology, params, Target { database: None, table: None }, false));
+                targets.push(self.render_whole(
+                    topology,
+                    params,
+                    Target {
+                        database: None,
+                        table: None,
+                    },
+                    false,
+                ));
                 RouteKind::NoTable
             }
             RouteTemplate::Single { database } => {
-                let t = Target { database: Some(*database), table: None };
+                let t = Target {
+                    database: Some(*database),
+                    table: None,
+                };
                 targets.push(self.render_whole(topology, params, t, false));
                 RouteKind::Direct
             }
             RouteTemplate::BroadcastRead => {
-                let t = Target { database: Some(0), table: None };
+                let t = Target {
+                    database: Some(0),
+                    table: None,
+                };
                 targets.push(self.render_whole(topology, params, t, false));
                 RouteKind::Direct
             }
             RouteTemplate::BroadcastWrite => {
                 for db in 0..topology.databases.len() {
-                    let t = Target { database: Some(db), table: None };
+                    let t = Target {
+                        database: Some(db),
+                        table: None,
+                    };
                     targets.push(self.render_whole(topology, params, t, true));
                 }
                 RouteKind::Broadcast
             }
-            RouteTemplate::Sharded { layout_of, cond, key_assignments } => {
+            RouteTemplate::Sharded {
+                layout_of,
+                cond,
+                key_assignments,
+            } => {
                 let layout = sharded(topology, *layout_of);
-                let eval = Evaluator { layout, params: &params };
+                let eval = Evaluator {
+                    layout,
+                    params: &params,
+                };
                 let mut set = eval.eval(cond);
                 let scatter = set.is_all() && set.count() > 1;
                 if set.count() == 0 {
@@ -108,29 +134,58 @@ impl Template {
                 }
                 let multi = set.count() > 1;
                 for (db, table) in set.iter() {
-                    let t = Target { database: Some(layout.databases[db]), table: Some(table) };
+                    let t = Target {
+                        database: Some(layout.databases[db]),
+                        table: Some(table),
+                    };
                     targets.push(self.render_whole(topology, params, t, multi));
                 }
-                if scatter { RouteKind::Scatter } else { RouteKind::Direct }
+                if scatter {
+                    RouteKind::Scatter
+                } else {
+                    RouteKind::Direct
+                }
             }
-            RouteTemplate::Insert { layout_of, rows, key_assignments } => {
+            RouteTemplate::Insert {
+                layout_of,
+                rows,
+                key_assignments,
+            } => {
                 let layout = sharded(topology, *layout_of);
-                let eval = Evaluator { layout, params: &params };
+                let eval = Evaluator {
+                    layout,
+                    params: &params,
+                };
                 let column = &layout.sharding_column;
                 let mut groups: BTreeMap<(usize, usize), Vec<usize>> = BTreeMap::new();
                 for (n, row) in rows.iter().enumerate() {
-                    let pair = locate_row(&eval, &row.key, n, column, &topology.tables[*layout_of].name)?;
+                    let pair = locate_row(
+                        &eval,
+                        &row.key,
+                        n,
+                        column,
+                        &topology.tables[*layout_of].name,
+                    )?;
                     groups.entry(pair).or_default().push(n);
                 }
                 for (&(db, table), members) in &groups {
                     let mut one = TargetSet::empty(layout);
                     one.insert(db, table);
                     self.check_key_assignments(&eval, &one, key_assignments, topology, *layout_of)?;
-                    let t = Target { database: Some(layout.databases[db]), table: Some(table) };
+                    let t = Target {
+                        database: Some(layout.databases[db]),
+                        table: Some(table),
+                    };
                     targets.push(if groups.len() == 1 {
                         self.render_whole(topology, params, t, false)
                     } else {
-                        self.render_rows(topology, params, t, rows.iter().map(|r| r.range.clone()).collect(), members)
+                        self.render_rows(
+                            topology,
+                            params,
+                            t,
+                            rows.iter().map(|r| r.range.clone()).collect(),
+                            members,
+                        )
                     });
                 }
                 RouteKind::Direct
@@ -139,21 +194,39 @@ impl Template {
                 match &topology.tables[*table].kind {
                     TableKind::Sharded(layout) => {
                         for (db, t) in TargetSet::all(layout).iter() {
-                            let t = Target { database: Some(layout.databases[db]), table: Some(t) };
+                            let t = Target {
+                                database: Some(layout.databases[db]),
+                                table: Some(t),
+                            };
                             targets.push(self.render_whole(topology, params, t, true));
                         }
                     }
                     TableKind::Broadcast => {
                         for db in 0..topology.databases.len() {
-                            targets.push(self.render_whole(topology, params, Target { database: Some(db), table: None }, true));
+                            targets.push(self.render_whole(
+                                topology,
+                                params,
+                                Target {
+                                    database: Some(db),
+                                    table: None,
+                                },
+                                true,
+                            ));
                         }
                     }
                     TableKind::Single { database } => {
-                        let t = Target { database: Some(*database), table: None };
+                        let t = Target {
+                            database: Some(*database),
+                            table: None,
+                        };
                         targets.push(self.render_whole(topology, params, t, false));
                     }
                 }
-                if targets.len() > 1 { RouteKind::Scatter } else { RouteKind::Direct }
+                if targets.len() > 1 {
+                    RouteKind::Scatter
+                } else {
+                    RouteKind::Direct
+                }
             }
         };
         let merge = if targets.len() <= 1 {
@@ -161,13 +234,19 @@ impl Template {
         } else if self.kind == StatementKind::Select {
             MergeSpec::Select(self.select_merge(&params))
         } else if matches!(self.route, RouteTemplate::BroadcastWrite)
-            || (self.kind == StatementKind::Ddl && matches!(self.route, RouteTemplate::Ddl { table } if matches!(topology.tables[table].kind, TableKind::Broadcast)))
+            || (self.kind == StatementKind::Ddl
+                && matches!(self.route, RouteTemplate::Ddl { table } if matches!(topology.tables[table].kind, TableKind::Broadcast)))
         {
             MergeSpec::OneCopyAffectedRows
         } else {
             MergeSpec::SumAffectedRows
         };
-        Ok(Plan { kind: self.kind, route, targets, merge })
+        Ok(Plan {
+            kind: self.kind,
+            route,
+            targets,
+            merge,
+        })
     }
 
     /// An UPDATE or ON DUPLICATE KEY UPDATE may set the sharding key only to a value that
@@ -215,14 +294,24 @@ impl Template {
             aggregates: m
                 .aggregates
                 .iter()
-                .map(|(function, column, distinct)| Aggregate { function: *function, column: *column, distinct: *distinct })
+                .map(|(function, column, distinct)| Aggregate {
+                    function: *function,
+                    column: *column,
+                    distinct: *distinct,
+                })
                 .collect(),
             distinct: m.distinct,
             having: m.having.clone(),
         }
     }
 
-    fn render_whole(&self, topology: &Topology, params: Params<'_>, target: Target, multi: bool) -> PhysicalStatement {
+    fn render_whole(
+        &self,
+        topology: &Topology,
+        params: Params<'_>,
+        target: Target,
+        multi: bool,
+    ) -> PhysicalStatement {
         let mut r = Renderer::new(self, topology, params, target, multi);
         r.range(0..self.text.len());
         r.finish(topology)
@@ -238,7 +327,11 @@ impl Template {
         members: &[usize],
     ) -> PhysicalStatement {
         let first = ranges.first().cloned().flatten().map_or(0, |r| r.start);
-        let last = ranges.last().cloned().flatten().map_or(self.text.len(), |r| r.end);
+        let last = ranges
+            .last()
+            .cloned()
+            .flatten()
+            .map_or(self.text.len(), |r| r.end);
         let mut r = Renderer::new(self, topology, params, target, false);
         r.range(0..first);
         for (i, m) in members.iter().enumerate() {
@@ -262,7 +355,13 @@ fn sharded(topology: &Topology, table: usize) -> &ShardedLayout {
     }
 }
 
-fn locate_row(eval: &Evaluator<'_>, key: &Operand, n: usize, column: &str, table: &str) -> Result<(usize, usize)> {
+fn locate_row(
+    eval: &Evaluator<'_>,
+    key: &Operand,
+    n: usize,
+    column: &str,
+    table: &str,
+) -> Result<(usize, usize)> {
     let value = key.resolve(eval.params);
     let what = match value {
         KeyValue::Null => "NULL",
@@ -273,7 +372,11 @@ fn locate_row(eval: &Evaluator<'_>, key: &Operand, n: usize, column: &str, table
         RouterError::BadShardKey(format!(
             "row {} of the INSERT into `{table}`: sharding column `{column}` is {}",
             n + 1,
-            if what.is_empty() { "not an integer" } else { what }
+            if what.is_empty() {
+                "not an integer"
+            } else {
+                what
+            }
         ))
     })
 }
@@ -297,7 +400,13 @@ struct Renderer<'t> {
 }
 
 impl<'t> Renderer<'t> {
-    fn new(template: &'t Template, topology: &'t Topology, params: Params<'t>, target: Target, multi: bool) -> Self {
+    fn new(
+        template: &'t Template,
+        topology: &'t Topology,
+        params: Params<'t>,
+        target: Target,
+        multi: bool,
+    ) -> Self {
         Renderer {
             template,
             topology,
@@ -314,14 +423,23 @@ impl<'t> Renderer<'t> {
         let edits = &self.template.edits;
         let mut pos = range.start;
         let first = edits.partition_point(|e| e.range.start < range.start);
-        for edit in edits[first..].iter().take_while(|e| e.range.end <= range.end) {
+        for edit in edits[first..]
+            .iter()
+            .take_while(|e| e.range.end <= range.end)
+        {
             self.out.push_str(&text[pos..edit.range.start]);
             match &edit.kind {
                 EditKind::Param(i) => self.param(*i),
                 EditKind::Table(r) | EditKind::Qualifier(r) => self.table(*r),
                 EditKind::LimitOffset(_) if self.multi => self.out.push('0'),
                 EditKind::LimitCount(count) if self.multi => {
-                    let offset = self.template.merge.limit.as_ref().and_then(|(o, _)| int_of(o, &self.params)).unwrap_or(0);
+                    let offset = self
+                        .template
+                        .merge
+                        .limit
+                        .as_ref()
+                        .and_then(|(o, _)| int_of(o, &self.params))
+                        .unwrap_or(0);
                     let count = int_of(count, &self.params).unwrap_or(0);
                     let _ = write!(self.out, "{}", offset.max(0) + count.max(0));
                 }
@@ -354,7 +472,10 @@ impl<'t> Renderer<'t> {
         let (database, name) = match &logical.kind {
             TableKind::Sharded(layout) => (
                 self.target.database,
-                self.target.table.and_then(|t| layout.tables.get(t)).map_or(logical.name.as_str(), String::as_str),
+                self.target
+                    .table
+                    .and_then(|t| layout.tables.get(t))
+                    .map_or(logical.name.as_str(), String::as_str),
             ),
             TableKind::Broadcast => (self.target.database, logical.name.as_str()),
             TableKind::Single { database } => (Some(*database), logical.name.as_str()),
@@ -368,7 +489,10 @@ impl<'t> Renderer<'t> {
 
     fn finish(self, topology: &Topology) -> PhysicalStatement {
         PhysicalStatement {
-            backend: self.target.database.map_or(0, |d| topology.databases[d].backend),
+            backend: self
+                .target
+                .database
+                .map_or(0, |d| topology.databases[d].backend),
             database: self.target.database,
             sql: self.out,
             params: self.param_order,

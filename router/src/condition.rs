@@ -11,7 +11,10 @@ use crate::targets::TargetSet;
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Operand {
     /// Parameter `index`, negated when written `-?`.
-    Param { index: usize, negate: bool },
+    Param {
+        index: usize,
+        negate: bool,
+    },
     Const(ParamValue<'static>),
     /// An expression the router does not evaluate (a function call, another column).
     Unknown,
@@ -23,7 +26,10 @@ pub(crate) enum Cond {
     Any,
     Eq(Operand),
     In(Vec<Operand>),
-    Range { lo: Option<Bound>, hi: Option<Bound> },
+    Range {
+        lo: Option<Bound>,
+        hi: Option<Bound>,
+    },
     And(Vec<Cond>),
     Or(Vec<Cond>),
 }
@@ -91,11 +97,16 @@ impl CondBuilder<'_> {
             Expr::BinaryOp { left, op, right } => match op {
                 BinaryOperator::And => Cond::And(vec![self.cond(left), self.cond(right)]),
                 BinaryOperator::Or => Cond::Or(vec![self.cond(left), self.cond(right)]),
-                BinaryOperator::Eq => match (self.key_side(left, right), self.key_side(right, left)) {
-                    (Some(v), None) | (None, Some(v)) => Cond::Eq(v),
-                    _ => Cond::Any,
-                },
-                BinaryOperator::Lt | BinaryOperator::LtEq | BinaryOperator::Gt | BinaryOperator::GtEq => {
+                BinaryOperator::Eq => {
+                    match (self.key_side(left, right), self.key_side(right, left)) {
+                        (Some(v), None) | (None, Some(v)) => Cond::Eq(v),
+                        _ => Cond::Any,
+                    }
+                }
+                BinaryOperator::Lt
+                | BinaryOperator::LtEq
+                | BinaryOperator::Gt
+                | BinaryOperator::GtEq => {
                     // Normalize to `key OP value`.
                     let (value, op) = if let Some(v) = self.key_side(left, right) {
                         (v, op.clone())
@@ -113,9 +124,15 @@ impl CondBuilder<'_> {
                     let inclusive = matches!(op, BinaryOperator::LtEq | BinaryOperator::GtEq);
                     let bound = Some(Bound { value, inclusive });
                     if matches!(op, BinaryOperator::Lt | BinaryOperator::LtEq) {
-                        Cond::Range { lo: None, hi: bound }
+                        Cond::Range {
+                            lo: None,
+                            hi: bound,
+                        }
                     } else {
-                        Cond::Range { lo: bound, hi: None }
+                        Cond::Range {
+                            lo: bound,
+                            hi: None,
+                        }
                     }
                 }
                 _ => Cond::Any,
@@ -159,7 +176,10 @@ impl CondBuilder<'_> {
             Expr::Nested(inner) => self.operand(inner),
             Expr::Value(v) => match &v.value {
                 Value::Placeholder(_) => match (self.param_at)(expr) {
-                    Some(index) => Operand::Param { index, negate: false },
+                    Some(index) => Operand::Param {
+                        index,
+                        negate: false,
+                    },
                     None => Operand::Unknown,
                 },
                 other => Operand::Const(const_value(other)),
@@ -192,7 +212,9 @@ pub(crate) fn const_value(value: &Value) -> ParamValue<'static> {
             Ok(v) => ParamValue::Int(v),
             Err(_) => ParamValue::Number(text.clone().into()),
         },
-        Value::SingleQuotedString(s) | Value::DoubleQuotedString(s) => ParamValue::Str(s.clone().into()),
+        Value::SingleQuotedString(s) | Value::DoubleQuotedString(s) => {
+            ParamValue::Str(s.clone().into())
+        }
         Value::Boolean(b) => ParamValue::Int(i128::from(*b)),
         _ => ParamValue::Bytes(Vec::new().into()),
     }
@@ -219,7 +241,10 @@ impl Evaluator<'_> {
                 }
                 set
             }
-            Cond::Range { lo, hi } => match (self.bound(lo.as_ref(), true), self.bound(hi.as_ref(), false)) {
+            Cond::Range { lo, hi } => match (
+                self.bound(lo.as_ref(), true),
+                self.bound(hi.as_ref(), false),
+            ) {
                 (Some(lo), Some(hi)) => self.interval(lo, hi),
                 _ => TargetSet::empty(self.layout),
             },
@@ -270,12 +295,18 @@ impl Evaluator<'_> {
         let pick = |alg: &Algorithm| {
             // An integer compared with a string column matches '5', '05' and '5.0' alike, so a
             // hashed string key is only located by a string value, except when inserting it.
-            if !for_insert && matches!(alg, Algorithm::HashMod { .. }) && matches!(shard_key, ShardKey::Int(_)) {
+            if !for_insert
+                && matches!(alg, Algorithm::HashMod { .. })
+                && matches!(shard_key, ShardKey::Int(_))
+            {
                 return None;
             }
             alg.shard_of(shard_key)
         };
-        Some((pick(&self.layout.database_algorithm)?, pick(&self.layout.table_algorithm)?))
+        Some((
+            pick(&self.layout.database_algorithm)?,
+            pick(&self.layout.table_algorithm)?,
+        ))
     }
 
     fn point(&self, op: &Operand) -> TargetSet {

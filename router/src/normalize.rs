@@ -193,8 +193,12 @@ mod tests {
 
     #[test]
     fn replaces_numbers_and_strings() {
-        let n = normalize("SELECT * FROM t_order WHERE order_id = 4242 AND name = 'it''s' LIMIT 10");
-        assert_eq!(n.shape, "SELECT * FROM t_order WHERE order_id = ? AND name = ? LIMIT ?");
+        let n =
+            normalize("SELECT * FROM t_order WHERE order_id = 4242 AND name = 'it''s' LIMIT 10");
+        assert_eq!(
+            n.shape,
+            "SELECT * FROM t_order WHERE order_id = ? AND name = ? LIMIT ?"
+        );
         assert_eq!(n.literals.len(), 3);
         assert_eq!(n.literals[0].value, ParamValue::Int(4242));
         assert_eq!(n.literals[1].value, ParamValue::Str("it's".into()));

@@ -71,7 +71,10 @@ mod tests {
 
     #[test]
     fn numbers_route_only_when_integral() {
-        assert_eq!(ParamValue::Number("5.00".into()).shard_key(), Some(ShardKey::Int(5)));
+        assert_eq!(
+            ParamValue::Number("5.00".into()).shard_key(),
+            Some(ShardKey::Int(5))
+        );
         assert_eq!(ParamValue::Number("5.5".into()).shard_key(), None);
         assert_eq!(ParamValue::Number("1e3".into()).shard_key(), None);
         assert_eq!(ParamValue::Null.shard_key(), None);

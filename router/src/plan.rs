@@ -156,7 +156,11 @@ impl fmt::Display for Explain<'_> {
             MergeSpec::OneCopyAffectedRows => write!(f, "affected rows of one copy"),
             MergeSpec::Select(m) => {
                 let mut parts = Vec::new();
-                if m.order_by.is_empty() && m.group_by.is_empty() && m.aggregates.is_empty() && !m.distinct {
+                if m.order_by.is_empty()
+                    && m.group_by.is_empty()
+                    && m.aggregates.is_empty()
+                    && !m.distinct
+                {
                     parts.push("concatenate".to_string());
                 }
                 if !m.order_by.is_empty() {
@@ -174,7 +178,15 @@ impl fmt::Display for Explain<'_> {
                     let aggs: Vec<String> = m
                         .aggregates
                         .iter()
-                        .map(|a| format!("{:?}(col {}{})", a.function, a.column, if a.distinct { ", distinct" } else { "" }).to_uppercase())
+                        .map(|a| {
+                            format!(
+                                "{:?}(col {}{})",
+                                a.function,
+                                a.column,
+                                if a.distinct { ", distinct" } else { "" }
+                            )
+                            .to_uppercase()
+                        })
                         .collect();
                     parts.push(format!("aggregate {}", aggs.join(", ")));
                 }

@@ -45,7 +45,8 @@ impl Router {
         }
         match self.prepare(&normalized.shape) {
             Ok(template)
-                if template.param_count() == normalized.literals.len() && !template.literal_sensitive =>
+                if template.param_count() == normalized.literals.len()
+                    && !template.literal_sensitive =>
             {
                 let template = Arc::new(template);
                 cache.insert(normalized.shape.clone(), Entry::Template(template.clone()));
@@ -60,20 +61,15 @@ impl Router {
 
     /// Routes a text statement by parsing it as it is, without the shape cache.
     pub fn route_uncached(&self, sql: &str) -> Result<Plan> {
-        self.prepare(sql)?.bind(
-            &self.topology,
-            Params::Text {
-                sql,
-                literals: &[],
-            },
-        )
+        self.prepare(sql)?
+            .bind(&self.topology, Params::Text { sql, literals: &[] })
     }
 
     /// Parses and analyzes a statement whose `?` are parameters (COM_STMT_PREPARE). Bind the
     /// template with [`Params::Prepared`] on every execute.
     pub fn prepare(&self, sql: &str) -> Result<Template> {
-        let statements =
-            Parser::parse_sql(&MySqlDialect {}, sql).map_err(|e| RouterError::Parse(e.to_string()))?;
+        let statements = Parser::parse_sql(&MySqlDialect {}, sql)
+            .map_err(|e| RouterError::Parse(e.to_string()))?;
         match statements.as_slice() {
             [statement] => analyze(statement, sql, &self.topology),
             other => Err(RouterError::StatementCount(other.len())),

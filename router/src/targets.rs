@@ -25,7 +25,11 @@ impl TargetSet {
         let mut set = TargetSet::empty(layout);
         for (i, word) in set.bits.iter_mut().enumerate() {
             let remaining = set.len - i * 64;
-            *word = if remaining >= 64 { u64::MAX } else { (1u64 << remaining) - 1 };
+            *word = if remaining >= 64 {
+                u64::MAX
+            } else {
+                (1u64 << remaining) - 1
+            };
         }
         set
     }

@@ -48,7 +48,9 @@ pub(crate) struct InsertRow {
 pub(crate) enum RouteTemplate {
     NoTable,
     /// Single tables (with any broadcast tables) in one database.
-    Single { database: DatabaseId },
+    Single {
+        database: DatabaseId,
+    },
     /// Reads of broadcast tables only: one copy answers.
     BroadcastRead,
     /// Writes to a broadcast table: every copy.
@@ -67,7 +69,9 @@ pub(crate) enum RouteTemplate {
         key_assignments: Vec<Operand>,
     },
     /// DDL: every physical table of the table.
-    Ddl { table: TableId },
+    Ddl {
+        table: TableId,
+    },
 }
 
 /// The merge of a multi-target SELECT, minus the bound LIMIT values.
@@ -113,6 +117,8 @@ impl Template {
         let mut ids: Vec<TableId> = self.refs.iter().map(|r| r.table).collect();
         ids.sort_unstable();
         ids.dedup();
-        ids.into_iter().map(|id| topology.tables[id].name.as_str()).collect()
+        ids.into_iter()
+            .map(|id| topology.tables[id].name.as_str())
+            .collect()
     }
 }

@@ -1,4 +1,5 @@
 //! Shared by the router's integration tests: the example layout and a few helpers.
+#![allow(dead_code)] // each test binary uses a different subset
 
 use std::sync::Arc;
 
@@ -7,7 +8,9 @@ use shardgate_router::{Plan, Router, RouterError, ShapeCache};
 
 pub fn router() -> Router {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/orders.yaml");
-    Router::new(Arc::new(Topology::load(path).expect("example config loads")))
+    Router::new(Arc::new(
+        Topology::load(path).expect("example config loads"),
+    ))
 }
 
 pub fn route(sql: &str) -> Plan {
@@ -16,7 +19,11 @@ pub fn route(sql: &str) -> Plan {
         .route(sql, &mut ShapeCache::default())
         .unwrap_or_else(|e| panic!("{sql}: {e}"));
     // The uncached path must agree with the shape-cache path.
-    assert_eq!(plan, r.route_uncached(sql).unwrap(), "cached and uncached plans differ for {sql}");
+    assert_eq!(
+        plan,
+        r.route_uncached(sql).unwrap(),
+        "cached and uncached plans differ for {sql}"
+    );
     plan
 }
 
@@ -34,7 +41,8 @@ pub fn statements(plan: &Plan) -> Vec<(String, String)> {
         .iter()
         .map(|s| {
             (
-                s.database.map_or("-".to_string(), |d| t.databases[d].name.clone()),
+                s.database
+                    .map_or("-".to_string(), |d| t.databases[d].name.clone()),
                 s.sql.clone(),
             )
         })

@@ -10,7 +10,11 @@ use crate::plan::StatementKind;
 use crate::source::SourceText;
 use crate::template::{Edit, EditKind, MergeTemplate, RouteTemplate, TableRef, Template};
 
-pub(super) fn analyze(stmt: &Statement, src: SourceText<'_>, topology: &Topology) -> Result<Template> {
+pub(super) fn analyze(
+    stmt: &Statement,
+    src: SourceText<'_>,
+    topology: &Topology,
+) -> Result<Template> {
     let text = src.text();
     let one = |names: Vec<&ObjectName>| -> Result<ObjectName> {
         match names.as_slice() {
@@ -38,7 +42,8 @@ pub(super) fn analyze(stmt: &Statement, src: SourceText<'_>, topology: &Topology
                 .any(|op| matches!(op, AlterTableOperation::RenameTable { .. }))
             {
                 return Err(RouterError::Unsafe(
-                    "renaming a logical table needs a config change, not ALTER TABLE ... RENAME".into(),
+                    "renaming a logical table needs a config change, not ALTER TABLE ... RENAME"
+                        .into(),
                 ));
             }
             at.name.clone()
@@ -57,9 +62,9 @@ pub(super) fn analyze(stmt: &Statement, src: SourceText<'_>, topology: &Topology
         Statement::CreateIndex(ci) => ci.table_name.clone(),
         _ => return Err(RouterError::NotRoutable(first_word(text))),
     };
-    let range = src
-        .range(name.span())
-        .ok_or_else(|| RouterError::Unsafe("cannot locate the table name in the statement text".into()))?;
+    let range = src.range(name.span()).ok_or_else(|| {
+        RouterError::Unsafe("cannot locate the table name in the statement text".into())
+    })?;
     let a = Analysis {
         topology,
         src,

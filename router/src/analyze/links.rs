@@ -2,7 +2,9 @@
 //! keys: `t_order o JOIN t_order_item i ON o.order_id = i.order_id`. This checks that every
 //! sharded table of a statement is tied to the others that way.
 
-use sqlparser::ast::{BinaryOperator, Expr, JoinConstraint, JoinOperator, TableFactor, TableWithJoins};
+use sqlparser::ast::{
+    BinaryOperator, Expr, JoinConstraint, JoinOperator, TableFactor, TableWithJoins,
+};
 
 use super::Analysis;
 use crate::collect::name_parts;
@@ -12,7 +14,10 @@ use crate::error::{Result, RouterError};
 pub(crate) enum JoinLink<'a> {
     On(&'a Expr),
     /// `USING (cols)`: the right table's name or alias, and the columns.
-    Using { right: String, columns: Vec<String> },
+    Using {
+        right: String,
+        columns: Vec<String>,
+    },
 }
 
 /// The ON expressions and USING lists of some FROM items.
@@ -116,9 +121,15 @@ pub(crate) fn using_as_equalities(a: &Analysis<'_>, links: &[JoinLink<'_>]) -> V
                     continue;
                 }
                 out.push(Expr::BinaryOp {
-                    left: Box::new(Expr::CompoundIdentifier(vec![Ident::new(right.clone()), Ident::new(col.clone())])),
+                    left: Box::new(Expr::CompoundIdentifier(vec![
+                        Ident::new(right.clone()),
+                        Ident::new(col.clone()),
+                    ])),
                     op: BinaryOperator::Eq,
-                    right: Box::new(Expr::CompoundIdentifier(vec![Ident::new(name), Ident::new(col.clone())])),
+                    right: Box::new(Expr::CompoundIdentifier(vec![
+                        Ident::new(name),
+                        Ident::new(col.clone()),
+                    ])),
                 });
             }
         }

@@ -12,10 +12,9 @@ use sqlparser::ast::{Expr, Ident, Statement, Visit};
 use crate::collect::{collect, Collected};
 use crate::condition::CondBuilder;
 use crate::error::{Result, RouterError};
+use crate::plan::StatementKind;
 use crate::source::SourceText;
 use crate::template::{Edit, EditKind, MergeTemplate, RouteTemplate, TableRef, Template};
-use crate::plan::StatementKind;
-
 
 /// Schemas whose tables are the server's own: statements on them go to any backend as they are.
 const SYSTEM_SCHEMAS: [&str; 4] = ["information_schema", "performance_schema", "mysql", "sys"];
@@ -72,7 +71,9 @@ pub(crate) enum Class {
     Single(usize),
     Broadcast,
     /// Sharded tables of one binding group; `layout_of` is one of them.
-    Sharded { layout_of: TableId },
+    Sharded {
+        layout_of: TableId,
+    },
 }
 
 /// Shared state of one statement's analysis.
@@ -122,7 +123,11 @@ impl<'a> Analysis<'a> {
             });
             a.refs.push(ResolvedRef {
                 table,
-                written: rel.parts.last().map(|p| p.to_ascii_lowercase()).unwrap_or_default(),
+                written: rel
+                    .parts
+                    .last()
+                    .map(|p| p.to_ascii_lowercase())
+                    .unwrap_or_default(),
                 alias: rel.alias.clone(),
                 depth: rel.depth,
             });
@@ -157,7 +162,10 @@ impl<'a> Analysis<'a> {
             [schema, table] => {
                 if schema.eq_ignore_ascii_case(&self.topology.schema) {
                     Ok(Some(self.topology.table(table).ok_or_else(unknown)?.0))
-                } else if SYSTEM_SCHEMAS.iter().any(|s| s.eq_ignore_ascii_case(schema)) {
+                } else if SYSTEM_SCHEMAS
+                    .iter()
+                    .any(|s| s.eq_ignore_ascii_case(schema))
+                {
                     Ok(None)
                 } else {
                     Err(unknown())
@@ -179,7 +187,11 @@ impl<'a> Analysis<'a> {
             if !schema.eq_ignore_ascii_case(&self.topology.schema) {
                 return None;
             }
-        } else if self.refs.iter().any(|r| r.alias.as_deref().is_some_and(|a| a.eq_ignore_ascii_case(name))) {
+        } else if self.refs.iter().any(|r| {
+            r.alias
+                .as_deref()
+                .is_some_and(|a| a.eq_ignore_ascii_case(name))
+        }) {
             return None;
         }
         self.refs
@@ -241,7 +253,10 @@ impl<'a> Analysis<'a> {
                 }
                 return Ok(Class::Broadcast);
             }
-            if let Some(b) = broadcasts.iter().find(|b| self.refs[**b].depth == 0 && **b != w) {
+            if let Some(b) = broadcasts
+                .iter()
+                .find(|b| self.refs[**b].depth == 0 && **b != w)
+            {
                 return Err(RouterError::Unsafe(format!(
                     "a multi-table write that joins broadcast table `{}` is not supported yet",
                     self.name(*b)
@@ -357,18 +372,30 @@ impl<'a> Analysis<'a> {
         merge: MergeTemplate,
         write_limit: bool,
     ) -> Result<Template> {
-        self.edits.sort_by_key(|e| (e.range.start, matches!(e.kind, EditKind::Param(_))));
+        self.edits
+            .sort_by_key(|e| (e.range.start, matches!(e.kind, EditKind::Param(_))));
         // A LIMIT edit replaces the placeholder edit at the same spot.
-        self.edits.dedup_by(|later, earlier| later.range == earlier.range);
-        if self.edits.windows(2).any(|w| w[0].range.end > w[1].range.start) {
-            return Err(RouterError::Unsafe("overlapping rewrites in the statement text".into()));
+        self.edits
+            .dedup_by(|later, earlier| later.range == earlier.range);
+        if self
+            .edits
+            .windows(2)
+            .any(|w| w[0].range.end > w[1].range.start)
+        {
+            return Err(RouterError::Unsafe(
+                "overlapping rewrites in the statement text".into(),
+            ));
         }
         Ok(Template {
             kind,
             text: self.src.text().to_string(),
             edits: self.edits,
             param_count: self.collected.placeholders.len(),
-            refs: self.refs.iter().map(|r| TableRef { table: r.table }).collect(),
+            refs: self
+                .refs
+                .iter()
+                .map(|r| TableRef { table: r.table })
+                .collect(),
             route,
             merge,
             literal_sensitive: self.literal_sensitive,

@@ -27,7 +27,12 @@ pub(super) fn analyze(query: &Query, mut a: Analysis<'_>) -> Result<Template> {
             )));
         }
         let route = simple_route(a.classify(None, &[])?);
-        return a.finish(StatementKind::Select, route, MergeTemplate::default(), false);
+        return a.finish(
+            StatementKind::Select,
+            route,
+            MergeTemplate::default(),
+            false,
+        );
     };
 
     let joins = join_constraints(&select.from);
@@ -82,7 +87,10 @@ fn operand(a: &Analysis<'_>, expr: &Expr) -> Operand {
 }
 
 /// Adds the LIMIT edits and returns the (offset, count) operands.
-pub(super) fn limit_edits(a: &mut Analysis<'_>, limit: Option<&LimitClause>) -> Option<(Operand, Operand)> {
+pub(super) fn limit_edits(
+    a: &mut Analysis<'_>,
+    limit: Option<&LimitClause>,
+) -> Option<(Operand, Operand)> {
     let (offset, count) = match limit? {
         LimitClause::LimitOffset {
             limit: Some(count),
@@ -139,7 +147,12 @@ fn merge_template(a: &mut Analysis<'_>, query: &Query, select: &Select) -> Resul
         let text = expr.to_string();
         items
             .iter()
-            .find(|(_, t, alias)| *t == text || alias.as_deref().is_some_and(|al| al.eq_ignore_ascii_case(&text)))
+            .find(|(_, t, alias)| {
+                *t == text
+                    || alias
+                        .as_deref()
+                        .is_some_and(|al| al.eq_ignore_ascii_case(&text))
+            })
             .map(|(i, ..)| *i)
     };
 
@@ -171,7 +184,9 @@ fn merge_template(a: &mut Analysis<'_>, query: &Query, select: &Select) -> Resul
             }
             exprs.iter().map(|e| e.to_string()).collect()
         }
-        GroupByExpr::All(_) => return Err(RouterError::Unsafe("GROUP BY ALL is not supported".into())),
+        GroupByExpr::All(_) => {
+            return Err(RouterError::Unsafe("GROUP BY ALL is not supported".into()))
+        }
     };
     let limit = limit_edits(a, query.limit_clause.as_ref());
     Ok(MergeTemplate {

@@ -23,7 +23,12 @@ pub(super) fn insert(insert: &Insert, a: Analysis<'_>) -> Result<Template> {
     };
     // The target table is the first relation the walk met.
     let Some(written) = a.refs.iter().position(|r| r.depth == 0) else {
-        return a.finish(kind, RouteTemplate::NoTable, MergeTemplate::default(), false);
+        return a.finish(
+            kind,
+            RouteTemplate::NoTable,
+            MergeTemplate::default(),
+            false,
+        );
     };
     let table = a.refs[written].table;
     let Some(layout) = a.layout(table) else {
@@ -54,10 +59,11 @@ pub(super) fn insert(insert: &Insert, a: Analysis<'_>) -> Result<Template> {
             key: value,
         }]
     } else {
-        let position = insert
-            .columns
-            .iter()
-            .position(|c| name_parts(c).last().is_some_and(|n| n.eq_ignore_ascii_case(key)));
+        let position = insert.columns.iter().position(|c| {
+            name_parts(c)
+                .last()
+                .is_some_and(|n| n.eq_ignore_ascii_case(key))
+        });
         let values = match insert.source.as_deref().map(|q| q.body.as_ref()) {
             Some(SetExpr::Values(values)) => values,
             _ => {
@@ -77,14 +83,20 @@ pub(super) fn insert(insert: &Insert, a: Analysis<'_>) -> Result<Template> {
         let mut rows = Vec::with_capacity(values.rows.len());
         for row in &values.rows {
             let expr = row.content.get(position).ok_or_else(|| {
-                RouterError::BadShardKey(format!("an INSERT row into `{table_name}` has fewer values than columns"))
+                RouterError::BadShardKey(format!(
+                    "an INSERT row into `{table_name}` has fewer values than columns"
+                ))
             })?;
             let range = match (
                 a.src.range(row.opening_token.0.span),
                 a.src.range(row.closing_token.0.span),
             ) {
                 (Some(open), Some(close)) => open.start..close.end,
-                _ => return Err(RouterError::Unsafe("cannot locate an INSERT row in the statement text".into())),
+                _ => {
+                    return Err(RouterError::Unsafe(
+                        "cannot locate an INSERT row in the statement text".into(),
+                    ))
+                }
             };
             rows.push(InsertRow {
                 range: Some(range),
@@ -111,7 +123,8 @@ pub(super) fn insert(insert: &Insert, a: Analysis<'_>) -> Result<Template> {
 
 pub(super) fn update(update: &Update, mut a: Analysis<'_>) -> Result<Template> {
     let mut from: Vec<&TableWithJoins> = vec![&update.table];
-    if let Some(UpdateTableFromKind::BeforeSet(f) | UpdateTableFromKind::AfterSet(f)) = &update.from {
+    if let Some(UpdateTableFromKind::BeforeSet(f) | UpdateTableFromKind::AfterSet(f)) = &update.from
+    {
         from.extend(f.iter());
     }
     // SET targets are not expressions: rewrite their table qualifiers here.
@@ -133,7 +146,12 @@ pub(super) fn update(update: &Update, mut a: Analysis<'_>) -> Result<Template> {
             .map(|asg| key_operand(a, &asg.value))
             .collect()
     })?;
-    a.finish(StatementKind::Update, route, MergeTemplate::default(), update.limit.is_some())
+    a.finish(
+        StatementKind::Update,
+        route,
+        MergeTemplate::default(),
+        update.limit.is_some(),
+    )
 }
 
 pub(super) fn delete(delete: &Delete, mut a: Analysis<'_>) -> Result<Template> {
@@ -148,7 +166,12 @@ pub(super) fn delete(delete: &Delete, mut a: Analysis<'_>) -> Result<Template> {
         qualifier_edit(&mut a, name, false);
     }
     let route = dml_route(&mut a, &from, delete.selection.as_ref(), |_, _| Vec::new())?;
-    a.finish(StatementKind::Delete, route, MergeTemplate::default(), delete.limit.is_some())
+    a.finish(
+        StatementKind::Delete,
+        route,
+        MergeTemplate::default(),
+        delete.limit.is_some(),
+    )
 }
 
 /// The route of an UPDATE or DELETE over `from`.
@@ -225,10 +248,14 @@ fn qualifier_edit(a: &mut Analysis<'_>, name: &sqlparser::ast::ObjectName, colum
 
 fn assigns_key(asg: &Assignment, key: &str) -> bool {
     match &asg.target {
-        AssignmentTarget::ColumnName(n) => name_parts(n).last().is_some_and(|c| c.eq_ignore_ascii_case(key)),
-        AssignmentTarget::Tuple(ns) => ns
-            .iter()
-            .any(|n| name_parts(n).last().is_some_and(|c| c.eq_ignore_ascii_case(key))),
+        AssignmentTarget::ColumnName(n) => name_parts(n)
+            .last()
+            .is_some_and(|c| c.eq_ignore_ascii_case(key)),
+        AssignmentTarget::Tuple(ns) => ns.iter().any(|n| {
+            name_parts(n)
+                .last()
+                .is_some_and(|c| c.eq_ignore_ascii_case(key))
+        }),
     }
 }
 
@@ -236,10 +263,15 @@ fn assigns_key(asg: &Assignment, key: &str) -> bool {
 fn keeps_key(value: &Expr, key: &str) -> bool {
     match value {
         Expr::Identifier(id) => id.value.eq_ignore_ascii_case(key),
-        Expr::CompoundIdentifier(ids) => ids.last().is_some_and(|id| id.value.eq_ignore_ascii_case(key)),
-        Expr::Function(f) if f.name.to_string().eq_ignore_ascii_case("VALUES") => {
-            f.args.to_string().trim_matches(['(', ')']).trim().eq_ignore_ascii_case(key)
-        }
+        Expr::CompoundIdentifier(ids) => ids
+            .last()
+            .is_some_and(|id| id.value.eq_ignore_ascii_case(key)),
+        Expr::Function(f) if f.name.to_string().eq_ignore_ascii_case("VALUES") => f
+            .args
+            .to_string()
+            .trim_matches(['(', ')'])
+            .trim()
+            .eq_ignore_ascii_case(key),
         _ => false,
     }
 }
@@ -249,4 +281,3 @@ fn key_operand(a: &Analysis<'_>, expr: &Expr) -> Operand {
     let param_at = |e: &Expr| a.param_of(e);
     a.cond_builder(&is_key, &param_at).operand(expr)
 }
-

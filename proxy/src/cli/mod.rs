@@ -1,0 +1,44 @@
+//! The `shardgate` command line. Each subcommand is a function returning `anyhow::Result`;
+//! `main` only parses arguments and maps errors to an exit code.
+
+mod check_config;
+mod route;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "shardgate",
+    version,
+    about = "A MySQL wire-protocol sharding proxy"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Show how a statement is routed: one line per physical statement (backend, database,
+    /// SQL), then the merge step.
+    Route {
+        /// The routing-rules file.
+        #[arg(long, short)]
+        config: std::path::PathBuf,
+        /// The logical SQL statement.
+        sql: String,
+    },
+    /// Validate a routing-rules file and summarize it.
+    CheckConfig {
+        /// The routing-rules file.
+        file: std::path::PathBuf,
+    },
+}
+
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    match cli.command {
+        Command::Route { config, sql } => route::run(&config, &sql, &mut out),
+        Command::CheckConfig { file } => check_config::run(&file, &mut out),
+    }
+}
