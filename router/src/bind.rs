@@ -168,10 +168,20 @@ impl Template {
                     )?;
                     groups.entry(pair).or_default().push(n);
                 }
+                let ranges: Vec<Option<Range<usize>>> =
+                    rows.iter().map(|r| r.range.clone()).collect();
                 for (&(db, table), members) in &groups {
-                    let mut one = TargetSet::empty(layout);
-                    one.insert(db, table);
-                    self.check_key_assignments(&eval, &one, key_assignments, topology, *layout_of)?;
+                    if !key_assignments.is_empty() {
+                        let mut one = TargetSet::empty(layout);
+                        one.insert(db, table);
+                        self.check_key_assignments(
+                            &eval,
+                            &one,
+                            key_assignments,
+                            topology,
+                            *layout_of,
+                        )?;
+                    }
                     let t = Target {
                         database: Some(layout.databases[db]),
                         table: Some(table),
@@ -179,13 +189,7 @@ impl Template {
                     targets.push(if groups.len() == 1 {
                         self.render_whole(topology, params, t, false)
                     } else {
-                        self.render_rows(
-                            topology,
-                            params,
-                            t,
-                            rows.iter().map(|r| r.range.clone()).collect(),
-                            members,
-                        )
+                        self.render_rows(topology, params, t, &ranges, members)
                     });
                 }
                 RouteKind::Direct
@@ -323,7 +327,7 @@ impl Template {
         topology: &Topology,
         params: Params<'_>,
         target: Target,
-        ranges: Vec<Option<Range<usize>>>,
+        ranges: &[Option<Range<usize>>],
         members: &[usize],
     ) -> PhysicalStatement {
         let first = ranges.first().cloned().flatten().map_or(0, |r| r.start);

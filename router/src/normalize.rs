@@ -202,7 +202,7 @@ mod tests {
         assert_eq!(n.literals.len(), 3);
         assert_eq!(n.literals[0].value, ParamValue::Int(4242));
         assert_eq!(n.literals[1].value, ParamValue::Str("it's".into()));
-        assert_eq!(n.literals[1].span, 53..60);
+        assert_eq!(n.literals[1].span, 55..62);
     }
 
     #[test]

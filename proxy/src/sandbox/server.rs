@@ -197,9 +197,16 @@ fn running_as_root() -> bool {
 }
 
 fn install(dir: &Path) -> Result<(), SandboxError> {
+    // Servers bootstrapping side by side must not share a tmpdir: their temporary tables
+    // collide there.
+    std::fs::create_dir_all(dir.join("tmp")).map_err(|source| SandboxError::Io {
+        step: "create tmpdir",
+        source,
+    })?;
     let mut cmd = Command::new(program("mariadb-install-db")?);
     cmd.arg("--no-defaults")
         .arg(format!("--datadir={}", dir.join("data").display()))
+        .arg(format!("--tmpdir={}", dir.join("tmp").display()))
         .arg("--auth-root-authentication-method=normal")
         .arg("--skip-test-db")
         .arg("--skip-name-resolve");
@@ -256,6 +263,7 @@ fn launch(dir: &Path, port: u16, options: &SandboxOptions) -> Result<Child, Sand
         .arg(format!("--pid-file={}", dir.join("mariadb.pid").display()))
         .arg(format!("--log-error={}", dir.join("error.log").display()))
         .arg(format!("--init-file={}", dir.join("init.sql").display()))
+        .arg(format!("--tmpdir={}", dir.join("tmp").display()))
         .arg(format!("--port={port}"))
         .arg("--bind-address=127.0.0.1")
         .arg("--skip-name-resolve")

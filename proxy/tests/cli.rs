@@ -1,0 +1,110 @@
+//! The `shardgate` binary's offline commands, run as a user would.
+
+use std::process::{Command, Output};
+
+const EXAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/orders.yaml");
+
+fn shardgate(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_shardgate"))
+        .args(args)
+        .output()
+        .expect("run shardgate")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn route_prints_one_line_per_statement_then_the_merge() {
+    let out = shardgate(&[
+        "route",
+        "--config",
+        EXAMPLE,
+        "SELECT * FROM t_order WHERE order_id = 4242",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout),
+        "ds0\torder_db_18\tSELECT * FROM order_db_18.t_order_4 WHERE order_id = 4242\n\
+         route: direct, 1 statement(s); merge: none (single target, passthrough)\n"
+    );
+
+    let out = shardgate(&[
+        "route",
+        "-c",
+        EXAMPLE,
+        "SELECT user_id FROM t_order ORDER BY user_id LIMIT 5",
+    ]);
+    assert!(out.status.success());
+    let stdout = text(&out.stdout);
+    assert_eq!(stdout.lines().count(), 1025);
+    assert!(stdout.contains(
+        "ds1\torder_db_31\tSELECT user_id FROM order_db_31.t_order_31 ORDER BY user_id LIMIT 5\n"
+    ));
+    assert!(
+        stdout.ends_with(
+            "route: scatter, 1024 statement(s); merge: order by user_id; limit 5 offset 0\n"
+        ),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn route_refuses_what_it_cannot_route() {
+    let out = shardgate(&["route", "--config", EXAMPLE, "SELEKT 1"]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("router: cannot parse SQL"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let out = shardgate(&[
+        "route",
+        "--config",
+        EXAMPLE,
+        "SELECT * FROM t_order o JOIN t_order_item i ON o.user_id = i.order_id",
+    ]);
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("is not on the sharding key"));
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn bad_config_is_reported_with_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.yaml");
+    let yaml = std::fs::read_to_string(EXAMPLE).unwrap().replace(
+        "modulus: 32               # must equal the number of databases",
+        "modulus: 16",
+    );
+    std::fs::write(&path, yaml).unwrap();
+    let out = shardgate(&["check-config", path.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("line 44: schema.tables[0].database_algorithm.modulus"),
+        "{stderr}"
+    );
+    let out = shardgate(&["route", "--config", path.to_str().unwrap(), "SELECT 1"]);
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("spreads keys over 16 databases"));
+}
+
+#[test]
+fn check_config_summarizes() {
+    let out = shardgate(&["check-config", EXAMPLE]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    for line in [
+        "backends: 2",
+        "databases: 33",
+        "schema: shop (4 logical tables)",
+        "  t_order sharded by order_id: 1024 physical tables",
+        "  t_order_item binding to t_order: 1024 physical tables",
+        "physical tables: 2082",
+    ] {
+        assert!(stdout.contains(line), "missing `{line}` in\n{stdout}");
+    }
+}
