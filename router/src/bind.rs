@@ -15,7 +15,7 @@ use crate::plan::{
     Aggregate, MergeSpec, PhysicalStatement, Plan, RouteKind, SelectMerge, StatementKind,
 };
 use crate::targets::TargetSet;
-use crate::template::{EditKind, RouteTemplate, Template};
+use crate::template::{topology_id, EditKind, RouteTemplate, Template};
 
 /// The values for a template's placeholders.
 #[derive(Debug, Clone, Copy)]
@@ -60,6 +60,9 @@ struct Target {
 impl Template {
     /// Binds values and produces the plan.
     pub fn bind(&self, topology: &Topology, params: Params<'_>) -> Result<Plan> {
+        if topology_id(topology) != self.analyzed_for {
+            return Err(RouterError::StaleTemplate);
+        }
         if params.len() != self.param_count {
             return Err(RouterError::ParamCount {
                 expected: self.param_count,
@@ -111,7 +114,7 @@ impl Template {
                 cond,
                 key_assignments,
             } => {
-                let layout = sharded(topology, *layout_of);
+                let layout = sharded(topology, *layout_of)?;
                 let eval = Evaluator {
                     layout,
                     params: &params,
@@ -151,7 +154,7 @@ impl Template {
                 rows,
                 key_assignments,
             } => {
-                let layout = sharded(topology, *layout_of);
+                let layout = sharded(topology, *layout_of)?;
                 let eval = Evaluator {
                     layout,
                     params: &params,
@@ -351,11 +354,12 @@ impl Template {
     }
 }
 
-fn sharded(topology: &Topology, table: usize) -> &ShardedLayout {
-    match &topology.tables[table].kind {
-        TableKind::Sharded(layout) => layout,
-        // Analysis only builds sharded routes for sharded tables.
-        _ => unreachable!("sharded route on an unsharded table"),
+/// The layout of a table analysis found sharded. A template is only bound against the topology
+/// it was analyzed with, so anything else is a caller's mix-up, refused rather than guessed.
+fn sharded(topology: &Topology, table: usize) -> Result<&ShardedLayout> {
+    match topology.tables.get(table).map(|t| &t.kind) {
+        Some(TableKind::Sharded(layout)) => Ok(layout),
+        _ => Err(RouterError::StaleTemplate),
     }
 }
 

@@ -25,6 +25,8 @@ pub struct ShapeCache {
     order: VecDeque<String>,
     hits: u64,
     misses: u64,
+    /// The topology the cached templates were analyzed for.
+    topology: usize,
 }
 
 impl ShapeCache {
@@ -35,6 +37,17 @@ impl ShapeCache {
             order: VecDeque::new(),
             hits: 0,
             misses: 0,
+            topology: 0,
+        }
+    }
+
+    /// Empties the cache when the router's topology is not the one it was filled for (a
+    /// reloaded config).
+    pub(crate) fn use_topology(&mut self, topology: usize) {
+        if self.topology != topology {
+            self.map.clear();
+            self.order.clear();
+            self.topology = topology;
         }
     }
 

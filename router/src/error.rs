@@ -26,6 +26,11 @@ pub enum RouterError {
     /// An INSERT row whose sharding key is missing or cannot be routed.
     #[error("router: {0}")]
     BadShardKey(String),
+    /// A template bound against another topology than the one it was analyzed with.
+    #[error(
+        "router: the statement was analyzed for another routing configuration; prepare it again"
+    )]
+    StaleTemplate,
     /// The parameters handed to `bind` do not fit the statement.
     #[error("router: statement has {expected} parameters but {given} were bound")]
     ParamCount { expected: usize, given: usize },

@@ -12,7 +12,7 @@ use crate::cache::{Entry, ShapeCache};
 use crate::error::{Result, RouterError};
 use crate::normalize::normalize;
 use crate::plan::Plan;
-use crate::template::Template;
+use crate::template::{topology_id, Template};
 
 /// Turns logical statements into plans for one topology. Immutable and cheap to share; the
 /// per-session [`ShapeCache`] is passed in.
@@ -33,6 +33,7 @@ impl Router {
     /// Routes a text statement (COM_QUERY), reusing the analysis of earlier statements of
     /// the same shape.
     pub fn route(&self, sql: &str, cache: &mut ShapeCache) -> Result<Plan> {
+        cache.use_topology(topology_id(&self.topology));
         let normalized = normalize(sql);
         let params = Params::Text {
             sql,

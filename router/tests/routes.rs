@@ -718,3 +718,51 @@ fn explain_output() {
         "ds0\torder_db_18\tSELECT * FROM order_db_18.t_order_4 WHERE order_id = 4242\nroute: direct, 1 statement(s); merge: none (single target, passthrough)"
     );
 }
+
+#[test]
+fn positions_survive_unicode_tabs_and_crlf() {
+    assert_eq!(
+        one("SELECT 'é…ü', o.* FROM t_order o WHERE o.order_id = 4242").1,
+        "SELECT 'é…ü', o.* FROM order_db_18.t_order_4 o WHERE o.order_id = 4242"
+    );
+    assert_eq!(
+        one("SELECT\t*\r\nFROM\tt_order\r\n\tWHERE order_id = 4242 AND note = 'ü\r\nx'").1,
+        "SELECT\t*\r\nFROM\torder_db_18.t_order_4\r\n\tWHERE order_id = 4242 AND note = 'ü\r\nx'"
+    );
+    // As in MySQL's lexer, only `\n` ends a `--` comment: the WHERE is commented out.
+    assert_eq!(
+        route("SELECT * FROM t_order -- ü comment\rWHERE order_id = 4242")
+            .targets
+            .len(),
+        1024
+    );
+    assert_eq!(
+        one("SELECT * FROM `T_ORDER` WHERE `ORDER_ID` = 4242").1,
+        "SELECT * FROM order_db_18.t_order_4 WHERE `ORDER_ID` = 4242"
+    );
+}
+
+#[test]
+fn templates_belong_to_their_topology() {
+    let a = router();
+    let b = router();
+    let t = a
+        .prepare("SELECT * FROM t_order WHERE order_id = ?")
+        .unwrap();
+    let err = t
+        .bind(b.topology(), Params::Prepared(&[ParamValue::Int(1)]))
+        .unwrap_err();
+    assert_eq!(err, RouterError::StaleTemplate);
+    // One cache used with two routers starts over instead of binding stale templates.
+    let mut cache = ShapeCache::default();
+    a.route("SELECT * FROM t_order WHERE order_id = 1", &mut cache)
+        .unwrap();
+    let plan = b
+        .route("SELECT * FROM t_order WHERE order_id = 2", &mut cache)
+        .unwrap();
+    assert_eq!(
+        plan.targets[0].sql,
+        "SELECT * FROM order_db_2.t_order_0 WHERE order_id = 2"
+    );
+    assert_eq!(cache.len(), 1);
+}

@@ -8,7 +8,9 @@ use crate::collect::name_parts;
 use crate::error::{Result, RouterError};
 use crate::plan::StatementKind;
 use crate::source::SourceText;
-use crate::template::{Edit, EditKind, MergeTemplate, RouteTemplate, TableRef, Template};
+use crate::template::{
+    topology_id, Edit, EditKind, MergeTemplate, RouteTemplate, TableRef, Template,
+};
 
 pub(super) fn analyze(
     stmt: &Statement,
@@ -90,5 +92,6 @@ pub(super) fn analyze(
         merge: MergeTemplate::default(),
         literal_sensitive: false,
         write_limit: false,
+        analyzed_for: topology_id(topology),
     })
 }

@@ -14,7 +14,9 @@ use crate::condition::CondBuilder;
 use crate::error::{Result, RouterError};
 use crate::plan::StatementKind;
 use crate::source::SourceText;
-use crate::template::{Edit, EditKind, MergeTemplate, RouteTemplate, TableRef, Template};
+use crate::template::{
+    topology_id, Edit, EditKind, MergeTemplate, RouteTemplate, TableRef, Template,
+};
 
 /// Schemas whose tables are the server's own: statements on them go to any backend as they are.
 const SYSTEM_SCHEMAS: [&str; 4] = ["information_schema", "performance_schema", "mysql", "sys"];
@@ -400,6 +402,7 @@ impl<'a> Analysis<'a> {
             merge,
             literal_sensitive: self.literal_sensitive,
             write_limit,
+            analyzed_for: topology_id(self.topology),
         })
     }
 }

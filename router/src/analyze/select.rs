@@ -67,7 +67,12 @@ pub(super) fn simple_route(class: Class) -> RouteTemplate {
         Class::NoTable => RouteTemplate::NoTable,
         Class::Single(database) => RouteTemplate::Single { database },
         Class::Broadcast => RouteTemplate::BroadcastRead,
-        Class::Sharded { .. } => unreachable!("sharded statements get a Sharded route"),
+        // Callers route sharded statements by their condition; without one, every table.
+        Class::Sharded { layout_of } => RouteTemplate::Sharded {
+            layout_of,
+            cond: Cond::Any,
+            key_assignments: Vec::new(),
+        },
     }
 }
 
