@@ -11,7 +11,7 @@ use crate::collect::name_parts;
 use crate::error::{Result, RouterError};
 
 /// What a join says about how its right side relates to the left.
-pub(crate) enum JoinLink<'a> {
+enum JoinLink<'a> {
     On(&'a Expr),
     /// `USING (cols)`: the right table's name or alias, and the columns.
     Using {
@@ -21,7 +21,7 @@ pub(crate) enum JoinLink<'a> {
 }
 
 /// The ON expressions and USING lists of some FROM items.
-pub(crate) fn join_constraints(from: &[TableWithJoins]) -> Vec<JoinLink<'_>> {
+fn join_constraints(from: &[TableWithJoins]) -> Vec<JoinLink<'_>> {
     let mut out = Vec::new();
     for twj in from {
         for join in &twj.joins {
@@ -57,8 +57,25 @@ pub(crate) fn join_constraints(from: &[TableWithJoins]) -> Vec<JoinLink<'_>> {
     out
 }
 
+/// The expressions that may equate sharding keys of a statement's tables: the ON clauses and
+/// USING lists of its joins, and its WHERE clause.
+pub(crate) fn key_links(
+    a: &Analysis<'_>,
+    from: &[TableWithJoins],
+    selection: Option<&Expr>,
+) -> Vec<Expr> {
+    let joins = join_constraints(from);
+    let mut links = using_as_equalities(a, &joins);
+    links.extend(joins.into_iter().filter_map(|j| match j {
+        JoinLink::On(e) => Some(e.clone()),
+        JoinLink::Using { .. } => None,
+    }));
+    links.extend(selection.cloned());
+    links
+}
+
 /// Refuses unless every ref in `sharded` is connected to the first through key equalities.
-pub(crate) fn check_linked(a: &Analysis<'_>, sharded: &[usize], links: &[&Expr]) -> Result<()> {
+pub(crate) fn check_linked(a: &Analysis<'_>, sharded: &[usize], links: &[Expr]) -> Result<()> {
     let mut parent: Vec<usize> = (0..a.refs.len()).collect();
     fn root(parent: &mut [usize], mut i: usize) -> usize {
         while parent[i] != i {
@@ -67,7 +84,7 @@ pub(crate) fn check_linked(a: &Analysis<'_>, sharded: &[usize], links: &[&Expr])
         }
         i
     }
-    let mut pending: Vec<&Expr> = links.to_vec();
+    let mut pending: Vec<&Expr> = links.iter().collect();
     while let Some(expr) = pending.pop() {
         match expr {
             Expr::Nested(inner) => pending.push(inner),
@@ -106,7 +123,7 @@ pub(crate) fn check_linked(a: &Analysis<'_>, sharded: &[usize], links: &[&Expr])
 }
 
 /// Turns `USING (order_id)` into the equalities it means, for [`check_linked`].
-pub(crate) fn using_as_equalities(a: &Analysis<'_>, links: &[JoinLink<'_>]) -> Vec<Expr> {
+fn using_as_equalities(a: &Analysis<'_>, links: &[JoinLink<'_>]) -> Vec<Expr> {
     use sqlparser::ast::Ident;
     let mut out = Vec::new();
     for link in links {

@@ -220,7 +220,7 @@ impl<'a> Analysis<'a> {
     ///
     /// `written` is the ref the statement writes to (None for reads); `links` are the
     /// expressions that may equate sharding keys (JOIN ... ON, WHERE).
-    pub(crate) fn classify(&self, written: Option<usize>, links: &[&Expr]) -> Result<Class> {
+    pub(crate) fn classify(&self, written: Option<usize>, links: &[Expr]) -> Result<Class> {
         if self.system_tables > 0 && !self.refs.is_empty() {
             return Err(RouterError::Unsafe(format!(
                 "the statement mixes system schema tables with `{}` of schema `{}`",

@@ -5,7 +5,7 @@ use sqlparser::ast::{
     OrderBySort, Query, Select, SelectItem, SetExpr,
 };
 
-use super::links::{join_constraints, using_as_equalities, JoinLink};
+use super::links::key_links;
 use super::{Analysis, Class};
 use crate::condition::{const_value, Cond, Operand};
 use crate::error::{Result, RouterError};
@@ -35,18 +35,7 @@ pub(super) fn analyze(query: &Query, mut a: Analysis<'_>) -> Result<Template> {
         );
     };
 
-    let joins = join_constraints(&select.from);
-    let using = using_as_equalities(&a, &joins);
-    let mut links: Vec<&Expr> = joins
-        .iter()
-        .filter_map(|j| match j {
-            JoinLink::On(e) => Some(*e),
-            JoinLink::Using { .. } => None,
-        })
-        .collect();
-    links.extend(using.iter());
-    links.extend(select.selection.as_ref());
-
+    let links = key_links(&a, &select.from, select.selection.as_ref());
     let route = match a.classify(None, &links)? {
         Class::Sharded { layout_of } => {
             let cond = where_cond(&a, select.selection.as_ref());

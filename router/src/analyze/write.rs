@@ -6,7 +6,7 @@ use sqlparser::ast::{
     TableFactor, TableWithJoins, Update, UpdateTableFromKind,
 };
 
-use super::links::{join_constraints, using_as_equalities, JoinLink};
+use super::links::key_links;
 use super::select::{simple_route, where_cond};
 use super::{Analysis, Class};
 use crate::collect::name_parts;
@@ -191,17 +191,7 @@ fn dml_route(
         }
         _ => None,
     });
-    let joins = join_constraints(from);
-    let using = using_as_equalities(a, &joins);
-    let mut links: Vec<&Expr> = joins
-        .iter()
-        .filter_map(|j| match j {
-            JoinLink::On(e) => Some(*e),
-            JoinLink::Using { .. } => None,
-        })
-        .collect();
-    links.extend(using.iter());
-    links.extend(selection);
+    let links = key_links(a, from, selection);
     Ok(match a.classify(written, &links)? {
         Class::Sharded { layout_of } => {
             let key = match &a.topology.tables[layout_of].kind {
