@@ -9,8 +9,8 @@ use crate::locate::LineIndex;
 use crate::pattern;
 use crate::raw::{AlgorithmType, Placement, RawAlgorithm, RawConfig, RawTable, RawTableKind};
 use crate::topology::{
-    Backend, DatabaseId, LogicalTable, PhysicalDatabase, PoolLimits, Replica, ShardedLayout,
-    TableKind, Topology, User,
+    Backend, DatabaseId, LogicalTable, PhysicalDatabase, PoolLimits, ProxySettings, Replica,
+    ShardedLayout, TableKind, TlsSettings, Topology, User,
 };
 
 pub(crate) fn build(text: &str, file: &Path) -> Result<Topology, ConfigError> {
@@ -223,7 +223,9 @@ impl Builder<'_> {
             tables.push(table);
         }
 
+        let proxy = self.proxy_settings(&raw.proxy)?;
         let topology = Topology {
+            proxy,
             listen: raw.listen,
             users,
             backends,
@@ -235,6 +237,30 @@ impl Builder<'_> {
         };
         self.check_physical_names(&topology)?;
         Ok(topology)
+    }
+
+    fn proxy_settings(&self, raw: &crate::raw::RawProxy) -> Result<ProxySettings, ConfigError> {
+        if raw.max_allowed_packet < 1024 || raw.max_allowed_packet > 1 << 30 {
+            return Err(self.invalid(
+                "proxy.max_allowed_packet",
+                "must be between 1024 and 1073741824 bytes",
+            ));
+        }
+        if raw.fanout_concurrency == 0 {
+            return Err(self.invalid("proxy.fanout_concurrency", "must be at least 1"));
+        }
+        // A relative certificate path is relative to the config file.
+        let base = self.file.parent().unwrap_or_else(|| Path::new("."));
+        Ok(ProxySettings {
+            max_allowed_packet: raw.max_allowed_packet as usize,
+            fanout_concurrency: raw.fanout_concurrency as usize,
+            shape_cache_size: raw.shape_cache_size.max(1) as usize,
+            tls: raw.tls.as_ref().map(|t| TlsSettings {
+                cert: base.join(&t.cert),
+                key: base.join(&t.key),
+                require_tls: t.require_tls,
+            }),
+        })
     }
 
     /// Two logical tables must never share a physical table: their rows would mix.

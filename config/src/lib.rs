@@ -16,6 +16,6 @@ pub mod topology;
 pub use algorithm::{Algorithm, ShardKey};
 pub use error::ConfigError;
 pub use topology::{
-    Backend, BackendId, DatabaseId, LogicalTable, PhysicalDatabase, PoolLimits, ShardedLayout,
-    TableId, TableKind, Topology, User,
+    Backend, BackendId, DatabaseId, LogicalTable, PhysicalDatabase, PoolLimits, ProxySettings,
+    ShardedLayout, TableId, TableKind, TlsSettings, Topology, User,
 };

@@ -21,6 +21,44 @@ pub struct RawConfig {
     pub databases: Vec<RawDatabaseGroup>,
     /// The one logical schema clients see.
     pub schema: RawSchema,
+    /// Limits and TLS of the client side.
+    #[serde(default)]
+    pub proxy: RawProxy,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawProxy {
+    /// Largest client packet accepted, in bytes.
+    pub max_allowed_packet: u64,
+    /// Most physical statements of one client statement running at once.
+    pub fanout_concurrency: u32,
+    /// Shape-cache entries per client session.
+    pub shape_cache_size: u32,
+    pub tls: Option<RawTls>,
+}
+
+impl Default for RawProxy {
+    fn default() -> Self {
+        RawProxy {
+            max_allowed_packet: 64 * 1024 * 1024,
+            fanout_concurrency: 16,
+            shape_cache_size: 512,
+            tls: None,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTls {
+    /// PEM certificate chain.
+    pub cert: String,
+    /// PEM private key.
+    pub key: String,
+    /// Refuse clients that do not switch to TLS.
+    #[serde(default)]
+    pub require_tls: bool,
 }
 
 fn default_listen() -> String {

@@ -93,6 +93,22 @@ pub struct LogicalTable {
     pub key_generator: Option<String>,
 }
 
+/// Client-side settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProxySettings {
+    pub max_allowed_packet: usize,
+    pub fanout_concurrency: usize,
+    pub shape_cache_size: usize,
+    pub tls: Option<TlsSettings>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsSettings {
+    pub cert: std::path::PathBuf,
+    pub key: std::path::PathBuf,
+    pub require_tls: bool,
+}
+
 /// The whole routing model.
 #[derive(Debug, Clone)]
 pub struct Topology {
@@ -103,6 +119,7 @@ pub struct Topology {
     /// The logical schema's name, as clients see it (`shop`).
     pub schema: String,
     pub tables: Vec<LogicalTable>,
+    pub proxy: ProxySettings,
     /// Lower-cased logical name -> table.
     pub(crate) table_index: HashMap<String, TableId>,
     pub(crate) database_index: HashMap<String, DatabaseId>,

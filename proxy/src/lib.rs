@@ -1,6 +1,13 @@
-//! shardgate's server side. This issue's part: the sandbox of throwaway MariaDB servers (used
-//! by tests and, later, `shardgate sandbox`) and the offline commands of the `shardgate` binary.
-//! The protocol server, sessions, pools and execution arrive with the proxy issue.
+//! shardgate's server side: the MySQL protocol for clients (`protocol`), sessions
+//! (`session`), our pooled backend client (`backend`), execution of routed plans (`exec`), the
+//! accept loop (`server`), the sandbox of throwaway MariaDB servers (`sandbox`) and the
+//! `shardgate` command line (`cli`).
 
+pub mod backend;
 pub mod cli;
+pub mod exec;
+pub mod protocol;
 pub mod sandbox;
+pub mod server;
+pub mod session;
+pub mod tls;

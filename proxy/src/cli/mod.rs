@@ -4,6 +4,7 @@
 mod check_config;
 mod route;
 pub mod sandbox;
+mod serve;
 
 use clap::{Parser, Subcommand};
 
@@ -29,29 +30,27 @@ pub enum Command {
         /// The logical SQL statement.
         sql: String,
     },
+    /// Run the proxy.
+    Serve {
+        /// The routing-rules file.
+        #[arg(long, short)]
+        config: std::path::PathBuf,
+    },
     /// Validate a routing-rules file and summarize it.
     CheckConfig {
         /// The routing-rules file.
         file: std::path::PathBuf,
     },
-    /// Start one throwaway MariaDB server per backend of a config and create its physical
-    /// databases (and, with --schema, its tables, routed like any DDL).
+    /// Start a throwaway MariaDB server for each backend of a config (on the config's
+    /// addresses), create the backend account and the physical databases, and run the proxy
+    /// in front of them until Ctrl-C or SIGTERM.
     Sandbox {
         /// The routing-rules file.
-        #[arg(long, short)]
+        #[arg(long, short, default_value = "examples/orders.yaml")]
         config: std::path::PathBuf,
-        /// SQL file of logical CREATE TABLE statements, one per `;`.
+        /// Keep the servers' data here (one directory per backend) instead of throwing it away.
         #[arg(long)]
-        schema: Option<std::path::PathBuf>,
-        /// Write the config, with the sandbox servers' addresses, to this file.
-        #[arg(long)]
-        write_config: Option<std::path::PathBuf>,
-        /// Insert this many demo rows through the router and report where they landed.
-        #[arg(long, default_value_t = 0)]
-        demo_rows: usize,
-        /// Stop the servers once set up, instead of waiting for Ctrl-C.
-        #[arg(long)]
-        exit: bool,
+        data_dir: Option<std::path::PathBuf>,
     },
 }
 
@@ -60,19 +59,11 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Route { config, sql } => route::run(&config, &sql, &mut out),
         Command::CheckConfig { file } => check_config::run(&file, &mut out),
-        Command::Sandbox {
-            config,
-            schema,
-            write_config,
-            demo_rows,
-            exit,
-        } => sandbox::run(
+        Command::Serve { config } => serve::run(&config),
+        Command::Sandbox { config, data_dir } => sandbox::run(
             sandbox::SandboxArgs {
                 config: &config,
-                schema: schema.as_deref(),
-                write_config: write_config.as_deref(),
-                demo_rows,
-                exit,
+                data_dir: data_dir.as_deref(),
             },
             &mut out,
         ),

@@ -32,6 +32,11 @@ pub struct SandboxOptions {
     pub start_timeout: Duration,
     /// Extra `--option=value` arguments for mariadbd.
     pub extra_args: Vec<String>,
+    /// A fixed port instead of a free one.
+    pub port: Option<u16>,
+    /// Keep the data in this directory (created and installed if new) instead of a temporary
+    /// one that is removed on drop.
+    pub data_dir: Option<PathBuf>,
 }
 
 impl Default for SandboxOptions {
@@ -39,6 +44,25 @@ impl Default for SandboxOptions {
         SandboxOptions {
             start_timeout: Duration::from_secs(60),
             extra_args: Vec::new(),
+            port: None,
+            data_dir: None,
+        }
+    }
+}
+
+/// Where a sandbox keeps its files.
+#[derive(Debug)]
+enum SandboxDir {
+    /// Removed when the server is dropped.
+    Temp(TempDir),
+    Kept(PathBuf),
+}
+
+impl SandboxDir {
+    fn path(&self) -> &Path {
+        match self {
+            SandboxDir::Temp(t) => t.path(),
+            SandboxDir::Kept(p) => p,
         }
     }
 }
@@ -49,7 +73,7 @@ impl Default for SandboxOptions {
 pub struct MariaDb {
     child: Child,
     port: u16,
-    dir: TempDir,
+    dir: SandboxDir,
 }
 
 impl MariaDb {
@@ -59,19 +83,35 @@ impl MariaDb {
     }
 
     pub fn start_with(options: &SandboxOptions) -> Result<MariaDb, SandboxError> {
-        let dir = tempfile::Builder::new()
-            .prefix("shardgate-mariadb-")
-            .tempdir()
-            .map_err(|source| SandboxError::Io {
-                step: "create temp dir",
-                source,
-            })?;
-        install(dir.path())?;
+        let dir = match &options.data_dir {
+            Some(path) => {
+                std::fs::create_dir_all(path).map_err(|source| SandboxError::Io {
+                    step: "create data dir",
+                    source,
+                })?;
+                SandboxDir::Kept(path.clone())
+            }
+            None => SandboxDir::Temp(
+                tempfile::Builder::new()
+                    .prefix("shardgate-mariadb-")
+                    .tempdir()
+                    .map_err(|source| SandboxError::Io {
+                        step: "create temp dir",
+                        source,
+                    })?,
+            ),
+        };
+        if !dir.path().join("data").join("mysql").exists() {
+            install(dir.path())?;
+        }
         // A free port can be taken by someone else between our probe and the server's bind:
         // try a few.
         let mut last = None;
-        for _ in 0..3 {
-            let port = free_port()?;
+        for _ in 0..if options.port.is_some() { 1 } else { 3 } {
+            let port = match options.port {
+                Some(p) => p,
+                None => free_port()?,
+            };
             let mut child = launch(dir.path(), port, options)?;
             match wait_ready(&mut child, port, dir.path(), options.start_timeout) {
                 Ok(()) => return Ok(MariaDb { child, port, dir }),

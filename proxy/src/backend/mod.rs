@@ -1,0 +1,11 @@
+//! The backend side: our own MySQL client on mysql_common over tokio, and one pool per backend
+//! server. Row packets stay raw bytes here; the executor relays them.
+
+mod auth;
+pub mod conn;
+mod error;
+mod pool;
+
+pub use conn::{BackendConn, ConnFlags};
+pub use error::{BackendError, BackendErrorKind};
+pub use pool::{Pool, PooledConn};

@@ -1,0 +1,182 @@
+//! One pool per backend server. Connections carry fully qualified table names, so any pooled
+//! connection serves any of the server's physical databases.
+//!
+//! Health: when connecting fails, the pool refuses further checkouts for a backoff period
+//! (doubling from 100 ms to 5 s) and fails them at once with an error naming the backend, so a
+//! dead server costs its own statements nothing but a quick error and every other backend keeps
+//! working. The first checkout after the period tries to connect again.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use shardgate_config::Backend;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use super::conn::{BackendConn, ConnFlags};
+use super::error::{BackendError, BackendErrorKind};
+
+const BACKOFF_START: Duration = Duration::from_millis(100);
+const BACKOFF_MAX: Duration = Duration::from_secs(5);
+
+pub struct Pool {
+    pub backend: Backend,
+    idle: Mutex<Vec<BackendConn>>,
+    permits: Arc<Semaphore>,
+    health: Mutex<Health>,
+}
+
+#[derive(Default)]
+struct Health {
+    failures: u32,
+    retry_at: Option<Instant>,
+    last_error: String,
+}
+
+impl Pool {
+    pub fn new(backend: Backend) -> Arc<Pool> {
+        let max = backend.pool.max_connections as usize;
+        Arc::new(Pool {
+            backend,
+            idle: Mutex::new(Vec::new()),
+            permits: Arc::new(Semaphore::new(max)),
+            health: Mutex::new(Health::default()),
+        })
+    }
+
+    fn connect_timeout(&self) -> Duration {
+        Duration::from_millis(self.backend.pool.connect_timeout_ms)
+    }
+
+    pub fn query_timeout(&self) -> Duration {
+        Duration::from_millis(self.backend.pool.query_timeout_ms)
+    }
+
+    /// A connection with `flags`: an idle one that is still alive, or a new one.
+    pub async fn get(self: &Arc<Self>, flags: ConnFlags) -> Result<PooledConn, BackendError> {
+        let err = |kind| BackendError::new(&self.backend.name, kind);
+        if let Some(reason) = self.backing_off() {
+            return Err(err(BackendErrorKind::Down(reason)));
+        }
+        let permit =
+            tokio::time::timeout(self.connect_timeout(), self.permits.clone().acquire_owned())
+                .await
+                .map_err(|_| {
+                    err(BackendErrorKind::Timeout(
+                        self.backend.pool.connect_timeout_ms,
+                    ))
+                })?
+                .map_err(|_| err(BackendErrorKind::Down("pool closed".into())))?;
+        while let Some(conn) = self.take_idle(flags) {
+            if conn.is_alive() {
+                return Ok(PooledConn {
+                    conn: Some(conn),
+                    pool: self.clone(),
+                    _permit: permit,
+                });
+            }
+        }
+        match BackendConn::connect(&self.backend, flags, self.connect_timeout()).await {
+            Ok(conn) => {
+                self.mark_up();
+                Ok(PooledConn {
+                    conn: Some(conn),
+                    pool: self.clone(),
+                    _permit: permit,
+                })
+            }
+            Err(e) => {
+                if !matches!(
+                    e.kind,
+                    BackendErrorKind::Auth(_) | BackendErrorKind::Server(_)
+                ) {
+                    self.mark_down(&e.to_string());
+                }
+                Err(e)
+            }
+        }
+    }
+
+    fn take_idle(&self, flags: ConnFlags) -> Option<BackendConn> {
+        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        let i = idle.iter().rposition(|c| c.flags == flags)?;
+        Some(idle.swap_remove(i))
+    }
+
+    fn backing_off(&self) -> Option<String> {
+        let health = self.health.lock().unwrap_or_else(|p| p.into_inner());
+        match health.retry_at {
+            Some(at) if Instant::now() < at => Some(health.last_error.clone()),
+            _ => None,
+        }
+    }
+
+    fn mark_down(&self, error: &str) {
+        let mut health = self.health.lock().unwrap_or_else(|p| p.into_inner());
+        let backoff = BACKOFF_START
+            .saturating_mul(1 << health.failures.min(6))
+            .min(BACKOFF_MAX);
+        health.failures += 1;
+        health.retry_at = Some(Instant::now() + backoff);
+        health.last_error = error.to_string();
+        // Idle connections to a server that went away are dead too.
+        self.idle.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    }
+
+    fn mark_up(&self) {
+        let mut health = self.health.lock().unwrap_or_else(|p| p.into_inner());
+        health.failures = 0;
+        health.retry_at = None;
+    }
+
+    /// Records that an established connection failed with an I/O error: the server may be
+    /// gone, so idle connections are dropped rather than handed out to fail one by one.
+    pub fn connection_failed(&self) {
+        self.idle.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    }
+
+    pub fn idle_count(&self) -> usize {
+        self.idle.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+}
+
+/// A checked-out connection. Dropping it returns it to the pool when it is clean: not broken
+/// and not inside a transaction. Anything else is closed.
+pub struct PooledConn {
+    conn: Option<BackendConn>,
+    pool: Arc<Pool>,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl PooledConn {
+    pub fn pool(&self) -> &Arc<Pool> {
+        &self.pool
+    }
+}
+
+impl std::ops::Deref for PooledConn {
+    type Target = BackendConn;
+    fn deref(&self) -> &BackendConn {
+        // Only `drop` takes the connection out.
+        self.conn.as_ref().expect("connection present until drop")
+    }
+}
+
+impl std::ops::DerefMut for PooledConn {
+    fn deref_mut(&mut self) -> &mut BackendConn {
+        self.conn.as_mut().expect("connection present until drop")
+    }
+}
+
+impl Drop for PooledConn {
+    fn drop(&mut self) {
+        if let Some(conn) = self.conn.take() {
+            if !conn.broken && !conn.in_transaction() {
+                self.pool
+                    .idle
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push(conn);
+            }
+        }
+    }
+}

@@ -1,0 +1,20 @@
+//! MySQL error codes and SQLSTATEs shardgate sends itself.
+
+pub const ER_ACCESS_DENIED_ERROR: (u16, &str) = (1045, "28000");
+pub const ER_BAD_DB_ERROR: (u16, &str) = (1049, "42000");
+pub const ER_UNKNOWN_COM_ERROR: (u16, &str) = (1047, "08S01");
+pub const ER_NET_PACKET_TOO_LARGE: (u16, &str) = (1153, "08S01");
+pub const ER_NOT_SUPPORTED_YET: (u16, &str) = (1235, "42000");
+pub const ER_NO_SUCH_TABLE: (u16, &str) = (1146, "42S02");
+pub const ER_PARSE_ERROR: (u16, &str) = (1064, "42000");
+pub const ER_NO_DB_ERROR: (u16, &str) = (1046, "3D000");
+pub const ER_UNKNOWN_STMT_HANDLER: (u16, &str) = (1243, "HY000");
+pub const ER_WRONG_ARGUMENTS: (u16, &str) = (1210, "HY000");
+pub const ER_MALFORMED_PACKET: (u16, &str) = (1835, "HY000");
+pub const ER_HANDSHAKE_ERROR: (u16, &str) = (1043, "08S01");
+/// A backend could not be reached (the client's analogue of CR_CONNECTION_ERROR).
+pub const ER_BACKEND_UNAVAILABLE: (u16, &str) = (2013, "HY000");
+pub const ER_QUERY_TIMEOUT: (u16, &str) = (3024, "HY000");
+pub const ER_SECURE_TRANSPORT_REQUIRED: (u16, &str) = (3159, "HY000");
+pub const ER_CANT_CHANGE_TX_CHARACTERISTICS: (u16, &str) = (1568, "25001");
+pub const ER_WRONG_VALUE_COUNT_ON_ROW: (u16, &str) = (1136, "21S01");

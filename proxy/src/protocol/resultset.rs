@@ -1,0 +1,89 @@
+//! Result sets shardgate answers itself (SHOW TABLES, SELECT DATABASE() ...), in the text
+//! protocol, every column a VARCHAR in utf8mb4.
+
+use mysql_common::constants::{ColumnFlags, ColumnType};
+use mysql_common::packets::Column;
+use mysql_common::proto::MySerialize;
+use tokio::io::AsyncWrite;
+
+use super::io::PacketWriter;
+use super::wire::{eof_packet, ok_packet, put_lenenc_bytes, put_lenenc_int, OkInfo};
+
+/// A small result set built in memory.
+#[derive(Debug, Clone, Default)]
+pub struct TextResult {
+    pub schema: String,
+    pub table: String,
+    pub columns: Vec<String>,
+    pub rows: Vec<Vec<Option<String>>>,
+}
+
+impl TextResult {
+    pub fn new(columns: &[&str]) -> Self {
+        TextResult {
+            columns: columns.iter().map(|c| c.to_string()).collect(),
+            ..Default::default()
+        }
+    }
+
+    pub fn row(mut self, values: Vec<Option<String>>) -> Self {
+        self.rows.push(values);
+        self
+    }
+
+    pub async fn write<W: AsyncWrite + Unpin>(
+        &self,
+        writer: &mut PacketWriter<W>,
+        deprecate_eof: bool,
+        status: u16,
+    ) -> std::io::Result<()> {
+        let mut out = Vec::with_capacity(64);
+        put_lenenc_int(&mut out, self.columns.len() as u64);
+        writer.write(&out).await?;
+        for name in &self.columns {
+            let width = self
+                .rows
+                .iter()
+                .filter_map(|r| r.get(self.columns.iter().position(|c| c == name).unwrap_or(0)))
+                .flatten()
+                .map(|v| v.len())
+                .max()
+                .unwrap_or(0)
+                .max(1);
+            let column = Column::new(ColumnType::MYSQL_TYPE_VAR_STRING)
+                .with_schema(self.schema.as_bytes())
+                .with_table(self.table.as_bytes())
+                .with_org_table(self.table.as_bytes())
+                .with_name(name.as_bytes())
+                .with_org_name(name.as_bytes())
+                .with_character_set(45)
+                .with_column_length((width * 4) as u32)
+                .with_flags(ColumnFlags::empty());
+            out.clear();
+            column.serialize(&mut out);
+            writer.write(&out).await?;
+        }
+        if !deprecate_eof {
+            writer.write(&eof_packet(0, status)).await?;
+        }
+        for row in &self.rows {
+            out.clear();
+            for value in row {
+                match value {
+                    Some(v) => put_lenenc_bytes(&mut out, v.as_bytes()),
+                    None => out.push(0xFB),
+                }
+            }
+            writer.write(&out).await?;
+        }
+        if deprecate_eof {
+            let ok = OkInfo {
+                status,
+                ..Default::default()
+            };
+            writer.write(&ok_packet(&ok, 0xFE)).await
+        } else {
+            writer.write(&eof_packet(0, status)).await
+        }
+    }
+}

@@ -1,0 +1,82 @@
+//! The accept loop and what every session shares.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+
+use shardgate_config::Topology;
+use shardgate_router::Router;
+use tokio::net::TcpListener;
+
+use crate::backend::Pool;
+use crate::exec::names::NameMap;
+use crate::session::Session;
+
+/// Shared by all sessions; immutable but for the pools' insides.
+pub struct ProxyContext {
+    pub topology: Arc<Topology>,
+    pub router: Router,
+    /// One pool per backend, indexed like `topology.backends`.
+    pub pools: Vec<Arc<Pool>>,
+    pub names: NameMap,
+    next_connection_id: AtomicU32,
+    pub tls: Option<Arc<tokio_rustls::TlsAcceptor>>,
+}
+
+impl ProxyContext {
+    pub fn new(topology: Arc<Topology>) -> anyhow::Result<Arc<Self>> {
+        let pools = topology
+            .backends
+            .iter()
+            .map(|b| Pool::new(b.clone()))
+            .collect();
+        let tls = match &topology.proxy.tls {
+            Some(settings) => Some(Arc::new(crate::tls::acceptor(settings)?)),
+            None => None,
+        };
+        Ok(Arc::new(ProxyContext {
+            router: Router::new(topology.clone()),
+            names: NameMap::new(&topology),
+            topology,
+            pools,
+            next_connection_id: AtomicU32::new(1),
+            tls,
+        }))
+    }
+
+    pub fn next_connection_id(&self) -> u32 {
+        self.next_connection_id.fetch_add(1, Ordering::Relaxed)
+    }
+}
+
+/// Accepts clients until `shutdown` completes. Each client gets its own task; a failing
+/// session ends only its own connection.
+pub async fn serve(
+    ctx: Arc<ProxyContext>,
+    listener: TcpListener,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> std::io::Result<()> {
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (stream, peer) = match accepted {
+                    Ok(a) => a,
+                    Err(e) => {
+                        // Out of file descriptors and the like: keep serving the others.
+                        tracing::warn!("accept failed: {e}");
+                        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let _ = stream.set_nodelay(true);
+                let ctx = ctx.clone();
+                tokio::spawn(async move {
+                    if let Err(e) = Session::start(ctx, stream).await {
+                        tracing::debug!(%peer, "session ended: {e}");
+                    }
+                });
+            }
+            _ = &mut shutdown => return Ok(()),
+        }
+    }
+}

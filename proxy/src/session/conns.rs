@@ -1,0 +1,92 @@
+//! Backend connections for a session: checked out per statement, or pinned for the length of
+//! a transaction (one per backend it touches); session settings applied before use.
+
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use super::{Session, SessionError};
+use crate::backend::{BackendError, PooledConn};
+use crate::protocol::wire::OkInfo;
+
+impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
+    /// Whether statements now run inside a transaction: an explicit one, or any statement
+    /// while autocommit is off.
+    pub(crate) fn transactional(&self) -> bool {
+        self.explicit_tx || !self.autocommit
+    }
+
+    /// A connection to `backend` with this session's settings, pinned if the transaction
+    /// already holds one. Give it back with [`Session::give_back`].
+    pub(crate) async fn take_conn(&mut self, backend: usize) -> Result<PooledConn, BackendError> {
+        if let Some(conn) = self.pinned.remove(&backend) {
+            return Ok(conn);
+        }
+        let pool = self.ctx.pools[backend].clone();
+        let mut conn = pool.get(self.conn_flags()).await?;
+        self.apply_settings(&mut conn).await?;
+        if self.explicit_tx {
+            for sql in &self.begin_sql {
+                conn.execute_internal(sql).await?;
+            }
+        }
+        Ok(conn)
+    }
+
+    /// Returns a connection after a statement: kept pinned inside a transaction, otherwise
+    /// back to the pool (or closed, if it is broken or a transaction is left open on it).
+    pub(crate) fn give_back(&mut self, backend: usize, conn: PooledConn) {
+        if conn.broken {
+            return;
+        }
+        if self.transactional() || conn.in_transaction() {
+            self.pinned.insert(backend, conn);
+        }
+    }
+
+    /// Brings a connection's settings to this session's, so nothing one client set is
+    /// visible to another that later gets the same backend connection.
+    pub(crate) async fn apply_settings(&self, conn: &mut PooledConn) -> Result<(), BackendError> {
+        let Some((reset, sql)) = self.vars.plan(&conn.applied) else {
+            return Ok(());
+        };
+        if reset {
+            conn.reset().await?;
+        }
+        if let Some(sql) = sql {
+            conn.execute_internal(&sql).await?;
+        }
+        conn.applied = self.vars.settings.clone();
+        Ok(())
+    }
+
+    /// Ends the transaction on every backend it touched with COMMIT or ROLLBACK.
+    pub(crate) async fn end_transaction(&mut self, sql: &str) -> Result<(), SessionError> {
+        let pinned: Vec<(usize, PooledConn)> = self.pinned.drain().collect();
+        self.explicit_tx = false;
+        self.begin_sql.clear();
+        let mut first_error = None;
+        for (_, mut conn) in pinned {
+            if let Err(e) = conn.execute_internal(sql).await {
+                conn.broken = true;
+                first_error.get_or_insert(e);
+            }
+        }
+        match first_error {
+            // Backends already committed stay committed: across backends this is best
+            // effort, as the README says.
+            Some(e) => self.send_backend_error(&e).await,
+            None => self.send_ok(OkInfo::default()).await,
+        }
+    }
+
+    /// Drops every held connection, rolling back what is open (the client went away or reset).
+    pub(crate) async fn release_all(&mut self) {
+        let pinned: Vec<(usize, PooledConn)> = self.pinned.drain().collect();
+        for (_, mut conn) in pinned {
+            if conn.in_transaction() && conn.execute_internal("ROLLBACK").await.is_err() {
+                conn.broken = true;
+            }
+        }
+        self.explicit_tx = false;
+        self.begin_sql.clear();
+    }
+}

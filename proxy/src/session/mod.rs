@@ -1,0 +1,425 @@
+//! One client connection: the command loop, session state, and which backend connections it
+//! holds. Statement handling is split by concern: `query` (COM_QUERY), `conns` (backend
+//! connections, session settings, transactions), `metadata` (what shardgate answers itself),
+//! `prepared` (the binary protocol).
+
+mod conns;
+mod metadata;
+mod prepared;
+mod query;
+pub mod vars;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use mysql_common::constants::{CapabilityFlags, StatusFlags};
+use shardgate_router::ShapeCache;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
+use tokio::net::TcpStream;
+
+use crate::backend::{BackendError, BackendErrorKind, ConnFlags, PooledConn};
+use crate::protocol::codes;
+use crate::protocol::handshake::{self, ClientHello, HandshakeError};
+use crate::protocol::io::{PacketError, PacketReader, PacketWriter};
+use crate::protocol::wire::{eof_packet, err_packet, ok_packet, ErrInfo, OkInfo};
+use crate::server::ProxyContext;
+
+use self::vars::SessionVars;
+
+/// Why a session ended.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    #[error("handshake: {0}")]
+    Handshake(#[from] HandshakeError),
+    #[error("client: {0}")]
+    Packet(#[from] PacketError),
+    #[error("client i/o: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("tls: {0}")]
+    Tls(String),
+    /// The client sent COM_QUIT or closed the connection.
+    #[error("client quit")]
+    Quit,
+    /// A backend failed after part of a result reached the client: the client connection
+    /// cannot be resynchronized and is closed.
+    #[error("{0}")]
+    Desynchronized(BackendError),
+}
+
+pub struct Session<R, W> {
+    pub(crate) ctx: Arc<ProxyContext>,
+    pub(crate) reader: PacketReader<R>,
+    pub(crate) writer: PacketWriter<W>,
+    pub(crate) connection_id: u32,
+    pub(crate) user: String,
+    pub(crate) capabilities: CapabilityFlags,
+    pub(crate) vars: SessionVars,
+    pub(crate) autocommit: bool,
+    /// BEGIN / START TRANSACTION is open (explicitly).
+    pub(crate) explicit_tx: bool,
+    /// `SET TRANSACTION ...` for the next transaction only.
+    pub(crate) next_tx: Option<String>,
+    /// What starts the open explicit transaction on each backend it touches
+    /// (`START TRANSACTION READ ONLY`, after a pending `SET TRANSACTION ...`).
+    pub(crate) begin_sql: Vec<String>,
+    /// The current database: the logical schema, or none.
+    pub(crate) database: Option<String>,
+    /// Backend connections held by the open transaction, one per backend.
+    pub(crate) pinned: HashMap<usize, PooledConn>,
+    pub(crate) cache: ShapeCache,
+    pub(crate) last_insert_id: u64,
+    pub(crate) stmts: prepared::ClientStatements,
+}
+
+impl Session<tokio::net::tcp::OwnedReadHalf, tokio::net::tcp::OwnedWriteHalf> {
+    /// Runs the connection phase (switching to TLS when the client asks), then the command
+    /// loop, until the client quits or the connection fails.
+    pub async fn start(ctx: Arc<ProxyContext>, mut stream: TcpStream) -> Result<(), SessionError> {
+        let connection_id = ctx.next_connection_id();
+        let max_packet = ctx.topology.proxy.max_allowed_packet;
+        let mut greeting = PacketWriter::new(&mut stream);
+        let nonce =
+            handshake::send_greeting(&mut greeting, connection_id, ctx.tls.is_some()).await?;
+        // The first answer is read unbuffered: after an SSLRequest the TLS handshake follows
+        // on the same socket, and no TLS byte may be swallowed by a buffer.
+        let (first, seq) = read_unbuffered(&mut stream).await?;
+        if handshake::is_ssl_request(&first) {
+            let Some(acceptor) = ctx.tls.clone() else {
+                return Err(SessionError::Tls(
+                    "client asked for TLS, which is not configured".into(),
+                ));
+            };
+            let tls = acceptor
+                .accept(stream)
+                .await
+                .map_err(|e| SessionError::Tls(e.to_string()))?;
+            let (r, w) = tokio::io::split(tls);
+            let mut reader = PacketReader::new(r, max_packet);
+            let mut writer = PacketWriter::new(w);
+            let mut buf = Vec::new();
+            let seq = reader.read(&mut buf).await?;
+            let hello =
+                authenticate(&ctx, &mut reader, &mut writer, &nonce, &buf, seq, true).await?;
+            return Session::new(ctx, reader, writer, connection_id, hello)
+                .run()
+                .await;
+        }
+        let (r, w) = stream.into_split();
+        let mut reader = PacketReader::new(r, max_packet);
+        let mut writer = PacketWriter::new(w);
+        if ctx
+            .topology
+            .proxy
+            .tls
+            .as_ref()
+            .is_some_and(|t| t.require_tls)
+        {
+            writer.seq = seq.wrapping_add(1);
+            let err = handshake::refuse(&mut writer, codes::ER_SECURE_TRANSPORT_REQUIRED, "Connections using insecure transport are prohibited while --require_secure_transport=ON.").await;
+            return Err(err.into());
+        }
+        let hello =
+            authenticate(&ctx, &mut reader, &mut writer, &nonce, &first, seq, false).await?;
+        Session::new(ctx, reader, writer, connection_id, hello)
+            .run()
+            .await
+    }
+}
+
+async fn authenticate<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
+    ctx: &ProxyContext,
+    reader: &mut PacketReader<R>,
+    writer: &mut PacketWriter<W>,
+    nonce: &[u8; 20],
+    response: &[u8],
+    seq: u8,
+    tls: bool,
+) -> Result<ClientHello, HandshakeError> {
+    let t = &ctx.topology;
+    handshake::authenticate(
+        reader, writer, nonce, response, seq, &t.users, &t.schema, tls,
+    )
+    .await
+}
+
+/// Reads one packet straight from the socket, without read-ahead.
+async fn read_unbuffered(stream: &mut TcpStream) -> Result<(Vec<u8>, u8), SessionError> {
+    let mut header = [0u8; 4];
+    stream.read_exact(&mut header).await?;
+    let len = usize::from(header[0]) | usize::from(header[1]) << 8 | usize::from(header[2]) << 16;
+    if len > 64 * 1024 {
+        return Err(SessionError::Packet(PacketError::TooLarge {
+            size: len,
+            max: 64 * 1024,
+        }));
+    }
+    let mut payload = vec![0u8; len];
+    stream.read_exact(&mut payload).await?;
+    Ok((payload, header[3]))
+}
+
+impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
+    fn new(
+        ctx: Arc<ProxyContext>,
+        reader: PacketReader<R>,
+        writer: PacketWriter<W>,
+        connection_id: u32,
+        hello: ClientHello,
+    ) -> Self {
+        let cache = ShapeCache::new(ctx.topology.proxy.shape_cache_size);
+        Session {
+            ctx,
+            reader,
+            writer,
+            connection_id,
+            user: hello.user,
+            capabilities: hello.capabilities,
+            vars: SessionVars::default(),
+            autocommit: true,
+            explicit_tx: false,
+            next_tx: None,
+            begin_sql: Vec::new(),
+            database: hello.database.clone(),
+            pinned: HashMap::new(),
+            cache,
+            last_insert_id: 0,
+            stmts: Default::default(),
+        }
+    }
+
+    pub(crate) fn conn_flags(&self) -> ConnFlags {
+        ConnFlags::from_client(self.capabilities)
+    }
+
+    pub(crate) fn deprecate_eof(&self) -> bool {
+        self.capabilities
+            .contains(CapabilityFlags::CLIENT_DEPRECATE_EOF)
+    }
+
+    /// Status flags for packets shardgate writes itself.
+    pub(crate) fn status(&self) -> u16 {
+        let mut s = StatusFlags::empty();
+        if self.autocommit {
+            s |= StatusFlags::SERVER_STATUS_AUTOCOMMIT;
+        }
+        if self.in_transaction() {
+            s |= StatusFlags::SERVER_STATUS_IN_TRANS;
+        }
+        s.bits()
+    }
+
+    pub(crate) fn in_transaction(&self) -> bool {
+        self.explicit_tx || !self.pinned.is_empty()
+    }
+
+    async fn run(mut self) -> Result<(), SessionError> {
+        let mut buf = Vec::with_capacity(4096);
+        let result = loop {
+            match self.reader.read(&mut buf).await {
+                Ok(seq) => {
+                    self.writer.seq = seq.wrapping_add(1);
+                    match self.dispatch(&buf).await {
+                        Ok(()) => {}
+                        Err(e) => break Err(e),
+                    }
+                    if !self.reader.has_buffered() {
+                        if let Err(e) = self.writer.flush().await {
+                            break Err(e.into());
+                        }
+                    }
+                }
+                Err(PacketError::TooLarge { size, max }) => {
+                    self.writer.seq = self.writer.seq.wrapping_add(1);
+                    let message = format!(
+                        "Got a packet bigger than 'max_allowed_packet' bytes ({size} > {max})"
+                    );
+                    let _ = self
+                        .send_error(codes::ER_NET_PACKET_TOO_LARGE, &message)
+                        .await;
+                    let _ = self.writer.flush().await;
+                    break Err(PacketError::TooLarge { size, max }.into());
+                }
+                Err(PacketError::Closed) => break Ok(()),
+                Err(e) => break Err(e.into()),
+            }
+        };
+        self.release_all().await;
+        match result {
+            Err(SessionError::Quit) => Ok(()),
+            other => other,
+        }
+    }
+
+    async fn dispatch(&mut self, packet: &[u8]) -> Result<(), SessionError> {
+        let Some((&command, body)) = packet.split_first() else {
+            return self
+                .send_error(codes::ER_MALFORMED_PACKET, "Malformed communication packet")
+                .await;
+        };
+        match command {
+            0x01 => Err(SessionError::Quit),
+            0x02 => self.init_db(&String::from_utf8_lossy(body)).await,
+            0x03 => match std::str::from_utf8(body) {
+                Ok(sql) => self.com_query(sql).await,
+                Err(_) => {
+                    self.send_error(codes::ER_PARSE_ERROR, "statement text is not valid UTF-8")
+                        .await
+                }
+            },
+            0x04 => self.field_list(body).await,
+            0x09 => {
+                let text = format!(
+                    "Uptime: 1  Threads: 1  Questions: 0  shardgate backends: {}",
+                    self.ctx.pools.len()
+                );
+                self.writer.write(text.as_bytes()).await.map_err(Into::into)
+            }
+            0x0E => self.send_ok(OkInfo::default()).await,
+            0x11 => self.change_user(body).await,
+            0x16 => self.stmt_prepare(body).await,
+            0x17 => self.stmt_execute(body).await,
+            0x18 => {
+                self.stmt_send_long_data(body);
+                Ok(())
+            }
+            0x19 => {
+                self.stmt_close(body).await;
+                Ok(())
+            }
+            0x1A => self.stmt_reset(body).await,
+            0x1B => self.set_option(body).await,
+            0x1F => self.reset_connection().await,
+            other => {
+                let message = format!("Unknown command {other:#04x}");
+                self.send_error(codes::ER_UNKNOWN_COM_ERROR, &message).await
+            }
+        }
+    }
+
+    pub(crate) async fn send_ok(&mut self, mut ok: OkInfo) -> Result<(), SessionError> {
+        ok.status |= self.status();
+        if !self.autocommit {
+            ok.status &= !StatusFlags::SERVER_STATUS_AUTOCOMMIT.bits();
+        }
+        self.writer.write(&ok_packet(&ok, 0)).await?;
+        Ok(())
+    }
+
+    pub(crate) async fn send_error(
+        &mut self,
+        code: (u16, &str),
+        message: &str,
+    ) -> Result<(), SessionError> {
+        self.send_err_info(&ErrInfo::new(code.0, code.1, message))
+            .await
+    }
+
+    pub(crate) async fn send_err_info(&mut self, err: &ErrInfo) -> Result<(), SessionError> {
+        self.writer.write(&err_packet(err)).await?;
+        Ok(())
+    }
+
+    /// A backend failure as the client sees it: the server's own error with its code and
+    /// SQLSTATE, or one that names the backend.
+    pub(crate) async fn send_backend_error(
+        &mut self,
+        e: &BackendError,
+    ) -> Result<(), SessionError> {
+        match &e.kind {
+            BackendErrorKind::Server(info) => self.send_err_info(info).await,
+            BackendErrorKind::Timeout(_) => {
+                self.send_error(codes::ER_QUERY_TIMEOUT, &format!("shardgate: {e}"))
+                    .await
+            }
+            _ => {
+                self.send_error(codes::ER_BACKEND_UNAVAILABLE, &format!("shardgate: {e}"))
+                    .await
+            }
+        }
+    }
+
+    async fn init_db(&mut self, db: &str) -> Result<(), SessionError> {
+        let db = db.trim().trim_matches('`');
+        if db.eq_ignore_ascii_case(&self.ctx.topology.schema) {
+            self.database = Some(self.ctx.topology.schema.clone());
+            self.send_ok(OkInfo::default()).await
+        } else {
+            self.send_error(codes::ER_BAD_DB_ERROR, &format!("Unknown database '{db}'"))
+                .await
+        }
+    }
+
+    async fn set_option(&mut self, body: &[u8]) -> Result<(), SessionError> {
+        match body {
+            [0, 0] => self.capabilities |= CapabilityFlags::CLIENT_MULTI_STATEMENTS,
+            [1, 0] => self
+                .capabilities
+                .remove(CapabilityFlags::CLIENT_MULTI_STATEMENTS),
+            _ => {
+                return self
+                    .send_error(codes::ER_UNKNOWN_COM_ERROR, "Unknown COM_SET_OPTION value")
+                    .await
+            }
+        }
+        let status = self.status();
+        self.writer.write(&eof_packet(0, status)).await?;
+        Ok(())
+    }
+
+    /// COM_FIELD_LIST (deprecated; the mysql CLI's completion uses it): the columns of a
+    /// logical table, from one of its physical tables.
+    async fn field_list(&mut self, body: &[u8]) -> Result<(), SessionError> {
+        let table = body.split(|b| *b == 0).next().unwrap_or_default();
+        let table = String::from_utf8_lossy(table).into_owned();
+        self.forward_field_list(&table).await
+    }
+
+    async fn reset_connection(&mut self) -> Result<(), SessionError> {
+        self.release_all().await;
+        self.vars = SessionVars::default();
+        self.autocommit = true;
+        self.next_tx = None;
+        self.last_insert_id = 0;
+        self.stmts.clear();
+        self.send_ok(OkInfo::default()).await
+    }
+
+    async fn change_user(&mut self, body: &[u8]) -> Result<(), SessionError> {
+        let Some(request) = crate::protocol::wire::Reader::new(body)
+            .null_terminated()
+            .map(|u| String::from_utf8_lossy(u).into_owned())
+        else {
+            return self
+                .send_error(codes::ER_MALFORMED_PACKET, "Malformed COM_CHANGE_USER")
+                .await;
+        };
+        // Re-authenticate with a fresh nonce through an auth switch.
+        let nonce = handshake::random_nonce();
+        let mut switch = vec![0xFE];
+        switch.extend_from_slice(b"mysql_native_password\0");
+        switch.extend_from_slice(&nonce);
+        switch.push(0);
+        self.writer.write(&switch).await?;
+        self.writer.flush().await?;
+        let mut buf = Vec::new();
+        let seq = self.reader.read(&mut buf).await?;
+        self.writer.seq = seq.wrapping_add(1);
+        let ok = self
+            .ctx
+            .topology
+            .users
+            .iter()
+            .find(|u| u.name == request)
+            .is_some_and(|u| handshake::check_native(&nonce, &u.password, &buf));
+        if !ok {
+            let message =
+                format!("Access denied for user '{request}'@'shardgate' (using password: YES)");
+            self.send_error(codes::ER_ACCESS_DENIED_ERROR, &message)
+                .await?;
+            self.writer.flush().await?;
+            return Err(SessionError::Quit);
+        }
+        self.user = request;
+        self.reset_connection().await
+    }
+}

@@ -1,0 +1,390 @@
+//! COM_QUERY: session statements are handled here, everything else goes through the router.
+
+use std::collections::BTreeMap;
+
+use shardgate_router::{MergeSpec, Plan, RouterError, StatementKind};
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use super::vars::{parse_set, SetItem};
+use super::{Session, SessionError};
+use crate::exec::fanout::{self, Lane};
+use crate::exec::relay::{relay, RelayError};
+use crate::protocol::codes;
+use crate::protocol::wire::OkInfo;
+
+/// `/*!40101 SET NAMES utf8 */` is code to MySQL: run what is inside.
+fn unwrap_executable_comment(sql: &str) -> &str {
+    let t = sql.trim();
+    match (t.strip_prefix("/*!"), t.ends_with("*/")) {
+        (Some(inner), true) => inner[..inner.len() - 2]
+            .trim_start_matches(|c: char| c.is_ascii_digit())
+            .trim(),
+        _ => sql,
+    }
+}
+
+/// The first keyword of a statement, upper-cased, after whitespace and comments (but not
+/// after `/*!` executable comments, which are code).
+pub(crate) fn leading_keyword(sql: &str) -> String {
+    let mut rest = sql.trim_start();
+    loop {
+        if rest.starts_with("/*") && !rest.starts_with("/*!") {
+            match rest.find("*/") {
+                Some(end) => rest = rest[end + 2..].trim_start(),
+                None => return String::new(),
+            }
+        } else if rest.starts_with("-- ") || rest.starts_with('#') {
+            match rest.find('\n') {
+                Some(end) => rest = rest[end + 1..].trim_start(),
+                None => return String::new(),
+            }
+        } else {
+            break;
+        }
+    }
+    rest.chars()
+        .take_while(|c| c.is_ascii_alphabetic() || *c == '_')
+        .collect::<String>()
+        .to_ascii_uppercase()
+}
+
+impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
+    pub(crate) async fn com_query(&mut self, sql: &str) -> Result<(), SessionError> {
+        let sql = unwrap_executable_comment(sql);
+        let keyword = leading_keyword(sql);
+        match keyword.as_str() {
+            "SET" => self.set_statement(sql).await,
+            "USE" => {
+                let db = sql.trim().trim_end_matches(';').trim()[3..]
+                    .trim()
+                    .to_string();
+                self.init_db(&db).await
+            }
+            "BEGIN" => self.begin("START TRANSACTION").await,
+            "START" => {
+                let upper = sql.to_ascii_uppercase();
+                if upper.contains("TRANSACTION") {
+                    self.begin(sql.trim().trim_end_matches(';')).await
+                } else {
+                    self.not_supported(&keyword).await
+                }
+            }
+            "COMMIT" => self.end_transaction("COMMIT").await,
+            "ROLLBACK" if !sql.to_ascii_uppercase().contains(" TO ") => {
+                self.end_transaction("ROLLBACK").await
+            }
+            "ROLLBACK" | "SAVEPOINT" | "RELEASE" => self.on_pinned(sql).await,
+            "SHOW" | "DESC" | "DESCRIBE" => self.show(sql, &keyword).await,
+            "SELECT" if self.answer_probe(sql).await? => Ok(()),
+            "SELECT" | "INSERT" | "REPLACE" | "UPDATE" | "DELETE" | "CREATE" | "ALTER" | "DROP"
+            | "TRUNCATE" | "WITH" => self.routed(sql).await,
+            _ => self.not_supported(&keyword).await,
+        }
+    }
+
+    pub(crate) async fn not_supported(&mut self, what: &str) -> Result<(), SessionError> {
+        let message = if what.is_empty() {
+            "shardgate does not support this statement yet".to_string()
+        } else {
+            format!("shardgate does not support {what} statements yet")
+        };
+        self.send_error(codes::ER_NOT_SUPPORTED_YET, &message).await
+    }
+
+    async fn begin(&mut self, sql: &str) -> Result<(), SessionError> {
+        if self.in_transaction() {
+            // MySQL commits the open transaction first.
+            let pinned: Vec<_> = self.pinned.drain().collect();
+            for (_, mut conn) in pinned {
+                if conn.execute_internal("COMMIT").await.is_err() {
+                    conn.broken = true;
+                }
+            }
+        }
+        self.explicit_tx = true;
+        self.begin_sql.clear();
+        if let Some(next) = self.next_tx.take() {
+            // `SET TRANSACTION ...` is applied right before the transaction starts.
+            self.begin_sql.push(format!("SET {next}"));
+        }
+        self.begin_sql.push(sql.to_string());
+        self.send_ok(OkInfo::default()).await
+    }
+
+    /// SAVEPOINT / ROLLBACK TO / RELEASE run on every connection the transaction holds.
+    async fn on_pinned(&mut self, sql: &str) -> Result<(), SessionError> {
+        let backends: Vec<usize> = self.pinned.keys().copied().collect();
+        for b in backends {
+            if let Some(conn) = self.pinned.get_mut(&b) {
+                if let Err(e) = conn.execute_internal(sql).await {
+                    return self.send_backend_error(&e).await;
+                }
+            }
+        }
+        self.send_ok(OkInfo::default()).await
+    }
+
+    async fn set_statement(&mut self, sql: &str) -> Result<(), SessionError> {
+        let Some(items) = parse_set(sql) else {
+            return self
+                .send_error(
+                    codes::ER_PARSE_ERROR,
+                    "shardgate could not parse this SET statement",
+                )
+                .await;
+        };
+        let mut variables = Vec::new();
+        for item in items {
+            match item {
+                SetItem::Global(_) => {
+                    return self
+                        .send_error(codes::ER_NOT_SUPPORTED_YET, "shardgate does not change global variables on its backends; set them on each server")
+                        .await
+                }
+                SetItem::NextTransaction(text) => self.next_tx = Some(text),
+                SetItem::Variable { key, sql, literal } => variables.push((key, sql, literal)),
+            }
+        }
+        if variables.is_empty() {
+            return self.send_ok(OkInfo::default()).await;
+        }
+        // Run the SET on a backend, so its value is checked there, and read back values that
+        // are expressions, so replaying them elsewhere gives the same value.
+        let backend = self.pinned.keys().next().copied().unwrap_or(0);
+        let mut conn = match self.take_conn(backend).await {
+            Ok(c) => c,
+            Err(e) => return self.send_backend_error(&e).await,
+        };
+        let statement = format!(
+            "SET {}",
+            variables
+                .iter()
+                .map(|(_, s, _)| s.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        if let Err(e) = conn.execute_internal(&statement).await {
+            self.give_back(backend, conn);
+            return self.send_backend_error(&e).await;
+        }
+        let mut settled: BTreeMap<String, String> = BTreeMap::new();
+        for (key, sql, literal) in variables {
+            let value = if literal {
+                sql
+            } else {
+                match read_back(&mut conn, &key).await {
+                    Ok(v) => v,
+                    Err(e) => {
+                        self.give_back(backend, conn);
+                        return self.send_backend_error(&e).await;
+                    }
+                }
+            };
+            settled.insert(key, value);
+        }
+        for (key, value) in settled {
+            if key == "autocommit" {
+                self.autocommit = !matches!(
+                    value
+                        .rsplit('=')
+                        .next()
+                        .map(|v| v.trim().trim_matches('\'').to_ascii_uppercase())
+                        .as_deref(),
+                    Some("0" | "OFF" | "FALSE")
+                );
+            }
+            self.vars.settings.insert(key, value);
+        }
+        conn.applied = self.vars.settings.clone();
+        self.give_back(backend, conn);
+        self.send_ok(OkInfo::default()).await
+    }
+
+    /// Routes a statement and runs its plan.
+    pub(crate) async fn routed(&mut self, sql: &str) -> Result<(), SessionError> {
+        let plan = match self.ctx.router.route(sql, &mut self.cache) {
+            Ok(plan) => plan,
+            Err(e) => return self.send_router_error(&e).await,
+        };
+        self.run_plan(plan).await
+    }
+
+    pub(crate) async fn send_router_error(&mut self, e: &RouterError) -> Result<(), SessionError> {
+        let code = match e {
+            RouterError::Parse(_) => codes::ER_PARSE_ERROR,
+            RouterError::UnknownTable { .. } => codes::ER_NO_SUCH_TABLE,
+            RouterError::ParamCount { .. } => codes::ER_WRONG_ARGUMENTS,
+            RouterError::BadShardKey(_) => (1364, "HY000"),
+            _ => codes::ER_NOT_SUPPORTED_YET,
+        };
+        let message = format!(
+            "shardgate: {}",
+            e.to_string().trim_start_matches("router: ")
+        );
+        self.send_error(code, &message).await
+    }
+
+    async fn run_plan(&mut self, plan: Plan) -> Result<(), SessionError> {
+        if plan.targets.len() == 1 {
+            let Some(target) = plan.targets.into_iter().next() else {
+                return Ok(());
+            };
+            return self.single(target.backend, target.sql.as_bytes()).await;
+        }
+        if plan.kind == StatementKind::Select {
+            let message = format!(
+                "shardgate: this SELECT needs {} physical tables and merging their results; scatter SELECT arrives with distributed queries",
+                plan.targets.len()
+            );
+            return self.send_error(codes::ER_NOT_SUPPORTED_YET, &message).await;
+        }
+        self.fan_out(plan).await
+    }
+
+    /// One target: send the statement and relay the answer as it comes.
+    pub(crate) async fn single(&mut self, backend: usize, sql: &[u8]) -> Result<(), SessionError> {
+        self.relay_command(backend, 0x03, sql).await
+    }
+
+    /// Sends one command to a backend and relays its answer.
+    pub(crate) async fn relay_command(
+        &mut self,
+        backend: usize,
+        command: u8,
+        payload: &[u8],
+    ) -> Result<(), SessionError> {
+        let mut conn = match self.take_conn(backend).await {
+            Ok(c) => c,
+            Err(e) => return self.send_backend_error(&e).await,
+        };
+        if let Err(e) = conn.send_command(command, payload).await {
+            return self.send_backend_error(&e).await;
+        }
+        let timeout = conn.pool().query_timeout();
+        let deprecate_eof = self.deprecate_eof();
+        let outcome = tokio::time::timeout(
+            timeout,
+            relay(&mut conn, &mut self.writer, &self.ctx.names, deprecate_eof),
+        )
+        .await;
+        match outcome {
+            Ok(Ok(outcome)) => {
+                if outcome.error.is_none() && outcome.ok.last_insert_id != 0 {
+                    self.last_insert_id = outcome.ok.last_insert_id;
+                }
+                self.give_back(backend, conn);
+                Ok(())
+            }
+            Ok(Err(RelayError::Backend { error, sent: false })) => {
+                self.send_backend_error(&error).await
+            }
+            Ok(Err(RelayError::Backend { error, sent: true })) => {
+                Err(SessionError::Desynchronized(error))
+            }
+            Ok(Err(RelayError::Client(e))) => Err(e.into()),
+            Err(_) => {
+                conn.broken = true;
+                let message = format!(
+                    "shardgate: backend {} did not answer within {} ms",
+                    conn.name,
+                    timeout.as_millis()
+                );
+                self.send_error(codes::ER_QUERY_TIMEOUT, &message).await
+            }
+        }
+    }
+
+    /// Several targets of a write: run them in parallel lanes and answer with one OK.
+    async fn fan_out(&mut self, plan: Plan) -> Result<(), SessionError> {
+        let limit = self.ctx.topology.proxy.fanout_concurrency.max(1);
+        let mut by_backend: BTreeMap<usize, Vec<String>> = BTreeMap::new();
+        let targets = plan.targets.len();
+        for t in plan.targets {
+            by_backend.entry(t.backend).or_default().push(t.sql);
+        }
+        let per_backend = (limit / by_backend.len().max(1)).max(1);
+        let mut lanes = Vec::new();
+        let mut lane_backends = Vec::new();
+        for (backend, statements) in by_backend {
+            let count = if self.transactional() {
+                1
+            } else {
+                per_backend.min(statements.len())
+            };
+            let mut buckets: Vec<Vec<String>> = vec![Vec::new(); count];
+            for (i, s) in statements.into_iter().enumerate() {
+                buckets[i % count].push(s);
+            }
+            for bucket in buckets {
+                let conn = match self.take_conn(backend).await {
+                    Ok(c) => c,
+                    Err(e) => {
+                        for (b, lane) in lane_backends
+                            .into_iter()
+                            .zip(lanes.into_iter().map(|l: Lane| l.conn))
+                        {
+                            self.give_back(b, lane);
+                        }
+                        return self.send_backend_error(&e).await;
+                    }
+                };
+                lanes.push(Lane {
+                    conn,
+                    statements: bucket,
+                });
+                lane_backends.push(backend);
+            }
+        }
+        let timeout = self.ctx.pools[0].query_timeout();
+        let (conns, outcome) = fanout::run(lanes, timeout).await;
+        for (backend, conn) in lane_backends.into_iter().zip(conns) {
+            self.give_back(backend, conn);
+        }
+        if let Some(e) = outcome.error {
+            return self.send_backend_error(&e).await;
+        }
+        let mut ok = OkInfo {
+            affected_rows: outcome.ok.affected_rows,
+            last_insert_id: outcome.ok.last_insert_id,
+            warnings: outcome.ok.warnings,
+            ..Default::default()
+        };
+        if plan.merge == MergeSpec::OneCopyAffectedRows {
+            ok.affected_rows /= targets as u64;
+        }
+        self.send_ok(ok).await
+    }
+}
+
+/// Reads back the value a SET gave a variable, as a literal assignment.
+async fn read_back(
+    conn: &mut crate::backend::PooledConn,
+    key: &str,
+) -> Result<String, crate::backend::BackendError> {
+    let expr = if key.starts_with('@') {
+        key.to_string()
+    } else {
+        format!("@@SESSION.{key}")
+    };
+    let value = conn.query_single_value(&format!("SELECT {expr}")).await?;
+    let literal = match value {
+        None => "NULL".to_string(),
+        Some(v) if v.parse::<f64>().is_ok() => v,
+        Some(v) => format!("'{}'", v.replace('\\', "\\\\").replace('\'', "''")),
+    };
+    Ok(format!("{key} = {literal}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::leading_keyword;
+
+    #[test]
+    fn finds_the_leading_keyword() {
+        assert_eq!(leading_keyword("  select 1"), "SELECT");
+        assert_eq!(leading_keyword("/* hi */ INSERT INTO t"), "INSERT");
+        assert_eq!(leading_keyword("-- c\nSET x=1"), "SET");
+        assert_eq!(leading_keyword("/*!40101 SET NAMES utf8 */"), "");
+        assert_eq!(leading_keyword(""), "");
+    }
+}

@@ -1,0 +1,290 @@
+//! Session settings a client makes with SET, kept so they can be applied to whichever backend
+//! connection runs the client's next statement, and never leak to another client.
+//!
+//! Each setting is kept as the SQL that re-creates it (`sql_mode = 'ANSI'`, `NAMES utf8mb4`,
+//! `@cart = 42`), keyed by the variable it sets. A backend connection remembers the settings it
+//! carries; before a statement, the difference is applied with one SET, or, when the
+//! connection carries something this session does not have, the connection is reset first.
+
+use std::collections::BTreeMap;
+
+/// One parsed element of a SET statement's list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SetItem {
+    /// A session or user variable: key (`sql_mode`, `@x`), the SQL to replay, and whether the
+    /// value is a literal (otherwise it must be read back after running the SET once).
+    Variable {
+        key: String,
+        sql: String,
+        literal: bool,
+    },
+    /// `SET GLOBAL ...`: not passed to backends.
+    Global(String),
+    /// `SET TRANSACTION ...` without SESSION: applies to the next transaction only.
+    NextTransaction(String),
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SessionVars {
+    pub settings: BTreeMap<String, String>,
+}
+
+impl SessionVars {
+    /// What a connection carrying `applied` needs: `None` when it carries exactly these
+    /// settings; `Some((reset, sql))` otherwise, `reset` when it carries settings this session
+    /// lacks (or with other values) so it must be reset first, and the SET statement to run.
+    pub fn plan(&self, applied: &BTreeMap<String, String>) -> Option<(bool, Option<String>)> {
+        if applied == &self.settings {
+            return None;
+        }
+        let reset = applied.iter().any(|(k, v)| self.settings.get(k) != Some(v));
+        let missing: Vec<&str> = self
+            .settings
+            .iter()
+            .filter(|(k, v)| reset || applied.get(*k) != Some(v))
+            .map(|(_, v)| v.as_str())
+            .collect();
+        let sql = (!missing.is_empty()).then(|| format!("SET {}", missing.join(", ")));
+        Some((reset, sql))
+    }
+}
+
+/// Splits `SET a = 1, SESSION b = 'x', NAMES utf8mb4` into its items. `None` when the text is
+/// not a SET statement this parser understands.
+pub fn parse_set(sql: &str) -> Option<Vec<SetItem>> {
+    let body = strip_keyword(sql.trim().trim_end_matches(';').trim(), "SET")?;
+    let mut items = Vec::new();
+    for part in split_top_level(body) {
+        let part = part.trim();
+        if part.is_empty() {
+            return None;
+        }
+        items.push(parse_item(part)?);
+    }
+    (!items.is_empty()).then_some(items)
+}
+
+fn parse_item(part: &str) -> Option<SetItem> {
+    let upper = part.to_ascii_uppercase();
+    if let Some(rest) =
+        strip_keyword(part, "GLOBAL").or_else(|| upper.starts_with("@@GLOBAL.").then(|| &part[9..]))
+    {
+        return Some(SetItem::Global(rest.to_string()));
+    }
+    if let Some(rest) = strip_keyword(part, "NAMES") {
+        return Some(SetItem::Variable {
+            key: "names".into(),
+            sql: format!("NAMES {}", rest.trim()),
+            literal: true,
+        });
+    }
+    for cs in ["CHARACTER SET", "CHARSET"] {
+        if let Some(rest) = strip_keyword(part, cs) {
+            return Some(SetItem::Variable {
+                key: "names".into(),
+                sql: format!("CHARACTER SET {}", rest.trim()),
+                literal: true,
+            });
+        }
+    }
+    if let Some(rest) = strip_keyword(part, "TRANSACTION") {
+        return Some(SetItem::NextTransaction(format!(
+            "TRANSACTION {}",
+            rest.trim()
+        )));
+    }
+    let session_tx = strip_keyword(part, "SESSION")
+        .or_else(|| strip_keyword(part, "LOCAL"))
+        .and_then(|rest| strip_keyword(rest, "TRANSACTION"));
+    if let Some(rest) = session_tx {
+        let rest = rest.trim();
+        let key = if rest.to_ascii_uppercase().starts_with("ISOLATION") {
+            "transaction_isolation"
+        } else {
+            "transaction_read_only"
+        };
+        return Some(SetItem::Variable {
+            key: key.into(),
+            sql: format!("SESSION TRANSACTION {rest}"),
+            literal: true,
+        });
+    }
+    let name_part = strip_keyword(part, "SESSION")
+        .or_else(|| strip_keyword(part, "LOCAL"))
+        .unwrap_or(part);
+    let (name, value) = split_assignment(name_part)?;
+    let name = name.trim();
+    let value = value.trim();
+    let lower = name.to_ascii_lowercase();
+    let (key, sql_name) =
+        if let Some(user_var) = lower.strip_prefix('@').filter(|v| !v.starts_with('@')) {
+            (format!("@{}", user_var.trim_matches('`')), name.to_string())
+        } else {
+            let plain = lower
+                .trim_start_matches("@@session.")
+                .trim_start_matches("@@local.")
+                .trim_start_matches("@@")
+                .trim_matches('`')
+                .to_string();
+            (plain.clone(), plain)
+        };
+    // Aliases of one setting share a key, so the later SET replaces the earlier.
+    let key = match key.as_str() {
+        "tx_isolation" => "transaction_isolation".to_string(),
+        "tx_read_only" => "transaction_read_only".to_string(),
+        _ => key,
+    };
+    Some(SetItem::Variable {
+        sql: format!("{sql_name} = {value}"),
+        literal: is_literal(value),
+        key,
+    })
+}
+
+/// Numbers, quoted strings, NULL, ON/OFF, TRUE/FALSE, DEFAULT and bare words (`SYSTEM`).
+fn is_literal(value: &str) -> bool {
+    let v = value.trim();
+    if v.len() >= 2
+        && (v.starts_with('\'') && v.ends_with('\'') || v.starts_with('"') && v.ends_with('"'))
+    {
+        return !v[1..v.len() - 1].contains(['\'', '"']) || !v.contains('\\');
+    }
+    v.parse::<f64>().is_ok() || v.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+fn split_assignment(part: &str) -> Option<(&str, &str)> {
+    if let Some(i) = part.find(":=") {
+        return Some((&part[..i], &part[i + 2..]));
+    }
+    let i = part.find('=')?;
+    Some((&part[..i], &part[i + 1..]))
+}
+
+/// The rest after a leading keyword (case-insensitive, followed by whitespace or the end).
+pub fn strip_keyword<'a>(text: &'a str, keyword: &str) -> Option<&'a str> {
+    let text = text.trim_start();
+    let head = text.get(..keyword.len())?;
+    if !head.eq_ignore_ascii_case(keyword) {
+        return None;
+    }
+    let rest = &text[keyword.len()..];
+    match rest.chars().next() {
+        None => Some(rest),
+        Some(c) if c.is_whitespace() || (keyword.ends_with('.') && !c.is_whitespace()) => {
+            Some(rest)
+        }
+        _ => None,
+    }
+}
+
+/// Splits at commas outside quotes and parentheses.
+fn split_top_level(text: &str) -> Vec<&str> {
+    let mut parts = Vec::new();
+    let (mut depth, mut quote, mut start) = (0i32, None::<char>, 0);
+    let mut chars = text.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        match (quote, c) {
+            (Some(_), '\\') => {
+                chars.next();
+            }
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '\'' | '"' | '`') => quote = Some(c),
+            (None, '(') => depth += 1,
+            (None, ')') => depth -= 1,
+            (None, ',') if depth == 0 => {
+                parts.push(&text[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    parts.push(&text[start..]);
+    parts
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_set_lists() {
+        let items = parse_set("SET SESSION sql_mode = 'ANSI', @x := 5, NAMES utf8mb4 COLLATE utf8mb4_bin, @@time_zone='+00:00'").unwrap();
+        assert_eq!(
+            items[0],
+            SetItem::Variable {
+                key: "sql_mode".into(),
+                sql: "sql_mode = 'ANSI'".into(),
+                literal: true
+            }
+        );
+        assert_eq!(
+            items[1],
+            SetItem::Variable {
+                key: "@x".into(),
+                sql: "@x = 5".into(),
+                literal: true
+            }
+        );
+        assert_eq!(
+            items[2],
+            SetItem::Variable {
+                key: "names".into(),
+                sql: "NAMES utf8mb4 COLLATE utf8mb4_bin".into(),
+                literal: true
+            }
+        );
+        assert_eq!(
+            items[3],
+            SetItem::Variable {
+                key: "time_zone".into(),
+                sql: "time_zone = '+00:00'".into(),
+                literal: true
+            }
+        );
+        assert!(matches!(
+            parse_set("SET GLOBAL max_connections = 10").unwrap()[0],
+            SetItem::Global(_)
+        ));
+        assert!(matches!(
+            parse_set("SET TRANSACTION READ ONLY").unwrap()[0],
+            SetItem::NextTransaction(_)
+        ));
+        let items = parse_set("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED").unwrap();
+        assert_eq!(
+            items[0],
+            SetItem::Variable {
+                key: "transaction_isolation".into(),
+                sql: "SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED".into(),
+                literal: true
+            }
+        );
+        let items = parse_set("SET @a = CONCAT('x', ','), autocommit=0").unwrap();
+        assert_eq!(items.len(), 2);
+        assert!(matches!(
+            &items[0],
+            SetItem::Variable { literal: false, .. }
+        ));
+        assert!(parse_set("SELECT 1").is_none());
+    }
+
+    #[test]
+    fn plans_the_difference() {
+        let mut vars = SessionVars::default();
+        assert_eq!(vars.plan(&BTreeMap::new()), None);
+        vars.settings
+            .insert("sql_mode".into(), "sql_mode = 'ANSI'".into());
+        assert_eq!(
+            vars.plan(&BTreeMap::new()),
+            Some((false, Some("SET sql_mode = 'ANSI'".into())))
+        );
+        let mut applied = vars.settings.clone();
+        applied.insert("@x".into(), "@x = 1".into());
+        // The connection carries a user variable this session never set: reset it.
+        assert_eq!(
+            vars.plan(&applied),
+            Some((true, Some("SET sql_mode = 'ANSI'".into())))
+        );
+        assert_eq!(SessionVars::default().plan(&applied), Some((true, None)));
+    }
+}
