@@ -1,1 +1,158 @@
-//! End-to-end tests live in `tests/`; this crate has no code of its own.
+//! Fixtures for shardgate's end-to-end tests: real MariaDB servers started by the sandbox,
+//! and a shardgate proxy serving in the test's own process on a free port.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use shardgate_config::{Topology, User};
+use shardgate_proxy::sandbox::{create_physical_databases, MariaDb};
+use shardgate_proxy::server::{serve, ProxyContext};
+use tokio::sync::oneshot;
+
+pub const USER: &str = "app";
+pub const PASSWORD: &str = "app";
+
+/// Two MariaDB servers behind a shardgate proxy with the layout of examples/orders.yaml.
+pub struct Cluster {
+    pub servers: Vec<MariaDb>,
+    pub topology: Arc<Topology>,
+    pub proxy: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+/// The example layout, pointed at `servers` (root, empty password), with the test account.
+pub fn example_topology(servers: &[&MariaDb], edit: impl FnOnce(&mut String)) -> Topology {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/orders.yaml");
+    let mut yaml = std::fs::read_to_string(path).expect("example config");
+    edit(&mut yaml);
+    let mut topology = Topology::from_yaml(&yaml, path).expect("example config loads");
+    for (backend, server) in topology.backends.iter_mut().zip(servers) {
+        backend.address = server.address();
+        backend.user = "root".into();
+        backend.password = String::new();
+    }
+    topology.users = vec![User {
+        name: USER.into(),
+        password: PASSWORD.into(),
+    }];
+    topology
+}
+
+pub fn start_servers(n: usize) -> Vec<MariaDb> {
+    let started = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..n).map(|_| s.spawn(MariaDb::start)).collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("start thread"))
+            .collect::<Vec<_>>()
+    });
+    started
+        .into_iter()
+        .map(|r| r.expect("start MariaDB"))
+        .collect()
+}
+
+impl Cluster {
+    /// Starts two servers and the proxy; `edit` may change the example YAML first.
+    pub async fn start_with(edit: impl FnOnce(&mut String)) -> Cluster {
+        let servers = tokio::task::spawn_blocking(|| start_servers(2))
+            .await
+            .expect("start servers");
+        let topology = Arc::new(example_topology(&servers.iter().collect::<Vec<_>>(), edit));
+        create_physical_databases(&topology)
+            .await
+            .expect("create databases");
+        let mut cluster = Cluster {
+            servers,
+            topology,
+            proxy: "127.0.0.1:0".parse().expect("address"),
+            stop: None,
+            task: None,
+        };
+        cluster.start_proxy().await;
+        cluster
+    }
+
+    pub async fn start() -> Cluster {
+        Cluster::start_with(|_| {}).await
+    }
+
+    async fn start_proxy(&mut self) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind proxy");
+        self.proxy = listener.local_addr().expect("proxy address");
+        let ctx = ProxyContext::new(self.topology.clone()).expect("proxy context");
+        let (stop, stopped) = oneshot::channel::<()>();
+        self.stop = Some(stop);
+        self.task = Some(tokio::spawn(async move {
+            let _ = serve(ctx, listener, async {
+                let _ = stopped.await;
+            })
+            .await;
+        }));
+    }
+
+    pub fn url(&self) -> String {
+        format!("mysql://{USER}:{PASSWORD}@{}/shop", self.proxy)
+    }
+
+    pub fn opts(&self) -> mysql_async::OptsBuilder {
+        mysql_async::OptsBuilder::default()
+            .ip_or_hostname(self.proxy.ip().to_string())
+            .tcp_port(self.proxy.port())
+            .user(Some(USER))
+            .pass(Some(PASSWORD))
+            .db_name(Some("shop"))
+            .prefer_socket(false)
+    }
+
+    pub async fn client(&self) -> mysql_async::Conn {
+        mysql_async::Conn::new(self.opts())
+            .await
+            .expect("connect to the proxy")
+    }
+
+    /// A direct connection to backend `i` (root).
+    pub async fn backend(&self, i: usize) -> mysql_async::Conn {
+        mysql_async::Conn::from_url(self.servers[i].url())
+            .await
+            .expect("connect to a backend")
+    }
+
+    /// Runs `examples/orders.sql`'s CREATE TABLE statements through the proxy.
+    pub async fn create_tables(&self) {
+        use mysql_async::prelude::Queryable;
+        let sql = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../examples/orders.sql"
+        ))
+        .expect("orders.sql");
+        let mut conn = self.client().await;
+        let statements = sql.split(";\n").map(|chunk| {
+            let code: Vec<&str> = chunk
+                .lines()
+                .filter(|l| !l.trim_start().starts_with("--"))
+                .collect();
+            code.join("\n")
+        });
+        for statement in statements.filter(|s| s.trim_start().starts_with("CREATE")) {
+            conn.query_drop(&statement)
+                .await
+                .unwrap_or_else(|e| panic!("{statement}: {e}"));
+        }
+        conn.disconnect().await.expect("disconnect");
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}

@@ -74,6 +74,7 @@ pub struct MariaDb {
     child: Child,
     port: u16,
     dir: SandboxDir,
+    options: SandboxOptions,
 }
 
 impl MariaDb {
@@ -114,7 +115,14 @@ impl MariaDb {
             };
             let mut child = launch(dir.path(), port, options)?;
             match wait_ready(&mut child, port, dir.path(), options.start_timeout) {
-                Ok(()) => return Ok(MariaDb { child, port, dir }),
+                Ok(()) => {
+                    return Ok(MariaDb {
+                        child,
+                        port,
+                        dir,
+                        options: options.clone(),
+                    })
+                }
                 Err(e) => {
                     let _ = child.kill();
                     let _ = child.wait();
@@ -158,6 +166,42 @@ impl MariaDb {
     fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+
+    /// Kills the server (as a crash would), keeping its data.
+    pub fn stop(&mut self) {
+        self.kill();
+    }
+
+    /// Starts the server again on the same port and data.
+    pub fn restart(&mut self) -> Result<(), SandboxError> {
+        self.kill();
+        let mut last = None;
+        // The old socket may linger a moment in TIME_WAIT-like states; try a few times.
+        for _ in 0..5 {
+            let mut child = launch(self.dir.path(), self.port, &self.options)?;
+            match wait_ready(
+                &mut child,
+                self.port,
+                self.dir.path(),
+                self.options.start_timeout,
+            ) {
+                Ok(()) => {
+                    self.child = child;
+                    return Ok(());
+                }
+                Err(e) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    last = Some(e);
+                    std::thread::sleep(Duration::from_millis(300));
+                }
+            }
+        }
+        Err(last.unwrap_or(SandboxError::StartFailed {
+            port: self.port,
+            log: "no attempt".into(),
+        }))
     }
 }
 
