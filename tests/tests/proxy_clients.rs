@@ -184,6 +184,14 @@ async fn mariadb_cli_runs_orders_sql() {
     assert_eq!(one, Some(1));
 }
 
+/// `CONNECTION_ID() + 0` is not a probe shardgate answers itself: the backend does.
+async fn backend_connection_id(conn: &mut mysql_async::Conn) -> u64 {
+    conn.query_first("SELECT CONNECTION_ID() + 0")
+        .await
+        .unwrap()
+        .unwrap()
+}
+
 /// A backend pool of one connection: every client gets the same backend connection.
 fn one_connection(yaml: &mut String) {
     *yaml = yaml.replace(
@@ -198,21 +206,10 @@ async fn session_state_never_leaks_through_a_pooled_connection() {
     assert_eq!(cluster.topology.backends[0].pool.max_connections, 1);
     let mut a = cluster.client().await;
     let mut b = cluster.client().await;
-    // `CONNECTION_ID() + 0` is not a probe shardgate answers: the backend does.
-    let backend_id = |conn: &mut mysql_async::Conn| {
-        let conn = conn as *mut mysql_async::Conn;
-        async move {
-            unsafe { &mut *conn }
-                .query_first::<u64, _>("SELECT CONNECTION_ID() + 0")
-                .await
-                .unwrap()
-                .unwrap()
-        }
-    };
     a.query_drop("SET @secret = 42, SESSION sql_mode = 'ANSI_QUOTES', time_zone = '+05:00'")
         .await
         .unwrap();
-    let id_a = backend_id(&mut a).await;
+    let id_a = backend_connection_id(&mut a).await;
     let seen: Option<(Option<i64>, String, String)> = a
         .query_first("SELECT @secret, @@sql_mode, @@time_zone")
         .await
@@ -222,7 +219,7 @@ async fn session_state_never_leaks_through_a_pooled_connection() {
         Some((Some(42), "ANSI_QUOTES".into(), "+05:00".into()))
     );
 
-    let id_b = backend_id(&mut b).await;
+    let id_b = backend_connection_id(&mut b).await;
     assert_eq!(
         id_a, id_b,
         "both clients used the one pooled backend connection"
@@ -242,7 +239,7 @@ async fn session_state_never_leaks_through_a_pooled_connection() {
     assert_eq!(seen, Some((Some(42), "+05:00".into())));
     // An expression is evaluated once and replayed as its value.
     a.query_drop("SET @n = @secret + 1").await.unwrap();
-    let _ = backend_id(&mut b).await;
+    let _ = backend_connection_id(&mut b).await;
     let n: Option<i64> = a.query_first("SELECT @n").await.unwrap();
     assert_eq!(n, Some(43));
 

@@ -352,6 +352,7 @@ fn launch(dir: &Path, port: u16, options: &SandboxOptions) -> Result<Child, Sand
         .arg("--bind-address=127.0.0.1")
         .arg("--skip-name-resolve")
         .arg("--max-connections=1000")
+        .arg("--max-allowed-packet=256M")
         .arg("--innodb-buffer-pool-size=128M")
         .arg("--innodb-log-file-size=64M")
         // Throwaway data: durability only costs test time.

@@ -1,0 +1,161 @@
+//! Bad input over raw bytes: unknown commands, malformed and oversized packets, garbage
+//! handshakes. Each gets its MySQL error; the proxy keeps serving everyone else. And payloads
+//! of 16 MiB and more, split over several packets, both ways.
+
+use mysql_async::prelude::Queryable;
+use mysql_common::auth::plugins::mysql_native_password::scramble_native;
+use mysql_common::io::ParseBuf;
+use mysql_common::packets::HandshakePacket;
+use shardgate_tests::{Cluster, PASSWORD, USER};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+async fn read_packet(s: &mut TcpStream) -> Option<(Vec<u8>, u8)> {
+    let mut header = [0u8; 4];
+    s.read_exact(&mut header).await.ok()?;
+    let len = usize::from(header[0]) | usize::from(header[1]) << 8 | usize::from(header[2]) << 16;
+    let mut payload = vec![0u8; len];
+    s.read_exact(&mut payload).await.ok()?;
+    Some((payload, header[3]))
+}
+
+async fn write_packet(s: &mut TcpStream, payload: &[u8], seq: u8) {
+    let len = payload.len() as u32;
+    s.write_all(&[len as u8, (len >> 8) as u8, (len >> 16) as u8, seq])
+        .await
+        .unwrap();
+    s.write_all(payload).await.unwrap();
+}
+
+/// Logs in by hand with mysql_native_password.
+async fn raw_login(cluster: &Cluster) -> TcpStream {
+    let mut s = TcpStream::connect(cluster.proxy).await.unwrap();
+    let (greeting, _) = read_packet(&mut s).await.unwrap();
+    let handshake: HandshakePacket<'_> = ParseBuf(&greeting).parse(()).unwrap();
+    let scramble = scramble_native(&handshake.nonce(), PASSWORD.as_bytes()).unwrap();
+    // PROTOCOL_41 | SECURE_CONNECTION | PLUGIN_AUTH | LONG_PASSWORD | CONNECT_WITH_DB
+    let caps: u32 = 0x200 | 0x8000 | 0x8_0000 | 0x1 | 0x8;
+    let mut response = Vec::new();
+    response.extend_from_slice(&caps.to_le_bytes());
+    response.extend_from_slice(&(1u32 << 24).to_le_bytes());
+    response.push(45);
+    response.extend_from_slice(&[0; 23]);
+    response.extend_from_slice(USER.as_bytes());
+    response.push(0);
+    response.push(scramble.len() as u8);
+    response.extend_from_slice(&scramble);
+    response.extend_from_slice(b"shop\0mysql_native_password\0");
+    write_packet(&mut s, &response, 1).await;
+    let (ok, _) = read_packet(&mut s).await.unwrap();
+    assert_eq!(ok[0], 0x00, "login OK");
+    s
+}
+
+/// Sends one command and returns the first answer packet.
+async fn command(s: &mut TcpStream, payload: &[u8]) -> Vec<u8> {
+    write_packet(s, payload, 0).await;
+    read_packet(s).await.expect("an answer").0
+}
+
+fn error_code(packet: &[u8]) -> u16 {
+    assert_eq!(packet[0], 0xFF, "expected an ERR packet, got {packet:?}");
+    u16::from_le_bytes([packet[1], packet[2]])
+}
+
+fn small_packets(yaml: &mut String) {
+    yaml.push_str("proxy:\n  max_allowed_packet: 1048576\n");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_gets_errors_and_the_proxy_keeps_serving() {
+    let cluster = Cluster::start_with(small_packets).await;
+    let mut bystander = cluster.client().await;
+    let mut s = raw_login(&cluster).await;
+
+    assert_eq!(
+        error_code(&command(&mut s, &[0x50]).await),
+        1047,
+        "unknown command"
+    );
+    assert_eq!(command(&mut s, &[0x0E]).await[0], 0x00, "COM_PING after it");
+    assert_eq!(
+        error_code(&command(&mut s, &[]).await),
+        1835,
+        "empty packet"
+    );
+    assert_eq!(
+        error_code(&command(&mut s, &[0x03, 0xFF, 0xFE]).await),
+        1064,
+        "query that is not UTF-8"
+    );
+    assert_eq!(
+        error_code(&command(&mut s, &[0x17, 1]).await),
+        1243,
+        "execute of no statement"
+    );
+    assert_eq!(
+        error_code(&command(&mut s, b"\x03SELEC garbage").await),
+        1064
+    );
+    assert_eq!(
+        error_code(&command(&mut s, b"\x02nodb").await),
+        1049,
+        "COM_INIT_DB of an unknown schema"
+    );
+    assert_eq!(command(&mut s, b"\x02shop").await[0], 0x00);
+    assert_eq!(command(&mut s, &[0x0E]).await[0], 0x00, "still usable");
+
+    // Over max_allowed_packet: ER_NET_PACKET_TOO_LARGE, then the connection is closed.
+    // The header alone announces it; the proxy answers before reading the payload.
+    let len = 2 * 1024 * 1024u32;
+    s.write_all(&[len as u8, (len >> 8) as u8, (len >> 16) as u8, 0])
+        .await
+        .unwrap();
+    let (answer, _) = read_packet(&mut s).await.expect("an error before closing");
+    assert_eq!(error_code(&answer), 1153);
+    assert!(read_packet(&mut s).await.is_none(), "connection closed");
+
+    // A garbage handshake ends only that connection.
+    let mut g = TcpStream::connect(cluster.proxy).await.unwrap();
+    read_packet(&mut g).await.unwrap();
+    write_packet(&mut g, b"\x01\x02garbage", 1).await;
+    let answer = read_packet(&mut g).await;
+    assert!(answer.is_none_or(|(p, _)| p[0] == 0xFF));
+
+    // A client that disconnects mid-handshake, and one that sends half a header.
+    let g = TcpStream::connect(cluster.proxy).await.unwrap();
+    drop(g);
+    let mut g = raw_login(&cluster).await;
+    g.write_all(&[5, 0]).await.unwrap();
+    drop(g);
+
+    let one: Option<i64> = bystander.query_first("SELECT 1").await.unwrap();
+    assert_eq!(one, Some(1));
+    let mut fresh = cluster.client().await;
+    let one: Option<i64> = fresh.query_first("SELECT 2").await.unwrap();
+    assert_eq!(one, Some(2));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn payloads_of_16_mib_and_more_work_both_ways() {
+    let cluster = Cluster::start().await;
+    let mut conn = cluster.client().await;
+    conn.query_drop("CREATE TABLE t_shop_setting (name VARCHAR(64) PRIMARY KEY, value LONGTEXT)")
+        .await
+        .unwrap();
+    let value: String = (0..17 * 1024 * 1024 + 5)
+        .map(|i| (b'a' + (i % 26) as u8) as char)
+        .collect();
+    conn.query_drop(format!(
+        "INSERT INTO t_shop_setting (name, value) VALUES ('big', '{value}')"
+    ))
+    .await
+    .unwrap();
+    let back: Option<String> = conn
+        .query_first("SELECT value FROM t_shop_setting WHERE name = 'big'")
+        .await
+        .unwrap();
+    let back = back.expect("the row");
+    assert_eq!(back.len(), value.len());
+    assert!(back == value);
+}
