@@ -168,14 +168,26 @@ impl MariaDb {
         let _ = self.child.wait();
     }
 
-    /// Kills the server (as a crash would), keeping its data.
+    /// Shuts the server down (SIGTERM, then SIGKILL after 20 s), keeping its data. The
+    /// sandbox relaxes durability for speed, so a kill alone could lose the last commits.
     pub fn stop(&mut self) {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
         self.kill();
     }
 
     /// Starts the server again on the same port and data.
     pub fn restart(&mut self) -> Result<(), SandboxError> {
-        self.kill();
+        self.stop();
         let mut last = None;
         // The old socket may linger a moment in TIME_WAIT-like states; try a few times.
         for _ in 0..5 {

@@ -1,0 +1,84 @@
+//! A backend that dies fails only the statements that need it, with an error naming it; the
+//! other backend keeps serving; after a restart its statements work again.
+
+use std::time::{Duration, Instant};
+
+use mysql_async::prelude::Queryable;
+use shardgate_tests::Cluster;
+
+/// Keys on each backend: even databases live on ds0, odd ones on ds1.
+const ON_DS0: i64 = 4242; // order_db_18
+const ON_DS1: i64 = 33; // order_db_1
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_backend_fails_only_its_own_statements() {
+    let mut cluster = Cluster::start().await;
+    cluster.create_tables().await;
+    let mut conn = cluster.client().await;
+    conn.query_drop(format!(
+        "INSERT INTO t_order (order_id, user_id) VALUES ({ON_DS0}, 1), ({ON_DS1}, 2)"
+    ))
+    .await
+    .unwrap();
+
+    tokio::task::block_in_place(|| cluster.servers[1].stop());
+
+    for _ in 0..3 {
+        let row: Option<i64> = conn
+            .query_first(format!(
+                "SELECT user_id FROM t_order WHERE order_id = {ON_DS0}"
+            ))
+            .await
+            .unwrap();
+        assert_eq!(row, Some(1), "ds0 keeps serving");
+        let err = conn
+            .query_first::<i64, _>(format!(
+                "SELECT user_id FROM t_order WHERE order_id = {ON_DS1}"
+            ))
+            .await
+            .expect_err("ds1 is down");
+        let message = err.to_string();
+        assert!(
+            message.contains("backend ds1"),
+            "the error names the backend: {message}"
+        );
+    }
+    // A fresh client is fine too, for ds0.
+    let mut fresh = cluster.client().await;
+    fresh
+        .query_drop(format!(
+            "UPDATE t_order SET status = 'ok' WHERE order_id = {ON_DS0}"
+        ))
+        .await
+        .unwrap();
+    assert_eq!(fresh.affected_rows(), 1);
+
+    tokio::task::block_in_place(|| cluster.servers[1].restart()).expect("restart ds1");
+    // The pool retries with backoff (at most 5 s between attempts).
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        match conn
+            .query_first::<i64, _>(format!(
+                "SELECT user_id FROM t_order WHERE order_id = {ON_DS1}"
+            ))
+            .await
+        {
+            Ok(row) => {
+                assert_eq!(row, Some(2), "ds1 serves its rows again");
+                break;
+            }
+            Err(e) if Instant::now() < deadline => {
+                assert!(e.to_string().contains("ds1"), "{e}");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Err(e) => panic!("ds1 did not come back: {e}"),
+        }
+    }
+    let row: Option<i64> = conn
+        .query_first(format!(
+            "SELECT user_id FROM t_order WHERE order_id = {ON_DS0}"
+        ))
+        .await
+        .unwrap();
+    assert_eq!(row, Some(1));
+}
