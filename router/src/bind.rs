@@ -256,6 +256,49 @@ impl Template {
         })
     }
 
+    /// The statement as it runs on its first physical table, with its `?` kept: what a
+    /// backend prepares to describe the statement's parameters and columns to a client.
+    pub fn representative(&self, topology: &Topology) -> Result<PhysicalStatement> {
+        if topology_id(topology) != self.analyzed_for {
+            return Err(RouterError::StaleTemplate);
+        }
+        let first_of = |table: usize| -> Result<Target> {
+            Ok(match &topology.tables[table].kind {
+                TableKind::Sharded(layout) => Target {
+                    database: Some(layout.databases[0]),
+                    table: Some(0),
+                },
+                TableKind::Broadcast => Target {
+                    database: Some(0),
+                    table: None,
+                },
+                TableKind::Single { database } => Target {
+                    database: Some(*database),
+                    table: None,
+                },
+            })
+        };
+        let target = match &self.route {
+            RouteTemplate::NoTable => Target {
+                database: None,
+                table: None,
+            },
+            RouteTemplate::Single { database } => Target {
+                database: Some(*database),
+                table: None,
+            },
+            RouteTemplate::BroadcastRead | RouteTemplate::BroadcastWrite => Target {
+                database: Some(0),
+                table: None,
+            },
+            RouteTemplate::Sharded { layout_of, .. } | RouteTemplate::Insert { layout_of, .. } => {
+                first_of(*layout_of)?
+            }
+            RouteTemplate::Ddl { table } => first_of(*table)?,
+        };
+        Ok(self.render_whole(topology, Params::Prepared(&[]), target, false))
+    }
+
     /// An UPDATE or ON DUPLICATE KEY UPDATE may set the sharding key only to a value that
     /// stays on the row's one target: otherwise the row would sit where no lookup finds it.
     fn check_key_assignments(

@@ -35,6 +35,18 @@ impl ConnFlags {
     }
 }
 
+/// A statement prepared on one backend connection.
+#[derive(Debug, Clone, Copy)]
+pub struct BackendStmt {
+    pub id: u32,
+    pub params: u16,
+    pub columns: u16,
+}
+
+/// Prepared statements kept per connection before the oldest are closed, well under MySQL's
+/// max_prepared_stmt_count across a pool.
+const MAX_PREPARED_PER_CONNECTION: usize = 256;
+
 pub struct BackendConn {
     pub(crate) reader: PacketReader<OwnedReadHalf>,
     pub(crate) writer: PacketWriter<OwnedWriteHalf>,
@@ -49,8 +61,8 @@ pub struct BackendConn {
     /// Set when the connection can no longer be trusted (I/O error, half-read result).
     pub broken: bool,
     pub(crate) buf: Vec<u8>,
-    /// Statements prepared on this connection: shardgate's statement key -> backend id.
-    pub prepared: std::collections::HashMap<u64, super::super::exec::prepared::BackendStmt>,
+    /// Statements prepared on this connection, by their SQL.
+    pub prepared: std::collections::HashMap<String, BackendStmt>,
 }
 
 impl BackendConn {
@@ -363,6 +375,132 @@ impl BackendConn {
             .next()
             .and_then(|r| r.into_iter().next())
             .flatten())
+    }
+
+    /// Prepares `sql` (or finds it prepared) and returns the parameter and column
+    /// definition packets the server sent, to relay to a client that prepared it.
+    pub async fn prepare_with_defs(
+        &mut self,
+        sql: &str,
+    ) -> Result<(BackendStmt, Vec<Vec<u8>>, Vec<Vec<u8>>), BackendError> {
+        if let Some(old) = self.prepared.remove(sql) {
+            // Described again: close the old one rather than leak it.
+            self.close_statement(old.id).await?;
+        }
+        if self.prepared.len() >= MAX_PREPARED_PER_CONNECTION {
+            let ids: Vec<u32> = self.prepared.drain().map(|(_, s)| s.id).collect();
+            for id in ids {
+                self.close_statement(id).await?;
+            }
+        }
+        self.send_command(0x16, sql.as_bytes()).await?;
+        let mut buf = Vec::new();
+        self.read_packet(&mut buf).await?;
+        if buf.first() == Some(&0xFF) {
+            let e = wire::parse_err(&buf)
+                .unwrap_or_else(|| wire::ErrInfo::new(1105, "HY000", "prepare failed"));
+            return Err(self.err(BackendErrorKind::Server(e)));
+        }
+        let mut r = Reader::new(&buf);
+        let header = (r.u8(), r.u32(), r.u16(), r.u16());
+        let (Some(0x00), Some(id), Some(columns), Some(params)) = header else {
+            self.broken = true;
+            return Err(self.err(BackendErrorKind::Protocol(
+                "bad COM_STMT_PREPARE answer".into(),
+            )));
+        };
+        let stmt = BackendStmt {
+            id,
+            params,
+            columns,
+        };
+        let mut param_defs = Vec::with_capacity(usize::from(params));
+        for _ in 0..params {
+            self.read_packet(&mut buf).await?;
+            param_defs.push(buf.clone());
+        }
+        if params > 0 && !self.flags.deprecate_eof {
+            self.read_packet(&mut buf).await?;
+        }
+        let mut column_defs = Vec::with_capacity(usize::from(columns));
+        for _ in 0..columns {
+            self.read_packet(&mut buf).await?;
+            column_defs.push(buf.clone());
+        }
+        if columns > 0 && !self.flags.deprecate_eof {
+            self.read_packet(&mut buf).await?;
+        }
+        self.prepared.insert(sql.to_string(), stmt);
+        Ok((stmt, param_defs, column_defs))
+    }
+
+    /// The statement prepared for `sql` on this connection, preparing it if needed.
+    pub async fn prepared_statement(&mut self, sql: &str) -> Result<BackendStmt, BackendError> {
+        match self.prepared.get(sql) {
+            Some(stmt) => Ok(*stmt),
+            None => Ok(self.prepare_with_defs(sql).await?.0),
+        }
+    }
+
+    async fn close_statement(&mut self, id: u32) -> Result<(), BackendError> {
+        // COM_STMT_CLOSE has no answer.
+        self.send_command(0x19, &id.to_le_bytes()).await
+    }
+
+    /// Sends COM_STMT_SEND_LONG_DATA pieces, then COM_STMT_EXECUTE with `body` (everything
+    /// after the statement id), for the statement prepared for `sql`.
+    pub async fn send_execute(
+        &mut self,
+        sql: &str,
+        body: &[u8],
+        long_data: &[(u16, Vec<u8>)],
+    ) -> Result<(), BackendError> {
+        let stmt = self.prepared_statement(sql).await?;
+        for (param, data) in long_data {
+            let mut packet = Vec::with_capacity(6 + data.len());
+            packet.extend_from_slice(&stmt.id.to_le_bytes());
+            packet.extend_from_slice(&param.to_le_bytes());
+            packet.extend_from_slice(data);
+            self.send_command(0x18, &packet).await?;
+        }
+        let mut packet = Vec::with_capacity(4 + body.len());
+        packet.extend_from_slice(&stmt.id.to_le_bytes());
+        packet.extend_from_slice(body);
+        self.send_command(0x17, &packet).await
+    }
+
+    /// Executes a prepared statement whose result the proxy does not relay (a fanned-out
+    /// write): any rows are skipped.
+    pub async fn execute_prepared(
+        &mut self,
+        sql: &str,
+        body: &[u8],
+        long_data: &[(u16, Vec<u8>)],
+    ) -> Result<OkInfo, BackendError> {
+        self.send_execute(sql, body, long_data).await?;
+        let mut buf = Vec::new();
+        self.read_packet(&mut buf).await?;
+        match buf.first() {
+            Some(0x00) => {
+                let ok = wire::parse_ok(&buf)
+                    .ok_or_else(|| self.err(BackendErrorKind::Protocol("bad OK".into())))?;
+                self.status = ok.status_flags();
+                Ok(ok)
+            }
+            Some(0xFF) => {
+                let e = wire::parse_err(&buf)
+                    .unwrap_or_else(|| wire::ErrInfo::new(1105, "HY000", "unknown error"));
+                Err(self.err(BackendErrorKind::Server(e)))
+            }
+            _ => {
+                let status = self.skip_result_set(&buf).await?;
+                self.status = StatusFlags::from_bits_truncate(status);
+                Ok(OkInfo {
+                    status,
+                    ..Default::default()
+                })
+            }
+        }
     }
 
     /// COM_RESET_CONNECTION: clears session variables, user variables, temporary tables and

@@ -6,6 +6,6 @@ pub mod conn;
 mod error;
 mod pool;
 
-pub use conn::{BackendConn, ConnFlags};
+pub use conn::{BackendConn, BackendStmt, ConnFlags};
 pub use error::{BackendError, BackendErrorKind};
 pub use pool::{Pool, PooledConn};

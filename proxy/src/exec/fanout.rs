@@ -4,10 +4,24 @@
 use crate::backend::{BackendError, PooledConn};
 use crate::protocol::wire::OkInfo;
 
+/// One physical statement of a fanned-out write.
+#[derive(Debug, Clone)]
+pub enum Job {
+    /// A text statement.
+    Text(String),
+    /// A prepared statement: its SQL (prepared on the lane's connection if needed), the
+    /// COM_STMT_EXECUTE body after the statement id, and long data for its parameters.
+    Execute {
+        sql: String,
+        body: Vec<u8>,
+        long_data: Vec<(u16, Vec<u8>)>,
+    },
+}
+
 /// One connection and the statements it runs, in order.
 pub struct Lane {
     pub conn: PooledConn,
-    pub statements: Vec<String>,
+    pub jobs: Vec<Job>,
 }
 
 /// What the lanes did together.
@@ -25,37 +39,44 @@ pub async fn run(
     lanes: Vec<Lane>,
     timeout: std::time::Duration,
 ) -> (Vec<PooledConn>, FanoutOutcome) {
-    let handles: Vec<_> =
-        lanes
-            .into_iter()
-            .map(|mut lane| {
-                tokio::spawn(async move {
-                    let mut oks = Vec::with_capacity(lane.statements.len());
-                    for sql in &lane.statements {
-                        let result =
-                            match tokio::time::timeout(timeout, lane.conn.execute_internal(sql))
-                                .await
-                            {
-                                Ok(r) => r,
-                                Err(_) => {
-                                    lane.conn.broken = true;
-                                    Err(BackendError::new(
-                                        &lane.conn.name,
-                                        crate::backend::BackendErrorKind::Timeout(
-                                            timeout.as_millis() as u64,
-                                        ),
-                                    ))
-                                }
-                            };
-                        match result {
-                            Ok(ok) => oks.push(ok),
-                            Err(e) => return (lane.conn, oks, Some(e)),
+    let handles: Vec<_> = lanes
+        .into_iter()
+        .map(|mut lane| {
+            tokio::spawn(async move {
+                let mut oks = Vec::with_capacity(lane.jobs.len());
+                for job in &lane.jobs {
+                    let conn = &mut lane.conn;
+                    let run = async move {
+                        match job {
+                            Job::Text(sql) => conn.execute_internal(sql).await,
+                            Job::Execute {
+                                sql,
+                                body,
+                                long_data,
+                            } => conn.execute_prepared(sql, body, long_data).await,
                         }
+                    };
+                    let result = match tokio::time::timeout(timeout, run).await {
+                        Ok(r) => r,
+                        Err(_) => {
+                            lane.conn.broken = true;
+                            Err(BackendError::new(
+                                &lane.conn.name,
+                                crate::backend::BackendErrorKind::Timeout(
+                                    timeout.as_millis() as u64
+                                ),
+                            ))
+                        }
+                    };
+                    match result {
+                        Ok(ok) => oks.push(ok),
+                        Err(e) => return (lane.conn, oks, Some(e)),
                     }
-                    (lane.conn, oks, None)
-                })
+                }
+                (lane.conn, oks, None)
             })
-            .collect();
+        })
+        .collect();
     let mut conns = Vec::new();
     let mut outcome = FanoutOutcome::default();
     for handle in handles {

@@ -4,5 +4,4 @@
 
 pub mod fanout;
 pub mod names;
-pub mod prepared;
 pub mod relay;

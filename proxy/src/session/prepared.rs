@@ -1,44 +1,466 @@
 //! The binary protocol: COM_STMT_PREPARE / EXECUTE / SEND_LONG_DATA / RESET / CLOSE.
+//!
+//! A client statement is parsed and analyzed once, at PREPARE. Its parameter and column
+//! definitions come from a backend preparing the statement for its first physical table. On
+//! EXECUTE the typed parameters route it, and each physical statement is prepared lazily on
+//! the backend connection that runs it (and kept there) and executed with just its own
+//! parameters, still binary: values are never interpolated into SQL text.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
+use shardgate_router::{MergeSpec, ParamValue, Params, StatementKind, Template};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::{Session, SessionError};
+use crate::exec::fanout::Job;
+use crate::exec::relay::{relay, RelayError};
 use crate::protocol::codes;
+use crate::protocol::wire::Reader;
 
-#[derive(Debug, Default)]
+/// A statement a client prepared.
+pub(crate) struct ClientStatement {
+    template: Arc<Template>,
+    params: u16,
+    /// Parameter types (type, flags) from the last execute that bound them.
+    types: Vec<[u8; 2]>,
+    /// COM_STMT_SEND_LONG_DATA pieces, by parameter, until the next execute or reset.
+    long_data: HashMap<u16, Vec<u8>>,
+}
+
+#[derive(Default)]
 pub(crate) struct ClientStatements {
     next_id: u32,
-    map: HashMap<u32, ()>,
+    map: HashMap<u32, ClientStatement>,
 }
 
 impl ClientStatements {
     pub(crate) fn clear(&mut self) {
         self.map.clear();
-        self.next_id = 0;
     }
 }
 
+/// One parameter of an execute: its type, and its value's bytes in the execute packet.
+#[derive(Debug, Clone)]
+struct BoundParam {
+    null: bool,
+    ty: [u8; 2],
+    /// Byte range of the value in the client's packet; empty for NULL and long data.
+    raw: std::ops::Range<usize>,
+    long: bool,
+}
+
 impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
-    pub(crate) async fn stmt_prepare(&mut self, _body: &[u8]) -> Result<(), SessionError> {
-        self.send_error(codes::ER_NOT_SUPPORTED_YET, "prepared statements: not yet")
-            .await
+    pub(crate) async fn stmt_prepare(&mut self, body: &[u8]) -> Result<(), SessionError> {
+        let Ok(sql) = std::str::from_utf8(body) else {
+            return self
+                .send_error(codes::ER_PARSE_ERROR, "statement text is not valid UTF-8")
+                .await;
+        };
+        let template = match self.ctx.router.prepare(sql) {
+            Ok(t) => Arc::new(t),
+            Err(e) => return self.send_router_error(&e).await,
+        };
+        let representative = match template.representative(&self.ctx.topology) {
+            Ok(r) => r,
+            Err(e) => return self.send_router_error(&e).await,
+        };
+        let backend = representative.backend;
+        let mut conn = match self.take_conn(backend).await {
+            Ok(c) => c,
+            Err(e) => return self.send_backend_error(&e).await,
+        };
+        let described = conn.prepare_with_defs(&representative.sql).await;
+        self.give_back(backend, conn);
+        let (stmt, param_defs, mut column_defs) = match described {
+            Ok(d) => d,
+            Err(e) => return self.send_backend_error(&e).await,
+        };
+        if usize::from(stmt.params) != template.param_count() {
+            let message = format!(
+                "shardgate counts {} parameters in this statement, the backend {}",
+                template.param_count(),
+                stmt.params
+            );
+            return self.send_error(codes::ER_NOT_SUPPORTED_YET, &message).await;
+        }
+        self.stmts.next_id = self.stmts.next_id.wrapping_add(1).max(1);
+        let id = self.stmts.next_id;
+        let mut ok = vec![0x00];
+        ok.extend_from_slice(&id.to_le_bytes());
+        ok.extend_from_slice(&stmt.columns.to_le_bytes());
+        ok.extend_from_slice(&stmt.params.to_le_bytes());
+        ok.push(0);
+        ok.extend_from_slice(&0u16.to_le_bytes());
+        self.writer.write(&ok).await?;
+        let status = self.status();
+        let deprecate_eof = self.deprecate_eof();
+        for def in &param_defs {
+            self.writer.write(def).await?;
+        }
+        if !param_defs.is_empty() && !deprecate_eof {
+            self.writer
+                .write(&crate::protocol::wire::eof_packet(0, status))
+                .await?;
+        }
+        for def in &mut column_defs {
+            self.ctx.names.rewrite_column(def);
+            self.writer.write(def).await?;
+        }
+        if !column_defs.is_empty() && !deprecate_eof {
+            self.writer
+                .write(&crate::protocol::wire::eof_packet(0, status))
+                .await?;
+        }
+        self.stmts.map.insert(
+            id,
+            ClientStatement {
+                template,
+                params: stmt.params,
+                types: Vec::new(),
+                long_data: HashMap::new(),
+            },
+        );
+        Ok(())
     }
-    pub(crate) async fn stmt_execute(&mut self, _body: &[u8]) -> Result<(), SessionError> {
-        self.send_error(
-            codes::ER_UNKNOWN_STMT_HANDLER,
-            "Unknown prepared statement handler",
+
+    pub(crate) async fn stmt_execute(&mut self, body: &[u8]) -> Result<(), SessionError> {
+        let mut r = Reader::new(body);
+        let (Some(id), Some(_flags), Some(_iterations)) = (r.u32(), r.u8(), r.u32()) else {
+            return self
+                .send_error(
+                    codes::ER_UNKNOWN_STMT_HANDLER,
+                    "Unknown prepared statement handler (malformed COM_STMT_EXECUTE)",
+                )
+                .await;
+        };
+        let Some(stmt) = self.stmts.map.get_mut(&id) else {
+            let message =
+                format!("Unknown prepared statement handler ({id}) given to mysqld_stmt_execute");
+            return self
+                .send_error(codes::ER_UNKNOWN_STMT_HANDLER, &message)
+                .await;
+        };
+        let parsed = parse_params(body, r.position(), stmt);
+        let long_data = std::mem::take(&mut stmt.long_data);
+        let template = stmt.template.clone();
+        let Some((bound, values)) = parsed else {
+            return self
+                .send_error(
+                    codes::ER_MALFORMED_PACKET,
+                    "Malformed COM_STMT_EXECUTE parameters",
+                )
+                .await;
+        };
+        let plan = match template.bind(&self.ctx.topology, Params::Prepared(&values)) {
+            Ok(p) => p,
+            Err(e) => return self.send_router_error(&e).await,
+        };
+        if plan.targets.len() > 1 && plan.kind == StatementKind::Select {
+            let message = format!(
+                "shardgate: this SELECT needs {} physical tables and merging their results; scatter SELECT arrives with distributed queries",
+                plan.targets.len()
+            );
+            return self.send_error(codes::ER_NOT_SUPPORTED_YET, &message).await;
+        }
+        let one_copy = plan.merge == MergeSpec::OneCopyAffectedRows;
+        let mut jobs = Vec::with_capacity(plan.targets.len());
+        for target in plan.targets {
+            let (exec_body, pieces) = execute_body(body, &bound, &target.params, &long_data);
+            jobs.push((target.backend, target.sql, exec_body, pieces));
+        }
+        if jobs.len() == 1 {
+            let Some((backend, sql, exec_body, pieces)) = jobs.pop() else {
+                return Ok(());
+            };
+            return self
+                .execute_single(backend, &sql, &exec_body, &pieces)
+                .await;
+        }
+        let jobs = jobs
+            .into_iter()
+            .map(|(backend, sql, body, long_data)| {
+                (
+                    backend,
+                    Job::Execute {
+                        sql,
+                        body,
+                        long_data,
+                    },
+                )
+            })
+            .collect();
+        self.fan_out_jobs(jobs, one_copy).await
+    }
+
+    /// Executes on one backend and relays the (binary) result.
+    async fn execute_single(
+        &mut self,
+        backend: usize,
+        sql: &str,
+        body: &[u8],
+        long_data: &[(u16, Vec<u8>)],
+    ) -> Result<(), SessionError> {
+        let mut conn = match self.take_conn(backend).await {
+            Ok(c) => c,
+            Err(e) => return self.send_backend_error(&e).await,
+        };
+        if let Err(e) = conn.send_execute(sql, body, long_data).await {
+            let broken = e.breaks_connection();
+            if !broken {
+                self.give_back(backend, conn);
+            }
+            return self.send_backend_error(&e).await;
+        }
+        let timeout = conn.pool().query_timeout();
+        let deprecate_eof = self.deprecate_eof();
+        match tokio::time::timeout(
+            timeout,
+            relay(&mut conn, &mut self.writer, &self.ctx.names, deprecate_eof),
         )
         .await
+        {
+            Ok(Ok(outcome)) => {
+                if outcome.error.is_none() && outcome.ok.last_insert_id != 0 {
+                    self.last_insert_id = outcome.ok.last_insert_id;
+                }
+                self.give_back(backend, conn);
+                Ok(())
+            }
+            Ok(Err(RelayError::Backend { error, sent: false })) => {
+                self.send_backend_error(&error).await
+            }
+            Ok(Err(RelayError::Backend { error, sent: true })) => {
+                Err(SessionError::Desynchronized(error))
+            }
+            Ok(Err(RelayError::Client(e))) => Err(e.into()),
+            Err(_) => {
+                conn.broken = true;
+                let message = format!(
+                    "shardgate: backend {} did not answer within {} ms",
+                    conn.name,
+                    timeout.as_millis()
+                );
+                self.send_error(codes::ER_QUERY_TIMEOUT, &message).await
+            }
+        }
     }
-    pub(crate) fn stmt_send_long_data(&mut self, _body: &[u8]) {}
-    pub(crate) async fn stmt_close(&mut self, _body: &[u8]) {}
-    pub(crate) async fn stmt_reset(&mut self, _body: &[u8]) -> Result<(), SessionError> {
-        self.send_error(
-            codes::ER_UNKNOWN_STMT_HANDLER,
-            "Unknown prepared statement handler",
-        )
-        .await
+
+    pub(crate) fn stmt_send_long_data(&mut self, body: &[u8]) {
+        let mut r = Reader::new(body);
+        if let (Some(id), Some(param)) = (r.u32(), r.u16()) {
+            if let Some(stmt) = self.stmts.map.get_mut(&id) {
+                if param < stmt.params {
+                    stmt.long_data
+                        .entry(param)
+                        .or_default()
+                        .extend_from_slice(r.remaining());
+                }
+            }
+        }
     }
+
+    pub(crate) async fn stmt_close(&mut self, body: &[u8]) {
+        if let Some(id) = Reader::new(body).u32() {
+            self.stmts.map.remove(&id);
+        }
+    }
+
+    pub(crate) async fn stmt_reset(&mut self, body: &[u8]) -> Result<(), SessionError> {
+        let id = Reader::new(body).u32();
+        match id.and_then(|id| self.stmts.map.get_mut(&id)) {
+            Some(stmt) => {
+                stmt.long_data.clear();
+                self.send_ok(Default::default()).await
+            }
+            None => {
+                self.send_error(
+                    codes::ER_UNKNOWN_STMT_HANDLER,
+                    "Unknown prepared statement handler given to mysqld_stmt_reset",
+                )
+                .await
+            }
+        }
+    }
+}
+
+/// Reads the null bitmap, types and values of an execute. Returns each parameter's place in
+/// the packet and its value for routing.
+fn parse_params(
+    body: &[u8],
+    at: usize,
+    stmt: &mut ClientStatement,
+) -> Option<(Vec<BoundParam>, Vec<ParamValue<'static>>)> {
+    let n = usize::from(stmt.params);
+    if n == 0 {
+        return Some((Vec::new(), Vec::new()));
+    }
+    let mut r = Reader::new(body);
+    r.take(at)?;
+    let bitmap = r.take(n.div_ceil(8))?.to_vec();
+    let new_params_bound = r.u8()?;
+    if new_params_bound == 1 {
+        let mut types = Vec::with_capacity(n);
+        for _ in 0..n {
+            let t = r.take(2)?;
+            types.push([t[0], t[1]]);
+        }
+        stmt.types = types;
+    }
+    if stmt.types.len() != n {
+        return None;
+    }
+    let mut bound = Vec::with_capacity(n);
+    let mut values = Vec::with_capacity(n);
+    for i in 0..n {
+        let ty = stmt.types[i];
+        let null = bitmap[i / 8] & (1 << (i % 8)) != 0;
+        if null {
+            bound.push(BoundParam {
+                null,
+                ty,
+                raw: 0..0,
+                long: false,
+            });
+            values.push(ParamValue::Null);
+            continue;
+        }
+        if let Some(data) = stmt.long_data.get(&(i as u16)) {
+            bound.push(BoundParam {
+                null,
+                ty,
+                raw: 0..0,
+                long: true,
+            });
+            values.push(match std::str::from_utf8(data) {
+                Ok(s) => ParamValue::Str(s.to_string().into()),
+                Err(_) => ParamValue::Bytes(data.clone().into()),
+            });
+            continue;
+        }
+        let start = r.position();
+        let value = read_value(&mut r, ty)?;
+        bound.push(BoundParam {
+            null,
+            ty,
+            raw: start..r.position(),
+            long: false,
+        });
+        values.push(value);
+    }
+    Some((bound, values))
+}
+
+/// Reads one binary-protocol value of type `ty`.
+fn read_value(r: &mut Reader<'_>, ty: [u8; 2]) -> Option<ParamValue<'static>> {
+    let unsigned = ty[1] & 0x80 != 0;
+    Some(match ty[0] {
+        0x06 => ParamValue::Null,
+        0x01 => {
+            let b = r.u8()?;
+            ParamValue::Int(if unsigned {
+                i128::from(b)
+            } else {
+                i128::from(b as i8)
+            })
+        }
+        0x02 | 0x0D => {
+            let v = r.u16()?;
+            ParamValue::Int(if unsigned {
+                i128::from(v)
+            } else {
+                i128::from(v as i16)
+            })
+        }
+        0x03 | 0x09 => {
+            let v = r.u32()?;
+            ParamValue::Int(if unsigned {
+                i128::from(v)
+            } else {
+                i128::from(v as i32)
+            })
+        }
+        0x08 => {
+            let b = r.take(8)?;
+            let v = u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]);
+            ParamValue::Int(if unsigned {
+                i128::from(v)
+            } else {
+                i128::from(v as i64)
+            })
+        }
+        0x04 => {
+            let b = r.take(4)?;
+            ParamValue::Number(
+                f32::from_le_bytes([b[0], b[1], b[2], b[3]])
+                    .to_string()
+                    .into(),
+            )
+        }
+        0x05 => {
+            let b = r.take(8)?;
+            ParamValue::Number(
+                f64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]])
+                    .to_string()
+                    .into(),
+            )
+        }
+        0x07 | 0x0A | 0x0B | 0x0C => {
+            let len = r.u8()?;
+            ParamValue::Bytes(r.take(usize::from(len))?.to_vec().into())
+        }
+        0x00 | 0xF6 => {
+            let text = r.lenenc_bytes()?;
+            ParamValue::Number(String::from_utf8_lossy(text).into_owned().into())
+        }
+        _ => {
+            let bytes = r.lenenc_bytes()?;
+            match std::str::from_utf8(bytes) {
+                Ok(s) => ParamValue::Str(s.to_string().into()),
+                Err(_) => ParamValue::Bytes(bytes.to_vec().into()),
+            }
+        }
+    })
+}
+
+/// The COM_STMT_EXECUTE body (after the statement id) for a physical statement taking the
+/// client's parameters `indices`, in order, and the long data it must send first.
+fn execute_body(
+    client: &[u8],
+    bound: &[BoundParam],
+    indices: &[usize],
+    long_data: &HashMap<u16, Vec<u8>>,
+) -> (Vec<u8>, Vec<(u16, Vec<u8>)>) {
+    let mut out = Vec::with_capacity(16 + client.len());
+    out.push(0); // CURSOR_TYPE_NO_CURSOR
+    out.extend_from_slice(&1u32.to_le_bytes());
+    let mut pieces = Vec::new();
+    if indices.is_empty() {
+        return (out, pieces);
+    }
+    let mut bitmap = vec![0u8; indices.len().div_ceil(8)];
+    for (j, &i) in indices.iter().enumerate() {
+        if bound.get(i).is_none_or(|b| b.null) {
+            bitmap[j / 8] |= 1 << (j % 8);
+        }
+    }
+    out.extend_from_slice(&bitmap);
+    out.push(1); // new params bound: the types follow
+    for &i in indices {
+        out.extend_from_slice(&bound.get(i).map_or([0x06, 0], |b| b.ty));
+    }
+    for (j, &i) in indices.iter().enumerate() {
+        let Some(b) = bound.get(i) else { continue };
+        if b.null {
+            continue;
+        }
+        if b.long {
+            if let Some(data) = long_data.get(&(i as u16)) {
+                pieces.push((j as u16, data.clone()));
+            }
+            continue;
+        }
+        out.extend_from_slice(&client[b.raw.clone()]);
+    }
+    (out, pieces)
 }

@@ -7,7 +7,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::vars::{parse_set, SetItem};
 use super::{Session, SessionError};
-use crate::exec::fanout::{self, Lane};
+use crate::exec::fanout::{self, Job, Lane};
 use crate::exec::relay::{relay, RelayError};
 use crate::protocol::codes;
 use crate::protocol::wire::OkInfo;
@@ -296,44 +296,61 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
 
     /// Several targets of a write: run them in parallel lanes and answer with one OK.
     async fn fan_out(&mut self, plan: Plan) -> Result<(), SessionError> {
+        let one_copy = plan.merge == MergeSpec::OneCopyAffectedRows;
+        let jobs = plan
+            .targets
+            .into_iter()
+            .map(|t| (t.backend, Job::Text(t.sql)))
+            .collect();
+        self.fan_out_jobs(jobs, one_copy).await
+    }
+
+    /// Runs jobs on their backends, several lanes per backend (one inside a transaction),
+    /// under the per-statement concurrency limit.
+    pub(crate) async fn fan_out_jobs(
+        &mut self,
+        jobs: Vec<(usize, Job)>,
+        one_copy: bool,
+    ) -> Result<(), SessionError> {
         let limit = self.ctx.topology.proxy.fanout_concurrency.max(1);
-        let mut by_backend: BTreeMap<usize, Vec<String>> = BTreeMap::new();
-        let targets = plan.targets.len();
-        for t in plan.targets {
-            by_backend.entry(t.backend).or_default().push(t.sql);
+        let targets = jobs.len();
+        let mut by_backend: BTreeMap<usize, Vec<Job>> = BTreeMap::new();
+        for (backend, job) in jobs {
+            by_backend.entry(backend).or_default().push(job);
         }
         let per_backend = (limit / by_backend.len().max(1)).max(1);
         let mut lanes = Vec::new();
         let mut lane_backends = Vec::new();
-        for (backend, statements) in by_backend {
+        let mut failure = None;
+        'backends: for (backend, jobs) in by_backend {
             let count = if self.transactional() {
                 1
             } else {
-                per_backend.min(statements.len())
+                per_backend.min(jobs.len())
             };
-            let mut buckets: Vec<Vec<String>> = vec![Vec::new(); count];
-            for (i, s) in statements.into_iter().enumerate() {
-                buckets[i % count].push(s);
+            let mut buckets: Vec<Vec<Job>> = vec![Vec::new(); count];
+            for (i, job) in jobs.into_iter().enumerate() {
+                buckets[i % count].push(job);
             }
             for bucket in buckets {
-                let conn = match self.take_conn(backend).await {
-                    Ok(c) => c,
-                    Err(e) => {
-                        for (b, lane) in lane_backends
-                            .into_iter()
-                            .zip(lanes.into_iter().map(|l: Lane| l.conn))
-                        {
-                            self.give_back(b, lane);
-                        }
-                        return self.send_backend_error(&e).await;
+                match self.take_conn(backend).await {
+                    Ok(conn) => {
+                        lanes.push(Lane { conn, jobs: bucket });
+                        lane_backends.push(backend);
                     }
-                };
-                lanes.push(Lane {
-                    conn,
-                    statements: bucket,
-                });
-                lane_backends.push(backend);
+                    Err(e) => {
+                        failure = Some(e);
+                        break 'backends;
+                    }
+                }
             }
+        }
+        if let Some(e) = failure {
+            // Nothing ran: hand the connections back and report the backend.
+            for (backend, lane) in lane_backends.into_iter().zip(lanes) {
+                self.give_back(backend, lane.conn);
+            }
+            return self.send_backend_error(&e).await;
         }
         let timeout = self.ctx.pools[0].query_timeout();
         let (conns, outcome) = fanout::run(lanes, timeout).await;
@@ -349,8 +366,8 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             warnings: outcome.ok.warnings,
             ..Default::default()
         };
-        if plan.merge == MergeSpec::OneCopyAffectedRows {
-            ok.affected_rows /= targets as u64;
+        if one_copy {
+            ok.affected_rows /= targets.max(1) as u64;
         }
         self.send_ok(ok).await
     }

@@ -1,0 +1,115 @@
+//! The binary protocol end to end with mysql_async, which prepares and executes server-side.
+
+use mysql_async::prelude::Queryable;
+use mysql_async::Value;
+use shardgate_tests::Cluster;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prepared_statements_route_by_their_parameters() {
+    let cluster = Cluster::start().await;
+    cluster.create_tables().await;
+    let mut conn = cluster.client().await;
+
+    // A split INSERT: each physical statement gets only its rows' parameters.
+    conn.exec_drop(
+        "INSERT INTO t_order (order_id, user_id, status, amount) VALUES (?, ?, ?, ?), (?, ?, ?, ?), (?, ?, ?, ?)",
+        (4242, 7, "new", "10.50", 33, 8, "x", "1.00", -1, 9, "paid", 2.25),
+    )
+    .await
+    .unwrap();
+    assert_eq!(conn.affected_rows(), 3);
+
+    let row: Option<(i64, i64, String, String)> = conn
+        .exec_first(
+            "SELECT order_id, user_id, status, amount FROM t_order WHERE order_id = ?",
+            (4242,),
+        )
+        .await
+        .unwrap();
+    assert_eq!(row, Some((4242, 7, "new".into(), "10.50".into())));
+    let row: Option<(i64, String)> = conn
+        .exec_first(
+            "SELECT user_id, status FROM t_order WHERE order_id = ?",
+            (-1,),
+        )
+        .await
+        .unwrap();
+    assert_eq!(row, Some((9, "paid".into())));
+    // The row sits in its table: -1 -> order_db_31.t_order_31 on ds1.
+    let mut ds1 = cluster.backend(1).await;
+    let direct: Option<i64> = ds1
+        .query_first("SELECT user_id FROM order_db_31.t_order_31 WHERE order_id = -1")
+        .await
+        .unwrap();
+    assert_eq!(direct, Some(9));
+
+    // NULL parameters: a NULL key matches nothing; a NULL value is stored as NULL.
+    let none: Option<i64> = conn
+        .exec_first(
+            "SELECT user_id FROM t_order WHERE order_id = ?",
+            (Value::NULL,),
+        )
+        .await
+        .unwrap();
+    assert_eq!(none, None);
+    conn.query_drop("DROP TABLE t_shop_setting").await.unwrap();
+    conn.query_drop(
+        "CREATE TABLE t_shop_setting (name VARCHAR(64) PRIMARY KEY, value VARCHAR(255) NULL)",
+    )
+    .await
+    .unwrap();
+    conn.exec_drop(
+        "INSERT INTO t_shop_setting (name, value) VALUES (?, ?)",
+        ("n", Value::NULL),
+    )
+    .await
+    .unwrap();
+    let value: Option<Option<String>> = conn
+        .exec_first("SELECT value FROM t_shop_setting WHERE name = ?", ("n",))
+        .await
+        .unwrap();
+    assert_eq!(value, Some(None));
+
+    // Reusing one statement with different keys routes each execution.
+    let stmt = conn
+        .prep("SELECT status FROM t_order WHERE order_id = ?")
+        .await
+        .unwrap();
+    for (key, status) in [(4242, "new"), (33, "x"), (-1, "paid")] {
+        let got: Option<String> = conn.exec_first(&stmt, (key,)).await.unwrap();
+        assert_eq!(got.as_deref(), Some(status), "key {key}");
+    }
+    conn.close(stmt).await.unwrap();
+
+    // Prepared writes on several tables answer with one OK.
+    conn.exec_drop(
+        "UPDATE t_order SET status = ? WHERE user_id > ?",
+        ("bulk", 0),
+    )
+    .await
+    .unwrap();
+    assert_eq!(conn.affected_rows(), 3);
+    conn.exec_drop("DELETE FROM t_order WHERE order_id = ?", (33,))
+        .await
+        .unwrap();
+    assert_eq!(conn.affected_rows(), 1);
+    let err = conn
+        .exec_drop(
+            "UPDATE t_order SET order_id = ? WHERE order_id = ?",
+            (5, 4242),
+        )
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("sharding column"), "{err}");
+    let err = conn
+        .exec_first::<i64, _, _>("SELECT user_id FROM t_order WHERE user_id = ?", (7,))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("1024 physical tables"), "{err}");
+    // Still usable after the errors.
+    let got: Option<String> = conn
+        .exec_first("SELECT status FROM t_order WHERE order_id = ?", (4242,))
+        .await
+        .unwrap();
+    assert_eq!(got.as_deref(), Some("bulk"));
+}
