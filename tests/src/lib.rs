@@ -21,12 +21,17 @@ pub struct Cluster {
     task: Option<tokio::task::JoinHandle<()>>,
 }
 
-/// The example layout, pointed at `servers` (root, empty password), with the test account.
-pub fn example_topology(servers: &[&MariaDb], edit: impl FnOnce(&mut String)) -> Topology {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/orders.yaml");
-    let mut yaml = std::fs::read_to_string(path).expect("example config");
+/// An example layout (`examples/NAME`), pointed at `servers` (root, empty password), with the
+/// test account.
+pub fn example_topology(
+    name: &str,
+    servers: &[&MariaDb],
+    edit: impl FnOnce(&mut String),
+) -> Topology {
+    let path = format!("{}/../examples/{name}", env!("CARGO_MANIFEST_DIR"));
+    let mut yaml = std::fs::read_to_string(&path).expect("example config");
     edit(&mut yaml);
-    let mut topology = Topology::from_yaml(&yaml, path).expect("example config loads");
+    let mut topology = Topology::from_yaml(&yaml, &path).expect("example config loads");
     for (backend, server) in topology.backends.iter_mut().zip(servers) {
         backend.address = server.address();
         backend.user = "root".into();
@@ -54,12 +59,22 @@ pub fn start_servers(n: usize) -> Vec<MariaDb> {
 }
 
 impl Cluster {
-    /// Starts two servers and the proxy; `edit` may change the example YAML first.
+    /// Starts two servers and the proxy for examples/orders.yaml; `edit` may change the YAML
+    /// first.
     pub async fn start_with(edit: impl FnOnce(&mut String)) -> Cluster {
+        Cluster::start_example("orders.yaml", edit).await
+    }
+
+    /// Starts two servers and the proxy for `examples/NAME`.
+    pub async fn start_example(name: &str, edit: impl FnOnce(&mut String)) -> Cluster {
         let servers = tokio::task::spawn_blocking(|| start_servers(2))
             .await
             .expect("start servers");
-        let topology = Arc::new(example_topology(&servers.iter().collect::<Vec<_>>(), edit));
+        let topology = Arc::new(example_topology(
+            name,
+            &servers.iter().collect::<Vec<_>>(),
+            edit,
+        ));
         create_physical_databases(&topology)
             .await
             .expect("create databases");

@@ -18,9 +18,18 @@ use crate::exec::relay::{relay, RelayError};
 use crate::protocol::codes;
 use crate::protocol::wire::Reader;
 
+/// What a prepared statement runs.
+enum Prepared {
+    /// A routed statement.
+    Routed(Arc<Template>),
+    /// A statement the session handles itself (BEGIN, COMMIT, SET ...): executing it is
+    /// running it as text.
+    Session(String),
+}
+
 /// A statement a client prepared.
 pub(crate) struct ClientStatement {
-    template: Arc<Template>,
+    prepared: Prepared,
     params: u16,
     /// Parameter types (type, flags) from the last execute that bound them.
     types: Vec<[u8; 2]>,
@@ -57,6 +66,9 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 .send_error(codes::ER_PARSE_ERROR, "statement text is not valid UTF-8")
                 .await;
         };
+        if is_session_statement(sql) {
+            return self.prepare_session_statement(sql).await;
+        }
         let template = match self.ctx.router.prepare(sql) {
             Ok(t) => Arc::new(t),
             Err(e) => return self.send_router_error(&e).await,
@@ -115,7 +127,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         self.stmts.map.insert(
             id,
             ClientStatement {
-                template,
+                prepared: Prepared::Routed(template),
                 params: stmt.params,
                 types: Vec::new(),
                 long_data: HashMap::new(),
@@ -141,9 +153,15 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 .send_error(codes::ER_UNKNOWN_STMT_HANDLER, &message)
                 .await;
         };
+        let template = match &stmt.prepared {
+            Prepared::Routed(t) => t.clone(),
+            Prepared::Session(sql) => {
+                let sql = sql.clone();
+                return self.com_query(&sql).await;
+            }
+        };
         let parsed = parse_params(body, r.position(), stmt);
         let long_data = std::mem::take(&mut stmt.long_data);
-        let template = stmt.template.clone();
         let Some((bound, values)) = parsed else {
             return self
                 .send_error(
@@ -191,6 +209,35 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             })
             .collect();
         self.fan_out_jobs(jobs, one_copy).await
+    }
+
+    /// BEGIN, COMMIT, SET ... prepared: described as taking no parameters and returning no
+    /// columns, and run as text on each execute.
+    async fn prepare_session_statement(&mut self, sql: &str) -> Result<(), SessionError> {
+        if sql.contains('?') {
+            return self
+                .send_error(
+                    codes::ER_NOT_SUPPORTED_YET,
+                    "shardgate does not take parameters in prepared session statements",
+                )
+                .await;
+        }
+        self.stmts.next_id = self.stmts.next_id.wrapping_add(1).max(1);
+        let id = self.stmts.next_id;
+        let mut ok = vec![0x00];
+        ok.extend_from_slice(&id.to_le_bytes());
+        ok.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0]);
+        self.writer.write(&ok).await?;
+        self.stmts.map.insert(
+            id,
+            ClientStatement {
+                prepared: Prepared::Session(sql.to_string()),
+                params: 0,
+                types: Vec::new(),
+                long_data: HashMap::new(),
+            },
+        );
+        Ok(())
     }
 
     /// Executes on one backend and relays the (binary) result.
@@ -282,6 +329,14 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             }
         }
     }
+}
+
+/// Statements the session runs itself rather than routes.
+fn is_session_statement(sql: &str) -> bool {
+    matches!(
+        super::query::leading_keyword(sql).as_str(),
+        "BEGIN" | "START" | "COMMIT" | "ROLLBACK" | "SET" | "USE" | "SAVEPOINT" | "RELEASE"
+    )
 }
 
 /// Reads the null bitmap, types and values of an execute. Returns each parameter's place in

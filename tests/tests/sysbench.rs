@@ -1,0 +1,108 @@
+//! Real sysbench through shardgate: sbtest1 sharded 32 x 32 by id, prepared with
+//! --auto_inc=off, oltp_point_select and oltp_write_only in both --db-ps-mode=disable and
+//! auto. Afterwards every row sits in its right physical table, and only there.
+
+use std::collections::BTreeSet;
+use std::process::Command;
+
+use mysql_async::prelude::Queryable;
+use shardgate_tests::{Cluster, PASSWORD, USER};
+
+const TABLE_SIZE: i64 = 3000;
+
+fn sysbench(cluster: &Cluster, args: &[&str]) -> String {
+    let output = Command::new("sysbench")
+        .args(args)
+        .args([
+            "--db-driver=mysql",
+            "--mysql-host=127.0.0.1",
+            &format!("--mysql-port={}", cluster.proxy.port()),
+            &format!("--mysql-user={USER}"),
+            &format!("--mysql-password={PASSWORD}"),
+            "--mysql-db=sbtest",
+            "--tables=1",
+            &format!("--table-size={TABLE_SIZE}"),
+            "--auto_inc=off",
+        ])
+        .output()
+        .expect("run sysbench (scripts/deps.sh installs it)");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "sysbench {args:?} failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+}
+
+/// The number after `label` in sysbench's report (`queries: 1234 (...)`).
+fn count(report: &str, label: &str) -> u64 {
+    report
+        .lines()
+        .find_map(|l| l.trim().strip_prefix(label))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no `{label}` in:\n{report}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sysbench_point_select_and_write_only() {
+    let cluster = Cluster::start_example("sbtest.yaml", |_| {}).await;
+    let c = &cluster;
+    tokio::task::block_in_place(|| {
+        sysbench(c, &["oltp_point_select", "prepare"]);
+        for mode in ["disable", "auto"] {
+            let ps = format!("--db-ps-mode={mode}");
+            let report = sysbench(
+                c,
+                &[
+                    "oltp_point_select",
+                    &ps,
+                    "--threads=4",
+                    "--events=3000",
+                    "--time=0",
+                    "run",
+                ],
+            );
+            assert_eq!(count(&report, "queries:"), 3000, "{report}");
+            assert_eq!(count(&report, "ignored errors:"), 0, "{report}");
+            let report = sysbench(
+                c,
+                &[
+                    "oltp_write_only",
+                    &ps,
+                    "--threads=2",
+                    "--events=200",
+                    "--time=0",
+                    "run",
+                ],
+            );
+            assert_eq!(count(&report, "transactions:"), 200, "{report}");
+        }
+    });
+
+    // Every id from 1 to TABLE_SIZE is in exactly the table its id names.
+    let mut seen = BTreeSet::new();
+    for (i, _) in cluster.servers.iter().enumerate() {
+        let mut conn = cluster.backend(i).await;
+        for db in (0..32).filter(|d| d % 2 == i) {
+            for t in 0..32 {
+                let ids: Vec<i64> = conn
+                    .query(format!("SELECT id FROM sb_db_{db}.sbtest1_{t}"))
+                    .await
+                    .unwrap();
+                for id in ids {
+                    assert_eq!(
+                        (id % 32, id / 32 % 32),
+                        (db as i64, t as i64),
+                        "id {id} in sb_db_{db}.sbtest1_{t}"
+                    );
+                    assert!(seen.insert(id), "id {id} stored twice");
+                }
+            }
+        }
+    }
+    assert_eq!(seen.len() as i64, TABLE_SIZE);
+    assert_eq!(seen.first(), Some(&1));
+    assert_eq!(seen.last(), Some(&TABLE_SIZE));
+}
