@@ -1,34 +1,38 @@
 #!/usr/bin/env bash
-# Runs shardgate on local throwaway MariaDB servers: builds it, shows how statements route over
-# the 32 x 32 layout of examples/orders.yaml, then starts one MariaDB per backend, creates the
-# 1024 t_order tables through the router, loads rows and shows where they landed.
-#
-# KEEP=1 scripts/quickstart.sh leaves the servers running until Ctrl-C.
+# Runs shardgate on local throwaway MariaDB servers: installs what is missing, builds the
+# release binary, starts `shardgate sandbox` (one MariaDB per backend of examples/orders.yaml,
+# and the proxy in front of them on 127.0.0.1:3307), loads examples/orders.sql through the
+# proxy, and leaves everything running.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash scripts/deps.sh
 cargo build --release --quiet --bin shardgate
 shardgate=target/release/shardgate
+log=target/sandbox.log
+pidfile=target/sandbox.pid
 
-echo "== check the config"
-"$shardgate" check-config examples/orders.yaml
-echo
-echo "== a point select goes to one of the 1024 tables"
-"$shardgate" route --config examples/orders.yaml "SELECT * FROM t_order WHERE order_id = 4242"
-echo
-echo "== a multi-row insert splits by key"
-"$shardgate" route --config examples/orders.yaml \
-  "INSERT INTO t_order (order_id, user_id) VALUES (1, 10), (33, 11), (1025, 12)"
-echo
-echo "== a join with the bound table stays on one shard"
-"$shardgate" route --config examples/orders.yaml \
-  "SELECT o.order_id, i.sku FROM t_order o JOIN t_order_item i ON o.order_id = i.order_id WHERE o.order_id = 4242"
-echo
-echo "== throwaway MariaDB servers with the whole layout"
-exit_flag=(--exit)
-if [ "${KEEP:-0}" = "1" ]; then
-  exit_flag=()
+if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
+  echo "stopping the previous sandbox (pid $(cat "$pidfile"))"
+  kill "$(cat "$pidfile")"
+  while kill -0 "$(cat "$pidfile")" 2>/dev/null; do sleep 0.2; done
 fi
-"$shardgate" sandbox --config examples/orders.yaml --schema examples/orders.sql \
-  --demo-rows 10000 "${exit_flag[@]}"
+
+nohup "$shardgate" sandbox --config examples/orders.yaml >"$log" 2>&1 &
+echo $! >"$pidfile"
+for _ in $(seq 1 300); do
+  if grep -q '^connect:' "$log"; then break; fi
+  if ! kill -0 "$(cat "$pidfile")" 2>/dev/null; then
+    echo "the sandbox did not start:" >&2
+    cat "$log" >&2
+    exit 1
+  fi
+  sleep 0.2
+done
+grep -q '^connect:' "$log" || { echo "the sandbox did not come up; see $log" >&2; exit 1; }
+
+mariadb -h127.0.0.1 -P3307 -uapp -papp shop <examples/orders.sql
+
+echo "shardgate is running (pid $(cat "$pidfile"), log $log; stop it with: kill \$(cat $pidfile))"
+echo "connect:      mariadb -h127.0.0.1 -P3307 -uapp -papp shop"
+echo "routed query: mariadb -h127.0.0.1 -P3307 -uapp -papp shop -e \"SELECT * FROM t_order WHERE order_id = 1037\"   # -> $("$shardgate" route --config examples/orders.yaml "SELECT * FROM t_order WHERE order_id = 1037" | head -1 | cut -f2,3)"

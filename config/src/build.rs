@@ -64,6 +64,7 @@ impl Builder<'_> {
             .map(|u| User {
                 name: u.name.clone(),
                 password: u.password.clone(),
+                auth_plugin: u.auth_plugin,
             })
             .collect();
 

@@ -15,6 +15,7 @@ pub mod topology;
 
 pub use algorithm::{Algorithm, ShardKey};
 pub use error::ConfigError;
+pub use raw::AuthPlugin;
 pub use topology::{
     Backend, BackendId, DatabaseId, LogicalTable, PhysicalDatabase, PoolLimits, ProxySettings,
     ShardedLayout, TableId, TableKind, TlsSettings, Topology, User,

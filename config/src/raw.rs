@@ -70,6 +70,18 @@ fn default_listen() -> String {
 pub struct RawUser {
     pub name: String,
     pub password: String,
+    /// `mysql_native_password` (default) or `caching_sha2_password`.
+    #[serde(default)]
+    pub auth_plugin: AuthPlugin,
+}
+
+/// How a client account authenticates.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthPlugin {
+    #[default]
+    MysqlNativePassword,
+    CachingSha2Password,
 }
 
 #[derive(Debug, Deserialize)]

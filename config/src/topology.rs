@@ -17,6 +17,7 @@ pub type TableId = usize;
 pub struct User {
     pub name: String,
     pub password: String,
+    pub auth_plugin: crate::raw::AuthPlugin,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

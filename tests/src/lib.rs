@@ -4,13 +4,17 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use shardgate_config::{Topology, User};
+use shardgate_config::{AuthPlugin, Topology, User};
 use shardgate_proxy::sandbox::{create_physical_databases, MariaDb};
 use shardgate_proxy::server::{serve, ProxyContext};
 use tokio::sync::oneshot;
 
 pub const USER: &str = "app";
 pub const PASSWORD: &str = "app";
+/// An account that authenticates with caching_sha2_password.
+pub const SHA2_USER: &str = "app_sha2";
+/// A second caching_sha2_password account, whose first login goes over TLS.
+pub const SHA2_TLS_USER: &str = "app_sha2_tls";
 
 /// Two MariaDB servers behind a shardgate proxy with the layout of examples/orders.yaml.
 pub struct Cluster {
@@ -37,10 +41,23 @@ pub fn example_topology(
         backend.user = "root".into();
         backend.password = String::new();
     }
-    topology.users = vec![User {
-        name: USER.into(),
-        password: PASSWORD.into(),
-    }];
+    topology.users = vec![
+        User {
+            name: USER.into(),
+            password: PASSWORD.into(),
+            auth_plugin: AuthPlugin::MysqlNativePassword,
+        },
+        User {
+            name: SHA2_USER.into(),
+            password: PASSWORD.into(),
+            auth_plugin: AuthPlugin::CachingSha2Password,
+        },
+        User {
+            name: SHA2_TLS_USER.into(),
+            password: PASSWORD.into(),
+            auth_plugin: AuthPlugin::CachingSha2Password,
+        },
+    ];
     topology
 }
 

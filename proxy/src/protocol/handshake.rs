@@ -9,7 +9,7 @@ use mysql_common::constants::{CapabilityFlags, StatusFlags};
 use mysql_common::io::ParseBuf;
 use mysql_common::packets::{AuthPlugin, HandshakePacket, HandshakeResponse};
 use mysql_common::proto::MySerialize;
-use shardgate_config::User;
+use shardgate_config::{AuthPlugin as ConfigPlugin, User};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::codes;
@@ -158,35 +158,61 @@ where
     let mut buf = Vec::with_capacity(256);
 
     let account = users.iter().find(|u| u.name == user_name);
-    let verified = match (account, &plugin) {
-        (Some(user), None | Some(AuthPlugin::MysqlNativePassword)) => {
-            check_native(nonce, &user.password, &scramble)
-        }
-        (Some(user), Some(AuthPlugin::CachingSha2Password)) => {
-            super::sha2_auth::verify(
-                reader,
-                writer,
-                nonce,
-                &user.password,
-                &scramble,
-                tls_active,
-                &mut buf,
-            )
-            .await?
-        }
-        (Some(user), Some(_)) => {
-            // Another plugin: switch the client to mysql_native_password.
-            let mut switch = vec![0xFE];
-            switch.extend_from_slice(b"mysql_native_password\0");
-            switch.extend_from_slice(nonce);
-            switch.push(0);
-            writer.write(&switch).await?;
-            writer.flush().await?;
-            let seq = reader.read(&mut buf).await?;
-            writer.seq = seq.wrapping_add(1);
-            check_native(nonce, &user.password, &buf)
-        }
-        (None, _) => false,
+    let verified = match account {
+        None => false,
+        Some(user) => match (user.auth_plugin, &plugin) {
+            (ConfigPlugin::MysqlNativePassword, None | Some(AuthPlugin::MysqlNativePassword)) => {
+                check_native(nonce, &user.password, &scramble)
+            }
+            (ConfigPlugin::CachingSha2Password, Some(AuthPlugin::CachingSha2Password)) => {
+                super::sha2_auth::verify(
+                    reader,
+                    writer,
+                    nonce,
+                    &user.name,
+                    &user.password,
+                    &scramble,
+                    tls_active,
+                    &mut buf,
+                )
+                .await?
+            }
+            (account_plugin, _) => {
+                // The client started with another plugin: switch it to the account's.
+                let name: &[u8] = match account_plugin {
+                    ConfigPlugin::MysqlNativePassword => b"mysql_native_password",
+                    ConfigPlugin::CachingSha2Password => b"caching_sha2_password",
+                };
+                let mut switch = vec![0xFE];
+                switch.extend_from_slice(name);
+                switch.push(0);
+                switch.extend_from_slice(nonce);
+                switch.push(0);
+                writer.write(&switch).await?;
+                writer.flush().await?;
+                let seq = reader.read(&mut buf).await?;
+                writer.seq = seq.wrapping_add(1);
+                let response = buf.clone();
+                match account_plugin {
+                    ConfigPlugin::MysqlNativePassword => {
+                        check_native(nonce, &user.password, &response)
+                    }
+                    ConfigPlugin::CachingSha2Password => {
+                        super::sha2_auth::verify(
+                            reader,
+                            writer,
+                            nonce,
+                            &user.name,
+                            &user.password,
+                            &response,
+                            tls_active,
+                            &mut buf,
+                        )
+                        .await?
+                    }
+                }
+            }
+        },
     };
     if !verified {
         let message = format!(

@@ -43,17 +43,20 @@ pub fn clear_cache() {
     cache().lock().unwrap_or_else(|p| p.into_inner()).clear();
 }
 
-fn cache_key(password: &str) -> String {
-    // Keyed by the password itself: a changed password needs a new full authentication.
+fn cache_key(user: &str, password: &str) -> String {
+    // Keyed by account and password: a changed password needs a new full authentication.
     use sha1::Digest;
     let digest = sha1::Sha1::digest(password.as_bytes());
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    format!("{user}\0{hex}")
 }
 
+#[allow(clippy::too_many_arguments)]
 pub async fn verify<R, W>(
     reader: &mut PacketReader<R>,
     writer: &mut PacketWriter<W>,
     nonce: &[u8; 20],
+    user: &str,
     password: &str,
     scramble: &[u8],
     tls_active: bool,
@@ -63,7 +66,7 @@ where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin,
 {
-    let key = cache_key(password);
+    let key = cache_key(user, password);
     let cached = cache()
         .lock()
         .unwrap_or_else(|p| p.into_inner())

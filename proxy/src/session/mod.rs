@@ -7,6 +7,7 @@ mod conns;
 mod metadata;
 mod prepared;
 mod query;
+mod sql_prepare;
 pub mod vars;
 
 use std::collections::HashMap;
@@ -69,6 +70,8 @@ pub struct Session<R, W> {
     pub(crate) cache: ShapeCache,
     pub(crate) last_insert_id: u64,
     pub(crate) stmts: prepared::ClientStatements,
+    /// Statements prepared with SQL `PREPARE name FROM ...`, by lower-cased name.
+    pub(crate) sql_statements: HashMap<String, Arc<shardgate_router::Template>>,
 }
 
 impl Session<tokio::net::tcp::OwnedReadHalf, tokio::net::tcp::OwnedWriteHalf> {
@@ -184,6 +187,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             cache,
             last_insert_id: 0,
             stmts: Default::default(),
+            sql_statements: HashMap::new(),
         }
     }
 
@@ -381,6 +385,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         self.next_tx = None;
         self.last_insert_id = 0;
         self.stmts.clear();
+        self.sql_statements.clear();
         self.send_ok(OkInfo::default()).await
     }
 

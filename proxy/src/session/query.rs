@@ -75,6 +75,17 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             }
             "ROLLBACK" | "SAVEPOINT" | "RELEASE" => self.on_pinned(sql).await,
             "SHOW" | "DESC" | "DESCRIBE" => self.show(sql, &keyword).await,
+            "PREPARE" => self.sql_prepare(sql).await,
+            "EXECUTE" => self.sql_execute(sql).await,
+            "DEALLOCATE" => self.sql_deallocate(sql).await,
+            "DROP"
+                if sql
+                    .split_whitespace()
+                    .nth(1)
+                    .is_some_and(|w| w.eq_ignore_ascii_case("PREPARE")) =>
+            {
+                self.sql_deallocate(sql).await
+            }
             "SELECT" if self.answer_probe(sql).await? => Ok(()),
             // Everything else is the router's: it routes what it can, and says why it cannot
             // (a syntax error, or a statement shardgate does not run).

@@ -1,0 +1,210 @@
+//! PREPARE / EXECUTE / DEALLOCATE PREPARE as SQL statements (what PyMySQL and other
+//! text-protocol clients use for server-side prepared statements).
+//!
+//! The statement is analyzed once at PREPARE. EXECUTE routes it with the values of the user
+//! variables in USING (which the session keeps, and which are set on every backend connection
+//! it uses), then prepares and executes the physical statement on its backend the same way, so
+//! the values travel as the backend's own user variables, never spliced into SQL text.
+
+use std::sync::Arc;
+
+use shardgate_router::{normalize, ParamValue, Params, StatementKind};
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use super::{Session, SessionError};
+use crate::exec::fanout::Job;
+use crate::protocol::codes;
+use crate::protocol::wire::OkInfo;
+
+/// The name physical statements get on backend connections.
+const BACKEND_NAME: &str = "shardgate_stmt";
+
+impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
+    pub(crate) async fn sql_prepare(&mut self, sql: &str) -> Result<(), SessionError> {
+        // PREPARE name FROM 'text' | FROM @var
+        let words: Vec<&str> = sql
+            .trim()
+            .trim_end_matches(';')
+            .splitn(4, char::is_whitespace)
+            .collect();
+        let (Some(name), Some(from), Some(source)) = (words.get(1), words.get(2), words.get(3))
+        else {
+            return self
+                .send_error(
+                    codes::ER_PARSE_ERROR,
+                    "expected PREPARE name FROM 'statement'",
+                )
+                .await;
+        };
+        if !from.eq_ignore_ascii_case("FROM") {
+            return self
+                .send_error(
+                    codes::ER_PARSE_ERROR,
+                    "expected PREPARE name FROM 'statement'",
+                )
+                .await;
+        }
+        let source = source.trim();
+        let text = if source.starts_with('@') {
+            match self.user_variable(source) {
+                ParamValue::Str(s) => s.into_owned(),
+                _ => {
+                    return self
+                        .send_error(
+                            codes::ER_WRONG_ARGUMENTS,
+                            "PREPARE FROM a variable that holds no statement text",
+                        )
+                        .await
+                }
+            }
+        } else {
+            match normalize(source)
+                .literals
+                .into_iter()
+                .next()
+                .map(|l| l.value)
+            {
+                Some(ParamValue::Str(s)) => s.into_owned(),
+                _ => {
+                    return self
+                        .send_error(
+                            codes::ER_PARSE_ERROR,
+                            "expected PREPARE name FROM 'statement'",
+                        )
+                        .await
+                }
+            }
+        };
+        let template = match self.ctx.router.prepare(&text) {
+            Ok(t) => Arc::new(t),
+            Err(e) => return self.send_router_error(&e).await,
+        };
+        self.sql_statements
+            .insert(name.trim_matches('`').to_ascii_lowercase(), template);
+        self.send_ok(OkInfo {
+            info: b"Statement prepared".to_vec(),
+            ..Default::default()
+        })
+        .await
+    }
+
+    pub(crate) async fn sql_deallocate(&mut self, sql: &str) -> Result<(), SessionError> {
+        let name = sql
+            .trim()
+            .trim_end_matches(';')
+            .split_whitespace()
+            .nth(2)
+            .unwrap_or("")
+            .trim_matches('`')
+            .to_ascii_lowercase();
+        if self.sql_statements.remove(&name).is_none() {
+            let message =
+                format!("Unknown prepared statement handler ({name}) given to DEALLOCATE PREPARE");
+            return self
+                .send_error(codes::ER_UNKNOWN_STMT_HANDLER, &message)
+                .await;
+        }
+        self.send_ok(OkInfo::default()).await
+    }
+
+    pub(crate) async fn sql_execute(&mut self, sql: &str) -> Result<(), SessionError> {
+        // EXECUTE name [USING @a, @b]
+        let body = sql.trim().trim_end_matches(';');
+        let mut parts = body.splitn(3, char::is_whitespace);
+        let _ = parts.next();
+        let name = parts
+            .next()
+            .unwrap_or("")
+            .trim_matches('`')
+            .to_ascii_lowercase();
+        let rest = parts.next().unwrap_or("").trim();
+        let vars: Vec<String> = match super::vars::strip_keyword(rest, "USING") {
+            Some(list) => list.split(',').map(|v| v.trim().to_string()).collect(),
+            None if rest.is_empty() => Vec::new(),
+            None => {
+                return self
+                    .send_error(
+                        codes::ER_PARSE_ERROR,
+                        "expected EXECUTE name [USING @var, ...]",
+                    )
+                    .await
+            }
+        };
+        let Some(template) = self.sql_statements.get(&name).cloned() else {
+            let message = format!("Unknown prepared statement handler ({name}) given to EXECUTE");
+            return self
+                .send_error(codes::ER_UNKNOWN_STMT_HANDLER, &message)
+                .await;
+        };
+        if vars.len() != template.param_count() || vars.iter().any(|v| !v.starts_with('@')) {
+            return self
+                .send_error(codes::ER_WRONG_ARGUMENTS, "Incorrect arguments to EXECUTE")
+                .await;
+        }
+        let values: Vec<ParamValue<'static>> = vars.iter().map(|v| self.user_variable(v)).collect();
+        let plan = match template.bind(&self.ctx.topology, Params::Prepared(&values)) {
+            Ok(p) => p,
+            Err(e) => return self.send_router_error(&e).await,
+        };
+        if plan.targets.len() > 1 && plan.kind == StatementKind::Select {
+            let message = format!("shardgate: this SELECT needs {} physical tables; scatter SELECT arrives with distributed queries", plan.targets.len());
+            return self.send_error(codes::ER_NOT_SUPPORTED_YET, &message).await;
+        }
+        let mut jobs = Vec::new();
+        for target in plan.targets {
+            let prepare = format!(
+                "PREPARE {BACKEND_NAME} FROM '{}'",
+                target.sql.replace('\\', "\\\\").replace('\'', "''")
+            );
+            let using: Vec<&str> = target
+                .params
+                .iter()
+                .filter_map(|i| vars.get(*i).map(String::as_str))
+                .collect();
+            let execute = if using.is_empty() {
+                format!("EXECUTE {BACKEND_NAME}")
+            } else {
+                format!("EXECUTE {BACKEND_NAME} USING {}", using.join(", "))
+            };
+            jobs.push((target.backend, prepare, execute));
+        }
+        if jobs.len() == 1 {
+            let Some((backend, prepare, execute)) = jobs.pop() else {
+                return Ok(());
+            };
+            let mut conn = match self.take_conn(backend).await {
+                Ok(c) => c,
+                Err(e) => return self.send_backend_error(&e).await,
+            };
+            let prepared = conn.execute_internal(&prepare).await;
+            self.give_back(backend, conn);
+            if let Err(e) = prepared {
+                return self.send_backend_error(&e).await;
+            }
+            return self.single(backend, execute.as_bytes()).await;
+        }
+        let jobs = jobs
+            .into_iter()
+            .flat_map(|(backend, prepare, execute)| {
+                [(backend, Job::Text(prepare)), (backend, Job::Text(execute))]
+            })
+            .collect();
+        self.fan_out_jobs(jobs, false).await
+    }
+
+    /// A user variable's value as the session set it (NULL when never set).
+    fn user_variable(&self, name: &str) -> ParamValue<'static> {
+        let key = name.trim().trim_matches('`').to_ascii_lowercase();
+        let Some(assignment) = self.vars.settings.get(&key) else {
+            return ParamValue::Null;
+        };
+        let value = assignment.split_once('=').map_or("", |(_, v)| v.trim());
+        if value.eq_ignore_ascii_case("NULL") {
+            return ParamValue::Null;
+        }
+        match normalize(value).literals.into_iter().next() {
+            Some(l) => l.value.into_owned(),
+            None => ParamValue::Null,
+        }
+    }
+}
