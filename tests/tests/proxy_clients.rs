@@ -19,6 +19,27 @@ async fn login_and_refusals() {
     let mut conn = cluster.client().await;
     let one: Option<i64> = conn.query_first("SELECT 1").await.unwrap();
     assert_eq!(one, Some(1));
+    // What MySQL 8 drivers ask on connect, under the names they ask it.
+    let row: Option<(String, String)> = conn
+        .query_first("SELECT @@session.transaction_read_only, @@transaction_isolation AS iso")
+        .await
+        .unwrap();
+    assert_eq!(row, Some(("0".to_string(), "REPEATABLE-READ".to_string())));
+    conn.query_drop("USE shop").await.unwrap();
+    let (code, _) = server_error(conn.query_drop("USE other").await.unwrap_err());
+    assert_eq!(code, 1049);
+    conn.query_drop("SET @x = 1").await.unwrap();
+    // COM_CHANGE_USER re-authenticates and starts a fresh session.
+    conn.change_user(
+        mysql_async::ChangeUserOpts::default()
+            .with_user(Some(USER.to_string()))
+            .with_pass(Some(PASSWORD.to_string()))
+            .with_db_name(Some("shop".to_string())),
+    )
+    .await
+    .unwrap();
+    let x: Option<Option<i64>> = conn.query_first("SELECT @x").await.unwrap();
+    assert_eq!(x, Some(None));
     conn.disconnect().await.unwrap();
 
     let wrong = cluster.opts().pass(Some("nope"));

@@ -43,9 +43,11 @@ pub struct BackendStmt {
     pub columns: u16,
 }
 
-/// Prepared statements kept per connection before the oldest are closed, well under MySQL's
-/// max_prepared_stmt_count across a pool.
-const MAX_PREPARED_PER_CONNECTION: usize = 256;
+/// Prepared statements kept per connection before the least recently used is closed. One
+/// logical statement over 1024 physical tables is 1024 backend statements, so this covers one
+/// hot statement per connection; the backend's max_prepared_stmt_count must allow
+/// pool size x this (the README says so).
+const MAX_PREPARED_PER_CONNECTION: usize = 1024;
 
 pub struct BackendConn {
     pub(crate) reader: PacketReader<OwnedReadHalf>,
@@ -61,8 +63,12 @@ pub struct BackendConn {
     /// Set when the connection can no longer be trusted (I/O error, half-read result).
     pub broken: bool,
     pub(crate) buf: Vec<u8>,
-    /// Statements prepared on this connection, by their SQL.
-    pub prepared: std::collections::HashMap<String, BackendStmt>,
+    /// Statements prepared on this connection, by their SQL, with when each was last used.
+    pub prepared: std::collections::HashMap<String, (BackendStmt, u64)>,
+    /// A counter for least-recently-used eviction of prepared statements.
+    uses: u64,
+    /// When the connection went back to the pool.
+    pub idle_since: Option<std::time::Instant>,
 }
 
 impl BackendConn {
@@ -89,6 +95,8 @@ impl BackendConn {
             broken: false,
             buf: Vec::with_capacity(16 * 1024),
             prepared: Default::default(),
+            uses: 0,
+            idle_since: None,
         };
         tokio::time::timeout(timeout, conn.handshake(backend))
             .await
@@ -383,13 +391,18 @@ impl BackendConn {
         &mut self,
         sql: &str,
     ) -> Result<(BackendStmt, Vec<Vec<u8>>, Vec<Vec<u8>>), BackendError> {
-        if let Some(old) = self.prepared.remove(sql) {
+        if let Some((old, _)) = self.prepared.remove(sql) {
             // Described again: close the old one rather than leak it.
             self.close_statement(old.id).await?;
         }
         if self.prepared.len() >= MAX_PREPARED_PER_CONNECTION {
-            let ids: Vec<u32> = self.prepared.drain().map(|(_, s)| s.id).collect();
-            for id in ids {
+            let oldest = self
+                .prepared
+                .iter()
+                .min_by_key(|(_, (_, used))| *used)
+                .map(|(sql, (stmt, _))| (sql.clone(), stmt.id));
+            if let Some((sql, id)) = oldest {
+                self.prepared.remove(&sql);
                 self.close_statement(id).await?;
             }
         }
@@ -430,14 +443,20 @@ impl BackendConn {
         if columns > 0 && !self.flags.deprecate_eof {
             self.read_packet(&mut buf).await?;
         }
-        self.prepared.insert(sql.to_string(), stmt);
+        self.uses += 1;
+        self.prepared.insert(sql.to_string(), (stmt, self.uses));
         Ok((stmt, param_defs, column_defs))
     }
 
     /// The statement prepared for `sql` on this connection, preparing it if needed.
     pub async fn prepared_statement(&mut self, sql: &str) -> Result<BackendStmt, BackendError> {
-        match self.prepared.get(sql) {
-            Some(stmt) => Ok(*stmt),
+        self.uses += 1;
+        let now = self.uses;
+        match self.prepared.get_mut(sql) {
+            Some((stmt, used)) => {
+                *used = now;
+                Ok(*stmt)
+            }
             None => Ok(self.prepare_with_defs(sql).await?.0),
         }
     }

@@ -67,7 +67,12 @@ impl Pool {
                 })?
                 .map_err(|_| err(BackendErrorKind::Down("pool closed".into())))?;
         while let Some(conn) = self.take_idle(flags) {
-            if conn.is_alive() {
+            // A connection back from a statement a moment ago is alive: probing the socket
+            // costs a system call per statement, so only idle ones are probed.
+            let fresh = conn
+                .idle_since
+                .is_some_and(|t| t.elapsed() < Duration::from_millis(500));
+            if fresh || conn.is_alive() {
                 return Ok(PooledConn {
                     conn: Some(conn),
                     pool: self.clone(),
@@ -169,8 +174,9 @@ impl std::ops::DerefMut for PooledConn {
 
 impl Drop for PooledConn {
     fn drop(&mut self) {
-        if let Some(conn) = self.conn.take() {
+        if let Some(mut conn) = self.conn.take() {
             if !conn.broken && !conn.in_transaction() {
+                conn.idle_since = Some(Instant::now());
                 self.pool
                     .idle
                     .lock()

@@ -365,6 +365,7 @@ fn launch(dir: &Path, port: u16, options: &SandboxOptions) -> Result<Child, Sand
         .arg("--skip-name-resolve")
         .arg("--max-connections=1000")
         .arg("--max-allowed-packet=256M")
+        .arg("--max-prepared-stmt-count=1048576")
         // Transactions spanning two servers can deadlock across them, which neither server
         // sees; a short lock wait bounds it (the statement fails with 1205, as clients expect).
         .arg("--innodb-lock-wait-timeout=2")

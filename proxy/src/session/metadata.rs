@@ -213,11 +213,71 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             | "SELECT SYSTEM_USER()" => {
                 (&normalized[7..], Some(format!("{}@shardgate", self.user)))
             }
+            _ if normalized.starts_with("SELECT @@")
+                && (normalized.contains("TRANSACTION_READ_ONLY")
+                    || normalized.contains("TRANSACTION_ISOLATION")) =>
+            {
+                return self.variables_with_aliases(sql).await;
+            }
             _ => return Ok(false),
         };
         let column = column.to_ascii_lowercase();
         let result = TextResult::new(&[&column]).row(vec![value]);
         self.write_result(result).await?;
+        Ok(true)
+    }
+
+    /// `SELECT @@session.transaction_read_only, ...`: MySQL 8 drivers ask for variables that
+    /// MariaDB 10 calls `tx_read_only` and `tx_isolation`. Answered under the names asked.
+    async fn variables_with_aliases(&mut self, sql: &str) -> Result<bool, SessionError> {
+        let list = sql.trim().trim_end_matches(';').trim()[6..].trim();
+        let mut labels = Vec::new();
+        let mut exprs = Vec::new();
+        for item in super::vars::split_top_level(list) {
+            let item = item.trim();
+            let (expr, label) = match item.to_ascii_uppercase().find(" AS ") {
+                Some(i) => (
+                    item[..i].trim(),
+                    item[i + 4..].trim().trim_matches('`').to_string(),
+                ),
+                None => (item, item.to_string()),
+            };
+            if !expr.starts_with("@@")
+                || !expr[2..]
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
+            {
+                return Ok(false);
+            }
+            let lower = expr.to_ascii_lowercase();
+            exprs.push(
+                lower
+                    .replace("transaction_read_only", "tx_read_only")
+                    .replace("transaction_isolation", "tx_isolation"),
+            );
+            labels.push(label);
+        }
+        let backend = self.pinned.keys().next().copied().unwrap_or(0);
+        let mut conn = match self.take_conn(backend).await {
+            Ok(c) => c,
+            Err(e) => {
+                self.send_backend_error(&e).await?;
+                return Ok(true);
+            }
+        };
+        let answer = conn
+            .query_rows(&format!("SELECT {}", exprs.join(", ")))
+            .await;
+        self.give_back(backend, conn);
+        match answer {
+            Ok((_, rows)) => {
+                let labels: Vec<&str> = labels.iter().map(String::as_str).collect();
+                let mut result = TextResult::new(&labels);
+                result.rows = rows;
+                self.write_result(result).await?;
+            }
+            Err(e) => self.send_backend_error(&e).await?,
+        }
         Ok(true)
     }
 

@@ -178,7 +178,7 @@ pub fn strip_keyword<'a>(text: &'a str, keyword: &str) -> Option<&'a str> {
 }
 
 /// Splits at commas outside quotes and parentheses.
-fn split_top_level(text: &str) -> Vec<&str> {
+pub(crate) fn split_top_level(text: &str) -> Vec<&str> {
     let mut parts = Vec::new();
     let (mut depth, mut quote, mut start) = (0i32, None::<char>, 0);
     let mut chars = text.char_indices().peekable();

@@ -1,0 +1,129 @@
+#!/usr/bin/env bash
+# sysbench oltp_point_select against three targets, in alternation, on one MariaDB server:
+#   direct    MariaDB itself (unsharded sbtest1)
+#   haproxy   an haproxy TCP relay (mode tcp) to it: the cost of any extra hop here
+#   shardgate sbtest1 sharded 32 x 32 by id (examples/sbtest-bench.yaml), --auto_inc=off
+# at 1 and 32 threads, with --db-ps-mode=disable and auto. Prints QPS, average and p95
+# latency, the ratios shardgate/haproxy and shardgate/direct, and the CPU each proxy spent
+# per query. Usage: bench/sysbench.sh [SECONDS_PER_RUN] (default 10).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+duration=${1:-10}
+rows=${ROWS:-100000}
+
+bash scripts/deps.sh
+if ! command -v haproxy >/dev/null 2>&1; then
+  echo "bench: installing haproxy"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq haproxy >/dev/null
+fi
+cargo build --release --quiet --bin shardgate
+
+work=$(mktemp -d /tmp/shardgate-bench.XXXXXX)
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+# MariaDB on 33071.
+mariadb-install-db --no-defaults --datadir="$work/data" --auth-root-authentication-method=normal \
+  --skip-test-db --user="$(id -un)" >"$work/install.log" 2>&1
+mariadbd --no-defaults --datadir="$work/data" --socket="$work/mariadb.sock" --port=33071 \
+  --bind-address=127.0.0.1 --user="$(id -un)" --skip-name-resolve --max-connections=1000 \
+  --innodb-buffer-pool-size=512M --innodb-flush-log-at-trx-commit=2 --skip-log-bin \
+  --max-prepared-stmt-count=1048576 \
+  --log-error="$work/error.log" --pid-file="$work/mariadb.pid" &
+pids+=($!)
+for _ in $(seq 1 100); do
+  mariadb --socket="$work/mariadb.sock" -uroot -e "SELECT 1" >/dev/null 2>&1 && break
+  sleep 0.2
+done
+mariadb --socket="$work/mariadb.sock" -uroot <<'SQL'
+CREATE USER 'sbtest'@'127.0.0.1' IDENTIFIED BY 'sbtest';
+GRANT ALL PRIVILEGES ON *.* TO 'sbtest'@'127.0.0.1';
+CREATE DATABASE sbtest;
+SQL
+for i in $(seq 0 31); do echo "CREATE DATABASE sb_db_$i;"; done | mariadb --socket="$work/mariadb.sock" -uroot
+
+# haproxy on 33072.
+cat >"$work/haproxy.cfg" <<'CFG'
+global
+  maxconn 4096
+defaults
+  mode tcp
+  timeout connect 5s
+  timeout client 1h
+  timeout server 1h
+listen mariadb
+  bind 127.0.0.1:33072
+  server db 127.0.0.1:33071
+CFG
+haproxy -f "$work/haproxy.cfg" -db >"$work/haproxy.log" 2>&1 &
+haproxy_pid=$!
+pids+=($haproxy_pid)
+
+# shardgate on 33073.
+target/release/shardgate serve --config examples/sbtest-bench.yaml >"$work/shardgate.log" 2>&1 &
+shardgate_pid=$!
+pids+=($shardgate_pid)
+sleep 1
+
+sb() {
+  local port=$1 db=$2
+  shift 2
+  sysbench --db-driver=mysql --mysql-host=127.0.0.1 --mysql-port="$port" --mysql-user=sbtest \
+    --mysql-password=sbtest --mysql-db="$db" --tables=1 --table-size="$rows" --auto_inc=off "$@"
+}
+echo "bench: preparing $rows rows directly and through shardgate"
+sb 33071 sbtest oltp_point_select prepare >/dev/null
+sb 33073 sbtest oltp_point_select prepare >/dev/null
+
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+hz=$(getconf CLK_TCK)
+
+printf '%-9s %-7s %-7s %10s %9s %9s %12s\n' target threads ps_mode qps avg_ms p95_ms cpu_us/query
+results="$work/results"
+: >"$results"
+for threads in 1 32; do
+  for mode in disable auto; do
+    for target in direct haproxy shardgate; do
+      case $target in
+        direct) port=33071; pid="" ;;
+        haproxy) port=33072; pid=$haproxy_pid ;;
+        shardgate) port=33073; pid=$shardgate_pid ;;
+      esac
+      before=0
+      [ -n "$pid" ] && before=$(cpu_ticks "$pid")
+      out=$(sb "$port" sbtest oltp_point_select --threads="$threads" --time="$duration" \
+        --db-ps-mode="$mode" --percentile=95 run)
+      after=0
+      [ -n "$pid" ] && after=$(cpu_ticks "$pid")
+      queries=$(echo "$out" | awk '/queries:/ {print $2; exit}')
+      qps=$(echo "$out" | awk '/queries:/ {gsub(/\(/, "", $3); print $3; exit}')
+      avg=$(echo "$out" | awk '/avg:/ {print $2; exit}')
+      p95=$(echo "$out" | awk '/95th percentile:/ {print $3; exit}')
+      cpu="-"
+      if [ -n "$pid" ] && [ "$queries" -gt 0 ]; then
+        cpu=$(awk -v t=$((after - before)) -v hz="$hz" -v q="$queries" 'BEGIN {printf "%.1f", t / hz / q * 1e6}')
+      fi
+      printf '%-9s %-7s %-7s %10s %9s %9s %12s\n' "$target" "$threads" "$mode" "$qps" "$avg" "$p95" "$cpu"
+      echo "$target $threads $mode $qps $avg" >>"$results"
+    done
+  done
+done
+
+echo
+echo "ratios (QPS; average latency difference):"
+for threads in 1 32; do
+  for mode in disable auto; do
+    awk -v t="$threads" -v m="$mode" '
+      $2 == t && $3 == m { qps[$1] = $4; avg[$1] = $5 }
+      END {
+        printf "  %2s threads, ps %-7s shardgate/haproxy %.2f  shardgate/direct %.2f  shardgate-haproxy avg %+.0f us\n",
+          t, m, qps["shardgate"] / qps["haproxy"], qps["shardgate"] / qps["direct"],
+          (avg["shardgate"] - avg["haproxy"]) * 1000
+      }' "$results"
+  done
+done
