@@ -149,6 +149,22 @@ async fn mariadb_cli_runs_orders_sql() {
     let (table, ddl) = create.unwrap();
     assert_eq!(table, "t_order");
     assert!(ddl.starts_with("CREATE TABLE `t_order` ("), "{ddl}");
+    let tables: Vec<(String, String)> = conn
+        .query("SELECT TABLE_SCHEMA, TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'shop' ORDER BY TABLE_NAME")
+        .await
+        .unwrap();
+    assert_eq!(
+        tables,
+        ["t_currency", "t_order", "t_order_item", "t_shop_setting"]
+            .map(|t| ("shop".to_string(), t.to_string()))
+            .to_vec()
+    );
+    let columns: Vec<(String, String)> = conn
+        .query("SELECT COLUMN_NAME, DATA_TYPE FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 't_order' ORDER BY ORDINAL_POSITION")
+        .await
+        .unwrap();
+    assert_eq!(columns[0], ("order_id".to_string(), "bigint".to_string()));
+    assert_eq!(columns.len(), 5);
     let columns: Vec<String> = conn
         .query_map("SHOW COLUMNS FROM t_order", |row: mysql_async::Row| {
             row.get::<String, _>(0).unwrap()

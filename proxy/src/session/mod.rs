@@ -3,6 +3,7 @@
 //! connections, session settings, transactions), `metadata` (what shardgate answers itself),
 //! `prepared` (the binary protocol).
 
+mod catalog;
 mod conns;
 mod metadata;
 mod prepared;
