@@ -160,59 +160,41 @@ where
     let account = users.iter().find(|u| u.name == user_name);
     let verified = match account {
         None => false,
-        Some(user) => match (user.auth_plugin, &plugin) {
-            (ConfigPlugin::MysqlNativePassword, None | Some(AuthPlugin::MysqlNativePassword)) => {
-                check_native(nonce, &user.password, &scramble)
-            }
-            (ConfigPlugin::CachingSha2Password, Some(AuthPlugin::CachingSha2Password)) => {
-                super::sha2_auth::verify(
-                    reader,
-                    writer,
-                    nonce,
-                    &user.name,
-                    &user.password,
-                    &scramble,
-                    tls_active,
-                    &mut buf,
-                )
-                .await?
-            }
-            (account_plugin, _) => {
+        Some(user) => {
+            let client_matches = match user.auth_plugin {
+                ConfigPlugin::MysqlNativePassword => {
+                    matches!(plugin, None | Some(AuthPlugin::MysqlNativePassword))
+                }
+                ConfigPlugin::CachingSha2Password => {
+                    matches!(plugin, Some(AuthPlugin::CachingSha2Password))
+                }
+            };
+            let response = if client_matches {
+                scramble.clone()
+            } else {
                 // The client started with another plugin: switch it to the account's.
-                let name: &[u8] = match account_plugin {
-                    ConfigPlugin::MysqlNativePassword => b"mysql_native_password",
-                    ConfigPlugin::CachingSha2Password => b"caching_sha2_password",
-                };
-                let mut switch = vec![0xFE];
-                switch.extend_from_slice(name);
-                switch.push(0);
-                switch.extend_from_slice(nonce);
-                switch.push(0);
-                writer.write(&switch).await?;
+                writer
+                    .write(&auth_switch_request(user.auth_plugin, nonce))
+                    .await?;
                 writer.flush().await?;
                 let seq = reader.read(&mut buf).await?;
                 writer.seq = seq.wrapping_add(1);
-                let response = buf.clone();
-                match account_plugin {
-                    ConfigPlugin::MysqlNativePassword => {
-                        check_native(nonce, &user.password, &response)
-                    }
-                    ConfigPlugin::CachingSha2Password => {
-                        super::sha2_auth::verify(
-                            reader,
-                            writer,
-                            nonce,
-                            &user.name,
-                            &user.password,
-                            &response,
-                            tls_active,
-                            &mut buf,
-                        )
-                        .await?
-                    }
+                buf.clone()
+            };
+            match user.auth_plugin {
+                ConfigPlugin::MysqlNativePassword => check_native(nonce, &user.password, &response),
+                ConfigPlugin::CachingSha2Password => {
+                    let account = super::sha2_auth::Account {
+                        user: &user.name,
+                        password: &user.password,
+                    };
+                    super::sha2_auth::verify(
+                        reader, writer, nonce, account, &response, tls_active, &mut buf,
+                    )
+                    .await?
                 }
             }
-        },
+        }
     };
     if !verified {
         let message = format!(
@@ -243,6 +225,20 @@ where
         capabilities,
         collation,
     })
+}
+
+/// An AuthSwitchRequest to `plugin` with `nonce`.
+pub fn auth_switch_request(plugin: ConfigPlugin, nonce: &[u8; 20]) -> Vec<u8> {
+    let name: &[u8] = match plugin {
+        ConfigPlugin::MysqlNativePassword => b"mysql_native_password",
+        ConfigPlugin::CachingSha2Password => b"caching_sha2_password",
+    };
+    let mut switch = vec![0xFE];
+    switch.extend_from_slice(name);
+    switch.push(0);
+    switch.extend_from_slice(nonce);
+    switch.push(0);
+    switch
 }
 
 /// mysql_native_password: SHA1(password) XOR SHA1(nonce + SHA1(SHA1(password))); an empty

@@ -51,13 +51,17 @@ fn cache_key(user: &str, password: &str) -> String {
     format!("{user}\0{hex}")
 }
 
-#[allow(clippy::too_many_arguments)]
+/// The account being checked.
+pub struct Account<'a> {
+    pub user: &'a str,
+    pub password: &'a str,
+}
+
 pub async fn verify<R, W>(
     reader: &mut PacketReader<R>,
     writer: &mut PacketWriter<W>,
     nonce: &[u8; 20],
-    user: &str,
-    password: &str,
+    account: Account<'_>,
     scramble: &[u8],
     tls_active: bool,
     buf: &mut Vec<u8>,
@@ -66,6 +70,7 @@ where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin,
 {
+    let Account { user, password } = account;
     let key = cache_key(user, password);
     let cached = cache()
         .lock()

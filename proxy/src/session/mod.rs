@@ -401,10 +401,10 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         };
         // Re-authenticate with a fresh nonce through an auth switch.
         let nonce = handshake::random_nonce();
-        let mut switch = vec![0xFE];
-        switch.extend_from_slice(b"mysql_native_password\0");
-        switch.extend_from_slice(&nonce);
-        switch.push(0);
+        let switch = handshake::auth_switch_request(
+            shardgate_config::AuthPlugin::MysqlNativePassword,
+            &nonce,
+        );
         self.writer.write(&switch).await?;
         self.writer.flush().await?;
         let mut buf = Vec::new();

@@ -14,7 +14,6 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::{Session, SessionError};
 use crate::exec::fanout::Job;
-use crate::exec::relay::{relay, RelayError};
 use crate::protocol::codes;
 use crate::protocol::wire::Reader;
 
@@ -253,44 +252,12 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             Err(e) => return self.send_backend_error(&e).await,
         };
         if let Err(e) = conn.send_execute(sql, body, long_data).await {
-            let broken = e.breaks_connection();
-            if !broken {
+            if !e.breaks_connection() {
                 self.give_back(backend, conn);
             }
             return self.send_backend_error(&e).await;
         }
-        let timeout = conn.pool().query_timeout();
-        let deprecate_eof = self.deprecate_eof();
-        match tokio::time::timeout(
-            timeout,
-            relay(&mut conn, &mut self.writer, &self.ctx.names, deprecate_eof),
-        )
-        .await
-        {
-            Ok(Ok(outcome)) => {
-                if outcome.error.is_none() && outcome.ok.last_insert_id != 0 {
-                    self.last_insert_id = outcome.ok.last_insert_id;
-                }
-                self.give_back(backend, conn);
-                Ok(())
-            }
-            Ok(Err(RelayError::Backend { error, sent: false })) => {
-                self.send_backend_error(&error).await
-            }
-            Ok(Err(RelayError::Backend { error, sent: true })) => {
-                Err(SessionError::Desynchronized(error))
-            }
-            Ok(Err(RelayError::Client(e))) => Err(e.into()),
-            Err(_) => {
-                conn.broken = true;
-                let message = format!(
-                    "shardgate: backend {} did not answer within {} ms",
-                    conn.name,
-                    timeout.as_millis()
-                );
-                self.send_error(codes::ER_QUERY_TIMEOUT, &message).await
-            }
-        }
+        self.relay_answer(backend, conn).await
     }
 
     pub(crate) fn stmt_send_long_data(&mut self, body: &[u8]) {

@@ -7,6 +7,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::vars::{parse_set, SetItem};
 use super::{Session, SessionError};
+use crate::backend::PooledConn;
 use crate::exec::fanout::{self, Job, Lane};
 use crate::exec::relay::{relay, RelayError};
 use crate::protocol::codes;
@@ -297,6 +298,15 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         if let Err(e) = conn.send_command(command, payload).await {
             return self.send_backend_error(&e).await;
         }
+        self.relay_answer(backend, conn).await
+    }
+
+    /// Relays the answer to the command just sent on `conn` and gives the connection back.
+    pub(crate) async fn relay_answer(
+        &mut self,
+        backend: usize,
+        mut conn: PooledConn,
+    ) -> Result<(), SessionError> {
         let timeout = conn.pool().query_timeout();
         let deprecate_eof = self.deprecate_eof();
         let outcome = tokio::time::timeout(
