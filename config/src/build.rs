@@ -256,6 +256,7 @@ impl Builder<'_> {
             max_allowed_packet: raw.max_allowed_packet as usize,
             fanout_concurrency: raw.fanout_concurrency as usize,
             shape_cache_size: raw.shape_cache_size.max(1) as usize,
+            worker_threads: raw.worker_threads as usize,
             tls: raw.tls.as_ref().map(|t| TlsSettings {
                 cert: base.join(&t.cert),
                 key: base.join(&t.key),

@@ -35,6 +35,8 @@ pub struct RawProxy {
     pub fanout_concurrency: u32,
     /// Shape-cache entries per client session.
     pub shape_cache_size: u32,
+    /// Threads serving clients: 0 for one per core, 1 for a single-threaded runtime.
+    pub worker_threads: u32,
     pub tls: Option<RawTls>,
 }
 
@@ -44,6 +46,7 @@ impl Default for RawProxy {
             max_allowed_packet: 64 * 1024 * 1024,
             fanout_concurrency: 16,
             shape_cache_size: 512,
+            worker_threads: 0,
             tls: None,
         }
     }

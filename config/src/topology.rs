@@ -100,6 +100,7 @@ pub struct ProxySettings {
     pub max_allowed_packet: usize,
     pub fanout_concurrency: usize,
     pub shape_cache_size: usize,
+    pub worker_threads: usize,
     pub tls: Option<TlsSettings>,
 }
 

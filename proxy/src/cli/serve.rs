@@ -10,10 +10,7 @@ use crate::server::{serve, ProxyContext};
 
 pub fn run(config: &Path) -> anyhow::Result<()> {
     let topology = Arc::new(Topology::load(config)?);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
+    let runtime = runtime(topology.proxy.worker_threads)?;
     runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind(&topology.listen)
             .await
@@ -29,6 +26,24 @@ pub fn run(config: &Path) -> anyhow::Result<()> {
         eprintln!("shardgate: stopped");
         anyhow::Ok(())
     })
+}
+
+/// The runtime the proxy serves on. One worker runs on the current thread: no cross-thread
+/// wake-ups, which on a small machine shared with the database cost more than they give.
+pub fn runtime(workers: usize) -> anyhow::Result<tokio::runtime::Runtime> {
+    let mut builder = if workers == 1 {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        let mut b = tokio::runtime::Builder::new_multi_thread();
+        if workers > 1 {
+            b.worker_threads(workers);
+        }
+        b
+    };
+    builder
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
 }
 
 /// Completes on Ctrl-C or SIGTERM.
