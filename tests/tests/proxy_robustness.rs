@@ -243,3 +243,36 @@ async fn random_packets_never_panic_the_proxy() {
         "the proxy panicked"
     );
 }
+
+/// COM_FIELD_LIST (the mysql CLI's completion) lists a logical table's columns under logical
+/// names.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn field_list_names_logical_tables() {
+    let cluster = Cluster::start().await;
+    cluster.create_tables().await;
+    let mut s = raw_login(&cluster).await;
+    write_packet(&mut s, b"\x04t_order\0", 0).await;
+    let mut columns = Vec::new();
+    loop {
+        let (packet, _) = read_packet(&mut s).await.expect("field list");
+        if packet[0] == 0xFE {
+            break;
+        }
+        let mut fields = Vec::new();
+        let mut at = 0;
+        for _ in 0..5 {
+            let len = packet[at] as usize;
+            fields.push(String::from_utf8_lossy(&packet[at + 1..at + 1 + len]).into_owned());
+            at += 1 + len;
+        }
+        // catalog, schema, table, org_table, name
+        assert_eq!(&fields[1..4], ["shop", "t_order", "t_order"]);
+        columns.push(fields[4].clone());
+    }
+    assert_eq!(
+        columns,
+        ["order_id", "user_id", "status", "amount", "created_at"]
+    );
+    assert_eq!(error_code(&command(&mut s, b"\x04t_nothing\0").await), 1146);
+    assert_eq!(command(&mut s, &[0x0E]).await[0], 0x00);
+}

@@ -286,18 +286,65 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     }
 
     /// COM_FIELD_LIST: the column definitions of a representative physical table, renamed.
-    pub(crate) async fn forward_field_list(&mut self, table: &str) -> Result<(), SessionError> {
+    pub(crate) async fn forward_field_list(
+        &mut self,
+        table: &str,
+        wildcard: &[u8],
+    ) -> Result<(), SessionError> {
         let topology = self.ctx.topology.clone();
         let Some((_, logical)) = topology.table(table) else {
             let message = format!("Table '{}.{table}' doesn't exist", topology.schema);
             return self.send_error(codes::ER_NO_SUCH_TABLE, &message).await;
         };
-        // Old clients only use the names; an empty list (just EOF) keeps them working.
-        let _ = logical;
-        let status = self.status();
-        self.writer
-            .write(&crate::protocol::wire::eof_packet(0, status))
-            .await?;
+        let (database, physical) = match &logical.kind {
+            TableKind::Sharded(layout) => (layout.databases[0], layout.tables[0].clone()),
+            TableKind::Broadcast => (0, logical.name.clone()),
+            TableKind::Single { database } => (*database, logical.name.clone()),
+        };
+        let db = &topology.databases[database];
+        let mut conn = match self.take_conn(db.backend).await {
+            Ok(c) => c,
+            Err(e) => return self.send_backend_error(&e).await,
+        };
+        let mut buf = Vec::new();
+        // COM_FIELD_LIST names a table of the connection's current database.
+        let setup = async {
+            conn.send_command(0x02, db.name.as_bytes()).await?;
+            conn.read_packet(&mut buf).await?;
+            if buf.first() == Some(&0xFF) {
+                return Err(crate::backend::BackendError::new(
+                    &conn.name,
+                    crate::backend::BackendErrorKind::Server(
+                        crate::protocol::wire::parse_err(&buf).unwrap_or_else(|| {
+                            crate::protocol::wire::ErrInfo::new(1049, "42000", "Unknown database")
+                        }),
+                    ),
+                ));
+            }
+            let mut request = physical.as_bytes().to_vec();
+            request.push(0);
+            request.extend_from_slice(wildcard);
+            conn.send_command(0x04, &request).await
+        };
+        if let Err(e) = setup.await {
+            return self.send_backend_error(&e).await;
+        }
+        loop {
+            if let Err(e) = conn.read_packet(&mut buf).await {
+                return Err(SessionError::Desynchronized(e));
+            }
+            match buf.first() {
+                Some(0xFE) | Some(0xFF) | None => {
+                    self.writer.write(&buf).await?;
+                    break;
+                }
+                _ => {
+                    self.ctx.names.rewrite_column(&mut buf);
+                    self.writer.write(&buf).await?;
+                }
+            }
+        }
+        self.give_back(db.backend, conn);
         Ok(())
     }
 }

@@ -374,9 +374,10 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     /// COM_FIELD_LIST (deprecated; the mysql CLI's completion uses it): the columns of a
     /// logical table, from one of its physical tables.
     async fn field_list(&mut self, body: &[u8]) -> Result<(), SessionError> {
-        let table = body.split(|b| *b == 0).next().unwrap_or_default();
-        let table = String::from_utf8_lossy(table).into_owned();
-        self.forward_field_list(&table).await
+        let mut parts = body.splitn(2, |b| *b == 0);
+        let table = String::from_utf8_lossy(parts.next().unwrap_or_default()).into_owned();
+        let wildcard = parts.next().unwrap_or_default().to_vec();
+        self.forward_field_list(&table, &wildcard).await
     }
 
     async fn reset_connection(&mut self) -> Result<(), SessionError> {
