@@ -24,7 +24,7 @@ mod template;
 pub use bind::Params;
 pub use cache::ShapeCache;
 pub use error::RouterError;
-pub use normalize::{normalize, Literal};
+pub use normalize::{normalize, split_statements, Literal};
 pub use params::ParamValue;
 pub use plan::{
     Aggregate, AggregateFunction, MergeSpec, PhysicalStatement, Plan, RouteKind, SelectMerge,

@@ -94,6 +94,46 @@ pub fn normalize(sql: &str) -> Normalized<'_> {
     Normalized { shape, literals }
 }
 
+/// Splits a multi-statement text at the `;` that end statements: never inside strings,
+/// quoted identifiers or comments. Empty statements (`;;`, a trailing `;`) are dropped.
+pub fn split_statements(sql: &str) -> Vec<&str> {
+    let bytes = sql.as_bytes();
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\'' | b'"' | b'`' => i = quoted_end(bytes, i, bytes[i]),
+            b'#' => i = line_end(bytes, i),
+            b'-' if bytes.get(i + 1) == Some(&b'-')
+                && bytes.get(i + 2).is_none_or(|c| c.is_ascii_whitespace()) =>
+            {
+                i = line_end(bytes, i)
+            }
+            b'/' if bytes.get(i + 1) == Some(&b'*') => {
+                i = match sql[i + 2..].find("*/") {
+                    Some(p) => i + 2 + p + 2,
+                    None => bytes.len(),
+                }
+            }
+            b';' => {
+                let piece = sql[start..i].trim();
+                if !piece.is_empty() {
+                    out.push(piece);
+                }
+                i += 1;
+                start = i;
+            }
+            _ => i += 1,
+        }
+    }
+    let piece = sql[start..].trim();
+    if !piece.is_empty() {
+        out.push(piece);
+    }
+    out
+}
+
 /// End (exclusive) of a quoted run starting at `start`; a doubled quote or a backslash escape
 /// (not in backticks) stays inside. Unterminated runs end at the end of the text.
 fn quoted_end(bytes: &[u8], start: usize, quote: u8) -> usize {
@@ -229,6 +269,22 @@ mod tests {
         let n = normalize("SELECT * FROM t WHERE id = -5");
         assert_eq!(n.shape, "SELECT * FROM t WHERE id = -?");
         assert_eq!(n.literals[0].value, ParamValue::Int(5));
+    }
+
+    #[test]
+    fn splits_statements_by_the_grammar() {
+        assert_eq!(
+            split_statements(
+                "SELECT ';' ; /* ; */ SELECT `a;b` FROM t -- ;\n; INSERT INTO t VALUES ('x\\';');;"
+            ),
+            vec![
+                "SELECT ';'",
+                "/* ; */ SELECT `a;b` FROM t -- ;",
+                "INSERT INTO t VALUES ('x\\';')"
+            ]
+        );
+        assert_eq!(split_statements("SELECT 1"), vec!["SELECT 1"]);
+        assert!(split_statements(" ; ").is_empty());
     }
 
     #[test]

@@ -34,14 +34,17 @@ pub enum RelayError {
 }
 
 /// Relays the answer to the command just sent on `conn`.
+///
+/// `more_after`: another statement of the client's multi-statement follows, so the final
+/// packet must say SERVER_MORE_RESULTS_EXISTS.
 pub async fn relay<W: AsyncWrite + Unpin>(
     conn: &mut BackendConn,
     client: &mut PacketWriter<W>,
     names: &NameMap,
-    client_deprecate_eof: bool,
+    more_after: bool,
 ) -> Result<RelayOutcome, RelayError> {
     let mut buf = std::mem::take(&mut conn.buf);
-    let result = relay_inner(conn, client, names, client_deprecate_eof, &mut buf).await;
+    let result = relay_inner(conn, client, names, more_after, &mut buf).await;
     conn.buf = buf;
     if result.is_err() {
         conn.broken = true;
@@ -53,11 +56,12 @@ async fn relay_inner<W: AsyncWrite + Unpin>(
     conn: &mut BackendConn,
     client: &mut PacketWriter<W>,
     names: &NameMap,
-    client_deprecate_eof: bool,
+    more_after: bool,
     buf: &mut Vec<u8>,
 ) -> Result<RelayOutcome, RelayError> {
+    // Backend connections are chosen to match the client's CLIENT_DEPRECATE_EOF, so
+    // terminators pass through as they are.
     let deprecate_eof = conn.flags.deprecate_eof;
-    debug_assert_eq!(deprecate_eof, client_deprecate_eof);
     let mut sent = false;
     let mut outcome = RelayOutcome::default();
     let backend_err = |conn: &BackendConn, sent: bool, kind| RelayError::Backend {
@@ -75,13 +79,16 @@ async fn relay_inner<W: AsyncWrite + Unpin>(
                         BackendErrorKind::Protocol("bad OK packet".into()),
                     )
                 })?;
-                write(client, buf).await?;
                 conn.status = ok.status_flags();
-                outcome.ok = ok;
-                if !conn
+                let last = !conn
                     .status
-                    .contains(StatusFlags::SERVER_MORE_RESULTS_EXISTS)
-                {
+                    .contains(StatusFlags::SERVER_MORE_RESULTS_EXISTS);
+                if last && more_after {
+                    wire::add_more_results(buf, false);
+                }
+                write(client, buf).await?;
+                outcome.ok = ok;
+                if last {
                     return Ok(outcome);
                 }
             }
@@ -127,9 +134,16 @@ async fn relay_inner<W: AsyncWrite + Unpin>(
                 loop {
                     read(conn, buf, sent).await?;
                     if is_terminator(buf, deprecate_eof) {
-                        write(client, buf).await?;
                         let status = terminator_status(buf, deprecate_eof);
                         conn.status = StatusFlags::from_bits_truncate(status);
+                        if more_after
+                            && !conn
+                                .status
+                                .contains(StatusFlags::SERVER_MORE_RESULTS_EXISTS)
+                        {
+                            wire::add_more_results(buf, !deprecate_eof);
+                        }
+                        write(client, buf).await?;
                         outcome.ok = OkInfo {
                             status,
                             ..Default::default()

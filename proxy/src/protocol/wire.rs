@@ -178,6 +178,26 @@ pub fn parse_err(payload: &[u8]) -> Option<ErrInfo> {
     })
 }
 
+/// Sets SERVER_MORE_RESULTS_EXISTS in the status of an OK packet, or of the EOF / OK that ends
+/// a result set (`eof_style`: a pre-4.1 EOF, whose status sits after the warnings), so a
+/// client reads on to the next result of a multi-statement.
+pub fn add_more_results(packet: &mut [u8], eof_style: bool) {
+    let more = StatusFlags::SERVER_MORE_RESULTS_EXISTS.bits().to_le_bytes();
+    let at = if eof_style {
+        Some(3)
+    } else {
+        let mut r = Reader::new(packet);
+        r.u8();
+        r.lenenc_int();
+        r.lenenc_int();
+        Some(r.position()).filter(|_| r.remaining().len() >= 2)
+    };
+    if let Some(at) = at.filter(|at| at + 2 <= packet.len()) {
+        packet[at] |= more[0];
+        packet[at + 1] |= more[1];
+    }
+}
+
 pub fn ok_packet(ok: &OkInfo, header: u8) -> Vec<u8> {
     let mut out = Vec::with_capacity(16 + ok.info.len());
     out.push(header);

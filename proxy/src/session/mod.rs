@@ -71,6 +71,11 @@ pub struct Session<R, W> {
     pub(crate) cache: ShapeCache,
     pub(crate) last_insert_id: u64,
     pub(crate) stmts: prepared::ClientStatements,
+    /// Another statement of the client's multi-statement follows the one running: answers
+    /// carry SERVER_MORE_RESULTS_EXISTS.
+    pub(crate) more_results: bool,
+    /// The running statement answered with an error (a multi-statement stops there).
+    pub(crate) errored: bool,
     /// Statements prepared with SQL `PREPARE name FROM ...`, by lower-cased name.
     pub(crate) sql_statements: HashMap<String, Arc<shardgate_router::Template>>,
 }
@@ -189,6 +194,8 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             last_insert_id: 0,
             stmts: Default::default(),
             sql_statements: HashMap::new(),
+            more_results: false,
+            errored: false,
         }
     }
 
@@ -209,6 +216,9 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         }
         if self.in_transaction() {
             s |= StatusFlags::SERVER_STATUS_IN_TRANS;
+        }
+        if self.more_results {
+            s |= StatusFlags::SERVER_MORE_RESULTS_EXISTS;
         }
         s.bits()
     }
@@ -265,6 +275,13 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             0x01 => Err(SessionError::Quit),
             0x02 => self.init_db(&String::from_utf8_lossy(body)).await,
             0x03 => match std::str::from_utf8(body) {
+                Ok(sql)
+                    if self
+                        .capabilities
+                        .contains(CapabilityFlags::CLIENT_MULTI_STATEMENTS) =>
+                {
+                    self.multi_statement(sql).await
+                }
                 Ok(sql) => self.com_query(sql).await,
                 Err(_) => {
                     self.send_error(codes::ER_PARSE_ERROR, "statement text is not valid UTF-8")
@@ -301,6 +318,28 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         }
     }
 
+    /// A COM_QUERY that may hold several statements: each gets its own answer, all but the
+    /// last with SERVER_MORE_RESULTS_EXISTS, and the run stops at the first error, as in MySQL.
+    async fn multi_statement(&mut self, sql: &str) -> Result<(), SessionError> {
+        let statements = shardgate_router::split_statements(sql);
+        if statements.len() <= 1 {
+            return self.com_query(sql).await;
+        }
+        let last = statements.len() - 1;
+        for (i, statement) in statements.into_iter().enumerate() {
+            self.more_results = i < last;
+            self.errored = false;
+            let result = self.com_query(statement).await;
+            let stop = self.errored || result.is_err();
+            self.more_results = false;
+            result?;
+            if stop {
+                break;
+            }
+        }
+        Ok(())
+    }
+
     pub(crate) async fn send_ok(&mut self, mut ok: OkInfo) -> Result<(), SessionError> {
         ok.status |= self.status();
         if !self.autocommit {
@@ -320,6 +359,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     }
 
     pub(crate) async fn send_err_info(&mut self, err: &ErrInfo) -> Result<(), SessionError> {
+        self.errored = true;
         self.writer.write(&err_packet(err)).await?;
         Ok(())
     }

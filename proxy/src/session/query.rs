@@ -308,15 +308,17 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         mut conn: PooledConn,
     ) -> Result<(), SessionError> {
         let timeout = conn.pool().query_timeout();
-        let deprecate_eof = self.deprecate_eof();
+        let more_after = self.more_results;
         let outcome = tokio::time::timeout(
             timeout,
-            relay(&mut conn, &mut self.writer, &self.ctx.names, deprecate_eof),
+            relay(&mut conn, &mut self.writer, &self.ctx.names, more_after),
         )
         .await;
         match outcome {
             Ok(Ok(outcome)) => {
-                if outcome.error.is_none() && outcome.ok.last_insert_id != 0 {
+                if outcome.error.is_some() {
+                    self.errored = true;
+                } else if outcome.ok.last_insert_id != 0 {
                     self.last_insert_id = outcome.ok.last_insert_id;
                 }
                 self.give_back(backend, conn);
