@@ -257,6 +257,7 @@ impl Builder<'_> {
             fanout_concurrency: raw.fanout_concurrency as usize,
             shape_cache_size: raw.shape_cache_size.max(1) as usize,
             worker_threads: raw.worker_threads as usize,
+            merge_memory_limit: usize::try_from(raw.merge_memory_limit).unwrap_or(usize::MAX),
             tls: raw.tls.as_ref().map(|t| TlsSettings {
                 cert: base.join(&t.cert),
                 key: base.join(&t.key),

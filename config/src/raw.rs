@@ -37,6 +37,8 @@ pub struct RawProxy {
     pub shape_cache_size: u32,
     /// Threads serving clients: 0 for one per core, 1 for a single-threaded runtime.
     pub worker_threads: u32,
+    /// Memory one query's merge may hold, in bytes.
+    pub merge_memory_limit: u64,
     pub tls: Option<RawTls>,
 }
 
@@ -47,6 +49,7 @@ impl Default for RawProxy {
             fanout_concurrency: 16,
             shape_cache_size: 512,
             worker_threads: 0,
+            merge_memory_limit: 64 * 1024 * 1024,
             tls: None,
         }
     }

@@ -101,6 +101,7 @@ pub struct ProxySettings {
     pub fanout_concurrency: usize,
     pub shape_cache_size: usize,
     pub worker_threads: usize,
+    pub merge_memory_limit: usize,
     pub tls: Option<TlsSettings>,
 }
 

@@ -5,3 +5,4 @@
 pub mod fanout;
 pub mod names;
 pub mod relay;
+pub mod scatter;

@@ -8,6 +8,7 @@ mod conns;
 mod metadata;
 mod prepared;
 mod query;
+mod scatter;
 mod sql_prepare;
 pub mod vars;
 

@@ -270,11 +270,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             return self.single(target.backend, target.sql.as_bytes()).await;
         }
         if plan.kind == StatementKind::Select {
-            let message = format!(
-                "shardgate: this SELECT needs {} physical tables and merging their results; scatter SELECT arrives with distributed queries",
-                plan.targets.len()
-            );
-            return self.send_error(codes::ER_NOT_SUPPORTED_YET, &message).await;
+            return self.scatter_select(plan).await;
         }
         self.fan_out(plan).await
     }

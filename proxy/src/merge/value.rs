@@ -1,0 +1,214 @@
+//! Values as the text protocol sends them, compared and added the way MySQL does for the
+//! column's type and collation.
+
+use std::cmp::Ordering;
+
+/// How a column's text values compare.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ColumnKind {
+    /// Integers, decimals, floats: compared as numbers.
+    Numeric,
+    /// Dates and times: their text sorts in time order.
+    Temporal,
+    /// Case- and accent-insensitive text (utf8mb4_general_ci, utf8mb4_unicode_ci, ...).
+    TextCi,
+    /// Byte-wise text and binary strings (utf8mb4_bin, binary).
+    Bytes,
+}
+
+impl ColumnKind {
+    /// From a column definition's type and collation id.
+    pub fn from_definition(column_type: u8, collation: u16) -> Self {
+        match column_type {
+            0x00 | 0x01 | 0x02 | 0x03 | 0x04 | 0x05 | 0x08 | 0x09 | 0x0D | 0xF6 => {
+                ColumnKind::Numeric
+            }
+            0x07 | 0x0A | 0x0B | 0x0C | 0x0E => ColumnKind::Temporal,
+            _ if is_binary_collation(collation) => ColumnKind::Bytes,
+            _ => ColumnKind::TextCi,
+        }
+    }
+}
+
+/// `binary` (63) and the `_bin` collations of utf8mb4 / utf8mb3 / latin1.
+fn is_binary_collation(id: u16) -> bool {
+    matches!(id, 63 | 46 | 83 | 47 | 65 | 309 | 248)
+}
+
+/// Compares two non-NULL values of one column.
+pub fn compare(a: &[u8], b: &[u8], kind: ColumnKind) -> Ordering {
+    match kind {
+        ColumnKind::Numeric => compare_numbers(a, b),
+        ColumnKind::Temporal | ColumnKind::Bytes => a.cmp(b),
+        ColumnKind::TextCi => {
+            let (a, b) = (String::from_utf8_lossy(a), String::from_utf8_lossy(b));
+            // general_ci ignores trailing spaces (PAD SPACE), case and most accents.
+            let fold = |s: &str| {
+                s.trim_end_matches(' ')
+                    .chars()
+                    .map(fold_char)
+                    .collect::<Vec<char>>()
+            };
+            fold(&a).cmp(&fold(&b))
+        }
+    }
+}
+
+/// One character's sort weight under utf8mb4_general_ci, for the Latin letters it folds.
+fn fold_char(c: char) -> char {
+    let base = match c {
+        'À'..='Å' | 'à'..='å' => 'A',
+        'Ç' | 'ç' => 'C',
+        'È'..='Ë' | 'è'..='ë' => 'E',
+        'Ì'..='Ï' | 'ì'..='ï' => 'I',
+        'Ñ' | 'ñ' => 'N',
+        'Ò'..='Ö' | 'ò'..='ö' | 'Ø' | 'ø' => 'O',
+        'Ù'..='Ü' | 'ù'..='ü' => 'U',
+        'Ý' | 'ý' | 'ÿ' => 'Y',
+        _ => c,
+    };
+    base.to_uppercase().next().unwrap_or(base)
+}
+
+fn compare_numbers(a: &[u8], b: &[u8]) -> Ordering {
+    match (Decimal::parse(a), Decimal::parse(b)) {
+        (Some(x), Some(y)) => x.cmp(&y),
+        _ => {
+            let parse = |v: &[u8]| {
+                std::str::from_utf8(v)
+                    .ok()
+                    .and_then(|s| s.trim().parse::<f64>().ok())
+                    .unwrap_or(0.0)
+            };
+            parse(a).total_cmp(&parse(b))
+        }
+    }
+}
+
+/// An exact decimal: `mantissa / 10^scale`. Enough for SUM over BIGINT and DECIMAL(65,30)
+/// columns up to 38 significant digits; beyond that the merge refuses rather than rounds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Decimal {
+    mantissa: i128,
+    scale: u32,
+}
+
+impl Decimal {
+    pub fn parse(text: &[u8]) -> Option<Decimal> {
+        let s = std::str::from_utf8(text).ok()?.trim();
+        if s.is_empty() || s.contains(['e', 'E']) {
+            return None;
+        }
+        let (negative, digits) = match s.strip_prefix('-') {
+            Some(rest) => (true, rest),
+            None => (false, s.strip_prefix('+').unwrap_or(s)),
+        };
+        let (whole, frac) = digits.split_once('.').unwrap_or((digits, ""));
+        if !whole
+            .chars()
+            .chain(frac.chars())
+            .all(|c| c.is_ascii_digit())
+            || (whole.is_empty() && frac.is_empty())
+        {
+            return None;
+        }
+        let mut mantissa: i128 = 0;
+        for d in whole.bytes().chain(frac.bytes()) {
+            mantissa = mantissa
+                .checked_mul(10)?
+                .checked_add(i128::from(d - b'0'))?;
+        }
+        Some(Decimal {
+            mantissa: if negative { -mantissa } else { mantissa },
+            scale: frac.len() as u32,
+        })
+    }
+
+    fn rescale(self, scale: u32) -> Option<i128> {
+        self.mantissa
+            .checked_mul(10i128.checked_pow(scale.checked_sub(self.scale)?)?)
+    }
+
+    pub fn checked_add(self, other: Decimal) -> Option<Decimal> {
+        let scale = self.scale.max(other.scale);
+        Some(Decimal {
+            mantissa: self.rescale(scale)?.checked_add(other.rescale(scale)?)?,
+            scale,
+        })
+    }
+
+    pub fn to_text(self) -> String {
+        let negative = self.mantissa < 0;
+        let digits = self.mantissa.unsigned_abs().to_string();
+        let scale = self.scale as usize;
+        let text = if scale == 0 {
+            digits
+        } else {
+            let padded = format!("{digits:0>width$}", width = scale + 1);
+            let (whole, frac) = padded.split_at(padded.len() - scale);
+            format!("{whole}.{frac}")
+        };
+        if negative {
+            format!("-{text}")
+        } else {
+            text
+        }
+    }
+}
+
+impl PartialOrd for Decimal {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Decimal {
+    fn cmp(&self, other: &Self) -> Ordering {
+        let scale = self.scale.max(other.scale);
+        match (self.rescale(scale), other.rescale(scale)) {
+            (Some(a), Some(b)) => a.cmp(&b),
+            // Too large to rescale exactly: fall back to floating point.
+            _ => (self.mantissa as f64 / 10f64.powi(self.scale as i32))
+                .total_cmp(&(other.mantissa as f64 / 10f64.powi(other.scale as i32))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decimals_add_exactly() {
+        let a = Decimal::parse(b"10.50").unwrap();
+        let b = Decimal::parse(b"-0.125").unwrap();
+        assert_eq!(a.checked_add(b).unwrap().to_text(), "10.375");
+        assert_eq!(Decimal::parse(b"0.05").unwrap().to_text(), "0.05");
+        assert_eq!(Decimal::parse(b"-7").unwrap().to_text(), "-7");
+        assert!(Decimal::parse(b"1e5").is_none());
+    }
+
+    #[test]
+    fn comparisons_follow_type_and_collation() {
+        assert_eq!(compare(b"9", b"10", ColumnKind::Numeric), Ordering::Less);
+        assert_eq!(
+            compare(b"-1.5", b"-1.25", ColumnKind::Numeric),
+            Ordering::Less
+        );
+        assert_eq!(compare(b"abc", b"ABC", ColumnKind::TextCi), Ordering::Equal);
+        assert_eq!(compare(b"a ", b"a", ColumnKind::TextCi), Ordering::Equal);
+        assert_eq!(
+            compare("é".as_bytes(), b"E", ColumnKind::TextCi),
+            Ordering::Equal
+        );
+        assert_eq!(compare(b"B", b"a", ColumnKind::Bytes), Ordering::Less);
+        assert_eq!(
+            compare(
+                b"2026-01-02 00:00:00",
+                b"2026-01-10 00:00:00",
+                ColumnKind::Temporal
+            ),
+            Ordering::Less
+        );
+    }
+}
