@@ -108,6 +108,9 @@ async fn scatter_selects_match_one_unsharded_table() {
         "SELECT COUNT(*), SUM(amount), MIN(amount), MAX(amount), MIN(code), MAX(code), MIN(created_at), MAX(ratio), COUNT(user_id), SUM(user_id) FROM t_order",
         "SELECT COUNT(*), SUM(amount), MIN(code) FROM t_order WHERE user_id = 999",
         "SELECT MAX(status) FROM t_order WHERE status <> 'Returned'",
+        "SELECT DISTINCT user_id FROM t_order ORDER BY user_id",
+        "SELECT DISTINCT code FROM t_order ORDER BY code",
+        "SELECT DISTINCT status, user_id FROM t_order ORDER BY user_id DESC, status LIMIT 20",
     ];
     for sql in ordered {
         let expected = all(
@@ -148,7 +151,7 @@ async fn scatter_selects_match_one_unsharded_table() {
             "GROUP BY",
         ),
         ("SELECT AVG(amount) FROM t_order", "AVG"),
-        ("SELECT DISTINCT status FROM t_order", "DISTINCT"),
+        ("SELECT COUNT(DISTINCT status) FROM t_order", "DISTINCT values"),
         (
             "SELECT order_id FROM t_order ORDER BY amount",
             "not a selected column",

@@ -31,8 +31,8 @@ pub fn support(spec: &SelectMerge) -> Result<(), String> {
     if !spec.group_by.is_empty() {
         return Err("GROUP BY over several physical tables".into());
     }
-    if spec.distinct {
-        return Err("SELECT DISTINCT over several physical tables".into());
+    if spec.distinct && !spec.aggregates.is_empty() {
+        return Err("SELECT DISTINCT with aggregates over several physical tables".into());
     }
     if spec.having.is_some() {
         return Err("HAVING over several physical tables".into());
@@ -99,43 +99,45 @@ pub fn merge(spec: &SelectMerge, shards: Vec<ShardRows>) -> Result<ShardRows, Me
         for shard in shards {
             out.rows.extend(shard.rows);
         }
-        if !spec.order_by.is_empty() {
-            let keys: Vec<(usize, bool, ColumnKind)> = spec
-                .order_by
-                .iter()
-                .filter_map(|k| {
-                    k.column.map(|c| {
-                        (
-                            c,
-                            k.descending,
-                            out.kinds.get(c).copied().unwrap_or(ColumnKind::Bytes),
-                        )
-                    })
+        let mut keys: Vec<(usize, bool, ColumnKind)> = spec
+            .order_by
+            .iter()
+            .filter_map(|k| {
+                k.column.map(|c| {
+                    (
+                        c,
+                        k.descending,
+                        out.kinds.get(c).copied().unwrap_or(ColumnKind::Bytes),
+                    )
+                })
+            })
+            .collect();
+        if spec.distinct {
+            // Equal rows from different shards must meet: after the ORDER BY keys, sort by
+            // every column, then keep the first of each run of equal rows.
+            keys.extend((0..out.columns.len()).map(|c| {
+                (
+                    c,
+                    false,
+                    out.kinds.get(c).copied().unwrap_or(ColumnKind::Bytes),
+                )
+            }));
+        }
+        if !keys.is_empty() {
+            out.rows.sort_by(|a, b| compare_rows(a, b, &keys));
+        }
+        if spec.distinct {
+            let all: Vec<(usize, bool, ColumnKind)> = (0..out.columns.len())
+                .map(|c| {
+                    (
+                        c,
+                        false,
+                        out.kinds.get(c).copied().unwrap_or(ColumnKind::Bytes),
+                    )
                 })
                 .collect();
-            out.rows.sort_by(|a, b| {
-                for &(column, descending, kind) in &keys {
-                    let ordering = match (
-                        a.get(column).and_then(Option::as_ref),
-                        b.get(column).and_then(Option::as_ref),
-                    ) {
-                        (None, None) => Ordering::Equal,
-                        // MySQL puts NULLs first in ascending order, last in descending.
-                        (None, Some(_)) => Ordering::Less,
-                        (Some(_), None) => Ordering::Greater,
-                        (Some(x), Some(y)) => compare(x, y, kind),
-                    };
-                    let ordering = if descending {
-                        ordering.reverse()
-                    } else {
-                        ordering
-                    };
-                    if ordering != Ordering::Equal {
-                        return ordering;
-                    }
-                }
-                Ordering::Equal
-            });
+            out.rows
+                .dedup_by(|later, earlier| compare_rows(later, earlier, &all) == Ordering::Equal);
         }
     }
     let offset = usize::try_from(spec.offset).unwrap_or(usize::MAX);
@@ -144,6 +146,35 @@ pub fn merge(spec: &SelectMerge, shards: Vec<ShardRows>) -> Result<ShardRows, Me
         .map_or(usize::MAX, |l| usize::try_from(l).unwrap_or(usize::MAX));
     out.rows = out.rows.into_iter().skip(offset).take(limit).collect();
     Ok(out)
+}
+
+/// Compares rows by `(column, descending, kind)` keys, NULLs as MySQL orders them: first in
+/// ascending order, last in descending.
+fn compare_rows(
+    a: &[Option<Vec<u8>>],
+    b: &[Option<Vec<u8>>],
+    keys: &[(usize, bool, ColumnKind)],
+) -> Ordering {
+    for &(column, descending, kind) in keys {
+        let ordering = match (
+            a.get(column).and_then(Option::as_ref),
+            b.get(column).and_then(Option::as_ref),
+        ) {
+            (None, None) => Ordering::Equal,
+            (None, Some(_)) => Ordering::Less,
+            (Some(_), None) => Ordering::Greater,
+            (Some(x), Some(y)) => compare(x, y, kind),
+        };
+        let ordering = if descending {
+            ordering.reverse()
+        } else {
+            ordering
+        };
+        if ordering != Ordering::Equal {
+            return ordering;
+        }
+    }
+    Ordering::Equal
 }
 
 fn fold(
