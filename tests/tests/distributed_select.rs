@@ -113,13 +113,18 @@ async fn scatter_selects_match_one_unsharded_table() {
         "SELECT DISTINCT status, user_id FROM t_order ORDER BY user_id DESC, status LIMIT 20",
     ];
     for sql in ordered {
-        let expected = all(
-            &mut reference,
-            &sql.replace("FROM t_order", "FROM reference.t_order"),
-        )
-        .await;
+        let direct = sql.replace("FROM t_order", "FROM reference.t_order");
+        let expected = all(&mut reference, &direct).await;
         let got = all(&mut proxy, sql).await;
         assert_eq!(got, expected, "{sql}");
+        // The same as prepared statements: binary rows, merged by their decoded values.
+        let expected: Vec<Row> = reference.exec(&direct, ()).await.unwrap();
+        let got: Vec<Row> = proxy
+            .exec(sql, ())
+            .await
+            .unwrap_or_else(|e| panic!("prepared {sql}: {e}"));
+        let unwrap = |rows: Vec<Row>| rows.into_iter().map(Row::unwrap).collect::<Vec<_>>();
+        assert_eq!(unwrap(got), unwrap(expected), "prepared {sql}");
     }
     // Without ORDER BY the order is the server's choice: compare as sets, and counts for LIMIT.
     for sql in [
@@ -151,7 +156,10 @@ async fn scatter_selects_match_one_unsharded_table() {
             "GROUP BY",
         ),
         ("SELECT AVG(amount) FROM t_order", "AVG"),
-        ("SELECT COUNT(DISTINCT status) FROM t_order", "DISTINCT values"),
+        (
+            "SELECT COUNT(DISTINCT status) FROM t_order",
+            "DISTINCT values",
+        ),
         (
             "SELECT order_id FROM t_order ORDER BY amount",
             "not a selected column",

@@ -81,7 +81,17 @@ async fn sysbench_point_select_and_write_only() {
         }
         // Reads over id ranges (scatter SELECTs with SUM, ORDER BY and DISTINCT) inside
         // transactions, in the text protocol.
-        let report = sysbench(c, &["oltp_read_only", "--db-ps-mode=disable", "--threads=2", "--events=40", "--time=0", "run"]);
+        let report = sysbench(
+            c,
+            &[
+                "oltp_read_only",
+                "--db-ps-mode=disable",
+                "--threads=2",
+                "--events=40",
+                "--time=0",
+                "run",
+            ],
+        );
         assert_eq!(count(&report, "transactions:"), 40, "{report}");
         assert_eq!(count(&report, "ignored errors:"), 0, "{report}");
     });

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use crate::backend::conn::{is_terminator, terminator_status};
 use crate::backend::{BackendConn, BackendError, BackendErrorKind, PooledConn};
+use crate::exec::fanout::Job;
 use crate::merge::{ColumnKind, ShardRows};
 use crate::protocol::wire::{self, Reader};
 
@@ -23,7 +24,7 @@ pub enum ScatterError {
 /// One lane: a connection and the statements it runs in order.
 pub struct ReadLane {
     pub conn: PooledConn,
-    pub statements: Vec<String>,
+    pub jobs: Vec<Job>,
 }
 
 /// Runs every lane and returns the connections (in lane order) and the shard results.
@@ -40,10 +41,10 @@ pub async fn read_all(
         .map(|mut lane| {
             let budget = budget.clone();
             tokio::spawn(async move {
-                let mut results = Vec::with_capacity(lane.statements.len());
-                for sql in &lane.statements {
+                let mut results = Vec::with_capacity(lane.jobs.len());
+                for job in &lane.jobs {
                     let read =
-                        tokio::time::timeout(timeout, read_one(&mut lane.conn, sql, &budget)).await;
+                        tokio::time::timeout(timeout, read_one(&mut lane.conn, job, &budget)).await;
                     match read {
                         Ok(Ok(rows)) => results.push(rows),
                         Ok(Err(e)) => {
@@ -97,12 +98,19 @@ pub async fn read_all(
 
 async fn read_one(
     conn: &mut BackendConn,
-    sql: &str,
+    job: &Job,
     budget: &AtomicIsize,
 ) -> Result<ShardRows, ScatterError> {
-    conn.send_command(0x03, sql.as_bytes())
-        .await
-        .map_err(ScatterError::Backend)?;
+    let binary = matches!(job, Job::Execute { .. });
+    match job {
+        Job::Text(sql) => conn.send_command(0x03, sql.as_bytes()).await,
+        Job::Execute {
+            sql,
+            body,
+            long_data,
+        } => conn.send_execute(sql, body, long_data).await,
+    }
+    .map_err(ScatterError::Backend)?;
     let mut buf = Vec::new();
     conn.read_packet(&mut buf)
         .await
@@ -120,12 +128,19 @@ async fn read_one(
         _ => {}
     }
     let count = Reader::new(&buf).lenenc_int().unwrap_or(0) as usize;
-    let mut out = ShardRows::default();
+    let mut out = ShardRows {
+        binary,
+        ..Default::default()
+    };
+    let mut types = Vec::with_capacity(count);
     for _ in 0..count {
         conn.read_packet(&mut buf)
             .await
             .map_err(ScatterError::Backend)?;
-        out.kinds.push(column_kind(&buf));
+        let (kind, column_type, flags) = column_info(&buf);
+        out.kinds.push(kind);
+        out.types.push((column_type, flags));
+        types.push((column_type, flags));
         out.columns.push(buf.clone());
     }
     let deprecate_eof = conn.flags.deprecate_eof;
@@ -152,22 +167,190 @@ async fn read_one(
                 BackendErrorKind::Server(e),
             )));
         }
-        let cost = buf.len() as isize + VALUE_OVERHEAD * count as isize;
+        let cost =
+            buf.len() as isize * if binary { 2 } else { 1 } + VALUE_OVERHEAD * count as isize;
         if budget.fetch_sub(cost, Ordering::Relaxed) < cost {
             return Err(ScatterError::OverBudget);
         }
-        let mut r = Reader::new(&buf);
-        let mut row = Vec::with_capacity(count);
-        for _ in 0..count {
-            if r.remaining().first() == Some(&0xFB) {
-                r.u8();
-                row.push(None);
-            } else {
-                row.push(r.lenenc_bytes().map(<[u8]>::to_vec));
+        let row = if binary {
+            let mut row = decode_binary_row(&buf, &types).ok_or_else(|| {
+                ScatterError::Backend(BackendError::new(
+                    &conn.name,
+                    BackendErrorKind::Protocol("malformed binary row".into()),
+                ))
+            })?;
+            // The packet itself rides along after the columns: it is what the client gets.
+            row.push(Some(buf.clone()));
+            row
+        } else {
+            let mut r = Reader::new(&buf);
+            let mut row = Vec::with_capacity(count);
+            for _ in 0..count {
+                if r.remaining().first() == Some(&0xFB) {
+                    r.u8();
+                    row.push(None);
+                } else {
+                    row.push(r.lenenc_bytes().map(<[u8]>::to_vec));
+                }
             }
-        }
+            row
+        };
         out.rows.push(row);
     }
+}
+
+/// Encodes a row of text values (as [`decode_binary_row`] spells them) as a binary-protocol
+/// row of the given column types: how folded aggregates go back to a prepared statement.
+pub fn encode_binary_row(values: &[Option<Vec<u8>>], types: &[(u8, u16)]) -> Vec<u8> {
+    let mut out = vec![0x00];
+    let bitmap_at = out.len();
+    out.resize(bitmap_at + (types.len() + 7 + 2) / 8, 0);
+    for (i, (&(column_type, flags), value)) in types.iter().zip(values).enumerate() {
+        let Some(value) = value else {
+            let bit = i + 2;
+            out[bitmap_at + bit / 8] |= 1 << (bit % 8);
+            continue;
+        };
+        let text = String::from_utf8_lossy(value);
+        let int = || -> i128 { text.trim().parse::<i128>().unwrap_or(0) };
+        let _ = flags;
+        match column_type {
+            0x01 => out.push(int() as u8),
+            0x02 | 0x0D => out.extend_from_slice(&(int() as u16).to_le_bytes()),
+            0x03 | 0x09 => out.extend_from_slice(&(int() as u32).to_le_bytes()),
+            0x08 => out.extend_from_slice(&(int() as u64).to_le_bytes()),
+            0x04 => out.extend_from_slice(&text.trim().parse::<f32>().unwrap_or(0.0).to_le_bytes()),
+            0x05 => out.extend_from_slice(&text.trim().parse::<f64>().unwrap_or(0.0).to_le_bytes()),
+            0x07 | 0x0A | 0x0C => {
+                // YYYY-MM-DD hh:mm:ss.ffffff
+                let n = |range: std::ops::Range<usize>| {
+                    text.get(range)
+                        .and_then(|s| s.parse::<u32>().ok())
+                        .unwrap_or(0)
+                };
+                out.push(11);
+                out.extend_from_slice(&(n(0..4) as u16).to_le_bytes());
+                out.extend_from_slice(&[
+                    n(5..7) as u8,
+                    n(8..10) as u8,
+                    n(11..13) as u8,
+                    n(14..16) as u8,
+                    n(17..19) as u8,
+                ]);
+                out.extend_from_slice(&n(20..26).to_le_bytes());
+            }
+            0x0B => {
+                // +DDDDD hh:mm:ss.ffffff
+                let n = |range: std::ops::Range<usize>| {
+                    text.get(range)
+                        .and_then(|s| s.parse::<u32>().ok())
+                        .unwrap_or(0)
+                };
+                out.push(12);
+                out.push(u8::from(text.starts_with('-')));
+                out.extend_from_slice(&n(1..6).to_le_bytes());
+                out.extend_from_slice(&[n(7..9) as u8, n(10..12) as u8, n(13..15) as u8]);
+                out.extend_from_slice(&n(16..22).to_le_bytes());
+            }
+            _ => wire::put_lenenc_bytes(&mut out, value),
+        }
+    }
+    out
+}
+
+/// Decodes a binary-protocol row into comparable text values (the text protocol's
+/// spelling: integers in decimal, dates as `YYYY-MM-DD hh:mm:ss.ffffff`).
+fn decode_binary_row(packet: &[u8], types: &[(u8, u16)]) -> Option<Vec<Option<Vec<u8>>>> {
+    let mut r = Reader::new(packet);
+    (r.u8()? == 0x00).then_some(())?;
+    let bitmap = r.take((types.len() + 7 + 2) / 8)?.to_vec();
+    let mut row = Vec::with_capacity(types.len() + 1);
+    for (i, &(column_type, flags)) in types.iter().enumerate() {
+        let bit = i + 2;
+        if bitmap[bit / 8] & (1 << (bit % 8)) != 0 {
+            row.push(None);
+            continue;
+        }
+        let unsigned = flags & 0x20 != 0;
+        let text = match column_type {
+            0x01 => {
+                let v = r.u8()?;
+                if unsigned {
+                    v.to_string()
+                } else {
+                    (v as i8).to_string()
+                }
+            }
+            0x02 | 0x0D => {
+                let v = r.u16()?;
+                if unsigned {
+                    v.to_string()
+                } else {
+                    (v as i16).to_string()
+                }
+            }
+            0x03 | 0x09 => {
+                let v = r.u32()?;
+                if unsigned {
+                    v.to_string()
+                } else {
+                    (v as i32).to_string()
+                }
+            }
+            0x08 => {
+                let b = r.take(8)?;
+                let v = u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]);
+                if unsigned {
+                    v.to_string()
+                } else {
+                    (v as i64).to_string()
+                }
+            }
+            0x04 => {
+                let b = r.take(4)?;
+                f32::from_le_bytes([b[0], b[1], b[2], b[3]]).to_string()
+            }
+            0x05 => {
+                let b = r.take(8)?;
+                f64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]).to_string()
+            }
+            0x07 | 0x0A | 0x0C => {
+                let len = usize::from(r.u8()?);
+                let d = r.take(len)?;
+                let get = |i: usize| d.get(i).copied().unwrap_or(0);
+                let year = u16::from_le_bytes([get(0), get(1)]);
+                let micros = u32::from_le_bytes([get(7), get(8), get(9), get(10)]);
+                format!(
+                    "{year:04}-{:02}-{:02} {:02}:{:02}:{:02}.{micros:06}",
+                    get(2),
+                    get(3),
+                    get(4),
+                    get(5),
+                    get(6)
+                )
+            }
+            0x0B => {
+                let len = usize::from(r.u8()?);
+                let d = r.take(len)?;
+                let get = |i: usize| d.get(i).copied().unwrap_or(0);
+                let days = u32::from_le_bytes([get(1), get(2), get(3), get(4)]);
+                let micros = u32::from_le_bytes([get(8), get(9), get(10), get(11)]);
+                let sign = if get(0) == 1 { "-" } else { "+" };
+                format!(
+                    "{sign}{days:05} {:02}:{:02}:{:02}.{micros:06}",
+                    get(5),
+                    get(6),
+                    get(7)
+                )
+            }
+            _ => {
+                row.push(Some(r.lenenc_bytes()?.to_vec()));
+                continue;
+            }
+        };
+        row.push(Some(text.into_bytes()));
+    }
+    Some(row)
 }
 
 fn is_numeric_or_temporal(column_type: u8) -> bool {
@@ -177,12 +360,12 @@ fn is_numeric_or_temporal(column_type: u8) -> bool {
     )
 }
 
-/// The comparison kind of a column definition (type and collation).
-fn column_kind(def: &[u8]) -> ColumnKind {
+/// A column definition's comparison kind, type and flags.
+fn column_info(def: &[u8]) -> (ColumnKind, u8, u16) {
     let mut r = Reader::new(def);
     for _ in 0..6 {
         if r.lenenc_bytes().is_none() {
-            return ColumnKind::Bytes;
+            return (ColumnKind::Bytes, 0xFD, 0);
         }
     }
     let _ = r.lenenc_int();
@@ -192,11 +375,13 @@ fn column_kind(def: &[u8]) -> ColumnKind {
         (Some(_), Some(_), Some(column_type), Some(flags))
             if flags & 0x80 != 0 && !is_numeric_or_temporal(column_type) =>
         {
-            ColumnKind::Bytes
+            (ColumnKind::Bytes, column_type, flags)
         }
-        (Some(collation), Some(_), Some(column_type), _) => {
-            ColumnKind::from_definition(column_type, collation)
-        }
-        _ => ColumnKind::Bytes,
+        (Some(collation), Some(_), Some(column_type), flags) => (
+            ColumnKind::from_definition(column_type, collation),
+            column_type,
+            flags.unwrap_or(0),
+        ),
+        _ => (ColumnKind::Bytes, 0xFD, 0),
     }
 }

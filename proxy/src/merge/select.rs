@@ -12,8 +12,13 @@ pub struct ShardRows {
     /// Column definition payloads, as the backend sent them.
     pub columns: Vec<Vec<u8>>,
     pub kinds: Vec<ColumnKind>,
-    /// Values; `None` is NULL.
+    /// Values; `None` is NULL. In a binary-protocol result each row ends with one more
+    /// value past the columns: the row packet itself, which is what the client is sent.
     pub rows: Vec<Vec<Option<Vec<u8>>>>,
+    /// The rows came from COM_STMT_EXECUTE (binary protocol).
+    pub binary: bool,
+    /// Each column's protocol type and flags (for re-encoding binary rows).
+    pub types: Vec<(u8, u16)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -73,6 +78,11 @@ pub fn merge(spec: &SelectMerge, shards: Vec<ShardRows>) -> Result<ShardRows, Me
             return Err(MergeError::NotSupported(
                 "a select list that mixes aggregates and plain columns over several physical tables".into(),
             ));
+        }
+        if out.binary {
+            // Folded values are re-encoded from their text form: drop the row packets.
+            let columns = out.columns.len();
+            out.rows.iter_mut().for_each(|r| r.truncate(columns));
         }
         let mut row = out
             .rows
@@ -240,6 +250,8 @@ mod tests {
                 .iter()
                 .map(|r| r.iter().map(|v| v.map(|s| s.as_bytes().to_vec())).collect())
                 .collect(),
+            binary: false,
+            types: Vec::new(),
         }
     }
 

@@ -173,14 +173,8 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             Ok(p) => p,
             Err(e) => return self.send_router_error(&e).await,
         };
-        if plan.targets.len() > 1 && plan.kind == StatementKind::Select {
-            let message = format!(
-                "shardgate: this SELECT needs {} physical tables and merging their results; scatter SELECT arrives with distributed queries",
-                plan.targets.len()
-            );
-            return self.send_error(codes::ER_NOT_SUPPORTED_YET, &message).await;
-        }
         let one_copy = plan.merge == MergeSpec::OneCopyAffectedRows;
+        let (kind, merge) = (plan.kind, plan.merge);
         let mut jobs = Vec::with_capacity(plan.targets.len());
         for target in plan.targets {
             let (exec_body, pieces) = execute_body(body, &bound, &target.params, &long_data);
@@ -194,7 +188,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 .execute_single(backend, &sql, &exec_body, &pieces)
                 .await;
         }
-        let jobs = jobs
+        let jobs: Vec<(usize, Job)> = jobs
             .into_iter()
             .map(|(backend, sql, body, long_data)| {
                 (
@@ -207,6 +201,9 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 )
             })
             .collect();
+        if let (StatementKind::Select, MergeSpec::Select(spec)) = (kind, &merge) {
+            return self.scatter_jobs(spec, jobs).await;
+        }
         self.fan_out_jobs(jobs, one_copy).await
     }
 

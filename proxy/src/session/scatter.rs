@@ -3,11 +3,12 @@
 
 use std::collections::BTreeMap;
 
-use shardgate_router::{MergeSpec, Plan};
+use shardgate_router::{MergeSpec, Plan, SelectMerge};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::{Session, SessionError};
-use crate::exec::scatter::{read_all, ReadLane, ScatterError};
+use crate::exec::fanout::Job;
+use crate::exec::scatter::{encode_binary_row, read_all, ReadLane, ScatterError};
 use crate::merge::{merge, support, MergeError, ShardRows};
 use crate::protocol::codes;
 use crate::protocol::wire::{eof_packet, ok_packet, put_lenenc_bytes, put_lenenc_int, OkInfo};
@@ -17,7 +18,7 @@ const ER_OUT_OF_RESOURCES: (u16, &str) = (1041, "HY000");
 
 impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     pub(crate) async fn scatter_select(&mut self, plan: Plan) -> Result<(), SessionError> {
-        let MergeSpec::Select(spec) = &plan.merge else {
+        let MergeSpec::Select(spec) = plan.merge else {
             return self
                 .send_error(
                     codes::ER_NOT_SUPPORTED_YET,
@@ -25,36 +26,50 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 )
                 .await;
         };
+        let jobs = plan
+            .targets
+            .into_iter()
+            .map(|t| (t.backend, Job::Text(t.sql)))
+            .collect();
+        self.scatter_jobs(&spec, jobs).await
+    }
+
+    /// Runs a SELECT's physical statements (text or prepared), merges, and answers.
+    pub(crate) async fn scatter_jobs(
+        &mut self,
+        spec: &SelectMerge,
+        jobs: Vec<(usize, Job)>,
+    ) -> Result<(), SessionError> {
+        let targets = jobs.len();
         if let Err(reason) = support(spec) {
             let message = format!(
-                "shardgate does not support {reason} yet (it needs {} physical tables)",
-                plan.targets.len()
+                "shardgate does not support {reason} yet (it needs {targets} physical tables)"
             );
             return self.send_error(codes::ER_NOT_SUPPORTED_YET, &message).await;
         }
         let limit = self.ctx.topology.proxy.fanout_concurrency.max(1);
-        let mut by_backend: BTreeMap<usize, Vec<String>> = BTreeMap::new();
-        for t in &plan.targets {
-            by_backend.entry(t.backend).or_default().push(t.sql.clone());
+        let mut by_backend: BTreeMap<usize, Vec<Job>> = BTreeMap::new();
+        for (backend, job) in jobs {
+            by_backend.entry(backend).or_default().push(job);
         }
         let per_backend = (limit / by_backend.len().max(1)).max(1);
         let mut lanes = Vec::new();
         let mut lane_backends = Vec::new();
         let mut failure = None;
-        'backends: for (backend, statements) in by_backend {
+        'backends: for (backend, jobs) in by_backend {
             let count = if self.transactional() {
                 1
             } else {
-                per_backend.min(statements.len())
+                per_backend.min(jobs.len())
             };
             // Contiguous runs keep each lane's results in target order.
-            let chunk = statements.len().div_ceil(count);
-            for run in statements.chunks(chunk) {
+            let chunk = jobs.len().div_ceil(count);
+            for run in jobs.chunks(chunk) {
                 match self.take_conn(backend).await {
                     Ok(conn) => {
                         lanes.push(ReadLane {
                             conn,
-                            statements: run.to_vec(),
+                            jobs: run.to_vec(),
                         });
                         lane_backends.push(backend);
                     }
@@ -82,8 +97,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             Err(ScatterError::Backend(e)) => return self.send_backend_error(&e).await,
             Err(ScatterError::OverBudget) => {
                 let message = format!(
-                    "shardgate: merging this SELECT over {} physical tables needs more than proxy.merge_memory_limit ({budget} bytes); narrow it with the sharding key or a smaller LIMIT",
-                    plan.targets.len()
+                    "shardgate: merging this SELECT over {targets} physical tables needs more than proxy.merge_memory_limit ({budget} bytes); narrow it with the sharding key or a smaller LIMIT"
                 );
                 return self.send_error(ER_OUT_OF_RESOURCES, &message).await;
             }
@@ -115,7 +129,21 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         if !deprecate_eof {
             self.writer.write(&eof_packet(0, status)).await?;
         }
+        let columns = rows.columns.len();
         for row in &rows.rows {
+            if rows.binary {
+                match row.get(columns) {
+                    // The binary row packet rides after the columns, as the backend sent it.
+                    Some(Some(packet)) => self.writer.write(packet).await?,
+                    // Folded aggregates: encoded from their values.
+                    _ => {
+                        self.writer
+                            .write(&encode_binary_row(row, &rows.types))
+                            .await?
+                    }
+                }
+                continue;
+            }
             out.clear();
             for value in row {
                 match value {
