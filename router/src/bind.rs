@@ -352,6 +352,9 @@ impl Template {
                 .collect(),
             distinct: m.distinct,
             having: m.having.clone(),
+            group_by_columns: m.group_by_columns.clone(),
+            derived: m.derived.clone(),
+            unsupported: m.unsupported.clone(),
         }
     }
 
@@ -483,6 +486,11 @@ impl<'t> Renderer<'t> {
                 EditKind::Param(i) => self.param(*i),
                 EditKind::Table(r) | EditKind::Qualifier(r) => self.table(*r),
                 EditKind::LimitOffset(_) if self.multi => self.out.push('0'),
+                EditKind::LimitCount(_) if self.multi && self.template.merge.grouped() => {
+                    // Groups and aggregates are only complete after the merge: shards must
+                    // return all of theirs.
+                    self.out.push_str("18446744073709551615");
+                }
                 EditKind::LimitCount(count) if self.multi => {
                     let offset = self
                         .template
@@ -498,6 +506,11 @@ impl<'t> Renderer<'t> {
                     Operand::Param { index, .. } => self.param(*index),
                     _ => self.out.push_str(&text[edit.range.clone()]),
                 },
+                EditKind::AppendWhenMulti(extra) => {
+                    if self.multi {
+                        self.out.push_str(extra);
+                    }
+                }
             }
             pos = edit.range.end;
         }

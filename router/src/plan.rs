@@ -85,10 +85,24 @@ pub struct SelectMerge {
     pub offset: u64,
     /// GROUP BY expressions as SQL text.
     pub group_by: Vec<String>,
+    /// Where each GROUP BY expression is in the select list (0-based), when it is selected.
+    pub group_by_columns: Vec<Option<usize>>,
     pub aggregates: Vec<Aggregate>,
     pub distinct: bool,
     /// A HAVING clause to evaluate after grouping.
     pub having: Option<String>,
+    /// Columns the shard statements carry after the client's own, for the merge only (AVG's
+    /// SUM and COUNT), hidden from the client.
+    pub derived: Vec<Derived>,
+    /// Why the merge cannot be done, found while planning it.
+    pub unsupported: Option<String>,
+}
+
+/// A column added to the shard statements for the merge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Derived {
+    /// `SUM(x)` then `COUNT(x)` for the AVG(x) at this select-list position.
+    AvgParts { avg: usize },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -27,6 +27,8 @@ pub(crate) enum EditKind {
     LimitOffset(Operand),
     /// The row count of a LIMIT: `offset + count` when several targets.
     LimitCount(Operand),
+    /// Text added after the select list when several targets answer (derived columns).
+    AppendWhenMulti(String),
 }
 
 /// A logical table the statement names, once per mention.
@@ -79,10 +81,20 @@ pub(crate) enum RouteTemplate {
 pub(crate) struct MergeTemplate {
     pub order_by: Vec<SortKey>,
     pub group_by: Vec<String>,
+    pub group_by_columns: Vec<Option<usize>>,
+    pub derived: Vec<crate::plan::Derived>,
+    pub unsupported: Option<String>,
     pub aggregates: Vec<(AggregateFunction, usize, bool)>,
     pub distinct: bool,
     pub having: Option<String>,
     pub limit: Option<(Operand, Operand)>,
+}
+
+impl MergeTemplate {
+    /// Whether rows are grouped (GROUP BY or aggregates): shard results are partial groups.
+    pub(crate) fn grouped(&self) -> bool {
+        !self.group_by.is_empty() || !self.aggregates.is_empty()
+    }
 }
 
 /// An analyzed statement shape.

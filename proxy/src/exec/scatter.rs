@@ -137,9 +137,9 @@ async fn read_one(
         conn.read_packet(&mut buf)
             .await
             .map_err(ScatterError::Backend)?;
-        let (kind, column_type, flags) = column_info(&buf);
+        let (kind, column_type, flags, decimals) = column_info(&buf);
         out.kinds.push(kind);
-        out.types.push((column_type, flags));
+        out.types.push((column_type, flags, decimals));
         types.push((column_type, flags));
         out.columns.push(buf.clone());
     }
@@ -201,11 +201,11 @@ async fn read_one(
 
 /// Encodes a row of text values (as [`decode_binary_row`] spells them) as a binary-protocol
 /// row of the given column types: how folded aggregates go back to a prepared statement.
-pub fn encode_binary_row(values: &[Option<Vec<u8>>], types: &[(u8, u16)]) -> Vec<u8> {
+pub fn encode_binary_row(values: &[Option<Vec<u8>>], types: &[(u8, u16, u8)]) -> Vec<u8> {
     let mut out = vec![0x00];
     let bitmap_at = out.len();
     out.resize(bitmap_at + (types.len() + 7 + 2) / 8, 0);
-    for (i, (&(column_type, flags), value)) in types.iter().zip(values).enumerate() {
+    for (i, (&(column_type, _, _), value)) in types.iter().zip(values).enumerate() {
         let Some(value) = value else {
             let bit = i + 2;
             out[bitmap_at + bit / 8] |= 1 << (bit % 8);
@@ -213,7 +213,6 @@ pub fn encode_binary_row(values: &[Option<Vec<u8>>], types: &[(u8, u16)]) -> Vec
         };
         let text = String::from_utf8_lossy(value);
         let int = || -> i128 { text.trim().parse::<i128>().unwrap_or(0) };
-        let _ = flags;
         match column_type {
             0x01 => out.push(int() as u8),
             0x02 | 0x0D => out.extend_from_slice(&(int() as u16).to_le_bytes()),
@@ -360,28 +359,29 @@ fn is_numeric_or_temporal(column_type: u8) -> bool {
     )
 }
 
-/// A column definition's comparison kind, type and flags.
-fn column_info(def: &[u8]) -> (ColumnKind, u8, u16) {
+/// A column definition's comparison kind, type, flags and decimals.
+fn column_info(def: &[u8]) -> (ColumnKind, u8, u16, u8) {
     let mut r = Reader::new(def);
     for _ in 0..6 {
         if r.lenenc_bytes().is_none() {
-            return (ColumnKind::Bytes, 0xFD, 0);
+            return (ColumnKind::Bytes, 0xFD, 0, 0);
         }
     }
     let _ = r.lenenc_int();
-    match (r.u16(), r.u32(), r.u8(), r.u16()) {
+    match (r.u16(), r.u32(), r.u8(), r.u16(), r.u8()) {
         // A column with a binary (`_bin`) collation carries BINARY_FLAG; the collation id
         // sent is the result character set's.
-        (Some(_), Some(_), Some(column_type), Some(flags))
+        (Some(_), Some(_), Some(column_type), Some(flags), decimals)
             if flags & 0x80 != 0 && !is_numeric_or_temporal(column_type) =>
         {
-            (ColumnKind::Bytes, column_type, flags)
+            (ColumnKind::Bytes, column_type, flags, decimals.unwrap_or(0))
         }
-        (Some(collation), Some(_), Some(column_type), flags) => (
+        (Some(collation), Some(_), Some(column_type), flags, decimals) => (
             ColumnKind::from_definition(column_type, collation),
             column_type,
             flags.unwrap_or(0),
+            decimals.unwrap_or(0),
         ),
-        _ => (ColumnKind::Bytes, 0xFD, 0),
+        _ => (ColumnKind::Bytes, 0xFD, 0, 0),
     }
 }

@@ -6,6 +6,7 @@
 //! MySQL orders them), LIMIT/OFFSET, and COUNT/SUM/MIN/MAX without GROUP BY. Anything else is
 //! refused with ER_NOT_SUPPORTED_YET until the streaming merge arrives.
 
+mod group;
 mod select;
 mod value;
 

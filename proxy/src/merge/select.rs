@@ -2,9 +2,9 @@
 
 use std::cmp::Ordering;
 
-use shardgate_router::{AggregateFunction, SelectMerge};
+use shardgate_router::SelectMerge;
 
-use super::value::{compare, ColumnKind, Decimal};
+use super::value::{compare, ColumnKind};
 
 /// One shard's result set in the text protocol.
 #[derive(Debug, Clone, Default)]
@@ -17,8 +17,9 @@ pub struct ShardRows {
     pub rows: Vec<Vec<Option<Vec<u8>>>>,
     /// The rows came from COM_STMT_EXECUTE (binary protocol).
     pub binary: bool,
-    /// Each column's protocol type and flags (for re-encoding binary rows).
-    pub types: Vec<(u8, u16)>,
+    /// Each column's protocol type, flags and decimals (for re-encoding binary rows and
+    /// rounding AVG).
+    pub types: Vec<(u8, u16, u8)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -33,8 +34,13 @@ pub enum MergeError {
 
 /// Whether `spec` is a merge this version does; the reason when it is not.
 pub fn support(spec: &SelectMerge) -> Result<(), String> {
-    if !spec.group_by.is_empty() {
-        return Err("GROUP BY over several physical tables".into());
+    if let Some(reason) = &spec.unsupported {
+        return Err(reason.clone());
+    }
+    if spec.group_by_columns.iter().any(Option::is_none) {
+        return Err(
+            "GROUP BY an expression that is not selected, over several physical tables".into(),
+        );
     }
     if spec.distinct && !spec.aggregates.is_empty() {
         return Err("SELECT DISTINCT with aggregates over several physical tables".into());
@@ -48,20 +54,8 @@ pub fn support(spec: &SelectMerge) -> Result<(), String> {
             key.expr
         ));
     }
-    if let Some(a) = spec
-        .aggregates
-        .iter()
-        .find(|a| a.distinct || a.function == AggregateFunction::Avg)
-    {
-        let what = if a.distinct {
-            "an aggregate of DISTINCT values"
-        } else {
-            "AVG"
-        };
-        return Err(format!("{what} over several physical tables"));
-    }
-    if !spec.aggregates.is_empty() && !spec.order_by.is_empty() {
-        return Err("ORDER BY with aggregates over several physical tables".into());
+    if spec.aggregates.iter().any(|a| a.distinct) {
+        return Err("an aggregate of DISTINCT values over several physical tables".into());
     }
     Ok(())
 }
@@ -73,38 +67,30 @@ pub fn merge(spec: &SelectMerge, shards: Vec<ShardRows>) -> Result<ShardRows, Me
         return Ok(ShardRows::default());
     };
     let shards: Vec<ShardRows> = shards.collect();
-    if !spec.aggregates.is_empty() {
-        if spec.aggregates.len() != out.columns.len() {
-            return Err(MergeError::NotSupported(
-                "a select list that mixes aggregates and plain columns over several physical tables".into(),
-            ));
+    if !spec.aggregates.is_empty() || !spec.group_by.is_empty() {
+        // Folded values are re-encoded from their text form: the row packets go.
+        let columns = out.columns.len();
+        for shard in shards {
+            out.rows.extend(shard.rows);
         }
-        if out.binary {
-            // Folded values are re-encoded from their text form: drop the row packets.
-            let columns = out.columns.len();
-            out.rows.iter_mut().for_each(|r| r.truncate(columns));
+        out.rows.iter_mut().for_each(|r| r.truncate(columns));
+        super::group::group(spec, &mut out)?;
+        if !spec.order_by.is_empty() {
+            let keys: Vec<(usize, bool, ColumnKind)> = spec
+                .order_by
+                .iter()
+                .filter_map(|k| {
+                    k.column.map(|c| {
+                        (
+                            c,
+                            k.descending,
+                            out.kinds.get(c).copied().unwrap_or(ColumnKind::Bytes),
+                        )
+                    })
+                })
+                .collect();
+            out.rows.sort_by(|a, b| compare_rows(a, b, &keys));
         }
-        let mut row = out
-            .rows
-            .pop()
-            .unwrap_or_else(|| vec![None; out.columns.len()]);
-        for shard in &shards {
-            let Some(other) = shard.rows.first() else {
-                continue;
-            };
-            for a in &spec.aggregates {
-                let (Some(slot), Some(value)) = (row.get_mut(a.column), other.get(a.column)) else {
-                    continue;
-                };
-                let kind = out
-                    .kinds
-                    .get(a.column)
-                    .copied()
-                    .unwrap_or(ColumnKind::Bytes);
-                *slot = fold(a.function, slot.take(), value.clone(), kind)?;
-            }
-        }
-        out.rows = vec![row];
     } else {
         for shard in shards {
             out.rows.extend(shard.rows);
@@ -187,60 +173,10 @@ fn compare_rows(
     Ordering::Equal
 }
 
-fn fold(
-    function: AggregateFunction,
-    acc: Option<Vec<u8>>,
-    value: Option<Vec<u8>>,
-    kind: ColumnKind,
-) -> Result<Option<Vec<u8>>, MergeError> {
-    let (acc, value) = match (acc, value) {
-        (None, v) | (v, None) => return Ok(v),
-        (Some(a), Some(v)) => (a, v),
-    };
-    Ok(Some(match function {
-        AggregateFunction::Count | AggregateFunction::Sum => {
-            let overflow = || {
-                MergeError::Overflow(
-                    "shardgate: a SUM or COUNT over several physical tables does not fit 38 digits"
-                        .into(),
-                )
-            };
-            let (Some(a), Some(b)) = (Decimal::parse(&acc), Decimal::parse(&value)) else {
-                return Err(MergeError::NotSupported(
-                    "SUM of a floating-point column over several physical tables".into(),
-                ));
-            };
-            a.checked_add(b)
-                .ok_or_else(overflow)?
-                .to_text()
-                .into_bytes()
-        }
-        AggregateFunction::Min => {
-            if compare(&value, &acc, kind) == Ordering::Less {
-                value
-            } else {
-                acc
-            }
-        }
-        AggregateFunction::Max => {
-            if compare(&value, &acc, kind) == Ordering::Greater {
-                value
-            } else {
-                acc
-            }
-        }
-        AggregateFunction::Avg => {
-            return Err(MergeError::NotSupported(
-                "AVG over several physical tables".into(),
-            ))
-        }
-    }))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use shardgate_router::{Aggregate, SortKey};
+    use shardgate_router::{Aggregate, AggregateFunction, SortKey};
 
     fn shard(kinds: &[ColumnKind], rows: &[&[Option<&str>]]) -> ShardRows {
         ShardRows {
@@ -345,18 +281,74 @@ mod tests {
     #[test]
     fn unsupported_merges_say_why() {
         let spec = SelectMerge {
-            group_by: vec!["x".into()],
+            group_by: vec!["x + 1".into()],
+            group_by_columns: vec![None],
             ..Default::default()
         };
-        assert!(support(&spec).unwrap_err().contains("GROUP BY"));
+        assert!(support(&spec)
+            .unwrap_err()
+            .contains("GROUP BY an expression that is not selected"));
         let spec = SelectMerge {
-            aggregates: vec![Aggregate {
-                function: AggregateFunction::Avg,
-                column: 0,
-                distinct: false,
-            }],
+            having: Some("c > 1".into()),
             ..Default::default()
         };
-        assert!(support(&spec).unwrap_err().contains("AVG"));
+        assert!(support(&spec).unwrap_err().contains("HAVING"));
+    }
+
+    #[test]
+    fn groups_fold_and_average() {
+        // SELECT k, COUNT(*), AVG(v) ... GROUP BY k, with SUM(v), COUNT(v) derived.
+        let spec = SelectMerge {
+            group_by: vec!["k".into()],
+            group_by_columns: vec![Some(0)],
+            aggregates: vec![
+                Aggregate {
+                    function: AggregateFunction::Count,
+                    column: 1,
+                    distinct: false,
+                },
+                Aggregate {
+                    function: AggregateFunction::Avg,
+                    column: 2,
+                    distinct: false,
+                },
+            ],
+            derived: vec![shardgate_router::Derived::AvgParts { avg: 2 }],
+            ..Default::default()
+        };
+        let kinds = [
+            ColumnKind::TextCi,
+            ColumnKind::Numeric,
+            ColumnKind::Numeric,
+            ColumnKind::Numeric,
+            ColumnKind::Numeric,
+        ];
+        let mut a = shard(
+            &kinds,
+            &[
+                &[Some("b"), Some("2"), Some("1.5000"), Some("3"), Some("2")],
+                &[Some("A"), Some("1"), Some("4.0000"), Some("4"), Some("1")],
+            ],
+        );
+        a.types = vec![
+            (0xFD, 0, 0),
+            (0x08, 0, 0),
+            (0xF6, 0, 4),
+            (0xF6, 0, 0),
+            (0x08, 0, 0),
+        ];
+        let b = shard(
+            &kinds,
+            &[&[Some("a"), Some("2"), Some("1.0000"), Some("2"), Some("2")]],
+        );
+        let out = merge(&spec, vec![a, b]).unwrap();
+        assert_eq!(out.columns.len(), 3);
+        assert_eq!(
+            texts(&out),
+            vec![
+                vec![Some("A".into()), Some("3".into()), Some("2.0000".into())],
+                vec![Some("b".into()), Some("2".into()), Some("1.5000".into())],
+            ]
+        );
     }
 }

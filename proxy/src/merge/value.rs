@@ -40,18 +40,18 @@ pub fn compare(a: &[u8], b: &[u8], kind: ColumnKind) -> Ordering {
     match kind {
         ColumnKind::Numeric => compare_numbers(a, b),
         ColumnKind::Temporal | ColumnKind::Bytes => a.cmp(b),
-        ColumnKind::TextCi => {
-            let (a, b) = (String::from_utf8_lossy(a), String::from_utf8_lossy(b));
-            // general_ci ignores trailing spaces (PAD SPACE), case and most accents.
-            let fold = |s: &str| {
-                s.trim_end_matches(' ')
-                    .chars()
-                    .map(fold_char)
-                    .collect::<Vec<char>>()
-            };
-            fold(&a).cmp(&fold(&b))
-        }
+        ColumnKind::TextCi => fold_text(a).cmp(&fold_text(b)),
     }
+}
+
+/// A text's sort key under utf8mb4_general_ci: trailing spaces (PAD SPACE), case and the
+/// accents of Latin letters do not count.
+pub fn fold_text(text: &[u8]) -> String {
+    String::from_utf8_lossy(text)
+        .trim_end_matches(' ')
+        .chars()
+        .map(fold_char)
+        .collect()
 }
 
 /// One character's sort weight under utf8mb4_general_ci, for the Latin letters it folds.
@@ -137,6 +137,35 @@ impl Decimal {
         })
     }
 
+    /// The same value without trailing fraction zeros (`1.50` and `1.5` become one key).
+    pub fn normalized(mut self) -> Decimal {
+        while self.scale > 0 && self.mantissa % 10 == 0 {
+            self.mantissa /= 10;
+            self.scale -= 1;
+        }
+        self
+    }
+
+    /// `self / divisor` at `scale` fraction digits, rounded half away from zero.
+    pub fn divide(self, divisor: i128, scale: u32) -> Option<Decimal> {
+        if divisor == 0 {
+            return None;
+        }
+        // Scale the dividend so the quotient has one digit more than wanted, then round.
+        let numerator = if scale + 1 >= self.scale {
+            self.mantissa
+                .checked_mul(10i128.checked_pow(scale + 1 - self.scale)?)?
+        } else {
+            self.mantissa / 10i128.checked_pow(self.scale - scale - 1)?
+        };
+        let q = numerator / divisor;
+        let rounded = if q >= 0 { (q + 5) / 10 } else { (q - 5) / 10 };
+        Some(Decimal {
+            mantissa: rounded,
+            scale,
+        })
+    }
+
     pub fn to_text(self) -> String {
         let negative = self.mantissa < 0;
         let digits = self.mantissa.unsigned_abs().to_string();
@@ -186,6 +215,32 @@ mod tests {
         assert_eq!(Decimal::parse(b"0.05").unwrap().to_text(), "0.05");
         assert_eq!(Decimal::parse(b"-7").unwrap().to_text(), "-7");
         assert!(Decimal::parse(b"1e5").is_none());
+    }
+
+    #[test]
+    fn decimals_divide_with_rounding() {
+        let sum = Decimal::parse(b"10.00").unwrap();
+        assert_eq!(sum.divide(3, 6).unwrap().to_text(), "3.333333");
+        assert_eq!(
+            Decimal::parse(b"2")
+                .unwrap()
+                .divide(3, 4)
+                .unwrap()
+                .to_text(),
+            "0.6667"
+        );
+        assert_eq!(
+            Decimal::parse(b"-2")
+                .unwrap()
+                .divide(3, 4)
+                .unwrap()
+                .to_text(),
+            "-0.6667"
+        );
+        assert_eq!(
+            Decimal::parse(b"1.50").unwrap().normalized().to_text(),
+            "1.5"
+        );
     }
 
     #[test]

@@ -10,7 +10,7 @@ use super::{Analysis, Class};
 use crate::condition::{const_value, Cond, Operand};
 use crate::error::{Result, RouterError};
 use crate::params::ParamValue;
-use crate::plan::{AggregateFunction, SortKey, StatementKind};
+use crate::plan::{AggregateFunction, Derived, SortKey, StatementKind};
 use crate::template::{Edit, EditKind, MergeTemplate, RouteTemplate, Template};
 
 pub(super) fn analyze(query: &Query, mut a: Analysis<'_>) -> Result<Template> {
@@ -171,10 +171,14 @@ fn merge_template(a: &mut Analysis<'_>, query: &Query, select: &Select) -> Resul
             }
         }
     }
+    let mut group_by_columns = Vec::new();
     let group_by = match &select.group_by {
         GroupByExpr::Expressions(exprs, _) => {
             for e in exprs {
-                ordinal(a, e);
+                group_by_columns.push(match ordinal(a, e) {
+                    Some(n) => Some(n),
+                    None => position(e),
+                });
             }
             exprs.iter().map(|e| e.to_string()).collect()
         }
@@ -183,14 +187,81 @@ fn merge_template(a: &mut Analysis<'_>, query: &Query, select: &Select) -> Resul
         }
     };
     let limit = limit_edits(a, query.limit_clause.as_ref());
+    let (derived, unsupported) = avg_parts(a, select, &aggregates);
     Ok(MergeTemplate {
         order_by,
         group_by,
+        group_by_columns,
+        derived,
+        unsupported,
         aggregates,
         distinct: matches!(select.distinct, Some(Distinct::Distinct)),
         having: select.having.as_ref().map(|h| h.to_string()),
         limit,
     })
+}
+
+/// AVG(x) cannot be averaged from shard averages: the shard statements also return SUM(x)
+/// and COUNT(x), after the client's columns, and the merge divides.
+fn avg_parts(
+    a: &mut Analysis<'_>,
+    select: &Select,
+    aggregates: &[(AggregateFunction, usize, bool)],
+) -> (Vec<Derived>, Option<String>) {
+    let avgs: Vec<usize> = aggregates
+        .iter()
+        .filter(|(f, _, distinct)| *f == AggregateFunction::Avg && !distinct)
+        .map(|(_, column, _)| *column)
+        .collect();
+    if avgs.is_empty() {
+        return (Vec::new(), None);
+    }
+    // The select list ends where FROM starts (sqlparser's spans of function calls stop short
+    // of their closing parenthesis, so they cannot place it).
+    let first_table = a
+        .edits
+        .iter()
+        .filter(|e| matches!(e.kind, EditKind::Table(_)))
+        .map(|e| e.range.start)
+        .min();
+    let text = a.src.text();
+    let Some(end) = first_table.and_then(|t| text[..t].to_ascii_uppercase().rfind("FROM")) else {
+        return (
+            Vec::new(),
+            Some("AVG in a statement whose FROM cannot be located".into()),
+        );
+    };
+    let end = text[..end].trim_end().len();
+    let mut extra = String::new();
+    let mut derived = Vec::new();
+    for column in avgs {
+        let expr = match &select.projection[column] {
+            SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } => e,
+            _ => continue,
+        };
+        let text = expr.to_string();
+        let (Some(open), Some(close)) = (text.find('('), text.rfind(')')) else {
+            continue;
+        };
+        let argument = &text[open + 1..close];
+        if argument.contains('?') {
+            // The derived copies would need the parameter twice more.
+            a.literal_sensitive = true;
+            return (
+                Vec::new(),
+                Some("AVG of an expression with parameters over several physical tables".into()),
+            );
+        }
+        extra.push_str(&format!(", SUM({argument}), COUNT({argument})"));
+        derived.push(Derived::AvgParts { avg: column });
+    }
+    if !extra.is_empty() {
+        a.edits.push(Edit {
+            range: end..end,
+            kind: EditKind::AppendWhenMulti(extra),
+        });
+    }
+    (derived, None)
 }
 
 /// `ORDER BY 2` means the second column. A `?` there came from the shape normalizer (a
