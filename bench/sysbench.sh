@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# sysbench oltp_point_select against three targets, in alternation, on one MariaDB server:
+# sysbench against three targets, in alternation, on one MariaDB server:
 #   direct    MariaDB itself (unsharded sbtest1)
 #   haproxy   an haproxy TCP relay (mode tcp) to it: the cost of any extra hop here
 #   shardgate sbtest1 sharded 32 x 32 by id (examples/sbtest-bench.yaml), --auto_inc=off
 # at 1 and 32 threads, with --db-ps-mode=disable and auto. Prints QPS, average and p95
 # latency, the ratios shardgate/haproxy and shardgate/direct, and the CPU each proxy spent
-# per query. Usage: bench/sysbench.sh [SECONDS_PER_RUN] (default 10).
+# per query. Then oltp_read_only and oltp_read_write (range scans, SUM, ORDER BY, DISTINCT,
+# in transactions) at 32 threads against direct and shardgate, with their ratio.
+# Usage: bench/sysbench.sh [SECONDS_PER_RUN] (default 10).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 duration=${1:-10}
@@ -126,4 +128,24 @@ for threads in 1 32; do
           (avg["shardgate"] - avg["haproxy"]) * 1000
       }' "$results"
   done
+done
+
+echo
+echo "read workloads (32 threads, --db-ps-mode=auto):"
+printf '%-16s %-9s %10s %10s %9s\n' workload target tps qps avg_ms
+for workload in oltp_read_only oltp_read_write; do
+  tps_direct=""
+  for target in direct shardgate; do
+    case $target in
+      direct) port=33071 ;;
+      shardgate) port=33073 ;;
+    esac
+    out=$(sb "$port" sbtest "$workload" --threads=32 --time="$duration" --db-ps-mode=auto run)
+    tps=$(echo "$out" | awk '/transactions:/ {gsub(/\(/, "", $3); print $3; exit}')
+    qps=$(echo "$out" | awk '/queries:/ {gsub(/\(/, "", $3); print $3; exit}')
+    avg=$(echo "$out" | awk '/avg:/ {print $2; exit}')
+    printf '%-16s %-9s %10s %10s %9s\n' "$workload" "$target" "$tps" "$qps" "$avg"
+    if [ "$target" = direct ]; then tps_direct=$tps; fi
+  done
+  awk -v s="$tps" -v d="$tps_direct" -v w="$workload" 'BEGIN {printf "  %s shardgate/direct %.2f\n", w, s / d}'
 done

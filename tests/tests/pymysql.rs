@@ -79,3 +79,18 @@ async fn pymysql_application() {
     );
     assert!(stdout.contains("all checks passed"), "{stdout}");
 }
+
+/// `require_tls`: a client that does not switch to TLS is refused with MySQL's error for it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn require_tls_refuses_plain_clients() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = certificate(dir.path());
+    let tls = format!("proxy:\n  tls:\n    cert: {cert}\n    key: {key}\n    require_tls: true\n");
+    let cluster = Cluster::start_with(|yaml| yaml.push_str(&tls)).await;
+    // mysql_async is built without TLS here: it cannot switch.
+    let err = mysql_async::Conn::new(cluster.opts()).await.unwrap_err();
+    match err {
+        mysql_async::Error::Server(e) => assert_eq!(e.code, 3159, "{}", e.message),
+        other => panic!("expected ER_SECURE_TRANSPORT_REQUIRED, got {other}"),
+    }
+}
