@@ -6,3 +6,4 @@ pub mod fanout;
 pub mod names;
 pub mod relay;
 pub mod scatter;
+pub mod union;

@@ -175,12 +175,20 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         };
         let one_copy = plan.merge == MergeSpec::OneCopyAffectedRows;
         let (kind, merge) = (plan.kind, plan.merge);
-        let mut jobs = Vec::with_capacity(plan.targets.len());
-        for target in plan.targets {
+        // Decided before combining: one combined statement still needs the merge.
+        let single = plan.targets.len() == 1;
+        let targets = if kind == StatementKind::Select {
+            // One statement per database: fewer round trips, same answer.
+            crate::exec::union::combine_per_database(plan.targets)
+        } else {
+            plan.targets
+        };
+        let mut jobs = Vec::with_capacity(targets.len());
+        for target in targets {
             let (exec_body, pieces) = execute_body(body, &bound, &target.params, &long_data);
             jobs.push((target.backend, target.sql, exec_body, pieces));
         }
-        if jobs.len() == 1 {
+        if single {
             let Some((backend, sql, exec_body, pieces)) = jobs.pop() else {
                 return Ok(());
             };

@@ -9,6 +9,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use super::{Session, SessionError};
 use crate::exec::fanout::Job;
 use crate::exec::scatter::{encode_binary_row, read_all, ReadLane, ScatterError};
+use crate::exec::union::combine_per_database;
 use crate::merge::{merge, support, MergeError, ShardRows};
 use crate::protocol::codes;
 use crate::protocol::wire::{eof_packet, ok_packet, put_lenenc_bytes, put_lenenc_int, OkInfo};
@@ -26,8 +27,8 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 )
                 .await;
         };
-        let jobs = plan
-            .targets
+        // One statement per database: fewer round trips, same answer.
+        let jobs = combine_per_database(plan.targets)
             .into_iter()
             .map(|t| (t.backend, Job::Text(t.sql)))
             .collect();

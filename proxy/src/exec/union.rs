@@ -1,0 +1,99 @@
+//! Fewer round trips for SELECTs over many tables: the physical statements that go to one
+//! database are sent as one `(...) UNION ALL (...)` statement. Each part keeps its own
+//! WHERE, ORDER BY and LIMIT, and the merge treats the combined rows as it treats rows from
+//! separate statements (it sorts, groups and limits them all again), so the answer is the same.
+
+use std::collections::BTreeMap;
+
+use shardgate_router::PhysicalStatement;
+
+/// Clauses a UNION part cannot carry, or that would change meaning in one.
+const KEEP_SEPARATE: [&str; 4] = [
+    "FOR UPDATE",
+    "LOCK IN SHARE MODE",
+    "SQL_CALC_FOUND_ROWS",
+    " INTO ",
+];
+
+/// Combines the statements of each database into one, in target order.
+pub fn combine_per_database(targets: Vec<PhysicalStatement>) -> Vec<PhysicalStatement> {
+    let separate = targets.first().is_some_and(|t| {
+        let upper = t.sql.to_ascii_uppercase();
+        KEEP_SEPARATE.iter().any(|clause| upper.contains(clause))
+    });
+    if separate || targets.len() < 2 {
+        return targets;
+    }
+    let mut groups: BTreeMap<(usize, Option<usize>), Vec<PhysicalStatement>> = BTreeMap::new();
+    for t in targets {
+        groups.entry((t.backend, t.database)).or_default().push(t);
+    }
+    groups
+        .into_values()
+        .map(|mut parts| {
+            if parts.len() == 1 {
+                return parts.pop().unwrap_or_else(|| unreachable_statement());
+            }
+            let mut sql = String::with_capacity(parts.iter().map(|p| p.sql.len() + 13).sum());
+            let mut params = Vec::new();
+            let (backend, database) = (parts[0].backend, parts[0].database);
+            for (i, part) in parts.into_iter().enumerate() {
+                if i > 0 {
+                    sql.push_str(" UNION ALL ");
+                }
+                sql.push('(');
+                sql.push_str(&part.sql);
+                sql.push(')');
+                params.extend(part.params);
+            }
+            PhysicalStatement {
+                backend,
+                database,
+                sql,
+                params,
+            }
+        })
+        .collect()
+}
+
+/// A group always has at least one statement; this only satisfies the type checker.
+fn unreachable_statement() -> PhysicalStatement {
+    PhysicalStatement {
+        backend: 0,
+        database: None,
+        sql: String::new(),
+        params: Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stmt(backend: usize, database: usize, sql: &str, params: Vec<usize>) -> PhysicalStatement {
+        PhysicalStatement {
+            backend,
+            database: Some(database),
+            sql: sql.into(),
+            params,
+        }
+    }
+
+    #[test]
+    fn one_statement_per_database() {
+        let combined = combine_per_database(vec![
+            stmt(0, 0, "SELECT a FROM d0.t0 WHERE k = ? LIMIT 2", vec![0]),
+            stmt(1, 1, "SELECT a FROM d1.t0 WHERE k = ?", vec![0]),
+            stmt(0, 0, "SELECT a FROM d0.t1 WHERE k = ? LIMIT 2", vec![0]),
+        ]);
+        assert_eq!(combined.len(), 2);
+        assert_eq!(combined[0].sql, "(SELECT a FROM d0.t0 WHERE k = ? LIMIT 2) UNION ALL (SELECT a FROM d0.t1 WHERE k = ? LIMIT 2)");
+        assert_eq!(combined[0].params, vec![0, 0]);
+        assert_eq!(combined[1].sql, "SELECT a FROM d1.t0 WHERE k = ?");
+        let locking = combine_per_database(vec![
+            stmt(0, 0, "SELECT a FROM d0.t0 FOR UPDATE", vec![]),
+            stmt(0, 0, "SELECT a FROM d0.t1 FOR UPDATE", vec![]),
+        ]);
+        assert_eq!(locking.len(), 2);
+    }
+}
