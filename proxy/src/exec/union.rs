@@ -32,7 +32,7 @@ pub fn combine_per_database(targets: Vec<PhysicalStatement>) -> Vec<PhysicalStat
         .into_values()
         .map(|mut parts| {
             if parts.len() == 1 {
-                return parts.pop().unwrap_or_else(|| unreachable_statement());
+                return parts.remove(0);
             }
             let mut sql = String::with_capacity(parts.iter().map(|p| p.sql.len() + 13).sum());
             let mut params = Vec::new();
@@ -54,16 +54,6 @@ pub fn combine_per_database(targets: Vec<PhysicalStatement>) -> Vec<PhysicalStat
             }
         })
         .collect()
-}
-
-/// A group always has at least one statement; this only satisfies the type checker.
-fn unreachable_statement() -> PhysicalStatement {
-    PhysicalStatement {
-        backend: 0,
-        database: None,
-        sql: String::new(),
-        params: Vec::new(),
-    }
 }
 
 #[cfg(test)]
