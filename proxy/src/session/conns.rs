@@ -42,6 +42,49 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         }
     }
 
+    /// Splits a statement's jobs into lanes that run in parallel: per backend, a share of
+    /// the per-statement concurrency limit (one lane inside a transaction, on its pinned
+    /// connection), each lane a contiguous run of the backend's jobs with its own connection.
+    /// On failure every connection taken is given back.
+    pub(crate) async fn lanes<J>(
+        &mut self,
+        jobs: Vec<(usize, J)>,
+    ) -> Result<Vec<(usize, PooledConn, Vec<J>)>, BackendError> {
+        let limit = self.ctx.topology.proxy.fanout_concurrency.max(1);
+        let mut by_backend: std::collections::BTreeMap<usize, Vec<J>> =
+            std::collections::BTreeMap::new();
+        for (backend, job) in jobs {
+            by_backend.entry(backend).or_default().push(job);
+        }
+        let per_backend = (limit / by_backend.len().max(1)).max(1);
+        let mut lanes = Vec::new();
+        for (backend, jobs) in by_backend {
+            let count = if self.transactional() {
+                1
+            } else {
+                per_backend.min(jobs.len())
+            };
+            let chunk = jobs.len().div_ceil(count.max(1));
+            let mut jobs = jobs.into_iter();
+            loop {
+                let run: Vec<J> = jobs.by_ref().take(chunk).collect();
+                if run.is_empty() {
+                    break;
+                }
+                match self.take_conn(backend).await {
+                    Ok(conn) => lanes.push((backend, conn, run)),
+                    Err(e) => {
+                        for (backend, conn, _) in lanes {
+                            self.give_back(backend, conn);
+                        }
+                        return Err(e);
+                    }
+                }
+            }
+        }
+        Ok(lanes)
+    }
+
     /// Brings a connection's settings to this session's, so nothing one client set is
     /// visible to another that later gets the same backend connection.
     pub(crate) async fn apply_settings(&self, conn: &mut PooledConn) -> Result<(), BackendError> {

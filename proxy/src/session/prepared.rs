@@ -176,7 +176,8 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         let one_copy = plan.merge == MergeSpec::OneCopyAffectedRows;
         let (kind, merge) = (plan.kind, plan.merge);
         // Decided before combining: one combined statement still needs the merge.
-        let single = plan.targets.len() == 1;
+        let tables = plan.targets.len();
+        let single = tables == 1;
         let targets = if kind == StatementKind::Select {
             // One statement per database: fewer round trips, same answer.
             crate::exec::union::combine_per_database(plan.targets)
@@ -210,7 +211,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             })
             .collect();
         if let (StatementKind::Select, MergeSpec::Select(spec)) = (kind, &merge) {
-            return self.scatter_jobs(spec, jobs).await;
+            return self.scatter_jobs(spec, jobs, tables).await;
         }
         self.fan_out_jobs(jobs, one_copy).await
     }

@@ -357,46 +357,15 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         jobs: Vec<(usize, Job)>,
         one_copy: bool,
     ) -> Result<(), SessionError> {
-        let limit = self.ctx.topology.proxy.fanout_concurrency.max(1);
         let targets = jobs.len();
-        let mut by_backend: BTreeMap<usize, Vec<Job>> = BTreeMap::new();
-        for (backend, job) in jobs {
-            by_backend.entry(backend).or_default().push(job);
-        }
-        let per_backend = (limit / by_backend.len().max(1)).max(1);
-        let mut lanes = Vec::new();
-        let mut lane_backends = Vec::new();
-        let mut failure = None;
-        'backends: for (backend, jobs) in by_backend {
-            let count = if self.transactional() {
-                1
-            } else {
-                per_backend.min(jobs.len())
-            };
-            let mut buckets: Vec<Vec<Job>> = vec![Vec::new(); count];
-            for (i, job) in jobs.into_iter().enumerate() {
-                buckets[i % count].push(job);
-            }
-            for bucket in buckets {
-                match self.take_conn(backend).await {
-                    Ok(conn) => {
-                        lanes.push(Lane { conn, jobs: bucket });
-                        lane_backends.push(backend);
-                    }
-                    Err(e) => {
-                        failure = Some(e);
-                        break 'backends;
-                    }
-                }
-            }
-        }
-        if let Some(e) = failure {
-            // Nothing ran: hand the connections back and report the backend.
-            for (backend, lane) in lane_backends.into_iter().zip(lanes) {
-                self.give_back(backend, lane.conn);
-            }
-            return self.send_backend_error(&e).await;
-        }
+        let (lane_backends, lanes): (Vec<usize>, Vec<Lane>) = match self.lanes(jobs).await {
+            Ok(lanes) => lanes
+                .into_iter()
+                .map(|(backend, conn, jobs)| (backend, Lane { conn, jobs }))
+                .unzip(),
+            // Nothing ran: report the backend.
+            Err(e) => return self.send_backend_error(&e).await,
+        };
         let timeout = self.ctx.pools[0].query_timeout();
         let (conns, outcome) = fanout::run(lanes, timeout).await;
         for (backend, conn) in lane_backends.into_iter().zip(conns) {

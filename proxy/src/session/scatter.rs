@@ -1,8 +1,6 @@
 //! A SELECT over several physical tables: read every shard's result, merge, answer with one
 //! result set.
 
-use std::collections::BTreeMap;
-
 use shardgate_router::{MergeSpec, Plan, SelectMerge};
 use tokio::io::{AsyncRead, AsyncWrite};
 
@@ -27,66 +25,36 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 )
                 .await;
         };
+        let tables = plan.targets.len();
         // One statement per database: fewer round trips, same answer.
         let jobs = combine_per_database(plan.targets)
             .into_iter()
             .map(|t| (t.backend, Job::Text(t.sql)))
             .collect();
-        self.scatter_jobs(&spec, jobs).await
+        self.scatter_jobs(&spec, jobs, tables).await
     }
 
-    /// Runs a SELECT's physical statements (text or prepared), merges, and answers.
+    /// Runs a SELECT's physical statements (text or prepared) over `targets` physical
+    /// tables, merges, and answers.
     pub(crate) async fn scatter_jobs(
         &mut self,
         spec: &SelectMerge,
         jobs: Vec<(usize, Job)>,
+        targets: usize,
     ) -> Result<(), SessionError> {
-        let targets = jobs.len();
         if let Err(reason) = support(spec) {
             let message = format!(
                 "shardgate does not support {reason} yet (it needs {targets} physical tables)"
             );
             return self.send_error(codes::ER_NOT_SUPPORTED_YET, &message).await;
         }
-        let limit = self.ctx.topology.proxy.fanout_concurrency.max(1);
-        let mut by_backend: BTreeMap<usize, Vec<Job>> = BTreeMap::new();
-        for (backend, job) in jobs {
-            by_backend.entry(backend).or_default().push(job);
-        }
-        let per_backend = (limit / by_backend.len().max(1)).max(1);
-        let mut lanes = Vec::new();
-        let mut lane_backends = Vec::new();
-        let mut failure = None;
-        'backends: for (backend, jobs) in by_backend {
-            let count = if self.transactional() {
-                1
-            } else {
-                per_backend.min(jobs.len())
-            };
-            // Contiguous runs keep each lane's results in target order.
-            let chunk = jobs.len().div_ceil(count);
-            for run in jobs.chunks(chunk) {
-                match self.take_conn(backend).await {
-                    Ok(conn) => {
-                        lanes.push(ReadLane {
-                            conn,
-                            jobs: run.to_vec(),
-                        });
-                        lane_backends.push(backend);
-                    }
-                    Err(e) => {
-                        failure = Some(e);
-                        break 'backends;
-                    }
-                }
-            }
-        }
-        if let Some(e) = failure {
-            for (backend, lane) in lane_backends.into_iter().zip(lanes) {
-                self.give_back(backend, lane.conn);
-            }
-            return self.send_backend_error(&e).await;
-        }
+        let (lane_backends, lanes): (Vec<usize>, Vec<ReadLane>) = match self.lanes(jobs).await {
+            Ok(lanes) => lanes
+                .into_iter()
+                .map(|(backend, conn, jobs)| (backend, ReadLane { conn, jobs }))
+                .unzip(),
+            Err(e) => return self.send_backend_error(&e).await,
+        };
         let budget = self.ctx.topology.proxy.merge_memory_limit;
         let timeout = self.ctx.pools[0].query_timeout();
         let (conns, result) = read_all(lanes, budget, timeout).await;
