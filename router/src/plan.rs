@@ -103,6 +103,18 @@ pub struct SelectMerge {
 pub enum Derived {
     /// `SUM(x)` then `COUNT(x)` for the AVG(x) at this select-list position.
     AvgParts { avg: usize },
+    /// The value of ORDER BY key number `key`, which the client did not select.
+    SortKey { key: usize },
+}
+
+impl Derived {
+    /// How many columns it adds.
+    pub fn width(self) -> usize {
+        match self {
+            Derived::AvgParts { .. } => 2,
+            Derived::SortKey { .. } => 1,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -117,6 +117,9 @@ async fn scatter_selects_match_one_unsharded_table() {
         "SELECT AVG(amount), AVG(user_id), COUNT(*) FROM t_order",
         "SELECT user_id, AVG(amount) AS a FROM t_order GROUP BY user_id ORDER BY a DESC, user_id LIMIT 4",
         "SELECT user_id, COUNT(*) FROM t_order WHERE user_id = 999 GROUP BY user_id",
+        "SELECT order_id FROM t_order ORDER BY amount, order_id LIMIT 30",
+        "SELECT * FROM t_order ORDER BY created_at DESC, order_id LIMIT 10",
+        "SELECT user_id FROM t_order ORDER BY status DESC, code, order_id",
     ];
     for sql in ordered {
         let direct = sql.replace("FROM t_order", "FROM reference.t_order");
@@ -168,10 +171,6 @@ async fn scatter_selects_match_one_unsharded_table() {
         (
             "SELECT COUNT(DISTINCT status) FROM t_order",
             "DISTINCT values",
-        ),
-        (
-            "SELECT order_id FROM t_order ORDER BY amount",
-            "not a selected column",
         ),
     ] {
         let err = proxy.query_drop(sql).await.unwrap_err();

@@ -14,7 +14,7 @@ use super::value::{compare, fold_text, ColumnKind, Decimal};
 /// Folds `rows` (already concatenated from every shard, row packets dropped) into groups.
 /// Returns the grouped rows with only the client's columns, in group-key order.
 pub fn group(spec: &SelectMerge, out: &mut ShardRows) -> Result<(), MergeError> {
-    let derived_columns = spec.derived.len() * 2;
+    let derived_columns: usize = spec.derived.iter().map(|d| d.width()).sum();
     let visible = out.columns.len().saturating_sub(derived_columns);
     let keys: Vec<usize> = spec.group_by_columns.iter().flatten().copied().collect();
     let aggregate_of = |column: usize| {
@@ -29,16 +29,27 @@ pub fn group(spec: &SelectMerge, out: &mut ShardRows) -> Result<(), MergeError> 
             column + 1
         )));
     }
-    // Each derived pair is SUM then COUNT.
+    // Each AVG's derived pair is SUM then COUNT; the pairs start after the client's columns.
+    let avg_parts: Vec<(usize, usize)> = {
+        let mut offset = visible;
+        let mut parts = Vec::new();
+        for d in &spec.derived {
+            if let Derived::AvgParts { avg } = *d {
+                parts.push((avg, offset));
+            }
+            offset += d.width();
+        }
+        parts
+    };
     let mut folds: Vec<(usize, AggregateFunction)> = spec
         .aggregates
         .iter()
         .filter(|a| a.function != AggregateFunction::Avg)
         .map(|a| (a.column, a.function))
         .collect();
-    for i in 0..spec.derived.len() {
-        folds.push((visible + 2 * i, AggregateFunction::Sum));
-        folds.push((visible + 2 * i + 1, AggregateFunction::Count));
+    for &(_, at) in &avg_parts {
+        folds.push((at, AggregateFunction::Sum));
+        folds.push((at + 1, AggregateFunction::Count));
     }
     let kinds = out.kinds.clone();
     let kind = |c: usize| kinds.get(c).copied().unwrap_or(ColumnKind::Bytes);
@@ -72,8 +83,7 @@ pub fn group(spec: &SelectMerge, out: &mut ShardRows) -> Result<(), MergeError> 
             }
         }
     }
-    for (i, derived) in spec.derived.iter().enumerate() {
-        let Derived::AvgParts { avg } = *derived;
+    for &(avg, at) in &avg_parts {
         let decimals = out.types.get(avg).map_or(4, |t| t.2);
         let floating = out
             .types
@@ -81,8 +91,8 @@ pub fn group(spec: &SelectMerge, out: &mut ShardRows) -> Result<(), MergeError> 
             .is_some_and(|t| matches!(t.0, 0x04 | 0x05));
         for row in &mut groups {
             let (sum, count) = (
-                row.get(visible + 2 * i).cloned().flatten(),
-                row.get(visible + 2 * i + 1).cloned().flatten(),
+                row.get(at).cloned().flatten(),
+                row.get(at + 1).cloned().flatten(),
             );
             if let Some(slot) = row.get_mut(avg) {
                 *slot = average(sum.as_deref(), count.as_deref(), decimals, floating)?;

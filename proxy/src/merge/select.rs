@@ -2,7 +2,7 @@
 
 use std::cmp::Ordering;
 
-use shardgate_router::SelectMerge;
+use shardgate_router::{Derived, SelectMerge};
 
 use super::value::{compare, ColumnKind};
 
@@ -48,7 +48,13 @@ pub fn support(spec: &SelectMerge) -> Result<(), String> {
     if spec.having.is_some() {
         return Err("HAVING over several physical tables".into());
     }
-    if let Some(key) = spec.order_by.iter().find(|k| k.column.is_none()) {
+    let derived_key = |i: usize| spec.derived.contains(&Derived::SortKey { key: i });
+    if let Some((_, key)) = spec
+        .order_by
+        .iter()
+        .enumerate()
+        .find(|(i, k)| k.column.is_none() && !derived_key(*i))
+    {
         return Err(format!(
             "ORDER BY `{}`, which is not a selected column, over several physical tables",
             key.expr
@@ -67,6 +73,7 @@ pub fn merge(spec: &SelectMerge, shards: Vec<ShardRows>) -> Result<ShardRows, Me
         return Ok(ShardRows::default());
     };
     let shards: Vec<ShardRows> = shards.collect();
+    let mut keep_columns = None;
     if !spec.aggregates.is_empty() || !spec.group_by.is_empty() {
         // Folded values are re-encoded from their text form: the row packets go.
         let columns = out.columns.len();
@@ -95,11 +102,33 @@ pub fn merge(spec: &SelectMerge, shards: Vec<ShardRows>) -> Result<ShardRows, Me
         for shard in shards {
             out.rows.extend(shard.rows);
         }
+        // ORDER BY keys that are not selected come after the client's columns.
+        let visible = out.columns.len()
+            - spec
+                .derived
+                .iter()
+                .map(|d| d.width())
+                .sum::<usize>()
+                .min(out.columns.len());
+        if visible < out.columns.len() {
+            keep_columns = Some(visible);
+        }
+        let derived_at = |key: usize| {
+            let mut at = visible;
+            for d in &spec.derived {
+                if *d == (Derived::SortKey { key }) {
+                    return Some(at);
+                }
+                at += d.width();
+            }
+            None
+        };
         let mut keys: Vec<(usize, bool, ColumnKind)> = spec
             .order_by
             .iter()
-            .filter_map(|k| {
-                k.column.map(|c| {
+            .enumerate()
+            .filter_map(|(i, k)| {
+                k.column.or_else(|| derived_at(i)).map(|c| {
                     (
                         c,
                         k.descending,
@@ -141,6 +170,13 @@ pub fn merge(spec: &SelectMerge, shards: Vec<ShardRows>) -> Result<ShardRows, Me
         .limit
         .map_or(usize::MAX, |l| usize::try_from(l).unwrap_or(usize::MAX));
     out.rows = out.rows.into_iter().skip(offset).take(limit).collect();
+    if let Some(visible) = keep_columns {
+        // Hide the sort columns the client did not select; binary rows are then re-encoded.
+        out.rows.iter_mut().for_each(|r| r.truncate(visible));
+        out.columns.truncate(visible);
+        out.kinds.truncate(visible);
+        out.types.truncate(visible);
+    }
     Ok(out)
 }
 

@@ -172,7 +172,7 @@ fn merge_template(a: &mut Analysis<'_>, query: &Query, select: &Select) -> Resul
         }
     }
     let mut group_by_columns = Vec::new();
-    let group_by = match &select.group_by {
+    let group_by: Vec<String> = match &select.group_by {
         GroupByExpr::Expressions(exprs, _) => {
             for e in exprs {
                 group_by_columns.push(match ordinal(a, e) {
@@ -187,7 +187,11 @@ fn merge_template(a: &mut Analysis<'_>, query: &Query, select: &Select) -> Resul
         }
     };
     let limit = limit_edits(a, query.limit_clause.as_ref());
-    let (derived, unsupported) = avg_parts(a, select, &aggregates);
+    let grouped_or_distinct = !group_by.is_empty()
+        || !aggregates.is_empty()
+        || matches!(select.distinct, Some(Distinct::Distinct));
+    let (derived, unsupported) =
+        derived_columns(a, select, &aggregates, &order_by, grouped_or_distinct);
     Ok(MergeTemplate {
         order_by,
         group_by,
@@ -201,20 +205,66 @@ fn merge_template(a: &mut Analysis<'_>, query: &Query, select: &Select) -> Resul
     })
 }
 
-/// AVG(x) cannot be averaged from shard averages: the shard statements also return SUM(x)
-/// and COUNT(x), after the client's columns, and the merge divides.
-fn avg_parts(
+/// Columns the shard statements return after the client's, for the merge only:
+/// - AVG(x) cannot be averaged from shard averages: SUM(x) and COUNT(x) follow, and the
+///   merge divides;
+/// - an ORDER BY key that is not selected is selected too, so the merge can sort by it.
+fn derived_columns(
     a: &mut Analysis<'_>,
     select: &Select,
     aggregates: &[(AggregateFunction, usize, bool)],
+    order_by: &[SortKey],
+    grouped_or_distinct: bool,
 ) -> (Vec<Derived>, Option<String>) {
-    let avgs: Vec<usize> = aggregates
+    let mut extra = String::new();
+    let mut derived = Vec::new();
+    let avgs = aggregates
         .iter()
         .filter(|(f, _, distinct)| *f == AggregateFunction::Avg && !distinct)
-        .map(|(_, column, _)| *column)
-        .collect();
-    if avgs.is_empty() {
-        return (Vec::new(), None);
+        .map(|(_, column, _)| *column);
+    for column in avgs {
+        let expr = match &select.projection[column] {
+            SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } => e,
+            _ => continue,
+        };
+        let text = expr.to_string();
+        let (Some(open), Some(close)) = (text.find('('), text.rfind(')')) else {
+            continue;
+        };
+        let argument = &text[open + 1..close];
+        if argument.contains('?') {
+            // The derived copies would need the parameter again.
+            a.literal_sensitive = true;
+            return (
+                Vec::new(),
+                Some("AVG of an expression with parameters over several physical tables".into()),
+            );
+        }
+        extra.push_str(&format!(", SUM({argument}), COUNT({argument})"));
+        derived.push(Derived::AvgParts { avg: column });
+    }
+    if !grouped_or_distinct {
+        for (key, sort) in order_by
+            .iter()
+            .enumerate()
+            .filter(|(_, k)| k.column.is_none())
+        {
+            if sort.expr.contains('?') {
+                a.literal_sensitive = true;
+                return (
+                    Vec::new(),
+                    Some(
+                        "ORDER BY an expression with parameters over several physical tables"
+                            .into(),
+                    ),
+                );
+            }
+            extra.push_str(&format!(", {}", sort.expr));
+            derived.push(Derived::SortKey { key });
+        }
+    }
+    if extra.is_empty() {
+        return (derived, None);
     }
     // The select list ends where FROM starts (sqlparser's spans of function calls stop short
     // of their closing parenthesis, so they cannot place it).
@@ -228,39 +278,14 @@ fn avg_parts(
     let Some(end) = first_table.and_then(|t| text[..t].to_ascii_uppercase().rfind("FROM")) else {
         return (
             Vec::new(),
-            Some("AVG in a statement whose FROM cannot be located".into()),
+            Some("a merge column in a statement whose FROM cannot be located".into()),
         );
     };
     let end = text[..end].trim_end().len();
-    let mut extra = String::new();
-    let mut derived = Vec::new();
-    for column in avgs {
-        let expr = match &select.projection[column] {
-            SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } => e,
-            _ => continue,
-        };
-        let text = expr.to_string();
-        let (Some(open), Some(close)) = (text.find('('), text.rfind(')')) else {
-            continue;
-        };
-        let argument = &text[open + 1..close];
-        if argument.contains('?') {
-            // The derived copies would need the parameter twice more.
-            a.literal_sensitive = true;
-            return (
-                Vec::new(),
-                Some("AVG of an expression with parameters over several physical tables".into()),
-            );
-        }
-        extra.push_str(&format!(", SUM({argument}), COUNT({argument})"));
-        derived.push(Derived::AvgParts { avg: column });
-    }
-    if !extra.is_empty() {
-        a.edits.push(Edit {
-            range: end..end,
-            kind: EditKind::AppendWhenMulti(extra),
-        });
-    }
+    a.edits.push(Edit {
+        range: end..end,
+        kind: EditKind::AppendWhenMulti(extra),
+    });
     (derived, None)
 }
 
