@@ -12,10 +12,11 @@ use crate::error::{Result, RouterError};
 use crate::normalize::Literal;
 use crate::params::ParamValue;
 use crate::plan::{
-    Aggregate, MergeSpec, PhysicalStatement, Plan, RouteKind, SelectMerge, StatementKind,
+    Aggregate, HavingFilter, MergeSpec, PhysicalStatement, Plan, RouteKind, SelectMerge,
+    StatementKind,
 };
 use crate::targets::TargetSet;
-use crate::template::{topology_id, EditKind, RouteTemplate, Template};
+use crate::template::{topology_id, EditKind, HavingTemplate, RouteTemplate, Template};
 
 /// The values for a template's placeholders.
 #[derive(Debug, Clone, Copy)]
@@ -239,7 +240,7 @@ impl Template {
         let merge = if targets.len() <= 1 {
             MergeSpec::None
         } else if self.kind == StatementKind::Select {
-            MergeSpec::Select(self.select_merge(&params))
+            MergeSpec::Select(Box::new(self.select_merge(&params)))
         } else if matches!(self.route, RouteTemplate::BroadcastWrite)
             || (self.kind == StatementKind::Ddl
                 && matches!(self.route, RouteTemplate::Ddl { table } if matches!(topology.tables[table].kind, TableKind::Broadcast)))
@@ -353,6 +354,7 @@ impl Template {
             distinct: m.distinct,
             having: m.having.clone(),
             group_by_columns: m.group_by_columns.clone(),
+            having_filter: m.having_filter.as_ref().map(|h| resolve_having(h, params)),
             derived: m.derived.clone(),
             unsupported: m.unsupported.clone(),
         }
@@ -366,7 +368,13 @@ impl Template {
         multi: bool,
     ) -> PhysicalStatement {
         let mut r = Renderer::new(self, topology, params, target, multi);
-        r.range(0..self.text.len());
+        match (&self.merge.having_range, multi) {
+            (Some(having), true) => {
+                r.range(0..having.start);
+                r.range(having.end..self.text.len());
+            }
+            _ => r.range(0..self.text.len()),
+        }
         r.finish(topology)
     }
 
@@ -433,6 +441,47 @@ fn locate_row(
             }
         ))
     })
+}
+
+/// Binds a HAVING template's constants.
+fn resolve_having(h: &HavingTemplate, params: &Params<'_>) -> HavingFilter {
+    match h {
+        HavingTemplate::And(a, b) => HavingFilter::And(
+            Box::new(resolve_having(a, params)),
+            Box::new(resolve_having(b, params)),
+        ),
+        HavingTemplate::Or(a, b) => HavingFilter::Or(
+            Box::new(resolve_having(a, params)),
+            Box::new(resolve_having(b, params)),
+        ),
+        HavingTemplate::Not(a) => HavingFilter::Not(Box::new(resolve_having(a, params))),
+        HavingTemplate::IsNull { column, negated } => HavingFilter::IsNull {
+            column: *column,
+            negated: *negated,
+        },
+        HavingTemplate::Compare { column, op, value } => HavingFilter::Compare {
+            column: *column,
+            op: *op,
+            value: operand_text(value, params),
+        },
+    }
+}
+
+/// A constant's text as the merge compares it; `None` for NULL.
+fn operand_text(op: &Operand, params: &Params<'_>) -> Option<String> {
+    let (value, negate) = match op {
+        Operand::Param { index, negate } => (params.param(*index)?.clone(), *negate),
+        Operand::Const(v) => (v.clone(), false),
+        Operand::Unknown => return None,
+    };
+    let text = match value {
+        ParamValue::Null => return None,
+        ParamValue::Int(v) => v.to_string(),
+        ParamValue::Number(t) => t.into_owned(),
+        ParamValue::Str(s) => s.into_owned(),
+        ParamValue::Bytes(b) => String::from_utf8_lossy(&b).into_owned(),
+    };
+    Some(if negate { format!("-{text}") } else { text })
 }
 
 fn int_of(op: &Operand, params: &Params<'_>) -> Option<i128> {

@@ -89,13 +89,44 @@ pub struct SelectMerge {
     pub group_by_columns: Vec<Option<usize>>,
     pub aggregates: Vec<Aggregate>,
     pub distinct: bool,
-    /// A HAVING clause to evaluate after grouping.
+    /// A HAVING clause to evaluate after grouping, as written.
     pub having: Option<String>,
+    /// The same, in the form the merge evaluates (`None` when it has no such form).
+    pub having_filter: Option<HavingFilter>,
     /// Columns the shard statements carry after the client's own, for the merge only (AVG's
     /// SUM and COUNT), hidden from the client.
     pub derived: Vec<Derived>,
     /// Why the merge cannot be done, found while planning it.
     pub unsupported: Option<String>,
+}
+
+/// A HAVING clause the merge evaluates on merged groups: comparisons of selected columns
+/// with constants, combined with AND / OR / NOT, in SQL's three-valued logic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HavingFilter {
+    And(Box<HavingFilter>, Box<HavingFilter>),
+    Or(Box<HavingFilter>, Box<HavingFilter>),
+    Not(Box<HavingFilter>),
+    /// `column OP value`; a NULL value makes the comparison unknown.
+    Compare {
+        column: usize,
+        op: CompareOp,
+        value: Option<String>,
+    },
+    IsNull {
+        column: usize,
+        negated: bool,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CompareOp {
+    Eq,
+    NotEq,
+    Lt,
+    LtEq,
+    Gt,
+    GtEq,
 }
 
 /// A column added to the shard statements for the merge.
@@ -125,8 +156,8 @@ pub enum MergeSpec {
     SumAffectedRows,
     /// A broadcast write: every copy changes alike, and the client sees one copy's count.
     OneCopyAffectedRows,
-    /// A SELECT on several targets.
-    Select(SelectMerge),
+    /// A SELECT on several targets (boxed: it is much larger than the other variants).
+    Select(Box<SelectMerge>),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

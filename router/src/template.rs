@@ -31,6 +31,23 @@ pub(crate) enum EditKind {
     AppendWhenMulti(String),
 }
 
+/// A HAVING clause whose constants are bound per statement.
+#[derive(Debug, Clone)]
+pub(crate) enum HavingTemplate {
+    And(Box<HavingTemplate>, Box<HavingTemplate>),
+    Or(Box<HavingTemplate>, Box<HavingTemplate>),
+    Not(Box<HavingTemplate>),
+    Compare {
+        column: usize,
+        op: crate::plan::CompareOp,
+        value: Operand,
+    },
+    IsNull {
+        column: usize,
+        negated: bool,
+    },
+}
+
 /// A logical table the statement names, once per mention.
 #[derive(Debug, Clone)]
 pub(crate) struct TableRef {
@@ -84,6 +101,10 @@ pub(crate) struct MergeTemplate {
     pub group_by_columns: Vec<Option<usize>>,
     pub derived: Vec<crate::plan::Derived>,
     pub unsupported: Option<String>,
+    pub having_filter: Option<HavingTemplate>,
+    /// The HAVING clause's text, left out of the shard statements when several targets
+    /// answer: shards return partial groups, and the merge applies HAVING to whole ones.
+    pub having_range: Option<Range<usize>>,
     pub aggregates: Vec<(AggregateFunction, usize, bool)>,
     pub distinct: bool,
     pub having: Option<String>,

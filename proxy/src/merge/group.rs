@@ -6,7 +6,7 @@
 use std::cmp::Ordering;
 use std::collections::HashMap;
 
-use shardgate_router::{AggregateFunction, Derived, SelectMerge};
+use shardgate_router::{AggregateFunction, CompareOp, Derived, HavingFilter, SelectMerge};
 
 use super::select::{MergeError, ShardRows};
 use super::value::{compare, fold_text, ColumnKind, Decimal};
@@ -99,6 +99,10 @@ pub fn group(spec: &SelectMerge, out: &mut ShardRows) -> Result<(), MergeError> 
             }
         }
     }
+    if let Some(filter) = &spec.having_filter {
+        // HAVING on whole groups: the shards' statements left it out.
+        groups.retain(|row| having(filter, row, &kinds) == Some(true));
+    }
     for row in &mut groups {
         row.truncate(visible);
     }
@@ -127,6 +131,41 @@ pub fn group(spec: &SelectMerge, out: &mut ShardRows) -> Result<(), MergeError> 
     }
     out.rows = groups;
     Ok(())
+}
+
+/// SQL's three-valued HAVING: `None` is unknown (a comparison with NULL).
+fn having(filter: &HavingFilter, row: &[Option<Vec<u8>>], kinds: &[ColumnKind]) -> Option<bool> {
+    let kind = |c: usize| kinds.get(c).copied().unwrap_or(ColumnKind::Bytes);
+    match filter {
+        HavingFilter::And(a, b) => match (having(a, row, kinds), having(b, row, kinds)) {
+            (Some(false), _) | (_, Some(false)) => Some(false),
+            (Some(true), Some(true)) => Some(true),
+            _ => None,
+        },
+        HavingFilter::Or(a, b) => match (having(a, row, kinds), having(b, row, kinds)) {
+            (Some(true), _) | (_, Some(true)) => Some(true),
+            (Some(false), Some(false)) => Some(false),
+            _ => None,
+        },
+        HavingFilter::Not(a) => having(a, row, kinds).map(|v| !v),
+        HavingFilter::IsNull { column, negated } => {
+            Some(row.get(*column).is_some_and(Option::is_none) != *negated)
+        }
+        HavingFilter::Compare { column, op, value } => {
+            let (Some(Some(left)), Some(right)) = (row.get(*column), value) else {
+                return None;
+            };
+            let ordering = compare(left, right.as_bytes(), kind(*column));
+            Some(match op {
+                CompareOp::Eq => ordering == Ordering::Equal,
+                CompareOp::NotEq => ordering != Ordering::Equal,
+                CompareOp::Lt => ordering == Ordering::Less,
+                CompareOp::LtEq => ordering != Ordering::Greater,
+                CompareOp::Gt => ordering == Ordering::Greater,
+                CompareOp::GtEq => ordering != Ordering::Less,
+            })
+        }
+    }
 }
 
 /// A group key's value in a form that is equal exactly when the collation says so.

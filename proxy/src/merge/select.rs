@@ -45,8 +45,13 @@ pub fn support(spec: &SelectMerge) -> Result<(), String> {
     if spec.distinct && !spec.aggregates.is_empty() {
         return Err("SELECT DISTINCT with aggregates over several physical tables".into());
     }
-    if spec.having.is_some() {
-        return Err("HAVING over several physical tables".into());
+    if spec.having.is_some() && spec.group_by.is_empty() && spec.aggregates.is_empty() {
+        return Err("HAVING without GROUP BY or aggregates over several physical tables".into());
+    }
+    if let (Some(having), None) = (&spec.having, &spec.having_filter) {
+        return Err(format!(
+            "HAVING {having} over several physical tables (the merge evaluates comparisons of selected columns with constants)"
+        ));
     }
     let derived_key = |i: usize| spec.derived.contains(&Derived::SortKey { key: i });
     if let Some((_, key)) = spec

@@ -7,11 +7,11 @@ use sqlparser::ast::{
 
 use super::links::key_links;
 use super::{Analysis, Class};
-use crate::condition::{const_value, Cond, Operand};
+use crate::condition::{const_value, Cond, CondBuilder, Operand};
 use crate::error::{Result, RouterError};
 use crate::params::ParamValue;
-use crate::plan::{AggregateFunction, Derived, SortKey, StatementKind};
-use crate::template::{Edit, EditKind, MergeTemplate, RouteTemplate, Template};
+use crate::plan::{AggregateFunction, CompareOp, Derived, SortKey, StatementKind};
+use crate::template::{Edit, EditKind, HavingTemplate, MergeTemplate, RouteTemplate, Template};
 
 pub(super) fn analyze(query: &Query, mut a: Analysis<'_>) -> Result<Template> {
     let select = match query.body.as_ref() {
@@ -192,7 +192,20 @@ fn merge_template(a: &mut Analysis<'_>, query: &Query, select: &Select) -> Resul
         || matches!(select.distinct, Some(Distinct::Distinct));
     let (derived, unsupported) =
         derived_columns(a, select, &aggregates, &order_by, grouped_or_distinct);
+    let (having_filter, having_range) = match &select.having {
+        Some(h) => {
+            let param_at = |e: &Expr| a.param_of(e);
+            let builder = HavingBuilder {
+                position: &position,
+                param_at: &param_at,
+            };
+            (builder.build(h), having_clause_range(a.src.text()))
+        }
+        None => (None, None),
+    };
     Ok(MergeTemplate {
+        having_filter,
+        having_range,
         order_by,
         group_by,
         group_by_columns,
@@ -287,6 +300,116 @@ fn derived_columns(
         kind: EditKind::AppendWhenMulti(extra),
     });
     (derived, None)
+}
+
+/// Builds the merge's form of a HAVING clause: comparisons between selected columns (by
+/// expression or alias) and constants, under AND / OR / NOT.
+struct HavingBuilder<'f> {
+    position: &'f dyn Fn(&Expr) -> Option<usize>,
+    param_at: &'f dyn Fn(&Expr) -> Option<usize>,
+}
+
+impl HavingBuilder<'_> {
+    fn build(&self, expr: &Expr) -> Option<HavingTemplate> {
+        use sqlparser::ast::{BinaryOperator as B, UnaryOperator};
+        Some(match expr {
+            Expr::Nested(e) => self.build(e)?,
+            Expr::BinaryOp {
+                left,
+                op: B::And,
+                right,
+            } => HavingTemplate::And(Box::new(self.build(left)?), Box::new(self.build(right)?)),
+            Expr::BinaryOp {
+                left,
+                op: B::Or,
+                right,
+            } => HavingTemplate::Or(Box::new(self.build(left)?), Box::new(self.build(right)?)),
+            Expr::UnaryOp {
+                op: UnaryOperator::Not,
+                expr,
+            } => HavingTemplate::Not(Box::new(self.build(expr)?)),
+            Expr::IsNull(e) => HavingTemplate::IsNull {
+                column: (self.position)(e)?,
+                negated: false,
+            },
+            Expr::IsNotNull(e) => HavingTemplate::IsNull {
+                column: (self.position)(e)?,
+                negated: true,
+            },
+            Expr::BinaryOp { left, op, right } => {
+                let op = match op {
+                    B::Eq => CompareOp::Eq,
+                    B::NotEq => CompareOp::NotEq,
+                    B::Lt => CompareOp::Lt,
+                    B::LtEq => CompareOp::LtEq,
+                    B::Gt => CompareOp::Gt,
+                    B::GtEq => CompareOp::GtEq,
+                    _ => return None,
+                };
+                let constant = |e: &Expr| {
+                    let is_key = |_: &Expr| false;
+                    let op = CondBuilder {
+                        is_key: &is_key,
+                        param_at: self.param_at,
+                    }
+                    .operand(e);
+                    (!matches!(op, Operand::Unknown)).then_some(op)
+                };
+                if let (Some(column), Some(value)) = ((self.position)(left), constant(right)) {
+                    HavingTemplate::Compare { column, op, value }
+                } else if let (Some(value), Some(column)) = (constant(left), (self.position)(right))
+                {
+                    let flipped = match op {
+                        CompareOp::Lt => CompareOp::Gt,
+                        CompareOp::LtEq => CompareOp::GtEq,
+                        CompareOp::Gt => CompareOp::Lt,
+                        CompareOp::GtEq => CompareOp::LtEq,
+                        other => other,
+                    };
+                    HavingTemplate::Compare {
+                        column,
+                        op: flipped,
+                        value,
+                    }
+                } else {
+                    return None;
+                }
+            }
+            _ => return None,
+        })
+    }
+}
+
+/// Where `HAVING ...` stands in the statement: from the keyword to the ORDER BY, LIMIT,
+/// locking clause or end that follows it.
+fn having_clause_range(text: &str) -> Option<std::ops::Range<usize>> {
+    let upper = text.to_ascii_uppercase();
+    let word_at = |i: usize, len: usize| {
+        let before = i == 0
+            || !upper.as_bytes()[i - 1].is_ascii_alphanumeric() && upper.as_bytes()[i - 1] != b'_';
+        let after = upper
+            .as_bytes()
+            .get(i + len)
+            .is_none_or(|b| !b.is_ascii_alphanumeric() && *b != b'_');
+        before && after
+    };
+    let find_word = |word: &str, from: usize| {
+        let mut at = from;
+        while let Some(i) = upper[at..].find(word) {
+            if word_at(at + i, word.len()) {
+                return Some(at + i);
+            }
+            at += i + word.len();
+        }
+        None
+    };
+    let start = find_word("HAVING", 0)?;
+    let end = ["ORDER", "LIMIT", "FOR", "LOCK", "WINDOW"]
+        .iter()
+        .filter_map(|w| find_word(w, start + 6))
+        .min()
+        .unwrap_or_else(|| text.trim_end().trim_end_matches(';').len());
+    Some(start..end)
 }
 
 /// `ORDER BY 2` means the second column. A `?` there came from the shape normalizer (a
