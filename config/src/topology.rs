@@ -112,6 +112,18 @@ pub struct TlsSettings {
     pub require_tls: bool,
 }
 
+impl LogicalTable {
+    /// The physical table that stands for this one when one example is enough (its
+    /// definition, its columns): the first database's first table.
+    pub fn first_physical(&self) -> (DatabaseId, &str) {
+        match &self.kind {
+            TableKind::Sharded(layout) => (layout.databases[0], layout.tables[0].as_str()),
+            TableKind::Broadcast => (0, self.name.as_str()),
+            TableKind::Single { database } => (*database, self.name.as_str()),
+        }
+    }
+}
+
 /// The whole routing model.
 #[derive(Debug, Clone)]
 pub struct Topology {

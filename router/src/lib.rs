@@ -16,6 +16,7 @@ pub mod error;
 pub mod normalize;
 pub mod params;
 pub mod plan;
+mod render;
 mod router;
 mod source;
 mod targets;

@@ -112,9 +112,7 @@ impl BackendConn {
         let mut buf = Vec::new();
         self.reader.read(&mut buf).await.map_err(|e| self.io(e))?;
         if buf.first() == Some(&0xFF) {
-            let e = wire::parse_err(&buf)
-                .unwrap_or_else(|| wire::ErrInfo::new(2013, "HY000", "refused"));
-            return Err(self.err(BackendErrorKind::Server(e)));
+            return Err(self.server_error(&buf));
         }
         let handshake: HandshakePacket<'_> = ParseBuf(&buf)
             .parse(())
@@ -208,6 +206,13 @@ impl BackendConn {
         }
     }
 
+    /// The error an ERR packet carries (a malformed one still reads as an error).
+    pub(crate) fn server_error(&self, packet: &[u8]) -> BackendError {
+        let info = wire::parse_err(packet)
+            .unwrap_or_else(|| wire::ErrInfo::new(1105, "HY000", "malformed error packet"));
+        self.err(BackendErrorKind::Server(info))
+    }
+
     pub(crate) fn io(&self, e: PacketError) -> BackendError {
         self.err(BackendErrorKind::Io(e.to_string()))
     }
@@ -259,9 +264,7 @@ impl BackendConn {
                     }
                 }
                 Some(0xFF) => {
-                    let e = wire::parse_err(&buf)
-                        .unwrap_or_else(|| wire::ErrInfo::new(1105, "HY000", "unknown error"));
-                    return Err(self.err(BackendErrorKind::Server(e)));
+                    return Err(self.server_error(&buf));
                 }
                 _ => {
                     // A result set: skip columns and rows up to its terminator.
@@ -297,9 +300,7 @@ impl BackendConn {
                 return Ok(terminator_status(&buf, self.flags.deprecate_eof));
             }
             if buf.first() == Some(&0xFF) {
-                let e = wire::parse_err(&buf)
-                    .unwrap_or_else(|| wire::ErrInfo::new(1105, "HY000", "unknown error"));
-                return Err(self.err(BackendErrorKind::Server(e)));
+                return Err(self.server_error(&buf));
             }
         }
     }
@@ -321,9 +322,7 @@ impl BackendConn {
                 return Ok((Vec::new(), Vec::new()));
             }
             Some(0xFF) => {
-                let e = wire::parse_err(&buf)
-                    .unwrap_or_else(|| wire::ErrInfo::new(1105, "HY000", "unknown error"));
-                return Err(self.err(BackendErrorKind::Server(e)));
+                return Err(self.server_error(&buf));
             }
             _ => {}
         }
@@ -354,9 +353,7 @@ impl BackendConn {
                 return Ok((names, rows));
             }
             if buf.first() == Some(&0xFF) {
-                let e = wire::parse_err(&buf)
-                    .unwrap_or_else(|| wire::ErrInfo::new(1105, "HY000", "unknown error"));
-                return Err(self.err(BackendErrorKind::Server(e)));
+                return Err(self.server_error(&buf));
             }
             let mut r = Reader::new(&buf);
             let mut row = Vec::with_capacity(names.len());
@@ -410,9 +407,7 @@ impl BackendConn {
         let mut buf = Vec::new();
         self.read_packet(&mut buf).await?;
         if buf.first() == Some(&0xFF) {
-            let e = wire::parse_err(&buf)
-                .unwrap_or_else(|| wire::ErrInfo::new(1105, "HY000", "prepare failed"));
-            return Err(self.err(BackendErrorKind::Server(e)));
+            return Err(self.server_error(&buf));
         }
         let mut r = Reader::new(&buf);
         let header = (r.u8(), r.u32(), r.u16(), r.u16());
@@ -506,11 +501,7 @@ impl BackendConn {
                 self.status = ok.status_flags();
                 Ok(ok)
             }
-            Some(0xFF) => {
-                let e = wire::parse_err(&buf)
-                    .unwrap_or_else(|| wire::ErrInfo::new(1105, "HY000", "unknown error"));
-                Err(self.err(BackendErrorKind::Server(e)))
-            }
+            Some(0xFF) => Err(self.server_error(&buf)),
             _ => {
                 let status = self.skip_result_set(&buf).await?;
                 self.status = StatusFlags::from_bits_truncate(status);
@@ -537,9 +528,7 @@ impl BackendConn {
             }
             _ => {
                 self.broken = true;
-                let e = wire::parse_err(&buf)
-                    .unwrap_or_else(|| wire::ErrInfo::new(1105, "HY000", "reset failed"));
-                Err(self.err(BackendErrorKind::Server(e)))
+                Err(self.server_error(&buf))
             }
         }
     }

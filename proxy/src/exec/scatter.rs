@@ -118,12 +118,7 @@ async fn read_one(
     match buf.first() {
         Some(0x00) => return Ok(ShardRows::default()),
         Some(0xFF) => {
-            let e = wire::parse_err(&buf)
-                .unwrap_or_else(|| wire::ErrInfo::new(1105, "HY000", "unknown error"));
-            return Err(ScatterError::Backend(BackendError::new(
-                &conn.name,
-                BackendErrorKind::Server(e),
-            )));
+            return Err(ScatterError::Backend(conn.server_error(&buf)));
         }
         _ => {}
     }
@@ -160,12 +155,7 @@ async fn read_one(
             return Ok(out);
         }
         if buf.first() == Some(&0xFF) {
-            let e = wire::parse_err(&buf)
-                .unwrap_or_else(|| wire::ErrInfo::new(1105, "HY000", "unknown error"));
-            return Err(ScatterError::Backend(BackendError::new(
-                &conn.name,
-                BackendErrorKind::Server(e),
-            )));
+            return Err(ScatterError::Backend(conn.server_error(&buf)));
         }
         let cost =
             buf.len() as isize * if binary { 2 } else { 1 } + VALUE_OVERHEAD * count as isize;

@@ -6,7 +6,6 @@
 //! there with the logical schema's name swapped for the catalog's, and the answer is renamed
 //! back. Row counts and sizes in the answer describe the empty catalog tables.
 
-use shardgate_config::TableKind;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::{Session, SessionError};
@@ -53,11 +52,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         let topology = self.ctx.topology.clone();
         let mut definitions = Vec::new();
         for table in &topology.tables {
-            let (database, physical) = match &table.kind {
-                TableKind::Sharded(layout) => (layout.databases[0], layout.tables[0].as_str()),
-                TableKind::Broadcast => (0, table.name.as_str()),
-                TableKind::Single { database } => (*database, table.name.as_str()),
-            };
+            let (database, physical) = table.first_physical();
             let db = &topology.databases[database];
             let mut conn = self.take_conn(db.backend).await?;
             let answer = conn

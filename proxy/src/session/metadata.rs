@@ -3,7 +3,6 @@
 //! DATABASE() and friends. Per-table questions are asked of one representative physical table
 //! and the answer is renamed back.
 
-use shardgate_config::TableKind;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::{Session, SessionError};
@@ -143,11 +142,8 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             let message = format!("Table '{}.{name}' doesn't exist", topology.schema);
             return self.send_error(codes::ER_NO_SUCH_TABLE, &message).await;
         };
-        let (database, physical) = match &table.kind {
-            TableKind::Sharded(layout) => (layout.databases[0], layout.tables[0].clone()),
-            TableKind::Broadcast => (0, table.name.clone()),
-            TableKind::Single { database } => (*database, table.name.clone()),
-        };
+        let (database, physical) = table.first_physical();
+        let physical = physical.to_string();
         let db_name = &topology.databases[database].name;
         let backend = topology.databases[database].backend;
         let mut conn = match self.take_conn(backend).await {
@@ -296,11 +292,8 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             let message = format!("Table '{}.{table}' doesn't exist", topology.schema);
             return self.send_error(codes::ER_NO_SUCH_TABLE, &message).await;
         };
-        let (database, physical) = match &logical.kind {
-            TableKind::Sharded(layout) => (layout.databases[0], layout.tables[0].clone()),
-            TableKind::Broadcast => (0, logical.name.clone()),
-            TableKind::Single { database } => (*database, logical.name.clone()),
-        };
+        let (database, physical) = logical.first_physical();
+        let physical = physical.to_string();
         let db = &topology.databases[database];
         let mut conn = match self.take_conn(db.backend).await {
             Ok(c) => c,

@@ -1,0 +1,142 @@
+//! Rendering: splicing one physical statement together from a template's text, its edits
+//! (physical table names, bound literals, LIMIT rewrites, derived columns) and one target.
+
+use std::fmt::Write as _;
+use std::ops::Range;
+
+use shardgate_config::{DatabaseId, TableKind, Topology};
+
+use crate::bind::{int_of, Params};
+use crate::condition::Operand;
+use crate::plan::PhysicalStatement;
+use crate::template::{EditKind, Template};
+
+/// Where one physical statement goes.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Target {
+    pub database: Option<DatabaseId>,
+    /// Index into the layout's physical table names, for sharded refs.
+    pub table: Option<usize>,
+}
+
+/// Splices one physical statement together.
+pub(crate) struct Renderer<'t> {
+    template: &'t Template,
+    topology: &'t Topology,
+    params: Params<'t>,
+    target: Target,
+    multi: bool,
+    pub(crate) out: String,
+    param_order: Vec<usize>,
+}
+
+impl<'t> Renderer<'t> {
+    pub(crate) fn new(
+        template: &'t Template,
+        topology: &'t Topology,
+        params: Params<'t>,
+        target: Target,
+        multi: bool,
+    ) -> Self {
+        Renderer {
+            template,
+            topology,
+            params,
+            target,
+            multi,
+            out: String::with_capacity(template.text.len() + 32),
+            param_order: Vec::new(),
+        }
+    }
+
+    pub(crate) fn range(&mut self, range: Range<usize>) {
+        let text = &self.template.text;
+        let edits = &self.template.edits;
+        let mut pos = range.start;
+        let first = edits.partition_point(|e| e.range.start < range.start);
+        for edit in edits[first..]
+            .iter()
+            .take_while(|e| e.range.end <= range.end)
+        {
+            self.out.push_str(&text[pos..edit.range.start]);
+            match &edit.kind {
+                EditKind::Param(i) => self.param(*i),
+                EditKind::Table(r) | EditKind::Qualifier(r) => self.table(*r),
+                EditKind::LimitOffset(_) if self.multi => self.out.push('0'),
+                EditKind::LimitCount(_) if self.multi && self.template.merge.grouped() => {
+                    // Groups and aggregates are only complete after the merge: shards must
+                    // return all of theirs.
+                    self.out.push_str("18446744073709551615");
+                }
+                EditKind::LimitCount(count) if self.multi => {
+                    let offset = self
+                        .template
+                        .merge
+                        .limit
+                        .as_ref()
+                        .and_then(|(o, _)| int_of(o, &self.params))
+                        .unwrap_or(0);
+                    let count = int_of(count, &self.params).unwrap_or(0);
+                    let _ = write!(self.out, "{}", offset.max(0) + count.max(0));
+                }
+                EditKind::LimitOffset(op) | EditKind::LimitCount(op) => match op {
+                    Operand::Param { index, .. } => self.param(*index),
+                    _ => self.out.push_str(&text[edit.range.clone()]),
+                },
+                EditKind::AppendWhenMulti(extra) => {
+                    if self.multi {
+                        self.out.push_str(extra);
+                    }
+                }
+            }
+            pos = edit.range.end;
+        }
+        self.out.push_str(&text[pos..range.end]);
+    }
+
+    fn param(&mut self, i: usize) {
+        match self.params {
+            Params::Text { sql, literals } => match literals.get(i) {
+                Some(l) => self.out.push_str(&sql[l.span.clone()]),
+                None => self.out.push('?'),
+            },
+            Params::Prepared(_) => {
+                self.out.push('?');
+                self.param_order.push(i);
+            }
+        }
+    }
+
+    fn table(&mut self, r: usize) {
+        let topology = self.topology;
+        let logical = &topology.tables[self.template.refs[r].table];
+        let (database, name) = match &logical.kind {
+            TableKind::Sharded(layout) => (
+                self.target.database,
+                self.target
+                    .table
+                    .and_then(|t| layout.tables.get(t))
+                    .map_or(logical.name.as_str(), String::as_str),
+            ),
+            TableKind::Broadcast => (self.target.database, logical.name.as_str()),
+            TableKind::Single { database } => (Some(*database), logical.name.as_str()),
+        };
+        if let Some(db) = database {
+            self.out.push_str(&topology.databases[db].name);
+            self.out.push('.');
+        }
+        self.out.push_str(name);
+    }
+
+    pub(crate) fn finish(self, topology: &Topology) -> PhysicalStatement {
+        PhysicalStatement {
+            backend: self
+                .target
+                .database
+                .map_or(0, |d| topology.databases[d].backend),
+            database: self.target.database,
+            sql: self.out,
+            params: self.param_order,
+        }
+    }
+}

@@ -1,0 +1,434 @@
+//! Routes of DDL, joins, table kinds, merge specs, prepared statements and the shape cache,
+//! asserting the exact physical SQL.
+
+mod common;
+
+use common::{route, route_err, router, statements};
+use shardgate_router::{
+    AggregateFunction, MergeSpec, ParamValue, Params, RouteKind, RouterError, ShapeCache, SortKey,
+};
+
+fn one(sql: &str) -> (String, String) {
+    let plan = route(sql);
+    assert_eq!(
+        plan.targets.len(),
+        1,
+        "{sql} should have one target: {plan:?}"
+    );
+    assert_eq!(plan.merge, MergeSpec::None);
+    statements(&plan).remove(0)
+}
+
+#[test]
+fn ddl_goes_to_every_physical_table() {
+    let plan = route(
+        "CREATE TABLE t_order (order_id BIGINT NOT NULL PRIMARY KEY, note VARCHAR(20) DEFAULT 'x')",
+    );
+    assert_eq!(plan.targets.len(), 1024);
+    let sqls = statements(&plan);
+    assert_eq!(sqls[0], ("order_db_0".into(), "CREATE TABLE order_db_0.t_order_0 (order_id BIGINT NOT NULL PRIMARY KEY, note VARCHAR(20) DEFAULT 'x')".into()));
+    assert_eq!(sqls[1023].1, "CREATE TABLE order_db_31.t_order_31 (order_id BIGINT NOT NULL PRIMARY KEY, note VARCHAR(20) DEFAULT 'x')");
+    let mut unique: Vec<&String> = sqls.iter().map(|(_, s)| s).collect();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), 1024);
+    assert_eq!(plan.merge, MergeSpec::SumAffectedRows);
+
+    for (sql, expected) in [
+        (
+            "ALTER TABLE t_order ADD COLUMN x INT",
+            "ALTER TABLE order_db_0.t_order_0 ADD COLUMN x INT",
+        ),
+        (
+            "DROP TABLE IF EXISTS t_order",
+            "DROP TABLE IF EXISTS order_db_0.t_order_0",
+        ),
+        (
+            "TRUNCATE TABLE t_order",
+            "TRUNCATE TABLE order_db_0.t_order_0",
+        ),
+        (
+            "CREATE INDEX idx_user ON t_order (user_id)",
+            "CREATE INDEX idx_user ON order_db_0.t_order_0 (user_id)",
+        ),
+        (
+            "DROP INDEX idx_user ON t_order",
+            "DROP INDEX idx_user ON order_db_0.t_order_0",
+        ),
+        (
+            "CREATE TABLE t_order_item (order_id BIGINT, item_id BIGINT)",
+            "CREATE TABLE order_db_0.t_order_item_0 (order_id BIGINT, item_id BIGINT)",
+        ),
+    ] {
+        let plan = route(sql);
+        assert_eq!(plan.targets.len(), 1024, "{sql}");
+        assert_eq!(statements(&plan)[0].1, expected);
+    }
+    let plan = route("CREATE TABLE t_currency (code CHAR(3) PRIMARY KEY)");
+    assert_eq!(plan.targets.len(), 33);
+    assert_eq!(plan.merge, MergeSpec::OneCopyAffectedRows);
+    let plan = route("CREATE TABLE t_shop_setting (k VARCHAR(10))");
+    assert_eq!(
+        statements(&plan),
+        vec![(
+            "shop_main".into(),
+            "CREATE TABLE shop_main.t_shop_setting (k VARCHAR(10))".into()
+        )]
+    );
+    assert!(matches!(
+        route_err("DROP TABLE t_order, t_order_item"),
+        RouterError::Unsafe(_)
+    ));
+}
+
+#[test]
+fn binding_join_stays_on_one_shard() {
+    let (db, sql) = one("SELECT o.order_id, i.item_id FROM t_order o JOIN t_order_item i ON o.order_id = i.order_id WHERE o.order_id = 4242");
+    assert_eq!(db, "order_db_18");
+    assert_eq!(sql, "SELECT o.order_id, i.item_id FROM order_db_18.t_order_4 o JOIN order_db_18.t_order_item_4 i ON o.order_id = i.order_id WHERE o.order_id = 4242");
+    // Keyed through the bound table's column, and with USING.
+    assert_eq!(one("SELECT * FROM t_order o JOIN t_order_item i ON o.order_id = i.order_id WHERE i.order_id = 4242").0, "order_db_18");
+    assert_eq!(
+        one("SELECT * FROM t_order JOIN t_order_item USING (order_id) WHERE order_id = 4242").1,
+        "SELECT * FROM order_db_18.t_order_4 JOIN order_db_18.t_order_item_4 USING (order_id) WHERE order_id = 4242"
+    );
+    // Without a key: every pair of bound tables, still shard-local.
+    let plan = route("SELECT * FROM t_order o LEFT JOIN t_order_item i ON i.order_id = o.order_id");
+    assert_eq!(plan.targets.len(), 1024);
+    assert_eq!(statements(&plan)[5].1, "SELECT * FROM order_db_0.t_order_5 o LEFT JOIN order_db_0.t_order_item_5 i ON i.order_id = o.order_id");
+}
+
+#[test]
+fn unsafe_joins_are_refused() {
+    let err = route_err("SELECT * FROM t_order o JOIN t_order_item i ON o.user_id = i.order_id WHERE o.order_id = 1");
+    assert_eq!(err.to_string(), "router: cannot route safely: join of `t_order` and `t_order_item` is not on the sharding key: matching rows may be on different shards");
+    let err = route_err("SELECT * FROM t_order o JOIN t_shop_setting s ON 1 = 1");
+    assert!(
+        err.to_string().contains(
+            "single table `t_shop_setting` cannot be joined with sharded table `t_order`"
+        ),
+        "{err}"
+    );
+    let err = route_err(
+        "SELECT * FROM t_order WHERE order_id IN (SELECT order_id FROM t_order_item WHERE qty > 1)",
+    );
+    assert!(
+        err.to_string()
+            .contains("subquery over sharded table `t_order_item`"),
+        "{err}"
+    );
+    let err = route_err("SELECT order_id FROM t_order UNION SELECT order_id FROM t_order_item");
+    assert!(err.to_string().contains("UNION"), "{err}");
+}
+
+#[test]
+fn broadcast_and_single_tables() {
+    let (db, sql) = one(
+        "SELECT * FROM t_order o JOIN t_currency c ON o.currency = c.code WHERE o.order_id = 4242",
+    );
+    assert_eq!(db, "order_db_18");
+    assert_eq!(sql, "SELECT * FROM order_db_18.t_order_4 o JOIN order_db_18.t_currency c ON o.currency = c.code WHERE o.order_id = 4242");
+    assert_eq!(
+        one("SELECT * FROM t_currency WHERE code = 'EUR'").1,
+        "SELECT * FROM order_db_0.t_currency WHERE code = 'EUR'"
+    );
+    let plan = route("UPDATE t_currency SET rate = 2 WHERE code = 'EUR'");
+    assert_eq!(plan.route, RouteKind::Broadcast);
+    assert_eq!(plan.targets.len(), 33);
+    assert_eq!(plan.merge, MergeSpec::OneCopyAffectedRows);
+    assert_eq!(
+        statements(&plan)[32],
+        (
+            "shop_main".into(),
+            "UPDATE shop_main.t_currency SET rate = 2 WHERE code = 'EUR'".into()
+        )
+    );
+    assert_eq!(
+        one("SELECT * FROM t_shop_setting s JOIN t_currency c ON s.v = c.code"),
+        (
+            "shop_main".into(),
+            "SELECT * FROM shop_main.t_shop_setting s JOIN shop_main.t_currency c ON s.v = c.code"
+                .into()
+        )
+    );
+    let err = route_err("UPDATE t_currency c JOIN t_order o ON o.currency = c.code SET c.rate = 1");
+    assert!(matches!(err, RouterError::Unsafe(_)), "{err}");
+}
+
+#[test]
+fn scatter_select_merge_spec() {
+    let plan =
+        route("SELECT order_id, amount FROM t_order ORDER BY amount DESC, order_id LIMIT 10, 5");
+    assert_eq!(plan.route, RouteKind::Scatter);
+    assert_eq!(statements(&plan)[0].1, "SELECT order_id, amount FROM order_db_0.t_order_0 ORDER BY amount DESC, order_id LIMIT 0, 15");
+    let MergeSpec::Select(m) = &plan.merge else {
+        panic!("{:?}", plan.merge)
+    };
+    assert_eq!(m.limit, Some(5));
+    assert_eq!(m.offset, 10);
+    assert_eq!(
+        m.order_by,
+        vec![
+            SortKey {
+                column: Some(1),
+                expr: "amount".into(),
+                descending: true
+            },
+            SortKey {
+                column: Some(0),
+                expr: "order_id".into(),
+                descending: false
+            },
+        ]
+    );
+    let plan = route("SELECT * FROM t_order LIMIT 3 OFFSET 4");
+    assert_eq!(
+        statements(&plan)[0].1,
+        "SELECT * FROM order_db_0.t_order_0 LIMIT 7 OFFSET 0"
+    );
+    // One target keeps its LIMIT as written.
+    assert_eq!(
+        one("SELECT * FROM t_order WHERE order_id = 1 LIMIT 10, 5").1,
+        "SELECT * FROM order_db_1.t_order_0 WHERE order_id = 1 LIMIT 10, 5"
+    );
+
+    let plan = route("SELECT user_id, COUNT(*), SUM(amount) AS s, AVG(amount), COUNT(DISTINCT status) FROM t_order GROUP BY user_id HAVING s > 10 ORDER BY 2 DESC");
+    let MergeSpec::Select(m) = &plan.merge else {
+        panic!()
+    };
+    assert_eq!(m.group_by, vec!["user_id".to_string()]);
+    assert_eq!(
+        m.aggregates
+            .iter()
+            .map(|a| (a.function, a.column, a.distinct))
+            .collect::<Vec<_>>(),
+        vec![
+            (AggregateFunction::Count, 1, false),
+            (AggregateFunction::Sum, 2, false),
+            (AggregateFunction::Avg, 3, false),
+            (AggregateFunction::Count, 4, true),
+        ]
+    );
+    assert_eq!(m.having.as_deref(), Some("s > 10"));
+    assert_eq!(m.order_by[0].column, Some(1));
+    assert!(route("SELECT DISTINCT user_id FROM t_order").merge != MergeSpec::None);
+}
+
+#[test]
+fn statements_without_tables_and_errors() {
+    let plan = route("SELECT 1 + 1, @@version");
+    assert_eq!(plan.route, RouteKind::NoTable);
+    assert_eq!(
+        statements(&plan),
+        vec![("-".into(), "SELECT 1 + 1, @@version".into())]
+    );
+    let plan = route("SELECT * FROM information_schema.TABLES WHERE TABLE_NAME = 'x'");
+    assert_eq!(plan.route, RouteKind::NoTable);
+    assert_eq!(
+        route_err("SELECT * FROM t_nothing").to_string(),
+        "router: table `t_nothing` is not in schema `shop`"
+    );
+    assert_eq!(
+        route_err("SELECT * FROM other.t_order").to_string(),
+        "router: table `other.t_order` is not in schema `shop`"
+    );
+    assert!(matches!(
+        route_err("SELEC * FROM t_order"),
+        RouterError::Parse(_)
+    ));
+    assert_eq!(
+        route_err("SET @a = 1"),
+        RouterError::NotRoutable("SET".into())
+    );
+    assert_eq!(
+        route_err("SELECT 1; SELECT 2"),
+        RouterError::StatementCount(2)
+    );
+}
+
+#[test]
+fn prepared_statements_keep_placeholders() {
+    let r = router();
+    let t = r
+        .prepare("SELECT * FROM t_order WHERE order_id = ? AND status = ?")
+        .unwrap();
+    assert_eq!(t.param_count(), 2);
+    let plan = t
+        .bind(
+            r.topology(),
+            Params::Prepared(&[ParamValue::Int(4242), ParamValue::Str("paid".into())]),
+        )
+        .unwrap();
+    assert_eq!(
+        statements(&plan),
+        vec![(
+            "order_db_18".into(),
+            "SELECT * FROM order_db_18.t_order_4 WHERE order_id = ? AND status = ?".into()
+        )]
+    );
+    assert_eq!(plan.targets[0].params, vec![0, 1]);
+
+    // A split INSERT hands each physical statement only its rows' parameters.
+    let t = r
+        .prepare("INSERT INTO t_order (order_id, note) VALUES (?, ?), (?, ?)")
+        .unwrap();
+    let values = [
+        ParamValue::Int(1),
+        ParamValue::Str("a".into()),
+        ParamValue::Int(2),
+        ParamValue::Null,
+    ];
+    let plan = t.bind(r.topology(), Params::Prepared(&values)).unwrap();
+    assert_eq!(
+        plan.targets[0].sql,
+        "INSERT INTO order_db_1.t_order_0 (order_id, note) VALUES (?, ?)"
+    );
+    assert_eq!(plan.targets[0].params, vec![0, 1]);
+    assert_eq!(plan.targets[1].params, vec![2, 3]);
+
+    // A negated placeholder and a scatter LIMIT, whose values the router fills in.
+    let t = r
+        .prepare("SELECT * FROM t_order WHERE order_id = -? OR user_id > 0 LIMIT ?, ?")
+        .unwrap();
+    let plan = t
+        .bind(
+            r.topology(),
+            Params::Prepared(&[ParamValue::Int(1), ParamValue::Int(2), ParamValue::Int(3)]),
+        )
+        .unwrap();
+    assert_eq!(plan.targets.len(), 1024);
+    assert_eq!(
+        plan.targets[0].sql,
+        "SELECT * FROM order_db_0.t_order_0 WHERE order_id = -? OR user_id > 0 LIMIT 0, 5"
+    );
+    assert_eq!(plan.targets[0].params, vec![0]);
+
+    let err = t.bind(r.topology(), Params::Prepared(&[])).unwrap_err();
+    assert_eq!(
+        err,
+        RouterError::ParamCount {
+            expected: 3,
+            given: 0
+        }
+    );
+    let t = r
+        .prepare("SELECT * FROM t_order WHERE order_id = -?")
+        .unwrap();
+    let plan = t
+        .bind(r.topology(), Params::Prepared(&[ParamValue::Int(1)]))
+        .unwrap();
+    assert_eq!(
+        plan.targets[0].sql,
+        "SELECT * FROM order_db_31.t_order_31 WHERE order_id = -?"
+    );
+}
+
+#[test]
+fn shape_cache_reuses_one_template_per_shape() {
+    let r = router();
+    let mut cache = ShapeCache::new(16);
+    for key in [4242i64, 7, 99] {
+        let plan = r
+            .route(
+                &format!("SELECT * FROM t_order WHERE order_id = {key}"),
+                &mut cache,
+            )
+            .unwrap();
+        let db = key.rem_euclid(32);
+        let table = key.div_euclid(32).rem_euclid(32);
+        assert_eq!(
+            plan.targets[0].sql,
+            format!("SELECT * FROM order_db_{db}.t_order_{table} WHERE order_id = {key}")
+        );
+    }
+    assert_eq!(cache.len(), 1);
+    assert_eq!(cache.stats(), (2, 1));
+    // ORDER BY 2 depends on the literal: not reused as a template, still right.
+    let plan = r
+        .route(
+            "SELECT order_id, amount FROM t_order ORDER BY 2",
+            &mut cache,
+        )
+        .unwrap();
+    let MergeSpec::Select(m) = &plan.merge else {
+        panic!()
+    };
+    assert_eq!(m.order_by[0].column, Some(1));
+    let plan = r
+        .route(
+            "SELECT order_id, amount FROM t_order ORDER BY 1",
+            &mut cache,
+        )
+        .unwrap();
+    let MergeSpec::Select(m) = &plan.merge else {
+        panic!()
+    };
+    assert_eq!(m.order_by[0].column, Some(0));
+    // A bounded cache evicts.
+    for i in 0..40 {
+        r.route(
+            &format!("SELECT c{i} FROM t_order WHERE order_id = 1"),
+            &mut cache,
+        )
+        .unwrap();
+    }
+    assert_eq!(cache.len(), 16);
+}
+
+#[test]
+fn explain_output() {
+    let r = router();
+    let plan = route("SELECT * FROM t_order WHERE order_id = 4242");
+    assert_eq!(
+        plan.explain(r.topology()).to_string(),
+        "ds0\torder_db_18\tSELECT * FROM order_db_18.t_order_4 WHERE order_id = 4242\nroute: direct, 1 statement(s); merge: none (single target, passthrough)"
+    );
+}
+
+#[test]
+fn positions_survive_unicode_tabs_and_crlf() {
+    assert_eq!(
+        one("SELECT 'é…ü', o.* FROM t_order o WHERE o.order_id = 4242").1,
+        "SELECT 'é…ü', o.* FROM order_db_18.t_order_4 o WHERE o.order_id = 4242"
+    );
+    assert_eq!(
+        one("SELECT\t*\r\nFROM\tt_order\r\n\tWHERE order_id = 4242 AND note = 'ü\r\nx'").1,
+        "SELECT\t*\r\nFROM\torder_db_18.t_order_4\r\n\tWHERE order_id = 4242 AND note = 'ü\r\nx'"
+    );
+    // As in MySQL's lexer, only `\n` ends a `--` comment: the WHERE is commented out.
+    assert_eq!(
+        route("SELECT * FROM t_order -- ü comment\rWHERE order_id = 4242")
+            .targets
+            .len(),
+        1024
+    );
+    assert_eq!(
+        one("SELECT * FROM `T_ORDER` WHERE `ORDER_ID` = 4242").1,
+        "SELECT * FROM order_db_18.t_order_4 WHERE `ORDER_ID` = 4242"
+    );
+}
+
+#[test]
+fn templates_belong_to_their_topology() {
+    let a = router();
+    let b = router();
+    let t = a
+        .prepare("SELECT * FROM t_order WHERE order_id = ?")
+        .unwrap();
+    let err = t
+        .bind(b.topology(), Params::Prepared(&[ParamValue::Int(1)]))
+        .unwrap_err();
+    assert_eq!(err, RouterError::StaleTemplate);
+    // One cache used with two routers starts over instead of binding stale templates.
+    let mut cache = ShapeCache::default();
+    a.route("SELECT * FROM t_order WHERE order_id = 1", &mut cache)
+        .unwrap();
+    let plan = b
+        .route("SELECT * FROM t_order WHERE order_id = 2", &mut cache)
+        .unwrap();
+    assert_eq!(
+        plan.targets[0].sql,
+        "SELECT * FROM order_db_2.t_order_0 WHERE order_id = 2"
+    );
+    assert_eq!(cache.len(), 1);
+}
