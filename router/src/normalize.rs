@@ -56,17 +56,8 @@ pub fn normalize(sql: &str) -> Normalized<'_> {
                 i = end;
             }
             b'"' | b'`' => i = quoted_end(bytes, i, b),
-            b'#' => i = line_end(bytes, i),
-            b'-' if bytes.get(i + 1) == Some(&b'-')
-                && bytes.get(i + 2).is_none_or(|c| c.is_ascii_whitespace()) =>
-            {
-                i = line_end(bytes, i)
-            }
-            b'/' if bytes.get(i + 1) == Some(&b'*') => {
-                i = match sql[i + 2..].find("*/") {
-                    Some(p) => i + 2 + p + 2,
-                    None => bytes.len(),
-                }
+            b'#' | b'-' | b'/' if comment_end(sql, i).is_some() => {
+                i = comment_end(sql, i).unwrap_or(bytes.len())
             }
             b'0'..=b'9' | b'.'
                 if (b != b'.' || bytes.get(i + 1).is_some_and(u8::is_ascii_digit))
@@ -104,17 +95,8 @@ pub fn split_statements(sql: &str) -> Vec<&str> {
     while i < bytes.len() {
         match bytes[i] {
             b'\'' | b'"' | b'`' => i = quoted_end(bytes, i, bytes[i]),
-            b'#' => i = line_end(bytes, i),
-            b'-' if bytes.get(i + 1) == Some(&b'-')
-                && bytes.get(i + 2).is_none_or(|c| c.is_ascii_whitespace()) =>
-            {
-                i = line_end(bytes, i)
-            }
-            b'/' if bytes.get(i + 1) == Some(&b'*') => {
-                i = match sql[i + 2..].find("*/") {
-                    Some(p) => i + 2 + p + 2,
-                    None => bytes.len(),
-                }
+            b'#' | b'-' | b'/' if comment_end(sql, i).is_some() => {
+                i = comment_end(sql, i).unwrap_or(bytes.len())
             }
             b';' => {
                 let piece = sql[start..i].trim();
@@ -132,6 +114,25 @@ pub fn split_statements(sql: &str) -> Vec<&str> {
         out.push(piece);
     }
     out
+}
+
+/// End (exclusive) of the comment starting at `i` (`# ...`, `-- ...`, `/* ... */`), or
+/// `None` when no comment starts there.
+fn comment_end(sql: &str, i: usize) -> Option<usize> {
+    let bytes = sql.as_bytes();
+    match bytes.get(i)? {
+        b'#' => Some(line_end(bytes, i)),
+        b'-' if bytes.get(i + 1) == Some(&b'-')
+            && bytes.get(i + 2).is_none_or(|c| c.is_ascii_whitespace()) =>
+        {
+            Some(line_end(bytes, i))
+        }
+        b'/' if bytes.get(i + 1) == Some(&b'*') => Some(match sql[i + 2..].find("*/") {
+            Some(p) => i + 2 + p + 2,
+            None => bytes.len(),
+        }),
+        _ => None,
+    }
 }
 
 /// End (exclusive) of a quoted run starting at `start`; a doubled quote or a backslash escape

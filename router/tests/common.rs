@@ -48,3 +48,11 @@ pub fn statements(plan: &Plan) -> Vec<(String, String)> {
         })
         .collect()
 }
+
+/// The one physical statement of a single-target plan: (database, SQL).
+pub fn one(sql: &str) -> (String, String) {
+    let plan = route(sql);
+    assert_eq!(plan.targets.len(), 1, "{sql} should have one target");
+    assert_eq!(plan.merge, shardgate_router::MergeSpec::None);
+    statements(&plan).remove(0)
+}

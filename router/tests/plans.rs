@@ -3,21 +3,10 @@
 
 mod common;
 
-use common::{route, route_err, router, statements};
+use common::{one, route, route_err, router, statements};
 use shardgate_router::{
     AggregateFunction, MergeSpec, ParamValue, Params, RouteKind, RouterError, ShapeCache, SortKey,
 };
-
-fn one(sql: &str) -> (String, String) {
-    let plan = route(sql);
-    assert_eq!(
-        plan.targets.len(),
-        1,
-        "{sql} should have one target: {plan:?}"
-    );
-    assert_eq!(plan.merge, MergeSpec::None);
-    statements(&plan).remove(0)
-}
 
 #[test]
 fn ddl_goes_to_every_physical_table() {

@@ -422,25 +422,26 @@ impl BackendConn {
             params,
             columns,
         };
-        let mut param_defs = Vec::with_capacity(usize::from(params));
-        for _ in 0..params {
-            self.read_packet(&mut buf).await?;
-            param_defs.push(buf.clone());
-        }
-        if params > 0 && !self.flags.deprecate_eof {
-            self.read_packet(&mut buf).await?;
-        }
-        let mut column_defs = Vec::with_capacity(usize::from(columns));
-        for _ in 0..columns {
-            self.read_packet(&mut buf).await?;
-            column_defs.push(buf.clone());
-        }
-        if columns > 0 && !self.flags.deprecate_eof {
-            self.read_packet(&mut buf).await?;
-        }
+        let param_defs = self.read_definitions(params).await?;
+        let column_defs = self.read_definitions(columns).await?;
         self.uses += 1;
         self.prepared.insert(sql.to_string(), (stmt, self.uses));
         Ok((stmt, param_defs, column_defs))
+    }
+
+    /// `count` definition packets of a COM_STMT_PREPARE answer, and the EOF after them
+    /// (without CLIENT_DEPRECATE_EOF, when there are any).
+    async fn read_definitions(&mut self, count: u16) -> Result<Vec<Vec<u8>>, BackendError> {
+        let mut buf = Vec::new();
+        let mut defs = Vec::with_capacity(usize::from(count));
+        for _ in 0..count {
+            self.read_packet(&mut buf).await?;
+            defs.push(buf.clone());
+        }
+        if count > 0 && !self.flags.deprecate_eof {
+            self.read_packet(&mut buf).await?;
+        }
+        Ok(defs)
     }
 
     /// The statement prepared for `sql` on this connection, preparing it if needed.
