@@ -12,12 +12,14 @@ use crate::error::{Result, RouterError};
 use crate::normalize::Literal;
 use crate::params::ParamValue;
 use crate::plan::{
-    Aggregate, HavingFilter, MergeSpec, PhysicalStatement, Plan, RouteKind, SelectMerge,
-    StatementKind,
+    Aggregate, HavingFilter, HavingOperand, MergeSpec, PhysicalStatement, Plan, RouteKind,
+    SelectMerge, StatementKind,
 };
 use crate::render::{Renderer, Target};
 use crate::targets::TargetSet;
-use crate::template::{topology_id, HavingTemplate, RouteTemplate, Template};
+use crate::template::{
+    topology_id, HavingOperandTemplate, HavingTemplate, RouteTemplate, Template,
+};
 
 /// The values for a template's placeholders.
 #[derive(Debug, Clone, Copy)]
@@ -350,6 +352,7 @@ impl Template {
             having_filter: m.having_filter.as_ref().map(|h| resolve_having(h, params)),
             derived: m.derived.clone(),
             unsupported: m.unsupported.clone(),
+            shard_order: m.shard_order.clone(),
         }
     }
 
@@ -448,15 +451,23 @@ fn resolve_having(h: &HavingTemplate, params: &Params<'_>) -> HavingFilter {
             Box::new(resolve_having(b, params)),
         ),
         HavingTemplate::Not(a) => HavingFilter::Not(Box::new(resolve_having(a, params))),
-        HavingTemplate::IsNull { column, negated } => HavingFilter::IsNull {
-            column: *column,
+        HavingTemplate::IsNull { operand, negated } => HavingFilter::IsNull {
+            operand: resolve_having_operand(operand, params),
             negated: *negated,
         },
-        HavingTemplate::Compare { column, op, value } => HavingFilter::Compare {
-            column: *column,
+        HavingTemplate::Compare { left, op, right } => HavingFilter::Compare {
+            left: resolve_having_operand(left, params),
             op: *op,
-            value: operand_text(value, params),
+            right: resolve_having_operand(right, params),
         },
+    }
+}
+
+fn resolve_having_operand(op: &HavingOperandTemplate, params: &Params<'_>) -> HavingOperand {
+    match op {
+        HavingOperandTemplate::Column(c) => HavingOperand::Column(*c),
+        HavingOperandTemplate::Aggregate(i) => HavingOperand::Aggregate(*i),
+        HavingOperandTemplate::Const(value) => HavingOperand::Const(operand_text(value, params)),
     }
 }
 

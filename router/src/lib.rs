@@ -28,8 +28,8 @@ pub use error::RouterError;
 pub use normalize::{normalize, split_statements, Literal};
 pub use params::ParamValue;
 pub use plan::{
-    Aggregate, AggregateFunction, CompareOp, Derived, HavingFilter, MergeSpec, PhysicalStatement,
-    Plan, RouteKind, SelectMerge, SortKey, StatementKind,
+    Aggregate, AggregateFunction, CompareOp, Derived, HavingFilter, HavingOperand, MergeSpec,
+    PhysicalStatement, Plan, RouteKind, SelectMerge, SortKey, StatementKind,
 };
 pub use router::Router;
 pub use template::Template;

@@ -228,6 +228,40 @@ fn unescape(body: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// Where `word` (a keyword, matched case-insensitively as a whole word) first stands at the
+/// statement's top level at or after byte `from`: never inside strings, quoted identifiers,
+/// comments or parentheses (subqueries, function arguments).
+pub fn top_level_keyword(sql: &str, word: &str, from: usize) -> Option<usize> {
+    let bytes = sql.as_bytes();
+    let mut depth = 0usize;
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\'' | b'"' | b'`' => {
+                i = quoted_end(bytes, i, bytes[i]);
+                continue;
+            }
+            b'#' | b'-' | b'/' if comment_end(sql, i).is_some() => {
+                i = comment_end(sql, i).unwrap_or(bytes.len());
+                continue;
+            }
+            b'(' => depth += 1,
+            b')' => depth = depth.saturating_sub(1),
+            b if is_word_byte(b) => {
+                let end = word_end(bytes, i);
+                if depth == 0 && i >= from && sql[i..end].eq_ignore_ascii_case(word) {
+                    return Some(i);
+                }
+                i = end;
+                continue;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -293,5 +327,14 @@ mod tests {
         let n = normalize("SELECT 'abc");
         assert_eq!(n.shape, "SELECT 'abc");
         assert!(n.literals.is_empty());
+    }
+
+    #[test]
+    fn keywords_at_the_top_level_only() {
+        let sql =
+            "SELECT 'ORDER', (SELECT 1 ORDER BY 1) FROM t /* ORDER */ WHERE `order` = 1 ORDER BY x";
+        assert_eq!(top_level_keyword(sql, "ORDER", 0), sql.rfind("ORDER"));
+        assert_eq!(top_level_keyword(sql, "from", 0), sql.find("FROM"));
+        assert_eq!(top_level_keyword(sql, "HAVING", 0), None);
     }
 }

@@ -98,25 +98,82 @@ pub struct SelectMerge {
     pub derived: Vec<Derived>,
     /// Why the merge cannot be done, found while planning it.
     pub unsupported: Option<String>,
+    /// An `ORDER BY` that, appended to a per-database `(...) UNION ALL (...)` statement,
+    /// returns its rows in the order the merge consumes them, so the merge can stream: the
+    /// query's sort keys, or its group keys when groups can be folded as they pass. `None`
+    /// when the merge buffers instead.
+    pub shard_order: Option<String>,
 }
 
-/// A HAVING clause the merge evaluates on merged groups: comparisons of selected columns
-/// with constants, combined with AND / OR / NOT, in SQL's three-valued logic.
+impl SelectMerge {
+    /// How many of a shard row's columns the client sees, given the shard's column count.
+    pub fn visible(&self, columns: usize) -> usize {
+        columns.saturating_sub(self.derived.iter().map(|d| d.width()).sum())
+    }
+
+    /// Where derived column `wanted` is in a shard row whose client columns are `visible`.
+    pub fn derived_at(&self, visible: usize, wanted: Derived) -> Option<usize> {
+        let mut at = visible;
+        for d in &self.derived {
+            if *d == wanted {
+                return Some(at);
+            }
+            at += d.width();
+        }
+        None
+    }
+
+    /// The shard-row column of GROUP BY expression `key`: selected, or derived.
+    pub fn group_column(&self, key: usize, visible: usize) -> Option<usize> {
+        self.group_by_columns
+            .get(key)
+            .copied()
+            .flatten()
+            .or_else(|| self.derived_at(visible, Derived::GroupKey { key }))
+    }
+
+    /// The shard-row column of ORDER BY key number `key`: selected, a derived sort key, or
+    /// (in a grouped query) a GROUP BY expression that is not selected.
+    pub fn sort_column(&self, key: usize, visible: usize) -> Option<usize> {
+        let sort = self.order_by.get(key)?;
+        sort.column
+            .or_else(|| self.derived_at(visible, Derived::SortKey { key }))
+            .or_else(|| {
+                let group = self.group_by.iter().position(|g| *g == sort.expr)?;
+                self.derived_at(visible, Derived::GroupKey { key: group })
+            })
+    }
+}
+
+/// A HAVING clause the merge evaluates on merged groups: comparisons between selected
+/// columns, aggregates and constants, combined with AND / OR / NOT, in SQL's three-valued
+/// logic.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HavingFilter {
     And(Box<HavingFilter>, Box<HavingFilter>),
     Or(Box<HavingFilter>, Box<HavingFilter>),
     Not(Box<HavingFilter>),
-    /// `column OP value`; a NULL value makes the comparison unknown.
+    /// `left OP right`; a NULL on either side makes the comparison unknown.
     Compare {
-        column: usize,
+        left: HavingOperand,
         op: CompareOp,
-        value: Option<String>,
+        right: HavingOperand,
     },
     IsNull {
-        column: usize,
+        operand: HavingOperand,
         negated: bool,
     },
+}
+
+/// One side of a HAVING comparison.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HavingOperand {
+    /// A selected column (0-based select-list position).
+    Column(usize),
+    /// An aggregate the client did not select: [`Derived::HavingAggregate`] number `index`.
+    Aggregate(usize),
+    /// A constant's text; `None` is NULL.
+    Const(Option<String>),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -136,6 +193,22 @@ pub enum Derived {
     AvgParts { avg: usize },
     /// The value of ORDER BY key number `key`, which the client did not select.
     SortKey { key: usize },
+    /// GROUP BY expression number `key`, which the client did not select.
+    GroupKey { key: usize },
+    /// The argument of the DISTINCT aggregate at select-list position `aggregate`. The shard
+    /// statements also group by it, so each returns every distinct value once per group and
+    /// the merge can count, add or average the values that are distinct over all shards.
+    DistinctArg { aggregate: usize },
+    /// An aggregate that HAVING names and the client did not select, number `index` in
+    /// HAVING's order.
+    HavingAggregate {
+        index: usize,
+        function: AggregateFunction,
+        distinct: bool,
+    },
+    /// The argument of HAVING's aggregate of DISTINCT values number `index` (see
+    /// [`Derived::DistinctArg`]).
+    HavingDistinctArg { index: usize },
 }
 
 impl Derived {
@@ -143,7 +216,11 @@ impl Derived {
     pub fn width(self) -> usize {
         match self {
             Derived::AvgParts { .. } => 2,
-            Derived::SortKey { .. } => 1,
+            Derived::SortKey { .. }
+            | Derived::GroupKey { .. }
+            | Derived::DistinctArg { .. }
+            | Derived::HavingAggregate { .. }
+            | Derived::HavingDistinctArg { .. } => 1,
         }
     }
 }

@@ -38,14 +38,22 @@ pub(crate) enum HavingTemplate {
     Or(Box<HavingTemplate>, Box<HavingTemplate>),
     Not(Box<HavingTemplate>),
     Compare {
-        column: usize,
+        left: HavingOperandTemplate,
         op: crate::plan::CompareOp,
-        value: Operand,
+        right: HavingOperandTemplate,
     },
     IsNull {
-        column: usize,
+        operand: HavingOperandTemplate,
         negated: bool,
     },
+}
+
+/// A HAVING operand whose constant is bound per statement.
+#[derive(Debug, Clone)]
+pub(crate) enum HavingOperandTemplate {
+    Column(usize),
+    Aggregate(usize),
+    Const(Operand),
 }
 
 /// A logical table the statement names, once per mention.
@@ -109,6 +117,7 @@ pub(crate) struct MergeTemplate {
     pub distinct: bool,
     pub having: Option<String>,
     pub limit: Option<(Operand, Operand)>,
+    pub shard_order: Option<String>,
 }
 
 impl MergeTemplate {

@@ -5,7 +5,8 @@ mod common;
 
 use common::{one, route, route_err, router, statements};
 use shardgate_router::{
-    AggregateFunction, MergeSpec, ParamValue, Params, RouteKind, RouterError, ShapeCache, SortKey,
+    AggregateFunction, Derived, MergeSpec, ParamValue, Params, RouteKind, RouterError, ShapeCache,
+    SortKey,
 };
 
 #[test]
@@ -198,9 +199,61 @@ fn scatter_select_merge_spec() {
             (AggregateFunction::Count, 4, true),
         ]
     );
-    assert_eq!(m.having.as_deref(), Some("s > 10"));
+    assert_eq!(m.having.as_deref(), Some("s > ?"));
     assert_eq!(m.order_by[0].column, Some(1));
     assert!(route("SELECT DISTINCT user_id FROM t_order").merge != MergeSpec::None);
+}
+
+#[test]
+fn derived_columns_and_shard_order() {
+    let merge_of = |sql: &str| match route(sql).merge {
+        MergeSpec::Select(m) => *m,
+        other => panic!("{other:?}"),
+    };
+    // DISTINCT arguments are selected and grouped by; HAVING's unselected aggregate too; the
+    // shards sort by the group key so groups fold as they pass.
+    let sql = "SELECT status, COUNT(DISTINCT user_id) FROM t_order WHERE order_id > 5 GROUP BY status HAVING SUM(amount) > 3 ORDER BY status DESC LIMIT 3";
+    assert_eq!(
+        statements(&route(sql))[0].1,
+        "SELECT status, COUNT(DISTINCT user_id), user_id AS __sg_d1, SUM(amount) AS __sg_h0 FROM order_db_0.t_order_0 WHERE order_id > 5 GROUP BY status, __sg_d1 ORDER BY status DESC LIMIT 18446744073709551615"
+    );
+    let m = merge_of(sql);
+    assert_eq!(
+        m.derived,
+        vec![
+            Derived::DistinctArg { aggregate: 1 },
+            Derived::HavingAggregate {
+                index: 0,
+                function: AggregateFunction::Sum,
+                distinct: false
+            }
+        ]
+    );
+    assert_eq!(m.shard_order.as_deref(), Some(" ORDER BY 1 DESC"));
+    // Without a GROUP BY of its own, the shards get one; an unselected GROUP BY expression
+    // is derived and sorts the shards' rows by its alias.
+    assert_eq!(
+        statements(&route("SELECT COUNT(DISTINCT code) FROM t_order WHERE user_id = 3 LIMIT 1"))[0].1,
+        "SELECT COUNT(DISTINCT code), code AS __sg_d0 FROM order_db_0.t_order_0 WHERE user_id = 3 GROUP BY __sg_d0 LIMIT 18446744073709551615"
+    );
+    let m = merge_of("SELECT COUNT(*) FROM t_order GROUP BY DATE(created_at)");
+    assert_eq!(m.derived, vec![Derived::GroupKey { key: 0 }]);
+    assert_eq!(m.shard_order.as_deref(), Some(" ORDER BY __sg_g0"));
+    // ORDER BY an unselected expression: a derived sort key, by alias.
+    let m = merge_of("SELECT order_id FROM t_order ORDER BY amount DESC, 1");
+    assert_eq!(m.shard_order.as_deref(), Some(" ORDER BY __sg_k0 DESC, 1"));
+    // Grouped, sorted by an aggregate: the merge hashes groups, so no shard order.
+    assert_eq!(
+        merge_of("SELECT user_id, COUNT(*) FROM t_order GROUP BY user_id ORDER BY 2").shard_order,
+        None
+    );
+    // HAVING without grouping filters single rows: it stays on the shards.
+    let plan = route("SELECT order_id AS o FROM t_order HAVING o > 3");
+    assert!(statements(&plan)[0].1.ends_with("HAVING o > 3"));
+    assert_eq!(
+        merge_of("SELECT order_id AS o FROM t_order HAVING o > 3").having,
+        None
+    );
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! Property tests: random queries from a grammar of the merge's features (projection,
-//! WHERE, ORDER BY with a deterministic tie-break, LIMIT/OFFSET, DISTINCT, GROUP BY,
-//! aggregates) over random data, run against one unsharded table and through shardgate; the
+//! WHERE, ORDER BY with a deterministic tie-break, LIMIT/OFFSET, DISTINCT, GROUP BY sorted
+//! either way or not at all, aggregates including those of DISTINCT values, HAVING) over
+//! random data, run against one unsharded table and through shardgate; the
 //! results must be identical. A bounded number of cases keeps CI fast.
 
 use mysql_async::prelude::Queryable;
@@ -27,10 +28,13 @@ enum Shape {
         column: &'static str,
         descending: bool,
     },
-    /// GROUP BY one column with aggregates, ordered by the group key.
+    /// Aggregates, grouped by one column (or not at all), ordered by the group key (or in
+    /// GROUP BY's own order), with a HAVING.
     Grouped {
-        key: &'static str,
+        key: Option<&'static str>,
         aggregates: Vec<&'static str>,
+        descending: Option<bool>,
+        having: Option<&'static str>,
         limit: Option<u32>,
     },
 }
@@ -59,19 +63,36 @@ fn shape() -> impl Strategy<Value = Shape> {
             "AVG(amount)",
             "MIN(status)",
             "SUM(user_id)",
+            "COUNT(DISTINCT user_id)",
+            "COUNT(DISTINCT status)",
+            "SUM(DISTINCT user_id)",
+            "AVG(DISTINCT amount)",
         ]),
         1..4,
     );
+    let having = prop::option::of(prop::sample::select(vec![
+        "COUNT(*) > 20",
+        "SUM(amount) >= 9000",
+        "MAX(created_at) IS NOT NULL AND MIN(amount) < 100",
+        "MIN(user_id) IN (1, 2, 3) OR COUNT(*) BETWEEN 30 AND 40",
+        "NOT COUNT(DISTINCT user_id) > 5",
+    ]));
     let grouped = (
-        prop::sample::select(vec!["user_id", "status"]),
+        prop::option::of(prop::sample::select(vec!["user_id", "status"])),
         aggregates,
+        prop::option::of(any::<bool>()),
+        having,
         prop::option::of(1u32..10),
     )
-        .prop_map(|(key, aggregates, limit)| Shape::Grouped {
-            key,
-            aggregates,
-            limit,
-        });
+        .prop_map(
+            |(key, aggregates, descending, having, limit)| Shape::Grouped {
+                key,
+                aggregates,
+                descending,
+                having,
+                limit,
+            },
+        );
     prop_oneof![rows, distinct, grouped]
 }
 
@@ -133,14 +154,31 @@ fn sql(shape: &Shape, filter: &Option<String>) -> String {
         Shape::Grouped {
             key,
             aggregates,
+            descending,
+            having,
             limit,
         } => {
             let limit = limit.map(|n| format!(" LIMIT {n}")).unwrap_or_default();
-            format!(
-                "SELECT {key}, {} FROM t_order{} GROUP BY {key}{limit}",
-                aggregates.join(", "),
-                r#where
-            )
+            let having = having.map(|h| format!(" HAVING {h}")).unwrap_or_default();
+            match key {
+                Some(key) => {
+                    let order = match descending {
+                        Some(true) => format!(" ORDER BY {key} DESC"),
+                        Some(false) => format!(" ORDER BY {key}"),
+                        None => String::new(),
+                    };
+                    format!(
+                        "SELECT {key}, {} FROM t_order{} GROUP BY {key}{having}{order}{limit}",
+                        aggregates.join(", "),
+                        r#where
+                    )
+                }
+                None => format!(
+                    "SELECT {} FROM t_order{}{having}{limit}",
+                    aggregates.join(", "),
+                    r#where
+                ),
+            }
         }
     }
 }
@@ -165,7 +203,7 @@ async fn random_queries_match_one_unsharded_table() {
 
     // Random data from a fixed seed: the test reproduces.
     let mut runner = TestRunner::new(Config {
-        cases: 48,
+        cases: 96,
         failure_persistence: None,
         rng_seed: proptest::test_runner::RngSeed::Fixed(7),
         ..Config::default()
@@ -209,7 +247,7 @@ async fn random_queries_match_one_unsharded_table() {
     }
 
     let mut cases = Vec::new();
-    for _ in 0..48 {
+    for _ in 0..96 {
         let s = shape().new_tree(&mut runner).unwrap().current();
         let f = filter().new_tree(&mut runner).unwrap().current();
         cases.push(sql(&s, &f));

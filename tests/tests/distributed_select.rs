@@ -123,6 +123,27 @@ async fn scatter_selects_match_one_unsharded_table() {
         "SELECT user_id, COUNT(*) AS n, SUM(amount) FROM t_order GROUP BY user_id HAVING n >= 115 ORDER BY user_id",
         "SELECT status, AVG(amount) FROM t_order GROUP BY status HAVING AVG(amount) > 240 OR status IS NULL",
         "SELECT user_id, MIN(code) FROM t_order GROUP BY user_id HAVING MIN(code) = 'A' AND NOT user_id = 3",
+        // Aggregates of DISTINCT values: the shards group by the argument too.
+        "SELECT COUNT(DISTINCT user_id), COUNT(DISTINCT status), COUNT(DISTINCT code), COUNT(*) FROM t_order",
+        "SELECT status, COUNT(DISTINCT user_id), SUM(DISTINCT user_id), AVG(DISTINCT amount), MAX(DISTINCT code), COUNT(*) FROM t_order GROUP BY status",
+        "SELECT COUNT(DISTINCT user_id), SUM(DISTINCT amount) FROM t_order WHERE user_id = 999",
+        "SELECT code, COUNT(DISTINCT created_at) AS n FROM t_order GROUP BY code ORDER BY n DESC, code",
+        // HAVING on aggregates the client did not select, BETWEEN, IN, column to column.
+        "SELECT user_id FROM t_order GROUP BY user_id HAVING MAX(amount) > 490",
+        "SELECT user_id, COUNT(*) FROM t_order GROUP BY user_id HAVING SUM(amount) BETWEEN 20000 AND 30000 OR MIN(code) IN ('b', 'ä')",
+        "SELECT status, MIN(user_id) AS lo, MAX(user_id) AS hi FROM t_order GROUP BY status HAVING lo < hi AND COUNT(*) NOT IN (300, 301)",
+        "SELECT order_id, user_id AS u FROM t_order HAVING u = 5 ORDER BY order_id",
+        "SELECT status FROM t_order GROUP BY status HAVING COUNT(DISTINCT user_id) = 12 AND SUM(DISTINCT user_id) > 60",
+        "SELECT COUNT(*) FROM t_order HAVING COUNT(DISTINCT code) > 5",
+        // GROUP BY an expression that is not selected; its order when ORDER BY does not say.
+        "SELECT COUNT(*), SUM(amount) FROM t_order GROUP BY user_id % 3",
+        "SELECT MAX(order_id) FROM t_order GROUP BY status ORDER BY status DESC",
+        "SELECT user_id % 4 AS m, COUNT(*) FROM t_order GROUP BY m ORDER BY m DESC",
+        // Groups folded as they stream, sorted by the group keys (both directions, NULLs).
+        "SELECT status, COUNT(*) FROM t_order GROUP BY status ORDER BY status DESC",
+        "SELECT code, user_id, COUNT(*), MIN(order_id) FROM t_order GROUP BY code, user_id ORDER BY user_id DESC, code LIMIT 15, 20",
+        "SELECT created_at, COUNT(*) FROM t_order GROUP BY created_at ORDER BY created_at LIMIT 30",
+        "SELECT user_id, COUNT(*) FROM t_order GROUP BY user_id HAVING COUNT(*) > 100 ORDER BY COUNT(*) DESC, user_id",
     ];
     for sql in ordered {
         let direct = sql.replace("FROM t_order", "FROM reference.t_order");
@@ -164,24 +185,41 @@ async fn scatter_selects_match_one_unsharded_table() {
     // Still refused, with the reason: merges this version does not do.
     for (sql, reason) in [
         (
-            "SELECT user_id FROM t_order GROUP BY user_id HAVING MAX(amount) > 3",
+            "SELECT user_id FROM t_order GROUP BY user_id HAVING AVG(amount) > 3",
             "HAVING",
         ),
         (
             "SELECT user_id % 2, COUNT(*) FROM t_order GROUP BY user_id % 3",
-            "not selected",
+            "neither grouped nor aggregated",
         ),
         (
-            "SELECT COUNT(DISTINCT status) FROM t_order",
-            "DISTINCT values",
+            "SELECT user_id, COUNT(*) FROM t_order GROUP BY user_id ORDER BY SUM(amount)",
+            "not a selected column",
+        ),
+        (
+            "SELECT COUNT(DISTINCT user_id, status) FROM t_order",
+            "several expressions",
+        ),
+        (
+            "SELECT user_id, COUNT(*) FROM t_order GROUP BY user_id WITH ROLLUP",
+            "ROLLUP",
         ),
     ] {
         let err = proxy.query_drop(sql).await.unwrap_err();
         assert!(err.to_string().contains(reason), "{sql}: {err}");
     }
 
-    // Over the merge memory budget: a clear error, and the proxy keeps serving.
-    let big = "SELECT order_id, REPEAT('x', 1000) AS pad FROM t_order ORDER BY order_id";
+    // Results larger than the merge memory budget stream through it when the merge does not
+    // keep them (concatenation, k-way ORDER BY with a connection per statement).
+    let big: Vec<(i64, String)> = proxy
+        .query("SELECT order_id, REPEAT('x', 1000) AS pad FROM t_order")
+        .await
+        .unwrap();
+    assert_eq!(big.len(), 1500);
+    assert!(big.iter().all(|(_, pad)| pad.len() == 1000));
+    // Over the budget where the merge must keep every row: a clear error, and the proxy
+    // keeps serving.
+    let big = "SELECT DISTINCT order_id, REPEAT('x', 1000) AS pad FROM t_order";
     let err = proxy.query_drop(big).await.unwrap_err();
     assert!(err.to_string().contains("merge_memory_limit"), "{err}");
     let one: Option<i64> = proxy

@@ -204,7 +204,7 @@ async fn mariadb_cli_runs_orders_sql() {
     assert_eq!(code, 1364);
     assert!(message.contains("sharding column `order_id`"), "{message}");
     let (code, message) = server_error(
-        conn.query_drop("SELECT user_id FROM t_order GROUP BY user_id HAVING MAX(amount) > 1")
+        conn.query_drop("SELECT user_id FROM t_order GROUP BY user_id HAVING AVG(amount) > 1")
             .await
             .unwrap_err(),
     );

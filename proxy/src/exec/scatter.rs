@@ -1,25 +1,28 @@
-//! Reads the results of a SELECT's physical statements, lane by lane in parallel, into memory
-//! for the merge, under a per-query memory budget shared by all lanes.
+//! Reads the results of a SELECT's physical statements, lane by lane in parallel, and streams
+//! them to the merge: one [`ShardStream`] per statement, rows in batches, with backpressure
+//! (a lane's last statement waits for the merge) and a memory budget shared by all lanes.
+//!
+//! When the merge stops early (its LIMIT is reached, or the client went away), the readers
+//! read their results to the end without keeping them, so the connections go back to the
+//! pool in step.
 
-use std::sync::atomic::{AtomicIsize, Ordering};
-use std::sync::Arc;
+use std::time::Duration;
 
+use tokio::task::JoinHandle;
+
+use super::binary_row::{column_info, decode_binary_row};
 use crate::backend::conn::{is_terminator, terminator_status};
 use crate::backend::{BackendConn, BackendError, BackendErrorKind, PooledConn};
 use crate::exec::fanout::Job;
-use crate::merge::{ColumnKind, ShardRows};
-use crate::protocol::wire::{self, Reader};
+use crate::merge::stream::{
+    channel, Budget, Chunk, ChunkSender, Decode, ShardHeader, ShardRow, ShardStream, StreamError,
+    BATCH_BYTES, BATCH_ROWS,
+};
+use crate::protocol::wire::Reader;
 
-/// Bytes a value costs in the budget beyond its own length (vector and option overhead).
-const VALUE_OVERHEAD: isize = 32;
-
-/// Why a scatter read failed.
-#[derive(Debug)]
-pub enum ScatterError {
-    Backend(BackendError),
-    /// The results need more memory than the per-query budget.
-    OverBudget,
-}
+/// Bytes a row costs in the budget beyond its packet (vectors and options).
+const ROW_OVERHEAD: usize = 64;
+const VALUE_OVERHEAD: usize = 32;
 
 /// One lane: a connection and the statements it runs in order.
 pub struct ReadLane {
@@ -27,351 +30,205 @@ pub struct ReadLane {
     pub jobs: Vec<Job>,
 }
 
-/// Runs every lane and returns the connections (in lane order) and the shard results.
-pub async fn read_all(
+/// The running readers: one stream per statement (lanes in order, each lane's statements in
+/// order), and the lane tasks, which give their connections back when they end.
+pub struct Scatter {
+    pub streams: Vec<ShardStream>,
+    pub tasks: Vec<JoinHandle<PooledConn>>,
+}
+
+/// Starts reading every lane. `all_heads`: the merge needs the first row of every statement
+/// before it can go on (a k-way merge); otherwise it reads the statements in order.
+pub fn start(
     lanes: Vec<ReadLane>,
-    budget: usize,
-    timeout: std::time::Duration,
-) -> (Vec<PooledConn>, Result<Vec<ShardRows>, ScatterError>) {
-    let budget = Arc::new(AtomicIsize::new(
-        isize::try_from(budget).unwrap_or(isize::MAX),
-    ));
-    let handles: Vec<_> = lanes
-        .into_iter()
-        .map(|mut lane| {
-            let budget = budget.clone();
-            tokio::spawn(async move {
-                let mut results = Vec::with_capacity(lane.jobs.len());
-                for job in &lane.jobs {
-                    let read =
-                        tokio::time::timeout(timeout, read_one(&mut lane.conn, job, &budget)).await;
-                    match read {
-                        Ok(Ok(rows)) => results.push(rows),
-                        Ok(Err(e)) => {
-                            // A half-read result leaves the connection out of step; a server
-                            // error ends the result cleanly.
-                            lane.conn.broken = match &e {
-                                ScatterError::Backend(b) => b.breaks_connection(),
-                                ScatterError::OverBudget => true,
-                            };
-                            return (lane.conn, Err(e));
-                        }
-                        Err(_) => {
-                            lane.conn.broken = true;
-                            let name = lane.conn.name.clone();
-                            return (
-                                lane.conn,
-                                Err(ScatterError::Backend(BackendError::new(
-                                    &name,
-                                    BackendErrorKind::Timeout(timeout.as_millis() as u64),
-                                ))),
-                            );
-                        }
-                    }
+    budget: &Budget,
+    timeout: Duration,
+    decode: Decode,
+    all_heads: bool,
+) -> Scatter {
+    let mut streams = Vec::new();
+    let mut tasks = Vec::with_capacity(lanes.len());
+    for mut lane in lanes {
+        let count = lane.jobs.len();
+        let mut senders = Vec::with_capacity(count);
+        for i in 0..count {
+            let bounded = !all_heads || i + 1 == count;
+            let (tx, stream) = channel(bounded, budget.clone());
+            senders.push((tx, bounded));
+            streams.push(stream);
+        }
+        let budget = budget.clone();
+        let decode = decode.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut failed = false;
+            for (job, (tx, bounded)) in lane.jobs.iter().zip(senders) {
+                if failed {
+                    // Dropped unsent: the merge sees this statement as aborted.
+                    continue;
                 }
-                (lane.conn, Ok(results))
-            })
-        })
-        .collect();
-    let mut conns = Vec::new();
-    let mut all = Ok(Vec::new());
-    for handle in handles {
-        match handle.await {
-            Ok((conn, result)) => {
-                conns.push(conn);
-                match (result, &mut all) {
-                    (Ok(rows), Ok(acc)) => acc.extend(rows),
-                    (Err(e), Ok(_)) => all = Err(e),
-                    _ => {}
-                }
-            }
-            Err(join) => {
-                all = Err(ScatterError::Backend(BackendError::new(
-                    "scatter",
-                    BackendErrorKind::Protocol(format!("task failed: {join}")),
-                )));
-            }
-        }
-    }
-    (conns, all)
-}
-
-async fn read_one(
-    conn: &mut BackendConn,
-    job: &Job,
-    budget: &AtomicIsize,
-) -> Result<ShardRows, ScatterError> {
-    let binary = matches!(job, Job::Execute { .. });
-    match job {
-        Job::Text(sql) => conn.send_command(0x03, sql.as_bytes()).await,
-        Job::Execute {
-            sql,
-            body,
-            long_data,
-        } => conn.send_execute(sql, body, long_data).await,
-    }
-    .map_err(ScatterError::Backend)?;
-    let mut buf = Vec::new();
-    conn.read_packet(&mut buf)
-        .await
-        .map_err(ScatterError::Backend)?;
-    match buf.first() {
-        Some(0x00) => return Ok(ShardRows::default()),
-        Some(0xFF) => {
-            return Err(ScatterError::Backend(conn.server_error(&buf)));
-        }
-        _ => {}
-    }
-    let count = Reader::new(&buf).lenenc_int().unwrap_or(0) as usize;
-    let mut out = ShardRows {
-        binary,
-        ..Default::default()
-    };
-    let mut types = Vec::with_capacity(count);
-    for _ in 0..count {
-        conn.read_packet(&mut buf)
-            .await
-            .map_err(ScatterError::Backend)?;
-        let (kind, column_type, flags, decimals) = column_info(&buf);
-        out.kinds.push(kind);
-        out.types.push((column_type, flags, decimals));
-        types.push((column_type, flags));
-        out.columns.push(buf.clone());
-    }
-    let deprecate_eof = conn.flags.deprecate_eof;
-    if !deprecate_eof {
-        conn.read_packet(&mut buf)
-            .await
-            .map_err(ScatterError::Backend)?;
-    }
-    loop {
-        conn.read_packet(&mut buf)
-            .await
-            .map_err(ScatterError::Backend)?;
-        if is_terminator(&buf, deprecate_eof) {
-            conn.status = mysql_common::constants::StatusFlags::from_bits_truncate(
-                terminator_status(&buf, deprecate_eof),
-            );
-            return Ok(out);
-        }
-        if buf.first() == Some(&0xFF) {
-            return Err(ScatterError::Backend(conn.server_error(&buf)));
-        }
-        let cost =
-            buf.len() as isize * if binary { 2 } else { 1 } + VALUE_OVERHEAD * count as isize;
-        if budget.fetch_sub(cost, Ordering::Relaxed) < cost {
-            return Err(ScatterError::OverBudget);
-        }
-        let row = if binary {
-            let mut row = decode_binary_row(&buf, &types).ok_or_else(|| {
-                ScatterError::Backend(BackendError::new(
-                    &conn.name,
-                    BackendErrorKind::Protocol("malformed binary row".into()),
-                ))
-            })?;
-            // The packet itself rides along after the columns: it is what the client gets.
-            row.push(Some(buf.clone()));
-            row
-        } else {
-            let mut r = Reader::new(&buf);
-            let mut row = Vec::with_capacity(count);
-            for _ in 0..count {
-                if r.remaining().first() == Some(&0xFB) {
-                    r.u8();
-                    row.push(None);
-                } else {
-                    row.push(r.lenenc_bytes().map(<[u8]>::to_vec));
-                }
-            }
-            row
-        };
-        out.rows.push(row);
-    }
-}
-
-/// Encodes a row of text values (as [`decode_binary_row`] spells them) as a binary-protocol
-/// row of the given column types: how folded aggregates go back to a prepared statement.
-pub fn encode_binary_row(values: &[Option<Vec<u8>>], types: &[(u8, u16, u8)]) -> Vec<u8> {
-    let mut out = vec![0x00];
-    let bitmap_at = out.len();
-    out.resize(bitmap_at + (types.len() + 7 + 2) / 8, 0);
-    for (i, (&(column_type, _, _), value)) in types.iter().zip(values).enumerate() {
-        let Some(value) = value else {
-            let bit = i + 2;
-            out[bitmap_at + bit / 8] |= 1 << (bit % 8);
-            continue;
-        };
-        let text = String::from_utf8_lossy(value);
-        let int = || -> i128 { text.trim().parse::<i128>().unwrap_or(0) };
-        match column_type {
-            0x01 => out.push(int() as u8),
-            0x02 | 0x0D => out.extend_from_slice(&(int() as u16).to_le_bytes()),
-            0x03 | 0x09 => out.extend_from_slice(&(int() as u32).to_le_bytes()),
-            0x08 => out.extend_from_slice(&(int() as u64).to_le_bytes()),
-            0x04 => out.extend_from_slice(&text.trim().parse::<f32>().unwrap_or(0.0).to_le_bytes()),
-            0x05 => out.extend_from_slice(&text.trim().parse::<f64>().unwrap_or(0.0).to_le_bytes()),
-            0x07 | 0x0A | 0x0C => {
-                // YYYY-MM-DD hh:mm:ss.ffffff
-                let n = |range: std::ops::Range<usize>| {
-                    text.get(range)
-                        .and_then(|s| s.parse::<u32>().ok())
-                        .unwrap_or(0)
+                let reader = StatementReader {
+                    conn: &mut lane.conn,
+                    tx: &tx,
+                    budget: &budget,
+                    decode: &decode,
+                    timeout,
+                    charge: !bounded,
                 };
-                out.push(11);
-                out.extend_from_slice(&(n(0..4) as u16).to_le_bytes());
-                out.extend_from_slice(&[
-                    n(5..7) as u8,
-                    n(8..10) as u8,
-                    n(11..13) as u8,
-                    n(14..16) as u8,
-                    n(17..19) as u8,
-                ]);
-                out.extend_from_slice(&n(20..26).to_le_bytes());
+                if let Err(e) = reader.run(job).await {
+                    lane.conn.broken |= match &e {
+                        StreamError::Backend(b) => b.breaks_connection(),
+                        StreamError::OverBudget | StreamError::Aborted => true,
+                    };
+                    let _ = tx.send(Err(e)).await;
+                    failed = true;
+                }
             }
-            0x0B => {
-                // +DDDDD hh:mm:ss.ffffff
-                let n = |range: std::ops::Range<usize>| {
-                    text.get(range)
-                        .and_then(|s| s.parse::<u32>().ok())
-                        .unwrap_or(0)
-                };
-                out.push(12);
-                out.push(u8::from(text.starts_with('-')));
-                out.extend_from_slice(&n(1..6).to_le_bytes());
-                out.extend_from_slice(&[n(7..9) as u8, n(10..12) as u8, n(13..15) as u8]);
-                out.extend_from_slice(&n(16..22).to_le_bytes());
-            }
-            _ => wire::put_lenenc_bytes(&mut out, value),
-        }
+            lane.conn
+        }));
     }
-    out
+    Scatter { streams, tasks }
 }
 
-/// Decodes a binary-protocol row into comparable text values (the text protocol's
-/// spelling: integers in decimal, dates as `YYYY-MM-DD hh:mm:ss.ffffff`).
-fn decode_binary_row(packet: &[u8], types: &[(u8, u16)]) -> Option<Vec<Option<Vec<u8>>>> {
-    let mut r = Reader::new(packet);
-    (r.u8()? == 0x00).then_some(())?;
-    let bitmap = r.take((types.len() + 7 + 2) / 8)?.to_vec();
-    let mut row = Vec::with_capacity(types.len() + 1);
-    for (i, &(column_type, flags)) in types.iter().enumerate() {
-        let bit = i + 2;
-        if bitmap[bit / 8] & (1 << (bit % 8)) != 0 {
-            row.push(None);
-            continue;
+/// Reads one statement's result into its stream.
+struct StatementReader<'a> {
+    conn: &'a mut BackendConn,
+    tx: &'a ChunkSender,
+    budget: &'a Budget,
+    decode: &'a Decode,
+    timeout: Duration,
+    /// Rows are charged to the budget as they are read (the channel does not bound them).
+    charge: bool,
+}
+
+impl StatementReader<'_> {
+    async fn read(&mut self, buf: &mut Vec<u8>) -> Result<(), StreamError> {
+        match tokio::time::timeout(self.timeout, self.conn.read_packet(buf)).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(StreamError::Backend(e)),
+            Err(_) => Err(StreamError::Backend(BackendError::new(
+                &self.conn.name,
+                BackendErrorKind::Timeout(self.timeout.as_millis() as u64),
+            ))),
         }
-        let unsigned = flags & 0x20 != 0;
-        let text = match column_type {
-            0x01 => {
-                let v = r.u8()?;
-                if unsigned {
-                    v.to_string()
-                } else {
-                    (v as i8).to_string()
+    }
+
+    async fn run(mut self, job: &Job) -> Result<(), StreamError> {
+        let binary = matches!(job, Job::Execute { .. });
+        match job {
+            Job::Text(sql) => self.conn.send_command(0x03, sql.as_bytes()).await,
+            Job::Execute {
+                sql,
+                body,
+                long_data,
+            } => self.conn.send_execute(sql, body, long_data).await,
+        }
+        .map_err(StreamError::Backend)?;
+        let mut buf = Vec::new();
+        self.read(&mut buf).await?;
+        let mut header = ShardHeader {
+            binary,
+            ..Default::default()
+        };
+        match buf.first() {
+            Some(0x00) => {
+                // No result set: an empty one with no columns.
+                let _ = self.tx.send(Ok(Chunk::Header(header))).await;
+                let _ = self.tx.send(Ok(Chunk::End)).await;
+                return Ok(());
+            }
+            Some(0xFF) => return Err(StreamError::Backend(self.conn.server_error(&buf))),
+            _ => {}
+        }
+        let count = Reader::new(&buf).lenenc_int().unwrap_or(0) as usize;
+        for _ in 0..count {
+            self.read(&mut buf).await?;
+            let (kind, column_type, flags, decimals) = column_info(&buf);
+            header.kinds.push(kind);
+            header.types.push((column_type, flags, decimals));
+            header.columns.push(buf.clone());
+        }
+        let types: Vec<(u8, u16)> = header.types.iter().map(|t| (t.0, t.1)).collect();
+        let deprecate_eof = self.conn.flags.deprecate_eof;
+        if !deprecate_eof {
+            self.read(&mut buf).await?;
+        }
+        // Once the merge has let go of the stream, rows are read and dropped.
+        let mut open = self.tx.send(Ok(Chunk::Header(header))).await.is_ok();
+        let mut batch = Vec::with_capacity(BATCH_ROWS);
+        let mut batch_bytes = 0;
+        loop {
+            self.read(&mut buf).await?;
+            if is_terminator(&buf, deprecate_eof) {
+                self.conn.status = mysql_common::constants::StatusFlags::from_bits_truncate(
+                    terminator_status(&buf, deprecate_eof),
+                );
+                if open && !batch.is_empty() {
+                    open = self.tx.send(Ok(Chunk::Rows(batch))).await.is_ok();
                 }
-            }
-            0x02 | 0x0D => {
-                let v = r.u16()?;
-                if unsigned {
-                    v.to_string()
-                } else {
-                    (v as i16).to_string()
+                if open {
+                    let _ = self.tx.send(Ok(Chunk::End)).await;
                 }
+                return Ok(());
             }
-            0x03 | 0x09 => {
-                let v = r.u32()?;
-                if unsigned {
-                    v.to_string()
-                } else {
-                    (v as i32).to_string()
-                }
+            if buf.first() == Some(&0xFF) {
+                return Err(StreamError::Backend(self.conn.server_error(&buf)));
             }
-            0x08 => {
-                let b = r.take(8)?;
-                let v = u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]);
-                if unsigned {
-                    v.to_string()
-                } else {
-                    (v as i64).to_string()
-                }
-            }
-            0x04 => {
-                let b = r.take(4)?;
-                f32::from_le_bytes([b[0], b[1], b[2], b[3]]).to_string()
-            }
-            0x05 => {
-                let b = r.take(8)?;
-                f64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]).to_string()
-            }
-            0x07 | 0x0A | 0x0C => {
-                let len = usize::from(r.u8()?);
-                let d = r.take(len)?;
-                let get = |i: usize| d.get(i).copied().unwrap_or(0);
-                let year = u16::from_le_bytes([get(0), get(1)]);
-                let micros = u32::from_le_bytes([get(7), get(8), get(9), get(10)]);
-                format!(
-                    "{year:04}-{:02}-{:02} {:02}:{:02}:{:02}.{micros:06}",
-                    get(2),
-                    get(3),
-                    get(4),
-                    get(5),
-                    get(6)
-                )
-            }
-            0x0B => {
-                let len = usize::from(r.u8()?);
-                let d = r.take(len)?;
-                let get = |i: usize| d.get(i).copied().unwrap_or(0);
-                let days = u32::from_le_bytes([get(1), get(2), get(3), get(4)]);
-                let micros = u32::from_le_bytes([get(8), get(9), get(10), get(11)]);
-                let sign = if get(0) == 1 { "-" } else { "+" };
-                format!(
-                    "{sign}{days:05} {:02}:{:02}:{:02}.{micros:06}",
-                    get(5),
-                    get(6),
-                    get(7)
-                )
-            }
-            _ => {
-                row.push(Some(r.lenenc_bytes()?.to_vec()));
+            if !open {
                 continue;
             }
+            let row = self.row(&buf, binary, &types)?;
+            batch_bytes += row.packet.len();
+            batch.push(row);
+            if batch.len() >= BATCH_ROWS || batch_bytes >= BATCH_BYTES {
+                let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH_ROWS));
+                batch_bytes = 0;
+                open = self.tx.send(Ok(Chunk::Rows(full))).await.is_ok();
+            }
+        }
+    }
+
+    /// Decodes the values the merge asked for and charges the row to the budget.
+    fn row(
+        &self,
+        packet: &[u8],
+        binary: bool,
+        types: &[(u8, u16)],
+    ) -> Result<ShardRow, StreamError> {
+        let malformed = || {
+            StreamError::Backend(BackendError::new(
+                &self.conn.name,
+                BackendErrorKind::Protocol("malformed result row".into()),
+            ))
         };
-        row.push(Some(text.into_bytes()));
-    }
-    Some(row)
-}
-
-fn is_numeric_or_temporal(column_type: u8) -> bool {
-    matches!(
-        ColumnKind::from_definition(column_type, 45),
-        ColumnKind::Numeric | ColumnKind::Temporal
-    )
-}
-
-/// A column definition's comparison kind, type, flags and decimals.
-fn column_info(def: &[u8]) -> (ColumnKind, u8, u16, u8) {
-    let mut r = Reader::new(def);
-    for _ in 0..6 {
-        if r.lenenc_bytes().is_none() {
-            return (ColumnKind::Bytes, 0xFD, 0, 0);
+        let values = if binary {
+            decode_binary_row(packet, types).ok_or_else(malformed)?
+        } else if matches!(self.decode, Decode::Nothing) {
+            Vec::new()
+        } else {
+            let mut r = Reader::new(packet);
+            let mut values = Vec::with_capacity(types.len());
+            for column in 0..types.len() {
+                if r.remaining().first() == Some(&0xFB) {
+                    r.u8();
+                    values.push(None);
+                    continue;
+                }
+                let value = r.lenenc_bytes().ok_or_else(malformed)?;
+                values.push(self.decode.wants(column).then(|| value.to_vec()));
+            }
+            values
+        };
+        let decoded: usize = values.iter().flatten().map(Vec::len).sum();
+        let size = ROW_OVERHEAD + packet.len() + decoded + VALUE_OVERHEAD * values.len();
+        let cost = if self.charge { size } else { 0 };
+        if !self.budget.charge(cost) {
+            return Err(StreamError::OverBudget);
         }
-    }
-    let _ = r.lenenc_int();
-    match (r.u16(), r.u32(), r.u8(), r.u16(), r.u8()) {
-        // A column with a binary (`_bin`) collation carries BINARY_FLAG; the collation id
-        // sent is the result character set's.
-        (Some(_), Some(_), Some(column_type), Some(flags), decimals)
-            if flags & 0x80 != 0 && !is_numeric_or_temporal(column_type) =>
-        {
-            (ColumnKind::Bytes, column_type, flags, decimals.unwrap_or(0))
-        }
-        (Some(collation), Some(_), Some(column_type), flags, decimals) => (
-            ColumnKind::from_definition(column_type, collation),
-            column_type,
-            flags.unwrap_or(0),
-            decimals.unwrap_or(0),
-        ),
-        _ => (ColumnKind::Bytes, 0xFD, 0, 0),
+        Ok(ShardRow {
+            packet: packet.to_vec(),
+            values,
+            cost,
+            size,
+        })
     }
 }

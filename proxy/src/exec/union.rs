@@ -1,7 +1,8 @@
 //! Fewer round trips for SELECTs over many tables: the physical statements that go to one
 //! database are sent as one `(...) UNION ALL (...)` statement. Each part keeps its own
 //! WHERE, ORDER BY and LIMIT, and the merge treats the combined rows as it treats rows from
-//! separate statements (it sorts, groups and limits them all again), so the answer is the same.
+//! separate statements, so the answer is the same. When the merge streams, the combined
+//! statement ends with the merge's ORDER BY, so its rows arrive sorted as the merge needs.
 
 use std::collections::BTreeMap;
 
@@ -15,23 +16,34 @@ const KEEP_SEPARATE: [&str; 4] = [
     " INTO ",
 ];
 
-/// Combines the statements of each database into one, in target order.
-pub fn combine_per_database(targets: Vec<PhysicalStatement>) -> Vec<PhysicalStatement> {
+/// The statements, one per database, and whether each ends with `order` (the merge's
+/// [`shard_order`](shardgate_router::SelectMerge::shard_order)).
+pub struct Combined {
+    pub statements: Vec<PhysicalStatement>,
+    pub ordered: bool,
+}
+
+/// Combines the statements of each database into one, in target order, each sorted by
+/// `order` when there is one.
+pub fn combine_per_database(targets: Vec<PhysicalStatement>, order: Option<&str>) -> Combined {
     let separate = targets.first().is_some_and(|t| {
         let upper = t.sql.to_ascii_uppercase();
         KEEP_SEPARATE.iter().any(|clause| upper.contains(clause))
     });
-    if separate || targets.len() < 2 {
-        return targets;
+    if separate || (targets.len() < 2 && order.is_none()) {
+        return Combined {
+            statements: targets,
+            ordered: false,
+        };
     }
     let mut groups: BTreeMap<(usize, Option<usize>), Vec<PhysicalStatement>> = BTreeMap::new();
     for t in targets {
         groups.entry((t.backend, t.database)).or_default().push(t);
     }
-    groups
+    let statements = groups
         .into_values()
         .map(|mut parts| {
-            if parts.len() == 1 {
+            if parts.len() == 1 && order.is_none() {
                 return parts.remove(0);
             }
             let mut sql = String::with_capacity(parts.iter().map(|p| p.sql.len() + 13).sum());
@@ -46,6 +58,9 @@ pub fn combine_per_database(targets: Vec<PhysicalStatement>) -> Vec<PhysicalStat
                 sql.push(')');
                 params.extend(part.params);
             }
+            if let Some(order) = order {
+                sql.push_str(order);
+            }
             PhysicalStatement {
                 backend,
                 database,
@@ -53,7 +68,11 @@ pub fn combine_per_database(targets: Vec<PhysicalStatement>) -> Vec<PhysicalStat
                 params,
             }
         })
-        .collect()
+        .collect();
+    Combined {
+        statements,
+        ordered: order.is_some(),
+    }
 }
 
 #[cfg(test)]
@@ -71,19 +90,44 @@ mod tests {
 
     #[test]
     fn one_statement_per_database() {
-        let combined = combine_per_database(vec![
-            stmt(0, 0, "SELECT a FROM d0.t0 WHERE k = ? LIMIT 2", vec![0]),
-            stmt(1, 1, "SELECT a FROM d1.t0 WHERE k = ?", vec![0]),
-            stmt(0, 0, "SELECT a FROM d0.t1 WHERE k = ? LIMIT 2", vec![0]),
-        ]);
+        let combined = combine_per_database(
+            vec![
+                stmt(0, 0, "SELECT a FROM d0.t0 WHERE k = ? LIMIT 2", vec![0]),
+                stmt(1, 1, "SELECT a FROM d1.t0 WHERE k = ?", vec![0]),
+                stmt(0, 0, "SELECT a FROM d0.t1 WHERE k = ? LIMIT 2", vec![0]),
+            ],
+            None,
+        )
+        .statements;
         assert_eq!(combined.len(), 2);
         assert_eq!(combined[0].sql, "(SELECT a FROM d0.t0 WHERE k = ? LIMIT 2) UNION ALL (SELECT a FROM d0.t1 WHERE k = ? LIMIT 2)");
         assert_eq!(combined[0].params, vec![0, 0]);
         assert_eq!(combined[1].sql, "SELECT a FROM d1.t0 WHERE k = ?");
-        let locking = combine_per_database(vec![
-            stmt(0, 0, "SELECT a FROM d0.t0 FOR UPDATE", vec![]),
-            stmt(0, 0, "SELECT a FROM d0.t1 FOR UPDATE", vec![]),
-        ]);
-        assert_eq!(locking.len(), 2);
+        let locking = combine_per_database(
+            vec![
+                stmt(0, 0, "SELECT a FROM d0.t0 FOR UPDATE", vec![]),
+                stmt(0, 0, "SELECT a FROM d0.t1 FOR UPDATE", vec![]),
+            ],
+            Some(" ORDER BY 1"),
+        );
+        assert_eq!(locking.statements.len(), 2);
+        assert!(!locking.ordered);
+        let sorted = combine_per_database(
+            vec![
+                stmt(0, 0, "SELECT a FROM d0.t0", vec![]),
+                stmt(1, 1, "SELECT a FROM d1.t0", vec![]),
+                stmt(0, 0, "SELECT a FROM d0.t1", vec![]),
+            ],
+            Some(" ORDER BY 1 DESC"),
+        );
+        assert!(sorted.ordered);
+        assert_eq!(
+            sorted.statements[0].sql,
+            "(SELECT a FROM d0.t0) UNION ALL (SELECT a FROM d0.t1) ORDER BY 1 DESC"
+        );
+        assert_eq!(
+            sorted.statements[1].sql,
+            "(SELECT a FROM d1.t0) ORDER BY 1 DESC"
+        );
     }
 }

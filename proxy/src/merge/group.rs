@@ -1,161 +1,326 @@
 //! GROUP BY and aggregates over several shards: each shard returns partial groups; rows with
-//! equal group keys (equal as the column's collation compares) are folded into one, AVG is
-//! divided out of the SUM and COUNT the shards also returned, and the derived columns are
-//! dropped.
+//! equal group keys (equal as the column's collation compares) fold into one, AVG is divided
+//! out of the SUM and COUNT the shards also returned, aggregates of DISTINCT values are
+//! computed from the distinct arguments the shards grouped by, and HAVING filters the whole
+//! groups.
 
 use std::cmp::Ordering;
 use std::collections::HashMap;
 
-use shardgate_router::{AggregateFunction, CompareOp, Derived, HavingFilter, SelectMerge};
+use shardgate_router::{
+    AggregateFunction, CompareOp, Derived, HavingFilter, HavingOperand, SelectMerge,
+};
 
-use super::select::{MergeError, ShardRows};
+use super::select::MergeError;
+use super::stream::ShardHeader;
 use super::value::{compare, fold_text, ColumnKind, Decimal};
 
-/// Folds `rows` (already concatenated from every shard, row packets dropped) into groups.
-/// Returns the grouped rows with only the client's columns, in group-key order.
-pub fn group(spec: &SelectMerge, out: &mut ShardRows) -> Result<(), MergeError> {
-    let derived_columns: usize = spec.derived.iter().map(|d| d.width()).sum();
-    let visible = out.columns.len().saturating_sub(derived_columns);
-    let keys: Vec<usize> = spec.group_by_columns.iter().flatten().copied().collect();
-    let aggregate_of = |column: usize| {
-        spec.aggregates
-            .iter()
-            .find(|a| a.column == column)
-            .map(|a| a.function)
-    };
-    if let Some(column) = (0..visible).find(|c| !keys.contains(c) && aggregate_of(*c).is_none()) {
-        return Err(MergeError::NotSupported(format!(
-            "a selected column (number {}) that is neither grouped nor aggregated over several physical tables",
-            column + 1
-        )));
-    }
-    // Each AVG's derived pair is SUM then COUNT; the pairs start after the client's columns.
-    let avg_parts: Vec<(usize, usize)> = {
-        let mut offset = visible;
-        let mut parts = Vec::new();
-        for d in &spec.derived {
-            if let Derived::AvgParts { avg } = *d {
-                parts.push((avg, offset));
-            }
-            offset += d.width();
-        }
-        parts
-    };
-    let mut folds: Vec<(usize, AggregateFunction)> = spec
-        .aggregates
-        .iter()
-        .filter(|a| a.function != AggregateFunction::Avg)
-        .map(|a| (a.column, a.function))
-        .collect();
-    for &(_, at) in &avg_parts {
-        folds.push((at, AggregateFunction::Sum));
-        folds.push((at + 1, AggregateFunction::Count));
-    }
-    let kinds = out.kinds.clone();
-    let kind = |c: usize| kinds.get(c).copied().unwrap_or(ColumnKind::Bytes);
+/// A row's values in the text protocol's spelling; `None` is NULL.
+pub type Values = Vec<Option<Vec<u8>>>;
 
-    let mut groups: Vec<Vec<Option<Vec<u8>>>> = Vec::new();
-    let mut index: HashMap<Vec<Option<Vec<u8>>>, usize> = HashMap::new();
-    for mut row in std::mem::take(&mut out.rows) {
-        row.truncate(out.columns.len());
-        let key: Vec<Option<Vec<u8>>> = keys
+/// A group being folded.
+#[derive(Debug)]
+pub struct Group {
+    pub row: Values,
+    /// For each aggregate of DISTINCT values: the distinct arguments seen, by their
+    /// collation-normalized form.
+    distinct: Vec<HashMap<Vec<u8>, Vec<u8>>>,
+}
+
+/// How to fold the rows of one query's shard results into groups.
+#[derive(Debug)]
+pub struct GroupFolder {
+    pub visible: usize,
+    /// Shard-row columns of the group keys, in GROUP BY order.
+    pub keys: Vec<usize>,
+    folds: Vec<(usize, AggregateFunction)>,
+    /// (select-list column, function, argument column) of each aggregate of DISTINCT values.
+    distinct: Vec<(usize, AggregateFunction, usize)>,
+    /// (AVG column, its SUM column; COUNT follows).
+    avg_parts: Vec<(usize, usize)>,
+    /// Shard-row columns of the aggregates HAVING names and the client did not select.
+    having_aggregates: Vec<usize>,
+    having: Option<HavingFilter>,
+    kinds: Vec<ColumnKind>,
+    types: Vec<(u8, u16, u8)>,
+    count_columns: Vec<usize>,
+}
+
+impl GroupFolder {
+    pub fn new(spec: &SelectMerge, header: &ShardHeader) -> Result<Self, MergeError> {
+        let visible = spec.visible(header.columns.len());
+        let keys = (0..spec.group_by.len())
+            .map(|k| {
+                spec.group_column(k, visible).ok_or_else(|| {
+                    MergeError::NotSupported(format!(
+                        "GROUP BY `{}` over several physical tables",
+                        spec.group_by[k]
+                    ))
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let aggregate_of = |column: usize| spec.aggregates.iter().find(|a| a.column == column);
+        if let Some(column) = (0..visible).find(|c| !keys.contains(c) && aggregate_of(*c).is_none())
+        {
+            return Err(MergeError::NotSupported(format!(
+                "a selected column (number {}) that is neither grouped nor aggregated over several physical tables",
+                column + 1
+            )));
+        }
+        let mut folds = Vec::new();
+        let mut distinct = Vec::new();
+        let mut count_columns = Vec::new();
+        for a in &spec.aggregates {
+            let plain_min_max =
+                matches!(a.function, AggregateFunction::Min | AggregateFunction::Max);
+            if a.function == AggregateFunction::Count {
+                count_columns.push(a.column);
+            }
+            if a.distinct && !plain_min_max {
+                let argument = spec
+                    .derived_at(
+                        visible,
+                        Derived::DistinctArg {
+                            aggregate: a.column,
+                        },
+                    )
+                    .ok_or_else(|| {
+                        MergeError::NotSupported(
+                            "an aggregate of DISTINCT values without its argument".into(),
+                        )
+                    })?;
+                distinct.push((a.column, a.function, argument));
+            } else if a.function != AggregateFunction::Avg {
+                folds.push((a.column, a.function));
+            }
+        }
+        let mut avg_parts = Vec::new();
+        let mut having_aggregates = Vec::new();
+        let mut at = visible;
+        for d in &spec.derived {
+            match *d {
+                Derived::AvgParts { avg } => {
+                    avg_parts.push((avg, at));
+                    folds.push((at, AggregateFunction::Sum));
+                    folds.push((at + 1, AggregateFunction::Count));
+                    count_columns.push(at + 1);
+                }
+                Derived::HavingAggregate {
+                    index,
+                    function,
+                    distinct: of_distinct,
+                } => {
+                    having_aggregates.push(at);
+                    if function == AggregateFunction::Count {
+                        count_columns.push(at);
+                    }
+                    let argument = spec.derived_at(visible, Derived::HavingDistinctArg { index });
+                    match argument {
+                        Some(argument) if of_distinct => distinct.push((at, function, argument)),
+                        _ => folds.push((at, function)),
+                    }
+                }
+                _ => {}
+            }
+            at += d.width();
+        }
+        if let Some((avg, _)) = spec.aggregates.iter().find_map(|a| {
+            (a.function == AggregateFunction::Avg
+                && !a.distinct
+                && !avg_parts.iter().any(|(c, _)| *c == a.column))
+            .then_some((a.column, ()))
+        }) {
+            return Err(MergeError::NotSupported(format!(
+                "AVG (column {}) without its SUM and COUNT",
+                avg + 1
+            )));
+        }
+        Ok(GroupFolder {
+            visible,
+            keys,
+            folds,
+            distinct,
+            avg_parts,
+            having_aggregates,
+            having: spec.having_filter.clone(),
+            kinds: header.kinds.clone(),
+            types: header.types.clone(),
+            count_columns,
+        })
+    }
+
+    fn kind(&self, column: usize) -> ColumnKind {
+        self.kinds.get(column).copied().unwrap_or(ColumnKind::Bytes)
+    }
+
+    /// The row's group key, in a form equal exactly when the collations say so.
+    pub fn key(&self, row: &[Option<Vec<u8>>]) -> Values {
+        self.keys
             .iter()
             .map(|&c| {
                 row.get(c)
                     .cloned()
                     .flatten()
-                    .map(|v| normalize(&v, kind(c)))
+                    .map(|v| normalize(&v, self.kind(c)))
             })
-            .collect();
-        match index.get(&key) {
-            Some(&g) => {
-                let acc = &mut groups[g];
-                for &(column, function) in &folds {
-                    let value = row.get(column).cloned().flatten();
-                    if let Some(slot) = acc.get_mut(column) {
-                        *slot = fold(function, slot.take(), value, kind(column))?;
-                    }
-                }
+            .collect()
+    }
+
+    /// A new group from its first row.
+    pub fn start(&self, row: Values) -> Group {
+        let mut group = Group {
+            row,
+            distinct: vec![HashMap::new(); self.distinct.len()],
+        };
+        self.note_distinct(&mut group, None);
+        group
+    }
+
+    /// Folds one more row of the same group in.
+    pub fn absorb(&self, group: &mut Group, row: &[Option<Vec<u8>>]) -> Result<(), MergeError> {
+        for &(column, function) in &self.folds {
+            let value = row.get(column).cloned().flatten();
+            let kind = self.kind(column);
+            if let Some(slot) = group.row.get_mut(column) {
+                *slot = fold(function, slot.take(), value, kind)?;
             }
-            None => {
-                index.insert(key, groups.len());
-                groups.push(row);
+        }
+        self.note_distinct(group, Some(row));
+        Ok(())
+    }
+
+    fn note_distinct(&self, group: &mut Group, row: Option<&[Option<Vec<u8>>]>) {
+        for (i, &(_, _, argument)) in self.distinct.iter().enumerate() {
+            let value = match row {
+                Some(r) => r.get(argument).cloned().flatten(),
+                None => group.row.get(argument).cloned().flatten(),
+            };
+            if let Some(v) = value {
+                let key = normalize(&v, self.kind(argument));
+                group.distinct[i].entry(key).or_insert(v);
             }
         }
     }
-    for &(avg, at) in &avg_parts {
-        let decimals = out.types.get(avg).map_or(4, |t| t.2);
-        let floating = out
-            .types
-            .get(avg)
-            .is_some_and(|t| matches!(t.0, 0x04 | 0x05));
-        for row in &mut groups {
+
+    /// Finishes a group: AVG divided out, DISTINCT aggregates computed, HAVING applied.
+    /// `None` when HAVING rejects it. The row keeps its derived columns (for sorting).
+    pub fn finish(&self, mut group: Group) -> Result<Option<Values>, MergeError> {
+        for &(avg, at) in &self.avg_parts {
             let (sum, count) = (
-                row.get(at).cloned().flatten(),
-                row.get(at + 1).cloned().flatten(),
+                group.row.get(at).cloned().flatten(),
+                group.row.get(at + 1).cloned().flatten(),
             );
-            if let Some(slot) = row.get_mut(avg) {
+            let (decimals, floating) = self.decimals(avg);
+            if let Some(slot) = group.row.get_mut(avg) {
                 *slot = average(sum.as_deref(), count.as_deref(), decimals, floating)?;
             }
         }
-    }
-    if let Some(filter) = &spec.having_filter {
-        // HAVING on whole groups: the shards' statements left it out.
-        groups.retain(|row| having(filter, row, &kinds) == Some(true));
-    }
-    for row in &mut groups {
-        row.truncate(visible);
-    }
-    out.columns.truncate(visible);
-    out.kinds.truncate(visible);
-    out.types.truncate(visible);
-    if spec.order_by.is_empty() && !keys.is_empty() {
-        // MariaDB sorts GROUP BY results by the group keys when there is no ORDER BY.
-        groups.sort_by(|a, b| {
-            for &c in &keys {
-                let o = match (
-                    a.get(c).and_then(Option::as_ref),
-                    b.get(c).and_then(Option::as_ref),
-                ) {
-                    (None, None) => Ordering::Equal,
-                    (None, Some(_)) => Ordering::Less,
-                    (Some(_), None) => Ordering::Greater,
-                    (Some(x), Some(y)) => compare(x, y, kind(c)),
-                };
-                if o != Ordering::Equal {
-                    return o;
+        for (i, &(column, function, argument)) in self.distinct.iter().enumerate() {
+            let values = std::mem::take(&mut group.distinct[i]);
+            let count = values.len();
+            let mut sum: Option<Vec<u8>> = None;
+            if function != AggregateFunction::Count {
+                let kind = self.kind(argument);
+                for v in values.into_values() {
+                    sum = fold(AggregateFunction::Sum, sum, Some(v), kind)?;
                 }
             }
-            Ordering::Equal
-        });
+            let value = match function {
+                AggregateFunction::Count => Some(count.to_string().into_bytes()),
+                AggregateFunction::Sum => sum,
+                AggregateFunction::Avg => {
+                    let (decimals, floating) = self.decimals(column);
+                    let count = count.to_string();
+                    average(sum.as_deref(), Some(count.as_bytes()), decimals, floating)?
+                }
+                AggregateFunction::Min | AggregateFunction::Max => continue,
+            };
+            if let Some(slot) = group.row.get_mut(column) {
+                *slot = value;
+            }
+        }
+        if let Some(filter) = &self.having {
+            if having(filter, &group.row, self) != Some(true) {
+                return Ok(None);
+            }
+        }
+        Ok(Some(group.row))
     }
-    out.rows = groups;
-    Ok(())
+
+    /// What an aggregate query without GROUP BY answers when no shard returned a row: one
+    /// row of COUNTs of 0 and NULLs, if HAVING keeps it.
+    pub fn empty_result(&self, columns: usize) -> Result<Option<Values>, MergeError> {
+        let mut row: Values = vec![None; columns];
+        for &c in &self.count_columns {
+            if let Some(slot) = row.get_mut(c) {
+                *slot = Some(b"0".to_vec());
+            }
+        }
+        let group = Group {
+            row,
+            distinct: vec![HashMap::new(); self.distinct.len()],
+        };
+        self.finish(group)
+    }
+
+    fn decimals(&self, column: usize) -> (u8, bool) {
+        let decimals = self.types.get(column).map_or(4, |t| t.2);
+        let floating = self
+            .types
+            .get(column)
+            .is_some_and(|t| matches!(t.0, 0x04 | 0x05));
+        (decimals, floating)
+    }
+
+    /// Compares finished groups by their group keys, ascending: MariaDB's order of GROUP BY
+    /// results without ORDER BY.
+    pub fn compare_keys(&self, a: &[Option<Vec<u8>>], b: &[Option<Vec<u8>>]) -> Ordering {
+        for &c in &self.keys {
+            let o = match (
+                a.get(c).and_then(Option::as_ref),
+                b.get(c).and_then(Option::as_ref),
+            ) {
+                (None, None) => Ordering::Equal,
+                (None, Some(_)) => Ordering::Less,
+                (Some(_), None) => Ordering::Greater,
+                (Some(x), Some(y)) => compare(x, y, self.kind(c)),
+            };
+            if o != Ordering::Equal {
+                return o;
+            }
+        }
+        Ordering::Equal
+    }
 }
 
 /// SQL's three-valued HAVING: `None` is unknown (a comparison with NULL).
-fn having(filter: &HavingFilter, row: &[Option<Vec<u8>>], kinds: &[ColumnKind]) -> Option<bool> {
-    let kind = |c: usize| kinds.get(c).copied().unwrap_or(ColumnKind::Bytes);
+fn having(filter: &HavingFilter, row: &[Option<Vec<u8>>], folder: &GroupFolder) -> Option<bool> {
     match filter {
-        HavingFilter::And(a, b) => match (having(a, row, kinds), having(b, row, kinds)) {
+        HavingFilter::And(a, b) => match (having(a, row, folder), having(b, row, folder)) {
             (Some(false), _) | (_, Some(false)) => Some(false),
             (Some(true), Some(true)) => Some(true),
             _ => None,
         },
-        HavingFilter::Or(a, b) => match (having(a, row, kinds), having(b, row, kinds)) {
+        HavingFilter::Or(a, b) => match (having(a, row, folder), having(b, row, folder)) {
             (Some(true), _) | (_, Some(true)) => Some(true),
             (Some(false), Some(false)) => Some(false),
             _ => None,
         },
-        HavingFilter::Not(a) => having(a, row, kinds).map(|v| !v),
-        HavingFilter::IsNull { column, negated } => {
-            Some(row.get(*column).is_some_and(Option::is_none) != *negated)
+        HavingFilter::Not(a) => having(a, row, folder).map(|v| !v),
+        HavingFilter::IsNull { operand, negated } => {
+            Some(operand_value(operand, row, folder).0.is_none() != *negated)
         }
-        HavingFilter::Compare { column, op, value } => {
-            let (Some(Some(left)), Some(right)) = (row.get(*column), value) else {
-                return None;
+        HavingFilter::Compare { left, op, right } => {
+            let (left, left_kind) = operand_value(left, row, folder);
+            let (right, right_kind) = operand_value(right, row, folder);
+            let kind = match (left_kind, right_kind) {
+                (Some(ColumnKind::Numeric), _) | (_, Some(ColumnKind::Numeric)) => {
+                    ColumnKind::Numeric
+                }
+                (Some(k), _) | (None, Some(k)) => k,
+                (None, None) => ColumnKind::Bytes,
             };
-            let ordering = compare(left, right.as_bytes(), kind(*column));
+            let ordering = compare(left?, right?, kind);
             Some(match op {
                 CompareOp::Eq => ordering == Ordering::Equal,
                 CompareOp::NotEq => ordering != Ordering::Equal,
@@ -165,6 +330,24 @@ fn having(filter: &HavingFilter, row: &[Option<Vec<u8>>], kinds: &[ColumnKind]) 
                 CompareOp::GtEq => ordering != Ordering::Less,
             })
         }
+    }
+}
+
+/// A HAVING operand's value in a group, and the column kind it compares by (`None` for a
+/// constant, which takes the other side's).
+fn operand_value<'r>(
+    operand: &'r HavingOperand,
+    row: &'r [Option<Vec<u8>>],
+    folder: &GroupFolder,
+) -> (Option<&'r [u8]>, Option<ColumnKind>) {
+    let column = match operand {
+        HavingOperand::Const(value) => return (value.as_deref().map(str::as_bytes), None),
+        HavingOperand::Column(c) => Some(*c),
+        HavingOperand::Aggregate(i) => folder.having_aggregates.get(*i).copied(),
+    };
+    match column {
+        Some(c) => (row.get(c).and_then(|v| v.as_deref()), Some(folder.kind(c))),
+        None => (None, None),
     }
 }
 

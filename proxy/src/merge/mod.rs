@@ -1,14 +1,18 @@
 //! Merging the results of a SELECT that ran on several physical tables, so the client gets
 //! exactly what one unsharded table would give, or an error saying why it cannot.
 //!
-//! This first part buffers the shard results under a per-query memory budget and supports
-//! concatenation, ORDER BY on selected columns (compared by type and collation, NULLs as
-//! MySQL orders them), LIMIT/OFFSET, and COUNT/SUM/MIN/MAX without GROUP BY. Anything else is
-//! refused with ER_NOT_SUPPORTED_YET until the streaming merge arrives.
+//! Shard results arrive as streams ([`stream`]); the merge operators ([`merger`]) pull from
+//! them one output row at a time: concatenation, a k-way merge for ORDER BY, GROUP BY folded
+//! as rows pass when they come sorted by the group keys (hashed in memory otherwise),
+//! aggregates (AVG from SUM and COUNT, aggregates of DISTINCT values from the distinct
+//! arguments), HAVING, DISTINCT, LIMIT and OFFSET.
 
 mod group;
+mod merger;
 mod select;
+pub mod stream;
 mod value;
 
-pub use select::{merge, support, MergeError, ShardRows};
+pub use merger::{Merger, OutRow, Strategy};
+pub use select::{support, MergeError};
 pub use value::ColumnKind;

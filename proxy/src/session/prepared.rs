@@ -178,11 +178,16 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         // Decided before combining: one combined statement still needs the merge.
         let tables = plan.targets.len();
         let single = tables == 1;
-        let targets = if kind == StatementKind::Select {
-            // One statement per database: fewer round trips, same answer.
-            crate::exec::union::combine_per_database(plan.targets)
-        } else {
-            plan.targets
+        let (targets, ordered) = match (&merge, kind) {
+            (MergeSpec::Select(spec), StatementKind::Select) => {
+                // One statement per database: fewer round trips, same answer.
+                let combined = crate::exec::union::combine_per_database(
+                    plan.targets,
+                    spec.shard_order.as_deref(),
+                );
+                (combined.statements, combined.ordered)
+            }
+            _ => (plan.targets, false),
         };
         let mut jobs = Vec::with_capacity(targets.len());
         for target in targets {
@@ -211,7 +216,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             })
             .collect();
         if let (StatementKind::Select, MergeSpec::Select(spec)) = (kind, &merge) {
-            return self.scatter_jobs(spec, jobs, tables).await;
+            return self.scatter_jobs(spec, jobs, tables, ordered).await;
         }
         self.fan_out_jobs(jobs, one_copy).await
     }

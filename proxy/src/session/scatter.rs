@@ -1,19 +1,25 @@
-//! A SELECT over several physical tables: read every shard's result, merge, answer with one
-//! result set.
+//! A SELECT over several physical tables: start every shard's statement, merge the streams,
+//! and answer with one result set, written as the merged rows come.
 
 use shardgate_router::{MergeSpec, Plan, SelectMerge};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::{Session, SessionError};
+use crate::exec::binary_row::encode_binary_row;
 use crate::exec::fanout::Job;
-use crate::exec::scatter::{encode_binary_row, read_all, ReadLane, ScatterError};
+use crate::exec::scatter::{start, ReadLane};
 use crate::exec::union::combine_per_database;
-use crate::merge::{merge, support, MergeError, ShardRows};
+use crate::merge::stream::{Budget, ShardHeader, StreamError};
+use crate::merge::{support, MergeError, Merger, OutRow, Strategy};
 use crate::protocol::codes;
 use crate::protocol::wire::{eof_packet, ok_packet, put_lenenc_bytes, put_lenenc_int, OkInfo};
 
 /// MySQL's ER_OUT_OF_RESOURCES.
 const ER_OUT_OF_RESOURCES: (u16, &str) = (1041, "HY000");
+/// MySQL's ER_DATA_OUT_OF_RANGE.
+const ER_DATA_OUT_OF_RANGE: (u16, &str) = (1690, "22003");
+/// MySQL's ER_UNKNOWN_ERROR.
+const ER_UNKNOWN_ERROR: (u16, &str) = (1105, "HY000");
 
 impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     pub(crate) async fn scatter_select(&mut self, plan: Plan) -> Result<(), SessionError> {
@@ -27,20 +33,25 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         };
         let tables = plan.targets.len();
         // One statement per database: fewer round trips, same answer.
-        let jobs = combine_per_database(plan.targets)
+        let combined = combine_per_database(plan.targets, spec.shard_order.as_deref());
+        let jobs = combined
+            .statements
             .into_iter()
             .map(|t| (t.backend, Job::Text(t.sql)))
             .collect();
-        self.scatter_jobs(&spec, jobs, tables).await
+        self.scatter_jobs(&spec, jobs, tables, combined.ordered)
+            .await
     }
 
     /// Runs a SELECT's physical statements (text or prepared) over `targets` physical
-    /// tables, merges, and answers.
+    /// tables, merges, and answers. `ordered`: each statement ends with the spec's shard
+    /// order.
     pub(crate) async fn scatter_jobs(
         &mut self,
         spec: &SelectMerge,
         jobs: Vec<(usize, Job)>,
         targets: usize,
+        ordered: bool,
     ) -> Result<(), SessionError> {
         if let Err(reason) = support(spec) {
             let message = format!(
@@ -55,72 +66,110 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 .unzip(),
             Err(e) => return self.send_backend_error(&e).await,
         };
-        let budget = self.ctx.topology.proxy.merge_memory_limit;
+        let budget = Budget::new(self.ctx.topology.proxy.merge_memory_limit);
         let timeout = self.ctx.pools[0].query_timeout();
-        let (conns, result) = read_all(lanes, budget, timeout).await;
-        for (backend, conn) in lane_backends.into_iter().zip(conns) {
-            self.give_back(backend, conn);
-        }
-        let shards = match result {
-            Ok(shards) => shards,
-            Err(ScatterError::Backend(e)) => return self.send_backend_error(&e).await,
-            Err(ScatterError::OverBudget) => {
-                let message = format!(
-                    "shardgate: merging this SELECT over {targets} physical tables needs more than proxy.merge_memory_limit ({budget} bytes); narrow it with the sharding key or a smaller LIMIT"
-                );
-                return self.send_error(ER_OUT_OF_RESOURCES, &message).await;
-            }
+        let strategy = Strategy::choose(spec, ordered);
+        let scatter = start(
+            lanes,
+            &budget,
+            timeout,
+            strategy.decode(spec),
+            strategy.needs_all_heads(),
+        );
+        let answered = match Merger::start(spec, strategy, scatter.streams).await {
+            Ok(mut merger) => self.write_merged(&mut merger, targets, &budget).await,
+            Err(e) => self.send_merge_error(e, targets, &budget).await,
         };
-        match merge(spec, shards) {
-            Ok(rows) => self.write_merged(rows).await,
-            Err(MergeError::NotSupported(reason)) => {
+        // The merger is gone: readers that were still going drain their results and end.
+        for (backend, task) in lane_backends.into_iter().zip(scatter.tasks) {
+            if let Ok(conn) = task.await {
+                self.give_back(backend, conn);
+            }
+        }
+        answered
+    }
+
+    async fn send_merge_error(
+        &mut self,
+        error: MergeError,
+        targets: usize,
+        budget: &Budget,
+    ) -> Result<(), SessionError> {
+        match error {
+            MergeError::NotSupported(reason) => {
                 self.send_error(
                     codes::ER_NOT_SUPPORTED_YET,
                     &format!("shardgate does not support {reason} yet"),
                 )
                 .await
             }
-            Err(MergeError::Overflow(message)) => self.send_error((1690, "22003"), &message).await,
+            MergeError::Overflow(message) => self.send_error(ER_DATA_OUT_OF_RANGE, &message).await,
+            MergeError::Unordered(message) => self.send_error(ER_UNKNOWN_ERROR, &message).await,
+            MergeError::Stream(StreamError::Backend(e)) => self.send_backend_error(&e).await,
+            MergeError::Stream(StreamError::OverBudget) => {
+                let message = format!(
+                    "shardgate: merging this SELECT over {targets} physical tables needs more than proxy.merge_memory_limit ({} bytes); narrow it with the sharding key or a smaller LIMIT",
+                    budget.limit
+                );
+                self.send_error(ER_OUT_OF_RESOURCES, &message).await
+            }
+            MergeError::Stream(StreamError::Aborted) => {
+                self.send_error(
+                    ER_UNKNOWN_ERROR,
+                    "shardgate: a shard statement did not run because an earlier one on its connection failed",
+                )
+                .await
+            }
         }
     }
 
-    /// Writes a merged result set in the text protocol, with logical names in its metadata.
-    async fn write_merged(&mut self, mut rows: ShardRows) -> Result<(), SessionError> {
+    /// Writes the merged result set as its rows come, with logical names in its metadata.
+    /// A failure after the column definitions went out ends the result with an ERR packet,
+    /// as a server does when a query fails midway.
+    async fn write_merged(
+        &mut self,
+        merger: &mut Merger,
+        targets: usize,
+        budget: &Budget,
+    ) -> Result<(), SessionError> {
         let status = self.status();
         let deprecate_eof = self.deprecate_eof();
         let mut out = Vec::with_capacity(256);
-        put_lenenc_int(&mut out, rows.columns.len() as u64);
+        let header: ShardHeader = merger.header.clone();
+        put_lenenc_int(&mut out, header.columns.len() as u64);
         self.writer.write(&out).await?;
-        for def in &mut rows.columns {
-            self.ctx.names.rewrite_column(def);
-            self.writer.write(def).await?;
+        for def in &header.columns {
+            let mut def = def.clone();
+            self.ctx.names.rewrite_column(&mut def);
+            self.writer.write(&def).await?;
         }
         if !deprecate_eof {
             self.writer.write(&eof_packet(0, status)).await?;
         }
-        let columns = rows.columns.len();
-        for row in &rows.rows {
-            if rows.binary {
-                match row.get(columns) {
-                    // The binary row packet rides after the columns, as the backend sent it.
-                    Some(Some(packet)) => self.writer.write(packet).await?,
-                    // Folded aggregates: encoded from their values.
-                    _ => {
-                        self.writer
-                            .write(&encode_binary_row(row, &rows.types))
-                            .await?
+        loop {
+            let row = match merger.next().await {
+                Ok(Some(row)) => row,
+                Ok(None) => break,
+                Err(e) => return self.send_merge_error(e, targets, budget).await,
+            };
+            match row {
+                OutRow::Packet(packet) => self.writer.write(&packet).await?,
+                OutRow::Values(values) if header.binary => {
+                    self.writer
+                        .write(&encode_binary_row(&values, &header.types))
+                        .await?
+                }
+                OutRow::Values(values) => {
+                    out.clear();
+                    for value in &values {
+                        match value {
+                            Some(v) => put_lenenc_bytes(&mut out, v),
+                            None => out.push(0xFB),
+                        }
                     }
-                }
-                continue;
-            }
-            out.clear();
-            for value in row {
-                match value {
-                    Some(v) => put_lenenc_bytes(&mut out, v),
-                    None => out.push(0xFB),
+                    self.writer.write(&out).await?;
                 }
             }
-            self.writer.write(&out).await?;
         }
         if deprecate_eof {
             self.writer

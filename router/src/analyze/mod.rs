@@ -3,6 +3,7 @@
 
 mod ddl;
 mod links;
+mod merge;
 mod select;
 mod write;
 

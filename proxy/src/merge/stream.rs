@@ -1,0 +1,186 @@
+//! Shard results as streams: what a backend reader hands the merge, one result set per
+//! physical statement, with backpressure and a memory budget shared by the whole query.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicIsize, Ordering};
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
+
+use super::value::ColumnKind;
+use crate::backend::BackendError;
+
+/// Row batches a statement's reader may run ahead of the merge before it waits for the
+/// merge. A k-way merge needs the head of every statement at once, so there a lane's
+/// statements other than its last are read to their end (under the budget) to let the lane
+/// go on to the next one.
+pub const WINDOW_BATCHES: usize = 4;
+
+/// Rows or bytes per batch sent from a reader to the merge.
+pub const BATCH_ROWS: usize = 64;
+pub const BATCH_BYTES: usize = 16 * 1024;
+
+/// The per-query merge memory budget, shared by every reader of the query. Rows a reader
+/// buffers without backpressure are charged as they arrive, rows the merge keeps (buffered
+/// sorts, hashed groups) when it keeps them; each is given back when the merge is done with
+/// it. Rows in flight on a bounded channel are bounded by the window instead.
+#[derive(Debug, Clone)]
+pub struct Budget {
+    left: Arc<AtomicIsize>,
+    pub limit: usize,
+}
+
+impl Budget {
+    pub fn new(limit: usize) -> Self {
+        Budget {
+            left: Arc::new(AtomicIsize::new(
+                isize::try_from(limit).unwrap_or(isize::MAX),
+            )),
+            limit,
+        }
+    }
+
+    /// Takes `cost` bytes; `false` when the budget does not have them.
+    pub fn charge(&self, cost: usize) -> bool {
+        let cost = isize::try_from(cost).unwrap_or(isize::MAX);
+        self.left.fetch_sub(cost, Ordering::Relaxed) >= cost
+    }
+
+    pub fn release(&self, cost: usize) {
+        let cost = isize::try_from(cost).unwrap_or(isize::MAX);
+        self.left.fetch_add(cost, Ordering::Relaxed);
+    }
+}
+
+/// Why a shard stream failed.
+#[derive(Debug, Clone)]
+pub enum StreamError {
+    Backend(BackendError),
+    /// The query's results need more memory than its budget.
+    OverBudget,
+    /// An earlier statement on the same backend connection failed, so this one never ran.
+    Aborted,
+}
+
+/// A result set's column definitions, as the backend sent them.
+#[derive(Debug, Clone, Default)]
+pub struct ShardHeader {
+    /// Column definition payloads.
+    pub columns: Vec<Vec<u8>>,
+    pub kinds: Vec<ColumnKind>,
+    /// Each column's protocol type, flags and decimals.
+    pub types: Vec<(u8, u16, u8)>,
+    /// The rows come in the binary protocol (COM_STMT_EXECUTE).
+    pub binary: bool,
+}
+
+/// One row: the packet as the backend sent it, and the values the merge reads. Values are
+/// in the text protocol's spelling; `None` is NULL, or a column the merge did not ask for.
+#[derive(Debug, Clone)]
+pub struct ShardRow {
+    pub packet: Vec<u8>,
+    pub values: Vec<Option<Vec<u8>>>,
+    /// What the reader charged to the budget for the row (0 on a bounded channel).
+    pub cost: usize,
+    /// What the row takes in memory, charged by a merge that keeps it.
+    pub size: usize,
+}
+
+/// Which columns a reader decodes; the others stay raw bytes in the packet.
+#[derive(Debug, Clone)]
+pub enum Decode {
+    Nothing,
+    Columns(Vec<usize>),
+    All,
+}
+
+impl Decode {
+    pub fn wants(&self, column: usize) -> bool {
+        match self {
+            Decode::Nothing => false,
+            Decode::Columns(c) => c.contains(&column),
+            Decode::All => true,
+        }
+    }
+}
+
+/// What a reader sends the merge, in order: a header, row batches, the end.
+#[derive(Debug)]
+pub enum Chunk {
+    Header(ShardHeader),
+    Rows(Vec<ShardRow>),
+    End,
+}
+
+pub type ChunkSender = mpsc::Sender<Result<Chunk, StreamError>>;
+
+/// The channel of one statement: bounded by [`WINDOW_BATCHES`] (backpressure), or
+/// practically unbounded (the budget bounds it).
+pub fn channel(bounded: bool, budget: Budget) -> (ChunkSender, ShardStream) {
+    let capacity = if bounded { WINDOW_BATCHES } else { 1 << 40 };
+    let (tx, rx) = mpsc::channel(capacity);
+    (
+        tx,
+        ShardStream {
+            rx,
+            header: None,
+            rows: VecDeque::new(),
+            ended: false,
+            budget,
+        },
+    )
+}
+
+/// The merge's end of one statement's result.
+#[derive(Debug)]
+pub struct ShardStream {
+    rx: mpsc::Receiver<Result<Chunk, StreamError>>,
+    header: Option<ShardHeader>,
+    rows: VecDeque<ShardRow>,
+    ended: bool,
+    pub budget: Budget,
+}
+
+impl ShardStream {
+    /// Charges `row` to the budget for a merge that keeps it.
+    pub fn keep(&self, row: &ShardRow) -> Result<(), StreamError> {
+        self.budget.release(row.cost);
+        if self.budget.charge(row.size) {
+            Ok(())
+        } else {
+            Err(StreamError::OverBudget)
+        }
+    }
+
+    /// The result's column definitions, waiting for them if need be.
+    pub async fn header(&mut self) -> Result<&ShardHeader, StreamError> {
+        if self.header.is_none() {
+            match self.rx.recv().await {
+                Some(Ok(Chunk::Header(h))) => self.header = Some(h),
+                Some(Err(e)) => return Err(e),
+                Some(Ok(_)) | None => return Err(StreamError::Aborted),
+            }
+        }
+        self.header.as_ref().ok_or(StreamError::Aborted)
+    }
+
+    /// The next row, or `None` at the end of the result. The row's cost stays charged
+    /// until the caller [`release`](Budget::release)s it.
+    pub async fn next(&mut self) -> Result<Option<ShardRow>, StreamError> {
+        self.header().await?;
+        loop {
+            if let Some(row) = self.rows.pop_front() {
+                return Ok(Some(row));
+            }
+            if self.ended {
+                return Ok(None);
+            }
+            match self.rx.recv().await {
+                Some(Ok(Chunk::Rows(rows))) => self.rows.extend(rows),
+                Some(Ok(Chunk::End)) => self.ended = true,
+                Some(Err(e)) => return Err(e),
+                Some(Ok(Chunk::Header(_))) | None => return Err(StreamError::Aborted),
+            }
+        }
+    }
+}

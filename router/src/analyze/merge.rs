@@ -1,0 +1,609 @@
+//! The merge a SELECT over several physical tables needs: sort keys, groups, aggregates,
+//! HAVING, and the columns the shard statements must return beyond the client's (derived
+//! columns, hidden from the client).
+
+use std::cell::RefCell;
+
+use sqlparser::ast::{
+    Distinct, DuplicateTreatment, Expr, FunctionArg, FunctionArgExpr, FunctionArguments,
+    GroupByExpr, InTarget, OrderByKind, OrderBySort, Query, Select, SelectItem,
+};
+
+use super::select::limit_edits;
+use super::Analysis;
+use crate::condition::{const_value, CondBuilder, Operand};
+use crate::error::{Result, RouterError};
+use crate::normalize::top_level_keyword;
+use crate::params::ParamValue;
+use crate::plan::{AggregateFunction, CompareOp, Derived, SortKey};
+use crate::template::{Edit, EditKind, HavingOperandTemplate, HavingTemplate, MergeTemplate};
+
+/// Clauses that may follow GROUP BY (or WHERE) at a SELECT's top level.
+const AFTER_GROUP_BY: [&str; 8] = [
+    "HAVING",
+    "ORDER",
+    "LIMIT",
+    "FOR",
+    "LOCK",
+    "WINDOW",
+    "INTO",
+    "PROCEDURE",
+];
+
+/// The select list as the merge sees it.
+struct SelectList {
+    /// (position, expression text, alias); positions after a `*` are unknown until the
+    /// shard result's columns are seen, so the list stops there.
+    items: Vec<(usize, String, Option<String>)>,
+}
+
+impl SelectList {
+    fn new(select: &Select) -> Self {
+        let mut items = Vec::new();
+        for (i, item) in select.projection.iter().enumerate() {
+            let (expr, alias) = match item {
+                SelectItem::UnnamedExpr(e) => (e, None),
+                SelectItem::ExprWithAlias { expr, alias } => (expr, Some(alias.value.clone())),
+                _ => break,
+            };
+            items.push((i, expr.to_string(), alias));
+        }
+        SelectList { items }
+    }
+
+    /// The select-list position of `expr`, written the same way or named by its alias.
+    fn position(&self, expr: &Expr) -> Option<usize> {
+        let text = expr.to_string();
+        self.items
+            .iter()
+            .find(|(_, t, alias)| {
+                *t == text
+                    || alias
+                        .as_deref()
+                        .is_some_and(|al| al.eq_ignore_ascii_case(&text))
+            })
+            .map(|(i, ..)| *i)
+    }
+}
+
+pub(super) fn merge_template(
+    a: &mut Analysis<'_>,
+    query: &Query,
+    select: &Select,
+) -> Result<MergeTemplate> {
+    let list = SelectList::new(select);
+    let mut aggregates = Vec::new();
+    for (i, item) in select.projection.iter().enumerate() {
+        if let SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } = item {
+            if let Some((function, distinct)) = aggregate_of(e) {
+                aggregates.push((function, i, distinct));
+            }
+        }
+    }
+    let mut unsupported = None;
+    let mut order_by = Vec::new();
+    if let Some(ob) = &query.order_by {
+        match &ob.kind {
+            OrderByKind::Expressions(exprs) => {
+                for e in exprs {
+                    let column = match ordinal(a, &e.expr) {
+                        Some(n) => Some(n),
+                        None => list.position(&e.expr),
+                    };
+                    order_by.push(SortKey {
+                        column,
+                        expr: e.expr.to_string(),
+                        descending: matches!(e.options.sort, Some(OrderBySort::Desc)),
+                    });
+                }
+            }
+            OrderByKind::All(_) => {
+                return Err(RouterError::Unsafe("ORDER BY ALL is not supported".into()))
+            }
+        }
+    }
+    let mut group_by_columns = Vec::new();
+    let mut group_exprs = Vec::new();
+    match &select.group_by {
+        GroupByExpr::Expressions(exprs, modifiers) => {
+            if !modifiers.is_empty() {
+                unsupported = Some("GROUP BY with a modifier (WITH ROLLUP)".into());
+            }
+            for e in exprs {
+                group_by_columns.push(match ordinal(a, e) {
+                    Some(n) => Some(n),
+                    None => list.position(e),
+                });
+                group_exprs.push(e);
+            }
+        }
+        GroupByExpr::All(_) => {
+            return Err(RouterError::Unsafe("GROUP BY ALL is not supported".into()))
+        }
+    }
+    let group_by: Vec<String> = group_exprs.iter().map(|e| e.to_string()).collect();
+    let limit = limit_edits(a, query.limit_clause.as_ref());
+    let grouped = !group_by.is_empty() || !aggregates.is_empty();
+    let distinct = matches!(select.distinct, Some(Distinct::Distinct));
+
+    // HAVING on groups is the merge's: shards return partial groups. HAVING without groups
+    // filters single rows, which each shard does for its own.
+    let having_aggregates = RefCell::new(Vec::new());
+    let (having_filter, having_range, having) = match &select.having {
+        Some(h) if grouped => {
+            let param_at = |e: &Expr| a.param_of(e);
+            let builder = HavingBuilder {
+                list: &list,
+                param_at: &param_at,
+                aggregates: &having_aggregates,
+            };
+            let filter = builder.build(h);
+            let range = having_clause_range(a.src.text());
+            // The clause as text, for explanations and errors, in its shape (literals as `?`),
+            // so it reads the same whether the plan came from the shape cache or not.
+            let text = crate::normalize::normalize(&h.to_string()).shape;
+            (filter, range, Some(text))
+        }
+        _ => (None, None, None),
+    };
+    let mut plan = DerivedPlan {
+        aggregates: &aggregates,
+        order_by: &order_by,
+        group_by: &group_by,
+        group_by_columns: &group_by_columns,
+        having_aggregates: &having_aggregates.into_inner(),
+        grouped,
+        distinct,
+        derived: Vec::new(),
+        extra: String::new(),
+        group_extra: String::new(),
+    };
+    if let Err(reason) = plan.build(a, select) {
+        unsupported.get_or_insert(reason);
+    }
+    let derived = plan.derived;
+    let shard_order = shard_order(
+        &order_by,
+        &group_by,
+        &group_by_columns,
+        &derived,
+        grouped,
+        distinct,
+    );
+    Ok(MergeTemplate {
+        having_filter,
+        having_range,
+        order_by,
+        group_by,
+        group_by_columns,
+        derived,
+        unsupported,
+        aggregates,
+        distinct,
+        having,
+        limit,
+        shard_order,
+    })
+}
+
+/// The ORDER BY that sorts a per-database statement's rows for a streaming merge (see
+/// [`crate::plan::SelectMerge::shard_order`]); `None` where the merge buffers.
+fn shard_order(
+    order_by: &[SortKey],
+    group_by: &[String],
+    group_by_columns: &[Option<usize>],
+    derived: &[Derived],
+    grouped: bool,
+    distinct: bool,
+) -> Option<String> {
+    let group_key = |g: usize| match group_by_columns.get(g).copied().flatten() {
+        Some(c) => Some(format!("{}", c + 1)),
+        None => derived
+            .contains(&Derived::GroupKey { key: g })
+            .then(|| format!("__sg_g{g}")),
+    };
+    let keys: Vec<String> = if distinct {
+        return None;
+    } else if grouped {
+        if group_by.is_empty() {
+            // One group: folded in any order.
+            return None;
+        }
+        // Groups fold as they pass when the rows come sorted by every group key, the query's
+        // own sort keys first (they must be group keys).
+        let mut used = Vec::new();
+        let mut keys = Vec::new();
+        for sort in order_by {
+            let g = (0..group_by.len()).find(|&g| {
+                (sort.column.is_some() && sort.column == group_by_columns[g])
+                    || group_by[g] == sort.expr
+            })?;
+            if used.contains(&g) {
+                continue;
+            }
+            used.push(g);
+            keys.push(format!(
+                "{}{}",
+                group_key(g)?,
+                if sort.descending { " DESC" } else { "" }
+            ));
+        }
+        for g in (0..group_by.len()).filter(|g| !used.contains(g)) {
+            keys.push(group_key(g)?);
+        }
+        keys
+    } else {
+        if order_by.is_empty() {
+            return None;
+        }
+        let mut keys = Vec::new();
+        for (i, sort) in order_by.iter().enumerate() {
+            let column = match sort.column {
+                Some(c) => format!("{}", c + 1),
+                None if derived.contains(&Derived::SortKey { key: i }) => format!("__sg_k{i}"),
+                None => return None,
+            };
+            keys.push(format!(
+                "{column}{}",
+                if sort.descending { " DESC" } else { "" }
+            ));
+        }
+        keys
+    };
+    Some(format!(" ORDER BY {}", keys.join(", ")))
+}
+
+/// Plans the columns the shard statements return after the client's, for the merge only:
+/// - AVG(x) cannot be averaged from shard averages: SUM(x) and COUNT(x) follow, and the
+///   merge divides;
+/// - an ORDER BY key that is not selected is selected too, so the merge can sort by it;
+/// - so is a GROUP BY expression that is not selected, so the merge can group by it;
+/// - the argument of COUNT/SUM/AVG(DISTINCT x), by which the shards also group;
+/// - an aggregate HAVING needs that is not selected.
+struct DerivedPlan<'p> {
+    aggregates: &'p [(AggregateFunction, usize, bool)],
+    order_by: &'p [SortKey],
+    group_by: &'p [String],
+    group_by_columns: &'p [Option<usize>],
+    having_aggregates: &'p [HavingAggregate],
+    grouped: bool,
+    distinct: bool,
+    derived: Vec<Derived>,
+    /// Text appended to the select list.
+    extra: String,
+    /// Text appended to the GROUP BY list (or a GROUP BY clause of its own).
+    group_extra: String,
+}
+
+impl DerivedPlan<'_> {
+    fn build(&mut self, a: &mut Analysis<'_>, select: &Select) -> std::result::Result<(), String> {
+        let argument_of = |column: usize| -> Option<String> {
+            let expr = match &select.projection[column] {
+                SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } => e,
+                _ => return None,
+            };
+            single_argument(expr)
+        };
+        let needs_literal = |a: &mut Analysis<'_>, text: &str, what: &str| {
+            if text.contains('?') {
+                // The derived copies would need the parameter again.
+                a.literal_sensitive = true;
+                return Err(format!(
+                    "{what} of an expression with parameters over several physical tables"
+                ));
+            }
+            Ok(())
+        };
+        for &(function, column, distinct) in self.aggregates {
+            if function != AggregateFunction::Avg || distinct {
+                continue;
+            }
+            let argument = argument_of(column).ok_or("AVG of several arguments")?;
+            needs_literal(a, &argument, "AVG")?;
+            self.extra
+                .push_str(&format!(", SUM({argument}), COUNT({argument})"));
+            self.derived.push(Derived::AvgParts { avg: column });
+        }
+        if !self.grouped && !self.distinct {
+            for (key, sort) in self.order_by.iter().enumerate() {
+                if sort.column.is_some() {
+                    continue;
+                }
+                needs_literal(a, &sort.expr, "ORDER BY")?;
+                self.extra
+                    .push_str(&format!(", {} AS __sg_k{key}", sort.expr));
+                self.derived.push(Derived::SortKey { key });
+            }
+        }
+        if self.grouped {
+            for (key, expr) in self.group_by.iter().enumerate() {
+                if self.group_by_columns[key].is_some() {
+                    continue;
+                }
+                needs_literal(a, expr, "GROUP BY")?;
+                self.extra.push_str(&format!(", {expr} AS __sg_g{key}"));
+                self.derived.push(Derived::GroupKey { key });
+            }
+        }
+        for &(function, column, distinct) in self.aggregates {
+            if !distinct || matches!(function, AggregateFunction::Min | AggregateFunction::Max) {
+                // MIN and MAX of the distinct values are MIN and MAX.
+                continue;
+            }
+            let argument = argument_of(column)
+                .ok_or("an aggregate of DISTINCT values of several expressions")?;
+            needs_literal(a, &argument, "an aggregate of DISTINCT values")?;
+            self.extra
+                .push_str(&format!(", {argument} AS __sg_d{column}"));
+            self.group_extra.push_str(&format!(", __sg_d{column}"));
+            self.derived
+                .push(Derived::DistinctArg { aggregate: column });
+        }
+        for (index, aggregate) in self.having_aggregates.iter().enumerate() {
+            needs_literal(a, &aggregate.text, "HAVING")?;
+            self.extra
+                .push_str(&format!(", {} AS __sg_h{index}", aggregate.text));
+            self.derived.push(Derived::HavingAggregate {
+                index,
+                function: aggregate.function,
+                distinct: aggregate.distinct_argument.is_some(),
+            });
+            if let Some(argument) = &aggregate.distinct_argument {
+                self.extra
+                    .push_str(&format!(", {argument} AS __sg_hd{index}"));
+                self.group_extra.push_str(&format!(", __sg_hd{index}"));
+                self.derived.push(Derived::HavingDistinctArg { index });
+            }
+        }
+        if self.extra.is_empty() {
+            return Ok(());
+        }
+        // The select list ends where FROM starts (sqlparser's spans of function calls stop
+        // short of their closing parenthesis, so they cannot place it).
+        let text = a.src.text();
+        let from = top_level_keyword(text, "FROM", 0)
+            .ok_or("a merge column in a statement whose FROM cannot be located")?;
+        let end = text[..from].trim_end().len();
+        a.edits.push(Edit {
+            range: end..end,
+            kind: EditKind::AppendWhenMulti(std::mem::take(&mut self.extra)),
+        });
+        if !self.group_extra.is_empty() {
+            // Shards group by the DISTINCT arguments too: after the GROUP BY list, or in a
+            // GROUP BY of their own after WHERE.
+            let (after, extra) = match top_level_keyword(text, "GROUP", from) {
+                Some(group) => (group, std::mem::take(&mut self.group_extra)),
+                None => (from, format!(" GROUP BY {}", &self.group_extra[2..])),
+            };
+            let end = AFTER_GROUP_BY
+                .iter()
+                .filter_map(|w| top_level_keyword(text, w, after + 1))
+                .min()
+                .unwrap_or_else(|| text.trim_end().trim_end_matches(';').trim_end().len());
+            let end = text[..end].trim_end().len();
+            a.edits.push(Edit {
+                range: end..end,
+                kind: EditKind::AppendWhenMulti(extra),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// An aggregate HAVING names that is not selected.
+struct HavingAggregate {
+    function: AggregateFunction,
+    text: String,
+    /// The argument of COUNT/SUM/AVG(DISTINCT x), by which the shards also group.
+    distinct_argument: Option<String>,
+}
+
+/// Builds the merge's form of a HAVING clause: comparisons between selected columns (by
+/// expression or alias), aggregates and constants, under AND / OR / NOT, BETWEEN and IN.
+struct HavingBuilder<'f> {
+    list: &'f SelectList,
+    param_at: &'f dyn Fn(&Expr) -> Option<usize>,
+    /// Aggregates HAVING names that are not selected: the shards return them as derived
+    /// columns.
+    aggregates: &'f RefCell<Vec<HavingAggregate>>,
+}
+
+impl HavingBuilder<'_> {
+    fn build(&self, expr: &Expr) -> Option<HavingTemplate> {
+        use sqlparser::ast::{BinaryOperator as B, UnaryOperator};
+        let compare = |left: &Expr, op: CompareOp, right: &Expr| {
+            Some(HavingTemplate::Compare {
+                left: self.operand(left)?,
+                op,
+                right: self.operand(right)?,
+            })
+        };
+        Some(match expr {
+            Expr::Nested(e) => self.build(e)?,
+            Expr::BinaryOp {
+                left,
+                op: B::And,
+                right,
+            } => HavingTemplate::And(Box::new(self.build(left)?), Box::new(self.build(right)?)),
+            Expr::BinaryOp {
+                left,
+                op: B::Or,
+                right,
+            } => HavingTemplate::Or(Box::new(self.build(left)?), Box::new(self.build(right)?)),
+            Expr::UnaryOp {
+                op: UnaryOperator::Not,
+                expr,
+            } => HavingTemplate::Not(Box::new(self.build(expr)?)),
+            Expr::IsNull(e) => HavingTemplate::IsNull {
+                operand: self.operand(e)?,
+                negated: false,
+            },
+            Expr::IsNotNull(e) => HavingTemplate::IsNull {
+                operand: self.operand(e)?,
+                negated: true,
+            },
+            Expr::Between {
+                expr,
+                negated,
+                low,
+                high,
+            } => {
+                let both = HavingTemplate::And(
+                    Box::new(compare(expr, CompareOp::GtEq, low)?),
+                    Box::new(compare(expr, CompareOp::LtEq, high)?),
+                );
+                if *negated {
+                    HavingTemplate::Not(Box::new(both))
+                } else {
+                    both
+                }
+            }
+            Expr::In {
+                expr,
+                target: InTarget::List(list),
+                negated,
+                ..
+            } => {
+                let mut any: Option<HavingTemplate> = None;
+                for item in list {
+                    let eq = compare(expr, CompareOp::Eq, item)?;
+                    any = Some(match any {
+                        Some(a) => HavingTemplate::Or(Box::new(a), Box::new(eq)),
+                        None => eq,
+                    });
+                }
+                let any = any?;
+                if *negated {
+                    HavingTemplate::Not(Box::new(any))
+                } else {
+                    any
+                }
+            }
+            Expr::BinaryOp { left, op, right } => {
+                let op = match op {
+                    B::Eq => CompareOp::Eq,
+                    B::NotEq => CompareOp::NotEq,
+                    B::Lt => CompareOp::Lt,
+                    B::LtEq => CompareOp::LtEq,
+                    B::Gt => CompareOp::Gt,
+                    B::GtEq => CompareOp::GtEq,
+                    _ => return None,
+                };
+                compare(left, op, right)?
+            }
+            _ => return None,
+        })
+    }
+
+    fn operand(&self, expr: &Expr) -> Option<HavingOperandTemplate> {
+        if let Some(column) = self.list.position(expr) {
+            return Some(HavingOperandTemplate::Column(column));
+        }
+        if let Some((function, distinct)) = aggregate_of(expr) {
+            let min_max = matches!(function, AggregateFunction::Min | AggregateFunction::Max);
+            let distinct_argument = if distinct && !min_max {
+                Some(single_argument(expr)?)
+            } else if function == AggregateFunction::Avg {
+                // AVG needs its SUM and COUNT, which only selected AVGs get.
+                return None;
+            } else {
+                None
+            };
+            let text = expr.to_string();
+            let mut aggregates = self.aggregates.borrow_mut();
+            let index = match aggregates.iter().position(|h| h.text == text) {
+                Some(i) => i,
+                None => {
+                    aggregates.push(HavingAggregate {
+                        function,
+                        text,
+                        distinct_argument,
+                    });
+                    aggregates.len() - 1
+                }
+            };
+            return Some(HavingOperandTemplate::Aggregate(index));
+        }
+        let is_key = |_: &Expr| false;
+        let op = CondBuilder {
+            is_key: &is_key,
+            param_at: self.param_at,
+        }
+        .operand(expr);
+        (!matches!(op, Operand::Unknown)).then_some(HavingOperandTemplate::Const(op))
+    }
+}
+
+/// Where `HAVING ...` stands in the statement: from the keyword to the ORDER BY, LIMIT,
+/// locking clause or end that follows it.
+fn having_clause_range(text: &str) -> Option<std::ops::Range<usize>> {
+    let start = top_level_keyword(text, "HAVING", 0)?;
+    let end = AFTER_GROUP_BY[1..]
+        .iter()
+        .filter_map(|w| top_level_keyword(text, w, start + 6))
+        .min()
+        .unwrap_or_else(|| text.trim_end().trim_end_matches(';').len());
+    Some(start..end)
+}
+
+/// `ORDER BY 2` means the second column. A `?` there came from the shape normalizer (a
+/// prepared statement's `?` would be a constant, but those are rare enough to treat alike):
+/// the template then depends on the literal and must not be reused.
+fn ordinal(a: &mut Analysis<'_>, expr: &Expr) -> Option<usize> {
+    match expr {
+        Expr::Value(v) => match &v.value {
+            sqlparser::ast::Value::Placeholder(_) => {
+                a.literal_sensitive = true;
+                None
+            }
+            other => match const_value(other) {
+                ParamValue::Int(n) if n >= 1 => Some(n as usize - 1),
+                _ => None,
+            },
+        },
+        _ => {
+            // A literal inside the expression makes its text, and so its match with the select
+            // list, depend on the literal.
+            if expr.to_string().contains('?') {
+                a.literal_sensitive = true;
+            }
+            None
+        }
+    }
+}
+
+/// The function and DISTINCT-ness of an aggregate call.
+fn aggregate_of(expr: &Expr) -> Option<(AggregateFunction, bool)> {
+    let Expr::Function(f) = expr else {
+        return None;
+    };
+    let name = f.name.to_string().to_ascii_uppercase();
+    let function = match name.as_str() {
+        "COUNT" => AggregateFunction::Count,
+        "SUM" => AggregateFunction::Sum,
+        "MIN" => AggregateFunction::Min,
+        "MAX" => AggregateFunction::Max,
+        "AVG" => AggregateFunction::Avg,
+        _ => return None,
+    };
+    let distinct = matches!(
+        &f.args,
+        FunctionArguments::List(list) if matches!(list.duplicate_treatment, Some(DuplicateTreatment::Distinct))
+    );
+    Some((function, distinct))
+}
+
+/// The text of an aggregate's one argument (`x` of `SUM(DISTINCT x)`), or `None` when it
+/// has several or none.
+fn single_argument(expr: &Expr) -> Option<String> {
+    let Expr::Function(f) = expr else {
+        return None;
+    };
+    let FunctionArguments::List(list) = &f.args else {
+        return None;
+    };
+    match list.args.as_slice() {
+        [FunctionArg::Unnamed(FunctionArgExpr::Expr(e))] => Some(e.to_string()),
+        _ => None,
+    }
+}
