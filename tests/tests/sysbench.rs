@@ -121,3 +121,60 @@ async fn sysbench_point_select_and_write_only() {
     assert_eq!(seen.first(), Some(&1));
     assert_eq!(seen.last(), Some(&TABLE_SIZE));
 }
+
+/// oltp_read_write for 60 s through shardgate, prepared statements on: point selects,
+/// range scatter reads (SUM, ORDER BY, DISTINCT) merged from up to 100 tables, updates,
+/// deletes and inserts, all inside transactions. No error, and the rows stay where their
+/// ids route.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sysbench_read_write_for_a_minute() {
+    let cluster = Cluster::start_example("sbtest.yaml", |_| {}).await;
+    let c = &cluster;
+    let report = tokio::task::block_in_place(|| {
+        sysbench(c, &["oltp_read_write", "prepare"]);
+        sysbench(
+            c,
+            &[
+                "oltp_read_write",
+                "--db-ps-mode=auto",
+                "--threads=4",
+                "--time=60",
+                "--events=0",
+                "run",
+            ],
+        )
+    });
+    // sysbench stops at the first error it does not retry; it retries deadlocks and lock
+    // wait timeouts (a transaction over two backends can wait on a lock neither server sees
+    // as a deadlock), which must stay rare.
+    let transactions = count(&report, "transactions:");
+    assert!(transactions > 0, "{report}");
+    assert!(
+        count(&report, "ignored errors:") * 100 <= transactions,
+        "{report}"
+    );
+    assert_eq!(count(&report, "reconnects:"), 0, "{report}");
+    // Deletes are followed by inserts of the same id: the table keeps its size, and every
+    // row is in the table its id names.
+    let mut total = 0;
+    for (i, _) in cluster.servers.iter().enumerate() {
+        let mut conn = cluster.backend(i).await;
+        for db in (0..32).filter(|d| d % 2 == i) {
+            for t in 0..32 {
+                let misplaced: Option<i64> = conn
+                    .query_first(format!(
+                        "SELECT COUNT(*) FROM sb_db_{db}.sbtest1_{t} WHERE id % 32 <> {db} OR id DIV 32 % 32 <> {t}"
+                    ))
+                    .await
+                    .unwrap();
+                assert_eq!(misplaced, Some(0), "sb_db_{db}.sbtest1_{t}");
+                let rows: Option<i64> = conn
+                    .query_first(format!("SELECT COUNT(*) FROM sb_db_{db}.sbtest1_{t}"))
+                    .await
+                    .unwrap();
+                total += rows.unwrap_or(0);
+            }
+        }
+    }
+    assert_eq!(total, TABLE_SIZE);
+}
