@@ -1,0 +1,169 @@
+//! Differential tests of joins over several physical tables: a table with its binding table
+//! on the sharding key, and with a broadcast table, run shard-locally and merged, must give
+//! what one unsharded database gives. Joins that would need rows from several shards are
+//! refused with the reason.
+
+use mysql_async::prelude::Queryable;
+use mysql_async::{Row, Value};
+use shardgate_tests::Cluster;
+
+const ORDERS: &str = "(order_id BIGINT NOT NULL PRIMARY KEY, user_id INT NULL, \
+    currency CHAR(3) COLLATE utf8mb4_bin NULL, amount DECIMAL(12,2) NULL)";
+const ITEMS: &str = "(order_id BIGINT NOT NULL, line INT NOT NULL, sku VARCHAR(16) NOT NULL, \
+    qty INT NULL, PRIMARY KEY (order_id, line))";
+const CURRENCIES: &str = "(code CHAR(3) COLLATE utf8mb4_bin NOT NULL PRIMARY KEY, \
+    rate DECIMAL(12,6) NOT NULL)";
+
+/// The same statement against the reference database: its tables are named there.
+fn on_reference(sql: &str) -> String {
+    ["t_order_item", "t_currency", "t_order"]
+        .iter()
+        .fold(format!(" {sql} "), |s, table| {
+            s.replace(&format!(" {table} "), &format!(" reference.{table} "))
+        })
+        .trim()
+        .to_string()
+}
+
+async fn all(conn: &mut mysql_async::Conn, sql: &str) -> Vec<Vec<Value>> {
+    let rows: Vec<Row> = conn
+        .query(sql)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    rows.into_iter().map(Row::unwrap).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn binding_and_broadcast_joins_match_one_database() {
+    let cluster = Cluster::start().await;
+    let mut proxy = cluster.client().await;
+    let mut reference = cluster.backend(0).await;
+    reference
+        .query_drop("CREATE DATABASE reference")
+        .await
+        .unwrap();
+    for (table, columns) in [
+        ("t_order", ORDERS),
+        ("t_order_item", ITEMS),
+        ("t_currency", CURRENCIES),
+    ] {
+        reference
+            .query_drop(format!("CREATE TABLE reference.{table} {columns}"))
+            .await
+            .unwrap();
+        proxy
+            .query_drop(format!("CREATE TABLE {table} {columns}"))
+            .await
+            .unwrap();
+    }
+    let currencies = ["'EUR'", "'USD'", "'eur'", "'JPY'", "NULL"];
+    let orders: Vec<String> = (0..600i64)
+        .map(|i| {
+            let id = i * 613 - 90_000;
+            let user = if i % 9 == 0 {
+                "NULL".into()
+            } else {
+                (i % 7).to_string()
+            };
+            format!(
+                "({id}, {user}, {}, {}.{:02})",
+                currencies[(i % 5) as usize],
+                i % 300,
+                i % 100
+            )
+        })
+        .collect();
+    let items: Vec<String> = (0..600i64)
+        .filter(|i| i % 4 != 0)
+        .flat_map(|i| {
+            let id = i * 613 - 90_000;
+            (1..=(i % 3 + 1)).map(move |line| {
+                let qty = if (i + line) % 10 == 0 {
+                    "NULL".into()
+                } else {
+                    ((i * line) % 9).to_string()
+                };
+                format!("({id}, {line}, 'sku-{}', {qty})", (i + line) % 17)
+            })
+        })
+        .collect();
+    for (table, rows) in [
+        ("t_order (order_id, user_id, currency, amount)", &orders),
+        ("t_order_item (order_id, line, sku, qty)", &items),
+    ] {
+        for chunk in rows.chunks(200) {
+            let values = chunk.join(", ");
+            reference
+                .query_drop(format!("INSERT INTO reference.{table} VALUES {values}"))
+                .await
+                .unwrap();
+            proxy
+                .query_drop(format!("INSERT INTO {table} VALUES {values}"))
+                .await
+                .unwrap();
+        }
+    }
+    let rates = "('EUR', 1.000000), ('USD', 0.920000), ('JPY', 0.006100)";
+    reference
+        .query_drop(format!("INSERT INTO reference.t_currency VALUES {rates}"))
+        .await
+        .unwrap();
+    proxy
+        .query_drop(format!("INSERT INTO t_currency (code, rate) VALUES {rates}"))
+        .await
+        .unwrap();
+
+    for sql in [
+        // Binding tables joined on the sharding key: shard-local, then merged.
+        "SELECT o.order_id, i.line, i.sku, i.qty FROM t_order o JOIN t_order_item i ON o.order_id = i.order_id ORDER BY o.order_id, i.line LIMIT 100, 60",
+        "SELECT o.user_id, COUNT(*), SUM(i.qty), MAX(i.sku) FROM t_order o JOIN t_order_item i ON i.order_id = o.order_id GROUP BY o.user_id",
+        "SELECT o.order_id, i.line FROM t_order o LEFT JOIN t_order_item i ON o.order_id = i.order_id WHERE o.user_id = 3 ORDER BY o.order_id DESC, i.line",
+        "SELECT COUNT(DISTINCT i.sku) FROM t_order o JOIN t_order_item i ON o.order_id = i.order_id WHERE o.amount > 100",
+        // A broadcast table: every shard has all of it.
+        "SELECT o.order_id, c.rate FROM t_order o JOIN t_currency c ON c.code = o.currency WHERE o.user_id = 5 ORDER BY o.order_id",
+        "SELECT c.code, COUNT(*), SUM(o.amount * c.rate) FROM t_order o JOIN t_currency c ON c.code = o.currency GROUP BY c.code ORDER BY c.code",
+        "SELECT o.order_id, c.code FROM t_order o LEFT JOIN t_currency c ON c.code = o.currency ORDER BY o.order_id LIMIT 25",
+        // All three.
+        "SELECT o.currency, SUM(i.qty * c.rate) AS v FROM t_order o JOIN t_order_item i ON o.order_id = i.order_id JOIN t_currency c ON c.code = o.currency GROUP BY o.currency HAVING v > 10",
+    ] {
+        let expected = all(&mut reference, &on_reference(sql)).await;
+        let got = all(&mut proxy, sql).await;
+        assert_eq!(got, expected, "{sql}");
+        let expected: Vec<Row> = reference.exec(on_reference(sql), ()).await.unwrap();
+        let got: Vec<Row> = proxy
+            .exec(sql, ())
+            .await
+            .unwrap_or_else(|e| panic!("prepared {sql}: {e}"));
+        let unwrap = |rows: Vec<Row>| rows.into_iter().map(Row::unwrap).collect::<Vec<_>>();
+        assert_eq!(unwrap(got), unwrap(expected), "prepared {sql}");
+    }
+
+    // Joins that would need rows of other shards are refused with the reason, and the
+    // connection goes on.
+    for (sql, reason) in [
+        (
+            "SELECT a.order_id FROM t_order a JOIN t_order b ON a.user_id = b.user_id",
+            "not on the sharding key",
+        ),
+        (
+            "SELECT o.order_id FROM t_order o JOIN t_order_item i ON o.user_id = i.qty",
+            "not on the sharding key",
+        ),
+        (
+            "SELECT order_id FROM t_order WHERE order_id IN (SELECT order_id FROM t_order_item WHERE qty > 3)",
+            "subquery",
+        ),
+    ] {
+        match proxy.query_drop(sql).await {
+            Err(mysql_async::Error::Server(e)) => {
+                assert!(e.message.contains(reason), "{sql}: {}", e.message);
+            }
+            other => panic!("{sql}: {other:?}"),
+        }
+    }
+    let count: Option<i64> = proxy
+        .query_first("SELECT COUNT(*) FROM t_order_item")
+        .await
+        .unwrap();
+    assert_eq!(count, Some(items.len() as i64));
+}
