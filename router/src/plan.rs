@@ -333,6 +333,12 @@ impl fmt::Display for Explain<'_> {
                 if let Some(limit) = m.limit {
                     parts.push(format!("limit {limit} offset {}", m.offset));
                 }
+                if let Some(order) = &m.shard_order {
+                    parts.push(format!(
+                        "streamed, shards sorted by{}",
+                        &order[" ORDER BY".len().min(order.len())..]
+                    ));
+                }
                 write!(f, "{}", parts.join("; "))
             }
         }

@@ -109,7 +109,9 @@ async fn binding_and_broadcast_joins_match_one_database() {
         .await
         .unwrap();
     proxy
-        .query_drop(format!("INSERT INTO t_currency (code, rate) VALUES {rates}"))
+        .query_drop(format!(
+            "INSERT INTO t_currency (code, rate) VALUES {rates}"
+        ))
         .await
         .unwrap();
 

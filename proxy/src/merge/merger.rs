@@ -18,7 +18,7 @@ use shardgate_router::SelectMerge;
 use super::group::{Group, GroupFolder, Values};
 use super::select::{compare_rows, MergeError};
 use super::stream::{Decode, ShardHeader, ShardRow, ShardStream};
-use super::value::ColumnKind;
+use super::value::{ColumnKind, SortValue};
 
 /// A merged row for the client: a packet to relay, or values to encode (in the text or
 /// binary protocol, as the header says).
@@ -369,7 +369,8 @@ async fn buffered(
 /// by stream index, so equal rows keep the streams' order).
 struct KWay {
     streams: Vec<ShardStream>,
-    heads: Vec<Option<ShardRow>>,
+    /// Each stream's head row and its sort key, parsed once.
+    heads: Vec<Option<(ShardRow, Vec<SortValue>)>>,
     heap: Vec<usize>,
     keys: Keys,
 }
@@ -378,7 +379,11 @@ impl KWay {
     async fn new(mut streams: Vec<ShardStream>, keys: Keys) -> Result<KWay, MergeError> {
         let mut heads = Vec::with_capacity(streams.len());
         for stream in &mut streams {
-            heads.push(stream.next().await?);
+            let head = stream.next().await?;
+            heads.push(head.map(|row| {
+                let key = sort_key(&row, &keys);
+                (row, key)
+            }));
         }
         let mut kway = KWay {
             streams,
@@ -396,10 +401,10 @@ impl KWay {
     }
 
     fn less(&self, a: usize, b: usize) -> bool {
-        let (Some(x), Some(y)) = (&self.heads[a], &self.heads[b]) else {
+        let (Some((_, x)), Some((_, y))) = (&self.heads[a], &self.heads[b]) else {
             return false;
         };
-        match compare_rows(&x.values, &y.values, &self.keys) {
+        match compare_keys(x, y, &self.keys) {
             Ordering::Less => true,
             Ordering::Greater => false,
             Ordering::Equal => a < b,
@@ -440,19 +445,20 @@ impl KWay {
         let Some(&top) = self.heap.first() else {
             return Ok(None);
         };
-        let Some(row) = self.heads[top].take() else {
+        let Some((row, key)) = self.heads[top].take() else {
             return Ok(None);
         };
         let stream = &mut self.streams[top];
         stream.budget.release(row.cost);
         match stream.next().await? {
             Some(next) => {
-                if compare_rows(&next.values, &row.values, &self.keys) == Ordering::Less {
+                let next_key = sort_key(&next, &self.keys);
+                if compare_keys(&next_key, &key, &self.keys) == Ordering::Less {
                     return Err(MergeError::Unordered(
                         "shardgate: a shard returned rows out of the order the merge expects (a collation it compares differently?); the query was stopped rather than answered wrongly".into(),
                     ));
                 }
-                self.heads[top] = Some(next);
+                self.heads[top] = Some((next, next_key));
             }
             None => {
                 let last = self.heap.len() - 1;
@@ -463,6 +469,25 @@ impl KWay {
         self.sift_down(0);
         Ok(Some(row))
     }
+}
+
+/// A row's sort key values.
+fn sort_key(row: &ShardRow, keys: &Keys) -> Vec<SortValue> {
+    keys.iter()
+        .map(|&(c, _, kind)| SortValue::new(row.values.get(c).and_then(|v| v.as_deref()), kind))
+        .collect()
+}
+
+/// Compares sort keys as [`compare_rows`] compares rows: NULL first ascending, last
+/// descending.
+fn compare_keys(a: &[SortValue], b: &[SortValue], keys: &Keys) -> Ordering {
+    for ((x, y), &(_, descending, _)) in a.iter().zip(b).zip(keys) {
+        let o = x.cmp(y);
+        if o != Ordering::Equal {
+            return if descending { o.reverse() } else { o };
+        }
+    }
+    Ordering::Equal
 }
 
 #[cfg(test)]
