@@ -30,13 +30,17 @@ pub(crate) fn build(text: &str, file: &Path) -> Result<Topology, ConfigError> {
     builder.build(raw)
 }
 
-struct Builder<'a> {
+pub(crate) struct Builder<'a> {
     file: &'a Path,
     lines: LineIndex,
 }
 
 impl Builder<'_> {
-    fn invalid(&self, path: impl Into<String>, message: impl Into<String>) -> ConfigError {
+    pub(crate) fn invalid(
+        &self,
+        path: impl Into<String>,
+        message: impl Into<String>,
+    ) -> ConfigError {
         let path = path.into();
         ConfigError::Invalid {
             file: self.file.to_path_buf(),
@@ -225,7 +229,19 @@ impl Builder<'_> {
         }
 
         let proxy = self.proxy_settings(&raw.proxy)?;
+        let key_generators = self.key_generators(&raw.key_generators, &backend_index)?;
+        for (i, table) in tables.iter().enumerate() {
+            if let Some(name) = &table.key_generator {
+                if !key_generators.iter().any(|g| g.name == *name) {
+                    return Err(self.invalid(
+                        format!("schema.tables[{i}].key_generator"),
+                        format!("key generator `{name}` is not declared under `key_generators`"),
+                    ));
+                }
+            }
+        }
         let topology = Topology {
+            key_generators,
             proxy,
             listen: raw.listen,
             users,

@@ -8,6 +8,7 @@
 pub mod algorithm;
 mod build;
 pub mod error;
+mod keygen;
 mod locate;
 pub mod pattern;
 pub mod raw;
@@ -17,6 +18,7 @@ pub use algorithm::{Algorithm, ShardKey};
 pub use error::ConfigError;
 pub use raw::AuthPlugin;
 pub use topology::{
-    Backend, BackendId, DatabaseId, LogicalTable, PhysicalDatabase, PoolLimits, ProxySettings,
-    ShardedLayout, TableId, TableKind, TlsSettings, Topology, User,
+    Backend, BackendId, DatabaseId, KeyGenerator, KeyGeneratorKind, LogicalTable, PhysicalDatabase,
+    PoolLimits, ProxySettings, ShardedLayout, TableId, TableKind, TlsSettings, Topology, User,
+    WorkerSource,
 };

@@ -24,6 +24,71 @@ pub struct RawConfig {
     /// Limits and TLS of the client side.
     #[serde(default)]
     pub proxy: RawProxy,
+    /// Id generators, named by tables' `key_generator`.
+    #[serde(default)]
+    pub key_generators: Vec<RawKeyGenerator>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RawKeyGeneratorKind {
+    Snowflake,
+    Segment,
+}
+
+/// One id generator. Snowflake keys: `epoch_ms`, `time_bits`, `worker_bits`,
+/// `sequence_bits`, `worker_id` or `worker_lease`, `clock_tolerance_ms`. Segment keys:
+/// `backend`, `database`, `biz_tag`, `step`, `min_step`, `max_step`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawKeyGenerator {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub kind: RawKeyGeneratorKind,
+    /// Milliseconds since 1970 at which snowflake time 0 starts.
+    pub epoch_ms: Option<u64>,
+    pub time_bits: Option<u32>,
+    pub worker_bits: Option<u32>,
+    pub sequence_bits: Option<u32>,
+    /// A fixed worker id: every proxy sharing the generator needs its own.
+    pub worker_id: Option<u64>,
+    /// Lease worker ids from a table instead.
+    pub worker_lease: Option<RawWorkerLease>,
+    /// Clock steps back up to this are waited out; larger ones refuse ids.
+    pub clock_tolerance_ms: Option<u64>,
+    /// segment: the backend holding `leaf_alloc` (worker leases name theirs).
+    pub backend: Option<String>,
+    /// segment: the database holding `leaf_alloc`.
+    pub database: Option<String>,
+    /// segment: the `leaf_alloc` row; the generator's name by default.
+    pub biz_tag: Option<String>,
+    pub step: Option<u64>,
+    pub min_step: Option<u64>,
+    pub max_step: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawWorkerLease {
+    pub backend: String,
+    #[serde(default = "default_meta_database")]
+    pub database: String,
+    #[serde(default = "default_lease_table")]
+    pub table: String,
+    #[serde(default = "default_lease_ttl_ms")]
+    pub ttl_ms: u64,
+}
+
+fn default_meta_database() -> String {
+    "shardgate_meta".into()
+}
+
+fn default_lease_table() -> String {
+    "worker_lease".into()
+}
+
+fn default_lease_ttl_ms() -> u64 {
+    10_000
 }
 
 #[derive(Debug, Deserialize)]

@@ -124,6 +124,45 @@ impl LogicalTable {
     }
 }
 
+/// An id generator: how a table's missing keys are filled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyGenerator {
+    pub name: String,
+    pub kind: KeyGeneratorKind,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyGeneratorKind {
+    Snowflake {
+        epoch_ms: u64,
+        time_bits: u32,
+        worker_bits: u32,
+        sequence_bits: u32,
+        worker: WorkerSource,
+        clock_tolerance_ms: u64,
+    },
+    Segment {
+        backend: BackendId,
+        database: String,
+        biz_tag: String,
+        step: u64,
+        min_step: u64,
+        max_step: u64,
+    },
+}
+
+/// Where a snowflake generator's worker id comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WorkerSource {
+    Static(u64),
+    Lease {
+        backend: BackendId,
+        database: String,
+        table: String,
+        ttl_ms: u64,
+    },
+}
+
 /// The whole routing model.
 #[derive(Debug, Clone)]
 pub struct Topology {
@@ -135,6 +174,7 @@ pub struct Topology {
     pub schema: String,
     pub tables: Vec<LogicalTable>,
     pub proxy: ProxySettings,
+    pub key_generators: Vec<KeyGenerator>,
     /// Lower-cased logical name -> table.
     pub(crate) table_index: HashMap<String, TableId>,
     pub(crate) database_index: HashMap<String, DatabaseId>,
@@ -154,6 +194,10 @@ impl Topology {
     /// Validates and expands YAML text; `file` only labels errors.
     pub fn from_yaml(text: &str, file: impl AsRef<Path>) -> Result<Topology, ConfigError> {
         crate::build::build(text, file.as_ref())
+    }
+
+    pub fn key_generator(&self, name: &str) -> Option<&KeyGenerator> {
+        self.key_generators.iter().find(|g| g.name == name)
     }
 
     /// Looks a logical table up by name. MySQL on Linux compares table names case-sensitively,

@@ -9,6 +9,7 @@ use shardgate_config::{ShardedLayout, TableKind, Topology};
 
 use crate::condition::{Evaluator, KeyValue, Operand, ParamSource};
 use crate::error::{Result, RouterError};
+use crate::keys::{KeyError, KeyFill, KeySource, NoKeys};
 use crate::normalize::Literal;
 use crate::params::ParamValue;
 use crate::plan::{
@@ -18,7 +19,7 @@ use crate::plan::{
 use crate::render::{Renderer, Target};
 use crate::targets::TargetSet;
 use crate::template::{
-    topology_id, HavingOperandTemplate, HavingTemplate, RouteTemplate, Template,
+    topology_id, HavingOperandTemplate, HavingTemplate, InsertRow, RouteTemplate, Template,
 };
 
 /// The values for a template's placeholders.
@@ -56,6 +57,17 @@ impl ParamSource for Params<'_> {
 impl Template {
     /// Binds values and produces the plan.
     pub fn bind(&self, topology: &Topology, params: Params<'_>) -> Result<Plan> {
+        self.bind_with_keys(topology, params, &mut NoKeys)
+    }
+
+    /// Binds values and produces the plan; INSERT rows that need a generated key get one
+    /// from `keys`.
+    pub fn bind_with_keys(
+        &self,
+        topology: &Topology,
+        params: Params<'_>,
+        keys: &mut dyn KeySource,
+    ) -> Result<Plan> {
         if topology_id(topology) != self.analyzed_for {
             return Err(RouterError::StaleTemplate);
         }
@@ -66,6 +78,7 @@ impl Template {
             });
         }
         let mut targets = Vec::new();
+        let mut generated_keys = Vec::new();
         let route = match &self.route {
             RouteTemplate::NoTable => {
                 targets.push(self.render_whole(
@@ -156,17 +169,34 @@ impl Template {
                     params: &params,
                 };
                 let column = &layout.sharding_column;
+                let generated = generate_keys(
+                    rows,
+                    &eval,
+                    topology.tables[*layout_of].key_generator.as_deref(),
+                    keys,
+                )?;
                 let mut groups: BTreeMap<(usize, usize), Vec<usize>> = BTreeMap::new();
                 for (n, row) in rows.iter().enumerate() {
-                    let pair = locate_row(
-                        &eval,
-                        &row.key,
-                        n,
-                        column,
-                        &topology.tables[*layout_of].name,
-                    )?;
+                    let pair = match generated[n] {
+                        Some(id) => eval
+                            .locate(KeyValue::Int(i128::from(id)), true)
+                            .ok_or_else(|| {
+                                RouterError::BadShardKey(format!(
+                                    "generated key {id} of row {} does not route",
+                                    n + 1
+                                ))
+                            })?,
+                        None => locate_row(
+                            &eval,
+                            &row.key,
+                            n,
+                            column,
+                            &topology.tables[*layout_of].name,
+                        )?,
+                    };
                     groups.entry(pair).or_default().push(n);
                 }
+                generated_keys = generated.iter().flatten().copied().collect();
                 let ranges: Vec<Option<Range<usize>>> =
                     rows.iter().map(|r| r.range.clone()).collect();
                 for (&(db, table), members) in &groups {
@@ -186,9 +216,9 @@ impl Template {
                         table: Some(table),
                     };
                     targets.push(if groups.len() == 1 {
-                        self.render_whole(topology, params, t, false)
+                        self.render_whole_with(topology, params, t, false, &generated)
                     } else {
-                        self.render_rows(topology, params, t, &ranges, members)
+                        self.render_rows(topology, params, t, &ranges, members, &generated)
                     });
                 }
                 RouteKind::Direct
@@ -249,6 +279,7 @@ impl Template {
             route,
             targets,
             merge,
+            generated_keys,
         })
     }
 
@@ -363,7 +394,20 @@ impl Template {
         target: Target,
         multi: bool,
     ) -> PhysicalStatement {
+        self.render_whole_with(topology, params, target, multi, &[])
+    }
+
+    /// [`Self::render_whole`] with the generated keys of INSERT rows.
+    fn render_whole_with(
+        &self,
+        topology: &Topology,
+        params: Params<'_>,
+        target: Target,
+        multi: bool,
+        generated: &[Option<i64>],
+    ) -> PhysicalStatement {
         let mut r = Renderer::new(self, topology, params, target, multi);
+        r.generated = generated;
         match (&self.merge.having_range, multi) {
             (Some(having), true) => {
                 r.range(0..having.start);
@@ -382,6 +426,7 @@ impl Template {
         target: Target,
         ranges: &[Option<Range<usize>>],
         members: &[usize],
+        generated: &[Option<i64>],
     ) -> PhysicalStatement {
         let first = ranges.first().cloned().flatten().map_or(0, |r| r.start);
         let last = ranges
@@ -390,6 +435,7 @@ impl Template {
             .flatten()
             .map_or(self.text.len(), |r| r.end);
         let mut r = Renderer::new(self, topology, params, target, false);
+        r.generated = generated;
         r.range(0..first);
         for (i, m) in members.iter().enumerate() {
             if i > 0 {
@@ -411,6 +457,47 @@ fn sharded(topology: &Topology, table: usize) -> Result<&ShardedLayout> {
         Some(TableKind::Sharded(layout)) => Ok(layout),
         _ => Err(RouterError::StaleTemplate),
     }
+}
+
+/// Generated keys for the rows that need one (a missing key, or NULL or 0), in row order,
+/// from one request to `keys`.
+fn generate_keys(
+    rows: &[InsertRow],
+    eval: &Evaluator<'_>,
+    generator: Option<&str>,
+    keys: &mut dyn KeySource,
+) -> Result<Vec<Option<i64>>> {
+    let needs: Vec<bool> = rows
+        .iter()
+        .map(|row| match row.fill {
+            KeyFill::Given => false,
+            KeyFill::Append => true,
+            KeyFill::WhenNullOrZero => matches!(
+                row.key.resolve(eval.params),
+                KeyValue::Null | KeyValue::Int(0)
+            ),
+        })
+        .collect();
+    let count = needs.iter().filter(|n| **n).count();
+    let mut generated = vec![None; rows.len()];
+    if count == 0 {
+        return Ok(generated);
+    }
+    let Some(generator) = generator else {
+        return Ok(generated);
+    };
+    let ids = keys.next_ids(generator, count)?;
+    if ids.len() != count {
+        return Err(RouterError::Keys(KeyError::Failed {
+            generator: generator.to_string(),
+            message: format!("gave {} ids for {count} rows", ids.len()),
+        }));
+    }
+    let mut ids = ids.into_iter();
+    for (slot, _) in generated.iter_mut().zip(&needs).filter(|(_, n)| **n) {
+        *slot = ids.next();
+    }
+    Ok(generated)
 }
 
 fn locate_row(

@@ -31,6 +31,9 @@ pub enum RouterError {
         "router: the statement was analyzed for another routing configuration; prepare it again"
     )]
     StaleTemplate,
+    /// Generated keys could not be had.
+    #[error("router: {0}")]
+    Keys(#[from] crate::keys::KeyError),
     /// The parameters handed to `bind` do not fit the statement.
     #[error("router: statement has {expected} parameters but {given} were bound")]
     ParamCount { expected: usize, given: usize },

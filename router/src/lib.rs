@@ -13,6 +13,7 @@ mod cache;
 mod collect;
 mod condition;
 pub mod error;
+mod keys;
 pub mod normalize;
 pub mod params;
 pub mod plan;
@@ -25,6 +26,7 @@ mod template;
 pub use bind::Params;
 pub use cache::ShapeCache;
 pub use error::RouterError;
+pub use keys::{KeyError, KeySource, NoKeys};
 pub use normalize::{normalize, split_statements, Literal};
 pub use params::ParamValue;
 pub use plan::{

@@ -243,6 +243,9 @@ pub struct Plan {
     pub route: RouteKind,
     pub targets: Vec<PhysicalStatement>,
     pub merge: MergeSpec,
+    /// Keys generated for INSERT rows that had none, in row order: the first is what
+    /// LAST_INSERT_ID() reports.
+    pub generated_keys: Vec<i64>,
 }
 
 impl Plan {

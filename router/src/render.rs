@@ -28,6 +28,8 @@ pub(crate) struct Renderer<'t> {
     multi: bool,
     pub(crate) out: String,
     param_order: Vec<usize>,
+    /// Generated keys of INSERT rows, by row.
+    pub(crate) generated: &'t [Option<i64>],
 }
 
 impl<'t> Renderer<'t> {
@@ -46,6 +48,7 @@ impl<'t> Renderer<'t> {
             multi,
             out: String::with_capacity(template.text.len() + 32),
             param_order: Vec::new(),
+            generated: &[],
         }
     }
 
@@ -88,6 +91,19 @@ impl<'t> Renderer<'t> {
                         self.out.push_str(extra);
                     }
                 }
+                EditKind::Append(extra) => self.out.push_str(extra),
+                EditKind::KeyAppend { row } => {
+                    if let Some(Some(id)) = self.generated.get(*row) {
+                        let _ = write!(self.out, ", {id}");
+                    }
+                }
+                EditKind::KeyValue { row, param } => match (self.generated.get(*row), param) {
+                    (Some(Some(id)), _) => {
+                        let _ = write!(self.out, "{id}");
+                    }
+                    (_, Some(i)) => self.param(*i),
+                    (_, None) => self.out.push_str(&text[edit.range.clone()]),
+                },
             }
             pos = edit.range.end;
         }

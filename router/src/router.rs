@@ -10,6 +10,7 @@ use crate::analyze::analyze;
 use crate::bind::Params;
 use crate::cache::{Entry, ShapeCache};
 use crate::error::{Result, RouterError};
+use crate::keys::{KeySource, NoKeys};
 use crate::normalize::normalize;
 use crate::plan::Plan;
 use crate::template::{topology_id, Template};
@@ -33,6 +34,16 @@ impl Router {
     /// Routes a text statement (COM_QUERY), reusing the analysis of earlier statements of
     /// the same shape.
     pub fn route(&self, sql: &str, cache: &mut ShapeCache) -> Result<Plan> {
+        self.route_with_keys(sql, cache, &mut NoKeys)
+    }
+
+    /// [`Self::route`], with generated keys for INSERT rows that need them from `keys`.
+    pub fn route_with_keys(
+        &self,
+        sql: &str,
+        cache: &mut ShapeCache,
+        keys: &mut dyn KeySource,
+    ) -> Result<Plan> {
         cache.use_topology(topology_id(&self.topology));
         let normalized = normalize(sql);
         let params = Params::Text {
@@ -40,8 +51,10 @@ impl Router {
             literals: &normalized.literals,
         };
         match cache.get(&normalized.shape) {
-            Some(Entry::Template(template)) => return template.bind(&self.topology, params),
-            Some(Entry::Unshaped) => return self.route_uncached(sql),
+            Some(Entry::Template(template)) => {
+                return template.bind_with_keys(&self.topology, params, keys)
+            }
+            Some(Entry::Unshaped) => return self.route_uncached_with_keys(sql, keys),
             None => {}
         }
         match self.prepare(&normalized.shape) {
@@ -51,19 +64,23 @@ impl Router {
             {
                 let template = Arc::new(template);
                 cache.insert(normalized.shape.clone(), Entry::Template(template.clone()));
-                template.bind(&self.topology, params)
+                template.bind_with_keys(&self.topology, params, keys)
             }
             _ => {
                 cache.insert(normalized.shape.clone(), Entry::Unshaped);
-                self.route_uncached(sql)
+                self.route_uncached_with_keys(sql, keys)
             }
         }
     }
 
     /// Routes a text statement by parsing it as it is, without the shape cache.
     pub fn route_uncached(&self, sql: &str) -> Result<Plan> {
+        self.route_uncached_with_keys(sql, &mut NoKeys)
+    }
+
+    fn route_uncached_with_keys(&self, sql: &str, keys: &mut dyn KeySource) -> Result<Plan> {
         self.prepare(sql)?
-            .bind(&self.topology, Params::Text { sql, literals: &[] })
+            .bind_with_keys(&self.topology, Params::Text { sql, literals: &[] }, keys)
     }
 
     /// Parses and analyzes a statement whose `?` are parameters (COM_STMT_PREPARE). Bind the

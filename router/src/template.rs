@@ -29,6 +29,14 @@ pub(crate) enum EditKind {
     LimitCount(Operand),
     /// Text added after the select list when several targets answer (derived columns).
     AppendWhenMulti(String),
+    /// Text always added (the key column a generated key fills).
+    Append(String),
+    /// Before INSERT row `row`'s closing parenthesis: `, id` when the row got a generated
+    /// key.
+    KeyAppend { row: usize },
+    /// INSERT row `row`'s key value: the generated id when the row got one, else the
+    /// parameter `param` (or the text as written).
+    KeyValue { row: usize, param: Option<usize> },
 }
 
 /// A HAVING clause whose constants are bound per statement.
@@ -68,6 +76,7 @@ pub(crate) struct InsertRow {
     /// The row's text, parentheses included; `None` for `INSERT ... SET`.
     pub range: Option<Range<usize>>,
     pub key: Operand,
+    pub fill: crate::keys::KeyFill,
 }
 
 /// How a statement's targets are found at bind time.

@@ -4,7 +4,7 @@
 mod common;
 
 use common::{one, route, route_err, router, statements};
-use shardgate_router::{MergeSpec, RouteKind, RouterError};
+use shardgate_router::{MergeSpec, ParamValue, Params, RouteKind, RouterError, ShapeCache};
 
 #[test]
 fn point_select() {
@@ -252,17 +252,24 @@ fn on_duplicate_key_update_routes_by_row_key() {
 
 #[test]
 fn insert_without_routable_key_is_refused() {
+    // t_order has a key generator; without one running, a missing key is refused.
     let err = route_err("INSERT INTO t_order (user_id) VALUES (1)");
     assert_eq!(
         err.to_string(),
-        "router: INSERT into `t_order` does not give its sharding column `order_id`"
+        "router: key generator `order_id_gen`: no id generator runs here"
     );
     let err = route_err("INSERT INTO t_order VALUES (1, 2)");
     assert!(err.to_string().contains("must list its columns"), "{err}");
-    let err = route_err("INSERT INTO t_order (order_id) VALUES (1), (NULL)");
+    // A binding table has no generator: its key must be given.
+    let err = route_err("INSERT INTO t_order_item (order_id, sku) VALUES (1, 'a'), (NULL, 'b')");
     assert_eq!(
         err.to_string(),
-        "router: row 2 of the INSERT into `t_order`: sharding column `order_id` is NULL"
+        "router: row 2 of the INSERT into `t_order_item`: sharding column `order_id` is NULL"
+    );
+    let err = route_err("INSERT INTO t_order_item (sku) VALUES ('a')");
+    assert_eq!(
+        err.to_string(),
+        "router: INSERT into `t_order_item` does not give its sharding column `order_id`"
     );
     let err = route_err("INSERT INTO t_order (order_id) VALUES (1.5)");
     assert!(err.to_string().contains("row 1"), "{err}");
@@ -339,4 +346,89 @@ fn write_limit_over_several_tables_is_refused() {
     );
     let err = route_err("DELETE FROM t_order WHERE status = 'x' LIMIT 10");
     assert!(err.to_string().contains("LIMIT"), "{err}");
+}
+
+/// Hands out 1000, 1001, ... and records what it was asked for.
+#[derive(Default)]
+struct CountingKeys {
+    next: i64,
+    asked: Vec<(String, usize)>,
+}
+
+impl shardgate_router::KeySource for CountingKeys {
+    fn next_ids(
+        &mut self,
+        generator: &str,
+        count: usize,
+    ) -> Result<Vec<i64>, shardgate_router::KeyError> {
+        self.asked.push((generator.to_string(), count));
+        let first = 1000 + self.next;
+        self.next += count as i64;
+        Ok((first..first + count as i64).collect())
+    }
+}
+
+#[test]
+fn missing_null_and_zero_keys_are_generated() {
+    let r = router();
+    let mut keys = CountingKeys::default();
+    // Missing: the column and one id per row are added; rows split by their new keys.
+    let plan = r
+        .route_with_keys(
+            "INSERT INTO t_order (user_id, status) VALUES (7, 'a'), (8, 'b')",
+            &mut ShapeCache::default(),
+            &mut keys,
+        )
+        .unwrap();
+    assert_eq!(plan.generated_keys, vec![1000, 1001]);
+    assert_eq!(keys.asked, vec![("order_id_gen".to_string(), 2)]);
+    assert_eq!(
+        statements(&plan),
+        vec![
+            ("order_db_8".into(), "INSERT INTO order_db_8.t_order_31 (user_id, status, order_id) VALUES (7, 'a', 1000)".into()),
+            ("order_db_9".into(), "INSERT INTO order_db_9.t_order_31 (user_id, status, order_id) VALUES (8, 'b', 1001)".into()),
+        ]
+    );
+    // NULL and 0 are generated, given keys kept; the same shape through the cache.
+    let mut cache = ShapeCache::default();
+    for _ in 0..2 {
+        let plan = r
+            .route_with_keys(
+                "INSERT INTO t_order (order_id, user_id) VALUES (NULL, 1), (4242, 2), (0, 3)",
+                &mut cache,
+                &mut keys,
+            )
+            .unwrap();
+        assert_eq!(plan.generated_keys.len(), 2);
+        let sqls: Vec<String> = statements(&plan).into_iter().map(|(_, s)| s).collect();
+        assert!(
+            sqls.iter().any(|s| s.ends_with("VALUES (4242, 2)")),
+            "{sqls:?}"
+        );
+        for id in &plan.generated_keys {
+            assert!(
+                sqls.iter().any(|s| s.contains(&format!("VALUES ({id}, "))),
+                "{sqls:?}"
+            );
+        }
+    }
+    // Prepared: a NULL parameter is replaced by the id, and leaves the parameter list.
+    let template = r
+        .prepare("INSERT INTO t_order (order_id, user_id) VALUES (?, ?)")
+        .unwrap();
+    let plan = template
+        .bind_with_keys(
+            r.topology(),
+            Params::Prepared(&[ParamValue::Null, ParamValue::Int(5)]),
+            &mut keys,
+        )
+        .unwrap();
+    assert_eq!(plan.targets.len(), 1);
+    let id = plan.generated_keys[0];
+    assert!(
+        plan.targets[0].sql.ends_with(&format!("VALUES ({id}, ?)")),
+        "{}",
+        plan.targets[0].sql
+    );
+    assert_eq!(plan.targets[0].params, vec![1]);
 }

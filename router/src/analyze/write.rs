@@ -12,10 +12,11 @@ use super::{Analysis, Class};
 use crate::collect::name_parts;
 use crate::condition::Operand;
 use crate::error::{Result, RouterError};
+use crate::keys::KeyFill;
 use crate::plan::StatementKind;
 use crate::template::{Edit, EditKind, InsertRow, MergeTemplate, RouteTemplate, Template};
 
-pub(super) fn insert(insert: &Insert, a: Analysis<'_>) -> Result<Template> {
+pub(super) fn insert(insert: &Insert, mut a: Analysis<'_>) -> Result<Template> {
     let kind = if insert.replace_into {
         StatementKind::Replace
     } else {
@@ -39,8 +40,9 @@ pub(super) fn insert(insert: &Insert, a: Analysis<'_>) -> Result<Template> {
         return a.finish(kind, route, MergeTemplate::default(), false);
     };
     a.classify(Some(written), &[])?;
-    let table_name = &a.topology.tables[table].name;
-    let key = &layout.sharding_column;
+    let table_name = a.topology.tables[table].name.clone();
+    let key = layout.sharding_column.clone();
+    let generated = a.topology.tables[table].key_generator.is_some();
     let missing = || {
         RouterError::BadShardKey(format!(
             "INSERT into `{table_name}` does not give its sharding column `{key}`"
@@ -51,18 +53,19 @@ pub(super) fn insert(insert: &Insert, a: Analysis<'_>) -> Result<Template> {
         let value = insert
             .assignments
             .iter()
-            .find(|asg| assigns_key(asg, key))
-            .map(|asg| key_operand(&a, &asg.value))
+            .find(|asg| assigns_key(asg, &key))
             .ok_or_else(missing)?;
+        let fill = fillable(&mut a, &value.value, 0, generated);
         vec![InsertRow {
             range: None,
-            key: value,
+            key: key_operand(&a, &value.value),
+            fill,
         }]
     } else {
         let position = insert.columns.iter().position(|c| {
             name_parts(c)
                 .last()
-                .is_some_and(|n| n.eq_ignore_ascii_case(key))
+                .is_some_and(|n| n.eq_ignore_ascii_case(&key))
         });
         let values = match insert.source.as_deref().map(|q| q.body.as_ref()) {
             Some(SetExpr::Values(values)) => values,
@@ -72,21 +75,29 @@ pub(super) fn insert(insert: &Insert, a: Analysis<'_>) -> Result<Template> {
                 )))
             }
         };
-        let Some(position) = position else {
-            if insert.columns.is_empty() {
-                return Err(RouterError::BadShardKey(format!(
-                    "INSERT into `{table_name}` must list its columns, so that the sharding column `{key}` can be found"
-                )));
+        if insert.columns.is_empty() {
+            return Err(RouterError::BadShardKey(format!(
+                "INSERT into `{table_name}` must list its columns, so that the sharding column `{key}` can be found"
+            )));
+        }
+        if position.is_none() {
+            if !generated {
+                return Err(missing());
             }
-            return Err(missing());
-        };
+            // The generator fills the key: name its column after the last one given.
+            let last = insert.columns.last().map(|c| c.span());
+            let Some(end) = last.and_then(|s| a.src.range(s)).map(|r| r.end) else {
+                return Err(RouterError::Unsafe(
+                    "cannot locate the INSERT's column list in the statement text".into(),
+                ));
+            };
+            a.edits.push(Edit {
+                range: end..end,
+                kind: EditKind::Append(format!(", {key}")),
+            });
+        }
         let mut rows = Vec::with_capacity(values.rows.len());
-        for row in &values.rows {
-            let expr = row.content.get(position).ok_or_else(|| {
-                RouterError::BadShardKey(format!(
-                    "an INSERT row into `{table_name}` has fewer values than columns"
-                ))
-            })?;
+        for (n, row) in values.rows.iter().enumerate() {
             let range = match (
                 a.src.range(row.opening_token.0.span),
                 a.src.range(row.closing_token.0.span),
@@ -98,17 +109,37 @@ pub(super) fn insert(insert: &Insert, a: Analysis<'_>) -> Result<Template> {
                     ))
                 }
             };
+            let Some(position) = position else {
+                let close = range.end - 1;
+                a.edits.push(Edit {
+                    range: close..close,
+                    kind: EditKind::KeyAppend { row: n },
+                });
+                rows.push(InsertRow {
+                    range: Some(range),
+                    key: Operand::Unknown,
+                    fill: KeyFill::Append,
+                });
+                continue;
+            };
+            let expr = row.content.get(position).ok_or_else(|| {
+                RouterError::BadShardKey(format!(
+                    "an INSERT row into `{table_name}` has fewer values than columns"
+                ))
+            })?;
+            let fill = fillable(&mut a, expr, n, generated);
             rows.push(InsertRow {
                 range: Some(range),
                 key: key_operand(&a, expr),
+                fill,
             });
         }
         rows
     };
     let mut key_assignments = Vec::new();
     if let Some(OnInsert::DuplicateKeyUpdate(assignments)) = &insert.on {
-        for asg in assignments.iter().filter(|asg| assigns_key(asg, key)) {
-            if !keeps_key(&asg.value, key) {
+        for asg in assignments.iter().filter(|asg| assigns_key(asg, &key)) {
+            if !keeps_key(&asg.value, &key) {
                 key_assignments.push(key_operand(&a, &asg.value));
             }
         }
@@ -119,6 +150,37 @@ pub(super) fn insert(insert: &Insert, a: Analysis<'_>) -> Result<Template> {
         key_assignments,
     };
     a.finish(kind, route, MergeTemplate::default(), false)
+}
+
+/// Whether a row's key value can be replaced by a generated key when it is NULL or 0: a
+/// literal or a parameter of a table with a key generator. Marks its text for the renderer.
+fn fillable(a: &mut Analysis<'_>, value: &Expr, row: usize, generated: bool) -> KeyFill {
+    let Expr::Value(v) = value else {
+        return KeyFill::Given;
+    };
+    let Some(range) = a.src.range(v.span) else {
+        return KeyFill::Given;
+    };
+    if !generated {
+        return KeyFill::Given;
+    }
+    // A placeholder already has its edit: it becomes the key's.
+    match a.edits.iter_mut().find(|e| e.range == range) {
+        Some(edit) => {
+            let EditKind::Param(param) = edit.kind else {
+                return KeyFill::Given;
+            };
+            edit.kind = EditKind::KeyValue {
+                row,
+                param: Some(param),
+            };
+        }
+        None => a.edits.push(Edit {
+            range,
+            kind: EditKind::KeyValue { row, param: None },
+        }),
+    }
+    KeyFill::WhenNullOrZero
 }
 
 pub(super) fn update(update: &Update, mut a: Analysis<'_>) -> Result<Template> {

@@ -1,0 +1,208 @@
+//! Where id segments come from: Leaf's `leaf_alloc` table in MySQL, or memory (for
+//! benchmarks and tests of the generator alone).
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::Mutex;
+
+use mysql_async::prelude::Queryable;
+
+use crate::IdError;
+
+/// Ids `first..=last`, taken for one proxy alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SegmentRange {
+    pub first: i64,
+    pub last: i64,
+}
+
+pub trait SegmentStore: Send + Sync + 'static {
+    /// Takes the next `step` ids of `tag`.
+    fn allocate(
+        &self,
+        tag: &str,
+        step: u64,
+    ) -> impl Future<Output = Result<SegmentRange, IdError>> + Send;
+
+    /// Gives back the ids after `keep_last` of `range`, if no one took ids of `tag` after
+    /// `range`: a graceful restart then wastes nothing of it. `Ok(false)` when someone did.
+    fn give_back(
+        &self,
+        tag: &str,
+        range: SegmentRange,
+        keep_last: i64,
+    ) -> impl Future<Output = Result<bool, IdError>> + Send;
+}
+
+/// Segments in memory: the generator's own speed, without a database.
+#[derive(Debug, Default)]
+pub struct MemorySegmentStore {
+    max: Mutex<HashMap<String, i64>>,
+}
+
+impl SegmentStore for MemorySegmentStore {
+    async fn allocate(&self, tag: &str, step: u64) -> Result<SegmentRange, IdError> {
+        let mut max = self
+            .max
+            .lock()
+            .map_err(|_| IdError::store("memory", "poisoned"))?;
+        let entry = max.entry(tag.to_string()).or_insert(0);
+        let first = *entry + 1;
+        *entry += step as i64;
+        Ok(SegmentRange {
+            first,
+            last: *entry,
+        })
+    }
+
+    async fn give_back(
+        &self,
+        tag: &str,
+        range: SegmentRange,
+        keep_last: i64,
+    ) -> Result<bool, IdError> {
+        let mut max = self
+            .max
+            .lock()
+            .map_err(|_| IdError::store("memory", "poisoned"))?;
+        match max.get_mut(tag) {
+            Some(m) if *m == range.last => {
+                *m = keep_last;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+}
+
+/// Meituan Leaf's table: `leaf_alloc(biz_tag, max_id, step, description, update_time)`. A
+/// segment is `UPDATE ... SET max_id = max_id + step` and a read of `max_id`, in one
+/// transaction, so two proxies never get overlapping ranges.
+pub struct MySqlSegmentStore {
+    pool: mysql_async::Pool,
+    table: String,
+    name: String,
+}
+
+impl MySqlSegmentStore {
+    /// The `leaf_alloc` table in `database` of the server `opts` reaches, created when
+    /// missing.
+    pub async fn open(opts: mysql_async::OptsBuilder, database: &str) -> Result<Self, IdError> {
+        let o = mysql_async::Opts::from(opts.clone());
+        let name = format!(
+            "{}:{} {database}.leaf_alloc",
+            o.ip_or_hostname(),
+            o.tcp_port()
+        );
+        let pool = mysql_async::Pool::new(opts.client_found_rows(true));
+        let table = format!("`{database}`.leaf_alloc");
+        let mut conn = pool
+            .get_conn()
+            .await
+            .map_err(|e| IdError::store(&name, e))?;
+        conn.query_drop(format!("CREATE DATABASE IF NOT EXISTS `{database}`"))
+            .await
+            .map_err(|e| IdError::store(&name, e))?;
+        conn.query_drop(format!(
+            "CREATE TABLE IF NOT EXISTS {table} (biz_tag VARCHAR(128) NOT NULL PRIMARY KEY, \
+             max_id BIGINT NOT NULL DEFAULT 0, step INT NOT NULL, \
+             description VARCHAR(256) NULL, \
+             update_time TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP ON UPDATE CURRENT_TIMESTAMP) \
+             ENGINE = InnoDB"
+        ))
+        .await
+        .map_err(|e| IdError::store(&name, e))?;
+        Ok(MySqlSegmentStore { pool, table, name })
+    }
+
+    pub async fn close(self) {
+        let _ = self.pool.disconnect().await;
+    }
+}
+
+impl SegmentStore for MySqlSegmentStore {
+    async fn allocate(&self, tag: &str, step: u64) -> Result<SegmentRange, IdError> {
+        let err = |e: mysql_async::Error| IdError::store(&self.name, e);
+        let mut conn = self.pool.get_conn().await.map_err(err)?;
+        let mut tx = conn
+            .start_transaction(mysql_async::TxOpts::default())
+            .await
+            .map_err(err)?;
+        let update = format!(
+            "UPDATE {} SET max_id = max_id + ?, step = ? WHERE biz_tag = ?",
+            self.table
+        );
+        tx.exec_drop(&update, (step, step, tag))
+            .await
+            .map_err(err)?;
+        if tx.affected_rows() == 0 {
+            // A new tag: its row starts at 0, and this proxy takes the first segment.
+            tx.exec_drop(
+                format!(
+                    "INSERT IGNORE INTO {} (biz_tag, max_id, step, description) \
+                     VALUES (?, 0, ?, 'created by shardgate')",
+                    self.table
+                ),
+                (tag, step),
+            )
+            .await
+            .map_err(err)?;
+            tx.exec_drop(&update, (step, step, tag))
+                .await
+                .map_err(err)?;
+        }
+        let max: Option<i64> = tx
+            .exec_first(
+                format!("SELECT max_id FROM {} WHERE biz_tag = ?", self.table),
+                (tag,),
+            )
+            .await
+            .map_err(err)?;
+        tx.commit().await.map_err(err)?;
+        let last = max
+            .ok_or_else(|| IdError::store(&self.name, format!("no leaf_alloc row for `{tag}`")))?;
+        Ok(SegmentRange {
+            first: last - step as i64 + 1,
+            last,
+        })
+    }
+
+    async fn give_back(
+        &self,
+        tag: &str,
+        range: SegmentRange,
+        keep_last: i64,
+    ) -> Result<bool, IdError> {
+        let err = |e: mysql_async::Error| IdError::store(&self.name, e);
+        let mut conn = self.pool.get_conn().await.map_err(err)?;
+        conn.exec_drop(
+            format!(
+                "UPDATE {} SET max_id = ? WHERE biz_tag = ? AND max_id = ?",
+                self.table
+            ),
+            (keep_last, tag, range.last),
+        )
+        .await
+        .map_err(err)?;
+        Ok(conn.affected_rows() == 1)
+    }
+}
+
+impl<S: SegmentStore> SegmentStore for std::sync::Arc<S> {
+    fn allocate(
+        &self,
+        tag: &str,
+        step: u64,
+    ) -> impl Future<Output = Result<SegmentRange, IdError>> + Send {
+        (**self).allocate(tag, step)
+    }
+
+    fn give_back(
+        &self,
+        tag: &str,
+        range: SegmentRange,
+        keep_last: i64,
+    ) -> impl Future<Output = Result<bool, IdError>> + Send {
+        (**self).give_back(tag, range, keep_last)
+    }
+}
