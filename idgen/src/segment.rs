@@ -151,6 +151,38 @@ impl<S: SegmentStore> SegmentGenerator<S> {
             .map_err(|_| IdError::store(&self.inner.tag, "a generator thread panicked"))
     }
 
+    /// `count` ids if the buffers hold them now (taking none otherwise, and starting a load
+    /// so they soon will): for callers that cannot wait.
+    pub fn try_take(&self, count: usize) -> Option<Vec<i64>> {
+        let mut b = self.lock().ok()?;
+        let available = |s: &Segment| (s.range.last - s.next + 1).max(0) as usize;
+        let have = available(&b.current) + b.next.as_ref().map_or(0, available);
+        if have < count {
+            self.start_load(&mut b);
+            return None;
+        }
+        let mut ids = Vec::with_capacity(count);
+        while ids.len() < count {
+            match self.take(&mut b) {
+                Some(id) => ids.push(id),
+                None => {
+                    let next = b.next.take()?;
+                    b.current = next;
+                }
+            }
+        }
+        Some(ids)
+    }
+
+    /// `count` ids, waiting for the store as often as needed.
+    pub async fn take_many(&self, count: usize) -> Result<Vec<i64>, IdError> {
+        let mut ids = Vec::with_capacity(count);
+        while ids.len() < count {
+            ids.push(self.next_id().await?);
+        }
+        Ok(ids)
+    }
+
     /// An id from the current segment, starting the next one's load once a tenth is used.
     fn take(&self, b: &mut Buffers) -> Option<i64> {
         let segment = &mut b.current;

@@ -80,39 +80,51 @@ impl SegmentStore for MemorySegmentStore {
 /// transaction, so two proxies never get overlapping ranges.
 pub struct MySqlSegmentStore {
     pool: mysql_async::Pool,
+    database: String,
     table: String,
     name: String,
+    /// The table exists (created on first use, so a proxy starts while the server is down).
+    ready: tokio::sync::OnceCell<()>,
 }
 
 impl MySqlSegmentStore {
-    /// The `leaf_alloc` table in `database` of the server `opts` reaches, created when
-    /// missing.
-    pub async fn open(opts: mysql_async::OptsBuilder, database: &str) -> Result<Self, IdError> {
+    /// The `leaf_alloc` table in `database` of the server `opts` reaches; the database and
+    /// table are created on first use when missing.
+    pub fn new(opts: mysql_async::OptsBuilder, database: &str) -> Self {
         let o = mysql_async::Opts::from(opts.clone());
         let name = format!(
             "{}:{} {database}.leaf_alloc",
             o.ip_or_hostname(),
             o.tcp_port()
         );
-        let pool = mysql_async::Pool::new(opts.client_found_rows(true));
-        let table = format!("`{database}`.leaf_alloc");
-        let mut conn = pool
-            .get_conn()
+        MySqlSegmentStore {
+            pool: mysql_async::Pool::new(opts.client_found_rows(true)),
+            database: database.to_string(),
+            table: format!("`{database}`.leaf_alloc"),
+            name,
+            ready: tokio::sync::OnceCell::new(),
+        }
+    }
+
+    async fn ensure_table(&self) -> Result<(), IdError> {
+        let create = || async {
+            let err = |e: mysql_async::Error| IdError::store(&self.name, e);
+            let mut conn = self.pool.get_conn().await.map_err(err)?;
+            conn.query_drop(format!("CREATE DATABASE IF NOT EXISTS `{}`", self.database))
+                .await
+                .map_err(err)?;
+            conn.query_drop(format!(
+                "CREATE TABLE IF NOT EXISTS {} (biz_tag VARCHAR(128) NOT NULL PRIMARY KEY, \
+                 max_id BIGINT NOT NULL DEFAULT 0, step INT NOT NULL, \
+                 description VARCHAR(256) NULL, \
+                 update_time TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP ON UPDATE CURRENT_TIMESTAMP) \
+                 ENGINE = InnoDB",
+                self.table
+            ))
             .await
-            .map_err(|e| IdError::store(&name, e))?;
-        conn.query_drop(format!("CREATE DATABASE IF NOT EXISTS `{database}`"))
-            .await
-            .map_err(|e| IdError::store(&name, e))?;
-        conn.query_drop(format!(
-            "CREATE TABLE IF NOT EXISTS {table} (biz_tag VARCHAR(128) NOT NULL PRIMARY KEY, \
-             max_id BIGINT NOT NULL DEFAULT 0, step INT NOT NULL, \
-             description VARCHAR(256) NULL, \
-             update_time TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP ON UPDATE CURRENT_TIMESTAMP) \
-             ENGINE = InnoDB"
-        ))
-        .await
-        .map_err(|e| IdError::store(&name, e))?;
-        Ok(MySqlSegmentStore { pool, table, name })
+            .map_err(err)
+        };
+        self.ready.get_or_try_init(create).await.map(|_| ())
     }
 
     pub async fn close(self) {
@@ -122,6 +134,7 @@ impl MySqlSegmentStore {
 
 impl SegmentStore for MySqlSegmentStore {
     async fn allocate(&self, tag: &str, step: u64) -> Result<SegmentRange, IdError> {
+        self.ensure_table().await?;
         let err = |e: mysql_async::Error| IdError::store(&self.name, e);
         let mut conn = self.pool.get_conn().await.map_err(err)?;
         let mut tx = conn
@@ -173,6 +186,7 @@ impl SegmentStore for MySqlSegmentStore {
         range: SegmentRange,
         keep_last: i64,
     ) -> Result<bool, IdError> {
+        self.ensure_table().await?;
         let err = |e: mysql_async::Error| IdError::store(&self.name, e);
         let mut conn = self.pool.get_conn().await.map_err(err)?;
         conn.exec_drop(

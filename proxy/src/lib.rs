@@ -6,6 +6,7 @@
 pub mod backend;
 pub mod cli;
 pub mod exec;
+pub mod keygen;
 pub mod merge;
 pub mod protocol;
 pub mod sandbox;

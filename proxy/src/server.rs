@@ -20,6 +20,8 @@ pub struct ProxyContext {
     pub names: NameMap,
     next_connection_id: AtomicU32,
     pub tls: Option<Arc<tokio_rustls::TlsAcceptor>>,
+    /// Id generators that fill missing keys.
+    pub keys: crate::keygen::KeyGenerators,
 }
 
 impl ProxyContext {
@@ -33,7 +35,9 @@ impl ProxyContext {
             Some(settings) => Some(Arc::new(crate::tls::acceptor(settings)?)),
             None => None,
         };
+        let keys = crate::keygen::KeyGenerators::new(&topology)?;
         Ok(Arc::new(ProxyContext {
+            keys,
             router: Router::new(topology.clone()),
             names: NameMap::new(&topology),
             topology,
@@ -56,6 +60,7 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()>,
 ) -> std::io::Result<()> {
     tokio::pin!(shutdown);
+    ctx.keys.start();
     loop {
         tokio::select! {
             accepted = listener.accept() => {
@@ -76,7 +81,11 @@ pub async fn serve(
                     }
                 });
             }
-            _ = &mut shutdown => return Ok(()),
+            _ = &mut shutdown => {
+                // Leases released and unused segment ids given back: a restart wastes none.
+                ctx.keys.shutdown().await;
+                return Ok(());
+            }
         }
     }
 }

@@ -14,8 +14,8 @@ pub trait KeySource {
 pub enum KeyError {
     /// Not now, but soon: the caller may wait for the generator and bind again (a segment
     /// still loading).
-    #[error("key generator `{0}` is not ready")]
-    NotReady(String),
+    #[error("key generator `{generator}` is not ready")]
+    NotReady { generator: String, count: usize },
     #[error("key generator `{generator}`: {message}")]
     Failed { generator: String, message: String },
 }

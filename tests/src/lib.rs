@@ -111,19 +111,27 @@ impl Cluster {
     }
 
     async fn start_proxy(&mut self) {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind proxy");
-        self.proxy = listener.local_addr().expect("proxy address");
-        let ctx = ProxyContext::new(self.topology.clone()).expect("proxy context");
-        let (stop, stopped) = oneshot::channel::<()>();
-        self.stop = Some(stop);
-        self.task = Some(tokio::spawn(async move {
-            let _ = serve(ctx, listener, async {
-                let _ = stopped.await;
-            })
-            .await;
-        }));
+        let mut proxy = ProxyHandle::start(self.topology.clone()).await;
+        self.proxy = proxy.addr;
+        self.stop = proxy.stop.take();
+        self.task = proxy.task.take();
+    }
+
+    /// Stops the proxy as SIGTERM would (leases released, unused ids given back) and
+    /// starts a new one on another port.
+    pub async fn restart_proxy(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+        self.start_proxy().await;
+    }
+
+    /// Another proxy on the same servers and rules, as a second shardgate instance.
+    pub async fn another_proxy(&self) -> ProxyHandle {
+        ProxyHandle::start(self.topology.clone()).await
     }
 
     pub fn url(&self) -> String {
@@ -175,6 +183,66 @@ impl Cluster {
                 .unwrap_or_else(|e| panic!("{statement}: {e}"));
         }
         conn.disconnect().await.expect("disconnect");
+    }
+}
+
+/// A proxy serving in the test's process.
+pub struct ProxyHandle {
+    pub addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl ProxyHandle {
+    pub async fn start(topology: Arc<Topology>) -> ProxyHandle {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind proxy");
+        let addr = listener.local_addr().expect("proxy address");
+        let ctx = ProxyContext::new(topology).expect("proxy context");
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            let _ = serve(ctx, listener, async {
+                let _ = stopped.await;
+            })
+            .await;
+        });
+        ProxyHandle {
+            addr,
+            stop: Some(stop),
+            task: Some(task),
+        }
+    }
+
+    pub fn opts(&self) -> mysql_async::OptsBuilder {
+        mysql_async::OptsBuilder::default()
+            .ip_or_hostname(self.addr.ip().to_string())
+            .tcp_port(self.addr.port())
+            .user(Some(USER))
+            .pass(Some(PASSWORD))
+            .db_name(Some("shop"))
+            .prefer_socket(false)
+    }
+
+    /// Stops it gracefully and waits until it has.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for ProxyHandle {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
     }
 }
 

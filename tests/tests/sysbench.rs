@@ -178,3 +178,68 @@ async fn sysbench_read_write_for_a_minute() {
     }
     assert_eq!(total, TABLE_SIZE);
 }
+
+/// sysbench with its default --auto_inc=on: prepare leaves id out, oltp_insert sends id 0,
+/// and the proxy fills ids from the table's segment generator. Every row lands in the table
+/// its id names, and the rows spread over all 1024 tables.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sysbench_insert_with_ids_from_the_proxy() {
+    let cluster = Cluster::start_example("sbtest.yaml", |_| {}).await;
+    let c = &cluster;
+    let run = |args: &[&str]| {
+        let output = Command::new("sysbench")
+            .args(args)
+            .args([
+                "--db-driver=mysql",
+                "--mysql-host=127.0.0.1",
+                &format!("--mysql-port={}", c.proxy.port()),
+                &format!("--mysql-user={USER}"),
+                &format!("--mysql-password={PASSWORD}"),
+                "--mysql-db=sbtest",
+                "--tables=1",
+                "--table-size=2000",
+            ])
+            .output()
+            .expect("run sysbench");
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        assert!(
+            output.status.success(),
+            "sysbench {args:?}:\n{stdout}\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        stdout
+    };
+    let report = tokio::task::block_in_place(|| {
+        run(&["oltp_insert", "prepare"]);
+        run(&[
+            "oltp_insert",
+            "--threads=4",
+            "--events=2000",
+            "--time=0",
+            "run",
+        ])
+    });
+    assert_eq!(count(&report, "ignored errors:"), 0, "{report}");
+    let mut seen = BTreeSet::new();
+    let mut filled_tables = 0;
+    for (i, _) in cluster.servers.iter().enumerate() {
+        let mut conn = cluster.backend(i).await;
+        for db in (0..32).filter(|d| d % 2 == i) {
+            for t in 0..32 {
+                let ids: Vec<i64> = conn
+                    .query(format!("SELECT id FROM sb_db_{db}.sbtest1_{t}"))
+                    .await
+                    .unwrap();
+                if !ids.is_empty() {
+                    filled_tables += 1;
+                }
+                for id in ids {
+                    assert_eq!((id % 32, id / 32 % 32), (db as i64, t as i64), "id {id}");
+                    assert!(seen.insert(id), "id {id} stored twice");
+                }
+            }
+        }
+    }
+    assert_eq!(seen.len(), 4000);
+    assert_eq!(filled_tables, 1024);
+}

@@ -2,6 +2,7 @@
 //! `main` only parses arguments and maps errors to an exit code.
 
 mod check_config;
+mod idgen;
 mod route;
 pub mod sandbox;
 mod serve;
@@ -41,6 +42,11 @@ pub enum Command {
         /// The routing-rules file.
         file: std::path::PathBuf,
     },
+    /// Distributed ids: benchmark a generator, or take an id apart.
+    Idgen {
+        #[command(subcommand)]
+        command: IdgenCommand,
+    },
     /// Start a throwaway MariaDB server for each backend of a config (on the config's
     /// addresses), create the backend account and the physical databases, and run the proxy
     /// in front of them until Ctrl-C or SIGTERM.
@@ -54,12 +60,54 @@ pub enum Command {
     },
 }
 
+#[derive(Debug, Subcommand)]
+pub enum IdgenCommand {
+    /// Generate ids as fast as possible and report ids/s, uniqueness, and the spread over
+    /// the 32 x 32 tables with a chi-square test against uniform.
+    Bench {
+        #[arg(long, value_enum, default_value = "snowflake")]
+        generator: idgen::GeneratorKind,
+        /// Threads sharing the one generator.
+        #[arg(long, default_value_t = 1)]
+        threads: usize,
+        /// How many ids in all.
+        #[arg(long, default_value_t = 4_000_000)]
+        ids: usize,
+    },
+    /// Print an id's time, worker, sequence, database and table.
+    Decode {
+        id: i64,
+        /// Read the snowflake layout from this routing-rules file.
+        #[arg(long, short)]
+        config: Option<std::path::PathBuf>,
+        /// Which snowflake generator of the config (the first by default).
+        #[arg(long)]
+        generator: Option<String>,
+    },
+}
+
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     match cli.command {
         Command::Route { config, sql } => route::run(&config, &sql, &mut out),
         Command::CheckConfig { file } => check_config::run(&file, &mut out),
         Command::Serve { config } => serve::run(&config),
+        Command::Idgen {
+            command:
+                IdgenCommand::Bench {
+                    generator,
+                    threads,
+                    ids,
+                },
+        } => idgen::bench(generator, threads, ids, &mut out),
+        Command::Idgen {
+            command:
+                IdgenCommand::Decode {
+                    id,
+                    config,
+                    generator,
+                },
+        } => idgen::decode(id, config.as_deref(), generator.as_deref(), &mut out),
         Command::Sandbox { config, data_dir } => sandbox::run(
             sandbox::SandboxArgs {
                 config: &config,

@@ -36,15 +36,17 @@ pub enum RelayError {
 /// Relays the answer to the command just sent on `conn`.
 ///
 /// `more_after`: another statement of the client's multi-statement follows, so the final
-/// packet must say SERVER_MORE_RESULTS_EXISTS.
+/// packet must say SERVER_MORE_RESULTS_EXISTS. `insert_id`: the id the proxy generated for
+/// the statement, which the OK packet reports as its last_insert_id.
 pub async fn relay<W: AsyncWrite + Unpin>(
     conn: &mut BackendConn,
     client: &mut PacketWriter<W>,
     names: &NameMap,
     more_after: bool,
+    insert_id: Option<u64>,
 ) -> Result<RelayOutcome, RelayError> {
     let mut buf = std::mem::take(&mut conn.buf);
-    let result = relay_inner(conn, client, names, more_after, &mut buf).await;
+    let result = relay_inner(conn, client, names, more_after, insert_id, &mut buf).await;
     conn.buf = buf;
     if result.is_err() {
         conn.broken = true;
@@ -57,6 +59,7 @@ async fn relay_inner<W: AsyncWrite + Unpin>(
     client: &mut PacketWriter<W>,
     names: &NameMap,
     more_after: bool,
+    insert_id: Option<u64>,
     buf: &mut Vec<u8>,
 ) -> Result<RelayOutcome, RelayError> {
     // Backend connections are chosen to match the client's CLIENT_DEPRECATE_EOF, so
@@ -72,13 +75,17 @@ async fn relay_inner<W: AsyncWrite + Unpin>(
         read(conn, buf, sent).await?;
         match buf.first().copied() {
             Some(0x00) => {
-                let ok = wire::parse_ok(buf).ok_or_else(|| {
+                let mut ok = wire::parse_ok(buf).ok_or_else(|| {
                     backend_err(
                         conn,
                         sent,
                         BackendErrorKind::Protocol("bad OK packet".into()),
                     )
                 })?;
+                if let Some(id) = insert_id {
+                    ok.last_insert_id = id;
+                    *buf = wire::ok_packet(&ok, 0x00);
+                }
                 conn.status = ok.status_flags();
                 let last = !conn
                     .status

@@ -5,6 +5,7 @@
 
 mod catalog;
 mod conns;
+mod keys;
 mod metadata;
 mod prepared;
 mod query;
@@ -71,6 +72,8 @@ pub struct Session<R, W> {
     pub(crate) pinned: HashMap<usize, PooledConn>,
     pub(crate) cache: ShapeCache,
     pub(crate) last_insert_id: u64,
+    /// The first key generated for the statement running, for its OK packet.
+    pub(crate) generated_insert_id: Option<u64>,
     pub(crate) stmts: prepared::ClientStatements,
     /// Another statement of the client's multi-statement follows the one running: answers
     /// carry SERVER_MORE_RESULTS_EXISTS.
@@ -193,6 +196,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             pinned: HashMap::new(),
             cache,
             last_insert_id: 0,
+            generated_insert_id: None,
             stmts: Default::default(),
             sql_statements: HashMap::new(),
             more_results: false,

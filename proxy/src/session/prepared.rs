@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use shardgate_router::{MergeSpec, ParamValue, Params, StatementKind, Template};
+use shardgate_router::{MergeSpec, ParamValue, StatementKind, Template};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::{Session, SessionError};
@@ -169,10 +169,11 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 )
                 .await;
         };
-        let plan = match template.bind(&self.ctx.topology, Params::Prepared(&values)) {
+        let plan = match self.bind_prepared(&template, &values).await {
             Ok(p) => p,
             Err(e) => return self.send_router_error(&e).await,
         };
+        self.generated_insert_id = plan.generated_keys.first().map(|&id| id as u64);
         let one_copy = plan.merge == MergeSpec::OneCopyAffectedRows;
         let (kind, merge) = (plan.kind, plan.merge);
         // Decided before combining: one combined statement still needs the merge.

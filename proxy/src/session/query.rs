@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use shardgate_router::{MergeSpec, Plan, RouterError, StatementKind};
+use shardgate_router::{KeyError, MergeSpec, Plan, RouterError, StatementKind};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::vars::{parse_set, SetItem};
@@ -10,6 +10,7 @@ use super::{Session, SessionError};
 use crate::backend::PooledConn;
 use crate::exec::fanout::{self, Job, Lane};
 use crate::exec::relay::{relay, RelayError};
+use crate::keygen::TakenKeys;
 use crate::protocol::codes;
 use crate::protocol::wire::OkInfo;
 
@@ -114,6 +115,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             // Probes are short; a long SELECT is never one, and skipping the check keeps it
             // off the hot path.
             "SELECT" if sql.len() < 256 && self.answer_probe(sql).await? => Ok(()),
+            "SELECT" if sql.len() < 256 && self.answer_nextval(sql).await? => Ok(()),
             // Everything else is the router's: it routes what it can, and says why it cannot
             // (a syntax error, or a statement shardgate does not run).
             _ => self.routed(sql).await,
@@ -240,7 +242,26 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
 
     /// Routes a statement and runs its plan.
     pub(crate) async fn routed(&mut self, sql: &str) -> Result<(), SessionError> {
-        let plan = match self.ctx.router.route(sql, &mut self.cache) {
+        let ctx = self.ctx.clone();
+        let mut routed = ctx
+            .router
+            .route_with_keys(sql, &mut self.cache, &mut ctx.keys.source());
+        if let Err(RouterError::Keys(KeyError::NotReady { generator, count })) = &routed {
+            // A generator that must wait (a segment loading, a lease being taken): wait for
+            // the ids, then route again with them.
+            routed = match ctx.keys.take(generator, *count).await {
+                Ok(ids) => ctx.router.route_with_keys(
+                    sql,
+                    &mut self.cache,
+                    &mut TakenKeys {
+                        generator: generator.clone(),
+                        ids,
+                    },
+                ),
+                Err(e) => Err(RouterError::Keys(e)),
+            };
+        }
+        let plan = match routed {
             Ok(plan) => plan,
             Err(e) => return self.send_router_error(&e).await,
         };
@@ -253,6 +274,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             RouterError::UnknownTable { .. } => codes::ER_NO_SUCH_TABLE,
             RouterError::ParamCount { .. } => codes::ER_WRONG_ARGUMENTS,
             RouterError::BadShardKey(_) => (1364, "HY000"),
+            RouterError::Keys(_) => codes::ER_UNKNOWN_ERROR,
             _ => codes::ER_NOT_SUPPORTED_YET,
         };
         let message = format!(
@@ -263,6 +285,9 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     }
 
     async fn run_plan(&mut self, plan: Plan) -> Result<(), SessionError> {
+        // Generated keys: the OK packet and LAST_INSERT_ID() report the first, as MySQL does
+        // for AUTO_INCREMENT.
+        self.generated_insert_id = plan.generated_keys.first().map(|&id| id as u64);
         if plan.targets.len() == 1 {
             let Some(target) = plan.targets.into_iter().next() else {
                 return Ok(());
@@ -305,9 +330,16 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     ) -> Result<(), SessionError> {
         let timeout = conn.pool().query_timeout();
         let more_after = self.more_results;
+        let insert_id = self.generated_insert_id.take();
         let outcome = tokio::time::timeout(
             timeout,
-            relay(&mut conn, &mut self.writer, &self.ctx.names, more_after),
+            relay(
+                &mut conn,
+                &mut self.writer,
+                &self.ctx.names,
+                more_after,
+                insert_id,
+            ),
         )
         .await;
         match outcome {
@@ -358,6 +390,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         one_copy: bool,
     ) -> Result<(), SessionError> {
         let targets = jobs.len();
+        let insert_id = self.generated_insert_id.take();
         let (lane_backends, lanes): (Vec<usize>, Vec<Lane>) = match self.lanes(jobs).await {
             Ok(lanes) => lanes
                 .into_iter()
@@ -376,12 +409,15 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         }
         let mut ok = OkInfo {
             affected_rows: outcome.ok.affected_rows,
-            last_insert_id: outcome.ok.last_insert_id,
+            last_insert_id: insert_id.unwrap_or(outcome.ok.last_insert_id),
             warnings: outcome.ok.warnings,
             ..Default::default()
         };
         if one_copy {
             ok.affected_rows /= targets.max(1) as u64;
+        }
+        if ok.last_insert_id != 0 {
+            self.last_insert_id = ok.last_insert_id;
         }
         self.send_ok(ok).await
     }

@@ -8,7 +8,7 @@
 
 use std::sync::Arc;
 
-use shardgate_router::{normalize, ParamValue, Params, StatementKind};
+use shardgate_router::{normalize, ParamValue, StatementKind};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::{Session, SessionError};
@@ -142,10 +142,11 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 .await;
         }
         let values: Vec<ParamValue<'static>> = vars.iter().map(|v| self.user_variable(v)).collect();
-        let plan = match template.bind(&self.ctx.topology, Params::Prepared(&values)) {
+        let plan = match self.bind_prepared(&template, &values).await {
             Ok(p) => p,
             Err(e) => return self.send_router_error(&e).await,
         };
+        self.generated_insert_id = plan.generated_keys.first().map(|&id| id as u64);
         if plan.targets.len() > 1 && plan.kind == StatementKind::Select {
             let message = format!("shardgate: this SELECT needs {} physical tables; scatter SELECT arrives with distributed queries", plan.targets.len());
             return self.send_error(codes::ER_NOT_SUPPORTED_YET, &message).await;
