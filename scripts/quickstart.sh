@@ -36,3 +36,8 @@ mariadb -h127.0.0.1 -P3307 -uapp -papp shop <examples/orders.sql
 echo "shardgate is running (pid $(cat "$pidfile"), log $log; stop it with: kill \$(cat $pidfile))"
 echo "connect:      mariadb -h127.0.0.1 -P3307 -uapp -papp shop"
 echo "routed query: mariadb -h127.0.0.1 -P3307 -uapp -papp shop -e \"SELECT * FROM t_order WHERE order_id = 1037\"   # -> $("$shardgate" route --config examples/orders.yaml "SELECT * FROM t_order WHERE order_id = 1037" | head -1 | cut -f2,3)"
+# A row without its key: the proxy fills order_id from the snowflake generator.
+generated=$(mariadb -h127.0.0.1 -P3307 -uapp -papp shop -N -e \
+  "INSERT INTO t_order (user_id, status, amount) VALUES (7, 'new', 9.99); SELECT LAST_INSERT_ID()")
+echo "generated id: INSERT INTO t_order (user_id, status, amount) VALUES (7, 'new', 9.99) got order_id $generated"
+echo "              $("$shardgate" idgen decode "$generated" | tr -s ' ' | paste -sd ';' | cut -d';' -f3-6)"

@@ -259,3 +259,81 @@ fn example_file_loads() {
         "ds1"
     );
 }
+
+#[test]
+fn key_generators_are_checked() {
+    use shardgate_config::{KeyGeneratorKind, WorkerSource};
+    let with = |generators: &str| {
+        let mut yaml = edited(
+            "      table_algorithm: {type: div_mod, divisor: 4, modulus: 8}\n",
+            "      table_algorithm: {type: div_mod, divisor: 4, modulus: 8}\n      key_generator: ids\n",
+        );
+        yaml.push_str("key_generators:\n");
+        yaml.push_str(generators);
+        yaml
+    };
+    let t = Topology::from_yaml(
+        &with("  - name: ids\n    type: snowflake\n    worker_lease: {backend: ds1}\n"),
+        "test.yaml",
+    )
+    .unwrap();
+    match &t.key_generator("ids").unwrap().kind {
+        KeyGeneratorKind::Snowflake {
+            time_bits: 41,
+            worker_bits: 10,
+            sequence_bits: 12,
+            worker:
+                WorkerSource::Lease {
+                    backend: 1,
+                    ttl_ms: 10_000,
+                    ..
+                },
+            clock_tolerance_ms: 5,
+            ..
+        } => {}
+        other => panic!("{other:?}"),
+    }
+    let t = Topology::from_yaml(
+        &with("  - name: ids\n    type: segment\n    backend: ds0\n    step: 500\n"),
+        "test.yaml",
+    )
+    .unwrap();
+    assert!(matches!(
+        &t.key_generator("ids").unwrap().kind,
+        KeyGeneratorKind::Segment {
+            step: 500,
+            min_step: 500,
+            max_step: 1_000_000,
+            ..
+        }
+    ));
+    // Refusals name the path and line.
+    let (line, message) = error_of(&with(
+        "  - name: ids\n    type: snowflake\n    worker_id: 1\n    step: 10\n",
+    ));
+    assert_eq!(line, 38, "{message}");
+    assert!(
+        message.contains("`step` does not apply to a snowflake generator"),
+        "{message}"
+    );
+    let (_, message) = error_of(&with("  - name: ids\n    type: snowflake\n"));
+    assert!(
+        message.contains("exactly one of `worker_id` and `worker_lease`"),
+        "{message}"
+    );
+    let (_, message) = error_of(&with(
+        "  - name: ids\n    type: snowflake\n    worker_id: 1024\n",
+    ));
+    assert!(message.contains("does not fit 10 worker bits"), "{message}");
+    let (_, message) = error_of(&with(
+        "  - name: other\n    type: segment\n    backend: ds0\n",
+    ));
+    assert!(
+        message.contains("key generator `ids` is not declared"),
+        "{message}"
+    );
+    let (_, message) = error_of(&with(
+        "  - name: ids\n    type: segment\n    backend: ds9\n",
+    ));
+    assert!(message.contains("backend `ds9`"), "{message}");
+}

@@ -130,54 +130,76 @@ impl MySqlSegmentStore {
     pub async fn close(self) {
         let _ = self.pool.disconnect().await;
     }
-}
 
-impl SegmentStore for MySqlSegmentStore {
-    async fn allocate(&self, tag: &str, step: u64) -> Result<SegmentRange, IdError> {
-        self.ensure_table().await?;
-        let err = |e: mysql_async::Error| IdError::store(&self.name, e);
-        let mut conn = self.pool.get_conn().await.map_err(err)?;
+    /// One transaction: `UPDATE ... SET max_id = max_id + step` (a new tag's row is created
+    /// at `step`), then the new max_id is read back.
+    async fn allocate_once(&self, tag: &str, step: u64) -> Result<Option<i64>, mysql_async::Error> {
+        let mut conn = self.pool.get_conn().await?;
         let mut tx = conn
             .start_transaction(mysql_async::TxOpts::default())
-            .await
-            .map_err(err)?;
-        let update = format!(
-            "UPDATE {} SET max_id = max_id + ?, step = ? WHERE biz_tag = ?",
-            self.table
-        );
-        tx.exec_drop(&update, (step, step, tag))
-            .await
-            .map_err(err)?;
+            .await?;
+        tx.exec_drop(
+            format!(
+                "UPDATE {} SET max_id = max_id + ?, step = ? WHERE biz_tag = ?",
+                self.table
+            ),
+            (step, step, tag),
+        )
+        .await?;
         if tx.affected_rows() == 0 {
-            // A new tag: its row starts at 0, and this proxy takes the first segment.
+            // A new tag: its row is created holding this first segment (another proxy
+            // creating it at the same moment makes this an increment instead).
             tx.exec_drop(
                 format!(
-                    "INSERT IGNORE INTO {} (biz_tag, max_id, step, description) \
-                     VALUES (?, 0, ?, 'created by shardgate')",
+                    "INSERT INTO {} (biz_tag, max_id, step, description) \
+                     VALUES (?, ?, ?, 'created by shardgate') \
+                     ON DUPLICATE KEY UPDATE max_id = max_id + VALUES(step), step = VALUES(step)",
                     self.table
                 ),
-                (tag, step),
+                (tag, step, step),
             )
-            .await
-            .map_err(err)?;
-            tx.exec_drop(&update, (step, step, tag))
-                .await
-                .map_err(err)?;
+            .await?;
         }
         let max: Option<i64> = tx
             .exec_first(
                 format!("SELECT max_id FROM {} WHERE biz_tag = ?", self.table),
                 (tag,),
             )
-            .await
-            .map_err(err)?;
-        tx.commit().await.map_err(err)?;
-        let last = max
-            .ok_or_else(|| IdError::store(&self.name, format!("no leaf_alloc row for `{tag}`")))?;
-        Ok(SegmentRange {
-            first: last - step as i64 + 1,
-            last,
-        })
+            .await?;
+        tx.commit().await?;
+        Ok(max)
+    }
+}
+
+impl SegmentStore for MySqlSegmentStore {
+    async fn allocate(&self, tag: &str, step: u64) -> Result<SegmentRange, IdError> {
+        self.ensure_table().await?;
+        // Two proxies creating a tag's row at once can deadlock in InnoDB; the loser's
+        // transaction rolled back whole, so trying again is safe.
+        let mut attempt = 0;
+        loop {
+            match self.allocate_once(tag, step).await {
+                Err(mysql_async::Error::Server(e))
+                    if matches!(e.code, 1213 | 1205) && attempt < 5 =>
+                {
+                    attempt += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(5 << attempt)).await;
+                }
+                Ok(Some(last)) => {
+                    return Ok(SegmentRange {
+                        first: last - step as i64 + 1,
+                        last,
+                    })
+                }
+                Ok(None) => {
+                    return Err(IdError::store(
+                        &self.name,
+                        format!("no leaf_alloc row for `{tag}`"),
+                    ))
+                }
+                Err(e) => return Err(IdError::store(&self.name, e)),
+            }
+        }
     }
 
     async fn give_back(

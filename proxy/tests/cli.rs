@@ -108,3 +108,45 @@ fn check_config_summarizes() {
         assert!(stdout.contains(line), "missing `{line}` in\n{stdout}");
     }
 }
+
+#[test]
+fn idgen_decode_takes_an_id_apart() {
+    let layout = shardgate_idgen::Layout::default();
+    // 2024-01-01T00:00:01.000Z, worker 5, sequence 70: 70 % 32 = 6, 70 / 32 % 32 = 2.
+    let id = layout.compose(1000, 5, 70);
+    let out = shardgate(&["idgen", "decode", &id.to_string()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    for line in [
+        "time      2024-01-01T00:00:01.000Z (1704067201000 ms since 1970)",
+        "worker    5",
+        "sequence  70",
+        "database  6 (id % 32)",
+        "table     2 (id / 32 % 32)",
+    ] {
+        assert!(stdout.contains(line), "{line} not in:\n{stdout}");
+    }
+    let out = shardgate(&["idgen", "decode", "-5"]);
+    assert!(!out.status.success());
+}
+
+#[test]
+fn idgen_bench_reports_rate_uniqueness_and_spread() {
+    for generator in ["snowflake", "segment"] {
+        let out = shardgate(&[
+            "idgen",
+            "bench",
+            "--generator",
+            generator,
+            "--threads",
+            "2",
+            "--ids",
+            "204800",
+        ]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let stdout = text(&out.stdout);
+        assert!(stdout.contains("unique: 204800 of 204800"), "{stdout}");
+        assert!(stdout.contains("0 empty"), "{stdout}");
+        assert!(stdout.contains("consistent with uniform"), "{stdout}");
+    }
+}

@@ -31,6 +31,18 @@ fn more_generators(yaml: &mut String) {
 async fn leased_workers_keep_ids_unique_across_two_proxies() {
     let cluster = Cluster::start_with(more_generators).await;
     let second = cluster.another_proxy().await;
+    // Segments: both proxies take ids of one tag at once; no id twice.
+    let mut segment_tasks = Vec::new();
+    for opts in [cluster.opts(), second.opts()] {
+        segment_tasks.push(tokio::spawn(async move {
+            let mut conn = mysql_async::Conn::new(opts).await.unwrap();
+            let mut ids = Vec::new();
+            for _ in 0..400 {
+                ids.push(nextval(&mut conn, "seq").await);
+            }
+            ids
+        }));
+    }
     // 4 generators x 2 proxies: 8 generators issuing at once.
     let mut tasks = Vec::new();
     for opts in [cluster.opts(), second.opts()] {
@@ -62,6 +74,15 @@ async fn leased_workers_keep_ids_unique_across_two_proxies() {
     }
     assert_eq!(all.len(), 2400);
     assert_eq!(workers.len(), 8, "{workers:?}");
+    let mut segment_ids = HashSet::new();
+    for task in segment_tasks {
+        let ids = task.await.unwrap();
+        assert!(ids.windows(2).all(|w| w[0] < w[1]));
+        for id in ids {
+            assert!(segment_ids.insert(id), "segment id {id} issued twice");
+        }
+    }
+    assert_eq!(segment_ids.len(), 800);
 
     // The lease table: ten live leases (five generators in each proxy), ten worker ids.
     let mut backend = cluster.backend(0).await;

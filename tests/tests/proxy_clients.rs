@@ -196,8 +196,13 @@ async fn mariadb_cli_runs_orders_sql() {
         .await
         .unwrap();
     assert!(conn.affected_rows() >= 3, "{}", conn.affected_rows());
+    // t_order's key comes from its generator; t_order_item has none and must be given it.
+    conn.query_drop("INSERT INTO t_order (user_id) VALUES (9)")
+        .await
+        .unwrap();
+    assert!(conn.last_insert_id().is_some_and(|id| id > 0));
     let (code, message) = server_error(
-        conn.query_drop("INSERT INTO t_order (user_id) VALUES (9)")
+        conn.query_drop("INSERT INTO t_order_item (item_id, sku, quantity) VALUES (1, 'x', 1)")
             .await
             .unwrap_err(),
     );

@@ -102,7 +102,7 @@ impl SortValue {
             (_, SortValue::Null) => Ordering::Greater,
             (SortValue::Decimal(a), SortValue::Decimal(b)) => a.cmp(b),
             (SortValue::Text(a), SortValue::Text(b)) => a.cmp(b),
-            (a, b) => a.as_float().total_cmp(&b.as_float()),
+            (a, b) => compare_floats(a.as_float(), b.as_float()),
         }
     }
 
@@ -112,6 +112,15 @@ impl SortValue {
             SortValue::Float(f) => *f,
             SortValue::Null | SortValue::Text(_) => 0.0,
         }
+    }
+}
+
+/// Floats in order, `-0` equal to `0` as SQL has it.
+fn compare_floats(a: f64, b: f64) -> Ordering {
+    if a == b {
+        Ordering::Equal
+    } else {
+        a.total_cmp(&b)
     }
 }
 
@@ -125,15 +134,7 @@ fn parse_float(v: &[u8]) -> f64 {
 fn compare_numbers(a: &[u8], b: &[u8]) -> Ordering {
     match (Decimal::parse(a), Decimal::parse(b)) {
         (Some(x), Some(y)) => x.cmp(&y),
-        _ => {
-            let parse = |v: &[u8]| {
-                std::str::from_utf8(v)
-                    .ok()
-                    .and_then(|s| s.trim().parse::<f64>().ok())
-                    .unwrap_or(0.0)
-            };
-            parse(a).total_cmp(&parse(b))
-        }
+        _ => compare_floats(parse_float(a), parse_float(b)),
     }
 }
 
