@@ -122,6 +122,16 @@ impl<S: SegmentStore> SegmentGenerator<S> {
 
     /// The next id; waits for the store only when both buffers ran dry.
     pub async fn next_id(&self) -> Result<i64, IdError> {
+        // The common case: one short lock, no waiting machinery.
+        if let Ok(mut b) = self.inner.buffers.lock() {
+            if let Some(id) = self.take(&mut b) {
+                return Ok(id);
+            }
+        }
+        self.next_id_waiting().await
+    }
+
+    async fn next_id_waiting(&self) -> Result<i64, IdError> {
         loop {
             let loaded = self.inner.loaded.notified();
             tokio::pin!(loaded);
