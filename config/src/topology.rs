@@ -46,6 +46,19 @@ pub struct Backend {
     pub replicas: Vec<Replica>,
 }
 
+impl Backend {
+    /// The host and port of `address` (`host:port`; port 3306 when it has none).
+    pub fn host_and_port(&self) -> (&str, u16) {
+        match self.address.rsplit_once(':') {
+            Some((host, port)) => match port.parse() {
+                Ok(port) => (host, port),
+                Err(_) => (self.address.as_str(), 3306),
+            },
+            None => (self.address.as_str(), 3306),
+        }
+    }
+}
+
 /// A physical database and the server that holds it.
 #[derive(Debug, Clone)]
 pub struct PhysicalDatabase {

@@ -56,12 +56,7 @@ pub struct KeyGenerators {
 
 /// Connection options for a backend's account.
 fn opts(backend: &Backend) -> mysql_async::OptsBuilder {
-    let (host, port) = backend
-        .address
-        .rsplit_once(':')
-        .map_or((backend.address.as_str(), 3306), |(h, p)| {
-            (h, p.parse().unwrap_or(3306))
-        });
+    let (host, port) = backend.host_and_port();
     mysql_async::OptsBuilder::default()
         .ip_or_hostname(host.to_string())
         .tcp_port(port)

@@ -3,6 +3,7 @@
 
 mod check_config;
 mod idgen;
+mod migrate;
 mod route;
 pub mod sandbox;
 mod serve;
@@ -42,6 +43,24 @@ pub enum Command {
         /// The routing-rules file.
         file: std::path::PathBuf,
     },
+    /// Online resharding of one table from the layout of one config to that of another.
+    Migrate {
+        #[command(subcommand)]
+        command: MigrateCommand,
+        /// The config with the table's current layout.
+        #[arg(long, global = true)]
+        from: Option<std::path::PathBuf>,
+        /// The config with its new layout.
+        #[arg(long, global = true)]
+        to: Option<std::path::PathBuf>,
+        /// The logical table to move.
+        #[arg(long, global = true)]
+        table: Option<String>,
+        /// The backend (of the target config) holding the migration state; its first by
+        /// default.
+        #[arg(long, global = true)]
+        state: Option<String>,
+    },
     /// Distributed ids: benchmark a generator, or take an id apart.
     Idgen {
         #[command(subcommand)]
@@ -58,6 +77,20 @@ pub enum Command {
         #[arg(long)]
         data_dir: Option<std::path::PathBuf>,
     },
+}
+
+#[derive(Debug, Clone, Copy, Subcommand)]
+pub enum MigrateCommand {
+    /// Show the source and target layouts, a row estimate and the steps.
+    Plan,
+    /// Create the target tables and record the migration as started (dual-write).
+    Start,
+    /// Copy the existing rows in key chunks, resumably, with a progress bar.
+    Backfill,
+    /// Print the migration's state as JSON.
+    Status,
+    /// Go back to the source alone.
+    Rollback,
 }
 
 #[derive(Debug, Subcommand)]
@@ -92,6 +125,30 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Route { config, sql } => route::run(&config, &sql, &mut out),
         Command::CheckConfig { file } => check_config::run(&file, &mut out),
         Command::Serve { config } => serve::run(&config),
+        Command::Migrate {
+            command,
+            from,
+            to,
+            table,
+            state,
+        } => {
+            let (Some(from), Some(to), Some(table)) = (from, to, table) else {
+                anyhow::bail!("migrate needs --from OLD.yaml --to NEW.yaml --table NAME");
+            };
+            let args = migrate::MigrateArgs {
+                from: &from,
+                to: &to,
+                table: &table,
+                state: state.as_deref(),
+            };
+            match command {
+                MigrateCommand::Plan => migrate::plan(args, &mut out),
+                MigrateCommand::Start => migrate::start(args, &mut out),
+                MigrateCommand::Backfill => migrate::run_backfill(args, &mut out),
+                MigrateCommand::Status => migrate::status(args, &mut out),
+                MigrateCommand::Rollback => migrate::rollback(args, &mut out),
+            }
+        }
         Command::Idgen {
             command:
                 IdgenCommand::Bench {

@@ -1,0 +1,164 @@
+//! The migration state machine. Every proxy and the CLI read the same state from a MySQL
+//! table; a step moves it only along the edges below, so a step run twice, or out of order,
+//! is refused instead of doing harm.
+//!
+//! ```text
+//!  start        backfill        (done)         check            cutover        finish
+//! ------> DualWrite ----> Backfilling ----> Backfilled ----> Checked ----> CutOver ----> Finished
+//!                              ^  (resume)                    |  ^  repair, check
+//!                              +------------------------------+  +------------+
+//!  rollback: from any state before Finished ----> RolledBack
+//! ```
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    /// Target tables exist; proxies write to source and target, read from the source.
+    DualWrite,
+    /// Copying existing rows in primary-key chunks (resumable from its checkpoint).
+    Backfilling,
+    /// Every source row was copied once.
+    Backfilled,
+    /// A check ran; `Status::last_check_clean` says how it came out.
+    Checked,
+    /// Reads and writes go to the target; writes also go back to the source, so a rollback
+    /// stays possible.
+    CutOver,
+    /// The source is no longer written.
+    Finished,
+    /// Back to the source alone.
+    RolledBack,
+}
+
+/// A step an operator (or the CLI) asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    Start,
+    Backfill,
+    BackfillDone,
+    Check,
+    Repair,
+    Cutover,
+    Finish,
+    Rollback,
+}
+
+impl Phase {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::DualWrite => "dual_write",
+            Phase::Backfilling => "backfilling",
+            Phase::Backfilled => "backfilled",
+            Phase::Checked => "checked",
+            Phase::CutOver => "cut_over",
+            Phase::Finished => "finished",
+            Phase::RolledBack => "rolled_back",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Phase> {
+        [
+            Phase::DualWrite,
+            Phase::Backfilling,
+            Phase::Backfilled,
+            Phase::Checked,
+            Phase::CutOver,
+            Phase::Finished,
+            Phase::RolledBack,
+        ]
+        .into_iter()
+        .find(|p| p.as_str() == text)
+    }
+
+    /// Whether writes must also reach the target (before cutover) or the source (after).
+    pub fn dual_writes(self) -> bool {
+        matches!(
+            self,
+            Phase::DualWrite
+                | Phase::Backfilling
+                | Phase::Backfilled
+                | Phase::Checked
+                | Phase::CutOver
+        )
+    }
+}
+
+/// The phase after `step` from `from` (`None`: no migration yet), or why it cannot be taken.
+/// Cutover's own preconditions (a clean last check, an empty repair log) are checked by the
+/// caller, which knows them.
+pub fn next(from: Option<Phase>, step: Step) -> Result<Phase, String> {
+    use Phase::*;
+    let to = match (from, step) {
+        (None | Some(RolledBack) | Some(Finished), Step::Start) => DualWrite,
+        (Some(DualWrite | Backfilling), Step::Backfill) => Backfilling,
+        (Some(Backfilling), Step::BackfillDone) => Backfilled,
+        (Some(Backfilled | Checked), Step::Check) => Checked,
+        (Some(Checked), Step::Repair) => Checked,
+        (Some(Checked), Step::Cutover) => CutOver,
+        (Some(CutOver), Step::Finish) => Finished,
+        (Some(p), Step::Rollback) if p != Finished && p != RolledBack => RolledBack,
+        (from, step) => {
+            return Err(format!(
+                "cannot {} a migration that is {}",
+                step_name(step),
+                from.map_or("not started", Phase::as_str)
+            ))
+        }
+    };
+    Ok(to)
+}
+
+fn step_name(step: Step) -> &'static str {
+    match step {
+        Step::Start => "start",
+        Step::Backfill => "backfill",
+        Step::BackfillDone => "finish the backfill of",
+        Step::Check => "check",
+        Step::Repair => "repair",
+        Step::Cutover => "cut over",
+        Step::Finish => "finish",
+        Step::Rollback => "roll back",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_happy_path_and_its_refusals() {
+        let mut phase = None;
+        for step in [
+            Step::Start,
+            Step::Backfill,
+            Step::Backfill,
+            Step::BackfillDone,
+            Step::Check,
+            Step::Repair,
+            Step::Check,
+            Step::Cutover,
+            Step::Finish,
+        ] {
+            phase = Some(next(phase, step).unwrap());
+        }
+        assert_eq!(phase, Some(Phase::Finished));
+        assert!(next(Some(Phase::Finished), Step::Rollback).is_err());
+        assert!(next(Some(Phase::DualWrite), Step::Cutover)
+            .unwrap_err()
+            .contains("cannot cut over a migration that is dual_write"));
+        assert!(next(None, Step::Backfill).is_err());
+        assert_eq!(
+            next(Some(Phase::CutOver), Step::Rollback),
+            Ok(Phase::RolledBack)
+        );
+        assert_eq!(
+            next(Some(Phase::RolledBack), Step::Start),
+            Ok(Phase::DualWrite)
+        );
+        for p in ["dual_write", "cut_over", "rolled_back"] {
+            assert_eq!(Phase::parse(p).map(Phase::as_str), Some(p));
+        }
+    }
+}

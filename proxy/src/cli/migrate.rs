@@ -1,0 +1,183 @@
+//! `shardgate migrate`: plan, start, backfill, status, rollback.
+//!
+//! The migration state lives in `shardgate_meta` on the target config's first backend (or
+//! `--state BACKEND`), where every proxy and every run of this command find it.
+
+use std::io::Write;
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use indicatif::{ProgressBar, ProgressStyle};
+use mysql_async::prelude::Queryable;
+use shardgate_config::Topology;
+use shardgate_migrate::{
+    backend_opts, backfill, create_target_tables, BackfillOptions, MigrationPlan, StateStore, Step,
+};
+
+/// The database holding the migration state.
+const STATE_DATABASE: &str = "shardgate_meta";
+
+/// What every migrate subcommand is given.
+pub struct MigrateArgs<'a> {
+    pub from: &'a Path,
+    pub to: &'a Path,
+    pub table: &'a str,
+    /// The backend (of the target config) holding the state; its first by default.
+    pub state: Option<&'a str>,
+}
+
+fn load(args: &MigrateArgs<'_>) -> anyhow::Result<(MigrationPlan, String, String)> {
+    let from_text = std::fs::read_to_string(args.from)
+        .with_context(|| format!("reading {}", args.from.display()))?;
+    let to_text = std::fs::read_to_string(args.to)
+        .with_context(|| format!("reading {}", args.to.display()))?;
+    let from = Topology::from_yaml(&from_text, args.from)?;
+    let to = Topology::from_yaml(&to_text, args.to)?;
+    Ok((
+        MigrationPlan::new(from, to, args.table)?,
+        from_text,
+        to_text,
+    ))
+}
+
+async fn state_store(plan: &MigrationPlan, state: Option<&str>) -> anyhow::Result<StateStore> {
+    let backends = &plan.target.topology.backends;
+    let backend = match state {
+        Some(name) => backends
+            .iter()
+            .find(|b| b.name == name)
+            .with_context(|| format!("the target config has no backend `{name}`"))?,
+        None => backends
+            .first()
+            .context("the target config has no backend")?,
+    };
+    Ok(StateStore::open(backend_opts(backend), STATE_DATABASE, &backend.name).await?)
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?)
+}
+
+/// Rows in the source's physical tables, as the servers estimate them.
+async fn estimate_rows(plan: &MigrationPlan) -> anyhow::Result<u64> {
+    let mut total = 0u64;
+    for (i, backend) in plan.source.topology.backends.iter().enumerate() {
+        let tables: Vec<_> = plan
+            .source
+            .physical
+            .iter()
+            .filter(|t| t.backend == i)
+            .collect();
+        if tables.is_empty() {
+            continue;
+        }
+        let connect = mysql_async::Conn::new(backend_opts(backend));
+        let mut conn = tokio::time::timeout(Duration::from_secs(3), connect)
+            .await
+            .with_context(|| format!("backend {}: no answer", backend.name))??;
+        for t in tables {
+            let rows: Option<Option<u64>> = conn
+                .exec_first(
+                    "SELECT TABLE_ROWS FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?",
+                    (&t.database, &t.table),
+                )
+                .await?;
+            total += rows.flatten().unwrap_or(0);
+        }
+    }
+    Ok(total)
+}
+
+pub fn plan(args: MigrateArgs<'_>, out: &mut impl Write) -> anyhow::Result<()> {
+    let (plan, _, _) = load(&args)?;
+    writeln!(out, "{plan}")?;
+    match runtime()?.block_on(estimate_rows(&plan)) {
+        Ok(rows) => writeln!(
+            out,
+            "rows      about {rows} in the source (the servers' estimate)"
+        )?,
+        Err(e) => writeln!(out, "rows      unknown: {e:#}")?,
+    }
+    Ok(())
+}
+
+pub fn start(args: MigrateArgs<'_>, out: &mut impl Write) -> anyhow::Result<()> {
+    let (plan, from_text, to_text) = load(&args)?;
+    runtime()?.block_on(async {
+        let store = state_store(&plan, args.state).await?;
+        if let Some(status) = store.status(&plan.table).await? {
+            // Refuse before creating anything when the step does not follow.
+            shardgate_migrate::next(Some(status.phase), Step::Start)
+                .map_err(|e| anyhow::anyhow!("migrate: {e}"))?;
+        }
+        let created = create_target_tables(&plan).await?;
+        writeln!(out, "created {created} target tables (those missing)")?;
+        let status = store
+            .advance(&plan.table, Step::Start, Some((&from_text, &to_text)))
+            .await?;
+        writeln!(out, "{}", serde_json::to_string(&status)?)?;
+        store.close().await;
+        Ok(())
+    })
+}
+
+pub fn run_backfill(args: MigrateArgs<'_>, out: &mut impl Write) -> anyhow::Result<()> {
+    let (plan, _, _) = load(&args)?;
+    runtime()?.block_on(async {
+        let store = state_store(&plan, args.state).await?;
+        store.advance(&plan.table, Step::Backfill, None).await?;
+        let estimate = estimate_rows(&plan).await.unwrap_or(0);
+        let bar = ProgressBar::new(estimate.max(1));
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{spinner} backfill [{elapsed_precise}] {bar:40} {pos}/{len} rows, {per_sec}, eta {eta} {msg}",
+            )
+            .map_err(|e| anyhow::anyhow!("progress bar: {e}"))?,
+        );
+        let done = backfill(&plan, &store, BackfillOptions::default(), |p| {
+            if p.copied > bar.length().unwrap_or(0) {
+                bar.set_length(p.copied);
+            }
+            bar.set_position(p.copied);
+            bar.set_message(format!("{}/{} tables", p.tables_done, p.tables));
+        })
+        .await?;
+        bar.finish();
+        let status = store.advance(&plan.table, Step::BackfillDone, None).await?;
+        writeln!(
+            out,
+            "copied {} rows from {} source tables",
+            done.copied, done.tables
+        )?;
+        writeln!(out, "{}", serde_json::to_string(&status)?)?;
+        store.close().await;
+        Ok(())
+    })
+}
+
+pub fn status(args: MigrateArgs<'_>, out: &mut impl Write) -> anyhow::Result<()> {
+    let (plan, _, _) = load(&args)?;
+    runtime()?.block_on(async {
+        let store = state_store(&plan, args.state).await?;
+        match store.status(&plan.table).await? {
+            Some(status) => writeln!(out, "{}", serde_json::to_string(&status)?)?,
+            None => bail!("no migration of `{}` has started", plan.table),
+        }
+        store.close().await;
+        Ok(())
+    })
+}
+
+pub fn rollback(args: MigrateArgs<'_>, out: &mut impl Write) -> anyhow::Result<()> {
+    let (plan, _, _) = load(&args)?;
+    runtime()?.block_on(async {
+        let store = state_store(&plan, args.state).await?;
+        let status = store.advance(&plan.table, Step::Rollback, None).await?;
+        writeln!(out, "{}", serde_json::to_string(&status)?)?;
+        store.close().await;
+        Ok(())
+    })
+}
