@@ -15,8 +15,9 @@ use std::time::{Duration, Instant};
 
 use mysql_async::prelude::Queryable;
 use mysql_async::{Row, Value};
-use shardgate_config::{Backend, ShardKey, TableKind};
+use shardgate_config::Backend;
 
+use crate::check::table_of;
 use crate::plan::{MigrationPlan, PhysicalTable};
 use crate::store::{Checkpoint, StateStore};
 use crate::MigrateError;
@@ -228,7 +229,10 @@ async fn copy_chunk(
             ))
         })?;
         last_key = Some(k);
-        by_target.entry(target_of(plan, k)?).or_default().push(row);
+        by_target
+            .entry(table_of(&plan.target, k)?)
+            .or_default()
+            .push(row);
     }
     let column_list = columns
         .iter()
@@ -292,23 +296,6 @@ fn key_of(row: &Row, at: usize) -> Option<i64> {
         Value::UInt(v) => i64::try_from(*v).ok(),
         Value::Bytes(b) => std::str::from_utf8(b).ok()?.parse().ok(),
         _ => None,
-    }
-}
-
-/// The index into `plan.target.physical` of key `k`'s table.
-pub(crate) fn target_of(plan: &MigrationPlan, k: i64) -> Result<usize, MigrateError> {
-    let TableKind::Sharded(layout) = &plan.target.topology.tables[plan.target.table].kind else {
-        return Err(MigrateError::Plan("the target is not sharded".into()));
-    };
-    let key = ShardKey::Int(i128::from(k));
-    match (
-        layout.database_algorithm.shard_of(key),
-        layout.table_algorithm.shard_of(key),
-    ) {
-        (Some(d), Some(t)) => Ok(d * layout.tables.len() + t),
-        _ => Err(MigrateError::Plan(format!(
-            "key {k} routes to no target table"
-        ))),
     }
 }
 

@@ -2,16 +2,18 @@
 //! writing through shardgate. This crate holds the state machine (persisted in MySQL so every
 //! proxy and the CLI see one state), the plan of a migration, and its data steps.
 //!
-//! This first part has the state store, the plan, target-table creation and the backfill;
-//! dual-write in the proxy, check, repair, cutover and the CLI's other steps come next.
+//! This first part has the state store, the plan, target-table creation, the backfill, check
+//! and repair; dual-write in the proxy, cutover and finish come next.
 
 mod backfill;
+mod check;
 mod error;
 mod plan;
 mod state;
 mod store;
 
 pub use backfill::{backend_opts, backfill, create_target_tables, BackfillOptions, Progress};
+pub use check::{check, repair, CheckOptions, CheckReport};
 pub use error::MigrateError;
 pub use plan::{MigrationPlan, PhysicalTable, Side};
 pub use state::{next, Phase, Step};

@@ -276,6 +276,77 @@ impl StateStore {
         .map_err(|e| self.err(e))
     }
 
+    /// Records keys whose target rows must be copied again.
+    pub async fn log_repair(
+        &self,
+        table: &str,
+        keys: &[i64],
+        reason: &str,
+    ) -> Result<(), MigrateError> {
+        let mut conn = self.conn().await?;
+        for chunk in keys.chunks(500) {
+            let values = vec!["(?, ?, ?)"; chunk.len()].join(", ");
+            let params: Vec<mysql_async::Value> = chunk
+                .iter()
+                .flat_map(|k| [table.into(), (*k).into(), reason.into()])
+                .collect();
+            conn.exec_drop(
+                format!(
+                    "INSERT INTO `{}`.migration_repair_log (table_name, row_key, reason) VALUES {values}",
+                    self.database
+                ),
+                params,
+            )
+            .await
+            .map_err(|e| self.err(e))?;
+        }
+        Ok(())
+    }
+
+    /// The keys in the repair log, each once.
+    pub async fn repair_keys(&self, table: &str) -> Result<Vec<i64>, MigrateError> {
+        let mut conn = self.conn().await?;
+        conn.exec(
+            format!(
+                "SELECT DISTINCT row_key FROM `{}`.migration_repair_log WHERE table_name = ? ORDER BY row_key",
+                self.database
+            ),
+            (table,),
+        )
+        .await
+        .map_err(|e| self.err(e))
+    }
+
+    /// Removes repaired keys from the log (entries logged since stay).
+    pub async fn clear_repaired(&self, table: &str, up_to_id: u64) -> Result<(), MigrateError> {
+        let mut conn = self.conn().await?;
+        conn.exec_drop(
+            format!(
+                "DELETE FROM `{}`.migration_repair_log WHERE table_name = ? AND id <= ?",
+                self.database
+            ),
+            (table, up_to_id),
+        )
+        .await
+        .map_err(|e| self.err(e))
+    }
+
+    /// The newest repair-log entry's id (0 when empty).
+    pub async fn repair_log_mark(&self, table: &str) -> Result<u64, MigrateError> {
+        let mut conn = self.conn().await?;
+        let mark: Option<Option<u64>> = conn
+            .exec_first(
+                format!(
+                    "SELECT MAX(id) FROM `{}`.migration_repair_log WHERE table_name = ?",
+                    self.database
+                ),
+                (table,),
+            )
+            .await
+            .map_err(|e| self.err(e))?;
+        Ok(mark.flatten().unwrap_or(0))
+    }
+
     pub async fn close(self) {
         let _ = self.pool.disconnect().await;
     }

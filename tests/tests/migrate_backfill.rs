@@ -9,8 +9,8 @@ use std::time::Duration;
 use mysql_async::prelude::Queryable;
 use shardgate_config::Topology;
 use shardgate_migrate::{
-    backend_opts, backfill, create_target_tables, BackfillOptions, MigrationPlan, Phase,
-    StateStore, Step,
+    backend_opts, backfill, check, create_target_tables, repair, BackfillOptions, CheckOptions,
+    MigrationPlan, Phase, StateStore, Step,
 };
 use shardgate_tests::Cluster;
 
@@ -190,6 +190,67 @@ async fn backfill_resumes_after_a_kill_and_places_every_row() {
     copied.sort_by_key(|r| r.0);
     assert_eq!(copied.len(), source.len());
     assert_eq!(copied, source);
+
+    // Check: clean right after the backfill.
+    let options = CheckOptions {
+        recheck_delay: Duration::from_millis(50),
+        ..Default::default()
+    };
+    let report = check(&plan, options, |_| {}).await.unwrap();
+    assert!(report.clean(), "{report:?}");
+    assert_eq!(report.source_rows, ROWS as u64);
+    assert_eq!(report.target_rows, ROWS as u64);
+    store.advance("t_order", Step::Check, None).await.unwrap();
+
+    // Damage the target: a row lost, a row changed, a NULL turned into '', a row extra.
+    let lost = source[10].0;
+    let changed = source[20].0;
+    let nulled = source.iter().find(|r| r.4.is_none()).map(|r| r.0).unwrap();
+    let extra = 5_000_000_i64;
+    let on_target = |k: i64| {
+        let (db, t) = (k % 32, k / 32 % 32);
+        ((db % 2) as usize, format!("order_db_{db}.t_order_{t}"))
+    };
+    for (k, sql) in [
+        (lost, "DELETE FROM {t} WHERE order_id = {k}"),
+        (
+            changed,
+            "UPDATE {t} SET amount = amount + 1 WHERE order_id = {k}",
+        ),
+        (nulled, "UPDATE {t} SET note = '' WHERE order_id = {k}"),
+        (
+            extra,
+            "INSERT INTO {t} (order_id, status) VALUES ({k}, 'stray')",
+        ),
+    ] {
+        let (backend, table) = on_target(k);
+        let mut conn = cluster.backend(backend).await;
+        conn.query_drop(sql.replace("{t}", &table).replace("{k}", &k.to_string()))
+            .await
+            .unwrap();
+    }
+    let report = check(&plan, options, |_| {}).await.unwrap();
+    assert_eq!(report.missing, vec![lost]);
+    let mut different = vec![changed, nulled];
+    different.sort_unstable();
+    assert_eq!(report.different, different);
+    assert_eq!(report.extra, vec![extra]);
+    store.set_check_clean("t_order", false).await.unwrap();
+
+    // Repair copies those keys again from the source; check is clean again.
+    assert_eq!(repair(&plan, &report.keys()).await.unwrap(), 4);
+    store.advance("t_order", Step::Repair, None).await.unwrap();
+    let report = check(&plan, options, |_| {}).await.unwrap();
+    assert!(report.clean(), "{report:?}");
+    store.set_check_clean("t_order", true).await.unwrap();
+    assert!(
+        store
+            .status("t_order")
+            .await
+            .unwrap()
+            .unwrap()
+            .last_check_clean
+    );
 
     // Rollback goes back to the source alone; the state says so.
     let status = store

@@ -12,7 +12,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 use mysql_async::prelude::Queryable;
 use shardgate_config::Topology;
 use shardgate_migrate::{
-    backend_opts, backfill, create_target_tables, BackfillOptions, MigrationPlan, StateStore, Step,
+    backend_opts, backfill, check, create_target_tables, repair, BackfillOptions, CheckOptions,
+    MigrationPlan, StateStore, Step,
 };
 
 /// The database holding the migration state.
@@ -151,6 +152,63 @@ pub fn run_backfill(args: MigrateArgs<'_>, out: &mut impl Write) -> anyhow::Resu
             out,
             "copied {} rows from {} source tables",
             done.copied, done.tables
+        )?;
+        writeln!(out, "{}", serde_json::to_string(&status)?)?;
+        store.close().await;
+        Ok(())
+    })
+}
+
+pub fn run_check(args: MigrateArgs<'_>, out: &mut impl Write) -> anyhow::Result<()> {
+    let (plan, _, _) = load(&args)?;
+    runtime()?.block_on(async {
+        let store = state_store(&plan, args.state).await?;
+        shardgate_migrate::next(
+            store.status(&plan.table).await?.map(|s| s.phase),
+            Step::Check,
+        )
+        .map_err(|e| anyhow::anyhow!("migrate: {e}"))?;
+        let spinner = ProgressBar::new_spinner();
+        spinner.enable_steady_tick(Duration::from_millis(200));
+        let report = check(&plan, CheckOptions::default(), |m| {
+            spinner.set_message(m.to_string())
+        })
+        .await?;
+        spinner.finish_and_clear();
+        for (keys, reason) in [
+            (&report.missing, "check: missing from the target"),
+            (&report.extra, "check: extra on the target"),
+            (&report.different, "check: different on the target"),
+        ] {
+            store.log_repair(&plan.table, keys, reason).await?;
+        }
+        store.advance(&plan.table, Step::Check, None).await?;
+        store.set_check_clean(&plan.table, report.clean()).await?;
+        writeln!(out, "{}", serde_json::to_string(&report)?)?;
+        store.close().await;
+        if !report.clean() {
+            bail!(
+                "{} rows differ; run `shardgate migrate repair`, then check again",
+                report.keys().len()
+            );
+        }
+        Ok(())
+    })
+}
+
+pub fn run_repair(args: MigrateArgs<'_>, out: &mut impl Write) -> anyhow::Result<()> {
+    let (plan, _, _) = load(&args)?;
+    runtime()?.block_on(async {
+        let store = state_store(&plan, args.state).await?;
+        let mark = store.repair_log_mark(&plan.table).await?;
+        let keys = store.repair_keys(&plan.table).await?;
+        let repaired = repair(&plan, &keys).await?;
+        store.clear_repaired(&plan.table, mark).await?;
+        let status = store.advance(&plan.table, Step::Repair, None).await?;
+        store.set_check_clean(&plan.table, false).await?;
+        writeln!(
+            out,
+            "copied {repaired} rows again from the source; check again before cutover"
         )?;
         writeln!(out, "{}", serde_json::to_string(&status)?)?;
         store.close().await;

@@ -87,6 +87,11 @@ pub enum MigrateCommand {
     Start,
     /// Copy the existing rows in key chunks, resumably, with a progress bar.
     Backfill,
+    /// Compare source and target chunk by chunk; report differing rows by key (JSON) and
+    /// log them for repair.
+    Check,
+    /// Copy the logged keys again from the source (the source wins).
+    Repair,
     /// Print the migration's state as JSON.
     Status,
     /// Go back to the source alone.
@@ -145,6 +150,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 MigrateCommand::Plan => migrate::plan(args, &mut out),
                 MigrateCommand::Start => migrate::start(args, &mut out),
                 MigrateCommand::Backfill => migrate::run_backfill(args, &mut out),
+                MigrateCommand::Check => migrate::run_check(args, &mut out),
+                MigrateCommand::Repair => migrate::run_repair(args, &mut out),
                 MigrateCommand::Status => migrate::status(args, &mut out),
                 MigrateCommand::Rollback => migrate::rollback(args, &mut out),
             }
