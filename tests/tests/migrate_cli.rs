@@ -1,0 +1,128 @@
+//! `shardgate migrate` as an operator runs it, against real MariaDB servers: plan, start,
+//! backfill, check (clean, then dirty after the target is damaged), repair, check, status,
+//! rollback. Configs are files, as an operator has them.
+
+use clap::Parser;
+use mysql_async::prelude::Queryable;
+use shardgate_proxy::cli::{run, Cli};
+use shardgate_tests::Cluster;
+
+/// Runs `shardgate ARGS` in this process (the CLI makes its own runtime, so off the
+/// test's).
+fn shardgate(args: &[&str]) -> anyhow::Result<()> {
+    let mut all = vec!["shardgate"];
+    all.extend_from_slice(args);
+    let cli = Cli::try_parse_from(all)?;
+    tokio::task::block_in_place(|| run(cli))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_runs_the_migration_steps() {
+    let cluster = Cluster::start().await;
+    let mut legacy = cluster.backend(0).await;
+    legacy
+        .query_drop(
+            "CREATE DATABASE legacy; CREATE TABLE legacy.t_order (order_id BIGINT NOT NULL PRIMARY KEY, \
+             user_id BIGINT NOT NULL, status VARCHAR(16) NOT NULL DEFAULT 'new', \
+             amount DECIMAL(12, 2) NOT NULL DEFAULT 0, created_at DATETIME NOT NULL DEFAULT CURRENT_TIMESTAMP)",
+        )
+        .await
+        .unwrap();
+    let values: Vec<String> = (1..=3000)
+        .map(|i| {
+            format!(
+                "({}, {}, 'new', {}.50, '2026-01-01')",
+                i * 31 + 7,
+                i % 50,
+                i % 900
+            )
+        })
+        .collect();
+    legacy
+        .query_drop(format!(
+            "INSERT INTO legacy.t_order (order_id, user_id, status, amount, created_at) VALUES {}",
+            values.join(", ")
+        ))
+        .await
+        .unwrap();
+
+    // The operator's two configs: today's (t_order unsharded in `legacy`) and tomorrow's
+    // (examples/orders.yaml, 32 x 32), both pointing at the test's servers.
+    let dir = tempfile::tempdir().unwrap();
+    let example = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../examples/orders.yaml"
+    ))
+    .unwrap();
+    let mut target = example
+        .replace("user: shardgate", "user: root")
+        .replace("password: shardgate", "password: \"\"");
+    for (i, b) in cluster.topology.backends.iter().enumerate() {
+        target = target.replace(&format!("127.0.0.1:3306{}", i + 1), &b.address);
+    }
+    let backends: String = cluster
+        .topology
+        .backends
+        .iter()
+        .map(|b| {
+            format!(
+                "  - name: {}\n    address: {}\n    user: root\n    password: \"\"\n",
+                b.name, b.address
+            )
+        })
+        .collect();
+    let source = format!(
+        "backends:\n{backends}databases:\n  - names: legacy\n    backends: [ds0]\n\
+         schema:\n  name: shop\n  tables:\n    - name: t_order\n      kind: single\n      database: legacy\n"
+    );
+    let (from, to) = (dir.path().join("old.yaml"), dir.path().join("new.yaml"));
+    std::fs::write(&from, source).unwrap();
+    std::fs::write(&to, target).unwrap();
+    let (from, to) = (from.to_str().unwrap(), to.to_str().unwrap());
+    let step = |name: &'static str| {
+        let args = [
+            "migrate", name, "--from", from, "--to", to, "--table", "t_order",
+        ];
+        shardgate(&args)
+    };
+
+    step("plan").unwrap();
+    step("start").unwrap();
+    assert!(step("start").is_err(), "a second start is refused");
+    step("backfill").unwrap();
+    step("check").unwrap();
+    // Damage the target; check fails and logs the key; repair fixes it.
+    let k: i64 = 100 * 31 + 7;
+    let (db, t) = (k % 32, k / 32 % 32);
+    let mut backend = cluster.backend((db % 2) as usize).await;
+    backend
+        .query_drop(format!(
+            "DELETE FROM order_db_{db}.t_order_{t} WHERE order_id = {k}"
+        ))
+        .await
+        .unwrap();
+    let err = step("check").unwrap_err();
+    assert!(err.to_string().contains("1 rows differ"), "{err}");
+    step("repair").unwrap();
+    step("check").unwrap();
+    step("status").unwrap();
+    let mut meta = cluster.backend(0).await;
+    let row: Option<(String, u8)> = meta
+        .query_first("SELECT phase, last_check_clean FROM shardgate_meta.migrations WHERE table_name = 't_order'")
+        .await
+        .unwrap();
+    assert_eq!(row, Some(("checked".to_string(), 1)));
+    let back: Option<i64> = backend
+        .query_first(format!(
+            "SELECT COUNT(*) FROM order_db_{db}.t_order_{t} WHERE order_id = {k}"
+        ))
+        .await
+        .unwrap();
+    assert_eq!(back, Some(1));
+    step("rollback").unwrap();
+    let phase: Option<String> = meta
+        .query_first("SELECT phase FROM shardgate_meta.migrations WHERE table_name = 't_order'")
+        .await
+        .unwrap();
+    assert_eq!(phase.as_deref(), Some("rolled_back"));
+}
