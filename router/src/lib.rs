@@ -14,6 +14,7 @@ mod collect;
 mod condition;
 pub mod error;
 mod keys;
+mod literals;
 pub mod normalize;
 pub mod params;
 pub mod plan;

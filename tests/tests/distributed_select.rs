@@ -182,6 +182,27 @@ async fn scatter_selects_match_one_unsharded_table() {
         5
     );
 
+    // SQL-level PREPARE / EXECUTE USING of a merged SELECT, with a string that would break
+    // out of quotes if it were pasted in.
+    proxy
+        .query_drop("SET @lo = 1000, @st = 'paid', @evil = 'x'' OR ''1''=''1'")
+        .await
+        .unwrap();
+    proxy
+        .query_drop("PREPARE s FROM 'SELECT order_id, status FROM t_order WHERE order_id > ? AND (status = ? OR status = ?) ORDER BY order_id DESC LIMIT 7'")
+        .await
+        .unwrap();
+    let got: Vec<(i64, String)> = proxy
+        .query("EXECUTE s USING @lo, @st, @evil")
+        .await
+        .unwrap();
+    let expected: Vec<(i64, String)> = reference
+        .query("SELECT order_id, status FROM reference.t_order WHERE order_id > 1000 AND (status = 'paid' OR status = 'x'' OR ''1''=''1') ORDER BY order_id DESC LIMIT 7")
+        .await
+        .unwrap();
+    assert_eq!(got.len(), 7);
+    assert_eq!(got, expected);
+
     // Still refused, with the reason: merges this version does not do.
     for (sql, reason) in [
         (

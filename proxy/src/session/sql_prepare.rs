@@ -148,8 +148,14 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         };
         self.generated_insert_id = plan.generated_keys.first().map(|&id| id as u64);
         if plan.targets.len() > 1 && plan.kind == StatementKind::Select {
-            let message = format!("shardgate: this SELECT needs {} physical tables; scatter SELECT arrives with distributed queries", plan.targets.len());
-            return self.send_error(codes::ER_NOT_SUPPORTED_YET, &message).await;
+            // A merge over several tables: run it as the text statement it stands for, the
+            // variables' values written in as literals.
+            let Some(text) = template.with_literals(&values) else {
+                return self
+                    .send_error(codes::ER_WRONG_ARGUMENTS, "Incorrect arguments to EXECUTE")
+                    .await;
+            };
+            return self.routed(&text).await;
         }
         let mut jobs = Vec::new();
         for target in plan.targets {
