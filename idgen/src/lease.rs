@@ -102,6 +102,15 @@ impl LeaseValidity {
     }
 }
 
+/// Why [`keep_lease`] ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LeaseEnd {
+    /// Stopped and released.
+    Released,
+    /// Another owner holds the worker id now: take a new lease.
+    Lost(String),
+}
+
 /// The part of the ttl a holder may use: it stops a third of the ttl before the store
 /// would let the lease go.
 pub fn usable(ttl: Duration) -> Duration {
@@ -118,7 +127,7 @@ pub async fn keep_lease<L: WorkerLeases>(
     validity: LeaseValidity,
     last_unix_ms: impl Fn() -> u64,
     stop: impl Future<Output = ()>,
-) {
+) -> LeaseEnd {
     let beat = lease.ttl / 3;
     tokio::pin!(stop);
     loop {
@@ -126,7 +135,7 @@ pub async fn keep_lease<L: WorkerLeases>(
             _ = &mut stop => {
                 let _ = leases.release(&lease, last_unix_ms()).await;
                 validity.lose("released".into());
-                return;
+                return LeaseEnd::Released;
             }
             _ = tokio::time::sleep(beat) => {}
         }
@@ -134,8 +143,8 @@ pub async fn keep_lease<L: WorkerLeases>(
         match leases.renew(&lease, last_unix_ms()).await {
             Ok(()) => validity.extend(sent, usable(lease.ttl)),
             Err(IdError::LeaseLost(why)) => {
-                validity.lose(why);
-                return;
+                validity.lose(why.clone());
+                return LeaseEnd::Lost(why);
             }
             Err(_) => {}
         }

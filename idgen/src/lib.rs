@@ -24,7 +24,7 @@ pub mod stats;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::IdError;
 pub use layout::{Decoded, Layout};
-pub use lease::{keep_lease, usable as lease_usable, Lease, LeaseValidity, WorkerLeases};
+pub use lease::{keep_lease, usable as lease_usable, Lease, LeaseEnd, LeaseValidity, WorkerLeases};
 pub use mysql_lease::MySqlLeases;
 pub use segment::{SegmentConfig, SegmentGenerator};
 pub use segment_store::{MemorySegmentStore, MySqlSegmentStore, SegmentRange, SegmentStore};

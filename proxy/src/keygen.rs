@@ -8,13 +8,13 @@
 //! error that says why; nothing else in the proxy depends on it.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use shardgate_config::{Backend, KeyGeneratorKind, Topology, WorkerSource};
 use shardgate_idgen::{
-    keep_lease, IdError, Layout, LeaseValidity, MySqlLeases, MySqlSegmentStore, SegmentConfig,
-    SegmentGenerator, Snowflake, SystemClock, WorkerLeases,
+    keep_lease, IdError, Layout, LeaseEnd, LeaseValidity, MySqlLeases, MySqlSegmentStore,
+    SegmentConfig, SegmentGenerator, Snowflake, SystemClock, WorkerLeases,
 };
 use shardgate_router::{KeyError, KeySource};
 use tokio::sync::Notify;
@@ -25,10 +25,17 @@ const READY_WAIT: Duration = Duration::from_secs(5);
 
 /// A snowflake generator that may still be waiting for its worker id.
 struct SnowflakeSlot {
-    generator: OnceLock<Snowflake>,
+    /// Empty until a worker id is leased (and again while a lost lease is replaced).
+    generator: RwLock<Option<Arc<Snowflake>>>,
     ready: Notify,
     /// Why it is not ready, for errors.
     status: Mutex<String>,
+}
+
+impl SnowflakeSlot {
+    fn get(&self) -> Option<Arc<Snowflake>> {
+        self.generator.read().ok().and_then(|g| g.clone())
+    }
 }
 
 enum Generator {
@@ -85,7 +92,7 @@ impl KeyGenerators {
                         IdError::Layout(format!("key generator `{}`: {e}", g.name))
                     })?;
                     let slot = Arc::new(SnowflakeSlot {
-                        generator: OnceLock::new(),
+                        generator: RwLock::new(None),
                         ready: Notify::new(),
                         status: Mutex::new("its worker id lease is not taken yet".into()),
                     });
@@ -93,7 +100,9 @@ impl KeyGenerators {
                         WorkerSource::Static(id) => {
                             let generator =
                                 Snowflake::new(layout, *id, SystemClock, *clock_tolerance_ms)?;
-                            let _ = slot.generator.set(generator);
+                            if let Ok(mut g) = slot.generator.write() {
+                                *g = Some(Arc::new(generator));
+                            }
                         }
                         WorkerSource::Lease {
                             backend,
@@ -204,7 +213,7 @@ impl KeyGenerators {
                 let deadline = Instant::now() + READY_WAIT;
                 loop {
                     let ready = slot.ready.notified();
-                    if let Some(g) = slot.generator.get() {
+                    if let Some(g) = slot.get() {
                         let mut ids = vec![0; count];
                         return g
                             .fill(&mut ids)
@@ -223,10 +232,10 @@ impl KeyGenerators {
     }
 }
 
-/// Takes a worker id lease, then keeps it until the proxy stops; retries with backoff while
-/// the lease store cannot be reached.
+/// Takes a worker id lease and keeps it until the proxy stops; retries with backoff while
+/// the lease store cannot be reached, and takes a new lease when another proxy took the
+/// worker id (after this one could not renew in time).
 async fn run_lease(plan: LeasePlan, stop: Arc<Notify>) {
-    let mut backoff = Duration::from_millis(200);
     let set_status = |s: String| {
         if let Ok(mut status) = plan.slot.status.lock() {
             *status = s;
@@ -235,38 +244,50 @@ async fn run_lease(plan: LeasePlan, stop: Arc<Notify>) {
     let stopped = stop.notified();
     tokio::pin!(stopped);
     stopped.as_mut().enable();
-    let (leases, lease) = loop {
-        let attempt = async {
-            let leases = MySqlLeases::open(
-                MySqlLeases::opts(opts(&plan.backend)),
-                &plan.database,
-                &plan.table,
-                plan.ttl,
-            )
-            .await?;
-            let sent = Instant::now();
-            let lease = leases.acquire(plan.layout.max_worker()).await?;
-            Ok::<_, IdError>((leases, lease, sent))
-        };
-        tokio::select! {
-            _ = &mut stopped => return,
-            result = attempt => match result {
+    loop {
+        let mut backoff = Duration::from_millis(200);
+        let (leases, lease, validity) = loop {
+            let attempt = async {
+                let leases = MySqlLeases::open(
+                    MySqlLeases::opts(opts(&plan.backend)),
+                    &plan.database,
+                    &plan.table,
+                    plan.ttl,
+                )
+                .await?;
+                let sent = Instant::now();
+                let lease = leases.acquire(plan.layout.max_worker()).await?;
+                Ok::<_, IdError>((leases, lease, sent))
+            };
+            let result = tokio::select! {
+                _ = &mut stopped => return,
+                result = attempt => result,
+            };
+            match result {
                 Ok((leases, lease, sent)) => {
-                    let validity = LeaseValidity::new(sent, shardgate_idgen::lease_usable(plan.ttl));
-                    match Snowflake::new(plan.layout, lease.worker_id, SystemClock, plan.tolerance_ms) {
-                        Ok(g) => {
-                            let g = g.with_floor(lease.not_before_unix_ms).with_lease(validity.clone());
-                            let _ = plan.slot.generator.set(g);
-                            set_status("ready".into());
-                            plan.slot.ready.notify_waiters();
-                            tracing::info!(worker_id = lease.worker_id, backend = %plan.backend.name, "snowflake worker id leased");
-                            break ((leases, validity), lease);
-                        }
+                    let validity =
+                        LeaseValidity::new(sent, shardgate_idgen::lease_usable(plan.ttl));
+                    let generator = match Snowflake::new(
+                        plan.layout,
+                        lease.worker_id,
+                        SystemClock,
+                        plan.tolerance_ms,
+                    ) {
+                        Ok(g) => g
+                            .with_floor(lease.not_before_unix_ms)
+                            .with_lease(validity.clone()),
                         Err(e) => {
                             set_status(e.to_string());
                             return;
                         }
+                    };
+                    if let Ok(mut slot) = plan.slot.generator.write() {
+                        *slot = Some(Arc::new(generator));
                     }
+                    set_status("ready".into());
+                    plan.slot.ready.notify_waiters();
+                    tracing::info!(worker_id = lease.worker_id, backend = %plan.backend.name, "snowflake worker id leased");
+                    break (leases, lease, validity);
                 }
                 Err(e) => {
                     set_status(format!("taking a worker id lease: {e}"));
@@ -278,17 +299,24 @@ async fn run_lease(plan: LeasePlan, stop: Arc<Notify>) {
                     backoff = (backoff * 2).min(Duration::from_secs(5));
                 }
             }
+        };
+        let slot = plan.slot.clone();
+        let last = move || slot.get().map_or(0, |g| g.last_unix_ms());
+        let end = keep_lease(&leases, lease, validity, last, &mut stopped).await;
+        leases.close().await;
+        match end {
+            LeaseEnd::Released => return,
+            LeaseEnd::Lost(why) => {
+                tracing::warn!(backend = %plan.backend.name, %why, "worker id lease lost; taking a new one");
+                if let Ok(mut slot) = plan.slot.generator.write() {
+                    *slot = None;
+                }
+                set_status(format!(
+                    "the worker id lease was lost ({why}); taking a new one"
+                ));
+            }
         }
-    };
-    let (leases, validity) = leases;
-    let slot = plan.slot.clone();
-    let last = move || {
-        slot.generator
-            .get()
-            .map_or(0, |g: &Snowflake| g.last_unix_ms())
-    };
-    keep_lease(&leases, lease, validity, last, stopped).await;
-    leases.close().await;
+    }
 }
 
 /// The router's key source: ids that can be had without waiting; otherwise
@@ -310,7 +338,7 @@ impl KeySource for ImmediateKeys<'_> {
             }),
             Some(Generator::Segment(segment)) => segment.try_take(count).ok_or_else(not_ready),
             Some(Generator::Snowflake(slot)) => {
-                let g = slot.generator.get().ok_or_else(not_ready)?;
+                let g = slot.get().ok_or_else(not_ready)?;
                 let mut ids = vec![0; count];
                 g.fill(&mut ids).map_err(|e| KeyError::Failed {
                     generator: generator.to_string(),

@@ -242,3 +242,35 @@ async fn inserts_without_keys_get_them_from_the_generator() {
         assert_eq!(n, Some(1), "id {id}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_proxy_whose_lease_is_taken_stops_using_it_and_leases_another() {
+    let cluster = Cluster::start_with(more_generators).await;
+    let mut conn = cluster.client().await;
+    let layout = Layout::default();
+    let before = nextval(&mut conn, "gen_0").await;
+    let worker = layout.decode(before).worker;
+    // Another owner takes the worker id (as if this proxy had not renewed in time).
+    let mut backend = cluster.backend(0).await;
+    backend
+        .exec_drop(
+            "UPDATE shardgate_meta.worker_lease SET owner = 'another proxy', \
+             expires_at = UNIX_TIMESTAMP(NOW(3)) * 1000 + 600000 WHERE worker_id = ?",
+            (worker,),
+        )
+        .await
+        .unwrap();
+    // Within a heartbeat (a third of the 3 s ttl) the proxy finds out and leases another id.
+    let mut after = None;
+    for _ in 0..50 {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        if let Ok(Some(id)) = conn.query_first::<i64, _>("SELECT NEXTVAL('gen_0')").await {
+            if layout.decode(id).worker != worker {
+                after = Some(id);
+                break;
+            }
+        }
+    }
+    let after = after.expect("a new worker id within 10 s");
+    assert!(after > before);
+}
