@@ -16,6 +16,7 @@ use shardgate_idgen::{
     keep_lease, IdError, Layout, LeaseEnd, LeaseValidity, MySqlLeases, MySqlSegmentStore,
     SegmentConfig, SegmentGenerator, Snowflake, SystemClock, WorkerLeases,
 };
+use shardgate_migrate::backend_opts as opts;
 use shardgate_router::{KeyError, KeySource};
 use tokio::sync::Notify;
 
@@ -59,17 +60,6 @@ pub struct KeyGenerators {
     leases: Mutex<Vec<LeasePlan>>,
     stop: Arc<Notify>,
     tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
-}
-
-/// Connection options for a backend's account.
-fn opts(backend: &Backend) -> mysql_async::OptsBuilder {
-    let (host, port) = backend.host_and_port();
-    mysql_async::OptsBuilder::default()
-        .ip_or_hostname(host.to_string())
-        .tcp_port(port)
-        .user(Some(backend.user.clone()))
-        .pass(Some(backend.password.clone()))
-        .prefer_socket(false)
 }
 
 impl KeyGenerators {

@@ -186,6 +186,36 @@ impl Cluster {
     }
 }
 
+/// Every row of `sql`, as values.
+pub async fn all_rows(conn: &mut mysql_async::Conn, sql: &str) -> Vec<Vec<mysql_async::Value>> {
+    use mysql_async::prelude::Queryable;
+    let rows: Vec<mysql_async::Row> = conn
+        .query(sql)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    rows.into_iter().map(mysql_async::Row::unwrap).collect()
+}
+
+/// A config with `t_order` unsharded in database `legacy` on the cluster's first server:
+/// the source of a migration to the example's 32 x 32 layout.
+pub fn legacy_source_yaml(cluster: &Cluster) -> String {
+    let backends: String = cluster
+        .topology
+        .backends
+        .iter()
+        .map(|b| {
+            format!(
+                "  - name: {}\n    address: {}\n    user: root\n    password: \"\"\n",
+                b.name, b.address
+            )
+        })
+        .collect();
+    format!(
+        "backends:\n{backends}databases:\n  - names: legacy\n    backends: [ds0]\n\
+         schema:\n  name: shop\n  tables:\n    - name: t_order\n      kind: single\n      database: legacy\n"
+    )
+}
+
 /// A proxy serving in the test's process.
 pub struct ProxyHandle {
     pub addr: SocketAddr,

@@ -4,8 +4,8 @@
 //! refused with the reason.
 
 use mysql_async::prelude::Queryable;
-use mysql_async::{Row, Value};
-use shardgate_tests::Cluster;
+use mysql_async::Row;
+use shardgate_tests::{all_rows as all, Cluster};
 
 const ORDERS: &str = "(order_id BIGINT NOT NULL PRIMARY KEY, user_id INT NULL, \
     currency CHAR(3) COLLATE utf8mb4_bin NULL, amount DECIMAL(12,2) NULL)";
@@ -23,14 +23,6 @@ fn on_reference(sql: &str) -> String {
         })
         .trim()
         .to_string()
-}
-
-async fn all(conn: &mut mysql_async::Conn, sql: &str) -> Vec<Vec<Value>> {
-    let rows: Vec<Row> = conn
-        .query(sql)
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {e}"));
-    rows.into_iter().map(Row::unwrap).collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

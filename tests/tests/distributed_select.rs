@@ -4,7 +4,7 @@
 
 use mysql_async::prelude::Queryable;
 use mysql_async::{Row, Value};
-use shardgate_tests::Cluster;
+use shardgate_tests::{all_rows as all, Cluster};
 
 const TABLE: &str = "(order_id BIGINT NOT NULL PRIMARY KEY, user_id INT NULL, \
     status VARCHAR(16) COLLATE utf8mb4_general_ci NULL, code VARCHAR(16) COLLATE utf8mb4_bin NULL, \
@@ -53,14 +53,6 @@ fn rows(n: i64) -> Vec<String> {
             )
         })
         .collect()
-}
-
-async fn all(conn: &mut mysql_async::Conn, sql: &str) -> Vec<Vec<Value>> {
-    let rows: Vec<Row> = conn
-        .query(sql)
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {e}"));
-    rows.into_iter().map(Row::unwrap).collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

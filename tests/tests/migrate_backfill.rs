@@ -12,7 +12,7 @@ use shardgate_migrate::{
     backend_opts, backfill, check, create_target_tables, repair, BackfillOptions, CheckOptions,
     MigrationPlan, Phase, StateStore, Step,
 };
-use shardgate_tests::Cluster;
+use shardgate_tests::{legacy_source_yaml, Cluster};
 
 const ROWS: i64 = 20_000;
 
@@ -24,26 +24,6 @@ type OrderRow = (
     Option<String>,
     Option<String>,
 );
-
-/// The source layout: t_order unsharded in `legacy` on the first server.
-fn source_topology(cluster: &Cluster) -> Topology {
-    let backends: String = cluster
-        .topology
-        .backends
-        .iter()
-        .map(|b| {
-            format!(
-                "  - name: {}\n    address: {}\n    user: root\n    password: \"\"\n",
-                b.name, b.address
-            )
-        })
-        .collect();
-    let yaml = format!(
-        "backends:\n{backends}databases:\n  - names: legacy\n    backends: [ds0]\n\
-         schema:\n  name: shop\n  tables:\n    - name: t_order\n      kind: single\n      database: legacy\n"
-    );
-    Topology::from_yaml(&yaml, "source.yaml").expect("source config")
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn backfill_resumes_after_a_kill_and_places_every_row() {
@@ -83,7 +63,12 @@ async fn backfill_resumes_after_a_kill_and_places_every_row() {
             .unwrap();
     }
     let target = Topology::clone(&cluster.topology);
-    let plan = MigrationPlan::new(source_topology(&cluster), target, "t_order").unwrap();
+    let plan = MigrationPlan::new(
+        Topology::from_yaml(&legacy_source_yaml(&cluster), "source.yaml").unwrap(),
+        target,
+        "t_order",
+    )
+    .unwrap();
     assert_eq!(plan.source.physical.len(), 1);
     assert_eq!(plan.target.physical.len(), 1024);
     assert!(plan.to_string().contains("1024 physical tables"), "{plan}");

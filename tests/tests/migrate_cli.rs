@@ -5,7 +5,7 @@
 use clap::Parser;
 use mysql_async::prelude::Queryable;
 use shardgate_proxy::cli::{run, Cli};
-use shardgate_tests::Cluster;
+use shardgate_tests::{legacy_source_yaml, Cluster};
 
 /// Runs `shardgate ARGS` in this process (the CLI makes its own runtime, so off the
 /// test's).
@@ -60,21 +60,7 @@ async fn an_operator_runs_the_migration_steps() {
     for (i, b) in cluster.topology.backends.iter().enumerate() {
         target = target.replace(&format!("127.0.0.1:3306{}", i + 1), &b.address);
     }
-    let backends: String = cluster
-        .topology
-        .backends
-        .iter()
-        .map(|b| {
-            format!(
-                "  - name: {}\n    address: {}\n    user: root\n    password: \"\"\n",
-                b.name, b.address
-            )
-        })
-        .collect();
-    let source = format!(
-        "backends:\n{backends}databases:\n  - names: legacy\n    backends: [ds0]\n\
-         schema:\n  name: shop\n  tables:\n    - name: t_order\n      kind: single\n      database: legacy\n"
-    );
+    let source = legacy_source_yaml(&cluster);
     let (from, to) = (dir.path().join("old.yaml"), dir.path().join("new.yaml"));
     std::fs::write(&from, source).unwrap();
     std::fs::write(&to, target).unwrap();

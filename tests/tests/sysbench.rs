@@ -11,6 +11,12 @@ use shardgate_tests::{Cluster, PASSWORD, USER};
 const TABLE_SIZE: i64 = 3000;
 
 fn sysbench(cluster: &Cluster, args: &[&str]) -> String {
+    sysbench_with(cluster, TABLE_SIZE, false, args)
+}
+
+/// sysbench through the proxy on one table of `table_size` rows; `auto_inc`: sysbench
+/// leaves ids out (prepare) or sends 0 (oltp_insert) for the proxy to fill.
+fn sysbench_with(cluster: &Cluster, table_size: i64, auto_inc: bool, args: &[&str]) -> String {
     let output = Command::new("sysbench")
         .args(args)
         .args([
@@ -21,8 +27,8 @@ fn sysbench(cluster: &Cluster, args: &[&str]) -> String {
             &format!("--mysql-password={PASSWORD}"),
             "--mysql-db=sbtest",
             "--tables=1",
-            &format!("--table-size={TABLE_SIZE}"),
-            "--auto_inc=off",
+            &format!("--table-size={table_size}"),
+            &format!("--auto_inc={}", if auto_inc { "on" } else { "off" }),
         ])
         .output()
         .expect("run sysbench (scripts/deps.sh installs it)");
@@ -186,29 +192,7 @@ async fn sysbench_read_write_for_a_minute() {
 async fn sysbench_insert_with_ids_from_the_proxy() {
     let cluster = Cluster::start_example("sbtest.yaml", |_| {}).await;
     let c = &cluster;
-    let run = |args: &[&str]| {
-        let output = Command::new("sysbench")
-            .args(args)
-            .args([
-                "--db-driver=mysql",
-                "--mysql-host=127.0.0.1",
-                &format!("--mysql-port={}", c.proxy.port()),
-                &format!("--mysql-user={USER}"),
-                &format!("--mysql-password={PASSWORD}"),
-                "--mysql-db=sbtest",
-                "--tables=1",
-                "--table-size=2000",
-            ])
-            .output()
-            .expect("run sysbench");
-        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-        assert!(
-            output.status.success(),
-            "sysbench {args:?}:\n{stdout}\n{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        stdout
-    };
+    let run = |args: &[&str]| sysbench_with(c, 2000, true, args);
     let report = tokio::task::block_in_place(|| {
         run(&["oltp_insert", "prepare"]);
         run(&[
