@@ -196,6 +196,58 @@ pub async fn all_rows(conn: &mut mysql_async::Conn, sql: &str) -> Vec<Vec<mysql_
     rows.into_iter().map(mysql_async::Row::unwrap).collect()
 }
 
+/// Loads the same rows (VALUES tuples) into `reference.TABLE` directly and into
+/// `TABLE (COLUMNS)` through the proxy, in chunks.
+pub async fn insert_both(
+    reference: &mut mysql_async::Conn,
+    proxy: &mut mysql_async::Conn,
+    table: &str,
+    columns: &str,
+    rows: &[String],
+) {
+    use mysql_async::prelude::Queryable;
+    for chunk in rows.chunks(200) {
+        let values = chunk.join(", ");
+        reference
+            .query_drop(format!("INSERT INTO reference.{table} VALUES {values}"))
+            .await
+            .unwrap_or_else(|e| panic!("reference {table}: {e}"));
+        proxy
+            .query_drop(format!("INSERT INTO {table} ({columns}) VALUES {values}"))
+            .await
+            .unwrap_or_else(|e| panic!("proxy {table}: {e}"));
+    }
+}
+
+/// `sql` through the proxy and `direct` on the reference give the same rows in the same
+/// order, in the text and the binary protocol.
+pub async fn assert_same(
+    reference: &mut mysql_async::Conn,
+    proxy: &mut mysql_async::Conn,
+    sql: &str,
+    direct: &str,
+) {
+    use mysql_async::prelude::Queryable;
+    let expected = all_rows(reference, direct).await;
+    let got = all_rows(proxy, sql).await;
+    assert_eq!(got, expected, "{sql}");
+    // Prepared: binary rows, merged by their decoded values.
+    let unwrap = |rows: Vec<mysql_async::Row>| {
+        rows.into_iter()
+            .map(mysql_async::Row::unwrap)
+            .collect::<Vec<_>>()
+    };
+    let expected: Vec<mysql_async::Row> = reference
+        .exec(direct, ())
+        .await
+        .unwrap_or_else(|e| panic!("prepared {direct}: {e}"));
+    let got: Vec<mysql_async::Row> = proxy
+        .exec(sql, ())
+        .await
+        .unwrap_or_else(|e| panic!("prepared {sql}: {e}"));
+    assert_eq!(unwrap(got), unwrap(expected), "prepared {sql}");
+}
+
 /// A config with `t_order` unsharded in database `legacy` on the cluster's first server:
 /// the source of a migration to the example's 32 x 32 layout.
 pub fn legacy_source_yaml(cluster: &Cluster) -> String {

@@ -4,8 +4,7 @@
 //! refused with the reason.
 
 use mysql_async::prelude::Queryable;
-use mysql_async::Row;
-use shardgate_tests::{all_rows as all, Cluster};
+use shardgate_tests::{assert_same, insert_both, Cluster};
 
 const ORDERS: &str = "(order_id BIGINT NOT NULL PRIMARY KEY, user_id INT NULL, \
     currency CHAR(3) COLLATE utf8mb4_bin NULL, amount DECIMAL(12,2) NULL)";
@@ -79,21 +78,11 @@ async fn binding_and_broadcast_joins_match_one_database() {
             })
         })
         .collect();
-    for (table, rows) in [
-        ("t_order (order_id, user_id, currency, amount)", &orders),
-        ("t_order_item (order_id, line, sku, qty)", &items),
+    for (table, columns, rows) in [
+        ("t_order", "order_id, user_id, currency, amount", &orders),
+        ("t_order_item", "order_id, line, sku, qty", &items),
     ] {
-        for chunk in rows.chunks(200) {
-            let values = chunk.join(", ");
-            reference
-                .query_drop(format!("INSERT INTO reference.{table} VALUES {values}"))
-                .await
-                .unwrap();
-            proxy
-                .query_drop(format!("INSERT INTO {table} VALUES {values}"))
-                .await
-                .unwrap();
-        }
+        insert_both(&mut reference, &mut proxy, table, columns, rows).await;
     }
     let rates = "('EUR', 1.000000), ('USD', 0.920000), ('JPY', 0.006100)";
     reference
@@ -120,16 +109,7 @@ async fn binding_and_broadcast_joins_match_one_database() {
         // All three.
         "SELECT o.currency, SUM(i.qty * c.rate) AS v FROM t_order o JOIN t_order_item i ON o.order_id = i.order_id JOIN t_currency c ON c.code = o.currency GROUP BY o.currency HAVING v > 10",
     ] {
-        let expected = all(&mut reference, &on_reference(sql)).await;
-        let got = all(&mut proxy, sql).await;
-        assert_eq!(got, expected, "{sql}");
-        let expected: Vec<Row> = reference.exec(on_reference(sql), ()).await.unwrap();
-        let got: Vec<Row> = proxy
-            .exec(sql, ())
-            .await
-            .unwrap_or_else(|e| panic!("prepared {sql}: {e}"));
-        let unwrap = |rows: Vec<Row>| rows.into_iter().map(Row::unwrap).collect::<Vec<_>>();
-        assert_eq!(unwrap(got), unwrap(expected), "prepared {sql}");
+        assert_same(&mut reference, &mut proxy, sql, &on_reference(sql)).await;
     }
 
     // Joins that would need rows of other shards are refused with the reason, and the

@@ -9,7 +9,7 @@ use mysql_async::{Row, Value};
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use proptest::test_runner::{Config, TestRunner};
-use shardgate_tests::Cluster;
+use shardgate_tests::{insert_both, Cluster};
 
 const TABLE: &str = "(order_id BIGINT NOT NULL PRIMARY KEY, user_id INT NULL, \
     status VARCHAR(16) COLLATE utf8mb4_general_ci NULL, amount DECIMAL(10,2) NULL, \
@@ -234,17 +234,14 @@ async fn random_queries_match_one_unsharded_table() {
             )
         })
         .collect();
-    for chunk in values.chunks(200) {
-        let values = chunk.join(", ");
-        reference
-            .query_drop(format!("INSERT INTO reference.t_order VALUES {values}"))
-            .await
-            .unwrap();
-        proxy
-            .query_drop(format!("INSERT INTO t_order (order_id, user_id, status, amount, created_at) VALUES {values}"))
-            .await
-            .unwrap();
-    }
+    insert_both(
+        &mut reference,
+        &mut proxy,
+        "t_order",
+        "order_id, user_id, status, amount, created_at",
+        &values,
+    )
+    .await;
 
     let mut cases = Vec::new();
     for _ in 0..96 {

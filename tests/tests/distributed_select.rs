@@ -3,8 +3,8 @@
 //! (order-sensitive where ORDER BY fixes the order).
 
 use mysql_async::prelude::Queryable;
-use mysql_async::{Row, Value};
-use shardgate_tests::{all_rows as all, Cluster};
+use mysql_async::Value;
+use shardgate_tests::{all_rows as all, assert_same, insert_both, Cluster};
 
 const TABLE: &str = "(order_id BIGINT NOT NULL PRIMARY KEY, user_id INT NULL, \
     status VARCHAR(16) COLLATE utf8mb4_general_ci NULL, code VARCHAR(16) COLLATE utf8mb4_bin NULL, \
@@ -73,18 +73,14 @@ async fn scatter_selects_match_one_unsharded_table() {
         .query_drop(format!("CREATE TABLE t_order {TABLE}"))
         .await
         .unwrap();
-    let data = rows(1500);
-    for chunk in data.chunks(250) {
-        let values = chunk.join(", ");
-        reference
-            .query_drop(format!("INSERT INTO reference.t_order VALUES {values}"))
-            .await
-            .unwrap();
-        proxy
-            .query_drop(format!("INSERT INTO t_order (order_id, user_id, status, code, amount, ratio, created_at) VALUES {values}"))
-            .await
-            .unwrap();
-    }
+    insert_both(
+        &mut reference,
+        &mut proxy,
+        "t_order",
+        "order_id, user_id, status, code, amount, ratio, created_at",
+        &rows(1500),
+    )
+    .await;
 
     let ordered = [
         "SELECT order_id, user_id FROM t_order ORDER BY user_id, order_id",
@@ -139,17 +135,7 @@ async fn scatter_selects_match_one_unsharded_table() {
     ];
     for sql in ordered {
         let direct = sql.replace("FROM t_order", "FROM reference.t_order");
-        let expected = all(&mut reference, &direct).await;
-        let got = all(&mut proxy, sql).await;
-        assert_eq!(got, expected, "{sql}");
-        // The same as prepared statements: binary rows, merged by their decoded values.
-        let expected: Vec<Row> = reference.exec(&direct, ()).await.unwrap();
-        let got: Vec<Row> = proxy
-            .exec(sql, ())
-            .await
-            .unwrap_or_else(|e| panic!("prepared {sql}: {e}"));
-        let unwrap = |rows: Vec<Row>| rows.into_iter().map(Row::unwrap).collect::<Vec<_>>();
-        assert_eq!(unwrap(got), unwrap(expected), "prepared {sql}");
+        assert_same(&mut reference, &mut proxy, sql, &direct).await;
     }
     // Without ORDER BY the order is the server's choice: compare as sets, and counts for LIMIT.
     for sql in [
