@@ -8,6 +8,7 @@ pub mod cli;
 pub mod exec;
 pub mod keygen;
 pub mod merge;
+pub mod migration;
 pub mod protocol;
 pub mod sandbox;
 pub mod server;

@@ -22,6 +22,8 @@ pub struct ProxyContext {
     pub tls: Option<Arc<tokio_rustls::TlsAcceptor>>,
     /// Id generators that fill missing keys.
     pub keys: crate::keygen::KeyGenerators,
+    /// Migrations under way, as the state table says.
+    pub migrations: Arc<crate::migration::MigrationWatch>,
 }
 
 impl ProxyContext {
@@ -36,8 +38,10 @@ impl ProxyContext {
             None => None,
         };
         let keys = crate::keygen::KeyGenerators::new(&topology)?;
+        let migrations = Arc::new(crate::migration::MigrationWatch::new(&topology));
         Ok(Arc::new(ProxyContext {
             keys,
+            migrations,
             router: Router::new(topology.clone()),
             names: NameMap::new(&topology),
             topology,
@@ -61,6 +65,7 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     tokio::pin!(shutdown);
     ctx.keys.start();
+    let watch = tokio::spawn(ctx.migrations.clone().run());
     loop {
         tokio::select! {
             accepted = listener.accept() => {
@@ -84,6 +89,8 @@ pub async fn serve(
             _ = &mut shutdown => {
                 // Leases released and unused segment ids given back: a restart wastes none.
                 ctx.keys.shutdown().await;
+                ctx.migrations.stop();
+                let _ = watch.await;
                 return Ok(());
             }
         }

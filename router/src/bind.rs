@@ -280,6 +280,12 @@ impl Template {
             targets,
             merge,
             generated_keys,
+            tables: {
+                let mut tables: Vec<usize> = self.refs.iter().map(|r| r.table).collect();
+                tables.sort_unstable();
+                tables.dedup();
+                tables
+            },
         })
     }
 

@@ -75,6 +75,33 @@ async fn an_operator_runs_the_migration_steps() {
     step("plan").unwrap();
     step("start").unwrap();
     assert!(step("start").is_err(), "a second start is refused");
+    // Within about a second the proxy knows, and refuses writes to the table (it does not
+    // write to both layouts yet) while reads go on.
+    let mut client = cluster.client().await;
+    // A write that changes nothing when it is let through.
+    let write = "UPDATE t_order SET status = status WHERE order_id = -1";
+    let mut refused = None;
+    for _ in 0..40 {
+        match client.query_drop(write).await {
+            Err(mysql_async::Error::Server(e)) => {
+                refused = Some(e);
+                break;
+            }
+            Ok(()) => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
+            Err(e) => panic!("{e}"),
+        }
+    }
+    let refused = refused.expect("writes refused within 4 s");
+    assert_eq!(refused.code, 1235);
+    assert!(
+        refused.message.contains("`t_order` is being migrated"),
+        "{}",
+        refused.message
+    );
+    let _: Vec<i64> = client
+        .query("SELECT order_id FROM t_order LIMIT 3")
+        .await
+        .unwrap();
     step("backfill").unwrap();
     step("check").unwrap();
     // Damage the target; check fails and logs the key; repair fixes it.
@@ -106,6 +133,16 @@ async fn an_operator_runs_the_migration_steps() {
         .unwrap();
     assert_eq!(back, Some(1));
     step("rollback").unwrap();
+    // Rolled back: writes are taken again.
+    let mut taken = false;
+    for _ in 0..40 {
+        if client.query_drop(write).await.is_ok() {
+            taken = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(taken, "writes taken again within 4 s of the rollback");
     let phase: Option<String> = meta
         .query_first("SELECT phase FROM shardgate_meta.migrations WHERE table_name = 't_order'")
         .await

@@ -173,6 +173,9 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             Ok(p) => p,
             Err(e) => return self.send_router_error(&e).await,
         };
+        if let Some(refusal) = self.migration_refusal(&plan) {
+            return self.send_error(codes::ER_NOT_SUPPORTED_YET, &refusal).await;
+        }
         self.generated_insert_id = plan.generated_keys.first().map(|&id| id as u64);
         let one_copy = plan.merge == MergeSpec::OneCopyAffectedRows;
         let (kind, merge) = (plan.kind, plan.merge);

@@ -285,6 +285,9 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     }
 
     async fn run_plan(&mut self, plan: Plan) -> Result<(), SessionError> {
+        if let Some(refusal) = self.migration_refusal(&plan) {
+            return self.send_error(codes::ER_NOT_SUPPORTED_YET, &refusal).await;
+        }
         // Generated keys: the OK packet and LAST_INSERT_ID() report the first, as MySQL does
         // for AUTO_INCREMENT.
         self.generated_insert_id = plan.generated_keys.first().map(|&id| id as u64);
@@ -298,6 +301,22 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             return self.scatter_select(plan).await;
         }
         self.fan_out(plan).await
+    }
+
+    /// Writes and DDL on a table being migrated are refused until dual-write arrives: the
+    /// target would silently miss them.
+    pub(crate) fn migration_refusal(&self, plan: &Plan) -> Option<String> {
+        if plan.kind == StatementKind::Select {
+            return None;
+        }
+        plan.tables.iter().find_map(|&t| {
+            let name = &self.ctx.topology.tables.get(t)?.name;
+            let phase = self.ctx.migrations.phase(name)?;
+            Some(format!(
+                "shardgate: `{name}` is being migrated (phase {}) and this version does not write to both layouts yet; writes to it are refused until the migration is rolled back",
+                phase.as_str()
+            ))
+        })
     }
 
     /// One target: send the statement and relay the answer as it comes.
