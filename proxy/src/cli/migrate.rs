@@ -1,7 +1,8 @@
 //! `shardgate migrate`: plan, start, backfill, status, rollback.
 //!
-//! The migration state lives in `shardgate_meta` on the target config's first backend (or
-//! `--state BACKEND`), where every proxy and every run of this command find it.
+//! The migration state lives in `shardgate_meta` on the source config's first backend (or
+//! `--state BACKEND`): the proxies, which run with the source config, read it there, and so
+//! does every run of this command.
 
 use std::io::Write;
 use std::path::Path;
@@ -24,7 +25,7 @@ pub struct MigrateArgs<'a> {
     pub from: &'a Path,
     pub to: &'a Path,
     pub table: &'a str,
-    /// The backend (of the target config) holding the state; its first by default.
+    /// The backend (of the source config) holding the state; its first by default.
     pub state: Option<&'a str>,
 }
 
@@ -43,15 +44,15 @@ fn load(args: &MigrateArgs<'_>) -> anyhow::Result<(MigrationPlan, String, String
 }
 
 async fn state_store(plan: &MigrationPlan, state: Option<&str>) -> anyhow::Result<StateStore> {
-    let backends = &plan.target.topology.backends;
+    let backends = &plan.source.topology.backends;
     let backend = match state {
         Some(name) => backends
             .iter()
             .find(|b| b.name == name)
-            .with_context(|| format!("the target config has no backend `{name}`"))?,
+            .with_context(|| format!("the source config has no backend `{name}`"))?,
         None => backends
             .first()
-            .context("the target config has no backend")?,
+            .context("the source config has no backend")?,
     };
     Ok(StateStore::open(backend_opts(backend), STATE_DATABASE, &backend.name).await?)
 }

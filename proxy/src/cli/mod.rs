@@ -56,8 +56,8 @@ pub enum Command {
         /// The logical table to move.
         #[arg(long, global = true)]
         table: Option<String>,
-        /// The backend (of the target config) holding the migration state; its first by
-        /// default.
+        /// The backend (of the source config) holding the migration state; its first by
+        /// default, where the proxies look.
         #[arg(long, global = true)]
         state: Option<String>,
     },
