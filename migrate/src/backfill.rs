@@ -74,7 +74,7 @@ pub(crate) fn pools(backends: &[Backend]) -> Vec<mysql_async::Pool> {
 }
 
 /// Creates every target physical table like the source's first one (its `SHOW CREATE
-/// TABLE`), when missing.
+/// TABLE`), and its database, when missing.
 pub async fn create_target_tables(plan: &MigrationPlan) -> Result<usize, MigrateError> {
     let source = plan
         .source
@@ -98,12 +98,18 @@ pub async fn create_target_tables(plan: &MigrationPlan) -> Result<usize, Migrate
         .ok_or_else(|| MigrateError::Plan(format!("unexpected definition: {create}")))?;
     let targets = pools(&plan.target.topology.backends);
     let mut created = 0;
+    let mut databases = std::collections::BTreeSet::new();
     for t in &plan.target.physical {
         let name = &plan.target.topology.backends[t.backend].name;
         let mut conn = targets[t.backend]
             .get_conn()
             .await
             .map_err(|e| MigrateError::backend(name, e))?;
+        if databases.insert((t.backend, t.database.clone())) {
+            conn.query_drop(format!("CREATE DATABASE IF NOT EXISTS `{}`", t.database))
+                .await
+                .map_err(|e| MigrateError::backend(name, e))?;
+        }
         conn.query_drop(format!(
             "CREATE TABLE IF NOT EXISTS {} {body}",
             t.qualified()

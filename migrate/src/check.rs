@@ -124,22 +124,39 @@ async fn each_table(
     sql: &str,
     mut fold: impl FnMut(Row) -> Result<(), MigrateError>,
 ) -> Result<(), MigrateError> {
+    // Several tables at once: a side of 1024 small tables is mostly round trips.
+    let mut running = tokio::task::JoinSet::new();
+    let mut fold_done = |result: Option<Result<Result<Vec<Row>, MigrateError>, _>>| match result {
+        Some(Ok(Ok(rows))) => rows.into_iter().try_for_each(&mut fold),
+        Some(Ok(Err(e))) => Err(e),
+        Some(Err(e)) => Err(MigrateError::backend("check", e)),
+        None => Ok(()),
+    };
     for t in &side.physical {
-        let name = &side.topology.backends[t.backend].name;
-        let mut conn = pools[t.backend]
-            .get_conn()
-            .await
-            .map_err(|e| MigrateError::backend(name, e))?;
-        let rows: Vec<Row> = conn
-            .query(sql.replace("{table}", &t.qualified()))
-            .await
-            .map_err(|e| MigrateError::backend(name, e))?;
-        for row in rows {
-            fold(row)?;
+        if running.len() >= QUERIES_AT_ONCE {
+            fold_done(running.join_next().await)?;
         }
+        let name = side.topology.backends[t.backend].name.clone();
+        let pool = pools[t.backend].clone();
+        let sql = sql.replace("{table}", &t.qualified());
+        running.spawn(async move {
+            let mut conn = pool
+                .get_conn()
+                .await
+                .map_err(|e| MigrateError::backend(&name, e))?;
+            conn.query::<Row, _>(sql)
+                .await
+                .map_err(|e| MigrateError::backend(&name, e))
+        });
+    }
+    while !running.is_empty() {
+        fold_done(running.join_next().await)?;
     }
     Ok(())
 }
+
+/// Checksum queries in flight at once on one side.
+const QUERIES_AT_ONCE: usize = 8;
 
 fn int(row: &Row, at: usize) -> Option<i64> {
     match row.as_ref(at)? {
@@ -248,10 +265,13 @@ pub async fn check(
         let chunks = (rows / options.rows_per_chunk.max(1)).max(1) as i128;
         let width = i64::try_from((span / chunks).max(1)).unwrap_or(i64::MAX);
         progress(&format!("{rows} source rows, buckets of {width} keys"));
-        let source = buckets(&plan.source, &sources, key, &checksum, width, None).await?;
-        progress("source checksums done");
-        let target = buckets(&plan.target, &targets, key, &checksum, width, None).await?;
-        progress("target checksums done");
+        // Both sides at once.
+        let (source, target) = tokio::join!(
+            buckets(&plan.source, &sources, key, &checksum, width, None),
+            buckets(&plan.target, &targets, key, &checksum, width, None)
+        );
+        let (source, target) = (source?, target?);
+        progress("checksums done");
         let mut report = CheckReport {
             chunks: source.len().max(target.len()) as u64,
             source_rows: source.values().map(|b| b.0).sum(),

@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# The data steps of a migration, timed: an unsharded t_order of ROWS rows (default 200000)
+# on one MariaDB server moves to the 32 x 32 layout over two servers with
+# `shardgate migrate start`, `backfill` and `check`. Prints rows/s of backfill and check.
+# Dual-write is not in the proxies yet, so the write latency it adds is not measured here.
+# Usage: bench/migrate.sh   (ROWS=1000000 bench/migrate.sh for the issue's size)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+rows=${ROWS:-200000}
+
+bash scripts/deps.sh
+cargo build --release --quiet --bin shardgate
+shardgate=target/release/shardgate
+
+work=$(mktemp -d /tmp/shardgate-migrate.XXXXXX)
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+# Two MariaDB servers on 33081 and 33082.
+for i in 1 2; do
+  mariadb-install-db --no-defaults --datadir="$work/data$i" --auth-root-authentication-method=normal \
+    --skip-test-db --user="$(id -un)" >"$work/install$i.log" 2>&1
+  mariadbd --no-defaults --datadir="$work/data$i" --socket="$work/m$i.sock" --port=3308$i \
+    --bind-address=127.0.0.1 --user="$(id -un)" --skip-name-resolve --max-connections=500 \
+    --innodb-buffer-pool-size=512M --innodb-flush-log-at-trx-commit=2 --skip-log-bin \
+    --log-error="$work/error$i.log" --pid-file="$work/m$i.pid" &
+  pids+=($!)
+done
+for i in 1 2; do
+  for _ in $(seq 1 100); do
+    mariadb --socket="$work/m$i.sock" -uroot -e "SELECT 1" >/dev/null 2>&1 && break
+    sleep 0.2
+  done
+  mariadb --socket="$work/m$i.sock" -uroot -e \
+    "CREATE USER 'bench'@'127.0.0.1' IDENTIFIED BY 'bench'; GRANT ALL PRIVILEGES ON *.* TO 'bench'@'127.0.0.1';"
+done
+
+echo "bench: $rows rows in legacy.t_order on the first server"
+mariadb --socket="$work/m1.sock" -uroot <<SQL
+CREATE DATABASE legacy;
+USE legacy;
+CREATE TABLE legacy.t_order (
+  order_id BIGINT NOT NULL PRIMARY KEY,
+  user_id BIGINT NOT NULL,
+  status VARCHAR(16) NOT NULL DEFAULT 'new',
+  amount DECIMAL(12, 2) NOT NULL DEFAULT 0,
+  note VARCHAR(64) NULL,
+  created_at DATETIME NOT NULL DEFAULT CURRENT_TIMESTAMP
+) ENGINE = InnoDB;
+INSERT INTO legacy.t_order (order_id, user_id, status, amount, note, created_at)
+  SELECT seq * 7, seq % 5000, ELT(1 + seq % 3, 'new', 'paid', 'shipped'), (seq % 100000) / 100,
+         IF(seq % 10 = 0, NULL, CONCAT('note ', seq)), '2026-01-01' + INTERVAL (seq % 100000) SECOND
+  FROM seq_1_to_${rows};
+SQL
+
+backends="backends:
+  - name: ds0
+    address: 127.0.0.1:33081
+    user: bench
+    password: bench
+  - name: ds1
+    address: 127.0.0.1:33082
+    user: bench
+    password: bench"
+cat >"$work/old.yaml" <<YAML
+$backends
+databases:
+  - names: legacy
+    backends: [ds0]
+schema:
+  name: shop
+  tables:
+    - name: t_order
+      kind: single
+      database: legacy
+YAML
+cat >"$work/new.yaml" <<YAML
+$backends
+databases:
+  - names: order_db_{0..31}
+    backends: [ds0, ds1]
+schema:
+  name: shop
+  tables:
+    - name: t_order
+      kind: sharded
+      sharding_column: order_id
+      databases: order_db_{0..31}
+      tables: t_order_{0..31}
+      database_algorithm: {type: mod, modulus: 32}
+      table_algorithm: {type: div_mod, divisor: 32, modulus: 32}
+YAML
+
+migrate() { "$shardgate" migrate "$1" --from "$work/old.yaml" --to "$work/new.yaml" --table t_order; }
+now() { date +%s.%N; }
+t0=$(now); migrate start >/dev/null; t1=$(now)
+out=$(migrate backfill 2>/dev/null); echo "${out%%$'\n'*}"; t2=$(now)
+out=$(migrate check); echo "${out:0:200}"; t3=$(now)
+awk -v r="$rows" -v s="$t0" -v a="$t1" -v b="$t2" -v c="$t3" 'BEGIN {
+  printf "start (1024 target tables created): %.1f s\n", a - s
+  printf "backfill: %d rows in %.1f s = %.0f rows/s\n", r, b - a, r / (b - a)
+  printf "check:    %d rows in %.1f s = %.0f rows/s\n", r, c - b, r / (c - b)
+}'
