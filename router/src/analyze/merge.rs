@@ -6,20 +6,21 @@ use std::cell::RefCell;
 
 use sqlparser::ast::{
     Distinct, DuplicateTreatment, Expr, FunctionArg, FunctionArgExpr, FunctionArguments,
-    GroupByExpr, InTarget, OrderByKind, OrderBySort, Query, Select, SelectItem,
+    GroupByExpr, OrderByKind, OrderBySort, Query, Select, SelectItem,
 };
 
+use super::having::{having_clause_range, HavingAggregate, HavingBuilder};
 use super::select::limit_edits;
 use super::Analysis;
-use crate::condition::{const_value, CondBuilder, Operand};
+use crate::condition::const_value;
 use crate::error::{Result, RouterError};
 use crate::normalize::top_level_keyword;
 use crate::params::ParamValue;
-use crate::plan::{AggregateFunction, CompareOp, Derived, SortKey};
-use crate::template::{Edit, EditKind, HavingOperandTemplate, HavingTemplate, MergeTemplate};
+use crate::plan::{AggregateFunction, Derived, SortKey};
+use crate::template::{Edit, EditKind, MergeTemplate};
 
 /// Clauses that may follow GROUP BY (or WHERE) at a SELECT's top level.
-const AFTER_GROUP_BY: [&str; 8] = [
+pub(super) const AFTER_GROUP_BY: [&str; 8] = [
     "HAVING",
     "ORDER",
     "LIMIT",
@@ -31,7 +32,7 @@ const AFTER_GROUP_BY: [&str; 8] = [
 ];
 
 /// The select list as the merge sees it.
-struct SelectList {
+pub(super) struct SelectList {
     /// (position, expression text, alias); positions after a `*` are unknown until the
     /// shard result's columns are seen, so the list stops there.
     items: Vec<(usize, String, Option<String>)>,
@@ -52,7 +53,7 @@ impl SelectList {
     }
 
     /// The select-list position of `expr`, written the same way or named by its alias.
-    fn position(&self, expr: &Expr) -> Option<usize> {
+    pub(super) fn position(&self, expr: &Expr) -> Option<usize> {
         let text = expr.to_string();
         self.items
             .iter()
@@ -390,162 +391,6 @@ impl DerivedPlan<'_> {
     }
 }
 
-/// An aggregate HAVING names that is not selected.
-struct HavingAggregate {
-    function: AggregateFunction,
-    text: String,
-    /// The argument of COUNT/SUM/AVG(DISTINCT x), by which the shards also group.
-    distinct_argument: Option<String>,
-}
-
-/// Builds the merge's form of a HAVING clause: comparisons between selected columns (by
-/// expression or alias), aggregates and constants, under AND / OR / NOT, BETWEEN and IN.
-struct HavingBuilder<'f> {
-    list: &'f SelectList,
-    param_at: &'f dyn Fn(&Expr) -> Option<usize>,
-    /// Aggregates HAVING names that are not selected: the shards return them as derived
-    /// columns.
-    aggregates: &'f RefCell<Vec<HavingAggregate>>,
-}
-
-impl HavingBuilder<'_> {
-    fn build(&self, expr: &Expr) -> Option<HavingTemplate> {
-        use sqlparser::ast::{BinaryOperator as B, UnaryOperator};
-        let compare = |left: &Expr, op: CompareOp, right: &Expr| {
-            Some(HavingTemplate::Compare {
-                left: self.operand(left)?,
-                op,
-                right: self.operand(right)?,
-            })
-        };
-        Some(match expr {
-            Expr::Nested(e) => self.build(e)?,
-            Expr::BinaryOp {
-                left,
-                op: B::And,
-                right,
-            } => HavingTemplate::And(Box::new(self.build(left)?), Box::new(self.build(right)?)),
-            Expr::BinaryOp {
-                left,
-                op: B::Or,
-                right,
-            } => HavingTemplate::Or(Box::new(self.build(left)?), Box::new(self.build(right)?)),
-            Expr::UnaryOp {
-                op: UnaryOperator::Not,
-                expr,
-            } => HavingTemplate::Not(Box::new(self.build(expr)?)),
-            Expr::IsNull(e) => HavingTemplate::IsNull {
-                operand: self.operand(e)?,
-                negated: false,
-            },
-            Expr::IsNotNull(e) => HavingTemplate::IsNull {
-                operand: self.operand(e)?,
-                negated: true,
-            },
-            Expr::Between {
-                expr,
-                negated,
-                low,
-                high,
-            } => {
-                let both = HavingTemplate::And(
-                    Box::new(compare(expr, CompareOp::GtEq, low)?),
-                    Box::new(compare(expr, CompareOp::LtEq, high)?),
-                );
-                if *negated {
-                    HavingTemplate::Not(Box::new(both))
-                } else {
-                    both
-                }
-            }
-            Expr::In {
-                expr,
-                target: InTarget::List(list),
-                negated,
-                ..
-            } => {
-                let mut any: Option<HavingTemplate> = None;
-                for item in list {
-                    let eq = compare(expr, CompareOp::Eq, item)?;
-                    any = Some(match any {
-                        Some(a) => HavingTemplate::Or(Box::new(a), Box::new(eq)),
-                        None => eq,
-                    });
-                }
-                let any = any?;
-                if *negated {
-                    HavingTemplate::Not(Box::new(any))
-                } else {
-                    any
-                }
-            }
-            Expr::BinaryOp { left, op, right } => {
-                let op = match op {
-                    B::Eq => CompareOp::Eq,
-                    B::NotEq => CompareOp::NotEq,
-                    B::Lt => CompareOp::Lt,
-                    B::LtEq => CompareOp::LtEq,
-                    B::Gt => CompareOp::Gt,
-                    B::GtEq => CompareOp::GtEq,
-                    _ => return None,
-                };
-                compare(left, op, right)?
-            }
-            _ => return None,
-        })
-    }
-
-    fn operand(&self, expr: &Expr) -> Option<HavingOperandTemplate> {
-        if let Some(column) = self.list.position(expr) {
-            return Some(HavingOperandTemplate::Column(column));
-        }
-        if let Some((function, distinct)) = aggregate_of(expr) {
-            let min_max = matches!(function, AggregateFunction::Min | AggregateFunction::Max);
-            let distinct_argument = if distinct && !min_max {
-                Some(single_argument(expr)?)
-            } else if function == AggregateFunction::Avg {
-                // AVG needs its SUM and COUNT, which only selected AVGs get.
-                return None;
-            } else {
-                None
-            };
-            let text = expr.to_string();
-            let mut aggregates = self.aggregates.borrow_mut();
-            let index = match aggregates.iter().position(|h| h.text == text) {
-                Some(i) => i,
-                None => {
-                    aggregates.push(HavingAggregate {
-                        function,
-                        text,
-                        distinct_argument,
-                    });
-                    aggregates.len() - 1
-                }
-            };
-            return Some(HavingOperandTemplate::Aggregate(index));
-        }
-        let is_key = |_: &Expr| false;
-        let op = CondBuilder {
-            is_key: &is_key,
-            param_at: self.param_at,
-        }
-        .operand(expr);
-        (!matches!(op, Operand::Unknown)).then_some(HavingOperandTemplate::Const(op))
-    }
-}
-
-/// Where `HAVING ...` stands in the statement: from the keyword to the ORDER BY, LIMIT,
-/// locking clause or end that follows it.
-fn having_clause_range(text: &str) -> Option<std::ops::Range<usize>> {
-    let start = top_level_keyword(text, "HAVING", 0)?;
-    let end = AFTER_GROUP_BY[1..]
-        .iter()
-        .filter_map(|w| top_level_keyword(text, w, start + 6))
-        .min()
-        .unwrap_or_else(|| text.trim_end().trim_end_matches(';').len());
-    Some(start..end)
-}
-
 /// `ORDER BY 2` means the second column. A `?` there came from the shape normalizer (a
 /// prepared statement's `?` would be a constant, but those are rare enough to treat alike):
 /// the template then depends on the literal and must not be reused.
@@ -573,7 +418,7 @@ fn ordinal(a: &mut Analysis<'_>, expr: &Expr) -> Option<usize> {
 }
 
 /// The function and DISTINCT-ness of an aggregate call.
-fn aggregate_of(expr: &Expr) -> Option<(AggregateFunction, bool)> {
+pub(super) fn aggregate_of(expr: &Expr) -> Option<(AggregateFunction, bool)> {
     let Expr::Function(f) = expr else {
         return None;
     };
@@ -595,7 +440,7 @@ fn aggregate_of(expr: &Expr) -> Option<(AggregateFunction, bool)> {
 
 /// The text of an aggregate's one argument (`x` of `SUM(DISTINCT x)`), or `None` when it
 /// has several or none.
-fn single_argument(expr: &Expr) -> Option<String> {
+pub(super) fn single_argument(expr: &Expr) -> Option<String> {
     let Expr::Function(f) = expr else {
         return None;
     };

@@ -2,6 +2,7 @@
 //! route a statement can safely take live here; the statement kinds have their own files.
 
 mod ddl;
+mod having;
 mod links;
 mod merge;
 mod select;
