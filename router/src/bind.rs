@@ -280,7 +280,10 @@ impl Template {
             targets,
             merge,
             generated_keys,
-            tables: {
+            // Only writes need them (a migration refuses writes); reads skip the allocation.
+            tables: if self.kind == StatementKind::Select {
+                Vec::new()
+            } else {
                 let mut tables: Vec<usize> = self.refs.iter().map(|r| r.table).collect();
                 tables.sort_unstable();
                 tables.dedup();

@@ -246,7 +246,8 @@ pub struct Plan {
     /// Keys generated for INSERT rows that had none, in row order: the first is what
     /// LAST_INSERT_ID() reports.
     pub generated_keys: Vec<i64>,
-    /// The logical tables the statement names (indexes into the topology's tables).
+    /// The logical tables a write or DDL statement names (indexes into the topology's
+    /// tables); empty for SELECT.
     pub tables: Vec<usize>,
 }
 

@@ -196,6 +196,33 @@ pub async fn all_rows(conn: &mut mysql_async::Conn, sql: &str) -> Vec<Vec<mysql_
     rows.into_iter().map(mysql_async::Row::unwrap).collect()
 }
 
+/// Creates each `(table, definition)` twice: in a `reference` database on backend 0 (one
+/// plain table) and through the proxy (laid out as the config says). Returns the connections
+/// to the reference server and to the proxy.
+pub async fn create_both(
+    cluster: &Cluster,
+    tables: &[(&str, &str)],
+) -> (mysql_async::Conn, mysql_async::Conn) {
+    use mysql_async::prelude::Queryable;
+    let mut reference = cluster.backend(0).await;
+    let mut proxy = cluster.client().await;
+    reference
+        .query_drop("CREATE DATABASE reference")
+        .await
+        .expect("reference database");
+    for (table, definition) in tables {
+        reference
+            .query_drop(format!("CREATE TABLE reference.{table} {definition}"))
+            .await
+            .unwrap_or_else(|e| panic!("reference {table}: {e}"));
+        proxy
+            .query_drop(format!("CREATE TABLE {table} {definition}"))
+            .await
+            .unwrap_or_else(|e| panic!("proxy {table}: {e}"));
+    }
+    (reference, proxy)
+}
+
 /// Loads the same rows (VALUES tuples) into `reference.TABLE` directly and into
 /// `TABLE (COLUMNS)` through the proxy, in chunks.
 pub async fn insert_both(

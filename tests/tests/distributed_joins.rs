@@ -4,7 +4,7 @@
 //! refused with the reason.
 
 use mysql_async::prelude::Queryable;
-use shardgate_tests::{assert_same, insert_both, Cluster};
+use shardgate_tests::{assert_same, create_both, insert_both, Cluster};
 
 const ORDERS: &str = "(order_id BIGINT NOT NULL PRIMARY KEY, user_id INT NULL, \
     currency CHAR(3) COLLATE utf8mb4_bin NULL, amount DECIMAL(12,2) NULL)";
@@ -27,26 +27,15 @@ fn on_reference(sql: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn binding_and_broadcast_joins_match_one_database() {
     let cluster = Cluster::start().await;
-    let mut proxy = cluster.client().await;
-    let mut reference = cluster.backend(0).await;
-    reference
-        .query_drop("CREATE DATABASE reference")
-        .await
-        .unwrap();
-    for (table, columns) in [
-        ("t_order", ORDERS),
-        ("t_order_item", ITEMS),
-        ("t_currency", CURRENCIES),
-    ] {
-        reference
-            .query_drop(format!("CREATE TABLE reference.{table} {columns}"))
-            .await
-            .unwrap();
-        proxy
-            .query_drop(format!("CREATE TABLE {table} {columns}"))
-            .await
-            .unwrap();
-    }
+    let (mut reference, mut proxy) = create_both(
+        &cluster,
+        &[
+            ("t_order", ORDERS),
+            ("t_order_item", ITEMS),
+            ("t_currency", CURRENCIES),
+        ],
+    )
+    .await;
     let currencies = ["'EUR'", "'USD'", "'eur'", "'JPY'", "NULL"];
     let orders: Vec<String> = (0..600i64)
         .map(|i| {

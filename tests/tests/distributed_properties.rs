@@ -9,7 +9,7 @@ use mysql_async::{Row, Value};
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use proptest::test_runner::{Config, TestRunner};
-use shardgate_tests::{insert_both, Cluster};
+use shardgate_tests::{create_both, insert_both, Cluster};
 
 const TABLE: &str = "(order_id BIGINT NOT NULL PRIMARY KEY, user_id INT NULL, \
     status VARCHAR(16) COLLATE utf8mb4_general_ci NULL, amount DECIMAL(10,2) NULL, \
@@ -186,20 +186,7 @@ fn sql(shape: &Shape, filter: &Option<String>) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn random_queries_match_one_unsharded_table() {
     let cluster = Cluster::start().await;
-    let mut proxy = cluster.client().await;
-    let mut reference = cluster.backend(0).await;
-    reference
-        .query_drop("CREATE DATABASE reference")
-        .await
-        .unwrap();
-    reference
-        .query_drop(format!("CREATE TABLE reference.t_order {TABLE}"))
-        .await
-        .unwrap();
-    proxy
-        .query_drop(format!("CREATE TABLE t_order {TABLE}"))
-        .await
-        .unwrap();
+    let (mut reference, mut proxy) = create_both(&cluster, &[("t_order", TABLE)]).await;
 
     // Random data from a fixed seed: the test reproduces.
     let mut runner = TestRunner::new(Config {

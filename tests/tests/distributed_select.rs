@@ -4,7 +4,7 @@
 
 use mysql_async::prelude::Queryable;
 use mysql_async::Value;
-use shardgate_tests::{all_rows as all, assert_same, insert_both, Cluster};
+use shardgate_tests::{all_rows as all, assert_same, create_both, insert_both, Cluster};
 
 const TABLE: &str = "(order_id BIGINT NOT NULL PRIMARY KEY, user_id INT NULL, \
     status VARCHAR(16) COLLATE utf8mb4_general_ci NULL, code VARCHAR(16) COLLATE utf8mb4_bin NULL, \
@@ -59,20 +59,7 @@ fn rows(n: i64) -> Vec<String> {
 async fn scatter_selects_match_one_unsharded_table() {
     let cluster =
         Cluster::start_with(|y| y.push_str("proxy:\n  merge_memory_limit: 1000000\n")).await;
-    let mut proxy = cluster.client().await;
-    let mut reference = cluster.backend(0).await;
-    reference
-        .query_drop("CREATE DATABASE reference")
-        .await
-        .unwrap();
-    reference
-        .query_drop(format!("CREATE TABLE reference.t_order {TABLE}"))
-        .await
-        .unwrap();
-    proxy
-        .query_drop(format!("CREATE TABLE t_order {TABLE}"))
-        .await
-        .unwrap();
+    let (mut reference, mut proxy) = create_both(&cluster, &[("t_order", TABLE)]).await;
     insert_both(
         &mut reference,
         &mut proxy,
