@@ -124,15 +124,14 @@ impl GroupFolder {
             }
             at += d.width();
         }
-        if let Some((avg, _)) = spec.aggregates.iter().find_map(|a| {
-            (a.function == AggregateFunction::Avg
+        if let Some(avg) = spec.aggregates.iter().find(|a| {
+            a.function == AggregateFunction::Avg
                 && !a.distinct
-                && !avg_parts.iter().any(|(c, _)| *c == a.column))
-            .then_some((a.column, ()))
+                && !avg_parts.iter().any(|(c, _)| *c == a.column)
         }) {
             return Err(MergeError::NotSupported(format!(
                 "AVG (column {}) without its SUM and COUNT",
-                avg + 1
+                avg.column + 1
             )));
         }
         Ok(GroupFolder {
