@@ -29,13 +29,16 @@ pub enum ConfigError {
         line: usize,
         message: String,
     },
+    /// A table's layout cannot be taken from another config.
+    #[error("config: cannot route `{table}` by the other config's layout: {message}")]
+    Layout { table: String, message: String },
 }
 
 impl ConfigError {
     /// The 1-based line the error is about, when it has one.
     pub fn line(&self) -> Option<usize> {
         match self {
-            ConfigError::Io { .. } => None,
+            ConfigError::Io { .. } | ConfigError::Layout { .. } => None,
             ConfigError::Syntax { line, .. } | ConfigError::Invalid { line, .. } => Some(*line),
         }
     }

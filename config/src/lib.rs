@@ -12,6 +12,7 @@ mod keygen;
 mod locate;
 pub mod pattern;
 pub mod raw;
+mod swap;
 pub mod topology;
 
 pub use algorithm::{Algorithm, ShardKey};

@@ -17,6 +17,7 @@ use serde::Serialize;
 use shardgate_config::{ShardKey, TableKind};
 
 use crate::backfill::pools;
+use crate::mirror::RowWriter;
 use crate::plan::{MigrationPlan, Side};
 use crate::MigrateError;
 
@@ -73,37 +74,6 @@ impl CheckReport {
 
 /// Per bucket: rows and the XOR of their checksums.
 type Buckets = BTreeMap<i64, (u64, u64)>;
-
-/// The checked columns of the source's first physical table, in order.
-async fn columns(
-    plan: &MigrationPlan,
-    pools: &[mysql_async::Pool],
-) -> Result<Vec<String>, MigrateError> {
-    let first = plan
-        .source
-        .physical
-        .first()
-        .ok_or_else(|| MigrateError::Plan("the source has no physical table".into()))?;
-    let name = &plan.source.topology.backends[first.backend].name;
-    let mut conn = pools[first.backend]
-        .get_conn()
-        .await
-        .map_err(|e| MigrateError::backend(name, e))?;
-    let columns: Vec<String> = conn
-        .exec(
-            "SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION",
-            (&first.database, &first.table),
-        )
-        .await
-        .map_err(|e| MigrateError::backend(name, e))?;
-    if columns.is_empty() {
-        return Err(MigrateError::Plan(format!(
-            "{} has no columns",
-            first.qualified()
-        )));
-    }
-    Ok(columns)
-}
 
 /// `CRC32(CONCAT_WS('#', c1, c2, ..., CONCAT(ISNULL(c1), ISNULL(c2), ...)))`.
 fn row_checksum(columns: &[String]) -> String {
@@ -238,7 +208,7 @@ pub async fn check(
     let sources = pools(&plan.source.topology.backends);
     let targets = pools(&plan.target.topology.backends);
     let result = async {
-        let columns = columns(plan, &sources).await?;
+        let columns = crate::mirror::table_columns(&plan.source).await?;
         let checksum = row_checksum(&columns);
         let key = &plan.key;
         // The bucket width that gives about rows_per_chunk rows a bucket.
@@ -357,65 +327,43 @@ pub(crate) fn table_of(side: &Side, k: i64) -> Result<usize, MigrateError> {
 /// target. Returns how many keys were written or deleted.
 pub async fn repair(plan: &MigrationPlan, keys: &[i64]) -> Result<u64, MigrateError> {
     let sources = pools(&plan.source.topology.backends);
-    let targets = pools(&plan.target.topology.backends);
+    let columns = crate::mirror::table_columns(&plan.source).await?;
+    let writer = RowWriter::new(plan.target.clone(), &plan.key, columns);
     let result = async {
-        let columns = columns(plan, &sources).await?;
         let key = &plan.key;
-        let list = columns.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", ");
-        let updates = columns
+        let list = writer
+            .columns()
             .iter()
-            .map(|c| format!("`{c}` = VALUES(`{c}`)"))
+            .map(|c| format!("`{c}`"))
             .collect::<Vec<_>>()
             .join(", ");
-        let placeholders = format!("({})", vec!["?"; columns.len()].join(", "));
         let mut repaired = 0;
-        for &k in keys {
-            let s = &plan.source.physical[table_of(&plan.source, k)?];
-            let sname = &plan.source.topology.backends[s.backend].name;
-            let mut conn = sources[s.backend]
-                .get_conn()
-                .await
-                .map_err(|e| MigrateError::backend(sname, e))?;
-            let row: Option<Row> = conn
-                .exec_first(
-                    format!("SELECT {list} FROM {} WHERE `{key}` = ?", s.qualified()),
-                    (k,),
-                )
-                .await
-                .map_err(|e| MigrateError::backend(sname, e))?;
-            drop(conn);
-            let t = &plan.target.physical[table_of(&plan.target, k)?];
-            let tname = &plan.target.topology.backends[t.backend].name;
-            let mut conn = targets[t.backend]
-                .get_conn()
-                .await
-                .map_err(|e| MigrateError::backend(tname, e))?;
-            match row {
-                Some(row) => {
-                    conn.exec_drop(
-                        format!(
-                            "INSERT INTO {} ({list}) VALUES {placeholders} ON DUPLICATE KEY UPDATE {updates}",
-                            t.qualified()
-                        ),
-                        row.unwrap(),
-                    )
+        for chunk in keys.chunks(500) {
+            let mut rows = Vec::with_capacity(chunk.len());
+            for &k in chunk {
+                let s = &plan.source.physical[table_of(&plan.source, k)?];
+                let sname = &plan.source.topology.backends[s.backend].name;
+                let mut conn = sources[s.backend]
+                    .get_conn()
                     .await
-                }
-                None => {
-                    conn.exec_drop(
-                        format!("DELETE FROM {} WHERE `{key}` = ?", t.qualified()),
+                    .map_err(|e| MigrateError::backend(sname, e))?;
+                let row: Option<Row> = conn
+                    .exec_first(
+                        format!("SELECT {list} FROM {} WHERE `{key}` = ?", s.qualified()),
                         (k,),
                     )
                     .await
-                }
+                    .map_err(|e| MigrateError::backend(sname, e))?;
+                rows.push((k, row.map(Row::unwrap)));
             }
-            .map_err(|e| MigrateError::backend(tname, e))?;
-            repaired += 1;
+            writer.apply(&rows).await?;
+            repaired += rows.len() as u64;
         }
         Ok(repaired)
     }
     .await;
-    for pool in sources.into_iter().chain(targets) {
+    writer.close().await;
+    for pool in sources {
         let _ = pool.disconnect().await;
     }
     result

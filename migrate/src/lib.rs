@@ -8,6 +8,7 @@
 mod backfill;
 mod check;
 mod error;
+mod mirror;
 mod plan;
 mod state;
 mod store;
@@ -15,6 +16,7 @@ mod store;
 pub use backfill::{backend_opts, backfill, create_target_tables, BackfillOptions, Progress};
 pub use check::{check, repair, CheckOptions, CheckReport};
 pub use error::MigrateError;
+pub use mirror::{table_columns, KeyedRow, RowWriter};
 pub use plan::{MigrationPlan, PhysicalTable, Side};
 pub use state::{next, Phase, Step};
 pub use store::{Checkpoint, StateStore, Status};

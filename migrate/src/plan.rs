@@ -120,6 +120,10 @@ pub struct MigrationPlan {
 
 impl MigrationPlan {
     pub fn new(from: Topology, to: Topology, table: &str) -> Result<Self, MigrateError> {
+        // The proxies run with the source config and must route the table by the target's
+        // layout after cutover: its backends must be theirs.
+        from.with_table_from(&to, table)
+            .map_err(|e| MigrateError::Plan(e.to_string()))?;
         let source = Side::new(from, table, "source")?;
         let target = Side::new(to, table, "target")?;
         let key = match &target.topology.tables[target.table].kind {

@@ -4,9 +4,9 @@
 //!
 //! ```text
 //!  start        backfill        (done)         check            cutover        finish
-//! ------> DualWrite ----> Backfilling ----> Backfilled ----> Checked ----> CutOver ----> Finished
-//!                              ^  (resume)                    |  ^  repair, check
-//!                              +------------------------------+  +------------+
+//! ------> DualWrite ----> Backfilling ----> Backfilled ----> Checked --fence--> Fencing --> CutOver --> Finished
+//!                              ^  (resume)                    |  ^  repair, check   |  (final check dirty:
+//!                              +------------------------------+  +------------+     |   unfence, back to Checked)
 //!  rollback: from any state before Finished ----> RolledBack
 //! ```
 
@@ -23,6 +23,9 @@ pub enum Phase {
     Backfilled,
     /// A check ran; `Status::last_check_clean` says how it came out.
     Checked,
+    /// Cutover has begun: writes to the table wait in the proxies while the last rows are
+    /// checked, then go on by the new layout (or, if the check fails, by the old one).
+    Fencing,
     /// Reads and writes go to the target; writes also go back to the source, so a rollback
     /// stays possible.
     CutOver,
@@ -40,6 +43,8 @@ pub enum Step {
     BackfillDone,
     Check,
     Repair,
+    Fence,
+    Unfence,
     Cutover,
     Finish,
     Rollback,
@@ -52,6 +57,7 @@ impl Phase {
             Phase::Backfilling => "backfilling",
             Phase::Backfilled => "backfilled",
             Phase::Checked => "checked",
+            Phase::Fencing => "fencing",
             Phase::CutOver => "cut_over",
             Phase::Finished => "finished",
             Phase::RolledBack => "rolled_back",
@@ -64,6 +70,7 @@ impl Phase {
             Phase::Backfilling,
             Phase::Backfilled,
             Phase::Checked,
+            Phase::Fencing,
             Phase::CutOver,
             Phase::Finished,
             Phase::RolledBack,
@@ -80,6 +87,7 @@ impl Phase {
                 | Phase::Backfilling
                 | Phase::Backfilled
                 | Phase::Checked
+                | Phase::Fencing
                 | Phase::CutOver
         )
     }
@@ -96,7 +104,9 @@ pub fn next(from: Option<Phase>, step: Step) -> Result<Phase, String> {
         (Some(Backfilling), Step::BackfillDone) => Backfilled,
         (Some(Backfilled | Checked), Step::Check) => Checked,
         (Some(Checked), Step::Repair) => Checked,
-        (Some(Checked), Step::Cutover) => CutOver,
+        (Some(Checked), Step::Fence) => Fencing,
+        (Some(Fencing), Step::Unfence) => Checked,
+        (Some(Fencing), Step::Cutover) => CutOver,
         (Some(CutOver), Step::Finish) => Finished,
         (Some(p), Step::Rollback) if p != Finished && p != RolledBack => RolledBack,
         (from, step) => {
@@ -117,6 +127,8 @@ fn step_name(step: Step) -> &'static str {
         Step::BackfillDone => "finish the backfill of",
         Step::Check => "check",
         Step::Repair => "repair",
+        Step::Fence => "fence writes for cutover of",
+        Step::Unfence => "lift the cutover fence of",
         Step::Cutover => "cut over",
         Step::Finish => "finish",
         Step::Rollback => "roll back",
@@ -138,6 +150,9 @@ mod tests {
             Step::Check,
             Step::Repair,
             Step::Check,
+            Step::Fence,
+            Step::Unfence,
+            Step::Fence,
             Step::Cutover,
             Step::Finish,
         ] {
@@ -145,9 +160,10 @@ mod tests {
         }
         assert_eq!(phase, Some(Phase::Finished));
         assert!(next(Some(Phase::Finished), Step::Rollback).is_err());
-        assert!(next(Some(Phase::DualWrite), Step::Cutover)
+        assert!(next(Some(Phase::DualWrite), Step::Fence)
             .unwrap_err()
-            .contains("cannot cut over a migration that is dual_write"));
+            .contains("cannot fence writes for cutover of a migration that is dual_write"));
+        assert!(next(Some(Phase::Checked), Step::Cutover).is_err());
         assert!(next(None, Step::Backfill).is_err());
         assert_eq!(
             next(Some(Phase::CutOver), Step::Rollback),

@@ -15,6 +15,7 @@ mod condition;
 pub mod error;
 mod keys;
 mod literals;
+mod mirror;
 pub mod normalize;
 pub mod params;
 pub mod plan;
@@ -28,6 +29,7 @@ pub use bind::Params;
 pub use cache::ShapeCache;
 pub use error::RouterError;
 pub use keys::{KeyError, KeySource, NoKeys};
+pub use mirror::{write_keys, WriteKeys};
 pub use normalize::{normalize, split_statements, Literal};
 pub use params::ParamValue;
 pub use plan::{

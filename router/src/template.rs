@@ -161,6 +161,11 @@ pub(crate) fn topology_id(topology: &Topology) -> usize {
 }
 
 impl Template {
+    /// The statement text it was analyzed from (`?` for parameters).
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
     /// How many `?` the statement has.
     pub fn param_count(&self) -> usize {
         self.param_count

@@ -311,6 +311,24 @@ impl BackendConn {
         &mut self,
         sql: &str,
     ) -> Result<(Vec<String>, Vec<Vec<Option<String>>>), BackendError> {
+        let (names, rows) = self.query_rows_raw(sql).await?;
+        let rows = rows
+            .into_iter()
+            .map(|row| {
+                row.into_iter()
+                    .map(|v| v.map(|b| String::from_utf8_lossy(&b).into_owned()))
+                    .collect()
+            })
+            .collect();
+        Ok((names, rows))
+    }
+
+    /// [`Self::query_rows`] with each value's bytes as the server sent them (binary data
+    /// stays intact).
+    pub async fn query_rows_raw(
+        &mut self,
+        sql: &str,
+    ) -> Result<(Vec<String>, Vec<Vec<Option<Vec<u8>>>>), BackendError> {
         self.send_command(0x03, sql.as_bytes()).await?;
         let mut buf = Vec::new();
         self.read_packet(&mut buf).await?;
@@ -362,10 +380,7 @@ impl BackendConn {
                     r.u8();
                     row.push(None);
                 } else {
-                    row.push(
-                        r.lenenc_bytes()
-                            .map(|b| String::from_utf8_lossy(b).into_owned()),
-                    );
+                    row.push(r.lenenc_bytes().map(<[u8]>::to_vec));
                 }
             }
             rows.push(row);

@@ -123,6 +123,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
 
     /// Drops every held connection, rolling back what is open (the client went away or reset).
     pub(crate) async fn release_all(&mut self) {
+        self.pending_keys.clear();
         let pinned: Vec<(usize, PooledConn)> = self.pinned.drain().collect();
         for (_, mut conn) in pinned {
             if conn.in_transaction() && conn.execute_internal("ROLLBACK").await.is_err() {

@@ -5,6 +5,7 @@
 
 mod catalog;
 mod conns;
+mod dual_write;
 mod keys;
 mod metadata;
 mod prepared;
@@ -82,6 +83,9 @@ pub struct Session<R, W> {
     pub(crate) errored: bool,
     /// Statements prepared with SQL `PREPARE name FROM ...`, by lower-cased name.
     pub(crate) sql_statements: HashMap<String, Arc<shardgate_router::Template>>,
+    /// Keys the open transaction wrote in tables being migrated: copied to the following
+    /// layout when it commits.
+    pub(crate) pending_keys: Vec<dual_write::PendingKeys>,
 }
 
 impl Session<tokio::net::tcp::OwnedReadHalf, tokio::net::tcp::OwnedWriteHalf> {
@@ -201,6 +205,16 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             sql_statements: HashMap::new(),
             more_results: false,
             errored: false,
+            pending_keys: Vec::new(),
+        }
+    }
+
+    /// The router for this statement: the proxy's own, or, while a table is cut over to a
+    /// new layout, one that routes it by that layout.
+    pub(crate) fn router(&self) -> shardgate_router::Router {
+        match self.ctx.migrations.router() {
+            Some(r) => (*r).clone(),
+            None => self.ctx.router.clone(),
         }
     }
 

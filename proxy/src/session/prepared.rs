@@ -68,11 +68,12 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         if is_session_statement(sql) {
             return self.prepare_session_statement(sql).await;
         }
-        let template = match self.ctx.router.prepare(sql) {
+        let router = self.router();
+        let template = match router.prepare(sql) {
             Ok(t) => Arc::new(t),
             Err(e) => return self.send_router_error(&e).await,
         };
-        let representative = match template.representative(&self.ctx.topology) {
+        let representative = match template.representative(router.topology()) {
             Ok(r) => r,
             Err(e) => return self.send_router_error(&e).await,
         };
@@ -173,8 +174,15 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             Ok(p) => p,
             Err(e) => return self.send_router_error(&e).await,
         };
-        if let Some(refusal) = self.migration_refusal(&plan) {
-            return self.send_error(codes::ER_NOT_SUPPORTED_YET, &refusal).await;
+        if self.migration_of(&plan).is_some() {
+            // A write on a table being migrated runs as the text statement it stands for,
+            // which dual-write takes.
+            let Some(text) = template.with_literals(&values) else {
+                return self
+                    .send_error(codes::ER_WRONG_ARGUMENTS, "Incorrect arguments to EXECUTE")
+                    .await;
+            };
+            return self.routed(&text).await;
         }
         self.generated_insert_id = plan.generated_keys.first().map(|&id| id as u64);
         let one_copy = plan.merge == MergeSpec::OneCopyAffectedRows;

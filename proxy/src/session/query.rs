@@ -94,8 +94,9 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                     self.not_supported(&keyword).await
                 }
             }
-            "COMMIT" => self.end_transaction("COMMIT").await,
+            "COMMIT" => self.commit().await,
             "ROLLBACK" if !sql.to_ascii_uppercase().contains(" TO ") => {
+                self.pending_keys.clear();
                 self.end_transaction("ROLLBACK").await
             }
             "ROLLBACK" | "SAVEPOINT" | "RELEASE" => self.on_pinned(sql).await,
@@ -132,6 +133,12 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     }
 
     async fn begin(&mut self, sql: &str) -> Result<(), SessionError> {
+        if !self.pending_keys.is_empty() {
+            // MySQL commits the open transaction first; its dual-written rows go along.
+            if let Err(e) = self.commit_with_followers().await {
+                return self.send_dual_write_error(e).await;
+            }
+        }
         if self.in_transaction() {
             // MySQL commits the open transaction first.
             let pinned: Vec<_> = self.pinned.drain().collect();
@@ -242,15 +249,35 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
 
     /// Routes a statement and runs its plan.
     pub(crate) async fn routed(&mut self, sql: &str) -> Result<(), SessionError> {
+        loop {
+            let plan = match self.route_text(sql).await {
+                Ok(plan) => plan,
+                Err(e) => return self.send_router_error(&e).await,
+            };
+            let Some(migration) = self.migration_of(&plan) else {
+                return self.run_plan(plan).await;
+            };
+            if migration.phase() != shardgate_migrate::Phase::Fencing {
+                return self.dual_write(sql, plan, migration).await;
+            }
+            // A cutover's fence: wait, then route again, by whichever layout won.
+            if !self.wait_at_fence(&migration).await? {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Routes a text statement, with generated keys where its INSERT rows need them.
+    async fn route_text(&mut self, sql: &str) -> Result<Plan, RouterError> {
         let ctx = self.ctx.clone();
-        let mut routed = ctx
-            .router
-            .route_with_keys(sql, &mut self.cache, &mut ctx.keys.source());
+        let swapped = ctx.migrations.router();
+        let router = swapped.as_deref().unwrap_or(&ctx.router);
+        let mut routed = router.route_with_keys(sql, &mut self.cache, &mut ctx.keys.source());
         if let Err(RouterError::Keys(KeyError::NotReady { generator, count })) = &routed {
             // A generator that must wait (a segment loading, a lease being taken): wait for
             // the ids, then route again with them.
             routed = match ctx.keys.take(generator, *count).await {
-                Ok(ids) => ctx.router.route_with_keys(
+                Ok(ids) => router.route_with_keys(
                     sql,
                     &mut self.cache,
                     &mut TakenKeys {
@@ -261,11 +288,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 Err(e) => Err(RouterError::Keys(e)),
             };
         }
-        let plan = match routed {
-            Ok(plan) => plan,
-            Err(e) => return self.send_router_error(&e).await,
-        };
-        self.run_plan(plan).await
+        routed
     }
 
     pub(crate) async fn send_router_error(&mut self, e: &RouterError) -> Result<(), SessionError> {
@@ -285,9 +308,6 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     }
 
     async fn run_plan(&mut self, plan: Plan) -> Result<(), SessionError> {
-        if let Some(refusal) = self.migration_refusal(&plan) {
-            return self.send_error(codes::ER_NOT_SUPPORTED_YET, &refusal).await;
-        }
         // Generated keys: the OK packet and LAST_INSERT_ID() report the first, as MySQL does
         // for AUTO_INCREMENT.
         self.generated_insert_id = plan.generated_keys.first().map(|&id| id as u64);
@@ -301,22 +321,6 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             return self.scatter_select(plan).await;
         }
         self.fan_out(plan).await
-    }
-
-    /// Writes and DDL on a table being migrated are refused until dual-write arrives: the
-    /// target would silently miss them.
-    pub(crate) fn migration_refusal(&self, plan: &Plan) -> Option<String> {
-        if plan.kind == StatementKind::Select {
-            return None;
-        }
-        plan.tables.iter().find_map(|&t| {
-            let name = &self.ctx.topology.tables.get(t)?.name;
-            let phase = self.ctx.migrations.phase(name)?;
-            Some(format!(
-                "shardgate: `{name}` is being migrated (phase {}) and this version does not write to both layouts yet; writes to it are refused until the migration is rolled back",
-                phase.as_str()
-            ))
-        })
     }
 
     /// One target: send the statement and relay the answer as it comes.

@@ -75,7 +75,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 }
             }
         };
-        let template = match self.ctx.router.prepare(&text) {
+        let template = match self.router().prepare(&text) {
             Ok(t) => Arc::new(t),
             Err(e) => return self.send_router_error(&e).await,
         };
@@ -146,8 +146,15 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             Ok(p) => p,
             Err(e) => return self.send_router_error(&e).await,
         };
-        if let Some(refusal) = self.migration_refusal(&plan) {
-            return self.send_error(codes::ER_NOT_SUPPORTED_YET, &refusal).await;
+        if self.migration_of(&plan).is_some() {
+            // A write on a table being migrated runs as the text statement it stands for,
+            // which dual-write takes.
+            let Some(text) = template.with_literals(&values) else {
+                return self
+                    .send_error(codes::ER_WRONG_ARGUMENTS, "Incorrect arguments to EXECUTE")
+                    .await;
+            };
+            return self.routed(&text).await;
         }
         self.generated_insert_id = plan.generated_keys.first().map(|&id| id as u64);
         if plan.targets.len() > 1 && plan.kind == StatementKind::Select {

@@ -1,0 +1,164 @@
+//! One table's migration as a proxy acts on it: its phase, which layout is the source of
+//! truth, and the writers that make the other layout follow.
+
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+
+use shardgate_config::{Backend, Topology};
+use shardgate_migrate::{
+    backend_opts, table_columns, KeyedRow, MigrationPlan, Phase, RowWriter, StateStore,
+};
+
+use super::STATE_DATABASE;
+
+const PHASES: [Phase; 8] = [
+    Phase::DualWrite,
+    Phase::Backfilling,
+    Phase::Backfilled,
+    Phase::Checked,
+    Phase::Fencing,
+    Phase::CutOver,
+    Phase::Finished,
+    Phase::RolledBack,
+];
+
+pub struct ActiveMigration {
+    table: String,
+    /// The two configs it was started with, to tell a new migration of the same table.
+    from_text: String,
+    to_text: String,
+    phase: AtomicU8,
+    key: String,
+    target: Topology,
+    /// Copies rows to the new layout while the old one is the source of truth.
+    to_target: RowWriter,
+    /// Copies rows back to the old layout after cutover, so a rollback loses nothing.
+    to_source: RowWriter,
+    /// The repair log, for rows a follower could not take.
+    store: StateStore,
+    /// The proxy cannot route the table by the new layout: its statements are refused.
+    unroutable: AtomicBool,
+}
+
+impl ActiveMigration {
+    /// Takes up the migration of `table` between the two configs recorded at its start.
+    pub async fn load(
+        table: &str,
+        phase: Phase,
+        from: &str,
+        to: &str,
+        state: Option<&Backend>,
+    ) -> Result<ActiveMigration, String> {
+        let source = Topology::from_yaml(from, "migration source config").map_err(|e| e.to_string())?;
+        let target = Topology::from_yaml(to, "migration target config").map_err(|e| e.to_string())?;
+        let plan = MigrationPlan::new(source, target, table).map_err(|e| e.to_string())?;
+        let columns = table_columns(&plan.source)
+            .await
+            .map_err(|e| e.to_string())?;
+        let state = state.ok_or("the proxy has no backend for the migration state")?;
+        let store = StateStore::open(backend_opts(state), STATE_DATABASE, &state.name)
+            .await
+            .map_err(|e| e.to_string())?;
+        let migration = ActiveMigration {
+            table: plan.table.clone(),
+            from_text: from.to_string(),
+            to_text: to.to_string(),
+            phase: AtomicU8::new(0),
+            key: plan.key.clone(),
+            target: plan.target.topology.clone(),
+            to_target: RowWriter::new(plan.target, &plan.key, columns.clone()),
+            to_source: RowWriter::new(plan.source, &plan.key, columns),
+            store,
+            unroutable: AtomicBool::new(false),
+        };
+        migration.set_phase(phase);
+        Ok(migration)
+    }
+
+    pub fn same_migration(&self, from: &str, to: &str) -> bool {
+        self.from_text == from && self.to_text == to
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    /// The integer column rows are identified by.
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+
+    pub fn columns(&self) -> &[String] {
+        self.to_target.columns()
+    }
+
+    pub fn target_topology(&self) -> &Topology {
+        &self.target
+    }
+
+    pub fn phase(&self) -> Phase {
+        PHASES
+            .get(usize::from(self.phase.load(Ordering::Acquire)))
+            .copied()
+            .unwrap_or(Phase::DualWrite)
+    }
+
+    pub fn set_phase(&self, phase: Phase) {
+        let index = PHASES.iter().position(|p| *p == phase).unwrap_or(0);
+        self.phase.store(index as u8, Ordering::Release);
+    }
+
+    /// Whether statements on the table go by the new layout.
+    pub fn routes_by_target(&self) -> bool {
+        matches!(self.phase(), Phase::CutOver | Phase::Finished)
+    }
+
+    pub fn set_unroutable(&self) {
+        self.unroutable.store(true, Ordering::Relaxed);
+    }
+
+    pub fn unroutable(&self) -> bool {
+        self.unroutable.load(Ordering::Relaxed)
+    }
+
+    /// The writer to the layout that follows the source of truth in this phase, if any.
+    pub fn follower(&self) -> Option<&RowWriter> {
+        match self.phase() {
+            Phase::CutOver => Some(&self.to_source),
+            Phase::Finished | Phase::RolledBack => None,
+            _ => Some(&self.to_target),
+        }
+    }
+
+    /// Makes the following layout hold `rows`. A failure is written to the repair log
+    /// (and, should that fail too, to the proxy's log): the client's write stands, since the
+    /// source of truth has it, and check and repair mend the follower before cutover.
+    pub async fn follow(&self, rows: &[KeyedRow]) {
+        let Some(writer) = self.follower() else {
+            return;
+        };
+        if let Err(e) = writer.apply(rows).await {
+            let keys: Vec<i64> = rows.iter().map(|(k, _)| *k).collect();
+            self.log_repair(&keys, &format!("dual-write: {e}")).await;
+        }
+    }
+
+    /// Records keys the follower may not hold as the source of truth does.
+    pub async fn log_repair(&self, keys: &[i64], reason: &str) {
+        let reason: String = reason.chars().take(480).collect();
+        if let Err(e) = self.store.log_repair(&self.table, keys, &reason).await {
+            tracing::error!(
+                table = %self.table,
+                keys = ?keys,
+                error = %e,
+                reason = %reason,
+                "rows not copied to the other layout, and not logged for repair: run check before cutover"
+            );
+        } else {
+            tracing::warn!(table = %self.table, rows = keys.len(), reason = %reason, "rows logged for repair");
+        }
+    }
+
+    pub async fn close(&self) {
+        // The writers' pools close when dropped; nothing is pending between statements.
+    }
+}

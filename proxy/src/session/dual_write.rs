@@ -1,0 +1,413 @@
+//! Dual-write: writes on a table being migrated reach both layouts within the client's
+//! request.
+//!
+//! The layout that is the source of truth (the old one until cutover, the new one after)
+//! takes the client's statement. Every write runs in a transaction there: the client's own,
+//! or one shardgate opens around an autocommit statement. The keys it touches are known
+//! before it runs (an INSERT's values) or read first with `SELECT key ... FOR UPDATE` in
+//! that transaction (other UPDATEs and DELETEs). When the transaction commits, shardgate
+//! first reads those rows again with `FOR UPDATE` and has the other layout take them
+//! (upsert, or delete), then commits. The row locks are held throughout, so two writers of
+//! one key reach the other layout in the order they reached the source of truth, and the
+//! last copy is always the newest row. A failure on the following layout goes to the repair
+//! log; the client never sees it.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use mysql_async::Value;
+use shardgate_migrate::{KeyedRow, Phase};
+use shardgate_router::{write_keys, MergeSpec, Plan, RouterError, StatementKind, WriteKeys};
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use super::{Session, SessionError};
+use crate::backend::{BackendError, PooledConn};
+use crate::migration::ActiveMigration;
+use crate::protocol::codes;
+use crate::protocol::wire::OkInfo;
+
+/// How long a write waits at a cutover's fence before it fails.
+const FENCE_WAIT: Duration = Duration::from_secs(30);
+/// Keys read back per statement at commit.
+const READ_CHUNK: usize = 500;
+const ER_LOCK_WAIT_TIMEOUT: (u16, &str) = (1205, "HY000");
+const ER_LOCK_DEADLOCK: (u16, &str) = (1213, "40001");
+
+/// Keys a transaction wrote in a migrating table, to copy to the following layout when it
+/// commits.
+pub(crate) struct PendingKeys {
+    migration: Arc<ActiveMigration>,
+    /// Whether the new layout was the source of truth when they were written.
+    by_target: bool,
+    keys: BTreeSet<i64>,
+}
+
+/// Why a dual-written statement or commit failed.
+pub(crate) enum DualWriteError {
+    Backend(BackendError),
+    Router(RouterError),
+    /// The migration moved on (cutover, rollback) while the transaction ran.
+    Moved(String),
+}
+
+impl From<BackendError> for DualWriteError {
+    fn from(e: BackendError) -> Self {
+        DualWriteError::Backend(e)
+    }
+}
+
+impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
+    /// The migration of a table `plan` writes, when there is one to act on.
+    pub(crate) fn migration_of(&self, plan: &Plan) -> Option<Arc<ActiveMigration>> {
+        if !plan.kind.is_write() {
+            return None;
+        }
+        plan.tables.iter().find_map(|&t| {
+            let name = &self.ctx.topology.tables.get(t)?.name;
+            self.ctx.migrations.get(name)
+        })
+    }
+
+    /// Waits while `migration`'s writes are fenced for cutover. Returns false (after telling
+    /// the client) when the fence outlasted [`FENCE_WAIT`].
+    pub(crate) async fn wait_at_fence(
+        &mut self,
+        migration: &ActiveMigration,
+    ) -> Result<bool, SessionError> {
+        let start = Instant::now();
+        while migration.phase() == Phase::Fencing {
+            if start.elapsed() > FENCE_WAIT {
+                let message = format!(
+                    "shardgate: writes to `{}` are fenced for its cutover, and the fence outlasted {} s; retry",
+                    migration.table(),
+                    FENCE_WAIT.as_secs()
+                );
+                self.send_error(ER_LOCK_WAIT_TIMEOUT, &message).await?;
+                return Ok(false);
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Ok(true)
+    }
+
+    /// Runs a write on a migrating table: on the source of truth, and, when its transaction
+    /// commits, on the following layout.
+    pub(crate) async fn dual_write(
+        &mut self,
+        sql: &str,
+        plan: Plan,
+        migration: Arc<ActiveMigration>,
+    ) -> Result<(), SessionError> {
+        if migration.unroutable() {
+            let message = format!(
+                "shardgate: `{}` is cut over to a layout this proxy cannot route by; writes to it are refused (see the proxy's log)",
+                migration.table()
+            );
+            return self.send_error(codes::ER_NOT_SUPPORTED_YET, &message).await;
+        }
+        if plan.kind == StatementKind::Ddl {
+            let message = format!(
+                "shardgate: DDL on `{}` is refused while it is being migrated",
+                migration.table()
+            );
+            return self.send_error(codes::ER_NOT_SUPPORTED_YET, &message).await;
+        }
+        let spec = match write_keys(sql, migration.table(), migration.key()) {
+            Ok(spec) => spec,
+            Err(e) => return self.send_router_error(&e).await,
+        };
+        // Rows without a key need one each from the generator; only a single row may take
+        // the server's AUTO_INCREMENT, which the OK packet reports.
+        if let WriteKeys::Rows(rows) = &spec {
+            let missing = rows.iter().filter(|k| k.is_none()).count();
+            if missing > plan.generated_keys.len() && rows.len() > 1 {
+                let message = format!(
+                    "shardgate: a multi-row INSERT into `{}` must give every row's `{}` while the table is being migrated",
+                    migration.table(),
+                    migration.key()
+                );
+                return self.send_error(codes::ER_NOT_SUPPORTED_YET, &message).await;
+            }
+        }
+        let by_target = migration.routes_by_target();
+        if let Some(moved) = self.moved_since_written(&migration, by_target) {
+            return self.abort_transaction(&moved).await;
+        }
+        let own_transaction = !self.transactional();
+        if own_transaction {
+            self.explicit_tx = true;
+            self.begin_sql = vec!["START TRANSACTION".into()];
+        }
+        self.generated_insert_id = None;
+        let generated = plan.generated_keys.clone();
+        let mut keys = BTreeSet::new();
+        let outcome = self.write_on_truth(&spec, plan, &mut keys).await;
+        if let (Ok(ok), WriteKeys::Rows(rows)) = (&outcome, &spec) {
+            let mut generated = generated.iter();
+            for row in rows {
+                match (row, generated.next()) {
+                    (Some(k), _) => {
+                        keys.insert(*k);
+                    }
+                    (None, Some(g)) => {
+                        keys.insert(*g);
+                    }
+                    (None, None) if ok.last_insert_id != 0 => {
+                        keys.insert(ok.last_insert_id as i64);
+                    }
+                    (None, None) => {}
+                }
+            }
+        }
+        if !keys.is_empty() {
+            self.remember_keys(&migration, by_target, keys);
+        }
+        let ok = match outcome {
+            Ok(ok) => ok,
+            Err(e) => {
+                if own_transaction {
+                    self.rollback_quietly().await;
+                }
+                return self.send_dual_write_error(e).await;
+            }
+        };
+        if ok.last_insert_id != 0 {
+            self.last_insert_id = ok.last_insert_id;
+        }
+        if own_transaction {
+            if let Err(e) = self.commit_with_followers().await {
+                return self.send_dual_write_error(e).await;
+            }
+        }
+        self.send_ok(ok).await
+    }
+
+    /// Runs the key read (if any) and the statement, collecting the OK.
+    async fn write_on_truth(
+        &mut self,
+        spec: &WriteKeys,
+        plan: Plan,
+        keys: &mut BTreeSet<i64>,
+    ) -> Result<OkInfo, DualWriteError> {
+        if let WriteKeys::Read(select) = spec {
+            let router = self.router();
+            let read = router
+                .route(select, &mut self.cache)
+                .map_err(DualWriteError::Router)?;
+            for target in read.targets {
+                let (_, rows) = self.on_conn(target.backend, &target.sql).await?;
+                for row in rows {
+                    if let Some(k) = row.first().and_then(|v| parse_key(v.as_deref())) {
+                        keys.insert(k);
+                    }
+                }
+            }
+        }
+        let one_copy = plan.merge == MergeSpec::OneCopyAffectedRows;
+        let targets = plan.targets.len().max(1) as u64;
+        let mut total = OkInfo::default();
+        for target in plan.targets {
+            let mut conn = self.take_conn(target.backend).await?;
+            let result = conn.execute_internal(&target.sql).await;
+            self.give_back(target.backend, conn);
+            let ok = result?;
+            total.affected_rows += ok.affected_rows;
+            total.warnings = total.warnings.saturating_add(ok.warnings);
+            if total.last_insert_id == 0 {
+                total.last_insert_id = ok.last_insert_id;
+            }
+        }
+        if one_copy {
+            total.affected_rows /= targets;
+        }
+        if let Some(&first) = plan.generated_keys.first() {
+            total.last_insert_id = first as u64;
+        }
+        Ok(total)
+    }
+
+    /// Runs a query on the transaction's connection to `backend`.
+    async fn on_conn(
+        &mut self,
+        backend: usize,
+        sql: &str,
+    ) -> Result<(Vec<String>, Vec<Vec<Option<Vec<u8>>>>), BackendError> {
+        let mut conn: PooledConn = self.take_conn(backend).await?;
+        let result = conn.query_rows_raw(sql).await;
+        self.give_back(backend, conn);
+        result
+    }
+
+    fn remember_keys(&mut self, migration: &Arc<ActiveMigration>, by_target: bool, keys: BTreeSet<i64>) {
+        match self
+            .pending_keys
+            .iter_mut()
+            .find(|p| Arc::ptr_eq(&p.migration, migration))
+        {
+            Some(pending) => pending.keys.extend(keys),
+            None => self.pending_keys.push(PendingKeys {
+                migration: migration.clone(),
+                by_target,
+                keys,
+            }),
+        }
+    }
+
+    /// Why the open transaction cannot go on: it wrote `migration`'s table by a layout that
+    /// is no longer the source of truth (a cutover or a rollback came between).
+    fn moved_since_written(&self, migration: &Arc<ActiveMigration>, by_target: bool) -> Option<String> {
+        let pending = self
+            .pending_keys
+            .iter()
+            .find(|p| p.migration.table().eq_ignore_ascii_case(migration.table()))?;
+        let same = Arc::ptr_eq(&pending.migration, migration) && pending.by_target == by_target;
+        (!same).then(|| {
+            format!(
+                "shardgate: the migration of `{}` moved to another layout while this transaction was writing it; the transaction was rolled back, retry it",
+                migration.table()
+            )
+        })
+    }
+
+    /// COMMIT with dual-write: the rows the transaction wrote in migrating tables are read
+    /// again under lock and copied to the following layout, then every backend commits.
+    pub(crate) async fn commit_with_followers(&mut self) -> Result<(), DualWriteError> {
+        let pending = std::mem::take(&mut self.pending_keys);
+        for p in &pending {
+            let current = self.ctx.migrations.get(p.migration.table());
+            let still = current
+                .as_ref()
+                .is_some_and(|m| Arc::ptr_eq(m, &p.migration))
+                && p.migration.routes_by_target() == p.by_target;
+            // A rollback to the old layout alone needs no copy; anything else that moved
+            // means the rows went to a layout that is no longer the truth.
+            if !still && current.is_some() {
+                self.rollback_quietly().await;
+                return Err(DualWriteError::Moved(format!(
+                    "shardgate: the migration of `{}` moved to another layout while this transaction was writing it; the transaction was rolled back, retry it",
+                    p.migration.table()
+                )));
+            }
+            if current.is_none() || p.migration.follower().is_none() {
+                continue;
+            }
+            let keys: Vec<i64> = p.keys.iter().copied().collect();
+            for chunk in keys.chunks(READ_CHUNK) {
+                let rows = match self.read_rows(&p.migration, chunk).await {
+                    Ok(rows) => rows,
+                    Err(e) => {
+                        self.rollback_quietly().await;
+                        return Err(e);
+                    }
+                };
+                p.migration.follow(&rows).await;
+            }
+        }
+        let pinned: Vec<(usize, PooledConn)> = self.pinned.drain().collect();
+        self.explicit_tx = false;
+        self.begin_sql.clear();
+        let mut first_error = None;
+        for (_, mut conn) in pinned {
+            if let Err(e) = conn.execute_internal("COMMIT").await {
+                conn.broken = true;
+                first_error.get_or_insert(e);
+            }
+        }
+        if let Some(e) = first_error {
+            // The following layout may now hold rows the source of truth does not.
+            for p in &pending {
+                let keys: Vec<i64> = p.keys.iter().copied().collect();
+                p.migration
+                    .log_repair(&keys, &format!("dual-write: the commit failed after the copy: {e}"))
+                    .await;
+            }
+            return Err(DualWriteError::Backend(e));
+        }
+        Ok(())
+    }
+
+    /// The rows of `keys` as the source of truth holds them, read under lock in the open
+    /// transaction.
+    async fn read_rows(
+        &mut self,
+        migration: &ActiveMigration,
+        keys: &[i64],
+    ) -> Result<Vec<KeyedRow>, DualWriteError> {
+        let columns = migration
+            .columns()
+            .iter()
+            .map(|c| format!("`{c}`"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let key = migration.key();
+        let position = migration
+            .columns()
+            .iter()
+            .position(|c| c.eq_ignore_ascii_case(key))
+            .ok_or_else(|| {
+                DualWriteError::Moved(format!(
+                    "shardgate: `{}` has no column `{key}`",
+                    migration.table()
+                ))
+            })?;
+        let list = keys.iter().map(i64::to_string).collect::<Vec<_>>().join(", ");
+        let sql = format!(
+            "SELECT {columns} FROM `{}` WHERE `{key}` IN ({list}) FOR UPDATE",
+            migration.table()
+        );
+        let plan = self
+            .router()
+            .route_uncached(&sql)
+            .map_err(DualWriteError::Router)?;
+        let mut found = std::collections::BTreeMap::new();
+        for target in plan.targets {
+            let (_, rows) = self.on_conn(target.backend, &target.sql).await?;
+            for row in rows {
+                let Some(k) = row.get(position).and_then(|v| parse_key(v.as_deref())) else {
+                    continue;
+                };
+                let values: Vec<Value> = row
+                    .into_iter()
+                    .map(|v| v.map_or(Value::NULL, Value::Bytes))
+                    .collect();
+                found.insert(k, values);
+            }
+        }
+        Ok(keys.iter().map(|k| (*k, found.remove(k))).collect())
+    }
+
+    /// Rolls back everything the transaction holds and forgets its keys.
+    pub(crate) async fn rollback_quietly(&mut self) {
+        self.pending_keys.clear();
+        self.release_all().await;
+    }
+
+    async fn abort_transaction(&mut self, why: &str) -> Result<(), SessionError> {
+        self.rollback_quietly().await;
+        self.send_error(ER_LOCK_DEADLOCK, why).await
+    }
+
+    pub(crate) async fn send_dual_write_error(&mut self, e: DualWriteError) -> Result<(), SessionError> {
+        match e {
+            DualWriteError::Backend(e) => self.send_backend_error(&e).await,
+            DualWriteError::Router(e) => self.send_router_error(&e).await,
+            DualWriteError::Moved(why) => self.send_error(ER_LOCK_DEADLOCK, &why).await,
+        }
+    }
+
+    /// COMMIT as the client asked for it.
+    pub(crate) async fn commit(&mut self) -> Result<(), SessionError> {
+        if self.pending_keys.is_empty() {
+            return self.end_transaction("COMMIT").await;
+        }
+        match self.commit_with_followers().await {
+            Ok(()) => self.send_ok(OkInfo::default()).await,
+            Err(e) => self.send_dual_write_error(e).await,
+        }
+    }
+}
+
+fn parse_key(value: Option<&[u8]>) -> Option<i64> {
+    std::str::from_utf8(value?).ok()?.trim().parse().ok()
+}
