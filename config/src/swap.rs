@@ -24,10 +24,10 @@ impl Topology {
             .ok_or_else(|| refuse(table, "the other config does not define it".into()))?;
         // A binding group shares one layout: moving one member alone would split it.
         let in_group = self.tables.iter().enumerate().any(|(i, t)| {
-            i != ours
-                && matches!(&t.kind, TableKind::Sharded(l) if l.binding_group == ours)
+            i != ours && matches!(&t.kind, TableKind::Sharded(l) if l.binding_group == ours)
         });
-        let bound = matches!(&self.tables[ours].kind, TableKind::Sharded(l) if l.binding_group != ours);
+        let bound =
+            matches!(&self.tables[ours].kind, TableKind::Sharded(l) if l.binding_group != ours);
         if in_group || bound {
             return Err(refuse(
                 table,

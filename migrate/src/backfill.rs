@@ -18,7 +18,7 @@ use mysql_async::{Row, Value};
 use shardgate_config::Backend;
 
 use crate::check::table_of;
-use crate::plan::{MigrationPlan, PhysicalTable};
+use crate::plan::{MigrationPlan, PhysicalTable, Side};
 use crate::store::{Checkpoint, StateStore};
 use crate::MigrateError;
 
@@ -329,4 +329,36 @@ async fn throttle(
         }
     }
     Ok(())
+}
+
+/// Drops every physical table of `side` (`finish --drop-source`). Returns how many existed.
+pub async fn drop_tables(side: &Side) -> Result<usize, MigrateError> {
+    let pools = pools(&side.topology.backends);
+    let result = async {
+        let mut dropped = 0;
+        for t in &side.physical {
+            let name = &side.topology.backends[t.backend].name;
+            let mut conn = pools[t.backend]
+                .get_conn()
+                .await
+                .map_err(|e| MigrateError::backend(name, e))?;
+            let exists: Option<u64> = conn
+                .exec_first(
+                    "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?",
+                    (&t.database, &t.table),
+                )
+                .await
+                .map_err(|e| MigrateError::backend(name, e))?;
+            conn.query_drop(format!("DROP TABLE IF EXISTS {}", t.qualified()))
+                .await
+                .map_err(|e| MigrateError::backend(name, e))?;
+            dropped += usize::from(exists.unwrap_or(0) > 0);
+        }
+        Ok(dropped)
+    }
+    .await;
+    for pool in pools {
+        let _ = pool.disconnect().await;
+    }
+    result
 }

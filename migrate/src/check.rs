@@ -155,10 +155,10 @@ async fn buckets(
     key: &str,
     checksum: &str,
     width: i64,
-    range: Option<(i64, i64)>,
+    ranges: Option<&[(i64, i64)]>,
 ) -> Result<Buckets, MigrateError> {
-    let filter = range
-        .map(|(lo, hi)| format!(" WHERE `{key}` BETWEEN {lo} AND {hi}"))
+    let filter = ranges
+        .map(|r| format!(" WHERE {}", in_ranges(key, r)))
         .unwrap_or_default();
     let sql = format!(
         "SELECT CAST(FLOOR(`{key}` / {width}) AS SIGNED), COUNT(*), BIT_XOR({checksum}) \
@@ -177,17 +177,30 @@ async fn buckets(
     Ok(out)
 }
 
-/// Key -> row checksum, for the keys in `lo..=hi`.
+/// Buckets compared again in one query per physical table.
+const BUCKETS_PER_QUERY: usize = 100;
+
+/// `(key BETWEEN a AND b OR ...)`.
+fn in_ranges(key: &str, ranges: &[(i64, i64)]) -> String {
+    let parts: Vec<String> = ranges
+        .iter()
+        .map(|(lo, hi)| format!("`{key}` BETWEEN {lo} AND {hi}"))
+        .collect();
+    format!("({})", parts.join(" OR "))
+}
+
+/// Key -> row checksum, for the keys in `ranges`.
 async fn row_sums(
     side: &Side,
     pools: &[mysql_async::Pool],
     key: &str,
     checksum: &str,
-    lo: i64,
-    hi: i64,
+    ranges: &[(i64, i64)],
 ) -> Result<BTreeMap<i64, u64>, MigrateError> {
-    let sql =
-        format!("SELECT `{key}`, {checksum} FROM {{table}} WHERE `{key}` BETWEEN {lo} AND {hi}");
+    let sql = format!(
+        "SELECT `{key}`, {checksum} FROM {{table}} WHERE {}",
+        in_ranges(key, ranges)
+    );
     let mut out = BTreeMap::new();
     each_table(side, pools, &sql, |row| {
         if let Some(k) = int(&row, 0) {
@@ -197,6 +210,75 @@ async fn row_sums(
     })
     .await?;
     Ok(out)
+}
+
+/// Key -> row checksum on both sides for the keys in `lo..=hi`, read while the source's
+/// rows in that range are share-locked. Dual-write copies a row to the target while it holds
+/// the row's lock on the source, so under these locks no copy is half done, and none can
+/// start: the two sides are compared at one moment even while clients write.
+async fn locked_row_sums(
+    plan: &MigrationPlan,
+    sources: &[mysql_async::Pool],
+    targets: &[mysql_async::Pool],
+    key: &str,
+    checksum: &str,
+    ranges: &[(i64, i64)],
+) -> Result<(BTreeMap<i64, u64>, BTreeMap<i64, u64>), MigrateError> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match try_locked_row_sums(plan, sources, targets, key, checksum, ranges).await {
+            // A deadlock with a client's transaction: InnoDB chose the check; go again.
+            Err(MigrateError::Backend { message, .. })
+                if attempt < 5 && (message.contains("1213") || message.contains("Deadlock")) =>
+            {
+                tokio::time::sleep(Duration::from_millis(50 * attempt)).await;
+            }
+            other => return other,
+        }
+    }
+}
+
+async fn try_locked_row_sums(
+    plan: &MigrationPlan,
+    sources: &[mysql_async::Pool],
+    targets: &[mysql_async::Pool],
+    key: &str,
+    checksum: &str,
+    ranges: &[(i64, i64)],
+) -> Result<(BTreeMap<i64, u64>, BTreeMap<i64, u64>), MigrateError> {
+    let side = &plan.source;
+    let mut locked = Vec::new();
+    let mut source = BTreeMap::new();
+    for t in &side.physical {
+        let name = &side.topology.backends[t.backend].name;
+        let mut conn = sources[t.backend]
+            .get_conn()
+            .await
+            .map_err(|e| MigrateError::backend(name, e))?;
+        conn.query_drop("START TRANSACTION")
+            .await
+            .map_err(|e| MigrateError::backend(name, e))?;
+        let rows: Vec<Row> = conn
+            .query(format!(
+                "SELECT `{key}`, {checksum} FROM {} WHERE {} LOCK IN SHARE MODE",
+                t.qualified(),
+                in_ranges(key, ranges)
+            ))
+            .await
+            .map_err(|e| MigrateError::backend(name, e))?;
+        for row in rows {
+            if let Some(k) = int(&row, 0) {
+                source.insert(k, unsigned(&row, 1));
+            }
+        }
+        locked.push(conn);
+    }
+    let target = row_sums(&plan.target, targets, key, checksum, ranges).await;
+    for mut conn in locked {
+        let _ = conn.query_drop("COMMIT").await;
+    }
+    Ok((source, target?))
 }
 
 /// Compares source and target (see the module's description).
@@ -257,34 +339,34 @@ pub async fn check(
         if differing.is_empty() {
             return Ok(report);
         }
-        // Writes in flight may explain a difference: look again after a moment.
+        // Writes in flight may explain a difference: look again after a moment, then
+        // compare what still differs row by row, under lock. In batches of buckets, one
+        // query per physical table each.
         tokio::time::sleep(options.recheck_delay).await;
-        for bucket in differing {
-            let lo = bucket.saturating_mul(width);
-            let hi = lo.saturating_add(width - 1);
-            let s = buckets(
-                &plan.source,
-                &sources,
-                key,
-                &checksum,
-                width,
-                Some((lo, hi)),
-            )
-            .await?;
-            let t = buckets(
-                &plan.target,
-                &targets,
-                key,
-                &checksum,
-                width,
-                Some((lo, hi)),
-            )
-            .await?;
-            if s.get(&bucket) == t.get(&bucket) {
+        let differing: Vec<i64> = differing.into_iter().collect();
+        for batch in differing.chunks(BUCKETS_PER_QUERY) {
+            let ranges: Vec<(i64, i64)> = batch
+                .iter()
+                .map(|b| {
+                    let lo = b.saturating_mul(width);
+                    (lo, lo.saturating_add(width - 1))
+                })
+                .collect();
+            let (s, t) = tokio::join!(
+                buckets(&plan.source, &sources, key, &checksum, width, Some(&ranges)),
+                buckets(&plan.target, &targets, key, &checksum, width, Some(&ranges))
+            );
+            let (s, t) = (s?, t?);
+            let still: Vec<(i64, i64)> = batch
+                .iter()
+                .zip(&ranges)
+                .filter(|(b, _)| s.get(b) != t.get(b))
+                .map(|(_, r)| *r)
+                .collect();
+            if still.is_empty() {
                 continue;
             }
-            let s = row_sums(&plan.source, &sources, key, &checksum, lo, hi).await?;
-            let t = row_sums(&plan.target, &targets, key, &checksum, lo, hi).await?;
+            let (s, t) = locked_row_sums(plan, &sources, &targets, key, &checksum, &still).await?;
             for (k, sum) in &s {
                 match t.get(k) {
                     None => report.missing.push(*k),

@@ -13,7 +13,9 @@ mod plan;
 mod state;
 mod store;
 
-pub use backfill::{backend_opts, backfill, create_target_tables, BackfillOptions, Progress};
+pub use backfill::{
+    backend_opts, backfill, create_target_tables, drop_tables, BackfillOptions, Progress,
+};
 pub use check::{check, repair, CheckOptions, CheckReport};
 pub use error::MigrateError;
 pub use mirror::{table_columns, KeyedRow, RowWriter};

@@ -158,6 +158,19 @@ impl MigrationPlan {
     }
 }
 
+impl MigrationPlan {
+    /// The same migration seen from the new layout: after cutover the target is the
+    /// source of truth, and repairs copy rows back to the old layout.
+    pub fn reversed(&self) -> MigrationPlan {
+        MigrationPlan {
+            table: self.table.clone(),
+            source: self.target.clone(),
+            target: self.source.clone(),
+            key: self.key.clone(),
+        }
+    }
+}
+
 impl fmt::Display for MigrationPlan {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "table   {}", self.table)?;
@@ -175,7 +188,7 @@ impl fmt::Display for MigrationPlan {
             "check     compare row counts and checksums chunk by chunk; diff the chunks that differ",
             "repair    copy again from the source the rows check or the repair log named",
             "cutover   fence writes briefly, check the rows changed since, flip reads and writes to the target",
-            "finish    stop writing the source (--drop-source drops it)",
+            "finish    stop writing the source (--drop-source drops its tables)",
         ]
         .iter()
         .enumerate()

@@ -104,6 +104,7 @@ pub fn next(from: Option<Phase>, step: Step) -> Result<Phase, String> {
         (Some(Backfilling), Step::BackfillDone) => Backfilled,
         (Some(Backfilled | Checked), Step::Check) => Checked,
         (Some(Checked), Step::Repair) => Checked,
+        (Some(CutOver), Step::Repair) => CutOver,
         (Some(Checked), Step::Fence) => Fencing,
         (Some(Fencing), Step::Unfence) => Checked,
         (Some(Fencing), Step::Cutover) => CutOver,

@@ -9,6 +9,8 @@ use shardgate_proxy::sandbox::{create_physical_databases, MariaDb};
 use shardgate_proxy::server::{serve, ProxyContext};
 use tokio::sync::oneshot;
 
+pub mod writers;
+
 pub const USER: &str = "app";
 pub const PASSWORD: &str = "app";
 /// An account that authenticates with caching_sha2_password.
@@ -23,6 +25,34 @@ pub struct Cluster {
     pub proxy: SocketAddr,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
+}
+
+/// The test accounts, which every proxy the tests start accepts.
+pub fn test_users() -> Vec<User> {
+    vec![
+        User {
+            name: USER.into(),
+            password: PASSWORD.into(),
+            auth_plugin: AuthPlugin::MysqlNativePassword,
+        },
+        User {
+            name: SHA2_USER.into(),
+            password: PASSWORD.into(),
+            auth_plugin: AuthPlugin::CachingSha2Password,
+        },
+        User {
+            name: SHA2_TLS_USER.into(),
+            password: PASSWORD.into(),
+            auth_plugin: AuthPlugin::CachingSha2Password,
+        },
+    ]
+}
+
+/// A proxy topology from config text, with the test accounts.
+pub fn proxy_topology(yaml: &str) -> Topology {
+    let mut topology = Topology::from_yaml(yaml, "test config").expect("test config loads");
+    topology.users = test_users();
+    topology
 }
 
 /// An example layout (`examples/NAME`), pointed at `servers` (root, empty password), with the
@@ -41,23 +71,7 @@ pub fn example_topology(
         backend.user = "root".into();
         backend.password = String::new();
     }
-    topology.users = vec![
-        User {
-            name: USER.into(),
-            password: PASSWORD.into(),
-            auth_plugin: AuthPlugin::MysqlNativePassword,
-        },
-        User {
-            name: SHA2_USER.into(),
-            password: PASSWORD.into(),
-            auth_plugin: AuthPlugin::CachingSha2Password,
-        },
-        User {
-            name: SHA2_TLS_USER.into(),
-            password: PASSWORD.into(),
-            auth_plugin: AuthPlugin::CachingSha2Password,
-        },
-    ];
+    topology.users = test_users();
     topology
 }
 
@@ -293,6 +307,33 @@ pub fn legacy_source_yaml(cluster: &Cluster) -> String {
         "backends:\n{backends}databases:\n  - names: legacy\n    backends: [ds0]\n\
          schema:\n  name: shop\n  tables:\n    - name: t_order\n      kind: single\n      database: legacy\n"
     )
+}
+
+/// examples/orders.yaml (32 x 32 over two servers) pointed at the cluster's servers: the
+/// target of a migration.
+pub fn orders_target_yaml(cluster: &Cluster) -> String {
+    let example = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../examples/orders.yaml"
+    ))
+    .expect("examples/orders.yaml");
+    let mut target = example
+        .replace("user: shardgate", "user: root")
+        .replace("password: shardgate", "password: \"\"");
+    for (i, b) in cluster.topology.backends.iter().enumerate() {
+        target = target.replace(&format!("127.0.0.1:3306{}", i + 1), &b.address);
+    }
+    target
+}
+
+/// The `shardgate` binary `cargo test --workspace` built beside the test binaries.
+pub fn shardgate_binary() -> std::path::PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    let dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target directory");
+    dir.join("shardgate")
 }
 
 /// A proxy serving in the test's process.

@@ -29,7 +29,7 @@ pub struct MigrateArgs<'a> {
     pub state: Option<&'a str>,
 }
 
-fn load(args: &MigrateArgs<'_>) -> anyhow::Result<(MigrationPlan, String, String)> {
+pub(super) fn load(args: &MigrateArgs<'_>) -> anyhow::Result<(MigrationPlan, String, String)> {
     let from_text = std::fs::read_to_string(args.from)
         .with_context(|| format!("reading {}", args.from.display()))?;
     let to_text = std::fs::read_to_string(args.to)
@@ -43,7 +43,10 @@ fn load(args: &MigrateArgs<'_>) -> anyhow::Result<(MigrationPlan, String, String
     ))
 }
 
-async fn state_store(plan: &MigrationPlan, state: Option<&str>) -> anyhow::Result<StateStore> {
+pub(super) async fn state_store(
+    plan: &MigrationPlan,
+    state: Option<&str>,
+) -> anyhow::Result<StateStore> {
     let backends = &plan.source.topology.backends;
     let backend = match state {
         Some(name) => backends
@@ -57,7 +60,7 @@ async fn state_store(plan: &MigrationPlan, state: Option<&str>) -> anyhow::Resul
     Ok(StateStore::open(backend_opts(backend), STATE_DATABASE, &backend.name).await?)
 }
 
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+pub(super) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?)
@@ -203,7 +206,16 @@ pub fn run_repair(args: MigrateArgs<'_>, out: &mut impl Write) -> anyhow::Result
         let store = state_store(&plan, args.state).await?;
         let mark = store.repair_log_mark(&plan.table).await?;
         let keys = store.repair_keys(&plan.table).await?;
-        let repaired = repair(&plan, &keys).await?;
+        let cut_over = store
+            .status(&plan.table)
+            .await?
+            .is_some_and(|s| s.phase == shardgate_migrate::Phase::CutOver);
+        // After cutover the new layout is the source of truth: repairs copy rows back.
+        let repaired = if cut_over {
+            repair(&plan.reversed(), &keys).await?
+        } else {
+            repair(&plan, &keys).await?
+        };
         store.clear_repaired(&plan.table, mark).await?;
         let status = store.advance(&plan.table, Step::Repair, None).await?;
         store.set_check_clean(&plan.table, false).await?;

@@ -4,6 +4,7 @@
 mod check_config;
 mod idgen;
 mod migrate;
+mod migrate_cutover;
 mod route;
 pub mod sandbox;
 mod serve;
@@ -92,6 +93,16 @@ pub enum MigrateCommand {
     Check,
     /// Copy the logged keys again from the source (the source wins).
     Repair,
+    /// Fence writes, check once more, and flip reads and writes to the new layout (writes
+    /// are still copied back to the old one). Refused unless the last check was clean and
+    /// the repair log is empty.
+    Cutover,
+    /// Stop writing the old layout.
+    Finish {
+        /// Also drop the old layout's tables.
+        #[arg(long)]
+        drop_source: bool,
+    },
     /// Print the migration's state as JSON.
     Status,
     /// Go back to the source alone.
@@ -152,6 +163,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 MigrateCommand::Backfill => migrate::run_backfill(args, &mut out),
                 MigrateCommand::Check => migrate::run_check(args, &mut out),
                 MigrateCommand::Repair => migrate::run_repair(args, &mut out),
+                MigrateCommand::Cutover => migrate_cutover::cutover(args, &mut out),
+                MigrateCommand::Finish { drop_source } => {
+                    migrate_cutover::finish(args, drop_source, &mut out)
+                }
                 MigrateCommand::Status => migrate::status(args, &mut out),
                 MigrateCommand::Rollback => migrate::rollback(args, &mut out),
             }

@@ -48,8 +48,10 @@ impl ActiveMigration {
         to: &str,
         state: Option<&Backend>,
     ) -> Result<ActiveMigration, String> {
-        let source = Topology::from_yaml(from, "migration source config").map_err(|e| e.to_string())?;
-        let target = Topology::from_yaml(to, "migration target config").map_err(|e| e.to_string())?;
+        let source =
+            Topology::from_yaml(from, "migration source config").map_err(|e| e.to_string())?;
+        let target =
+            Topology::from_yaml(to, "migration target config").map_err(|e| e.to_string())?;
         let plan = MigrationPlan::new(source, target, table).map_err(|e| e.to_string())?;
         let columns = table_columns(&plan.source)
             .await

@@ -145,7 +145,15 @@ impl MigrationWatch {
                     }
                     m.clone()
                 }
-                _ => match ActiveMigration::load(&row.table, row.phase, &row.from, &row.to, self.backend.as_ref()).await {
+                _ => match ActiveMigration::load(
+                    &row.table,
+                    row.phase,
+                    &row.from,
+                    &row.to,
+                    self.backend.as_ref(),
+                )
+                .await
+                {
                     Ok(m) => {
                         tracing::info!(table = %row.table, phase = row.phase.as_str(), "migration seen");
                         Arc::new(m)

@@ -239,7 +239,12 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         result
     }
 
-    fn remember_keys(&mut self, migration: &Arc<ActiveMigration>, by_target: bool, keys: BTreeSet<i64>) {
+    fn remember_keys(
+        &mut self,
+        migration: &Arc<ActiveMigration>,
+        by_target: bool,
+        keys: BTreeSet<i64>,
+    ) {
         match self
             .pending_keys
             .iter_mut()
@@ -256,7 +261,11 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
 
     /// Why the open transaction cannot go on: it wrote `migration`'s table by a layout that
     /// is no longer the source of truth (a cutover or a rollback came between).
-    fn moved_since_written(&self, migration: &Arc<ActiveMigration>, by_target: bool) -> Option<String> {
+    fn moved_since_written(
+        &self,
+        migration: &Arc<ActiveMigration>,
+        by_target: bool,
+    ) -> Option<String> {
         let pending = self
             .pending_keys
             .iter()
@@ -319,7 +328,10 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             for p in &pending {
                 let keys: Vec<i64> = p.keys.iter().copied().collect();
                 p.migration
-                    .log_repair(&keys, &format!("dual-write: the commit failed after the copy: {e}"))
+                    .log_repair(
+                        &keys,
+                        &format!("dual-write: the commit failed after the copy: {e}"),
+                    )
                     .await;
             }
             return Err(DualWriteError::Backend(e));
@@ -351,7 +363,11 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                     migration.table()
                 ))
             })?;
-        let list = keys.iter().map(i64::to_string).collect::<Vec<_>>().join(", ");
+        let list = keys
+            .iter()
+            .map(i64::to_string)
+            .collect::<Vec<_>>()
+            .join(", ");
         let sql = format!(
             "SELECT {columns} FROM `{}` WHERE `{key}` IN ({list}) FOR UPDATE",
             migration.table()
@@ -388,7 +404,10 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         self.send_error(ER_LOCK_DEADLOCK, why).await
     }
 
-    pub(crate) async fn send_dual_write_error(&mut self, e: DualWriteError) -> Result<(), SessionError> {
+    pub(crate) async fn send_dual_write_error(
+        &mut self,
+        e: DualWriteError,
+    ) -> Result<(), SessionError> {
         match e {
             DualWriteError::Backend(e) => self.send_backend_error(&e).await,
             DualWriteError::Router(e) => self.send_router_error(&e).await,

@@ -24,11 +24,8 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         // layout that now holds it.
         let fresh;
         let mut template = template;
-        let mut bound = template.bind_with_keys(
-            &topology,
-            Params::Prepared(values),
-            &mut ctx.keys.source(),
-        );
+        let mut bound =
+            template.bind_with_keys(&topology, Params::Prepared(values), &mut ctx.keys.source());
         if matches!(bound, Err(RouterError::StaleTemplate)) {
             fresh = router.prepare(template.text())?;
             template = &fresh;

@@ -1,0 +1,106 @@
+//! `shardgate migrate cutover` and `finish`: the switch to the new layout, and the end of
+//! writing the old one.
+
+use std::io::Write;
+use std::time::Duration;
+
+use anyhow::bail;
+use shardgate_migrate::{check, drop_tables, repair, CheckOptions, Phase, Step};
+
+use super::migrate::{load, runtime, state_store, MigrateArgs};
+
+/// How long the proxies get to see the fence (they read the state every second) and to
+/// finish the writes they had begun.
+const FENCE_SETTLE: Duration = Duration::from_millis(2500);
+
+/// Cutover: refused unless the last check was clean and the repair log is empty. Fences
+/// writes to the table, checks it once more (repairing what a write in flight left behind),
+/// then flips the proxies to the new layout with writes copied back to the old one. A
+/// final check that stays dirty lifts the fence and leaves the old layout in charge.
+pub fn cutover(args: MigrateArgs<'_>, out: &mut impl Write) -> anyhow::Result<()> {
+    let (plan, _, _) = load(&args)?;
+    runtime()?.block_on(async {
+        let store = state_store(&plan, args.state).await?;
+        let Some(status) = store.status(&plan.table).await? else {
+            bail!("no migration of `{}` has started", plan.table);
+        };
+        if status.phase != Phase::Checked || !status.last_check_clean {
+            bail!(
+                "cutover refused: the last check of `{}` is not clean (phase {}); run check (and repair) first",
+                plan.table,
+                status.phase.as_str()
+            );
+        }
+        if status.repair_log > 0 {
+            bail!(
+                "cutover refused: {} rows of `{}` wait in the repair log; run repair, then check",
+                status.repair_log,
+                plan.table
+            );
+        }
+        store.advance(&plan.table, Step::Fence, None).await?;
+        writeln!(out, "writes to `{}` are fenced; final check", plan.table)?;
+        tokio::time::sleep(FENCE_SETTLE).await;
+        let mut clean = false;
+        for _ in 0..2 {
+            let mark = store.repair_log_mark(&plan.table).await?;
+            let logged = store.repair_keys(&plan.table).await?;
+            let report = check(&plan, CheckOptions::default(), |_| {}).await?;
+            let mut keys = report.keys();
+            keys.extend(logged);
+            keys.sort_unstable();
+            keys.dedup();
+            if keys.is_empty() {
+                clean = true;
+                break;
+            }
+            writeln!(out, "final check: {} rows differ; repairing", keys.len())?;
+            repair(&plan, &keys).await?;
+            store.clear_repaired(&plan.table, mark).await?;
+        }
+        if !clean {
+            store.advance(&plan.table, Step::Unfence, None).await?;
+            store.set_check_clean(&plan.table, false).await?;
+            store.close().await;
+            bail!(
+                "cutover abandoned: rows still differ after repair; writes go on by the old layout. Run check and repair, then cutover again"
+            );
+        }
+        let status = store.advance(&plan.table, Step::Cutover, None).await?;
+        writeln!(
+            out,
+            "cut over: reads and writes of `{}` go by the new layout; the old one is still written, so rollback stays possible",
+            plan.table
+        )?;
+        writeln!(out, "{}", serde_json::to_string(&status)?)?;
+        store.close().await;
+        Ok(())
+    })
+}
+
+/// Finish: the old layout is no longer written (and, with `drop_source`, its tables go).
+pub fn finish(
+    args: MigrateArgs<'_>,
+    drop_source: bool,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    let (plan, _, _) = load(&args)?;
+    runtime()?.block_on(async {
+        let store = state_store(&plan, args.state).await?;
+        let status = store.advance(&plan.table, Step::Finish, None).await?;
+        writeln!(
+            out,
+            "finished: `{}` lives in the new layout alone; give the proxies the new config when convenient",
+            plan.table
+        )?;
+        if drop_source {
+            // Let every proxy stop writing the old tables first.
+            tokio::time::sleep(FENCE_SETTLE).await;
+            let dropped = drop_tables(&plan.source).await?;
+            writeln!(out, "dropped {dropped} old tables")?;
+        }
+        writeln!(out, "{}", serde_json::to_string(&status)?)?;
+        store.close().await;
+        Ok(())
+    })
+}
