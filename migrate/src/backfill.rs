@@ -138,7 +138,14 @@ pub async fn backfill(
         tables_done: 0,
         tables: plan.source.physical.len(),
     };
-    let mut chunk_rows = options.chunk_rows;
+    // A chunk's rows spread over the target's tables, one INSERT per table: a chunk much
+    // smaller than the table count writes a row or two per statement, and a slow chunk
+    // must not shrink the backfill into that.
+    let min_chunk_rows = options
+        .min_chunk_rows
+        .max(2 * plan.target.physical.len())
+        .min(options.max_chunk_rows);
+    let mut chunk_rows = options.chunk_rows.max(min_chunk_rows);
     let result = async {
         for source in &plan.source.physical {
             let name = source.qualified();
@@ -164,7 +171,7 @@ pub async fn backfill(
                 // Follow the target time per chunk.
                 let took = started.elapsed();
                 if took > options.target_chunk_time * 3 / 2 {
-                    chunk_rows = (chunk_rows / 2).max(options.min_chunk_rows);
+                    chunk_rows = (chunk_rows / 2).max(min_chunk_rows);
                 } else if took < options.target_chunk_time / 2 {
                     chunk_rows = (chunk_rows * 2).min(options.max_chunk_rows);
                 }

@@ -55,8 +55,15 @@ pub struct Writers {
     pub done: Arc<AtomicU64>,
 }
 
-/// Starts `threads` writers through `opts`; keys `1..=initial` exist at the start.
-pub fn start_writers(opts: mysql_async::OptsBuilder, threads: i64, initial: i64) -> Writers {
+/// Starts `threads` writers through `opts`; keys `1..=initial` exist at the start. Each
+/// rests `pause` between writes, as application clients do, leaving the (shared, 2-core)
+/// machine to the migration too.
+pub fn start_writers(
+    opts: mysql_async::OptsBuilder,
+    threads: i64,
+    initial: i64,
+    pause: std::time::Duration,
+) -> Writers {
     let stop = Arc::new(AtomicBool::new(false));
     let done = Arc::new(AtomicU64::new(0));
     let handles = (0..threads)
@@ -71,7 +78,7 @@ pub fn start_writers(opts: mysql_async::OptsBuilder, threads: i64, initial: i64)
                 owned_new: Vec::new(),
             };
             let (opts, stop, done) = (opts.clone(), stop.clone(), done.clone());
-            tokio::spawn(writer.run(opts, stop, done))
+            tokio::spawn(writer.run(opts, stop, done, pause))
         })
         .collect();
     Writers {
@@ -152,12 +159,16 @@ impl Writer {
         opts: mysql_async::OptsBuilder,
         stop: Arc<AtomicBool>,
         done: Arc<AtomicU64>,
+        pause: std::time::Duration,
     ) -> Result<Expected, String> {
         let mut conn = mysql_async::Conn::new(opts)
             .await
             .map_err(|e| format!("writer {}: connect: {e}", self.t))?;
         let mut n = 0u64;
         while !stop.load(Ordering::Relaxed) {
+            if !pause.is_zero() {
+                tokio::time::sleep(pause).await;
+            }
             n += 1;
             let op = self.rand(100);
             let outcome = self.one_write(&mut conn, op, n).await;

@@ -38,6 +38,8 @@ fn rows() -> i64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_live_table_moves_to_32x32_and_back_without_losing_a_row() {
     let rows = rows();
+    let began = Instant::now();
+    let mark = |what: &str| eprintln!("[{:>6.1} s] {what}", began.elapsed().as_secs_f64());
     let cluster = Cluster::start().await;
     let mut legacy = cluster.backend(0).await;
     legacy
@@ -54,6 +56,7 @@ async fn a_live_table_moves_to_32x32_and_back_without_losing_a_row() {
             .unwrap();
     }
 
+    mark("loaded");
     let dir = tempfile::tempdir().unwrap();
     let source_yaml = legacy_source_yaml(&cluster);
     let (from, to) = (dir.path().join("old.yaml"), dir.path().join("new.yaml"));
@@ -75,7 +78,7 @@ async fn a_live_table_moves_to_32x32_and_back_without_losing_a_row() {
     step("start").unwrap();
     // Within about a second every proxy writes to both layouts.
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    let writers = start_writers(proxy.opts(), 8, rows);
+    let writers = start_writers(proxy.opts(), 8, rows, Duration::from_millis(std::env::var("SG_PAUSE").ok().and_then(|v| v.parse().ok()).unwrap_or(5)));
 
     // The backfill, as its own process, killed with SIGKILL halfway.
     let args = [
@@ -100,6 +103,7 @@ async fn a_live_table_moves_to_32x32_and_back_without_losing_a_row() {
         assert!(Instant::now() < deadline, "backfill too slow: {status:?}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    mark("halfway: SIGKILL");
     child.kill().unwrap();
     child.wait().unwrap();
     let killed = store.status("t_order").await.unwrap().unwrap();
@@ -116,6 +120,7 @@ async fn a_live_table_moves_to_32x32_and_back_without_losing_a_row() {
         store.status("t_order").await.unwrap().unwrap().phase,
         Phase::Backfilled
     );
+    mark("backfilled");
 
     // Check (a delete racing the copy may have left a row behind), repair, check again.
     let mut clean = false;
@@ -127,7 +132,9 @@ async fn a_live_table_moves_to_32x32_and_back_without_losing_a_row() {
         step("repair").unwrap();
     }
     assert!(clean, "check never came out clean");
+    mark("checked");
     step("cutover").unwrap();
+    mark("cut over");
     // Writes go on by the new layout, copied back to the old one.
     let before = writers.done.load(std::sync::atomic::Ordering::Relaxed);
     tokio::time::sleep(Duration::from_millis(2000)).await;
@@ -136,7 +143,9 @@ async fn a_live_table_moves_to_32x32_and_back_without_losing_a_row() {
         after > before + 50,
         "writers stalled after cutover: {before} -> {after}"
     );
+    let writes = writers.done.load(std::sync::atomic::Ordering::Relaxed);
     let expected = writers.stop().await.unwrap();
+    mark(&format!("writers stopped after {writes} writes"));
     assert!(
         expected.len() > 500,
         "the writers wrote {} rows",
@@ -148,6 +157,7 @@ async fn a_live_table_moves_to_32x32_and_back_without_losing_a_row() {
         .flat_map(|db| (0..32).map(move |t| (db % 2, format!("order_db_{db}.t_order_{t}"))))
         .collect();
     let target = read_layout(&target_tables, &mut conns).await.unwrap();
+    mark("new layout read");
     let (lost, extra, different) = compare(&target, rows, &expected);
     assert_eq!(
         (lost.len(), extra.len(), different.len()),
