@@ -1,11 +1,16 @@
-//! `shardgate migrate` as an operator runs it, against real MariaDB servers: plan, start,
-//! backfill, check (clean, then dirty after the target is damaged), repair, check, status,
+//! `shardgate migrate` as an operator runs it, against real MariaDB servers: plan, start
+//! (after which a proxy writes to both layouts), backfill, check (clean, then dirty after the
+//! target is damaged), repair, check, status, a cutover refused while check is dirty,
 //! rollback. Configs are files, as an operator has them.
 
 use clap::Parser;
 use mysql_async::prelude::Queryable;
 use shardgate_proxy::cli::{run, Cli};
-use shardgate_tests::{legacy_source_yaml, Cluster};
+use std::sync::Arc;
+
+use shardgate_tests::{
+    legacy_source_yaml, orders_target_yaml, proxy_topology, Cluster, ProxyHandle,
+};
 
 /// Runs `shardgate ARGS` in this process (the CLI makes its own runtime, so off the
 /// test's).
@@ -49,20 +54,10 @@ async fn an_operator_runs_the_migration_steps() {
     // The operator's two configs: today's (t_order unsharded in `legacy`) and tomorrow's
     // (examples/orders.yaml, 32 x 32), both pointing at the test's servers.
     let dir = tempfile::tempdir().unwrap();
-    let example = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../examples/orders.yaml"
-    ))
-    .unwrap();
-    let mut target = example
-        .replace("user: shardgate", "user: root")
-        .replace("password: shardgate", "password: \"\"");
-    for (i, b) in cluster.topology.backends.iter().enumerate() {
-        target = target.replace(&format!("127.0.0.1:3306{}", i + 1), &b.address);
-    }
+    let target = orders_target_yaml(&cluster);
     let source = legacy_source_yaml(&cluster);
     let (from, to) = (dir.path().join("old.yaml"), dir.path().join("new.yaml"));
-    std::fs::write(&from, source).unwrap();
+    std::fs::write(&from, &source).unwrap();
     std::fs::write(&to, target).unwrap();
     let (from, to) = (from.to_str().unwrap(), to.to_str().unwrap());
     let step = |name: &'static str| {
@@ -73,31 +68,49 @@ async fn an_operator_runs_the_migration_steps() {
     };
 
     step("plan").unwrap();
+    // The proxies run with today's config.
+    let proxy = ProxyHandle::start(Arc::new(proxy_topology(&source))).await;
     step("start").unwrap();
     assert!(step("start").is_err(), "a second start is refused");
-    // Within about a second the proxy knows, and refuses writes to the table (it does not
-    // write to both layouts yet) while reads go on.
-    let mut client = cluster.client().await;
-    // A write that changes nothing when it is let through.
-    let write = "UPDATE t_order SET status = status WHERE order_id = -1";
-    let mut refused = None;
-    for _ in 0..40 {
-        match client.query_drop(write).await {
-            Err(mysql_async::Error::Server(e)) => {
-                refused = Some(e);
-                break;
-            }
-            Ok(()) => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
-            Err(e) => panic!("{e}"),
-        }
-    }
-    let refused = refused.expect("writes refused within 4 s");
-    assert_eq!(refused.code, 1235);
-    assert!(
-        refused.message.contains("`t_order` is being migrated"),
-        "{}",
-        refused.message
+    // Within about a second the proxy writes to both layouts.
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let mut client = mysql_async::Conn::new(proxy.opts()).await.unwrap();
+    client
+        .query_drop("INSERT INTO t_order (order_id, user_id, status) VALUES (4242, 1, 'dual')")
+        .await
+        .unwrap();
+    client
+        .query_drop("UPDATE t_order SET status = 'both' WHERE order_id = 4242")
+        .await
+        .unwrap();
+    let mut ds0 = cluster.backend(0).await;
+    let old: Option<String> = ds0
+        .query_first("SELECT status FROM legacy.t_order WHERE order_id = 4242")
+        .await
+        .unwrap();
+    assert_eq!(old.as_deref(), Some("both"));
+    // 4242 -> order_db_18.t_order_4, on the first server.
+    let new: Option<String> = ds0
+        .query_first("SELECT status FROM order_db_18.t_order_4 WHERE order_id = 4242")
+        .await
+        .unwrap();
+    assert_eq!(
+        new.as_deref(),
+        Some("both"),
+        "the write reached the new layout"
     );
+    // A statement whose rows cannot be known before it runs is refused, with the reason.
+    let err = client
+        .query_drop("INSERT INTO t_order (order_id, user_id) SELECT order_id + 1, user_id FROM t_order WHERE order_id = 4242")
+        .await
+        .unwrap_err();
+    match err {
+        mysql_async::Error::Server(e) => {
+            assert_eq!(e.code, 1235, "{}", e.message);
+            assert!(e.message.contains("being migrated"), "{}", e.message);
+        }
+        other => panic!("{other}"),
+    }
     let _: Vec<i64> = client
         .query("SELECT order_id FROM t_order LIMIT 3")
         .await
@@ -132,20 +145,32 @@ async fn an_operator_runs_the_migration_steps() {
         .await
         .unwrap();
     assert_eq!(back, Some(1));
+    // Cutover is refused while the last check is not clean.
+    backend
+        .query_drop(format!(
+            "DELETE FROM order_db_{db}.t_order_{t} WHERE order_id = {k}"
+        ))
+        .await
+        .unwrap();
+    assert!(step("check").is_err());
+    let err = step("cutover").unwrap_err();
+    assert!(err.to_string().contains("cutover refused"), "{err}");
     step("rollback").unwrap();
-    // Rolled back: writes are taken again.
-    let mut taken = false;
-    for _ in 0..40 {
-        if client.query_drop(write).await.is_ok() {
-            taken = true;
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    assert!(taken, "writes taken again within 4 s of the rollback");
+    // Rolled back: writes reach the old layout alone.
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    client
+        .query_drop("UPDATE t_order SET status = 'old only' WHERE order_id = 4242")
+        .await
+        .unwrap();
+    let new: Option<String> = ds0
+        .query_first("SELECT status FROM order_db_18.t_order_4 WHERE order_id = 4242")
+        .await
+        .unwrap();
+    assert_eq!(new.as_deref(), Some("both"));
     let phase: Option<String> = meta
         .query_first("SELECT phase FROM shardgate_meta.migrations WHERE table_name = 't_order'")
         .await
         .unwrap();
     assert_eq!(phase.as_deref(), Some("rolled_back"));
+    proxy.stop().await;
 }

@@ -78,7 +78,17 @@ async fn a_live_table_moves_to_32x32_and_back_without_losing_a_row() {
     step("start").unwrap();
     // Within about a second every proxy writes to both layouts.
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    let writers = start_writers(proxy.opts(), 8, rows, Duration::from_millis(std::env::var("SG_PAUSE").ok().and_then(|v| v.parse().ok()).unwrap_or(5)));
+    let writers = start_writers(
+        proxy.opts(),
+        8,
+        rows,
+        Duration::from_millis(
+            std::env::var("SG_PAUSE")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(5),
+        ),
+    );
 
     // The backfill, as its own process, killed with SIGKILL halfway.
     let args = [
