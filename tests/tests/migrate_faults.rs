@@ -1,0 +1,246 @@
+//! Migrations under faults: a target server killed during dual-write (clients unaffected,
+//! repair mends the target), and a write that arrives during cutover's fence (it waits, then
+//! goes by the new layout).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Parser;
+use mysql_async::prelude::Queryable;
+use shardgate_config::Topology;
+use shardgate_migrate::{backend_opts, Phase, StateStore};
+use shardgate_proxy::cli::{run, Cli};
+use shardgate_tests::writers::{initial_insert, T_ORDER};
+use shardgate_tests::{
+    legacy_source_yaml, orders_target_yaml, proxy_topology, Cluster, ProxyHandle,
+};
+
+const ROWS: i64 = 3000;
+
+fn cli(args: Vec<String>) -> anyhow::Result<()> {
+    let mut all = vec!["shardgate".to_string()];
+    all.extend(args);
+    run(Cli::try_parse_from(all)?)
+}
+
+/// An unsharded `legacy.t_order` with `ROWS` rows, its migration to 32 x 32 started, and a
+/// proxy running with the old config.
+struct Setup {
+    cluster: Cluster,
+    proxy: ProxyHandle,
+    store: StateStore,
+    _dir: tempfile::TempDir,
+    from: String,
+    to: String,
+}
+
+impl Setup {
+    async fn start() -> Setup {
+        let cluster = Cluster::start().await;
+        let mut legacy = cluster.backend(0).await;
+        legacy
+            .query_drop(format!(
+                "CREATE DATABASE legacy; CREATE TABLE legacy.t_order {T_ORDER}"
+            ))
+            .await
+            .unwrap();
+        legacy
+            .query_drop(initial_insert("legacy.t_order", 1..=ROWS))
+            .await
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let source_yaml = legacy_source_yaml(&cluster);
+        let (from, to) = (dir.path().join("old.yaml"), dir.path().join("new.yaml"));
+        std::fs::write(&from, &source_yaml).unwrap();
+        std::fs::write(&to, orders_target_yaml(&cluster)).unwrap();
+        let proxy = ProxyHandle::start(Arc::new(proxy_topology(&source_yaml))).await;
+        let source = Topology::from_yaml(&source_yaml, "old.yaml").unwrap();
+        let store = StateStore::open(backend_opts(&source.backends[0]), "shardgate_meta", "ds0")
+            .await
+            .unwrap();
+        let setup = Setup {
+            cluster,
+            proxy,
+            store,
+            from: from.to_str().unwrap().to_string(),
+            to: to.to_str().unwrap().to_string(),
+            _dir: dir,
+        };
+        setup.step("start").await.unwrap();
+        // Within about a second the proxy writes to both layouts.
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        setup
+    }
+
+    async fn step(&self, name: &str) -> anyhow::Result<()> {
+        let args: Vec<String> = [
+            "migrate", name, "--from", &self.from, "--to", &self.to, "--table", "t_order",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        tokio::task::spawn_blocking(move || cli(args)).await?
+    }
+
+    async fn phase(&self) -> Phase {
+        self.store.status("t_order").await.unwrap().unwrap().phase
+    }
+}
+
+/// The new layout's server and table for key `k` (`order_db_{k % 32}.t_order_{k / 32 % 32}`).
+fn new_home(k: i64) -> (usize, String) {
+    let (db, t) = (k % 32, k / 32 % 32);
+    ((db % 2) as usize, format!("order_db_{db}.t_order_{t}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_target_server_killed_during_dual_write_does_not_reach_clients() {
+    let mut setup = Setup::start().await;
+    setup.step("backfill").await.unwrap();
+    setup.step("check").await.unwrap();
+    let mut client = mysql_async::Conn::new(setup.proxy.opts()).await.unwrap();
+    // Kill the second server, which holds half of the new layout (and none of the old).
+    let pid = setup.cluster.servers[1].pid();
+    std::process::Command::new("kill")
+        .args(["-KILL", &pid.to_string()])
+        .status()
+        .unwrap();
+    // Writes whose new home is on the dead server: every one succeeds for the client.
+    let keys: Vec<i64> = (1..=ROWS)
+        .filter(|k| new_home(*k).0 == 1)
+        .take(40)
+        .collect();
+    for &k in &keys {
+        client
+            .query_drop(format!(
+                "UPDATE t_order SET status = 'while-down' WHERE order_id = {k}"
+            ))
+            .await
+            .unwrap();
+    }
+    client
+        .query_drop("INSERT INTO t_order (order_id, user_id, status, amount) VALUES (100001, 1, 'new-while-down', 2)")
+        .await
+        .unwrap();
+    // The old layout has them; the repair log names them.
+    let mut ds0 = setup.cluster.backend(0).await;
+    let changed: Option<i64> = ds0
+        .query_first("SELECT COUNT(*) FROM legacy.t_order WHERE status = 'while-down'")
+        .await
+        .unwrap();
+    assert_eq!(changed, Some(keys.len() as i64));
+    let logged = setup
+        .store
+        .status("t_order")
+        .await
+        .unwrap()
+        .unwrap()
+        .repair_log;
+    assert!(
+        logged >= keys.len() as u64,
+        "repair log holds {logged} keys"
+    );
+
+    // The server comes back. Check sees what it missed; repair copies those rows (and
+    // those in the repair log) again; check is clean.
+    tokio::task::block_in_place(|| setup.cluster.servers[1].restart()).unwrap();
+    assert!(
+        setup.step("check").await.is_err(),
+        "check sees the stale rows"
+    );
+    setup.step("repair").await.unwrap();
+    setup.step("check").await.unwrap();
+    assert_eq!(
+        setup
+            .store
+            .status("t_order")
+            .await
+            .unwrap()
+            .unwrap()
+            .repair_log,
+        0
+    );
+    let mut ds1 = setup.cluster.backend(1).await;
+    for &k in &keys {
+        let (server, table) = new_home(k);
+        assert_eq!(server, 1);
+        let status: Option<String> = ds1
+            .query_first(format!("SELECT status FROM {table} WHERE order_id = {k}"))
+            .await
+            .unwrap();
+        assert_eq!(status.as_deref(), Some("while-down"), "key {k}");
+    }
+    let (server, table) = new_home(100001);
+    let mut conn = setup.cluster.backend(server).await;
+    let status: Option<String> = conn
+        .query_first(format!(
+            "SELECT status FROM {table} WHERE order_id = 100001"
+        ))
+        .await
+        .unwrap();
+    assert_eq!(status.as_deref(), Some("new-while-down"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_during_the_fence_waits_then_goes_by_the_new_layout() {
+    let setup = Setup::start().await;
+    setup.step("backfill").await.unwrap();
+    setup.step("check").await.unwrap();
+    let mut client = mysql_async::Conn::new(setup.proxy.opts()).await.unwrap();
+
+    let args: Vec<String> = [
+        "migrate",
+        "cutover",
+        "--from",
+        &setup.from,
+        "--to",
+        &setup.to,
+        "--table",
+        "t_order",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let cutover = tokio::task::spawn_blocking(move || cli(args));
+    // Once the fence is up and the proxy has seen it (it reads the state every second),
+    // write.
+    while setup.phase().await != Phase::Fencing {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    assert_eq!(setup.phase().await, Phase::Fencing, "the fence is still up");
+    client
+        .query_drop("INSERT INTO t_order (order_id, user_id, status, amount) VALUES (200003, 7, 'fenced', 3)")
+        .await
+        .unwrap();
+    // The write was answered only after the flip.
+    assert_eq!(setup.phase().await, Phase::CutOver);
+    cutover.await.unwrap().unwrap();
+    let (server, table) = new_home(200003);
+    let mut conn = setup.cluster.backend(server).await;
+    let status: Option<String> = conn
+        .query_first(format!(
+            "SELECT status FROM {table} WHERE order_id = 200003"
+        ))
+        .await
+        .unwrap();
+    assert_eq!(status.as_deref(), Some("fenced"), "in the new layout");
+    // ... and copied back to the old one, so a rollback keeps it.
+    let mut ds0 = setup.cluster.backend(0).await;
+    let status: Option<String> = ds0
+        .query_first("SELECT status FROM legacy.t_order WHERE order_id = 200003")
+        .await
+        .unwrap();
+    assert_eq!(status.as_deref(), Some("fenced"), "in the old layout");
+    // Reads go by the new layout: a row only there is seen.
+    conn.query_drop(format!(
+        "INSERT INTO {table} (order_id, user_id, status, amount) VALUES (200003 + 32 * 32 * 1000, 1, 'only-new', 1)"
+    ))
+    .await
+    .unwrap();
+    let seen: Option<String> = client
+        .query_first("SELECT status FROM t_order WHERE order_id = 1224003")
+        .await
+        .unwrap();
+    assert_eq!(seen.as_deref(), Some("only-new"));
+}
