@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # The data steps of a migration, timed: an unsharded t_order of ROWS rows (default 200000)
 # on one MariaDB server moves to the 32 x 32 layout over two servers with
-# `shardgate migrate start`, `backfill` and `check`. Prints rows/s of backfill and check.
-# Dual-write is not in the proxies yet, so the write latency it adds is not measured here.
-# Usage: bench/migrate.sh   (ROWS=1000000 bench/migrate.sh for the issue's size)
+# `shardgate migrate start`, `backfill` and `check`. Prints rows/s of backfill and check,
+# and the latency of a write by key (bench/dual_write.lua, sysbench, 1 client) straight to
+# MariaDB, through shardgate before the migration, and through shardgate during dual-write.
+# Usage: bench/migrate.sh   (ROWS=1000000 bench/migrate.sh for the issue's size;
+#        SECONDS_PER_RUN=10 by default)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rows=${ROWS:-200000}
+seconds=${SECONDS_PER_RUN:-10}
 
 bash scripts/deps.sh
 cargo build --release --quiet --bin shardgate
@@ -96,13 +99,40 @@ schema:
       table_algorithm: {type: div_mod, divisor: 32, modulus: 32}
 YAML
 
+# The proxies run with the old config.
+{ cat "$work/old.yaml"; printf 'listen: 127.0.0.1:33090\nusers:\n  - name: app\n    password: app\n'; } >"$work/proxy.yaml"
+"$shardgate" serve --config "$work/proxy.yaml" >"$work/proxy.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 1 100); do
+  mariadb -h127.0.0.1 -P33090 -uapp -papp shop -e "SELECT 1" >/dev/null 2>&1 && break
+  sleep 0.2
+done
+
+# Average and 95th percentile write latency (ms) of one sysbench client.
+latency() {
+  local port=$1 user=$2 pass=$3 db=$4
+  sysbench bench/dual_write.lua --mysql-host=127.0.0.1 --mysql-port="$port" --mysql-user="$user" \
+    --mysql-password="$pass" --mysql-db="$db" --threads=1 --time="$seconds" --rows="$rows" \
+    --db-ps-mode=disable run 2>/dev/null |
+    awk '/avg:/ {avg = $2} /95th percentile:/ {p95 = $3} /transactions:/ {gsub(/\(/, "", $3); tps = $3}
+         END {printf "avg %.3f ms, p95 %.3f ms, %s writes/s", avg, p95, tps}'
+}
+direct=$(latency 33081 bench bench legacy)
+before=$(latency 33090 app app shop)
+
 migrate() { "$shardgate" migrate "$1" --from "$work/old.yaml" --to "$work/new.yaml" --table t_order; }
 now() { date +%s.%N; }
 t0=$(now); migrate start >/dev/null; t1=$(now)
 out=$(migrate backfill 2>/dev/null); echo "${out%%$'\n'*}"; t2=$(now)
 out=$(migrate check); echo "${out:0:200}"; t3=$(now)
+sleep 2 # the proxy reads the migration state every second
+during=$(latency 33090 app app shop)
 awk -v r="$rows" -v s="$t0" -v a="$t1" -v b="$t2" -v c="$t3" 'BEGIN {
   printf "start (1024 target tables created): %.1f s\n", a - s
   printf "backfill: %d rows in %.1f s = %.0f rows/s\n", r, b - a, r / (b - a)
   printf "check:    %d rows in %.1f s = %.0f rows/s\n", r, c - b, r / (c - b)
 }'
+echo "write by key, 1 client, ${seconds} s each (avg, p95, writes/s):"
+echo "  direct to MariaDB:             $direct"
+echo "  through shardgate:             $before"
+echo "  through shardgate, dual-write: $during"

@@ -5,7 +5,9 @@ use std::io::Write;
 use std::time::Duration;
 
 use anyhow::bail;
-use shardgate_migrate::{check, drop_tables, repair, CheckOptions, Phase, Step};
+use shardgate_migrate::{
+    check, drop_tables, repair, CheckOptions, MigrationPlan, Phase, StateStore, Step,
+};
 
 use super::migrate::{load, runtime, state_store, MigrateArgs};
 
@@ -40,24 +42,15 @@ pub fn cutover(args: MigrateArgs<'_>, out: &mut impl Write) -> anyhow::Result<()
         }
         store.advance(&plan.table, Step::Fence, None).await?;
         writeln!(out, "writes to `{}` are fenced; final check", plan.table)?;
-        tokio::time::sleep(FENCE_SETTLE).await;
-        let mut clean = false;
-        for _ in 0..2 {
-            let mark = store.repair_log_mark(&plan.table).await?;
-            let logged = store.repair_keys(&plan.table).await?;
-            let report = check(&plan, CheckOptions::default(), |_| {}).await?;
-            let mut keys = report.keys();
-            keys.extend(logged);
-            keys.sort_unstable();
-            keys.dedup();
-            if keys.is_empty() {
-                clean = true;
-                break;
+        let clean = match final_check(&plan, &store).await {
+            Ok(clean) => clean,
+            Err(e) => {
+                // Never leave the fence up: writes would wait and fail.
+                store.advance(&plan.table, Step::Unfence, None).await?;
+                store.close().await;
+                return Err(e.context("cutover abandoned, writes go on by the old layout"));
             }
-            writeln!(out, "final check: {} rows differ; repairing", keys.len())?;
-            repair(&plan, &keys).await?;
-            store.clear_repaired(&plan.table, mark).await?;
-        }
+        };
         if !clean {
             store.advance(&plan.table, Step::Unfence, None).await?;
             store.set_check_clean(&plan.table, false).await?;
@@ -76,6 +69,27 @@ pub fn cutover(args: MigrateArgs<'_>, out: &mut impl Write) -> anyhow::Result<()
         store.close().await;
         Ok(())
     })
+}
+
+/// Waits for the proxies to see the fence, then checks the whole table, repairing what a
+/// write in flight (or the repair log) named, up to twice. Returns whether it came out clean.
+async fn final_check(plan: &MigrationPlan, store: &StateStore) -> anyhow::Result<bool> {
+    tokio::time::sleep(FENCE_SETTLE).await;
+    for _ in 0..2 {
+        let mark = store.repair_log_mark(&plan.table).await?;
+        let logged = store.repair_keys(&plan.table).await?;
+        let report = check(plan, CheckOptions::default(), |_| {}).await?;
+        let mut keys = report.keys();
+        keys.extend(logged);
+        keys.sort_unstable();
+        keys.dedup();
+        if keys.is_empty() {
+            return Ok(true);
+        }
+        repair(plan, &keys).await?;
+        store.clear_repaired(&plan.table, mark).await?;
+    }
+    Ok(false)
 }
 
 /// Finish: the old layout is no longer written (and, with `drop_source`, its tables go).

@@ -70,11 +70,25 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     }
 
     /// Waits while `migration`'s writes are fenced for cutover. Returns false (after telling
-    /// the client) when the fence outlasted [`FENCE_WAIT`].
+    /// the client) when the fence outlasted [`FENCE_WAIT`], or when the open transaction
+    /// already wrote the table: it holds row locks the final check needs, and after the
+    /// flip it could not go on anyway, so it is rolled back at once.
     pub(crate) async fn wait_at_fence(
         &mut self,
         migration: &ActiveMigration,
     ) -> Result<bool, SessionError> {
+        if self
+            .pending_keys
+            .iter()
+            .any(|p| p.migration.table().eq_ignore_ascii_case(migration.table()))
+        {
+            let message = format!(
+                "shardgate: `{}` is being cut over to its new layout; this transaction wrote it by the old one and was rolled back, retry it",
+                migration.table()
+            );
+            self.abort_transaction(&message).await?;
+            return Ok(false);
+        }
         let start = Instant::now();
         while migration.phase() == Phase::Fencing {
             if start.elapsed() > FENCE_WAIT {
@@ -289,9 +303,10 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 .as_ref()
                 .is_some_and(|m| Arc::ptr_eq(m, &p.migration))
                 && p.migration.routes_by_target() == p.by_target;
-            // A rollback to the old layout alone needs no copy; anything else that moved
-            // means the rows went to a layout that is no longer the truth.
-            if !still && current.is_some() {
+            // A rollback to the old layout alone needs no copy when the rows went to the
+            // old layout; anything else that moved means they went to a layout that is no
+            // longer the truth.
+            if !still && (current.is_some() || p.by_target) {
                 self.rollback_quietly().await;
                 return Err(DualWriteError::Moved(format!(
                     "shardgate: the migration of `{}` moved to another layout while this transaction was writing it; the transaction was rolled back, retry it",

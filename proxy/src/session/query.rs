@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 
+use shardgate_migrate::Phase;
 use shardgate_router::{KeyError, MergeSpec, Plan, RouterError, StatementKind};
 use tokio::io::{AsyncRead, AsyncWrite};
 
@@ -257,8 +258,11 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             let Some(migration) = self.migration_of(&plan) else {
                 return self.run_plan(plan).await;
             };
-            if migration.phase() != shardgate_migrate::Phase::Fencing {
-                return self.dual_write(sql, plan, migration).await;
+            match migration.phase() {
+                // Finished: the new layout alone, nothing follows.
+                Phase::Finished if !migration.unroutable() => return self.run_plan(plan).await,
+                Phase::Fencing => {}
+                _ => return self.dual_write(sql, plan, migration).await,
             }
             // A cutover's fence: wait, then route again, by whichever layout won.
             if !self.wait_at_fence(&migration).await? {
