@@ -7,7 +7,6 @@ use std::collections::BTreeMap;
 use mysql_async::prelude::Queryable;
 use mysql_async::Value;
 
-use crate::backfill::pools;
 use crate::check::table_of;
 use crate::plan::Side;
 use crate::MigrateError;
@@ -28,7 +27,18 @@ impl RowWriter {
     /// A writer to `side`, whose rows have `columns` (in the order values are given) and are
     /// found by the integer column `key`.
     pub fn new(side: Side, key: &str, columns: Vec<String>) -> Self {
-        let pools = pools(&side.topology.backends);
+        // Values are written as SQL literals, escaped with backslashes: make sure the
+        // session reads them so whatever the server's default sql_mode.
+        let pools = side
+            .topology
+            .backends
+            .iter()
+            .map(|b| {
+                mysql_async::Pool::new(crate::backend_opts(b).init(vec![
+                    "SET SESSION sql_mode = REPLACE(@@SESSION.sql_mode, 'NO_BACKSLASH_ESCAPES', '')",
+                ]))
+            })
+            .collect();
         RowWriter {
             side,
             key: key.to_string(),
@@ -75,37 +85,44 @@ impl RowWriter {
             .map(|c| format!("`{c}` = VALUES(`{c}`)"))
             .collect::<Vec<_>>()
             .join(", ");
-        let one_row = format!("({})", vec!["?"; self.columns.len()].join(", "));
+        // Text statements: one round trip each (a prepared statement per physical table
+        // would cost a prepare too, for 1024 tables).
         for (table, rows) in upserts {
+            let values: Vec<String> = rows
+                .iter()
+                .map(|row| {
+                    let literals: Vec<String> = row.iter().map(|v| v.as_sql(false)).collect();
+                    format!("({})", literals.join(", "))
+                })
+                .collect();
             let sql = format!(
                 "INSERT INTO {} ({list}) VALUES {} ON DUPLICATE KEY UPDATE {updates}",
                 self.side.physical[table].qualified(),
-                vec![one_row.as_str(); rows.len()].join(", ")
+                values.join(", ")
             );
-            let params: Vec<Value> = rows.into_iter().flatten().cloned().collect();
-            self.run(table, sql, params).await?;
+            self.run(table, sql).await?;
         }
         for (table, keys) in deletes {
+            let list: Vec<String> = keys.iter().map(i64::to_string).collect();
             let sql = format!(
                 "DELETE FROM {} WHERE `{}` IN ({})",
                 self.side.physical[table].qualified(),
                 self.key,
-                vec!["?"; keys.len()].join(", ")
+                list.join(", ")
             );
-            self.run(table, sql, keys.into_iter().map(Value::from).collect())
-                .await?;
+            self.run(table, sql).await?;
         }
         Ok(())
     }
 
-    async fn run(&self, table: usize, sql: String, params: Vec<Value>) -> Result<(), MigrateError> {
+    async fn run(&self, table: usize, sql: String) -> Result<(), MigrateError> {
         let backend = self.side.physical[table].backend;
         let name = &self.side.topology.backends[backend].name;
         let mut conn = self.pools[backend]
             .get_conn()
             .await
             .map_err(|e| MigrateError::backend(name, e))?;
-        conn.exec_drop(sql, params)
+        conn.query_drop(sql)
             .await
             .map_err(|e| MigrateError::backend(name, e))
     }

@@ -65,6 +65,9 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     tokio::pin!(shutdown);
     ctx.keys.start();
+    // Know the migrations under way before the first client writes: a write that missed
+    // dual-write would be lost to the new layout.
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), ctx.migrations.refresh()).await;
     let watch = tokio::spawn(ctx.migrations.clone().run());
     loop {
         tokio::select! {

@@ -5,8 +5,8 @@
 //! rather than going through the shape cache.
 
 use sqlparser::ast::{
-    AssignmentTarget, Expr, FromTable, Insert, SetExpr, Spanned, Statement, TableFactor,
-    TableWithJoins, UnaryOperator, Value,
+    AssignmentTarget, BinaryOperator, Expr, FromTable, InTarget, Insert, SetExpr, Spanned,
+    Statement, TableFactor, TableWithJoins, UnaryOperator, Value,
 };
 use sqlparser::dialect::MySqlDialect;
 use sqlparser::parser::Parser;
@@ -24,6 +24,9 @@ pub enum WriteKeys {
     /// An UPDATE or DELETE: a SELECT of the keys of the rows it will touch, locking them, to
     /// run first in the same transaction.
     Read(String),
+    /// An UPDATE or DELETE whose WHERE names its keys (`key = 5 AND ...`, `key IN (1, 2)`):
+    /// it touches no others.
+    Keys(Vec<i64>),
 }
 
 fn refuse(why: impl Into<String>) -> RouterError {
@@ -55,6 +58,9 @@ pub fn write_keys(sql: &str, table: &str, key: &str) -> Result<WriteKeys> {
                     "an UPDATE of the key column `{key}` is refused {during}"
                 )));
             }
+            if let Some(keys) = named_keys(update.selection.as_ref(), key) {
+                return Ok(WriteKeys::Keys(keys));
+            }
             let tail = Tail {
                 selection: update.selection.as_ref(),
                 order_by: update.order_by.iter().map(ToString::to_string).collect(),
@@ -72,6 +78,9 @@ pub fn write_keys(sql: &str, table: &str, key: &str) -> Result<WriteKeys> {
             if !delete.tables.is_empty() || delete.using.is_some() || !only.joins.is_empty() {
                 return Err(refuse(format!("a multi-table DELETE is refused {during}")));
             }
+            if let Some(keys) = named_keys(delete.selection.as_ref(), key) {
+                return Ok(WriteKeys::Keys(keys));
+            }
             let tail = Tail {
                 selection: delete.selection.as_ref(),
                 order_by: delete.order_by.iter().map(ToString::to_string).collect(),
@@ -82,6 +91,50 @@ pub fn write_keys(sql: &str, table: &str, key: &str) -> Result<WriteKeys> {
         _ => Err(refuse(format!(
             "only INSERT, REPLACE, UPDATE and DELETE are taken {during}"
         ))),
+    }
+}
+
+/// The keys a WHERE clause limits its rows to: one of its top-level AND terms is `key =
+/// literal` or `key IN (literals)`. `None` when no term says so.
+fn named_keys(selection: Option<&Expr>, key: &str) -> Option<Vec<i64>> {
+    let is_key = |e: &Expr| match e {
+        Expr::Identifier(id) => id.value.eq_ignore_ascii_case(key),
+        Expr::CompoundIdentifier(ids) => ids
+            .last()
+            .is_some_and(|id| id.value.eq_ignore_ascii_case(key)),
+        Expr::Nested(inner) => {
+            matches!(inner.as_ref(), Expr::Identifier(id) if id.value.eq_ignore_ascii_case(key))
+        }
+        _ => false,
+    };
+    let literal = |e: &Expr| literal_key(e, key, "").ok().flatten();
+    match selection? {
+        Expr::BinaryOp {
+            left,
+            op: BinaryOperator::And,
+            right,
+        } => named_keys(Some(left), key).or_else(|| named_keys(Some(right), key)),
+        Expr::Nested(inner) => named_keys(Some(inner), key),
+        Expr::BinaryOp {
+            left,
+            op: BinaryOperator::Eq,
+            right,
+        } => {
+            if is_key(left) {
+                literal(right).map(|k| vec![k])
+            } else if is_key(right) {
+                literal(left).map(|k| vec![k])
+            } else {
+                None
+            }
+        }
+        Expr::In {
+            expr,
+            target: InTarget::List(list),
+            negated: false,
+            ..
+        } if is_key(expr) => list.iter().map(literal).collect(),
+        _ => None,
     }
 }
 
@@ -252,6 +305,23 @@ mod tests {
                 "SELECT `order_id` FROM t_order FOR UPDATE".into()
             ))
         );
+        assert_eq!(
+            keys("UPDATE t_order SET status = 'x' WHERE order_id = 42 AND status = 'new'"),
+            Ok(WriteKeys::Keys(vec![42]))
+        );
+        assert_eq!(
+            keys("DELETE FROM t_order WHERE (t_order.order_id IN (1, -2, '3'))"),
+            Ok(WriteKeys::Keys(vec![1, -2, 3]))
+        );
+        // A key of 0 or NULL, an expression, OR: read the keys.
+        for sql in [
+            "DELETE FROM t_order WHERE order_id = 0",
+            "DELETE FROM t_order WHERE order_id = 1 + 1",
+            "DELETE FROM t_order WHERE order_id = 1 OR status = 'x'",
+            "DELETE FROM t_order WHERE order_id NOT IN (1, 2)",
+        ] {
+            assert!(matches!(keys(sql), Ok(WriteKeys::Read(_))), "{sql}");
+        }
         assert!(keys("UPDATE t_order SET order_id = 4 WHERE order_id = 3").is_err());
         assert!(keys("UPDATE t_order o JOIN t_user u ON o.user_id = u.id SET o.x = 1").is_err());
         assert!(keys("DELETE o FROM t_order o JOIN t_user u ON o.user_id = u.id").is_err());

@@ -159,8 +159,4 @@ impl ActiveMigration {
             tracing::warn!(table = %self.table, rows = keys.len(), reason = %reason, "rows logged for repair");
         }
     }
-
-    pub async fn close(&self) {
-        // The writers' pools close when dropped; nothing is pending between statements.
-    }
 }

@@ -29,13 +29,28 @@ const POLL: Duration = Duration::from_millis(1000);
 /// Where `shardgate migrate` keeps the state by default.
 pub const STATE_DATABASE: &str = "shardgate_meta";
 
+/// What a write to a table must do about migrations.
+pub enum Lookup {
+    /// Nothing: no migration of it is under way.
+    None,
+    Active(Arc<ActiveMigration>),
+    /// Refuse it: a migration this proxy could not take up (or the state is not known yet),
+    /// and writing one layout alone could lose the write in the other.
+    Refused(String),
+}
+
 pub struct MigrationWatch {
     /// Lower-cased logical table name -> its migration, for those the proxy acts on.
     active: RwLock<HashMap<String, Arc<ActiveMigration>>>,
-    /// Whether any migration is under way: the check on every statement costs one load.
+    /// Lower-cased table name -> why its migration was not taken up.
+    refused: RwLock<HashMap<String, String>>,
+    /// Whether the state was read at least once.
+    known: AtomicBool,
+    /// Whether any table needs a look (a migration, or the state not known yet): the
+    /// check on every statement costs one load.
     any: AtomicBool,
     /// The router for tables cut over to a new layout; `None` while none is.
-    cut_over: ArcSwapOption<Router>,
+    cut_over: ArcSwapOption<CutOverRouting>,
     /// The cut-over tables `cut_over` was built for, sorted.
     cut_over_tables: std::sync::Mutex<Vec<String>>,
     topology: Arc<Topology>,
@@ -43,6 +58,21 @@ pub struct MigrationWatch {
     stop: Arc<Notify>,
     /// Set while the state reads fail (for the log: say it once).
     failing: AtomicBool,
+}
+
+/// Routing while tables are cut over: the proxy's topology with each of `tables` laid out
+/// as its migration's target config does.
+pub struct CutOverRouting {
+    pub router: Router,
+    /// Lower-cased names of the tables it routes by their new layout.
+    tables: Vec<String>,
+}
+
+impl CutOverRouting {
+    /// Whether `table` goes by its new layout under this routing.
+    pub fn covers(&self, table: &str) -> bool {
+        self.tables.iter().any(|t| t.eq_ignore_ascii_case(table))
+    }
 }
 
 /// One row of the state table.
@@ -57,7 +87,9 @@ impl MigrationWatch {
     pub fn new(topology: &Arc<Topology>) -> Self {
         MigrationWatch {
             active: RwLock::new(HashMap::new()),
-            any: AtomicBool::new(false),
+            refused: RwLock::new(HashMap::new()),
+            known: AtomicBool::new(false),
+            any: AtomicBool::new(true),
             cut_over: ArcSwapOption::empty(),
             cut_over_tables: std::sync::Mutex::new(Vec::new()),
             topology: topology.clone(),
@@ -79,8 +111,49 @@ impl MigrationWatch {
             .cloned()
     }
 
-    /// The router to use instead of the proxy's own while a table is cut over.
-    pub fn router(&self) -> Option<Arc<Router>> {
+    /// What a write to `table` must do.
+    pub fn lookup(&self, table: &str) -> Lookup {
+        if !self.any.load(Ordering::Relaxed) {
+            return Lookup::None;
+        }
+        if !self.known.load(Ordering::Acquire) && self.backend.is_some() {
+            return Lookup::Refused(format!(
+                "shardgate: writes to `{table}` wait until this proxy has read the migration state (on its first backend), which it has not yet"
+            ));
+        }
+        if let Some(m) = self.get(table) {
+            return Lookup::Active(m);
+        }
+        match self
+            .refused
+            .read()
+            .ok()
+            .and_then(|r| r.get(&table.to_ascii_lowercase()).cloned())
+        {
+            Some(why) => Lookup::Refused(format!(
+                "shardgate: `{table}` is being migrated and this proxy could not take the migration up ({why}); writes to it are refused"
+            )),
+            None => Lookup::None,
+        }
+    }
+
+    /// Reads the state once, now (before the proxy takes clients).
+    pub async fn refresh(&self) {
+        let Some(backend) = self.backend.clone() else {
+            return;
+        };
+        let pool = mysql_async::Pool::new(backend_opts(&backend));
+        match read_state(&pool).await {
+            Ok(rows) => self.apply(rows).await,
+            Err(e) => {
+                tracing::warn!(backend = %backend.name, error = %e, "migration state not read")
+            }
+        }
+        let _ = pool.disconnect().await;
+    }
+
+    /// The routing to use instead of the proxy's own while a table is cut over.
+    pub fn router(&self) -> Option<Arc<CutOverRouting>> {
         if !self.any.load(Ordering::Relaxed) {
             return None;
         }
@@ -115,13 +188,6 @@ impl MigrationWatch {
             }
         }
         let _ = pool.disconnect().await;
-        let active: Vec<Arc<ActiveMigration>> = match self.active.write() {
-            Ok(mut map) => map.drain().map(|(_, m)| m).collect(),
-            Err(_) => Vec::new(),
-        };
-        for migration in active {
-            migration.close().await;
-        }
     }
 
     /// Brings the known migrations to what the state table says.
@@ -131,6 +197,7 @@ impl MigrationWatch {
             Err(_) => return,
         };
         let mut next = HashMap::new();
+        let mut refused = HashMap::new();
         for row in rows {
             let name = row.table.to_ascii_lowercase();
             let relevant = row.phase.dual_writes() || row.phase == Phase::Finished;
@@ -159,7 +226,8 @@ impl MigrationWatch {
                         Arc::new(m)
                     }
                     Err(e) => {
-                        tracing::error!(table = %row.table, error = %e, "migration not taken up");
+                        tracing::error!(table = %row.table, error = %e, "migration not taken up; its writes are refused");
+                        refused.insert(name, e);
                         continue;
                     }
                 },
@@ -184,10 +252,14 @@ impl MigrationWatch {
             .unwrap_or(false);
         if rebuild {
             let mut topology: Option<Topology> = None;
+            let mut tables = Vec::new();
             for m in wanted {
                 let base = topology.as_ref().unwrap_or(&self.topology);
                 match base.with_table_from(m.target_topology(), m.table()) {
-                    Ok(t) => topology = Some(t),
+                    Ok(t) => {
+                        topology = Some(t);
+                        tables.push(m.table().to_ascii_lowercase());
+                    }
                     // Routing it by the old layout would misroute: refuse its statements.
                     Err(e) => {
                         m.set_unroutable();
@@ -195,20 +267,21 @@ impl MigrationWatch {
                     }
                 }
             }
-            self.cut_over
-                .store(topology.map(|t| Arc::new(Router::new(Arc::new(t)))));
+            self.cut_over.store(topology.map(|t| {
+                Arc::new(CutOverRouting {
+                    router: Router::new(Arc::new(t)),
+                    tables,
+                })
+            }));
         }
-        self.any.store(!next.is_empty(), Ordering::Relaxed);
-        let gone: Vec<Arc<ActiveMigration>> = known
-            .iter()
-            .filter(|(name, m)| next.get(*name).is_none_or(|n| !Arc::ptr_eq(n, m)))
-            .map(|(_, m)| m.clone())
-            .collect();
+        self.any
+            .store(!next.is_empty() || !refused.is_empty(), Ordering::Relaxed);
+        if let Ok(mut r) = self.refused.write() {
+            *r = refused;
+        }
+        self.known.store(true, Ordering::Release);
         if let Ok(mut map) = self.active.write() {
             *map = next;
-        }
-        for m in gone {
-            m.close().await;
         }
     }
 

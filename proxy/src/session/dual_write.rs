@@ -23,7 +23,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::{Session, SessionError};
 use crate::backend::{BackendError, PooledConn};
-use crate::migration::ActiveMigration;
+use crate::migration::{ActiveMigration, Lookup};
 use crate::protocol::codes;
 use crate::protocol::wire::OkInfo;
 
@@ -58,15 +58,21 @@ impl From<BackendError> for DualWriteError {
 }
 
 impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
-    /// The migration of a table `plan` writes, when there is one to act on.
-    pub(crate) fn migration_of(&self, plan: &Plan) -> Option<Arc<ActiveMigration>> {
+    /// What the migration of a table `plan` writes asks of it.
+    pub(crate) fn migration_of(&self, plan: &Plan) -> Lookup {
         if !plan.kind.is_write() {
-            return None;
+            return Lookup::None;
         }
-        plan.tables.iter().find_map(|&t| {
-            let name = &self.ctx.topology.tables.get(t)?.name;
-            self.ctx.migrations.get(name)
-        })
+        for &t in &plan.tables {
+            let Some(table) = self.ctx.topology.tables.get(t) else {
+                continue;
+            };
+            match self.ctx.migrations.lookup(&table.name) {
+                Lookup::None => {}
+                found => return found,
+            }
+        }
+        Lookup::None
     }
 
     /// Waits while `migration`'s writes are fenced for cutover. Returns false (after telling
@@ -204,6 +210,9 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         plan: Plan,
         keys: &mut BTreeSet<i64>,
     ) -> Result<OkInfo, DualWriteError> {
+        if let WriteKeys::Keys(named) = spec {
+            keys.extend(named.iter().copied());
+        }
         if let WriteKeys::Read(select) = spec {
             let router = self.router();
             let read = router

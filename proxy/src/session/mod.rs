@@ -213,7 +213,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     /// new layout, one that routes it by that layout.
     pub(crate) fn router(&self) -> shardgate_router::Router {
         match self.ctx.migrations.router() {
-            Some(r) => (*r).clone(),
+            Some(r) => r.router.clone(),
             None => self.ctx.router.clone(),
         }
     }

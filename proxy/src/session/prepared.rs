@@ -174,7 +174,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             Ok(p) => p,
             Err(e) => return self.send_router_error(&e).await,
         };
-        if self.migration_of(&plan).is_some() {
+        if !matches!(self.migration_of(&plan), crate::migration::Lookup::None) {
             // A write on a table being migrated runs as the text statement it stands for,
             // which dual-write takes.
             let Some(text) = template.with_literals(&values) else {

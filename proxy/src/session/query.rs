@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::migration::{CutOverRouting, Lookup};
 use shardgate_migrate::Phase;
 use shardgate_router::{KeyError, MergeSpec, Plan, RouterError, StatementKind};
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -250,14 +251,37 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
 
     /// Routes a statement and runs its plan.
     pub(crate) async fn routed(&mut self, sql: &str) -> Result<(), SessionError> {
+        let mut settling = 0u32;
         loop {
-            let plan = match self.route_text(sql).await {
+            let routing = self.ctx.migrations.router();
+            let plan = match self.route_text(sql, routing.as_deref()).await {
                 Ok(plan) => plan,
                 Err(e) => return self.send_router_error(&e).await,
             };
-            let Some(migration) = self.migration_of(&plan) else {
-                return self.run_plan(plan).await;
+            let migration = match self.migration_of(&plan) {
+                Lookup::None => return self.run_plan(plan).await,
+                Lookup::Refused(why) => {
+                    return self.send_error(codes::ER_NOT_SUPPORTED_YET, &why).await
+                }
+                Lookup::Active(m) => m,
             };
+            // The phase and the routing change one after the other: route again until
+            // they agree.
+            let by_target = routing
+                .as_ref()
+                .is_some_and(|r| r.covers(migration.table()));
+            if by_target != migration.routes_by_target() && !migration.unroutable() {
+                settling += 1;
+                if settling > 1000 {
+                    let why = format!(
+                        "shardgate: the routing of `{}` did not settle after its migration moved; retry",
+                        migration.table()
+                    );
+                    return self.send_error((1213, "40001"), &why).await;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+                continue;
+            }
             match migration.phase() {
                 // Finished: the new layout alone, nothing follows.
                 Phase::Finished if !migration.unroutable() => return self.run_plan(plan).await,
@@ -272,10 +296,13 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     }
 
     /// Routes a text statement, with generated keys where its INSERT rows need them.
-    async fn route_text(&mut self, sql: &str) -> Result<Plan, RouterError> {
+    async fn route_text(
+        &mut self,
+        sql: &str,
+        routing: Option<&CutOverRouting>,
+    ) -> Result<Plan, RouterError> {
         let ctx = self.ctx.clone();
-        let swapped = ctx.migrations.router();
-        let router = swapped.as_deref().unwrap_or(&ctx.router);
+        let router = routing.map_or(&ctx.router, |r| &r.router);
         let mut routed = router.route_with_keys(sql, &mut self.cache, &mut ctx.keys.source());
         if let Err(RouterError::Keys(KeyError::NotReady { generator, count })) = &routed {
             // A generator that must wait (a segment loading, a lease being taken): wait for
