@@ -217,17 +217,13 @@ async fn row_sums(
 /// the row's lock on the source, so under these locks no copy is half done, and none can
 /// start: the two sides are compared at one moment even while clients write.
 async fn locked_row_sums(
-    plan: &MigrationPlan,
-    sources: &[mysql_async::Pool],
-    targets: &[mysql_async::Pool],
-    key: &str,
-    checksum: &str,
+    r: &Reading<'_>,
     ranges: &[(i64, i64)],
 ) -> Result<(BTreeMap<i64, u64>, BTreeMap<i64, u64>), MigrateError> {
     let mut attempt = 0;
     loop {
         attempt += 1;
-        match try_locked_row_sums(plan, sources, targets, key, checksum, ranges).await {
+        match try_locked_row_sums(r, ranges).await {
             // A deadlock with a client's transaction: InnoDB chose the check; go again.
             Err(MigrateError::Backend { message, .. })
                 if attempt < 5 && (message.contains("1213") || message.contains("Deadlock")) =>
@@ -239,14 +235,26 @@ async fn locked_row_sums(
     }
 }
 
+/// What a row-by-row comparison reads with.
+struct Reading<'a> {
+    plan: &'a MigrationPlan,
+    sources: &'a [mysql_async::Pool],
+    targets: &'a [mysql_async::Pool],
+    key: &'a str,
+    checksum: &'a str,
+}
+
 async fn try_locked_row_sums(
-    plan: &MigrationPlan,
-    sources: &[mysql_async::Pool],
-    targets: &[mysql_async::Pool],
-    key: &str,
-    checksum: &str,
+    r: &Reading<'_>,
     ranges: &[(i64, i64)],
 ) -> Result<(BTreeMap<i64, u64>, BTreeMap<i64, u64>), MigrateError> {
+    let Reading {
+        plan,
+        sources,
+        targets,
+        key,
+        checksum,
+    } = *r;
     let side = &plan.source;
     let mut locked = Vec::new();
     let mut source = BTreeMap::new();
@@ -366,7 +374,14 @@ pub async fn check(
             if still.is_empty() {
                 continue;
             }
-            let (s, t) = locked_row_sums(plan, &sources, &targets, key, &checksum, &still).await?;
+            let reading = Reading {
+                plan,
+                sources: &sources,
+                targets: &targets,
+                key,
+                checksum: &checksum,
+            };
+            let (s, t) = locked_row_sums(&reading, &still).await?;
             for (k, sum) in &s {
                 match t.get(k) {
                     None => report.missing.push(*k),

@@ -64,19 +64,20 @@ impl Phase {
         }
     }
 
+    /// Every phase, in the order a migration goes through them.
+    pub const ALL: [Phase; 8] = [
+        Phase::DualWrite,
+        Phase::Backfilling,
+        Phase::Backfilled,
+        Phase::Checked,
+        Phase::Fencing,
+        Phase::CutOver,
+        Phase::Finished,
+        Phase::RolledBack,
+    ];
+
     pub fn parse(text: &str) -> Option<Phase> {
-        [
-            Phase::DualWrite,
-            Phase::Backfilling,
-            Phase::Backfilled,
-            Phase::Checked,
-            Phase::Fencing,
-            Phase::CutOver,
-            Phase::Finished,
-            Phase::RolledBack,
-        ]
-        .into_iter()
-        .find(|p| p.as_str() == text)
+        Phase::ALL.into_iter().find(|p| p.as_str() == text)
     }
 
     /// Whether writes must also reach the target (before cutover) or the source (after).

@@ -9,6 +9,7 @@ use shardgate_proxy::sandbox::{create_physical_databases, MariaDb};
 use shardgate_proxy::server::{serve, ProxyContext};
 use tokio::sync::oneshot;
 
+pub mod migration;
 pub mod writers;
 
 pub const USER: &str = "app";
@@ -292,19 +293,9 @@ pub async fn assert_same(
 /// A config with `t_order` unsharded in database `legacy` on the cluster's first server:
 /// the source of a migration to the example's 32 x 32 layout.
 pub fn legacy_source_yaml(cluster: &Cluster) -> String {
-    let backends: String = cluster
-        .topology
-        .backends
-        .iter()
-        .map(|b| {
-            format!(
-                "  - name: {}\n    address: {}\n    user: root\n    password: \"\"\n",
-                b.name, b.address
-            )
-        })
-        .collect();
+    let backends = migration::backends_yaml(cluster);
     format!(
-        "backends:\n{backends}databases:\n  - names: legacy\n    backends: [ds0]\n\
+        "{backends}databases:\n  - names: legacy\n    backends: [ds0]\n\
          schema:\n  name: shop\n  tables:\n    - name: t_order\n      kind: single\n      database: legacy\n"
     )
 }

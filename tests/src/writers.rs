@@ -211,7 +211,7 @@ impl Writer {
                     t,
                     format!("i{n}"),
                     format!("{}.{:02}", n % 5000, n % 100),
-                    (n % 3 != 0).then(|| format!("w{t}-{n}")),
+                    (!n.is_multiple_of(3)).then(|| format!("w{t}-{n}")),
                 );
                 conn.exec_drop(
                     "INSERT INTO t_order (order_id, user_id, status, amount, note) VALUES (?, ?, ?, ?, ?)",
@@ -224,7 +224,7 @@ impl Writer {
                 let k = self.some_key();
                 let status = format!("u{n}");
                 let amount = format!("{}.50", n % 3000);
-                if op % 2 == 0 {
+                if op.is_multiple_of(2) {
                     conn.query_drop(format!(
                         "UPDATE t_order SET status = '{status}', amount = {amount} WHERE order_id = {k}"
                     ))
@@ -269,7 +269,7 @@ impl Writer {
             _ => {
                 let k = self.new_key();
                 let u = self.some_key();
-                let commit = op % 5 != 0;
+                let commit = !op.is_multiple_of(5);
                 conn.query_drop("BEGIN").await?;
                 conn.query_drop(format!(
                     "INSERT INTO t_order (order_id, user_id, status, amount, note) VALUES ({k}, {t}, 'tx', 1.00, NULL)"

@@ -3,23 +3,13 @@
 //! target is damaged), repair, check, status, a cutover refused while check is dirty,
 //! rollback. Configs are files, as an operator has them.
 
-use clap::Parser;
-use mysql_async::prelude::Queryable;
-use shardgate_proxy::cli::{run, Cli};
 use std::sync::Arc;
 
+use mysql_async::prelude::Queryable;
+use shardgate_tests::migration::Migration;
 use shardgate_tests::{
     legacy_source_yaml, orders_target_yaml, proxy_topology, Cluster, ProxyHandle,
 };
-
-/// Runs `shardgate ARGS` in this process (the CLI makes its own runtime, so off the
-/// test's).
-fn shardgate(args: &[&str]) -> anyhow::Result<()> {
-    let mut all = vec!["shardgate"];
-    all.extend_from_slice(args);
-    let cli = Cli::try_parse_from(all)?;
-    tokio::task::block_in_place(|| run(cli))
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_operator_runs_the_migration_steps() {
@@ -53,19 +43,9 @@ async fn an_operator_runs_the_migration_steps() {
 
     // The operator's two configs: today's (t_order unsharded in `legacy`) and tomorrow's
     // (examples/orders.yaml, 32 x 32), both pointing at the test's servers.
-    let dir = tempfile::tempdir().unwrap();
-    let target = orders_target_yaml(&cluster);
     let source = legacy_source_yaml(&cluster);
-    let (from, to) = (dir.path().join("old.yaml"), dir.path().join("new.yaml"));
-    std::fs::write(&from, &source).unwrap();
-    std::fs::write(&to, target).unwrap();
-    let (from, to) = (from.to_str().unwrap(), to.to_str().unwrap());
-    let step = |name: &'static str| {
-        let args = [
-            "migrate", name, "--from", from, "--to", to, "--table", "t_order",
-        ];
-        shardgate(&args)
-    };
+    let migration = Migration::new(&source, &orders_target_yaml(&cluster));
+    let step = |name: &str| migration.step(name);
 
     step("plan").unwrap();
     // The proxies run with today's config.

@@ -5,23 +5,15 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use clap::Parser;
 use mysql_async::prelude::Queryable;
 use shardgate_config::Topology;
 use shardgate_migrate::{backend_opts, Phase, StateStore};
-use shardgate_proxy::cli::{run, Cli};
-use shardgate_tests::writers::{initial_insert, T_ORDER};
+use shardgate_tests::migration::{create_legacy, run_cli, Migration};
 use shardgate_tests::{
     legacy_source_yaml, orders_target_yaml, proxy_topology, Cluster, ProxyHandle,
 };
 
 const ROWS: i64 = 3000;
-
-fn cli(args: Vec<String>) -> anyhow::Result<()> {
-    let mut all = vec!["shardgate".to_string()];
-    all.extend(args);
-    run(Cli::try_parse_from(all)?)
-}
 
 /// An unsharded `legacy.t_order` with `ROWS` rows, its migration to 32 x 32 started, and a
 /// proxy running with the old config.
@@ -29,30 +21,15 @@ struct Setup {
     cluster: Cluster,
     proxy: ProxyHandle,
     store: StateStore,
-    _dir: tempfile::TempDir,
-    from: String,
-    to: String,
+    migration: Migration,
 }
 
 impl Setup {
     async fn start() -> Setup {
         let cluster = Cluster::start().await;
-        let mut legacy = cluster.backend(0).await;
-        legacy
-            .query_drop(format!(
-                "CREATE DATABASE legacy; CREATE TABLE legacy.t_order {T_ORDER}"
-            ))
-            .await
-            .unwrap();
-        legacy
-            .query_drop(initial_insert("legacy.t_order", 1..=ROWS))
-            .await
-            .unwrap();
-        let dir = tempfile::tempdir().unwrap();
+        create_legacy(&cluster, ROWS).await;
         let source_yaml = legacy_source_yaml(&cluster);
-        let (from, to) = (dir.path().join("old.yaml"), dir.path().join("new.yaml"));
-        std::fs::write(&from, &source_yaml).unwrap();
-        std::fs::write(&to, orders_target_yaml(&cluster)).unwrap();
+        let migration = Migration::new(&source_yaml, &orders_target_yaml(&cluster));
         let proxy = ProxyHandle::start(Arc::new(proxy_topology(&source_yaml))).await;
         let source = Topology::from_yaml(&source_yaml, "old.yaml").unwrap();
         let store = StateStore::open(backend_opts(&source.backends[0]), "shardgate_meta", "ds0")
@@ -62,9 +39,7 @@ impl Setup {
             cluster,
             proxy,
             store,
-            from: from.to_str().unwrap().to_string(),
-            to: to.to_str().unwrap().to_string(),
-            _dir: dir,
+            migration,
         };
         setup.step("start").await.unwrap();
         // Within about a second the proxy writes to both layouts.
@@ -73,13 +48,8 @@ impl Setup {
     }
 
     async fn step(&self, name: &str) -> anyhow::Result<()> {
-        let args: Vec<String> = [
-            "migrate", name, "--from", &self.from, "--to", &self.to, "--table", "t_order",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-        tokio::task::spawn_blocking(move || cli(args)).await?
+        let args = self.migration.args(name);
+        tokio::task::spawn_blocking(move || run_cli(&args)).await?
     }
 
     async fn phase(&self) -> Phase {
@@ -188,20 +158,8 @@ async fn a_write_during_the_fence_waits_then_goes_by_the_new_layout() {
     setup.step("check").await.unwrap();
     let mut client = mysql_async::Conn::new(setup.proxy.opts()).await.unwrap();
 
-    let args: Vec<String> = [
-        "migrate",
-        "cutover",
-        "--from",
-        &setup.from,
-        "--to",
-        &setup.to,
-        "--table",
-        "t_order",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    let cutover = tokio::task::spawn_blocking(move || cli(args));
+    let args = setup.migration.args("cutover");
+    let cutover = tokio::task::spawn_blocking(move || run_cli(&args));
     // Once the fence is up and the proxy has seen it (it reads the state every second),
     // write.
     while setup.phase().await != Phase::Fencing {

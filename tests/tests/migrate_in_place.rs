@@ -6,39 +6,21 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use clap::Parser;
 use mysql_async::prelude::Queryable;
-use shardgate_proxy::cli::{run, Cli};
-use shardgate_tests::writers::{compare, initial_insert, read_layout, start_writers, T_ORDER};
+use shardgate_tests::migration::{assert_layout_matches, backends_yaml, Migration};
+use shardgate_tests::writers::{initial_insert, read_layout, start_writers, T_ORDER};
 use shardgate_tests::{proxy_topology, Cluster, ProxyHandle};
 
 const ROWS: i64 = 20_000;
 
-fn shardgate(args: &[&str]) -> anyhow::Result<()> {
-    let mut all = vec!["shardgate"];
-    all.extend_from_slice(args);
-    let cli = Cli::try_parse_from(all)?;
-    tokio::task::block_in_place(|| run(cli))
-}
-
 /// `t_order` in `databases` x `tables` over the cluster's two servers, physical tables named
 /// `{table_prefix}_{i}`.
 fn layout_yaml(cluster: &Cluster, databases: usize, tables: usize, table_prefix: &str) -> String {
-    let backends: String = cluster
-        .topology
-        .backends
-        .iter()
-        .map(|b| {
-            format!(
-                "  - name: {}\n    address: {}\n    user: root\n    password: \"\"\n",
-                b.name, b.address
-            )
-        })
-        .collect();
+    let backends = backends_yaml(cluster);
     let last_db = databases - 1;
     let last_table = tables - 1;
     format!(
-        "backends:\n{backends}databases:\n  - names: shard_db_{{0..{last_db}}}\n    backends: [ds0, ds1]\n    placement: modulo\n\
+        "{backends}databases:\n  - names: shard_db_{{0..{last_db}}}\n    backends: [ds0, ds1]\n    placement: modulo\n\
          schema:\n  name: shop\n  tables:\n    - name: t_order\n      kind: sharded\n      sharding_column: order_id\n\
          \x20     databases: shard_db_{{0..{last_db}}}\n      tables: {table_prefix}_{{0..{last_table}}}\n\
          \x20     database_algorithm:\n        type: mod\n        modulus: {databases}\n\
@@ -58,16 +40,8 @@ async fn four_by_four_becomes_eight_by_four_on_the_same_servers() {
     let cluster = Cluster::start().await;
     let old_yaml = layout_yaml(&cluster, 4, 4, "t_order");
     let new_yaml = layout_yaml(&cluster, 8, 4, "t_order_v2");
-    let dir = tempfile::tempdir().unwrap();
-    let (from, to) = (dir.path().join("old.yaml"), dir.path().join("new.yaml"));
-    std::fs::write(&from, &old_yaml).unwrap();
-    std::fs::write(&to, &new_yaml).unwrap();
-    let (from, to) = (from.to_str().unwrap(), to.to_str().unwrap());
-    let step = |name: &str| {
-        shardgate(&[
-            "migrate", name, "--from", from, "--to", to, "--table", "t_order",
-        ])
-    };
+    let migration = Migration::new(&old_yaml, &new_yaml);
+    let step = |name: &str| migration.step(name);
 
     // Today's layout, loaded through a proxy that runs with today's config.
     let mut servers = vec![cluster.backend(0).await, cluster.backend(1).await];
@@ -94,15 +68,7 @@ async fn four_by_four_becomes_eight_by_four_on_the_same_servers() {
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let writers = start_writers(proxy.opts(), 8, ROWS, Duration::from_millis(5));
     step("backfill").unwrap();
-    let mut clean = false;
-    for _ in 0..4 {
-        if step("check").is_ok() {
-            clean = true;
-            break;
-        }
-        step("repair").unwrap();
-    }
-    assert!(clean, "check never came out clean");
+    assert!(migration.check_until_clean(), "check never came out clean");
     step("cutover").unwrap();
     tokio::time::sleep(Duration::from_millis(1500)).await;
     // Reads through the proxy now come from the new layout.
@@ -115,12 +81,7 @@ async fn four_by_four_becomes_eight_by_four_on_the_same_servers() {
     let new = read_layout(&physical(8, 4, "t_order_v2"), &mut servers)
         .await
         .unwrap();
-    let (lost, extra, different) = compare(&new, ROWS, &expected);
-    assert_eq!(
-        (lost.len(), extra.len(), different.len()),
-        (0, 0, 0),
-        "new layout: lost {lost:?}, extra {extra:?}, different {different:?}"
-    );
+    assert_layout_matches(&new, ROWS, &expected, "new layout");
     assert!(count.is_some_and(|c| c > 0));
     let total: Option<i64> = client
         .query_first("SELECT COUNT(*) FROM t_order")
@@ -132,12 +93,7 @@ async fn four_by_four_becomes_eight_by_four_on_the_same_servers() {
     let old = read_layout(&physical(4, 4, "t_order"), &mut servers)
         .await
         .unwrap();
-    let (lost, extra, different) = compare(&old, ROWS, &expected);
-    assert_eq!(
-        (lost.len(), extra.len(), different.len()),
-        (0, 0, 0),
-        "old layout after rollback: lost {lost:?}, extra {extra:?}, different {different:?}"
-    );
+    assert_layout_matches(&old, ROWS, &expected, "old layout after rollback");
     drop(client);
     proxy.stop().await;
 }

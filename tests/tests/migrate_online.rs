@@ -9,24 +9,14 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use clap::Parser;
 use mysql_async::prelude::Queryable;
 use shardgate_config::Topology;
 use shardgate_migrate::{backend_opts, Phase, StateStore};
-use shardgate_proxy::cli::{run, Cli};
-use shardgate_tests::writers::{compare, initial_insert, read_layout, start_writers, T_ORDER};
+use shardgate_tests::migration::{assert_layout_matches, create_legacy, Migration};
+use shardgate_tests::writers::{read_layout, start_writers};
 use shardgate_tests::{
     legacy_source_yaml, orders_target_yaml, proxy_topology, shardgate_binary, Cluster, ProxyHandle,
 };
-
-/// Runs `shardgate ARGS` in this process (the CLI makes its own runtime, so off the
-/// test's).
-fn shardgate(args: &[&str]) -> anyhow::Result<()> {
-    let mut all = vec!["shardgate"];
-    all.extend_from_slice(args);
-    let cli = Cli::try_parse_from(all)?;
-    tokio::task::block_in_place(|| run(cli))
-}
 
 fn rows() -> i64 {
     std::env::var("SG_MIGRATE_ROWS")
@@ -41,33 +31,11 @@ async fn a_live_table_moves_to_32x32_and_back_without_losing_a_row() {
     let began = Instant::now();
     let mark = |what: &str| eprintln!("[{:>6.1} s] {what}", began.elapsed().as_secs_f64());
     let cluster = Cluster::start().await;
-    let mut legacy = cluster.backend(0).await;
-    legacy
-        .query_drop(format!(
-            "CREATE DATABASE legacy; CREATE TABLE legacy.t_order {T_ORDER}"
-        ))
-        .await
-        .unwrap();
-    let keys: Vec<i64> = (1..=rows).collect();
-    for chunk in keys.chunks(5000) {
-        legacy
-            .query_drop(initial_insert("legacy.t_order", chunk.iter().copied()))
-            .await
-            .unwrap();
-    }
-
+    create_legacy(&cluster, rows).await;
     mark("loaded");
-    let dir = tempfile::tempdir().unwrap();
     let source_yaml = legacy_source_yaml(&cluster);
-    let (from, to) = (dir.path().join("old.yaml"), dir.path().join("new.yaml"));
-    std::fs::write(&from, &source_yaml).unwrap();
-    std::fs::write(&to, orders_target_yaml(&cluster)).unwrap();
-    let (from, to) = (from.to_str().unwrap(), to.to_str().unwrap());
-    let step = |name: &str| {
-        shardgate(&[
-            "migrate", name, "--from", from, "--to", to, "--table", "t_order",
-        ])
-    };
+    let migration = Migration::new(&source_yaml, &orders_target_yaml(&cluster));
+    let step = |name: &str| migration.step(name);
     // The proxies run with today's config.
     let proxy = ProxyHandle::start(Arc::new(proxy_topology(&source_yaml))).await;
     let source = Topology::from_yaml(&source_yaml, "old.yaml").unwrap();
@@ -91,11 +59,9 @@ async fn a_live_table_moves_to_32x32_and_back_without_losing_a_row() {
     );
 
     // The backfill, as its own process, killed with SIGKILL halfway.
-    let args = [
-        "migrate", "backfill", "--from", from, "--to", to, "--table", "t_order",
-    ];
+    let args = migration.args("backfill");
     let mut child = std::process::Command::new(shardgate_binary())
-        .args(args)
+        .args(&args)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -120,7 +86,7 @@ async fn a_live_table_moves_to_32x32_and_back_without_losing_a_row() {
     assert_eq!(killed.phase, Phase::Backfilling);
     assert!((killed.copied_rows as i64) < rows, "{killed:?}");
     let resumed = std::process::Command::new(shardgate_binary())
-        .args(args)
+        .args(&args)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .status()
@@ -133,15 +99,7 @@ async fn a_live_table_moves_to_32x32_and_back_without_losing_a_row() {
     mark("backfilled");
 
     // Check (a delete racing the copy may have left a row behind), repair, check again.
-    let mut clean = false;
-    for _ in 0..4 {
-        if step("check").is_ok() {
-            clean = true;
-            break;
-        }
-        step("repair").unwrap();
-    }
-    assert!(clean, "check never came out clean");
+    assert!(migration.check_until_clean(), "check never came out clean");
     mark("checked");
     step("cutover").unwrap();
     mark("cut over");
@@ -168,29 +126,13 @@ async fn a_live_table_moves_to_32x32_and_back_without_losing_a_row() {
         .collect();
     let target = read_layout(&target_tables, &mut conns).await.unwrap();
     mark("new layout read");
-    let (lost, extra, different) = compare(&target, rows, &expected);
-    assert_eq!(
-        (lost.len(), extra.len(), different.len()),
-        (0, 0, 0),
-        "new layout: lost {:?}, extra {:?}, different {:?}",
-        &lost[..lost.len().min(10)],
-        &extra[..extra.len().min(10)],
-        &different[..different.len().min(10)]
-    );
+    assert_layout_matches(&target, rows, &expected, "new layout");
 
     step("rollback").unwrap();
     let old = read_layout(&[(0, "legacy.t_order".to_string())], &mut conns)
         .await
         .unwrap();
-    let (lost, extra, different) = compare(&old, rows, &expected);
-    assert_eq!(
-        (lost.len(), extra.len(), different.len()),
-        (0, 0, 0),
-        "old layout after rollback: lost {:?}, extra {:?}, different {:?}",
-        &lost[..lost.len().min(10)],
-        &extra[..extra.len().min(10)],
-        &different[..different.len().min(10)]
-    );
+    assert_layout_matches(&old, rows, &expected, "old layout after rollback");
     // Rolled back: the proxy writes the old layout alone again.
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let mut client = mysql_async::Conn::new(proxy.opts()).await.unwrap();

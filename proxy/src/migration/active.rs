@@ -10,17 +10,6 @@ use shardgate_migrate::{
 
 use super::STATE_DATABASE;
 
-const PHASES: [Phase; 8] = [
-    Phase::DualWrite,
-    Phase::Backfilling,
-    Phase::Backfilled,
-    Phase::Checked,
-    Phase::Fencing,
-    Phase::CutOver,
-    Phase::Finished,
-    Phase::RolledBack,
-];
-
 pub struct ActiveMigration {
     table: String,
     /// The two configs it was started with, to tell a new migration of the same table.
@@ -98,14 +87,14 @@ impl ActiveMigration {
     }
 
     pub fn phase(&self) -> Phase {
-        PHASES
+        Phase::ALL
             .get(usize::from(self.phase.load(Ordering::Acquire)))
             .copied()
             .unwrap_or(Phase::DualWrite)
     }
 
     pub fn set_phase(&self, phase: Phase) {
-        let index = PHASES.iter().position(|p| *p == phase).unwrap_or(0);
+        let index = Phase::ALL.iter().position(|p| *p == phase).unwrap_or(0);
         self.phase.store(index as u8, Ordering::Release);
     }
 

@@ -18,7 +18,9 @@ use std::time::{Duration, Instant};
 
 use mysql_async::Value;
 use shardgate_migrate::{KeyedRow, Phase};
-use shardgate_router::{write_keys, MergeSpec, Plan, RouterError, StatementKind, WriteKeys};
+use shardgate_router::{
+    write_keys, MergeSpec, ParamValue, Plan, RouterError, StatementKind, Template, WriteKeys,
+};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::{Session, SessionError};
@@ -201,6 +203,21 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             }
         }
         self.send_ok(ok).await
+    }
+
+    /// A prepared write on a table being migrated runs as the text statement it stands
+    /// for, its parameters written in as literals, which dual-write takes.
+    pub(crate) async fn dual_write_prepared(
+        &mut self,
+        template: &Template,
+        values: &[ParamValue<'_>],
+    ) -> Result<(), SessionError> {
+        let Some(text) = template.with_literals(values) else {
+            return self
+                .send_error(codes::ER_WRONG_ARGUMENTS, "Incorrect arguments to EXECUTE")
+                .await;
+        };
+        self.routed(&text).await
     }
 
     /// Runs the key read (if any) and the statement, collecting the OK.

@@ -147,14 +147,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             Err(e) => return self.send_router_error(&e).await,
         };
         if !matches!(self.migration_of(&plan), crate::migration::Lookup::None) {
-            // A write on a table being migrated runs as the text statement it stands for,
-            // which dual-write takes.
-            let Some(text) = template.with_literals(&values) else {
-                return self
-                    .send_error(codes::ER_WRONG_ARGUMENTS, "Incorrect arguments to EXECUTE")
-                    .await;
-            };
-            return self.routed(&text).await;
+            return self.dual_write_prepared(&template, &values).await;
         }
         self.generated_insert_id = plan.generated_keys.first().map(|&id| id as u64);
         if plan.targets.len() > 1 && plan.kind == StatementKind::Select {
