@@ -8,7 +8,7 @@
 //!
 //! Repair copies the named keys again from the source: the source wins.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use mysql_async::prelude::Queryable;
@@ -73,10 +73,10 @@ impl CheckReport {
 }
 
 /// Per bucket: rows and the XOR of their checksums.
-type Buckets = BTreeMap<i64, (u64, u64)>;
+pub(crate) type Buckets = BTreeMap<i64, (u64, u64)>;
 
 /// `CRC32(CONCAT_WS('#', c1, c2, ..., CONCAT(ISNULL(c1), ISNULL(c2), ...)))`.
-fn row_checksum(columns: &[String]) -> String {
+pub(crate) fn row_checksum(columns: &[String]) -> String {
     let quoted: Vec<String> = columns.iter().map(|c| format!("`{c}`")).collect();
     let nulls: Vec<String> = quoted.iter().map(|c| format!("ISNULL({c})")).collect();
     format!(
@@ -88,7 +88,7 @@ fn row_checksum(columns: &[String]) -> String {
 
 /// Runs `sql` on every physical table of `side` (`{table}` stands for its name) and folds
 /// the rows with `fold`.
-async fn each_table(
+pub(crate) async fn each_table(
     side: &Side,
     pools: &[mysql_async::Pool],
     sql: &str,
@@ -128,7 +128,7 @@ async fn each_table(
 /// Checksum queries in flight at once on one side.
 const QUERIES_AT_ONCE: usize = 8;
 
-fn int(row: &Row, at: usize) -> Option<i64> {
+pub(crate) fn int(row: &Row, at: usize) -> Option<i64> {
     match row.as_ref(at)? {
         Value::Int(v) => Some(*v),
         Value::UInt(v) => i64::try_from(*v).ok(),
@@ -137,7 +137,7 @@ fn int(row: &Row, at: usize) -> Option<i64> {
     }
 }
 
-fn unsigned(row: &Row, at: usize) -> u64 {
+pub(crate) fn unsigned(row: &Row, at: usize) -> u64 {
     match row.as_ref(at) {
         Some(Value::UInt(v)) => *v,
         Some(Value::Int(v)) => *v as u64,
@@ -149,7 +149,7 @@ fn unsigned(row: &Row, at: usize) -> u64 {
     }
 }
 
-async fn buckets(
+pub(crate) async fn buckets(
     side: &Side,
     pools: &[mysql_async::Pool],
     key: &str,
@@ -178,7 +178,7 @@ async fn buckets(
 }
 
 /// Buckets compared again in one query per physical table.
-const BUCKETS_PER_QUERY: usize = 100;
+pub(crate) const BUCKETS_PER_QUERY: usize = 100;
 
 /// `(key BETWEEN a AND b OR ...)`.
 fn in_ranges(key: &str, ranges: &[(i64, i64)]) -> String {
@@ -216,7 +216,7 @@ async fn row_sums(
 /// rows in that range are share-locked. Dual-write copies a row to the target while it holds
 /// the row's lock on the source, so under these locks no copy is half done, and none can
 /// start: the two sides are compared at one moment even while clients write.
-async fn locked_row_sums(
+pub(crate) async fn locked_row_sums(
     r: &Reading<'_>,
     ranges: &[(i64, i64)],
 ) -> Result<(BTreeMap<i64, u64>, BTreeMap<i64, u64>), MigrateError> {
@@ -236,12 +236,12 @@ async fn locked_row_sums(
 }
 
 /// What a row-by-row comparison reads with.
-struct Reading<'a> {
-    plan: &'a MigrationPlan,
-    sources: &'a [mysql_async::Pool],
-    targets: &'a [mysql_async::Pool],
-    key: &'a str,
-    checksum: &'a str,
+pub(crate) struct Reading<'a> {
+    pub(crate) plan: &'a MigrationPlan,
+    pub(crate) sources: &'a [mysql_async::Pool],
+    pub(crate) targets: &'a [mysql_async::Pool],
+    pub(crate) key: &'a str,
+    pub(crate) checksum: &'a str,
 }
 
 async fn try_locked_row_sums(
@@ -287,119 +287,6 @@ async fn try_locked_row_sums(
         let _ = conn.query_drop("COMMIT").await;
     }
     Ok((source, target?))
-}
-
-/// Compares source and target (see the module's description).
-pub async fn check(
-    plan: &MigrationPlan,
-    options: CheckOptions,
-    mut progress: impl FnMut(&str),
-) -> Result<CheckReport, MigrateError> {
-    let sources = pools(&plan.source.topology.backends);
-    let targets = pools(&plan.target.topology.backends);
-    let result = async {
-        let columns = crate::mirror::table_columns(&plan.source).await?;
-        let checksum = row_checksum(&columns);
-        let key = &plan.key;
-        // The bucket width that gives about rows_per_chunk rows a bucket.
-        let (mut rows, mut lo, mut hi) = (0u64, i64::MAX, i64::MIN);
-        each_table(
-            &plan.source,
-            &sources,
-            &format!("SELECT COUNT(*), MIN(`{key}`), MAX(`{key}`) FROM {{table}}"),
-            |row| {
-                rows += unsigned(&row, 0);
-                if let (Some(a), Some(b)) = (int(&row, 1), int(&row, 2)) {
-                    lo = lo.min(a);
-                    hi = hi.max(b);
-                }
-                Ok(())
-            },
-        )
-        .await?;
-        let span = if rows == 0 {
-            1
-        } else {
-            (i128::from(hi) - i128::from(lo) + 1).max(1)
-        };
-        let chunks = (rows / options.rows_per_chunk.max(1)).max(1) as i128;
-        let width = i64::try_from((span / chunks).max(1)).unwrap_or(i64::MAX);
-        progress(&format!("{rows} source rows, buckets of {width} keys"));
-        // Both sides at once.
-        let (source, target) = tokio::join!(
-            buckets(&plan.source, &sources, key, &checksum, width, None),
-            buckets(&plan.target, &targets, key, &checksum, width, None)
-        );
-        let (source, target) = (source?, target?);
-        progress("checksums done");
-        let mut report = CheckReport {
-            chunks: source.len().max(target.len()) as u64,
-            source_rows: source.values().map(|b| b.0).sum(),
-            target_rows: target.values().map(|b| b.0).sum(),
-            ..Default::default()
-        };
-        let differing: BTreeSet<i64> = source
-            .keys()
-            .chain(target.keys())
-            .filter(|b| source.get(b) != target.get(b))
-            .copied()
-            .collect();
-        if differing.is_empty() {
-            return Ok(report);
-        }
-        // Writes in flight may explain a difference: look again after a moment, then
-        // compare what still differs row by row, under lock. In batches of buckets, one
-        // query per physical table each.
-        tokio::time::sleep(options.recheck_delay).await;
-        let differing: Vec<i64> = differing.into_iter().collect();
-        for batch in differing.chunks(BUCKETS_PER_QUERY) {
-            let ranges: Vec<(i64, i64)> = batch
-                .iter()
-                .map(|b| {
-                    let lo = b.saturating_mul(width);
-                    (lo, lo.saturating_add(width - 1))
-                })
-                .collect();
-            let (s, t) = tokio::join!(
-                buckets(&plan.source, &sources, key, &checksum, width, Some(&ranges)),
-                buckets(&plan.target, &targets, key, &checksum, width, Some(&ranges))
-            );
-            let (s, t) = (s?, t?);
-            let still: Vec<(i64, i64)> = batch
-                .iter()
-                .zip(&ranges)
-                .filter(|(b, _)| s.get(b) != t.get(b))
-                .map(|(_, r)| *r)
-                .collect();
-            if still.is_empty() {
-                continue;
-            }
-            let reading = Reading {
-                plan,
-                sources: &sources,
-                targets: &targets,
-                key,
-                checksum: &checksum,
-            };
-            let (s, t) = locked_row_sums(&reading, &still).await?;
-            for (k, sum) in &s {
-                match t.get(k) {
-                    None => report.missing.push(*k),
-                    Some(other) if other != sum => report.different.push(*k),
-                    Some(_) => {}
-                }
-            }
-            report
-                .extra
-                .extend(t.keys().filter(|k| !s.contains_key(k)).copied());
-        }
-        Ok(report)
-    }
-    .await;
-    for pool in sources.into_iter().chain(targets) {
-        let _ = pool.disconnect().await;
-    }
-    result
 }
 
 /// The index into `side.physical` of key `k`'s table.

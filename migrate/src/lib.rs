@@ -2,11 +2,13 @@
 //! writing through shardgate. This crate holds the state machine (persisted in MySQL so every
 //! proxy and the CLI see one state), the plan of a migration, and its data steps.
 //!
-//! This first part has the state store, the plan, target-table creation, the backfill, check
-//! and repair; dual-write in the proxy, cutover and finish come next.
+//! The steps: the state store, the plan, target-table creation, backfill, check, repair, and
+//! the row writer that repair and the proxies' dual-write share. The proxies act on the
+//! state (dual-write, the cutover fence, routing by the new layout); the CLI moves it.
 
 mod backfill;
 mod check;
+mod checker;
 mod error;
 mod mirror;
 mod plan;
@@ -16,7 +18,8 @@ mod store;
 pub use backfill::{
     backend_opts, backfill, create_target_tables, drop_tables, BackfillOptions, Progress,
 };
-pub use check::{check, repair, CheckOptions, CheckReport};
+pub use check::{repair, CheckOptions, CheckReport};
+pub use checker::{check, CheckPosition, Checker};
 pub use error::MigrateError;
 pub use mirror::{table_columns, KeyedRow, RowWriter};
 pub use plan::{MigrationPlan, PhysicalTable, Side};

@@ -2,11 +2,13 @@
 //! - `migrations`: one row per logical table: its phase, a version every change bumps (so
 //!   two processes cannot both move it), the two configs, and the last check's outcome;
 //! - `migration_checkpoints`: how far the backfill got in each source physical table;
-//! - `migration_repair_log`: keys a write reached the source with but not the target.
+//! - `migration_repair_log`: keys a write reached the source with but not the target;
+//! - `migration_check_progress`: where an interrupted check resumes.
 
 use mysql_async::prelude::Queryable;
 use serde::Serialize;
 
+use crate::checker::CheckPosition;
 use crate::state::{next, Phase, Step};
 use crate::MigrateError;
 
@@ -73,6 +75,10 @@ impl StateStore {
                  table_name VARCHAR(128) NOT NULL, row_key BIGINT NOT NULL, \
                  logged_at TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3), reason VARCHAR(500) NULL, \
                  KEY (table_name, row_key)) ENGINE = InnoDB"
+            ),
+            format!(
+                "CREATE TABLE IF NOT EXISTS `{db}`.migration_check_progress (table_name VARCHAR(128) NOT NULL PRIMARY KEY, \
+                 width BIGINT NOT NULL, next_key BIGINT NOT NULL, found BIGINT NOT NULL) ENGINE = InnoDB"
             ),
         ] {
             conn.query_drop(sql).await.map_err(|e| store.err(e))?;
@@ -184,7 +190,11 @@ impl StateStore {
         }
         if step == Step::Start {
             // A new run starts from scratch.
-            for t in ["migration_checkpoints", "migration_repair_log"] {
+            for t in [
+                "migration_checkpoints",
+                "migration_repair_log",
+                "migration_check_progress",
+            ] {
                 conn.exec_drop(
                     format!("DELETE FROM `{db}`.{t} WHERE table_name = ?"),
                     (table,),
@@ -345,6 +355,55 @@ impl StateStore {
             .await
             .map_err(|e| self.err(e))?;
         Ok(mark.flatten().unwrap_or(0))
+    }
+
+    /// Where an interrupted check of `table` resumes, and how many differing keys it had
+    /// found before.
+    pub async fn check_progress(
+        &self,
+        table: &str,
+    ) -> Result<Option<(CheckPosition, u64)>, MigrateError> {
+        let mut conn = self.conn().await?;
+        let row: Option<(i64, i64, u64)> = conn
+            .exec_first(
+                format!(
+                    "SELECT width, next_key, found FROM `{}`.migration_check_progress WHERE table_name = ?",
+                    self.database
+                ),
+                (table,),
+            )
+            .await
+            .map_err(|e| self.err(e))?;
+        Ok(row.map(|(width, next_key, found)| (CheckPosition { width, next_key }, found)))
+    }
+
+    /// Records a check's place (`None`: the check is over, or must start afresh).
+    pub async fn save_check_progress(
+        &self,
+        table: &str,
+        at: Option<(CheckPosition, u64)>,
+    ) -> Result<(), MigrateError> {
+        let mut conn = self.conn().await?;
+        let db = &self.database;
+        match at {
+            Some((p, found)) => conn
+                .exec_drop(
+                    format!(
+                        "INSERT INTO `{db}`.migration_check_progress (table_name, width, next_key, found) VALUES (?, ?, ?, ?) \
+                         ON DUPLICATE KEY UPDATE width = VALUES(width), next_key = VALUES(next_key), found = VALUES(found)"
+                    ),
+                    (table, p.width, p.next_key, found),
+                )
+                .await,
+            None => {
+                conn.exec_drop(
+                    format!("DELETE FROM `{db}`.migration_check_progress WHERE table_name = ?"),
+                    (table,),
+                )
+                .await
+            }
+        }
+        .map_err(|e| self.err(e))
     }
 
     pub async fn close(self) {

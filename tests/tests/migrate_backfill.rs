@@ -10,7 +10,7 @@ use mysql_async::prelude::Queryable;
 use shardgate_config::Topology;
 use shardgate_migrate::{
     backend_opts, backfill, check, create_target_tables, repair, BackfillOptions, CheckOptions,
-    MigrationPlan, Phase, StateStore, Step,
+    Checker, MigrationPlan, Phase, StateStore, Step,
 };
 use shardgate_tests::{legacy_source_yaml, Cluster};
 
@@ -221,6 +221,30 @@ async fn backfill_resumes_after_a_kill_and_places_every_row() {
     assert_eq!(report.different, different);
     assert_eq!(report.extra, vec![extra]);
     store.set_check_clean("t_order", false).await.unwrap();
+
+    // A check stopped after its first segment resumes where it stopped: together the two
+    // runs find exactly the damage, the second only past the first's segments.
+    let fine = CheckOptions {
+        rows_per_chunk: 5,
+        ..options
+    };
+    let mut stopped = Checker::start(&plan, fine, None).await.unwrap();
+    assert!(stopped.segments().1 >= 3, "{:?}", stopped.segments());
+    stopped.next_segment().await.unwrap().unwrap();
+    let at = stopped.position().unwrap();
+    let before = stopped.report().keys();
+    stopped.close().await;
+    let mut resumed = Checker::start(&plan, fine, Some(at)).await.unwrap();
+    assert_eq!(resumed.segments().0, 1);
+    while resumed.next_segment().await.unwrap().is_some() {}
+    let after = resumed.report().keys();
+    resumed.close().await;
+    assert!(before.contains(&lost), "{before:?}");
+    assert_eq!(after, vec![extra]);
+    assert!(after.iter().all(|k| *k >= at.next_key));
+    let mut both = [before, after].concat();
+    both.sort_unstable();
+    assert_eq!(both, report.keys());
 
     // Repair copies those keys again from the source; check is clean again.
     assert_eq!(repair(&plan, &report.keys()).await.unwrap(), 4);

@@ -201,4 +201,33 @@ async fn a_write_during_the_fence_waits_then_goes_by_the_new_layout() {
         .await
         .unwrap();
     assert_eq!(seen.as_deref(), Some("only-new"));
+
+    // Finish, dropping the old tables: the proxy keeps routing by the new layout, and no
+    // longer writes the old one.
+    let mut args = setup.migration.args("finish");
+    args.push("--drop-source".into());
+    tokio::task::spawn_blocking(move || run_cli(&args))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(setup.phase().await, Phase::Finished);
+    let old: Option<i64> = ds0
+        .query_first(
+            "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'legacy' AND TABLE_NAME = 't_order'",
+        )
+        .await
+        .unwrap();
+    assert_eq!(old, Some(0), "the old table is dropped");
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    client
+        .query_drop("UPDATE t_order SET status = 'after-finish' WHERE order_id = 200003")
+        .await
+        .unwrap();
+    let status: Option<String> = conn
+        .query_first(format!(
+            "SELECT status FROM {table} WHERE order_id = 200003"
+        ))
+        .await
+        .unwrap();
+    assert_eq!(status.as_deref(), Some("after-finish"));
 }

@@ -13,7 +13,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use mysql_async::prelude::Queryable;
 use shardgate_config::Topology;
 use shardgate_migrate::{
-    backend_opts, backfill, check, create_target_tables, repair, BackfillOptions, CheckOptions,
+    backend_opts, backfill, create_target_tables, repair, BackfillOptions, CheckOptions, Checker,
     MigrationPlan, StateStore, Step,
 };
 
@@ -172,29 +172,47 @@ pub fn run_check(args: MigrateArgs<'_>, out: &mut impl Write) -> anyhow::Result<
             Step::Check,
         )
         .map_err(|e| anyhow::anyhow!("migrate: {e}"))?;
-        let spinner = ProgressBar::new_spinner();
-        spinner.enable_steady_tick(Duration::from_millis(200));
-        let report = check(&plan, CheckOptions::default(), |m| {
-            spinner.set_message(m.to_string())
-        })
-        .await?;
-        spinner.finish_and_clear();
-        for (keys, reason) in [
-            (&report.missing, "check: missing from the target"),
-            (&report.extra, "check: extra on the target"),
-            (&report.different, "check: different on the target"),
-        ] {
-            store.log_repair(&plan.table, keys, reason).await?;
+        // An interrupted check goes on where it stopped.
+        let resume = store.check_progress(&plan.table).await?;
+        let mut found = resume.map_or(0, |(_, found)| found);
+        let mut checker = Checker::start(&plan, CheckOptions::default(), resume.map(|r| r.0)).await?;
+        let bar = ProgressBar::new(checker.segments().1);
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{spinner} check [{elapsed_precise}] {bar:40} {pos}/{len} segments, eta {eta} {msg}",
+            )
+            .map_err(|e| anyhow::anyhow!("progress bar: {e}"))?,
+        );
+        bar.set_position(checker.segments().0);
+        let result: anyhow::Result<()> = async {
+            while let Some(segment) = checker.next_segment().await? {
+                for (keys, reason) in [
+                    (&segment.missing, "check: missing from the target"),
+                    (&segment.extra, "check: extra on the target"),
+                    (&segment.different, "check: different on the target"),
+                ] {
+                    store.log_repair(&plan.table, keys, reason).await?;
+                }
+                found += segment.keys().len() as u64;
+                store
+                    .save_check_progress(&plan.table, checker.position().map(|p| (p, found)))
+                    .await?;
+                bar.set_position(checker.segments().0);
+                bar.set_message(format!("{found} rows differ"));
+            }
+            Ok(())
         }
+        .await;
+        bar.finish_and_clear();
+        let report = checker.report().clone();
+        checker.close().await;
+        result?;
         store.advance(&plan.table, Step::Check, None).await?;
-        store.set_check_clean(&plan.table, report.clean()).await?;
+        store.set_check_clean(&plan.table, found == 0).await?;
         writeln!(out, "{}", serde_json::to_string(&report)?)?;
         store.close().await;
-        if !report.clean() {
-            bail!(
-                "{} rows differ; run `shardgate migrate repair`, then check again",
-                report.keys().len()
-            );
+        if found > 0 {
+            bail!("{found} rows differ; run `shardgate migrate repair`, then check again");
         }
         Ok(())
     })
@@ -217,6 +235,8 @@ pub fn run_repair(args: MigrateArgs<'_>, out: &mut impl Write) -> anyhow::Result
             repair(&plan, &keys).await?
         };
         store.clear_repaired(&plan.table, mark).await?;
+        // The next check starts afresh: the rows repaired were in segments already done.
+        store.save_check_progress(&plan.table, None).await?;
         let status = store.advance(&plan.table, Step::Repair, None).await?;
         store.set_check_clean(&plan.table, false).await?;
         writeln!(
