@@ -24,7 +24,9 @@ fn layout_yaml(cluster: &Cluster, databases: usize, tables: usize, table_prefix:
          schema:\n  name: shop\n  tables:\n    - name: t_order\n      kind: sharded\n      sharding_column: order_id\n\
          \x20     databases: shard_db_{{0..{last_db}}}\n      tables: {table_prefix}_{{0..{last_table}}}\n\
          \x20     database_algorithm:\n        type: mod\n        modulus: {databases}\n\
-         \x20     table_algorithm:\n        type: div_mod\n        divisor: {databases}\n        modulus: {tables}\n"
+         \x20     table_algorithm:\n        type: div_mod\n        divisor: {databases}\n        modulus: {tables}\n\
+         \x20     key_generator: gen\n\
+         key_generators:\n  - name: gen\n    type: snowflake\n    worker_id: 1\n"
     )
 }
 
@@ -66,6 +68,49 @@ async fn four_by_four_becomes_eight_by_four_on_the_same_servers() {
 
     step("start").unwrap();
     tokio::time::sleep(Duration::from_millis(1500)).await;
+
+    // Dual-write of rows with a given key and a generated one in one INSERT, and of a
+    // transaction committed by turning autocommit on: each reaches the new layout at once.
+    client
+        .query_drop("INSERT INTO t_order (order_id, user_id, status, amount) VALUES (5000001, 1, 'given', 1), (NULL, 2, 'generated', 2)")
+        .await
+        .unwrap();
+    let generated: i64 = client
+        .query_first("SELECT LAST_INSERT_ID()")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(generated > 5000001, "{generated}");
+    client
+        .query_drop("SET autocommit = 0; INSERT INTO t_order (order_id, user_id, status, amount) VALUES (5000003, 3, 'later', 3); SET autocommit = 1")
+        .await
+        .unwrap();
+    let new_home = |k: i64| {
+        let (db, t) = (k.rem_euclid(8), (k / 8).rem_euclid(4));
+        ((db % 2) as usize, format!("shard_db_{db}.t_order_v2_{t}"))
+    };
+    for k in [5000001, generated, 5000003] {
+        let (server, table) = new_home(k);
+        let there: Option<i64> = servers[server]
+            .query_first(format!("SELECT COUNT(*) FROM {table} WHERE order_id = {k}"))
+            .await
+            .unwrap();
+        assert_eq!(there, Some(1), "key {k} in the new layout");
+    }
+    client
+        .query_drop(format!(
+            "DELETE FROM t_order WHERE order_id IN (5000001, {generated}, 5000003)"
+        ))
+        .await
+        .unwrap();
+    for k in [5000001, generated, 5000003] {
+        let (server, table) = new_home(k);
+        let there: Option<i64> = servers[server]
+            .query_first(format!("SELECT COUNT(*) FROM {table} WHERE order_id = {k}"))
+            .await
+            .unwrap();
+        assert_eq!(there, Some(0), "key {k} deleted from the new layout");
+    }
     let writers = start_writers(proxy.opts(), 8, ROWS, Duration::from_millis(5));
     step("backfill").unwrap();
     assert!(migration.check_until_clean(), "check never came out clean");

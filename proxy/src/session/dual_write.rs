@@ -165,21 +165,20 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         let generated = plan.generated_keys.clone();
         let mut keys = BTreeSet::new();
         let outcome = self.write_on_truth(&spec, plan, &mut keys).await;
-        if let (Ok(ok), WriteKeys::Rows(rows)) = (&outcome, &spec) {
+        if let WriteKeys::Rows(rows) = &spec {
+            // Also when the statement failed: inside the client's transaction the rows
+            // that did go in stay, and copying a key that did not is harmless.
             let mut generated = generated.iter();
+            let assigned = outcome.as_ref().map_or(0, |ok| ok.last_insert_id);
             for row in rows {
-                match (row, generated.next()) {
-                    (Some(k), _) => {
-                        keys.insert(*k);
-                    }
-                    (None, Some(g)) => {
-                        keys.insert(*g);
-                    }
-                    (None, None) if ok.last_insert_id != 0 => {
-                        keys.insert(ok.last_insert_id as i64);
-                    }
-                    (None, None) => {}
-                }
+                let key = match row {
+                    Some(k) => Some(*k),
+                    None => generated
+                        .next()
+                        .copied()
+                        .or((assigned != 0).then_some(assigned as i64)),
+                };
+                keys.extend(key);
             }
         }
         if !keys.is_empty() {

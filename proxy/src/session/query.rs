@@ -197,6 +197,23 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         if variables.is_empty() {
             return self.send_ok(OkInfo::default()).await;
         }
+        let turns_autocommit_on = variables.iter().any(|(k, sql, _)| {
+            k == "autocommit"
+                && matches!(
+                    sql.rsplit('=')
+                        .next()
+                        .map(|v| v.trim().trim_matches('\'').to_ascii_uppercase())
+                        .as_deref(),
+                    Some("1" | "ON" | "TRUE")
+                )
+        });
+        if !self.pending_keys.is_empty() && turns_autocommit_on {
+            // Turning autocommit on commits the open transaction: its dual-written rows
+            // first.
+            if let Err(e) = self.commit_with_followers().await {
+                return self.send_dual_write_error(e).await;
+            }
+        }
         // Run the SET on a backend, so its value is checked there, and read back values that
         // are expressions, so replaying them elsewhere gives the same value.
         let backend = self.pinned.keys().next().copied().unwrap_or(0);
