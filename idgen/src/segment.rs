@@ -10,6 +10,9 @@ use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 
 use crate::segment_store::{SegmentRange, SegmentStore};
+
+/// How long shutdown waits for a segment that is loading.
+const SHUTDOWN_WAIT: Duration = Duration::from_secs(5);
 use crate::IdError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -248,6 +251,18 @@ impl<S: SegmentStore> SegmentGenerator<S> {
     /// restart wastes at most what was left of the current segment (nothing, when the next
     /// one had not loaded). Ids are no longer handed out afterwards.
     pub async fn shutdown(&self) -> Result<(), IdError> {
+        // A segment still loading would be allocated after the give-back, and wasted: let
+        // it land first (within reason).
+        let deadline = Instant::now() + SHUTDOWN_WAIT;
+        loop {
+            let landed = self.inner.loaded.notified();
+            tokio::pin!(landed);
+            landed.as_mut().enable();
+            if !self.lock()?.loading || Instant::now() >= deadline {
+                break;
+            }
+            let _ = tokio::time::timeout(Duration::from_millis(100), landed).await;
+        }
         let (range, keep_last) = {
             let mut b = self.lock()?;
             let give = match b.next.take() {
@@ -300,6 +315,42 @@ mod tests {
         }
         // Segments lasted far under 15 minutes: the step grew to its cap.
         assert_eq!(g.step(), 80);
+    }
+
+    #[tokio::test]
+    async fn shutdown_waits_for_a_segment_loading() {
+        /// A store whose allocations take a while, as a busy server's do.
+        struct Slow(Arc<MemorySegmentStore>);
+        impl SegmentStore for Slow {
+            async fn allocate(&self, tag: &str, step: u64) -> Result<SegmentRange, IdError> {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                self.0.allocate(tag, step).await
+            }
+            async fn give_back(
+                &self,
+                tag: &str,
+                range: SegmentRange,
+                keep_last: i64,
+            ) -> Result<bool, IdError> {
+                self.0.give_back(tag, range, keep_last).await
+            }
+        }
+        let config = SegmentConfig {
+            step: 10,
+            min_step: 10,
+            max_step: 10,
+            ..Default::default()
+        };
+        let store = Arc::new(MemorySegmentStore::default());
+        let g = SegmentGenerator::new("t", Slow(store.clone()), config);
+        // The first id starts loading the next segment; shut down while it loads.
+        assert_eq!(g.next_id().await.unwrap(), 1);
+        g.shutdown().await.unwrap();
+        // Whatever was in flight has landed by now.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let again = SegmentGenerator::new("t", store, config);
+        // At most the rest of the current segment is wasted, not the one that was loading.
+        assert!(again.next_id().await.unwrap() <= 11);
     }
 
     #[tokio::test]
