@@ -8,7 +8,8 @@ use std::collections::BTreeSet;
 
 use crate::backfill::pools;
 use crate::check::{
-    buckets, each_table, int, locked_row_sums, row_checksum, unsigned, Reading, BUCKETS_PER_QUERY,
+    buckets, each_table, int, locked_row_sums, row_checksum, unsigned, Buckets, Reading,
+    BUCKETS_PER_QUERY,
 };
 use crate::plan::MigrationPlan;
 use crate::{CheckOptions, CheckReport, MigrateError};
@@ -153,28 +154,23 @@ impl<'a> Checker<'a> {
         Ok(Some(found))
     }
 
+    /// Bucket checksums of `ranges` on both sides at once.
+    async fn both_buckets(
+        &self,
+        ranges: &[(i64, i64)],
+    ) -> (Result<Buckets, MigrateError>, Result<Buckets, MigrateError>) {
+        let (plan, key, sum, width) = (self.plan, &self.plan.key, &self.checksum, self.width);
+        tokio::join!(
+            buckets(&plan.source, &self.sources, key, sum, width, Some(ranges)),
+            buckets(&plan.target, &self.targets, key, sum, width, Some(ranges))
+        )
+    }
+
     /// Compares the keys in `lo..=hi`.
     async fn compare(&self, lo: i64, hi: i64) -> Result<CheckReport, MigrateError> {
         let (plan, key, width) = (self.plan, self.plan.key.as_str(), self.width);
         let range = [(lo, hi)];
-        let (source, target) = tokio::join!(
-            buckets(
-                &plan.source,
-                &self.sources,
-                key,
-                &self.checksum,
-                width,
-                Some(&range)
-            ),
-            buckets(
-                &plan.target,
-                &self.targets,
-                key,
-                &self.checksum,
-                width,
-                Some(&range)
-            )
-        );
+        let (source, target) = self.both_buckets(&range).await;
         let (source, target) = (source?, target?);
         let mut report = CheckReport {
             chunks: source.len().max(target.len()) as u64,
@@ -204,24 +200,7 @@ impl<'a> Checker<'a> {
                     (lo, lo.saturating_add(width - 1))
                 })
                 .collect();
-            let (s, t) = tokio::join!(
-                buckets(
-                    &plan.source,
-                    &self.sources,
-                    key,
-                    &self.checksum,
-                    width,
-                    Some(&ranges)
-                ),
-                buckets(
-                    &plan.target,
-                    &self.targets,
-                    key,
-                    &self.checksum,
-                    width,
-                    Some(&ranges)
-                )
-            );
+            let (s, t) = self.both_buckets(&ranges).await;
             let (s, t) = (s?, t?);
             let still: Vec<(i64, i64)> = batch
                 .iter()

@@ -30,6 +30,22 @@ fn layout_yaml(cluster: &Cluster, databases: usize, tables: usize, table_prefix:
     )
 }
 
+/// How many rows each of `keys` has in the 8 x 4 layout.
+async fn in_new_layout(servers: &mut [mysql_async::Conn], keys: &[i64]) -> Vec<i64> {
+    let mut counts = Vec::new();
+    for &k in keys {
+        let (db, t) = (k.rem_euclid(8), (k / 8).rem_euclid(4));
+        let count: Option<i64> = servers[(db % 2) as usize]
+            .query_first(format!(
+                "SELECT COUNT(*) FROM shard_db_{db}.t_order_v2_{t} WHERE order_id = {k}"
+            ))
+            .await
+            .unwrap();
+        counts.push(count.unwrap_or(-1));
+    }
+    counts
+}
+
 /// `(server, db.table)` of every physical table of a layout.
 fn physical(databases: usize, tables: usize, prefix: &str) -> Vec<(usize, String)> {
     (0..databases)
@@ -85,32 +101,15 @@ async fn four_by_four_becomes_eight_by_four_on_the_same_servers() {
         .query_drop("SET autocommit = 0; INSERT INTO t_order (order_id, user_id, status, amount) VALUES (5000003, 3, 'later', 3); SET autocommit = 1")
         .await
         .unwrap();
-    let new_home = |k: i64| {
-        let (db, t) = (k.rem_euclid(8), (k / 8).rem_euclid(4));
-        ((db % 2) as usize, format!("shard_db_{db}.t_order_v2_{t}"))
-    };
-    for k in [5000001, generated, 5000003] {
-        let (server, table) = new_home(k);
-        let there: Option<i64> = servers[server]
-            .query_first(format!("SELECT COUNT(*) FROM {table} WHERE order_id = {k}"))
-            .await
-            .unwrap();
-        assert_eq!(there, Some(1), "key {k} in the new layout");
-    }
+    let keys = [5000001, generated, 5000003];
+    assert_eq!(in_new_layout(&mut servers, &keys).await, vec![1, 1, 1]);
     client
         .query_drop(format!(
             "DELETE FROM t_order WHERE order_id IN (5000001, {generated}, 5000003)"
         ))
         .await
         .unwrap();
-    for k in [5000001, generated, 5000003] {
-        let (server, table) = new_home(k);
-        let there: Option<i64> = servers[server]
-            .query_first(format!("SELECT COUNT(*) FROM {table} WHERE order_id = {k}"))
-            .await
-            .unwrap();
-        assert_eq!(there, Some(0), "key {k} deleted from the new layout");
-    }
+    assert_eq!(in_new_layout(&mut servers, &keys).await, vec![0, 0, 0]);
     let writers = start_writers(proxy.opts(), 8, ROWS, Duration::from_millis(5));
     step("backfill").unwrap();
     assert!(migration.check_until_clean(), "check never came out clean");
