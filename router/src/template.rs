@@ -161,6 +161,12 @@ pub(crate) fn topology_id(topology: &Topology) -> usize {
 }
 
 impl Template {
+    /// Whether it was analyzed for `topology` (a template from before a migration's cutover
+    /// must be analyzed again).
+    pub fn fits(&self, topology: &Topology) -> bool {
+        topology_id(topology) == self.analyzed_for
+    }
+
     /// The statement text it was analyzed from (`?` for parameters).
     pub fn text(&self) -> &str {
         &self.text

@@ -18,22 +18,20 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         values: &[ParamValue<'_>],
     ) -> Result<Plan, RouterError> {
         let ctx = self.ctx.clone();
-        let router = self.router();
-        let topology = router.topology().clone();
+        let routing = ctx.migrations.router();
+        let router = routing.as_ref().map_or(&ctx.router, |r| &r.router);
+        let topology = router.topology();
         // Prepared before a table was cut over (or rolled back): analyze it again for the
         // layout that now holds it.
         let fresh;
         let mut template = template;
         let mut bound =
-            template.bind_with_keys(&topology, Params::Prepared(values), &mut ctx.keys.source());
+            template.bind_with_keys(topology, Params::Prepared(values), &mut ctx.keys.source());
         if matches!(bound, Err(RouterError::StaleTemplate)) {
             fresh = router.prepare(template.text())?;
             template = &fresh;
-            bound = template.bind_with_keys(
-                &topology,
-                Params::Prepared(values),
-                &mut ctx.keys.source(),
-            );
+            bound =
+                template.bind_with_keys(topology, Params::Prepared(values), &mut ctx.keys.source());
         }
         let Err(RouterError::Keys(KeyError::NotReady { generator, count })) = bound else {
             return bound;
@@ -44,7 +42,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             .await
             .map_err(RouterError::Keys)?;
         template.bind_with_keys(
-            &topology,
+            topology,
             Params::Prepared(values),
             &mut TakenKeys { generator, ids },
         )

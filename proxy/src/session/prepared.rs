@@ -153,13 +153,22 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 .send_error(codes::ER_UNKNOWN_STMT_HANDLER, &message)
                 .await;
         };
-        let template = match &stmt.prepared {
+        let mut template = match &stmt.prepared {
             Prepared::Routed(t) => t.clone(),
             Prepared::Session(sql) => {
                 let sql = sql.clone();
                 return self.com_query(&sql).await;
             }
         };
+        // Prepared before a migration's cutover (or rollback): analyze it again, once.
+        let routing = self.ctx.migrations.router();
+        let router = routing.as_ref().map_or(&self.ctx.router, |r| &r.router);
+        if !template.fits(router.topology()) {
+            if let Ok(fresh) = router.prepare(template.text()) {
+                template = Arc::new(fresh);
+                stmt.prepared = Prepared::Routed(template.clone());
+            }
+        }
         let parsed = parse_params(body, r.position(), stmt);
         let long_data = std::mem::take(&mut stmt.long_data);
         let Some((bound, values)) = parsed else {

@@ -130,12 +130,21 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                     .await
             }
         };
-        let Some(template) = self.sql_statements.get(&name).cloned() else {
+        let Some(mut template) = self.sql_statements.get(&name).cloned() else {
             let message = format!("Unknown prepared statement handler ({name}) given to EXECUTE");
             return self
                 .send_error(codes::ER_UNKNOWN_STMT_HANDLER, &message)
                 .await;
         };
+        // Prepared before a migration's cutover (or rollback): analyze it again, once.
+        let routing = self.ctx.migrations.router();
+        let router = routing.as_ref().map_or(&self.ctx.router, |r| &r.router);
+        if !template.fits(router.topology()) {
+            if let Ok(fresh) = router.prepare(template.text()) {
+                template = Arc::new(fresh);
+                self.sql_statements.insert(name.clone(), template.clone());
+            }
+        }
         if vars.len() != template.param_count() || vars.iter().any(|v| !v.starts_with('@')) {
             return self
                 .send_error(codes::ER_WRONG_ARGUMENTS, "Incorrect arguments to EXECUTE")
