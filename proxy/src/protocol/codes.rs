@@ -19,3 +19,6 @@ pub const ER_SECURE_TRANSPORT_REQUIRED: (u16, &str) = (3159, "HY000");
 pub const ER_CANT_CHANGE_TX_CHARACTERISTICS: (u16, &str) = (1568, "25001");
 pub const ER_WRONG_VALUE_COUNT_ON_ROW: (u16, &str) = (1136, "21S01");
 pub const ER_UNKNOWN_ERROR: (u16, &str) = (1105, "HY000");
+pub const ER_LOCK_WAIT_TIMEOUT: (u16, &str) = (1205, "HY000");
+/// Drivers and ORMs retry a transaction that ends with this one.
+pub const ER_LOCK_DEADLOCK: (u16, &str) = (1213, "40001");

@@ -103,6 +103,17 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
 
     /// Ends the transaction on every backend it touched with COMMIT or ROLLBACK.
     pub(crate) async fn end_transaction(&mut self, sql: &str) -> Result<(), SessionError> {
+        match self.end_pinned(sql).await {
+            // Backends already committed stay committed: across backends this is best
+            // effort, as the README says.
+            Some(e) => self.send_backend_error(&e).await,
+            None => self.send_ok(OkInfo::default()).await,
+        }
+    }
+
+    /// Runs `sql` (COMMIT or ROLLBACK) on every connection the transaction holds and lets
+    /// them go; returns the first failure.
+    pub(crate) async fn end_pinned(&mut self, sql: &str) -> Option<BackendError> {
         let pinned: Vec<(usize, PooledConn)> = self.pinned.drain().collect();
         self.explicit_tx = false;
         self.begin_sql.clear();
@@ -113,12 +124,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 first_error.get_or_insert(e);
             }
         }
-        match first_error {
-            // Backends already committed stay committed: across backends this is best
-            // effort, as the README says.
-            Some(e) => self.send_backend_error(&e).await,
-            None => self.send_ok(OkInfo::default()).await,
-        }
+        first_error
     }
 
     /// Drops every held connection, rolling back what is open (the client went away or reset).

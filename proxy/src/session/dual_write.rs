@@ -33,8 +33,6 @@ use crate::protocol::wire::OkInfo;
 const FENCE_WAIT: Duration = Duration::from_secs(30);
 /// Keys read back per statement at commit.
 const READ_CHUNK: usize = 500;
-const ER_LOCK_WAIT_TIMEOUT: (u16, &str) = (1205, "HY000");
-const ER_LOCK_DEADLOCK: (u16, &str) = (1213, "40001");
 
 /// Keys a transaction wrote in a migrating table, to copy to the following layout when it
 /// commits.
@@ -105,7 +103,8 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                     migration.table(),
                     FENCE_WAIT.as_secs()
                 );
-                self.send_error(ER_LOCK_WAIT_TIMEOUT, &message).await?;
+                self.send_error(codes::ER_LOCK_WAIT_TIMEOUT, &message)
+                    .await?;
                 return Ok(false);
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -188,7 +187,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             Ok(ok) => ok,
             Err(e) => {
                 if own_transaction {
-                    self.rollback_quietly().await;
+                    self.release_all().await;
                 }
                 return self.send_dual_write_error(e).await;
             }
@@ -310,12 +309,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             .iter()
             .find(|p| p.migration.table().eq_ignore_ascii_case(migration.table()))?;
         let same = Arc::ptr_eq(&pending.migration, migration) && pending.by_target == by_target;
-        (!same).then(|| {
-            format!(
-                "shardgate: the migration of `{}` moved to another layout while this transaction was writing it; the transaction was rolled back, retry it",
-                migration.table()
-            )
-        })
+        (!same).then(|| moved_message(migration.table()))
     }
 
     /// COMMIT with dual-write: the rows the transaction wrote in migrating tables are read
@@ -332,11 +326,8 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             // old layout; anything else that moved means they went to a layout that is no
             // longer the truth.
             if !still && (current.is_some() || p.by_target) {
-                self.rollback_quietly().await;
-                return Err(DualWriteError::Moved(format!(
-                    "shardgate: the migration of `{}` moved to another layout while this transaction was writing it; the transaction was rolled back, retry it",
-                    p.migration.table()
-                )));
+                self.release_all().await;
+                return Err(DualWriteError::Moved(moved_message(p.migration.table())));
             }
             if current.is_none() || p.migration.follower().is_none() {
                 continue;
@@ -346,24 +337,14 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 let rows = match self.read_rows(&p.migration, chunk).await {
                     Ok(rows) => rows,
                     Err(e) => {
-                        self.rollback_quietly().await;
+                        self.release_all().await;
                         return Err(e);
                     }
                 };
                 p.migration.follow(&rows).await;
             }
         }
-        let pinned: Vec<(usize, PooledConn)> = self.pinned.drain().collect();
-        self.explicit_tx = false;
-        self.begin_sql.clear();
-        let mut first_error = None;
-        for (_, mut conn) in pinned {
-            if let Err(e) = conn.execute_internal("COMMIT").await {
-                conn.broken = true;
-                first_error.get_or_insert(e);
-            }
-        }
-        if let Some(e) = first_error {
+        if let Some(e) = self.end_pinned("COMMIT").await {
             // The following layout may now hold rows the source of truth does not.
             for p in &pending {
                 let keys: Vec<i64> = p.keys.iter().copied().collect();
@@ -433,15 +414,9 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         Ok(keys.iter().map(|k| (*k, found.remove(k))).collect())
     }
 
-    /// Rolls back everything the transaction holds and forgets its keys.
-    pub(crate) async fn rollback_quietly(&mut self) {
-        self.pending_keys.clear();
-        self.release_all().await;
-    }
-
     async fn abort_transaction(&mut self, why: &str) -> Result<(), SessionError> {
-        self.rollback_quietly().await;
-        self.send_error(ER_LOCK_DEADLOCK, why).await
+        self.release_all().await;
+        self.send_error(codes::ER_LOCK_DEADLOCK, why).await
     }
 
     pub(crate) async fn send_dual_write_error(
@@ -451,7 +426,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         match e {
             DualWriteError::Backend(e) => self.send_backend_error(&e).await,
             DualWriteError::Router(e) => self.send_router_error(&e).await,
-            DualWriteError::Moved(why) => self.send_error(ER_LOCK_DEADLOCK, &why).await,
+            DualWriteError::Moved(why) => self.send_error(codes::ER_LOCK_DEADLOCK, &why).await,
         }
     }
 
@@ -465,6 +440,13 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             Err(e) => self.send_dual_write_error(e).await,
         }
     }
+}
+
+/// Why a transaction was rolled back when its table's migration moved under it.
+fn moved_message(table: &str) -> String {
+    format!(
+        "shardgate: the migration of `{table}` moved to another layout while this transaction was writing it; the transaction was rolled back, retry it"
+    )
 }
 
 fn parse_key(value: Option<&[u8]>) -> Option<i64> {

@@ -197,16 +197,9 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         if variables.is_empty() {
             return self.send_ok(OkInfo::default()).await;
         }
-        let turns_autocommit_on = variables.iter().any(|(k, sql, _)| {
-            k == "autocommit"
-                && matches!(
-                    sql.rsplit('=')
-                        .next()
-                        .map(|v| v.trim().trim_matches('\'').to_ascii_uppercase())
-                        .as_deref(),
-                    Some("1" | "ON" | "TRUE")
-                )
-        });
+        let turns_autocommit_on = variables
+            .iter()
+            .any(|(k, sql, _)| k == "autocommit" && autocommit_value(sql) == Some(true));
         if !self.pending_keys.is_empty() && turns_autocommit_on {
             // Turning autocommit on commits the open transaction: its dual-written rows
             // first.
@@ -250,14 +243,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         }
         for (key, value) in settled {
             if key == "autocommit" {
-                self.autocommit = !matches!(
-                    value
-                        .rsplit('=')
-                        .next()
-                        .map(|v| v.trim().trim_matches('\'').to_ascii_uppercase())
-                        .as_deref(),
-                    Some("0" | "OFF" | "FALSE")
-                );
+                self.autocommit = autocommit_value(&value) != Some(false);
             }
             self.vars.settings.insert(key, value);
         }
@@ -294,7 +280,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                         "shardgate: the routing of `{}` did not settle after its migration moved; retry",
                         migration.table()
                     );
-                    return self.send_error((1213, "40001"), &why).await;
+                    return self.send_error(codes::ER_LOCK_DEADLOCK, &why).await;
                 }
                 tokio::time::sleep(std::time::Duration::from_millis(5)).await;
                 continue;
@@ -494,6 +480,22 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     }
 }
 
+/// The value an `autocommit = ...` assignment sets: `Some(true)` for 1, ON or TRUE,
+/// `Some(false)` for 0, OFF or FALSE.
+fn autocommit_value(assignment: &str) -> Option<bool> {
+    let value = assignment
+        .rsplit('=')
+        .next()?
+        .trim()
+        .trim_matches('\'')
+        .to_ascii_uppercase();
+    match value.as_str() {
+        "1" | "ON" | "TRUE" => Some(true),
+        "0" | "OFF" | "FALSE" => Some(false),
+        _ => None,
+    }
+}
+
 /// Reads back the value a SET gave a variable, as a literal assignment.
 async fn read_back(
     conn: &mut crate::backend::PooledConn,
@@ -515,7 +517,15 @@ async fn read_back(
 
 #[cfg(test)]
 mod tests {
-    use super::leading_keyword;
+    use super::{autocommit_value, leading_keyword};
+
+    #[test]
+    fn reads_the_autocommit_value() {
+        assert_eq!(autocommit_value("autocommit = 1"), Some(true));
+        assert_eq!(autocommit_value("autocommit='ON'"), Some(true));
+        assert_eq!(autocommit_value("autocommit = off"), Some(false));
+        assert_eq!(autocommit_value("autocommit = @x"), None);
+    }
 
     #[test]
     fn finds_the_leading_keyword() {
