@@ -16,6 +16,10 @@ pub enum RouterError {
     /// A table that the logical schema does not define.
     #[error("router: table `{table}` is not in schema `{schema}`")]
     UnknownTable { table: String, schema: String },
+    /// A statement that names a database other than the logical schema: the backends'
+    /// own schemas (`mysql`, `performance_schema`, `sys`), physical databases, or others.
+    #[error("router: {0}")]
+    OtherSchema(String),
     /// A statement that would need data from several shards in a way the router cannot
     /// plan correctly (cross-shard join, subquery over a sharded table, ...).
     #[error("router: cannot route safely: {0}")]

@@ -25,6 +25,7 @@ mod source;
 mod targets;
 mod template;
 
+pub use analyze::policy::{check_information_schema, check_set_value};
 pub use bind::Params;
 pub use cache::ShapeCache;
 pub use error::RouterError;

@@ -86,8 +86,10 @@ impl Router {
     /// Parses and analyzes a statement whose `?` are parameters (COM_STMT_PREPARE). Bind the
     /// template with [`Params::Prepared`] on every execute.
     pub fn prepare(&self, sql: &str) -> Result<Template> {
-        let statements = Parser::parse_sql(&MySqlDialect {}, sql)
-            .map_err(|e| RouterError::Parse(e.to_string()))?;
+        let statements = Parser::parse_sql(&MySqlDialect {}, sql).map_err(|e| {
+            crate::analyze::policy::refused_unparsed(sql)
+                .unwrap_or_else(|| RouterError::Parse(e.to_string()))
+        })?;
         match statements.as_slice() {
             [statement] => analyze(statement, sql, &self.topology),
             other => Err(RouterError::StatementCount(other.len())),

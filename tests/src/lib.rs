@@ -9,6 +9,7 @@ use shardgate_proxy::sandbox::{create_physical_databases, MariaDb};
 use shardgate_proxy::server::{serve, ProxyContext};
 use tokio::sync::oneshot;
 
+pub mod clients;
 pub mod migration;
 pub mod writers;
 
@@ -199,6 +200,41 @@ impl Cluster {
         }
         conn.disconnect().await.expect("disconnect");
     }
+}
+
+/// Turns the general query log of every server on, into `mysql.general_log`, so a test can
+/// check what reached them.
+pub async fn log_backend_queries(cluster: &Cluster) {
+    use mysql_async::prelude::Queryable;
+    for i in 0..cluster.servers.len() {
+        let mut conn = cluster.backend(i).await;
+        conn.query_drop("SET GLOBAL log_output = 'TABLE', general_log = 1")
+            .await
+            .expect("general log on");
+        conn.disconnect().await.expect("disconnect");
+    }
+}
+
+/// How many statements the servers' general logs hold that contain `needle` (run
+/// [`log_backend_queries`] first). The test's own look at the log is not counted.
+pub async fn backend_statements_containing(cluster: &Cluster, needle: &str) -> u64 {
+    use mysql_async::prelude::Queryable;
+    let mut total = 0;
+    for i in 0..cluster.servers.len() {
+        let mut conn = cluster.backend(i).await;
+        let count: Option<u64> = conn
+            .exec_first(
+                "SELECT COUNT(*) FROM mysql.general_log WHERE command_type IN ('Query', 'Prepare', 'Execute') \
+                 AND CONVERT(argument USING utf8mb4) LIKE CONCAT('%', ?, '%') \
+                 AND CONVERT(argument USING utf8mb4) NOT LIKE '%general_log%'",
+                (needle,),
+            )
+            .await
+            .expect("read the general log");
+        total += count.unwrap_or(0);
+        conn.disconnect().await.expect("disconnect");
+    }
+    total
 }
 
 /// Every row of `sql`, as values.

@@ -5,32 +5,8 @@
 use std::path::Path;
 use std::process::Command;
 
+use shardgate_tests::clients::ensure_pymysql;
 use shardgate_tests::{Cluster, PASSWORD, SHA2_TLS_USER, SHA2_USER, USER};
-
-/// Installs PyMySQL (and cryptography, for caching_sha2_password's RSA exchange) with pip
-/// when missing.
-fn ensure_pymysql() {
-    let have = Command::new("python3")
-        .args(["-c", "import pymysql, cryptography"])
-        .status()
-        .is_ok_and(|s| s.success());
-    if have {
-        return;
-    }
-    let status = Command::new("python3")
-        .args([
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            "PyMySQL",
-            "cryptography",
-        ])
-        .status()
-        .expect("run pip");
-    assert!(status.success(), "pip install PyMySQL cryptography failed");
-}
 
 /// A self-signed certificate for localhost, in `dir`.
 fn certificate(dir: &Path) -> (String, String) {

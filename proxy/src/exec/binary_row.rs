@@ -26,7 +26,18 @@ pub fn encode_binary_row(values: &[Option<Vec<u8>>], types: &[(u8, u16, u8)]) ->
             0x08 => out.extend_from_slice(&(int() as u64).to_le_bytes()),
             0x04 => out.extend_from_slice(&text.trim().parse::<f32>().unwrap_or(0.0).to_le_bytes()),
             0x05 => out.extend_from_slice(&text.trim().parse::<f64>().unwrap_or(0.0).to_le_bytes()),
-            0x07 | 0x0A | 0x0C => {
+            0x0A => {
+                // A DATE is year, month and day: 4 bytes, never a DATETIME's 11.
+                let n = |range: std::ops::Range<usize>| {
+                    text.get(range)
+                        .and_then(|s| s.parse::<u32>().ok())
+                        .unwrap_or(0)
+                };
+                out.push(4);
+                out.extend_from_slice(&(n(0..4) as u16).to_le_bytes());
+                out.extend_from_slice(&[n(5..7) as u8, n(8..10) as u8]);
+            }
+            0x07 | 0x0C => {
                 // YYYY-MM-DD hh:mm:ss.ffffff
                 let n = |range: std::ops::Range<usize>| {
                     text.get(range)
@@ -189,5 +200,29 @@ pub fn column_info(def: &[u8]) -> (ColumnKind, u8, u16, u8) {
             decimals.unwrap_or(0),
         ),
         _ => (ColumnKind::Bytes, 0xFD, 0, 0),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::encode_binary_row;
+
+    #[test]
+    fn a_date_is_four_bytes_and_a_datetime_eleven() {
+        let date = encode_binary_row(
+            &[Some(b"2024-02-29 00:00:00.000000".to_vec())],
+            &[(0x0A, 0, 0)],
+        );
+        assert_eq!(date, [0x00, 0x00, 4, 0xE8, 0x07, 2, 29]);
+        let plain = encode_binary_row(&[Some(b"2024-02-29".to_vec())], &[(0x0A, 0, 0)]);
+        assert_eq!(plain, date);
+        let datetime = encode_binary_row(
+            &[Some(b"2024-02-29 13:14:15.000016".to_vec())],
+            &[(0x0C, 0, 0)],
+        );
+        assert_eq!(
+            datetime,
+            [0x00, 0x00, 11, 0xE8, 0x07, 2, 29, 13, 14, 15, 16, 0, 0, 0]
+        );
     }
 }

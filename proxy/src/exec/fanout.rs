@@ -34,14 +34,13 @@ pub struct FanoutOutcome {
     pub error: Option<BackendError>,
 }
 
-/// Runs the lanes in parallel and hands their connections back, in lane order.
-pub async fn run(
-    lanes: Vec<Lane>,
-    timeout: std::time::Duration,
-) -> (Vec<PooledConn>, FanoutOutcome) {
+/// Runs the lanes in parallel and hands their connections back, in lane order. Each lane's
+/// statements are bounded by its own backend's query timeout.
+pub async fn run(lanes: Vec<Lane>) -> (Vec<PooledConn>, FanoutOutcome) {
     let handles: Vec<_> = lanes
         .into_iter()
         .map(|mut lane| {
+            let timeout = lane.conn.pool().query_timeout();
             tokio::spawn(async move {
                 let mut oks = Vec::with_capacity(lane.jobs.len());
                 for job in &lane.jobs {

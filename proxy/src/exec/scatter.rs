@@ -37,15 +37,9 @@ pub struct Scatter {
     pub tasks: Vec<JoinHandle<PooledConn>>,
 }
 
-/// Starts reading every lane. `all_heads`: the merge needs the first row of every statement
+/// Starts reading every lane, each bounded by its own backend's query timeout. `all_heads`: the merge needs the first row of every statement
 /// before it can go on (a k-way merge); otherwise it reads the statements in order.
-pub fn start(
-    lanes: Vec<ReadLane>,
-    budget: &Budget,
-    timeout: Duration,
-    decode: Decode,
-    all_heads: bool,
-) -> Scatter {
+pub fn start(lanes: Vec<ReadLane>, budget: &Budget, decode: Decode, all_heads: bool) -> Scatter {
     let mut streams = Vec::new();
     let mut tasks = Vec::with_capacity(lanes.len());
     for mut lane in lanes {
@@ -59,6 +53,7 @@ pub fn start(
         }
         let budget = budget.clone();
         let decode = decode.clone();
+        let timeout = lane.conn.pool().query_timeout();
         tasks.push(tokio::spawn(async move {
             let mut failed = false;
             for (job, (tx, bounded)) in lane.jobs.iter().zip(senders) {

@@ -102,6 +102,7 @@ pub struct OkInfo {
     pub last_insert_id: u64,
     pub status: u16,
     pub warnings: u16,
+    /// The human-readable text (`Rows matched: 1  Changed: 1`), without its length prefix.
     pub info: Vec<u8>,
 }
 
@@ -122,12 +123,18 @@ pub fn parse_ok(payload: &[u8]) -> Option<OkInfo> {
     let last_insert_id = r.lenenc_int()?;
     let status = r.u16()?;
     let warnings = r.u16()?;
+    // Servers send the info as a length-encoded string; a bare string is taken as it is.
+    let rest = r.remaining();
+    let info = match Reader::new(rest).lenenc_bytes() {
+        Some(text) if !rest.is_empty() => text.to_vec(),
+        _ => rest.to_vec(),
+    };
     Some(OkInfo {
         affected_rows,
         last_insert_id,
         status,
         warnings,
-        info: r.remaining().to_vec(),
+        info,
     })
 }
 
@@ -205,7 +212,11 @@ pub fn ok_packet(ok: &OkInfo, header: u8) -> Vec<u8> {
     put_lenenc_int(&mut out, ok.last_insert_id);
     out.extend_from_slice(&ok.status.to_le_bytes());
     out.extend_from_slice(&ok.warnings.to_le_bytes());
-    out.extend_from_slice(&ok.info);
+    // A length-encoded string, as MariaDB sends it: Connector/C reads it so even without
+    // CLIENT_SESSION_TRACK, and calls a bare string a malformed packet.
+    if !ok.info.is_empty() {
+        put_lenenc_bytes(&mut out, &ok.info);
+    }
     out
 }
 
@@ -259,7 +270,9 @@ mod tests {
             warnings: 1,
             info: b"x".to_vec(),
         };
-        assert_eq!(parse_ok(&ok_packet(&ok, 0)), Some(ok));
+        let packet = ok_packet(&ok, 0);
+        assert_eq!(packet, [0, 0xFC, 44, 1, 7, 2, 0, 1, 0, 1, b'x']);
+        assert_eq!(parse_ok(&packet), Some(ok));
         let err = ErrInfo::new(1045, "28000", "Access denied");
         assert_eq!(parse_err(&err_packet(&err)), Some(err));
         assert_eq!(parse_err(&[0xFF, 1]), None);

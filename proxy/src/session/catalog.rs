@@ -15,11 +15,15 @@ pub(crate) const CATALOG: &str = "shardgate_catalog";
 
 impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     pub(crate) async fn information_schema(&mut self, sql: &str) -> Result<(), SessionError> {
+        let schema = self.ctx.topology.schema.clone();
+        let rewritten = swap_schema(sql, &schema, CATALOG);
+        // Planned like any statement: information_schema tables alone, allowed functions.
+        if let Err(e) = shardgate_router::check_information_schema(&rewritten) {
+            return self.send_router_error(&e).await;
+        }
         if let Err(e) = self.refresh_catalog().await {
             return self.send_backend_error(&e).await;
         }
-        let schema = self.ctx.topology.schema.clone();
-        let rewritten = swap_schema(sql, &schema, CATALOG);
         let backend = 0;
         let mut conn = match self.take_conn(backend).await {
             Ok(c) => c,

@@ -66,6 +66,13 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 .await;
         };
         if is_session_statement(sql) {
+            // A SET that would be refused when executed is refused when prepared.
+            let refused =
+                super::vars::parse_set(sql).and_then(|items| super::vars::refusal(&items));
+            if let Some(why) = refused {
+                let message = format!("shardgate: {why}");
+                return self.send_error(codes::ER_NOT_SUPPORTED_YET, &message).await;
+            }
             return self.prepare_session_statement(sql).await;
         }
         let router = self.router();
@@ -73,6 +80,12 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             Ok(t) => Arc::new(t),
             Err(e) => return self.send_router_error(&e).await,
         };
+        if let Some(reason) = merge_refusal(&template, router.topology()) {
+            // Refused whatever the parameters: nothing goes to a backend, not even to
+            // describe the statement.
+            let message = format!("shardgate does not support {reason} yet");
+            return self.send_error(codes::ER_NOT_SUPPORTED_YET, &message).await;
+        }
         let representative = match template.representative(router.topology()) {
             Ok(r) => r,
             Err(e) => return self.send_router_error(&e).await,
@@ -510,4 +523,24 @@ fn execute_body(
         out.extend_from_slice(&client[b.raw.clone()]);
     }
     (out, pieces)
+}
+
+/// Why a statement without parameters is refused at execute whatever happens: it runs on
+/// several physical tables and needs a merge the proxy does not compute.
+fn merge_refusal(
+    template: &shardgate_router::Template,
+    topology: &shardgate_config::Topology,
+) -> Option<String> {
+    if template.param_count() != 0 {
+        return None;
+    }
+    let plan = template
+        .bind(topology, shardgate_router::Params::Prepared(&[]))
+        .ok()?;
+    match &plan.merge {
+        shardgate_router::MergeSpec::Select(spec) if plan.targets.len() > 1 => {
+            crate::merge::support(spec).err()
+        }
+        _ => None,
+    }
 }

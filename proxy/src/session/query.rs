@@ -97,7 +97,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 }
             }
             "COMMIT" => self.commit().await,
-            "ROLLBACK" if !sql.to_ascii_uppercase().contains(" TO ") => {
+            "ROLLBACK" if !rolls_back_to_savepoint(sql) => {
                 self.pending_keys.clear();
                 self.end_transaction("ROLLBACK").await
             }
@@ -182,6 +182,10 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 )
                 .await;
         };
+        if let Some(why) = super::vars::refusal(&items) {
+            let message = format!("shardgate: {why}");
+            return self.send_error(codes::ER_NOT_SUPPORTED_YET, &message).await;
+        }
         let mut variables = Vec::new();
         for item in items {
             match item {
@@ -191,6 +195,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                         .await
                 }
                 SetItem::NextTransaction(text) => self.next_tx = Some(text),
+                SetItem::Refused(_) => {}
                 SetItem::Variable { key, sql, literal } => variables.push((key, sql, literal)),
             }
         }
@@ -456,8 +461,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             // Nothing ran: report the backend.
             Err(e) => return self.send_backend_error(&e).await,
         };
-        let timeout = self.ctx.pools[0].query_timeout();
-        let (conns, outcome) = fanout::run(lanes, timeout).await;
+        let (conns, outcome) = fanout::run(lanes).await;
         for (backend, conn) in lane_backends.into_iter().zip(conns) {
             self.give_back(backend, conn);
         }
@@ -478,6 +482,16 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         }
         self.send_ok(ok).await
     }
+}
+
+/// `ROLLBACK [WORK] TO [SAVEPOINT] name`, whatever the whitespace and comments between the
+/// words: only the work after the savepoint is undone.
+fn rolls_back_to_savepoint(sql: &str) -> bool {
+    let mut rest = after_leading_keyword(sql);
+    if leading_keyword(rest) == "WORK" {
+        rest = after_leading_keyword(rest);
+    }
+    leading_keyword(rest) == "TO"
 }
 
 /// The value an `autocommit = ...` assignment sets: `Some(true)` for 1, ON or TRUE,
@@ -525,6 +539,17 @@ mod tests {
         assert_eq!(autocommit_value("autocommit='ON'"), Some(true));
         assert_eq!(autocommit_value("autocommit = off"), Some(false));
         assert_eq!(autocommit_value("autocommit = @x"), None);
+    }
+
+    #[test]
+    fn tells_a_savepoint_rollback() {
+        use super::rolls_back_to_savepoint as to;
+        assert!(to("ROLLBACK\nTO SAVEPOINT sp"));
+        assert!(to("rollback work /* c */ to sp"));
+        assert!(to("ROLLBACK\tTO\nsp"));
+        assert!(!to("ROLLBACK"));
+        assert!(!to("ROLLBACK WORK"));
+        assert!(!to("ROLLBACK /* TO */"));
     }
 
     #[test]

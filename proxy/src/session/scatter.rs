@@ -67,12 +67,10 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             Err(e) => return self.send_backend_error(&e).await,
         };
         let budget = Budget::new(self.ctx.topology.proxy.merge_memory_limit);
-        let timeout = self.ctx.pools[0].query_timeout();
         let strategy = Strategy::choose(spec, ordered);
         let scatter = start(
             lanes,
             &budget,
-            timeout,
             strategy.decode(spec),
             strategy.needs_all_heads(),
         );

@@ -22,6 +22,9 @@ pub enum SetItem {
     Global(String),
     /// `SET TRANSACTION ...` without SESSION: applies to the next transaction only.
     NextTransaction(String),
+    /// A SET shardgate refuses, with the reason (`SET STATEMENT ... FOR`, a name that is
+    /// not a variable's).
+    Refused(String),
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -49,10 +52,48 @@ impl SessionVars {
     }
 }
 
+/// Why shardgate refuses a SET with these items, before anything runs: a SET it does not
+/// plan, or a value that is an expression it may not send to a backend.
+pub fn refusal(items: &[SetItem]) -> Option<String> {
+    items.iter().find_map(|item| match item {
+        SetItem::Refused(why) => Some(why.clone()),
+        SetItem::Variable {
+            sql,
+            literal: false,
+            ..
+        } => {
+            let value = sql.split_once('=').map_or("", |(_, v)| v);
+            shardgate_router::check_set_value(value)
+                .err()
+                .map(|e| e.to_string().trim_start_matches("router: ").to_string())
+        }
+        _ => None,
+    })
+}
+
 /// Splits `SET a = 1, SESSION b = 'x', NAMES utf8mb4` into its items. `None` when the text is
 /// not a SET statement this parser understands.
 pub fn parse_set(sql: &str) -> Option<Vec<SetItem>> {
     let body = strip_keyword(sql.trim().trim_end_matches(';').trim(), "SET")?;
+    if strip_keyword(body, "STATEMENT").is_some() {
+        return Some(vec![SetItem::Refused(
+            "SET STATEMENT ... FOR is not supported: shardgate plans the statement itself, not one wrapped in a SET".into(),
+        )]);
+    }
+    // `SET [SESSION] TRANSACTION a, b`: the commas separate characteristics, and the
+    // statement sets nothing else.
+    if let Some(rest) = strip_keyword(body, "TRANSACTION") {
+        return Some(vec![SetItem::NextTransaction(format!(
+            "TRANSACTION {}",
+            rest.trim()
+        ))]);
+    }
+    let session_tx = strip_keyword(body, "SESSION")
+        .or_else(|| strip_keyword(body, "LOCAL"))
+        .and_then(|rest| strip_keyword(rest, "TRANSACTION"));
+    if let Some(rest) = session_tx {
+        return transaction_characteristics(rest);
+    }
     let mut items = Vec::new();
     for part in split_top_level(body) {
         let part = part.trim();
@@ -87,34 +128,17 @@ fn parse_item(part: &str) -> Option<SetItem> {
             });
         }
     }
-    if let Some(rest) = strip_keyword(part, "TRANSACTION") {
-        return Some(SetItem::NextTransaction(format!(
-            "TRANSACTION {}",
-            rest.trim()
-        )));
-    }
-    let session_tx = strip_keyword(part, "SESSION")
-        .or_else(|| strip_keyword(part, "LOCAL"))
-        .and_then(|rest| strip_keyword(rest, "TRANSACTION"));
-    if let Some(rest) = session_tx {
-        let rest = rest.trim();
-        let key = if rest.to_ascii_uppercase().starts_with("ISOLATION") {
-            "transaction_isolation"
-        } else {
-            "transaction_read_only"
-        };
-        return Some(SetItem::Variable {
-            key: key.into(),
-            sql: format!("SESSION TRANSACTION {rest}"),
-            literal: true,
-        });
-    }
     let name_part = strip_keyword(part, "SESSION")
         .or_else(|| strip_keyword(part, "LOCAL"))
         .unwrap_or(part);
     let (name, value) = split_assignment(name_part)?;
     let name = name.trim();
     let value = value.trim();
+    if !is_variable_name(name) {
+        return Some(SetItem::Refused(format!(
+            "`{name}` is not a variable name shardgate can set"
+        )));
+    }
     let lower = name.to_ascii_lowercase();
     let (key, sql_name) =
         if let Some(user_var) = lower.strip_prefix('@').filter(|v| !v.starts_with('@')) {
@@ -128,17 +152,72 @@ fn parse_item(part: &str) -> Option<SetItem> {
                 .to_string();
             (plain.clone(), plain)
         };
-    // Aliases of one setting share a key, so the later SET replaces the earlier.
-    let key = match key.as_str() {
-        "tx_isolation" => "transaction_isolation".to_string(),
-        "tx_read_only" => "transaction_read_only".to_string(),
-        _ => key,
+    // Aliases of one setting share a key, so the later SET replaces the earlier; MySQL 8's
+    // names are replayed under MariaDB's.
+    let (key, sql_name) = match key.as_str() {
+        "tx_isolation" | "transaction_isolation" => (
+            "transaction_isolation".to_string(),
+            "tx_isolation".to_string(),
+        ),
+        "tx_read_only" | "transaction_read_only" => (
+            "transaction_read_only".to_string(),
+            "tx_read_only".to_string(),
+        ),
+        _ => (key, sql_name),
     };
     Some(SetItem::Variable {
         sql: format!("{sql_name} = {value}"),
         literal: is_literal(value),
         key,
     })
+}
+
+/// `SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED, READ ONLY` as the session
+/// variables it sets, so it is replayed as plain assignments (it cannot share a SET with
+/// other settings).
+fn transaction_characteristics(rest: &str) -> Option<Vec<SetItem>> {
+    let mut items = Vec::new();
+    for part in rest.split(',') {
+        let words: Vec<String> = part
+            .split_whitespace()
+            .map(str::to_ascii_uppercase)
+            .collect();
+        let words: Vec<&str> = words.iter().map(String::as_str).collect();
+        let (key, sql) = match words.as_slice() {
+            ["ISOLATION", "LEVEL", level @ ..] => {
+                let level = match level {
+                    ["READ", "UNCOMMITTED"] => "READ-UNCOMMITTED",
+                    ["READ", "COMMITTED"] => "READ-COMMITTED",
+                    ["REPEATABLE", "READ"] => "REPEATABLE-READ",
+                    ["SERIALIZABLE"] => "SERIALIZABLE",
+                    _ => return None,
+                };
+                ("transaction_isolation", format!("tx_isolation = '{level}'"))
+            }
+            ["READ", "ONLY"] => ("transaction_read_only", "tx_read_only = 1".to_string()),
+            ["READ", "WRITE"] => ("transaction_read_only", "tx_read_only = 0".to_string()),
+            _ => return None,
+        };
+        items.push(SetItem::Variable {
+            key: key.into(),
+            sql,
+            literal: true,
+        });
+    }
+    (!items.is_empty()).then_some(items)
+}
+
+/// `sql_mode`, `@@session.sql_mode`, `@x`, `` @`my var` ``: a variable, and nothing else.
+fn is_variable_name(name: &str) -> bool {
+    let bare = name.trim_start_matches('@');
+    if name.len() - bare.len() > 2 || bare.is_empty() {
+        return false;
+    }
+    if let Some(quoted) = bare.strip_prefix('`').and_then(|b| b.strip_suffix('`')) {
+        return name.starts_with('@') && !name.starts_with("@@") && !quoted.contains('`');
+    }
+    bare.chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$' || c == '.')
 }
 
 /// Numbers, quoted strings, NULL, ON/OFF, TRUE/FALSE, DEFAULT and bare words (`SYSTEM`).
@@ -255,10 +334,22 @@ mod tests {
             items[0],
             SetItem::Variable {
                 key: "transaction_isolation".into(),
-                sql: "SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED".into(),
+                sql: "tx_isolation = 'READ-COMMITTED'".into(),
                 literal: true
             }
         );
+        let items =
+            parse_set("set session transaction isolation level serializable, read only").unwrap();
+        assert_eq!(items.len(), 2);
+        assert!(matches!(&items[1], SetItem::Variable { sql, .. } if sql == "tx_read_only = 1"));
+        assert!(matches!(
+            parse_set("SET STATEMENT max_statement_time=1 FOR CREATE DATABASE x").unwrap()[0],
+            SetItem::Refused(_)
+        ));
+        assert!(matches!(
+            parse_set("SET x = 1 FOR y, (SELECT 1) = 2").unwrap()[1],
+            SetItem::Refused(_)
+        ));
         let items = parse_set("SET @a = CONCAT('x', ','), autocommit=0").unwrap();
         assert_eq!(items.len(), 2);
         assert!(matches!(
@@ -266,6 +357,29 @@ mod tests {
             SetItem::Variable { literal: false, .. }
         ));
         assert!(parse_set("SELECT 1").is_none());
+    }
+
+    #[test]
+    fn settings_replay_as_one_valid_set() {
+        // Django's connection setup: NAMES, then the isolation level.
+        let mut vars = SessionVars::default();
+        for sql in [
+            "SET NAMES utf8mb4",
+            "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED",
+        ] {
+            for item in parse_set(sql).unwrap() {
+                if let SetItem::Variable { key, sql, .. } = item {
+                    vars.settings.insert(key, sql);
+                }
+            }
+        }
+        assert_eq!(
+            vars.plan(&BTreeMap::new()),
+            Some((
+                false,
+                Some("SET NAMES utf8mb4, tx_isolation = 'READ-COMMITTED'".into())
+            ))
+        );
     }
 
     #[test]

@@ -2,8 +2,10 @@
 //! HAVING, and the columns the shard statements must return beyond the client's (derived
 //! columns, hidden from the client).
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
+use std::ops::ControlFlow;
 
+use sqlparser::ast::visit_expressions;
 use sqlparser::ast::{
     Distinct, DuplicateTreatment, Expr, FunctionArg, FunctionArgExpr, FunctionArguments,
     GroupByExpr, OrderByKind, OrderBySort, Query, Select, SelectItem,
@@ -33,9 +35,12 @@ pub(super) const AFTER_GROUP_BY: [&str; 8] = [
 
 /// The select list as the merge sees it.
 pub(super) struct SelectList {
-    /// (position, expression text, alias); positions after a `*` are unknown until the
-    /// shard result's columns are seen, so the list stops there.
-    items: Vec<(usize, String, Option<String>)>,
+    /// (position, expression, alias); positions after a `*` are unknown until the shard
+    /// result's columns are seen, so the list stops there.
+    items: Vec<(usize, Expr, Option<String>)>,
+    /// A comparison involved a placeholder: whether the expressions are the same depends on
+    /// the values bound, so a shape's analysis cannot be reused for other literals.
+    placeholder_compared: Cell<bool>,
 }
 
 impl SelectList {
@@ -47,24 +52,159 @@ impl SelectList {
                 SelectItem::ExprWithAlias { expr, alias } => (expr, Some(alias.value.clone())),
                 _ => break,
             };
-            items.push((i, expr.to_string(), alias));
+            items.push((i, expr.clone(), alias));
         }
-        SelectList { items }
+        SelectList {
+            items,
+            placeholder_compared: Cell::new(false),
+        }
     }
 
-    /// The select-list position of `expr`, written the same way or named by its alias.
+    /// The select-list position of `expr`: the same syntax tree (literals included), or the
+    /// name of an alias. Expressions with placeholders match nothing: the values bound decide
+    /// whether they are the same, and a merge column must not depend on them.
     pub(super) fn position(&self, expr: &Expr) -> Option<usize> {
-        let text = expr.to_string();
-        self.items
+        if let Expr::Identifier(name) = expr {
+            let by_alias = self.items.iter().find(|(_, _, alias)| {
+                alias
+                    .as_deref()
+                    .is_some_and(|al| al.eq_ignore_ascii_case(&name.value))
+            });
+            if let Some((i, ..)) = by_alias {
+                return Some(*i);
+            }
+        }
+        let found = self
+            .items
             .iter()
-            .find(|(_, t, alias)| {
-                *t == text
-                    || alias
-                        .as_deref()
-                        .is_some_and(|al| al.eq_ignore_ascii_case(&text))
-            })
-            .map(|(i, ..)| *i)
+            .find(|(_, e, _)| e == expr)
+            .map(|(i, ..)| *i);
+        if found.is_some() && has_placeholder(expr) {
+            self.placeholder_compared.set(true);
+            return None;
+        }
+        found
     }
+}
+
+/// Whether `expr` holds a `?` (a prepared statement's parameter, or a literal of a shape).
+pub(super) fn has_placeholder(expr: &Expr) -> bool {
+    let mut found = false;
+    let _ = visit_expressions(expr, |e| {
+        if let Expr::Value(v) = e {
+            if matches!(v.value, sqlparser::ast::Value::Placeholder(_)) {
+                found = true;
+                return ControlFlow::Break(());
+            }
+        }
+        ControlFlow::Continue(())
+    });
+    found
+}
+
+/// The first aggregate or window function inside `expr`, by name: what a merge over several
+/// physical tables would have to compute.
+pub(super) fn aggregate_inside(expr: &Expr) -> Option<String> {
+    let mut found = None;
+    let _ = visit_expressions(expr, |e| {
+        if let Expr::Function(f) = e {
+            let name = f.name.to_string().to_ascii_uppercase();
+            if f.over.is_some() {
+                found = Some(format!("{name}() OVER"));
+                return ControlFlow::Break(());
+            }
+            if AGGREGATE_FUNCTIONS.contains(&name.as_str()) {
+                found = Some(format!("{name}()"));
+                return ControlFlow::Break(());
+            }
+        }
+        ControlFlow::Continue(())
+    });
+    found
+}
+
+/// Every aggregate function of MySQL and MariaDB: a call of one makes a query grouped.
+const AGGREGATE_FUNCTIONS: &[&str] = &[
+    "AVG",
+    "BIT_AND",
+    "BIT_OR",
+    "BIT_XOR",
+    "COUNT",
+    "GROUP_CONCAT",
+    "JSON_ARRAYAGG",
+    "JSON_OBJECTAGG",
+    "MAX",
+    "MIN",
+    "STD",
+    "STDDEV",
+    "STDDEV_POP",
+    "STDDEV_SAMP",
+    "SUM",
+    "VARIANCE",
+    "VAR_POP",
+    "VAR_SAMP",
+];
+
+/// What a merge over several physical tables cannot compute in a select list, ORDER BY or
+/// HAVING: the reason, or `None` when every output is a known aggregate, a plain expression
+/// or a column.
+fn uncomputable(query: &Query, select: &Select, list: &SelectList) -> Option<String> {
+    // Expressions read as their shapes (literals as `?`), so a reason is the same whether
+    // the plan came from the shape cache or not.
+    let shape = |e: &Expr| crate::normalize::normalize(&e.to_string()).shape;
+    const COMPUTED: &str = "the merge computes COUNT, SUM, MIN, MAX and AVG (and their DISTINCT forms) as whole select items";
+    for item in &select.projection {
+        let expr = match item {
+            SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } => e,
+            _ => continue,
+        };
+        match aggregate_of(expr) {
+            Some(_) => {
+                let Expr::Function(f) = expr else { continue };
+                let FunctionArguments::List(args) = &f.args else {
+                    continue;
+                };
+                if !args.clauses.is_empty() {
+                    return Some(format!(
+                        "`{}` over several physical tables: aggregate clauses are not merged",
+                        shape(expr)
+                    ));
+                }
+                for arg in &args.args {
+                    if let FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) = arg {
+                        if let Some(inner) = aggregate_inside(e) {
+                            return Some(format!(
+                                "`{}` over several physical tables: {inner} inside an aggregate",
+                                shape(expr)
+                            ));
+                        }
+                    }
+                }
+            }
+            None => {
+                if let Some(inner) = aggregate_inside(expr) {
+                    return Some(format!(
+                        "`{}` over several physical tables: {inner} is not computed by the merge ({COMPUTED}; expressions over them, GROUP_CONCAT, BIT_AND/OR/XOR, STD/VARIANCE and window functions are not yet)",
+                        shape(expr)
+                    ));
+                }
+            }
+        }
+    }
+    if let Some(OrderByKind::Expressions(exprs)) = query.order_by.as_ref().map(|o| &o.kind) {
+        for e in exprs {
+            if list.position(&e.expr).is_some() {
+                continue;
+            }
+            if let Some(inner) = aggregate_inside(&e.expr) {
+                return Some(format!(
+                    "ORDER BY `{}` over several physical tables: {inner} that is not a selected column",
+                    shape(&e.expr)
+                ));
+            }
+        }
+    }
+    None
 }
 
 pub(super) fn merge_template(
@@ -81,7 +221,7 @@ pub(super) fn merge_template(
             }
         }
     }
-    let mut unsupported = None;
+    let mut unsupported = uncomputable(query, select, &list);
     let mut order_by = Vec::new();
     if let Some(ob) = &query.order_by {
         match &ob.kind {
@@ -125,6 +265,16 @@ pub(super) fn merge_template(
     let group_by: Vec<String> = group_exprs.iter().map(|e| e.to_string()).collect();
     let limit = limit_edits(a, query.limit_clause.as_ref());
     let grouped = !group_by.is_empty() || !aggregates.is_empty();
+    if let (Some(h), false) = (&select.having, grouped) {
+        if let Some(inner) = aggregate_inside(h) {
+            // An aggregate in HAVING groups the whole query; the shards would each filter
+            // their own single group.
+            unsupported.get_or_insert(format!(
+                "HAVING `{}` over several physical tables: {inner} without GROUP BY or a selected aggregate",
+                crate::normalize::normalize(&h.to_string()).shape
+            ));
+        }
+    }
     let distinct = matches!(select.distinct, Some(Distinct::Distinct));
 
     // HAVING on groups is the merge's: shards return partial groups. HAVING without groups
@@ -163,6 +313,9 @@ pub(super) fn merge_template(
         unsupported.get_or_insert(reason);
     }
     let derived = plan.derived;
+    if list.placeholder_compared.get() {
+        a.literal_sensitive = true;
+    }
     let shard_order = shard_order(
         &order_by,
         &group_by,
@@ -422,6 +575,10 @@ pub(super) fn aggregate_of(expr: &Expr) -> Option<(AggregateFunction, bool)> {
     let Expr::Function(f) = expr else {
         return None;
     };
+    if f.over.is_some() || f.filter.is_some() || !f.within_group.is_empty() {
+        // A window function, or an aggregate with clauses the merge does not apply.
+        return None;
+    }
     let name = f.name.to_string().to_ascii_uppercase();
     let function = match name.as_str() {
         "COUNT" => AggregateFunction::Count,

@@ -5,6 +5,7 @@ mod ddl;
 mod having;
 mod links;
 mod merge;
+pub mod policy;
 mod select;
 mod write;
 
@@ -20,11 +21,14 @@ use crate::template::{
     topology_id, Edit, EditKind, MergeTemplate, RouteTemplate, TableRef, Template,
 };
 
-/// Schemas whose tables are the server's own: statements on them go to any backend as they are.
+/// Schemas whose tables are the server's own. Only `information_schema` is answered, and only
+/// through shardgate's catalog (the session's metadata path); the others describe the backend
+/// servers, not the logical schema, and are refused.
 const SYSTEM_SCHEMAS: [&str; 4] = ["information_schema", "performance_schema", "mysql", "sys"];
 
 /// Analyzes one parsed statement of `text`.
 pub(crate) fn analyze(stmt: &Statement, text: &str, topology: &Topology) -> Result<Template> {
+    policy::check(stmt)?;
     let src = SourceText::new(text);
     match stmt {
         Statement::Query(query) => {
@@ -170,9 +174,16 @@ impl<'a> Analysis<'a> {
                     .iter()
                     .any(|s| s.eq_ignore_ascii_case(schema))
                 {
-                    Ok(None)
+                    Err(RouterError::OtherSchema(format!(
+                        "`{}` is a schema of the backend servers; shardgate answers only for schema `{}` (and information_schema queries about it)",
+                        schema.to_ascii_lowercase(),
+                        self.topology.schema
+                    )))
                 } else {
-                    Err(unknown())
+                    Err(RouterError::OtherSchema(format!(
+                        "schema `{schema}` is not served: shardgate answers only for schema `{}`",
+                        self.topology.schema
+                    )))
                 }
             }
             _ => Err(unknown()),
