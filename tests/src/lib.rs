@@ -11,6 +11,7 @@ use tokio::sync::oneshot;
 
 pub mod clients;
 pub mod migration;
+pub mod raw;
 pub mod writers;
 
 pub const USER: &str = "app";

@@ -226,9 +226,10 @@ async fn mariadb_cli_runs_orders_sql() {
     assert_eq!(one, Some(1));
 }
 
-/// `CONNECTION_ID() + 0` is not a probe shardgate answers itself: the backend does.
+/// The backend connection's id, read from its `pseudo_thread_id` (shardgate refuses
+/// `CONNECTION_ID()` inside a statement: a backend would answer for itself).
 async fn backend_connection_id(conn: &mut mysql_async::Conn) -> u64 {
-    conn.query_first("SELECT CONNECTION_ID() + 0")
+    conn.query_first("SELECT @@pseudo_thread_id + 0")
         .await
         .unwrap()
         .unwrap()

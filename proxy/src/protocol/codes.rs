@@ -5,6 +5,7 @@ pub const ER_BAD_DB_ERROR: (u16, &str) = (1049, "42000");
 pub const ER_UNKNOWN_COM_ERROR: (u16, &str) = (1047, "08S01");
 pub const ER_NET_PACKET_TOO_LARGE: (u16, &str) = (1153, "08S01");
 pub const ER_NOT_SUPPORTED_YET: (u16, &str) = (1235, "42000");
+pub const ER_SP_DOES_NOT_EXIST: (u16, &str) = (1305, "42000");
 pub const ER_NO_SUCH_TABLE: (u16, &str) = (1146, "42S02");
 pub const ER_PARSE_ERROR: (u16, &str) = (1064, "42000");
 pub const ER_NO_DB_ERROR: (u16, &str) = (1046, "3D000");

@@ -24,13 +24,12 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         if let Err(e) = self.refresh_catalog().await {
             return self.send_backend_error(&e).await;
         }
-        let backend = 0;
-        let mut conn = match self.take_conn(backend).await {
+        let mut conn = match self.take_unpinned(0).await {
             Ok(c) => c,
             Err(e) => return self.send_backend_error(&e).await,
         };
         let answer = conn.query_rows(&rewritten).await;
-        self.give_back(backend, conn);
+        self.give_back_unpinned(conn);
         match answer {
             Ok((columns, rows)) => {
                 let mut result = TextResult {
@@ -58,11 +57,11 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         for table in &topology.tables {
             let (database, physical) = table.first_physical();
             let db = &topology.databases[database];
-            let mut conn = self.take_conn(db.backend).await?;
+            let mut conn = self.take_unpinned(db.backend).await?;
             let answer = conn
                 .query_rows(&format!("SHOW CREATE TABLE `{}`.`{physical}`", db.name))
                 .await;
-            self.give_back(db.backend, conn);
+            self.give_back_unpinned(conn);
             let ddl = match answer {
                 Ok((_, rows)) => rows
                     .into_iter()
@@ -77,7 +76,8 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             };
             definitions.push((table.name.clone(), physical.to_string(), ddl));
         }
-        let mut conn = self.take_conn(0).await?;
+        // Catalog DDL commits implicitly: never on the client's transaction.
+        let mut conn = self.take_unpinned(0).await?;
         let result = async {
             conn.execute_internal(&format!("CREATE DATABASE IF NOT EXISTS `{CATALOG}`"))
                 .await?;
@@ -96,7 +96,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             Ok(())
         }
         .await;
-        self.give_back(0, conn);
+        self.give_back_unpinned(conn);
         result
     }
 }

@@ -28,7 +28,35 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 conn.execute_internal(sql).await?;
             }
         }
+        if self.transactional() {
+            // A backend joining the transaction gets its savepoints.
+            for sql in self.savepoints.replay() {
+                conn.execute_internal(&sql).await?;
+            }
+        }
         Ok(conn)
+    }
+
+    /// A connection to `backend` with this session's settings that is never the
+    /// transaction's: for metadata, which must not run inside (or implicitly commit) the
+    /// client's transaction. Give it back with [`Session::give_back_unpinned`].
+    pub(crate) async fn take_unpinned(
+        &mut self,
+        backend: usize,
+    ) -> Result<PooledConn, BackendError> {
+        let pool = self.ctx.pools[backend].clone();
+        let mut conn = pool.get(self.conn_flags()).await?;
+        self.apply_settings(&mut conn).await?;
+        Ok(conn)
+    }
+
+    /// Returns a connection from [`Session::take_unpinned`] to its pool (closed if it
+    /// broke or was left in a transaction).
+    pub(crate) fn give_back_unpinned(&mut self, mut conn: PooledConn) {
+        if conn.in_transaction() {
+            conn.broken = true;
+        }
+        drop(conn);
     }
 
     /// Returns a connection after a statement: kept pinned inside a transaction, otherwise
@@ -117,6 +145,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         let pinned: Vec<(usize, PooledConn)> = self.pinned.drain().collect();
         self.explicit_tx = false;
         self.begin_sql.clear();
+        self.savepoints.clear();
         let mut first_error = None;
         for (_, mut conn) in pinned {
             if let Err(e) = conn.execute_internal(sql).await {
@@ -138,5 +167,6 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         }
         self.explicit_tx = false;
         self.begin_sql.clear();
+        self.savepoints.clear();
     }
 }

@@ -146,14 +146,14 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         let physical = physical.to_string();
         let db_name = &topology.databases[database].name;
         let backend = topology.databases[database].backend;
-        let mut conn = match self.take_conn(backend).await {
+        let mut conn = match self.take_unpinned(backend).await {
             Ok(c) => c,
             Err(e) => return self.send_backend_error(&e).await,
         };
         let answer = conn
             .query_rows(&make(&format!("{db_name}.{physical}")))
             .await;
-        self.give_back(backend, conn);
+        self.give_back_unpinned(conn);
         match answer {
             Ok((columns, rows)) => {
                 let mut result = TextResult {

@@ -10,6 +10,7 @@ mod keys;
 mod metadata;
 mod prepared;
 mod query;
+mod savepoints;
 mod scatter;
 mod sql_prepare;
 pub mod vars;
@@ -86,6 +87,8 @@ pub struct Session<R, W> {
     /// Keys the open transaction wrote in tables being migrated: copied to the following
     /// layout when it commits.
     pub(crate) pending_keys: Vec<dual_write::PendingKeys>,
+    /// The open transaction's savepoints, set on each backend as it joins.
+    pub(crate) savepoints: savepoints::Savepoints,
 }
 
 impl Session<tokio::net::tcp::OwnedReadHalf, tokio::net::tcp::OwnedWriteHalf> {
@@ -206,6 +209,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             more_results: false,
             errored: false,
             pending_keys: Vec::new(),
+            savepoints: Default::default(),
         }
     }
 

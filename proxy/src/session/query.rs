@@ -101,7 +101,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 self.pending_keys.clear();
                 self.end_transaction("ROLLBACK").await
             }
-            "ROLLBACK" | "SAVEPOINT" | "RELEASE" => self.on_pinned(sql).await,
+            "ROLLBACK" | "SAVEPOINT" | "RELEASE" => self.savepoint_statement(sql).await,
             "SHOW" | "DESC" | "DESCRIBE" => self.show(sql, &keyword).await,
             "PREPARE" => self.sql_prepare(sql).await,
             "EXECUTE" => self.sql_execute(sql).await,
@@ -152,24 +152,12 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         }
         self.explicit_tx = true;
         self.begin_sql.clear();
+        self.savepoints.clear();
         if let Some(next) = self.next_tx.take() {
             // `SET TRANSACTION ...` is applied right before the transaction starts.
             self.begin_sql.push(format!("SET {next}"));
         }
         self.begin_sql.push(sql.to_string());
-        self.send_ok(OkInfo::default()).await
-    }
-
-    /// SAVEPOINT / ROLLBACK TO / RELEASE run on every connection the transaction holds.
-    async fn on_pinned(&mut self, sql: &str) -> Result<(), SessionError> {
-        let backends: Vec<usize> = self.pinned.keys().copied().collect();
-        for b in backends {
-            if let Some(conn) = self.pinned.get_mut(&b) {
-                if let Err(e) = conn.execute_internal(sql).await {
-                    return self.send_backend_error(&e).await;
-                }
-            }
-        }
         self.send_ok(OkInfo::default()).await
     }
 
