@@ -386,6 +386,14 @@ impl Template {
                     distinct: *distinct,
                 })
                 .collect(),
+            projections: m
+                .projections
+                .iter()
+                .map(|(column, expr)| crate::merge_expr::Projection {
+                    column: *column,
+                    expr: expr.map_consts(&|op| merge_const(op, params)),
+                })
+                .collect(),
             distinct: m.distinct,
             having: m.having.clone(),
             group_by_columns: m.group_by_columns.clone(),
@@ -582,6 +590,27 @@ fn operand_text(op: &Operand, params: &Params<'_>) -> Option<String> {
         ParamValue::Bytes(b) => String::from_utf8_lossy(&b).into_owned(),
     };
     Some(if negate { format!("-{text}") } else { text })
+}
+
+/// A constant of an expression the merge evaluates.
+fn merge_const(op: &Operand, params: &Params<'_>) -> crate::merge_expr::MergeConst {
+    use crate::merge_expr::MergeConst;
+    let (value, negate) = match op {
+        Operand::Param { index, negate } => match params.param(*index) {
+            Some(v) => (v.clone(), *negate),
+            None => return MergeConst::Null,
+        },
+        Operand::Const(v) => (v.clone(), false),
+        Operand::Unknown => return MergeConst::Null,
+    };
+    match value {
+        ParamValue::Null => MergeConst::Null,
+        ParamValue::Int(v) => MergeConst::Int(if negate { -v } else { v }),
+        ParamValue::Number(t) if negate => MergeConst::Number(format!("-{t}")),
+        ParamValue::Number(t) => MergeConst::Number(t.into_owned()),
+        ParamValue::Str(s) => MergeConst::Str(s.into_owned()),
+        ParamValue::Bytes(b) => MergeConst::Str(String::from_utf8_lossy(&b).into_owned()),
+    }
 }
 
 pub(crate) fn int_of(op: &Operand, params: &Params<'_>) -> Option<i128> {

@@ -15,6 +15,7 @@ mod condition;
 pub mod error;
 mod keys;
 mod literals;
+pub mod merge_expr;
 mod mirror;
 pub mod normalize;
 pub mod params;

@@ -88,6 +88,8 @@ pub struct SelectMerge {
     /// Where each GROUP BY expression is in the select list (0-based), when it is selected.
     pub group_by_columns: Vec<Option<usize>>,
     pub aggregates: Vec<Aggregate>,
+    /// Select items the merge computes from the group's folded values.
+    pub projections: Vec<crate::merge_expr::Projection>,
     pub distinct: bool,
     /// A HAVING clause to evaluate after grouping, as written.
     pub having: Option<String>,
@@ -106,6 +108,11 @@ pub struct SelectMerge {
 }
 
 impl SelectMerge {
+    /// Whether shard rows are partial groups the merge folds.
+    pub fn grouped(&self) -> bool {
+        !self.group_by.is_empty() || !self.aggregates.is_empty() || !self.projections.is_empty()
+    }
+
     /// How many of a shard row's columns the client sees, given the shard's column count.
     pub fn visible(&self, columns: usize) -> usize {
         columns.saturating_sub(self.derived.iter().map(|d| d.width()).sum())

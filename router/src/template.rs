@@ -123,6 +123,8 @@ pub(crate) struct MergeTemplate {
     /// answer: shards return partial groups, and the merge applies HAVING to whole ones.
     pub having_range: Option<Range<usize>>,
     pub aggregates: Vec<(AggregateFunction, usize, bool)>,
+    /// Select items that are expressions over aggregates: (position, expression).
+    pub projections: Vec<(usize, crate::merge_expr::MergeExpr<Operand>)>,
     pub distinct: bool,
     pub having: Option<String>,
     pub limit: Option<(Operand, Operand)>,
@@ -130,9 +132,10 @@ pub(crate) struct MergeTemplate {
 }
 
 impl MergeTemplate {
-    /// Whether rows are grouped (GROUP BY or aggregates): shard results are partial groups.
+    /// Whether rows are grouped (GROUP BY, aggregates, or expressions over them): shard
+    /// results are partial groups.
     pub(crate) fn grouped(&self) -> bool {
-        !self.group_by.is_empty() || !self.aggregates.is_empty()
+        !self.group_by.is_empty() || !self.aggregates.is_empty() || !self.projections.is_empty()
     }
 }
 

@@ -128,11 +128,20 @@ fn merges_the_proxy_cannot_compute_are_refused() {
         ("SELECT BIT_OR(user_id) FROM t_order", "BIT_OR"),
         ("SELECT STD(amount) FROM t_order", "STD"),
         ("SELECT VARIANCE(amount) FROM t_order", "VARIANCE"),
-        ("SELECT COUNT(*) + 1 FROM t_order", "COUNT"),
-        ("SELECT MAX(amount) - MIN(amount) FROM t_order", "MAX"),
-        ("SELECT IFNULL(SUM(amount), 0) FROM t_order", "SUM"),
-        ("SELECT ROUND(AVG(amount), 2) FROM t_order", "AVG"),
-        ("SELECT COUNT(*) > 0 FROM t_order", "COUNT"),
+        (
+            "SELECT SUM(amount) + GROUP_CONCAT(status) FROM t_order",
+            "GROUP_CONCAT",
+        ),
+        ("SELECT CONCAT(COUNT(*), 'x') FROM t_order", "CONCAT"),
+        ("SELECT COUNT(*) + user_id FROM t_order", "group key"),
+        (
+            "SELECT COUNT(DISTINCT user_id) + 1 FROM t_order",
+            "DISTINCT",
+        ),
+        (
+            "SELECT CASE WHEN COUNT(*) > 1 THEN 1 END FROM t_order",
+            "CASE",
+        ),
         (
             "SELECT order_id, ROW_NUMBER() OVER (ORDER BY order_id) FROM t_order",
             "OVER",
@@ -152,6 +161,51 @@ fn merges_the_proxy_cannot_compute_are_refused() {
         route("SELECT GROUP_CONCAT(status) FROM t_order WHERE order_id = 5").merge,
         MergeSpec::None
     );
+}
+
+#[test]
+fn expressions_over_aggregates_are_computed_by_the_merge() {
+    use shardgate_router::merge_expr::{MergeConst, MergeExpr, MergeOp};
+    let merge = select_merge(
+        "SELECT user_id, COUNT(*) + 1, IFNULL(SUM(amount), 0), ROUND(AVG(amount), 2) FROM t_order GROUP BY user_id",
+    );
+    assert_eq!(merge.unsupported, None);
+    let columns: Vec<usize> = merge.projections.iter().map(|p| p.column).collect();
+    assert_eq!(columns, [1, 2, 3]);
+    assert_eq!(
+        merge.projections[0].expr,
+        MergeExpr::Binary {
+            op: MergeOp::Add,
+            left: Box::new(MergeExpr::Aggregate(0)),
+            right: Box::new(MergeExpr::Const(MergeConst::Int(1))),
+        }
+    );
+    // COUNT(*), SUM(amount), then AVG's SUM(amount) again (shared) and COUNT(amount).
+    let hidden = merge
+        .derived
+        .iter()
+        .filter(|d| matches!(d, shardgate_router::Derived::HavingAggregate { .. }))
+        .count();
+    assert_eq!(hidden, 3);
+    // The literal is bound per statement, also from a warm cache.
+    let r = router();
+    let mut cache = ShapeCache::default();
+    for n in [1, 7] {
+        let plan = r
+            .route(&format!("SELECT COUNT(*) + {n} FROM t_order"), &mut cache)
+            .unwrap();
+        let MergeSpec::Select(m) = plan.merge else {
+            panic!("no merge")
+        };
+        assert_eq!(
+            m.projections[0].expr,
+            MergeExpr::Binary {
+                op: MergeOp::Add,
+                left: Box::new(MergeExpr::Aggregate(0)),
+                right: Box::new(MergeExpr::Const(MergeConst::Int(n))),
+            }
+        );
+    }
 }
 
 #[test]

@@ -309,7 +309,24 @@ pub async fn assert_same(
     use mysql_async::prelude::Queryable;
     let expected = all_rows(reference, direct).await;
     let got = all_rows(proxy, sql).await;
-    assert_eq!(got, expected, "{sql}");
+    if got != expected {
+        let text = |rows: &[Vec<mysql_async::Value>]| {
+            rows.iter()
+                .map(|r| {
+                    r.iter()
+                        .map(|v| v.as_sql(false))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                })
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        panic!(
+            "{sql}\nproxy:\n{}\nreference:\n{}",
+            text(&got),
+            text(&expected)
+        );
+    }
     // Prepared: binary rows, merged by their decoded values.
     let unwrap = |rows: Vec<mysql_async::Row>| {
         rows.into_iter()

@@ -11,6 +11,9 @@ use shardgate_router::{
     AggregateFunction, CompareOp, Derived, HavingFilter, HavingOperand, SelectMerge,
 };
 
+use shardgate_router::merge_expr::Projection;
+
+use super::project::{evaluate, GroupValues};
 use super::select::MergeError;
 use super::stream::ShardHeader;
 use super::value::{compare, fold_text, ColumnKind, Decimal};
@@ -41,6 +44,8 @@ pub struct GroupFolder {
     /// Shard-row columns of the aggregates HAVING names and the client did not select.
     having_aggregates: Vec<usize>,
     having: Option<HavingFilter>,
+    /// Select items computed from the folded values.
+    projections: Vec<Projection>,
     kinds: Vec<ColumnKind>,
     types: Vec<(u8, u16, u8)>,
     count_columns: Vec<usize>,
@@ -60,7 +65,9 @@ impl GroupFolder {
             })
             .collect::<Result<Vec<_>, _>>()?;
         let aggregate_of = |column: usize| spec.aggregates.iter().find(|a| a.column == column);
-        if let Some(column) = (0..visible).find(|c| !keys.contains(c) && aggregate_of(*c).is_none())
+        let projected = |column: usize| spec.projections.iter().any(|p| p.column == column);
+        if let Some(column) =
+            (0..visible).find(|c| !keys.contains(c) && aggregate_of(*c).is_none() && !projected(*c))
         {
             return Err(MergeError::NotSupported(format!(
                 "a selected column (number {}) that is neither grouped nor aggregated over several physical tables",
@@ -142,6 +149,7 @@ impl GroupFolder {
             avg_parts,
             having_aggregates,
             having: spec.having_filter.clone(),
+            projections: spec.projections.clone(),
             kinds: header.kinds.clone(),
             types: header.types.clone(),
             count_columns,
@@ -238,6 +246,20 @@ impl GroupFolder {
                 *slot = value;
             }
         }
+        for projection in &self.projections {
+            let (column_type, decimals) = self
+                .types
+                .get(projection.column)
+                .map_or((0xFD, 0), |t| (t.0, t.2));
+            let values = FoldedGroup {
+                row: &group.row,
+                folder: self,
+            };
+            let value = evaluate(&projection.expr, &values, column_type, decimals)?;
+            if let Some(slot) = group.row.get_mut(projection.column) {
+                *slot = value;
+            }
+        }
         if let Some(filter) = &self.having {
             if having(filter, &group.row, self) != Some(true) {
                 return Ok(None);
@@ -289,6 +311,24 @@ impl GroupFolder {
             }
         }
         Ordering::Equal
+    }
+}
+
+/// A finished group's values, as the projections read them.
+struct FoldedGroup<'g> {
+    row: &'g [Option<Vec<u8>>],
+    folder: &'g GroupFolder,
+}
+
+impl GroupValues for FoldedGroup<'_> {
+    fn aggregate(&self, index: usize) -> Option<(Option<&[u8]>, u8)> {
+        let column = *self.folder.having_aggregates.get(index)?;
+        self.column(column)
+    }
+
+    fn column(&self, column: usize) -> Option<(Option<&[u8]>, u8)> {
+        let value = self.row.get(column)?.as_deref();
+        Some((value, self.folder.types.get(column)?.0))
     }
 }
 

@@ -48,7 +48,7 @@ pub enum Strategy {
 impl Strategy {
     /// `ordered`: every statement ends with the spec's shard order.
     pub fn choose(spec: &SelectMerge, ordered: bool) -> Strategy {
-        let grouped = !spec.group_by.is_empty() || !spec.aggregates.is_empty();
+        let grouped = spec.grouped();
         let sorted = ordered && spec.shard_order.is_some();
         if grouped {
             if sorted && !spec.group_by.is_empty() {

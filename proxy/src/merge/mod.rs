@@ -9,6 +9,7 @@
 
 mod group;
 mod merger;
+mod project;
 mod select;
 pub mod stream;
 mod value;

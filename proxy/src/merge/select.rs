@@ -35,7 +35,7 @@ pub fn support(spec: &SelectMerge) -> Result<(), String> {
     if let Some(reason) = &spec.unsupported {
         return Err(reason.clone());
     }
-    let grouped = !spec.group_by.is_empty() || !spec.aggregates.is_empty();
+    let grouped = spec.grouped();
     if let Some((k, _)) = spec
         .group_by_columns
         .iter()

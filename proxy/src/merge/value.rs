@@ -223,6 +223,100 @@ impl Decimal {
         })
     }
 
+    pub fn zero() -> Decimal {
+        Decimal {
+            mantissa: 0,
+            scale: 0,
+        }
+    }
+
+    pub fn from_int(v: i128) -> Option<Decimal> {
+        // 38 digits, the most the merge computes exactly.
+        (v.unsigned_abs() < 10u128.pow(38)).then_some(Decimal {
+            mantissa: v,
+            scale: 0,
+        })
+    }
+
+    pub fn negated(self) -> Decimal {
+        Decimal {
+            mantissa: -self.mantissa,
+            scale: self.scale,
+        }
+    }
+
+    pub fn checked_mul(self, other: Decimal) -> Option<Decimal> {
+        Some(Decimal {
+            mantissa: self.mantissa.checked_mul(other.mantissa)?,
+            scale: self.scale.checked_add(other.scale)?,
+        })
+    }
+
+    /// `self / other` as MySQL's decimal division computes it (strings/decimal.c,
+    /// do_div_mod): to a scale in whole 9-digit words, enough for both operands' words and
+    /// div_precision_increment (4) more digits, truncated. Shown values are rounded to the
+    /// column's decimals only at the end. `None` for a zero divisor or past 38 digits.
+    pub fn mysql_divide(self, other: Decimal) -> Option<Decimal> {
+        if other.mantissa == 0 {
+            return None;
+        }
+        let words = |digits: u32| digits.div_ceil(9) * 9;
+        let (f1, f2) = (words(self.scale), words(other.scale));
+        let increment = 4u32.saturating_sub((f1 - self.scale) + (f2 - other.scale));
+        let scale = words(f1 + f2 + increment);
+        // self/other = (m1 / m2) * 10^(s2 - s1), at `scale` digits.
+        let shift = i64::from(scale) + i64::from(other.scale) - i64::from(self.scale);
+        let numerator = if shift >= 0 {
+            self.mantissa
+                .checked_mul(10i128.checked_pow(u32::try_from(shift).ok()?)?)?
+        } else {
+            self.mantissa / 10i128.checked_pow(u32::try_from(-shift).ok()?)?
+        };
+        Some(Decimal {
+            mantissa: numerator / other.mantissa,
+            scale,
+        })
+    }
+
+    /// Rounded (half away from zero) or truncated to `digits` fraction digits; negative
+    /// digits round to tens, hundreds, ... as MySQL's ROUND(x, -1) does.
+    pub fn round_to(self, digits: i128, round: bool) -> Option<Decimal> {
+        let keep = digits.clamp(-38, 38);
+        if keep >= i128::from(self.scale) {
+            return Some(self);
+        }
+        let drop = u32::try_from(i128::from(self.scale) - keep).ok()?;
+        if drop > 38 {
+            return Some(Decimal::zero());
+        }
+        let unit = 10i128.checked_pow(drop)?;
+        let mut q = self.mantissa / unit;
+        let rest = self.mantissa % unit;
+        if round && rest.unsigned_abs() * 2 >= unit.unsigned_abs() {
+            q += self.mantissa.signum();
+        }
+        if keep >= 0 {
+            Some(Decimal {
+                mantissa: q,
+                scale: u32::try_from(keep).ok()?,
+            })
+        } else {
+            let back = 10i128.checked_pow(u32::try_from(-keep).ok()?)?;
+            Some(Decimal {
+                mantissa: q.checked_mul(back)?,
+                scale: 0,
+            })
+        }
+    }
+
+    /// The same value with `scale` fraction digits; `None` when that would lose digits.
+    pub fn with_scale(self, scale: u32) -> Option<Decimal> {
+        Some(Decimal {
+            mantissa: self.rescale(scale)?,
+            scale,
+        })
+    }
+
     pub fn to_text(self) -> String {
         let negative = self.mantissa < 0;
         let digits = self.mantissa.unsigned_abs().to_string();

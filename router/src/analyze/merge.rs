@@ -11,7 +11,9 @@ use sqlparser::ast::{
     GroupByExpr, OrderByKind, OrderBySort, Query, Select, SelectItem,
 };
 
+use super::computable::{aggregate_inside, uncomputable};
 use super::having::{having_clause_range, HavingAggregate, HavingBuilder};
+use super::project::ProjectionBuilder;
 use super::select::limit_edits;
 use super::Analysis;
 use crate::condition::const_value;
@@ -102,111 +104,6 @@ pub(super) fn has_placeholder(expr: &Expr) -> bool {
     found
 }
 
-/// The first aggregate or window function inside `expr`, by name: what a merge over several
-/// physical tables would have to compute.
-pub(super) fn aggregate_inside(expr: &Expr) -> Option<String> {
-    let mut found = None;
-    let _ = visit_expressions(expr, |e| {
-        if let Expr::Function(f) = e {
-            let name = f.name.to_string().to_ascii_uppercase();
-            if f.over.is_some() {
-                found = Some(format!("{name}() OVER"));
-                return ControlFlow::Break(());
-            }
-            if AGGREGATE_FUNCTIONS.contains(&name.as_str()) {
-                found = Some(format!("{name}()"));
-                return ControlFlow::Break(());
-            }
-        }
-        ControlFlow::Continue(())
-    });
-    found
-}
-
-/// Every aggregate function of MySQL and MariaDB: a call of one makes a query grouped.
-const AGGREGATE_FUNCTIONS: &[&str] = &[
-    "AVG",
-    "BIT_AND",
-    "BIT_OR",
-    "BIT_XOR",
-    "COUNT",
-    "GROUP_CONCAT",
-    "JSON_ARRAYAGG",
-    "JSON_OBJECTAGG",
-    "MAX",
-    "MIN",
-    "STD",
-    "STDDEV",
-    "STDDEV_POP",
-    "STDDEV_SAMP",
-    "SUM",
-    "VARIANCE",
-    "VAR_POP",
-    "VAR_SAMP",
-];
-
-/// What a merge over several physical tables cannot compute in a select list, ORDER BY or
-/// HAVING: the reason, or `None` when every output is a known aggregate, a plain expression
-/// or a column.
-fn uncomputable(query: &Query, select: &Select, list: &SelectList) -> Option<String> {
-    // Expressions read as their shapes (literals as `?`), so a reason is the same whether
-    // the plan came from the shape cache or not.
-    let shape = |e: &Expr| crate::normalize::normalize(&e.to_string()).shape;
-    const COMPUTED: &str = "the merge computes COUNT, SUM, MIN, MAX and AVG (and their DISTINCT forms) as whole select items";
-    for item in &select.projection {
-        let expr = match item {
-            SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } => e,
-            _ => continue,
-        };
-        match aggregate_of(expr) {
-            Some(_) => {
-                let Expr::Function(f) = expr else { continue };
-                let FunctionArguments::List(args) = &f.args else {
-                    continue;
-                };
-                if !args.clauses.is_empty() {
-                    return Some(format!(
-                        "`{}` over several physical tables: aggregate clauses are not merged",
-                        shape(expr)
-                    ));
-                }
-                for arg in &args.args {
-                    if let FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) = arg {
-                        if let Some(inner) = aggregate_inside(e) {
-                            return Some(format!(
-                                "`{}` over several physical tables: {inner} inside an aggregate",
-                                shape(expr)
-                            ));
-                        }
-                    }
-                }
-            }
-            None => {
-                if let Some(inner) = aggregate_inside(expr) {
-                    return Some(format!(
-                        "`{}` over several physical tables: {inner} is not computed by the merge ({COMPUTED}; expressions over them, GROUP_CONCAT, BIT_AND/OR/XOR, STD/VARIANCE and window functions are not yet)",
-                        shape(expr)
-                    ));
-                }
-            }
-        }
-    }
-    if let Some(OrderByKind::Expressions(exprs)) = query.order_by.as_ref().map(|o| &o.kind) {
-        for e in exprs {
-            if list.position(&e.expr).is_some() {
-                continue;
-            }
-            if let Some(inner) = aggregate_inside(&e.expr) {
-                return Some(format!(
-                    "ORDER BY `{}` over several physical tables: {inner} that is not a selected column",
-                    shape(&e.expr)
-                ));
-            }
-        }
-    }
-    None
-}
-
 pub(super) fn merge_template(
     a: &mut Analysis<'_>,
     query: &Query,
@@ -221,7 +118,7 @@ pub(super) fn merge_template(
             }
         }
     }
-    let mut unsupported = uncomputable(query, select, &list);
+    let mut unsupported = None;
     let mut order_by = Vec::new();
     if let Some(ob) = &query.order_by {
         match &ob.kind {
@@ -264,7 +161,23 @@ pub(super) fn merge_template(
     }
     let group_by: Vec<String> = group_exprs.iter().map(|e| e.to_string()).collect();
     let limit = limit_edits(a, query.limit_clause.as_ref());
-    let grouped = !group_by.is_empty() || !aggregates.is_empty();
+    // Aggregates the merge folds without the client selecting them: for expressions over
+    // aggregates first, then for HAVING.
+    let having_aggregates = RefCell::new(Vec::new());
+    let mut projections = Vec::new();
+    {
+        let param_at = |e: &Expr| a.param_of(e);
+        let builder = ProjectionBuilder {
+            list: &list,
+            group_columns: &group_by_columns,
+            param_at: &param_at,
+            aggregates: &having_aggregates,
+        };
+        if let Some(reason) = uncomputable(query, select, &list, &builder, &mut projections) {
+            unsupported.get_or_insert(reason);
+        }
+    }
+    let grouped = !group_by.is_empty() || !aggregates.is_empty() || !projections.is_empty();
     if let (Some(h), false) = (&select.having, grouped) {
         if let Some(inner) = aggregate_inside(h) {
             // An aggregate in HAVING groups the whole query; the shards would each filter
@@ -279,7 +192,6 @@ pub(super) fn merge_template(
 
     // HAVING on groups is the merge's: shards return partial groups. HAVING without groups
     // filters single rows, which each shard does for its own.
-    let having_aggregates = RefCell::new(Vec::new());
     let (having_filter, having_range, having) = match &select.having {
         Some(h) if grouped => {
             let param_at = |e: &Expr| a.param_of(e);
@@ -333,6 +245,7 @@ pub(super) fn merge_template(
         derived,
         unsupported,
         aggregates,
+        projections,
         distinct,
         having,
         limit,

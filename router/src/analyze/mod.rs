@@ -1,11 +1,13 @@
 //! Statement analysis: AST -> [`Template`]. Name resolution and the decision of which kind of
 //! route a statement can safely take live here; the statement kinds have their own files.
 
+mod computable;
 mod ddl;
 mod having;
 mod links;
 mod merge;
 pub mod policy;
+mod project;
 mod select;
 mod write;
 

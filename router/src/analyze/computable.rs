@@ -1,0 +1,142 @@
+//! Whether a merge over several physical tables can compute every output of a SELECT: known
+//! aggregates as whole select items, expressions over them that the merge evaluates, group
+//! keys and plain columns. Anything else is refused, never concatenated shard by shard.
+
+use sqlparser::ast::{
+    visit_expressions, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, OrderByKind, Query,
+    Select, SelectItem,
+};
+use std::ops::ControlFlow;
+
+use super::merge::{aggregate_of, SelectList};
+use super::project::ProjectionBuilder;
+use crate::condition::Operand;
+use crate::merge_expr::MergeExpr;
+
+/// Aggregates the merge does not fold yet, even inside an expression.
+const NOT_MERGED: &[&str] = &["GROUP_CONCAT", "BIT_", "STD", "VAR", "JSON_"];
+
+/// The first aggregate or window function inside `expr`, by name: what a merge over several
+/// physical tables would have to compute.
+pub(super) fn aggregate_inside(expr: &Expr) -> Option<String> {
+    let mut found = None;
+    let _ = visit_expressions(expr, |e| {
+        if let Expr::Function(f) = e {
+            let name = f.name.to_string().to_ascii_uppercase();
+            if f.over.is_some() {
+                found = Some(format!("{name}() OVER"));
+                return ControlFlow::Break(());
+            }
+            if AGGREGATE_FUNCTIONS.contains(&name.as_str()) {
+                found = Some(format!("{name}()"));
+                return ControlFlow::Break(());
+            }
+        }
+        ControlFlow::Continue(())
+    });
+    found
+}
+
+/// Every aggregate function of MySQL and MariaDB: a call of one makes a query grouped.
+const AGGREGATE_FUNCTIONS: &[&str] = &[
+    "AVG",
+    "BIT_AND",
+    "BIT_OR",
+    "BIT_XOR",
+    "COUNT",
+    "GROUP_CONCAT",
+    "JSON_ARRAYAGG",
+    "JSON_OBJECTAGG",
+    "MAX",
+    "MIN",
+    "STD",
+    "STDDEV",
+    "STDDEV_POP",
+    "STDDEV_SAMP",
+    "SUM",
+    "VARIANCE",
+    "VAR_POP",
+    "VAR_SAMP",
+];
+
+/// What a merge over several physical tables cannot compute in a select list, ORDER BY or
+/// HAVING: the reason, or `None` when every output is a known aggregate, a plain expression
+/// or a column.
+pub(super) fn uncomputable(
+    query: &Query,
+    select: &Select,
+    list: &SelectList,
+    builder: &ProjectionBuilder<'_>,
+    projections: &mut Vec<(usize, MergeExpr<Operand>)>,
+) -> Option<String> {
+    // Expressions read as their shapes (literals as `?`), so a reason is the same whether
+    // the plan came from the shape cache or not.
+    let shape = |e: &Expr| crate::normalize::normalize(&e.to_string()).shape;
+    const COMPUTED: &str = "the merge computes COUNT, SUM, MIN, MAX and AVG (and their DISTINCT forms) as whole select items";
+    for (column, item) in select.projection.iter().enumerate() {
+        let expr = match item {
+            SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } => e,
+            _ => continue,
+        };
+        match aggregate_of(expr) {
+            Some(_) => {
+                let Expr::Function(f) = expr else { continue };
+                let FunctionArguments::List(args) = &f.args else {
+                    continue;
+                };
+                if !args.clauses.is_empty() {
+                    return Some(format!(
+                        "`{}` over several physical tables: aggregate clauses are not merged",
+                        shape(expr)
+                    ));
+                }
+                for arg in &args.args {
+                    if let FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) = arg {
+                        if let Some(inner) = aggregate_inside(e) {
+                            return Some(format!(
+                                "`{}` over several physical tables: {inner} inside an aggregate",
+                                shape(expr)
+                            ));
+                        }
+                    }
+                }
+            }
+            None => {
+                let Some(inner) = aggregate_inside(expr) else {
+                    continue;
+                };
+                let computable =
+                    !inner.ends_with("OVER") && !NOT_MERGED.iter().any(|f| inner.starts_with(f));
+                match builder.build(expr) {
+                    Ok(projection) if computable => projections.push((column, projection)),
+                    Ok(_) => {
+                        return Some(format!(
+                            "`{}` over several physical tables: {inner} is not computed by the merge ({COMPUTED}; GROUP_CONCAT, BIT_AND/OR/XOR, STD/VARIANCE and window functions are not yet)",
+                            shape(expr)
+                        ))
+                    }
+                    Err(what) => {
+                        return Some(format!(
+                            "`{}` over several physical tables: the merge does not evaluate {what} (it evaluates arithmetic, comparisons, AND/OR/NOT, IS NULL, IFNULL, COALESCE, IF, NULLIF, ROUND, TRUNCATE, ABS, GREATEST and LEAST over COUNT, SUM, MIN, MAX, AVG and group keys)",
+                            shape(expr)
+                        ))
+                    }
+                }
+            }
+        }
+    }
+    if let Some(OrderByKind::Expressions(exprs)) = query.order_by.as_ref().map(|o| &o.kind) {
+        for e in exprs {
+            if list.position(&e.expr).is_some() {
+                continue;
+            }
+            if let Some(inner) = aggregate_inside(&e.expr) {
+                return Some(format!(
+                    "ORDER BY `{}` over several physical tables: {inner} that is not a selected column",
+                    shape(&e.expr)
+                ));
+            }
+        }
+    }
+    None
+}

@@ -1,0 +1,172 @@
+//! Select items that are expressions over aggregates, in the form the merge evaluates (see
+//! [`crate::merge_expr`]). The aggregates inside become hidden columns, in the list HAVING's
+//! hidden aggregates use.
+
+use std::cell::RefCell;
+
+use sqlparser::ast::{
+    BinaryOperator as B, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, UnaryOperator,
+};
+
+use super::having::HavingAggregate;
+use super::merge::{aggregate_of, single_argument, SelectList};
+use crate::condition::{CondBuilder, Operand};
+use crate::merge_expr::{MergeExpr, MergeFunction, MergeOp};
+use crate::plan::AggregateFunction;
+
+pub(super) struct ProjectionBuilder<'f> {
+    pub(super) list: &'f SelectList,
+    /// Select-list positions of the group keys: the only columns an expression may read
+    /// besides aggregates (any other column's value would be one row's).
+    pub(super) group_columns: &'f [Option<usize>],
+    pub(super) param_at: &'f dyn Fn(&Expr) -> Option<usize>,
+    pub(super) aggregates: &'f RefCell<Vec<HavingAggregate>>,
+}
+
+type Built = Result<MergeExpr<Operand>, String>;
+
+/// An expression in a reason, as its shape (literals as `?`): the same whether the plan came
+/// from the shape cache or not.
+fn shape(e: &Expr) -> String {
+    crate::normalize::normalize(&e.to_string()).shape
+}
+
+impl ProjectionBuilder<'_> {
+    pub(super) fn build(&self, expr: &Expr) -> Built {
+        if let Some((function, distinct)) = aggregate_of(expr) {
+            return self.aggregate(expr, function, distinct);
+        }
+        let boxed =
+            |e: &Expr| -> Result<Box<MergeExpr<Operand>>, String> { Ok(Box::new(self.build(e)?)) };
+        Ok(match expr {
+            Expr::Nested(inner) => return self.build(inner),
+            Expr::Value(_) => self.constant(expr)?,
+            Expr::UnaryOp { op, expr: inner } => match op {
+                UnaryOperator::Minus => match self.constant(expr) {
+                    Ok(c) => c,
+                    Err(_) => MergeExpr::Negate(boxed(inner)?),
+                },
+                UnaryOperator::Plus => return self.build(inner),
+                UnaryOperator::Not => MergeExpr::Not(boxed(inner)?),
+                other => return Err(format!("the operator {other}")),
+            },
+            Expr::BinaryOp { left, op, right } => {
+                let op = match op {
+                    B::Plus => MergeOp::Add,
+                    B::Minus => MergeOp::Sub,
+                    B::Multiply => MergeOp::Mul,
+                    B::Divide => MergeOp::Div,
+                    B::MyIntegerDivide => MergeOp::IntDiv,
+                    B::Modulo => MergeOp::Mod,
+                    B::Eq => MergeOp::Eq,
+                    B::NotEq => MergeOp::NotEq,
+                    B::Lt => MergeOp::Lt,
+                    B::LtEq => MergeOp::LtEq,
+                    B::Gt => MergeOp::Gt,
+                    B::GtEq => MergeOp::GtEq,
+                    B::And => MergeOp::And,
+                    B::Or => MergeOp::Or,
+                    other => return Err(format!("the operator {other}")),
+                };
+                MergeExpr::Binary {
+                    op,
+                    left: boxed(left)?,
+                    right: boxed(right)?,
+                }
+            }
+            Expr::IsNull(inner) => MergeExpr::IsNull {
+                expr: boxed(inner)?,
+                negated: false,
+            },
+            Expr::IsNotNull(inner) => MergeExpr::IsNull {
+                expr: boxed(inner)?,
+                negated: true,
+            },
+            Expr::Identifier(_) | Expr::CompoundIdentifier(_) => match self.list.position(expr) {
+                Some(c) if self.group_columns.contains(&Some(c)) => MergeExpr::Column(c),
+                _ => {
+                    return Err(format!(
+                        "`{}`, which is not a selected group key",
+                        shape(expr)
+                    ))
+                }
+            },
+            Expr::Function(f) => {
+                let name = f.name.to_string().to_ascii_uppercase();
+                let FunctionArguments::List(list) = &f.args else {
+                    return Err(format!("{name}() without an argument list"));
+                };
+                let plain = f.over.is_none()
+                    && f.filter.is_none()
+                    && f.within_group.is_empty()
+                    && list.clauses.is_empty()
+                    && list.duplicate_treatment.is_none();
+                let function = MergeFunction::named(&name, list.args.len())
+                    .filter(|_| plain)
+                    .ok_or_else(|| format!("{name}() over aggregates"))?;
+                let args = list
+                    .args
+                    .iter()
+                    .map(|arg| match arg {
+                        FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => self.build(e),
+                        _ => Err(format!("an argument of {name}()")),
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                MergeExpr::Call { function, args }
+            }
+            other => return Err(format!("`{}` over aggregates", shape(other))),
+        })
+    }
+
+    fn constant(&self, expr: &Expr) -> Built {
+        let is_key = |_: &Expr| false;
+        let op = CondBuilder {
+            is_key: &is_key,
+            param_at: self.param_at,
+        }
+        .operand(expr);
+        match op {
+            Operand::Unknown => Err(format!("the value `{}`", shape(expr))),
+            op => Ok(MergeExpr::Const(op)),
+        }
+    }
+
+    /// An aggregate inside the expression: a hidden column (AVG: SUM and COUNT, divided as
+    /// MySQL divides decimals).
+    fn aggregate(&self, expr: &Expr, function: AggregateFunction, distinct: bool) -> Built {
+        if distinct {
+            return Err(format!(
+                "`{}` (an aggregate of DISTINCT values) inside an expression",
+                shape(expr)
+            ));
+        }
+        if function == AggregateFunction::Avg {
+            let argument = single_argument(expr).ok_or("AVG of several arguments")?;
+            let sum = self.hidden(AggregateFunction::Sum, format!("SUM({argument})"));
+            let count = self.hidden(AggregateFunction::Count, format!("COUNT({argument})"));
+            return Ok(MergeExpr::Binary {
+                op: MergeOp::Div,
+                left: Box::new(MergeExpr::Aggregate(sum)),
+                right: Box::new(MergeExpr::Aggregate(count)),
+            });
+        }
+        Ok(MergeExpr::Aggregate(
+            self.hidden(function, expr.to_string()),
+        ))
+    }
+
+    fn hidden(&self, function: AggregateFunction, text: String) -> usize {
+        let mut aggregates = self.aggregates.borrow_mut();
+        match aggregates.iter().position(|h| h.text == text) {
+            Some(i) => i,
+            None => {
+                aggregates.push(HavingAggregate {
+                    function,
+                    text,
+                    distinct_argument: None,
+                });
+                aggregates.len() - 1
+            }
+        }
+    }
+}
