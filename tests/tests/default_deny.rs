@@ -31,7 +31,7 @@ const REFUSED: &[&str] = &[
     "CREATE TEMPORARY TABLE sg_marker (a INT)",
     "SELECT DATABASE() AS sg_marker, order_id FROM t_order WHERE order_id = 1",
     "SELECT GROUP_CONCAT(status) AS sg_marker FROM t_order",
-    "SELECT COUNT(*) + 1 AS sg_marker FROM t_order",
+    "SELECT CONCAT(COUNT(*), 'x') AS sg_marker FROM t_order",
     "SELECT order_id, ROW_NUMBER() OVER (ORDER BY order_id) AS sg_marker FROM t_order",
     "SET @x = (SELECT 'sg_marker' FROM mysql.user LIMIT 1)",
     "SET @x = LOAD_FILE('/tmp/sg_marker')",

@@ -26,52 +26,97 @@ pub fn encode_binary_row(values: &[Option<Vec<u8>>], types: &[(u8, u16, u8)]) ->
             0x08 => out.extend_from_slice(&(int() as u64).to_le_bytes()),
             0x04 => out.extend_from_slice(&text.trim().parse::<f32>().unwrap_or(0.0).to_le_bytes()),
             0x05 => out.extend_from_slice(&text.trim().parse::<f64>().unwrap_or(0.0).to_le_bytes()),
-            0x0A => {
-                // A DATE is year, month and day: 4 bytes, never a DATETIME's 11.
+            0x0A | 0x07 | 0x0C => {
+                // YYYY-MM-DD hh:mm:ss.ffffff, as short as MariaDB writes it: 0 bytes for
+                // a zero value, 4 without a time, 7 without microseconds, else 11. A DATE
+                // is never longer than 4.
                 let n = |range: std::ops::Range<usize>| {
                     text.get(range)
                         .and_then(|s| s.parse::<u32>().ok())
                         .unwrap_or(0)
                 };
-                out.push(4);
-                out.extend_from_slice(&(n(0..4) as u16).to_le_bytes());
-                out.extend_from_slice(&[n(5..7) as u8, n(8..10) as u8]);
-            }
-            0x07 | 0x0C => {
-                // YYYY-MM-DD hh:mm:ss.ffffff
-                let n = |range: std::ops::Range<usize>| {
-                    text.get(range)
-                        .and_then(|s| s.parse::<u32>().ok())
-                        .unwrap_or(0)
+                let (year, month, day) = (n(0..4), n(5..7), n(8..10));
+                let (hour, minute, second) = (n(11..13), n(14..16), n(17..19));
+                let micro = fraction_micros(text.get(19..));
+                let date_only = column_type == 0x0A;
+                let length: u8 = if micro != 0 && !date_only {
+                    11
+                } else if (hour | minute | second) != 0 && !date_only {
+                    7
+                } else if (year | month | day) != 0 {
+                    4
+                } else {
+                    0
                 };
-                out.push(11);
-                out.extend_from_slice(&(n(0..4) as u16).to_le_bytes());
-                out.extend_from_slice(&[
-                    n(5..7) as u8,
-                    n(8..10) as u8,
-                    n(11..13) as u8,
-                    n(14..16) as u8,
-                    n(17..19) as u8,
-                ]);
-                out.extend_from_slice(&n(20..26).to_le_bytes());
+                out.push(length);
+                if length >= 4 {
+                    out.extend_from_slice(&(year as u16).to_le_bytes());
+                    out.extend_from_slice(&[month as u8, day as u8]);
+                }
+                if length >= 7 {
+                    out.extend_from_slice(&[hour as u8, minute as u8, second as u8]);
+                }
+                if length == 11 {
+                    out.extend_from_slice(&micro.to_le_bytes());
+                }
             }
             0x0B => {
-                // +DDDDD hh:mm:ss.ffffff
-                let n = |range: std::ops::Range<usize>| {
-                    text.get(range)
-                        .and_then(|s| s.parse::<u32>().ok())
-                        .unwrap_or(0)
+                // [-]hhh:mm:ss.ffffff (or +DDDDD hh:mm:ss.ffffff): 0 bytes for zero, 8
+                // without microseconds, else 12.
+                let (negative, body) = match text.strip_prefix('-') {
+                    Some(rest) => (true, rest),
+                    None => (false, text.strip_prefix('+').unwrap_or(&text)),
                 };
-                out.push(12);
-                out.push(u8::from(text.starts_with('-')));
-                out.extend_from_slice(&n(1..6).to_le_bytes());
-                out.extend_from_slice(&[n(7..9) as u8, n(10..12) as u8, n(13..15) as u8]);
-                out.extend_from_slice(&n(16..22).to_le_bytes());
+                let (days_part, clock) = match body.split_once(' ') {
+                    Some((d, c)) => (d.parse::<u32>().unwrap_or(0), c),
+                    None => (0, body),
+                };
+                let (clock, fraction) = match clock.split_once('.') {
+                    Some((c, f)) => (c, Some(f)),
+                    None => (clock, None),
+                };
+                let mut parts = clock.split(':').map(|p| p.parse::<u32>().unwrap_or(0));
+                let hours = parts.next().unwrap_or(0);
+                let minutes = parts.next().unwrap_or(0);
+                let seconds = parts.next().unwrap_or(0);
+                let days = days_part + hours / 24;
+                let hours = hours % 24;
+                let micro = fraction.map_or(0, |f| fraction_micros(Some(&format!(".{f}"))));
+                let length: u8 = if micro != 0 {
+                    12
+                } else if (days | hours | minutes | seconds) != 0 {
+                    8
+                } else {
+                    0
+                };
+                out.push(length);
+                if length >= 8 {
+                    out.push(u8::from(negative));
+                    out.extend_from_slice(&days.to_le_bytes());
+                    out.extend_from_slice(&[hours as u8, minutes as u8, seconds as u8]);
+                }
+                if length == 12 {
+                    out.extend_from_slice(&micro.to_le_bytes());
+                }
             }
             _ => wire::put_lenenc_bytes(&mut out, value),
         }
     }
     out
+}
+
+/// Microseconds of a `.ffffff` fraction (any number of digits, padded or cut to six).
+fn fraction_micros(fraction: Option<&str>) -> u32 {
+    let Some(digits) = fraction.and_then(|f| f.strip_prefix('.')) else {
+        return 0;
+    };
+    let digits: String = digits
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .chain(std::iter::repeat('0'))
+        .take(6)
+        .collect();
+    digits.parse().unwrap_or(0)
 }
 
 /// Decodes a binary-protocol row into comparable text values (the text protocol's
@@ -172,7 +217,7 @@ pub fn decode_binary_row(packet: &[u8], types: &[(u8, u16)]) -> Option<Vec<Optio
 fn is_numeric_or_temporal(column_type: u8) -> bool {
     matches!(
         ColumnKind::from_definition(column_type, 45),
-        ColumnKind::Numeric | ColumnKind::Temporal
+        ColumnKind::Numeric | ColumnKind::Temporal | ColumnKind::Time
     )
 }
 
@@ -224,5 +269,26 @@ mod tests {
             datetime,
             [0x00, 0x00, 11, 0xE8, 0x07, 2, 29, 13, 14, 15, 16, 0, 0, 0]
         );
+        // As short as MariaDB writes them.
+        let one = |text: &str, column_type: u8| {
+            encode_binary_row(&[Some(text.as_bytes().to_vec())], &[(column_type, 0, 0)])[2..]
+                .to_vec()
+        };
+        assert_eq!(
+            one("2024-02-29 13:14:15.000000", 0x0C),
+            [7, 0xE8, 0x07, 2, 29, 13, 14, 15]
+        );
+        assert_eq!(one("2024-02-29 00:00:00", 0x07), [4, 0xE8, 0x07, 2, 29]);
+        assert_eq!(one("0000-00-00 00:00:00", 0x0C), [0]);
+        assert_eq!(one("-838:59:59.000", 0x0B), [8, 1, 34, 0, 0, 0, 22, 59, 59]);
+        assert_eq!(
+            one("+00034 22:59:59.000000", 0x0B),
+            [8, 0, 34, 0, 0, 0, 22, 59, 59]
+        );
+        assert_eq!(
+            one("00:00:00.5", 0x0B),
+            [12, 0, 0, 0, 0, 0, 0, 0, 0, 0x20, 0xA1, 0x07, 0]
+        );
+        assert_eq!(one("00:00:00", 0x0B), [0]);
     }
 }

@@ -42,6 +42,7 @@ pub struct Scatter {
 pub fn start(lanes: Vec<ReadLane>, budget: &Budget, decode: Decode, all_heads: bool) -> Scatter {
     let mut streams = Vec::new();
     let mut tasks = Vec::with_capacity(lanes.len());
+    let shape = crate::merge::stream::SharedShape::default();
     for mut lane in lanes {
         let count = lane.jobs.len();
         let mut senders = Vec::with_capacity(count);
@@ -49,7 +50,7 @@ pub fn start(lanes: Vec<ReadLane>, budget: &Budget, decode: Decode, all_heads: b
             let bounded = !all_heads || i + 1 == count;
             let (tx, stream) = channel(bounded, budget.clone());
             senders.push((tx, bounded));
-            streams.push(stream);
+            streams.push(stream.with_shape(shape.clone()));
         }
         let budget = budget.clone();
         let decode = decode.clone();
@@ -72,7 +73,9 @@ pub fn start(lanes: Vec<ReadLane>, budget: &Budget, decode: Decode, all_heads: b
                 if let Err(e) = reader.run(job).await {
                     lane.conn.broken |= match &e {
                         StreamError::Backend(b) => b.breaks_connection(),
-                        StreamError::OverBudget | StreamError::Aborted => true,
+                        StreamError::OverBudget | StreamError::Aborted | StreamError::Shape(_) => {
+                            true
+                        }
                     };
                     let _ = tx.send(Err(e)).await;
                     failed = true;

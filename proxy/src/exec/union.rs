@@ -3,6 +3,11 @@
 //! WHERE, ORDER BY and LIMIT, and the merge treats the combined rows as it treats rows from
 //! separate statements, so the answer is the same. When the merge streams, the combined
 //! statement ends with the merge's ORDER BY, so its rows arrive sorted as the merge needs.
+//!
+//! The very first physical statement goes alone: the client's column definitions come from
+//! the first result, and a UNION's definitions are not a table's (ENUM and SET become
+//! VARCHAR, key flags go, TEXT lengths widen). One statement more buys MariaDB's own
+//! metadata.
 
 use std::collections::BTreeMap;
 
@@ -36,41 +41,52 @@ pub fn combine_per_database(targets: Vec<PhysicalStatement>, order: Option<&str>
             ordered: false,
         };
     }
+    let mut targets = targets.into_iter();
+    let Some(first) = targets.next() else {
+        return Combined {
+            statements: Vec::new(),
+            ordered: false,
+        };
+    };
+    let first = match order {
+        Some(order) => PhysicalStatement {
+            sql: format!("({}){order}", first.sql),
+            ..first
+        },
+        None => first,
+    };
     let mut groups: BTreeMap<(usize, Option<usize>), Vec<PhysicalStatement>> = BTreeMap::new();
     for t in targets {
         groups.entry((t.backend, t.database)).or_default().push(t);
     }
-    let statements = groups
-        .into_values()
-        .map(|mut parts| {
-            if parts.len() == 1 && order.is_none() {
-                return parts.remove(0);
+    let rest = groups.into_values().map(|mut parts| {
+        if parts.len() == 1 && order.is_none() {
+            return parts.remove(0);
+        }
+        let mut sql = String::with_capacity(parts.iter().map(|p| p.sql.len() + 13).sum());
+        let mut params = Vec::new();
+        let (backend, database) = (parts[0].backend, parts[0].database);
+        for (i, part) in parts.into_iter().enumerate() {
+            if i > 0 {
+                sql.push_str(" UNION ALL ");
             }
-            let mut sql = String::with_capacity(parts.iter().map(|p| p.sql.len() + 13).sum());
-            let mut params = Vec::new();
-            let (backend, database) = (parts[0].backend, parts[0].database);
-            for (i, part) in parts.into_iter().enumerate() {
-                if i > 0 {
-                    sql.push_str(" UNION ALL ");
-                }
-                sql.push('(');
-                sql.push_str(&part.sql);
-                sql.push(')');
-                params.extend(part.params);
-            }
-            if let Some(order) = order {
-                sql.push_str(order);
-            }
-            PhysicalStatement {
-                backend,
-                database,
-                sql,
-                params,
-            }
-        })
-        .collect();
+            sql.push('(');
+            sql.push_str(&part.sql);
+            sql.push(')');
+            params.extend(part.params);
+        }
+        if let Some(order) = order {
+            sql.push_str(order);
+        }
+        PhysicalStatement {
+            backend,
+            database,
+            sql,
+            params,
+        }
+    });
     Combined {
-        statements,
+        statements: std::iter::once(first).chain(rest).collect(),
         ordered: order.is_some(),
     }
 }
@@ -99,10 +115,24 @@ mod tests {
             None,
         )
         .statements;
-        assert_eq!(combined.len(), 2);
-        assert_eq!(combined[0].sql, "(SELECT a FROM d0.t0 WHERE k = ? LIMIT 2) UNION ALL (SELECT a FROM d0.t1 WHERE k = ? LIMIT 2)");
-        assert_eq!(combined[0].params, vec![0, 0]);
-        assert_eq!(combined[1].sql, "SELECT a FROM d1.t0 WHERE k = ?");
+        assert_eq!(combined.len(), 3);
+        // The first alone, for its column definitions.
+        assert_eq!(combined[0].sql, "SELECT a FROM d0.t0 WHERE k = ? LIMIT 2");
+        assert_eq!(combined[0].params, vec![0]);
+        assert_eq!(combined[1].sql, "SELECT a FROM d0.t1 WHERE k = ? LIMIT 2");
+        assert_eq!(combined[2].sql, "SELECT a FROM d1.t0 WHERE k = ?");
+        let many = combine_per_database(
+            (0..4)
+                .map(|t| stmt(0, 0, &format!("SELECT a FROM d0.t{t}"), vec![]))
+                .collect(),
+            None,
+        )
+        .statements;
+        assert_eq!(many.len(), 2);
+        assert_eq!(
+            many[1].sql,
+            "(SELECT a FROM d0.t1) UNION ALL (SELECT a FROM d0.t2) UNION ALL (SELECT a FROM d0.t3)"
+        );
         let locking = combine_per_database(
             vec![
                 stmt(0, 0, "SELECT a FROM d0.t0 FOR UPDATE", vec![]),
@@ -123,10 +153,14 @@ mod tests {
         assert!(sorted.ordered);
         assert_eq!(
             sorted.statements[0].sql,
-            "(SELECT a FROM d0.t0) UNION ALL (SELECT a FROM d0.t1) ORDER BY 1 DESC"
+            "(SELECT a FROM d0.t0) ORDER BY 1 DESC"
         );
         assert_eq!(
             sorted.statements[1].sql,
+            "(SELECT a FROM d0.t1) ORDER BY 1 DESC"
+        );
+        assert_eq!(
+            sorted.statements[2].sql,
             "(SELECT a FROM d1.t0) ORDER BY 1 DESC"
         );
     }

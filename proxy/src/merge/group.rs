@@ -131,6 +131,21 @@ impl GroupFolder {
             }
             at += d.width();
         }
+        // MariaDB spells MIN and MAX of a BIT column as decimal digits when a statement has
+        // one SELECT and as the raw bits inside a UNION, under the same column type: the
+        // shards' values cannot be compared with each other.
+        let bit = |c: &usize| header.types.get(*c).is_some_and(|t| t.0 == 0x10);
+        if let Some(c) = folds
+            .iter()
+            .map(|(c, _)| c)
+            .chain(distinct.iter().map(|(c, _, _)| c))
+            .find(|c| bit(c))
+        {
+            return Err(MergeError::NotSupported(format!(
+                "an aggregate of a BIT column (column {}) over several physical tables",
+                c + 1
+            )));
+        }
         if let Some(avg) = spec.aggregates.iter().find(|a| {
             a.function == AggregateFunction::Avg
                 && !a.distinct
@@ -398,6 +413,7 @@ fn normalize(value: &[u8], kind: ColumnKind) -> Vec<u8> {
             Some(d) => d.normalized().to_text().into_bytes(),
             None => value.to_vec(),
         },
+        ColumnKind::Time => super::value::time_micros(value).to_string().into_bytes(),
         ColumnKind::Temporal | ColumnKind::Bytes => value.to_vec(),
     }
 }

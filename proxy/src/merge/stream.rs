@@ -60,6 +60,10 @@ pub enum StreamError {
     OverBudget,
     /// An earlier statement on the same backend connection failed, so this one never ran.
     Aborted,
+    /// Physical statements of one query answered with columns of different types (a
+    /// per-database `UNION ALL` aggregates types as UNION does): their rows cannot be merged
+    /// as one result.
+    Shape(String),
 }
 
 /// A result set's column definitions, as the backend sent them.
@@ -127,8 +131,27 @@ pub fn channel(bounded: bool, budget: Budget) -> (ChunkSender, ShardStream) {
             rows: VecDeque::new(),
             ended: false,
             budget,
+            shape: None,
         },
     )
+}
+
+/// The column types every statement of one query must answer with, by how their values are
+/// spelled: set by the first header that arrives, checked against each later one.
+pub type SharedShape = std::sync::Arc<std::sync::OnceLock<Vec<u8>>>;
+
+/// A column type's value encoding: types in one class spell their values alike in both
+/// protocols.
+fn encoding_class(column_type: u8) -> u8 {
+    match column_type {
+        0x01 => 0x01,
+        0x02 | 0x0D => 0x02,
+        0x03 | 0x09 => 0x03,
+        0x04 | 0x05 | 0x08 | 0x0B | 0x10 => column_type,
+        0x07 | 0x0A | 0x0C | 0x0E => 0x0C,
+        0x00 | 0xF6 => 0xF6,
+        _ => 0xFD,
+    }
 }
 
 /// The merge's end of one statement's result.
@@ -139,6 +162,7 @@ pub struct ShardStream {
     rows: VecDeque<ShardRow>,
     ended: bool,
     pub budget: Budget,
+    shape: Option<SharedShape>,
 }
 
 impl ShardStream {
@@ -152,11 +176,32 @@ impl ShardStream {
         }
     }
 
+    /// Checks this statement's column types against the other statements' of its query.
+    pub fn with_shape(mut self, shape: SharedShape) -> Self {
+        self.shape = Some(shape);
+        self
+    }
+
     /// The result's column definitions, waiting for them if need be.
     pub async fn header(&mut self) -> Result<&ShardHeader, StreamError> {
         if self.header.is_none() {
             match self.rx.recv().await {
-                Some(Ok(Chunk::Header(h))) => self.header = Some(h),
+                Some(Ok(Chunk::Header(h))) => {
+                    if let Some(shape) = &self.shape {
+                        let classes: Vec<u8> =
+                            h.types.iter().map(|t| encoding_class(t.0)).collect();
+                        let expected = shape.get_or_init(|| classes.clone());
+                        if let Some(column) = (0..classes.len().max(expected.len()))
+                            .find(|&i| classes.get(i) != expected.get(i))
+                        {
+                            return Err(StreamError::Shape(format!(
+                                "shardgate: the physical tables answered column {} with different types (a per-database UNION ALL changes some, as MIN or MAX of a BIT column); refusing to merge them",
+                                column + 1
+                            )));
+                        }
+                    }
+                    self.header = Some(h)
+                }
                 Some(Err(e)) => return Err(e),
                 Some(Ok(_)) | None => return Err(StreamError::Aborted),
             }

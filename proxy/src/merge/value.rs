@@ -8,8 +8,10 @@ use std::cmp::Ordering;
 pub enum ColumnKind {
     /// Integers, decimals, floats: compared as numbers.
     Numeric,
-    /// Dates and times: their text sorts in time order.
+    /// Dates and datetimes: their text sorts in time order.
     Temporal,
+    /// TIME: signed, and past 99 hours (`-838:59:59`), so compared by its value.
+    Time,
     /// Case- and accent-insensitive text (utf8mb4_general_ci, utf8mb4_unicode_ci, ...).
     TextCi,
     /// Byte-wise text and binary strings (utf8mb4_bin, binary).
@@ -23,7 +25,8 @@ impl ColumnKind {
             0x00 | 0x01 | 0x02 | 0x03 | 0x04 | 0x05 | 0x08 | 0x09 | 0x0D | 0xF6 => {
                 ColumnKind::Numeric
             }
-            0x07 | 0x0A | 0x0B | 0x0C | 0x0E => ColumnKind::Temporal,
+            0x0B => ColumnKind::Time,
+            0x07 | 0x0A | 0x0C | 0x0E => ColumnKind::Temporal,
             _ if is_binary_collation(collation) => ColumnKind::Bytes,
             _ => ColumnKind::TextCi,
         }
@@ -40,7 +43,41 @@ pub fn compare(a: &[u8], b: &[u8], kind: ColumnKind) -> Ordering {
     match kind {
         ColumnKind::Numeric => compare_numbers(a, b),
         ColumnKind::Temporal | ColumnKind::Bytes => a.cmp(b),
+        ColumnKind::Time => time_micros(a).cmp(&time_micros(b)),
         ColumnKind::TextCi => fold_text(a).cmp(&fold_text(b)),
+    }
+}
+
+/// A TIME's value in microseconds, from either spelling: the text protocol's
+/// `[-]hhh:mm:ss[.ffffff]` or a decoded binary row's `+DDDDD hh:mm:ss.ffffff`.
+pub fn time_micros(value: &[u8]) -> i128 {
+    let text = String::from_utf8_lossy(value);
+    let text = text.trim();
+    let (negative, body) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text.strip_prefix('+').unwrap_or(text)),
+    };
+    let (days, clock) = match body.split_once(' ') {
+        Some((d, c)) => (d.parse::<i128>().unwrap_or(0), c),
+        None => (0, body),
+    };
+    let (clock, fraction) = clock.split_once('.').unwrap_or((clock, ""));
+    let mut parts = clock.split(':').map(|p| p.parse::<i128>().unwrap_or(0));
+    let hours = days * 24 + parts.next().unwrap_or(0);
+    let minutes = parts.next().unwrap_or(0);
+    let seconds = parts.next().unwrap_or(0);
+    let micros: String = fraction
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .chain(std::iter::repeat('0'))
+        .take(6)
+        .collect();
+    let total =
+        ((hours * 60 + minutes) * 60 + seconds) * 1_000_000 + micros.parse::<i128>().unwrap_or(0);
+    if negative {
+        -total
+    } else {
+        total
     }
 }
 
@@ -91,6 +128,9 @@ impl SortValue {
                 None => SortValue::Float(parse_float(v)),
             },
             ColumnKind::Temporal | ColumnKind::Bytes => SortValue::Text(v.to_vec()),
+            ColumnKind::Time => {
+                SortValue::Decimal(Decimal::from_int(time_micros(v)).unwrap_or(Decimal::zero()))
+            }
             ColumnKind::TextCi => SortValue::Text(fold_text(v).into_bytes()),
         }
     }
@@ -416,6 +456,19 @@ mod tests {
             ),
             Ordering::Less
         );
+        // TIME: signed, past 99 hours, either spelling.
+        let time = |a: &str, b: &str| compare(a.as_bytes(), b.as_bytes(), ColumnKind::Time);
+        assert_eq!(time("-838:59:59.000", "00:00:00.5"), Ordering::Less);
+        assert_eq!(time("100:00:00", "99:59:59"), Ordering::Greater);
+        assert_eq!(
+            time("-00034 22:59:59.000000", "-838:59:59"),
+            Ordering::Equal
+        );
+        assert_eq!(
+            time("+00034 22:59:59.999000", "838:59:59.999"),
+            Ordering::Equal
+        );
+        assert_eq!(time("-00:00:01", "00:00:00"), Ordering::Less);
     }
 
     proptest::proptest! {

@@ -460,10 +460,14 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             affected_rows: outcome.ok.affected_rows,
             last_insert_id: insert_id.unwrap_or(outcome.ok.last_insert_id),
             warnings: outcome.ok.warnings,
+            info: outcome.ok.info,
             ..Default::default()
         };
         if one_copy {
+            // Every copy changed alike: the client sees one copy's counts.
             ok.affected_rows /= targets.max(1) as u64;
+            ok.warnings /= targets.max(1) as u16;
+            ok.info.clear();
         }
         if ok.last_insert_id != 0 {
             self.last_insert_id = ok.last_insert_id;

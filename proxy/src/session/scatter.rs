@@ -111,6 +111,9 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 );
                 self.send_error(ER_OUT_OF_RESOURCES, &message).await
             }
+            MergeError::Stream(StreamError::Shape(message)) => {
+                self.send_error(codes::ER_NOT_SUPPORTED_YET, &message).await
+            }
             MergeError::Stream(StreamError::Aborted) => {
                 self.send_error(
                     ER_UNKNOWN_ERROR,
