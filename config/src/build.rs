@@ -241,6 +241,7 @@ impl Builder<'_> {
             }
         }
         let topology = Topology {
+            generation: crate::topology::next_generation(),
             key_generators,
             proxy,
             listen: raw.listen,

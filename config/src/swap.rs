@@ -35,6 +35,7 @@ impl Topology {
             ));
         }
         let mut merged = self.clone();
+        merged.generation = crate::topology::next_generation();
         let mut database_of = |db: usize| -> Result<usize, ConfigError> {
             let database = &other.databases[db];
             let address = &other.backends[database.backend].address;

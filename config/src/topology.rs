@@ -176,9 +176,18 @@ pub enum WorkerSource {
     },
 }
 
+/// A fresh topology generation number: plans analyzed for one topology are never used
+/// with another, whatever address either lives at.
+pub(crate) fn next_generation() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
 /// The whole routing model.
 #[derive(Debug, Clone)]
 pub struct Topology {
+    /// Identifies these routing rules: a clone keeps it, a changed layout gets a new one.
+    pub generation: u64,
     pub listen: String,
     pub users: Vec<User>,
     pub backends: Vec<Backend>,

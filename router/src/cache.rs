@@ -26,7 +26,7 @@ pub struct ShapeCache {
     hits: u64,
     misses: u64,
     /// The topology the cached templates were analyzed for.
-    topology: usize,
+    topology: u64,
 }
 
 impl ShapeCache {
@@ -43,7 +43,7 @@ impl ShapeCache {
 
     /// Empties the cache when the router's topology is not the one it was filled for (a
     /// reloaded config).
-    pub(crate) fn use_topology(&mut self, topology: usize) {
+    pub(crate) fn use_topology(&mut self, topology: u64) {
         if self.topology != topology {
             self.map.clear();
             self.order.clear();

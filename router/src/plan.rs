@@ -108,6 +108,12 @@ pub struct SelectMerge {
 }
 
 impl SelectMerge {
+    /// Whether each shard statement's own ORDER BY sorts its rows as the merge's shard order
+    /// does: plain rows merged by the query's sort keys.
+    pub fn sorted_by_statements(&self) -> bool {
+        !self.grouped() && !self.distinct && !self.order_by.is_empty()
+    }
+
     /// Whether shard rows are partial groups the merge folds.
     pub fn grouped(&self) -> bool {
         !self.group_by.is_empty() || !self.aggregates.is_empty() || !self.projections.is_empty()

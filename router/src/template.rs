@@ -154,13 +154,15 @@ pub struct Template {
     pub(crate) literal_sensitive: bool,
     /// An UPDATE or DELETE with LIMIT: it cannot be split over several targets.
     pub(crate) write_limit: bool,
-    /// Address of the topology the template was analyzed for: its ids index that one only.
-    pub(crate) analyzed_for: usize,
+    /// Generation of the topology the template was analyzed for: its ids index that one
+    /// only.
+    pub(crate) analyzed_for: u64,
 }
 
-/// Identifies a topology instance (its address), so templates and caches notice a new one.
-pub(crate) fn topology_id(topology: &Topology) -> usize {
-    topology as *const Topology as usize
+/// Identifies a topology by its generation number (never by its address, which a new
+/// topology can reuse), so templates and caches notice a new one.
+pub(crate) fn topology_id(topology: &Topology) -> u64 {
+    topology.generation
 }
 
 impl Template {

@@ -82,3 +82,43 @@ async fn a_dead_backend_fails_only_its_own_statements() {
         .unwrap();
     assert_eq!(row, Some(1));
 }
+
+/// Each backend's own `query_timeout_ms` bounds its statements of a fan-out and a scatter,
+/// not the first backend's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_backend_has_its_own_query_timeout() {
+    let cluster = Cluster::start_with(|yaml| {
+        let ds1 = "    address: 127.0.0.1:33062      # host:port of the server\n    user: shardgate               # account shardgate uses on it\n    password: shardgate           # that account's password\n";
+        assert!(yaml.contains(ds1), "examples/orders.yaml changed");
+        *yaml = yaml.replace(ds1, &format!("{ds1}    pool:\n      query_timeout_ms: 300\n"));
+    })
+    .await;
+    cluster.create_tables().await;
+    let mut conn = cluster.client().await;
+    conn.query_drop(format!(
+        "INSERT INTO t_order (order_id, user_id) VALUES ({ON_DS0}, 1), ({ON_DS1}, 2)"
+    ))
+    .await
+    .unwrap();
+    // ds0 allows 60 s, ds1 300 ms: a one-second statement on each fails on ds1 alone.
+    for sql in [
+        format!("UPDATE t_order SET status = IF(SLEEP(1) = 0, 'slow', 'x') WHERE order_id IN ({ON_DS0}, {ON_DS1})"),
+        format!("SELECT order_id, SLEEP(1) FROM t_order WHERE order_id IN ({ON_DS0}, {ON_DS1})"),
+    ] {
+        match conn.query_drop(&sql).await {
+            Err(mysql_async::Error::Server(e)) => {
+                assert_eq!(e.code, 3024, "{sql}: {}", e.message);
+                assert!(e.message.contains("ds1"), "{sql}: {}", e.message);
+            }
+            other => panic!("{sql}: expected ds1's timeout, got {other:?}"),
+        }
+    }
+    // Statements on ds0 alone may take longer.
+    let slept: Option<i64> = conn
+        .query_first(format!(
+            "SELECT SLEEP(1) FROM t_order WHERE order_id = {ON_DS0}"
+        ))
+        .await
+        .unwrap();
+    assert_eq!(slept, Some(0));
+}

@@ -276,3 +276,28 @@ async fn metadata_stays_out_of_the_transaction() {
         "the information_schema query committed the transaction"
     );
 }
+
+/// The same points through PyMySQL (tests/python/session_state.py).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn session_state_through_pymysql() {
+    let cluster = start().await;
+    let port = cluster.proxy.port().to_string();
+    let output = tokio::task::block_in_place(|| {
+        shardgate_tests::clients::python_script(
+            "session_state.py",
+            &[
+                "127.0.0.1",
+                &port,
+                shardgate_tests::USER,
+                shardgate_tests::PASSWORD,
+            ],
+        )
+    });
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "session_state.py failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("all checks passed"), "{stdout}");
+}

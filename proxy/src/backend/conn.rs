@@ -329,6 +329,15 @@ impl BackendConn {
         &mut self,
         sql: &str,
     ) -> Result<(Vec<String>, Vec<Vec<Option<Vec<u8>>>>), BackendError> {
+        let (definitions, rows) = self.query_with_definitions(sql).await?;
+        Ok((definitions.iter().map(|d| column_name(d)).collect(), rows))
+    }
+
+    /// A text query's column definitions as the server sent them, and its rows' values.
+    pub async fn query_with_definitions(
+        &mut self,
+        sql: &str,
+    ) -> Result<(Vec<Vec<u8>>, Vec<Vec<Option<Vec<u8>>>>), BackendError> {
         self.send_command(0x03, sql.as_bytes()).await?;
         let mut buf = Vec::new();
         self.read_packet(&mut buf).await?;
@@ -348,14 +357,7 @@ impl BackendConn {
         let mut names = Vec::new();
         for _ in 0..columns {
             self.read_packet(&mut buf).await?;
-            let mut r = Reader::new(&buf);
-            let _ = (
-                r.lenenc_bytes(),
-                r.lenenc_bytes(),
-                r.lenenc_bytes(),
-                r.lenenc_bytes(),
-            );
-            names.push(String::from_utf8_lossy(r.lenenc_bytes().unwrap_or_default()).into_owned());
+            names.push(buf.clone());
         }
         if !self.flags.deprecate_eof {
             self.read_packet(&mut buf).await?;
@@ -582,4 +584,16 @@ pub fn terminator_status(packet: &[u8], deprecate_eof: bool) -> u16 {
     } else {
         wire::parse_eof(packet).map_or(0, |(_, status)| status)
     }
+}
+
+/// The name in a column definition (its fifth length-encoded string).
+fn column_name(definition: &[u8]) -> String {
+    let mut r = Reader::new(definition);
+    let _ = (
+        r.lenenc_bytes(),
+        r.lenenc_bytes(),
+        r.lenenc_bytes(),
+        r.lenenc_bytes(),
+    );
+    String::from_utf8_lossy(r.lenenc_bytes().unwrap_or_default()).into_owned()
 }

@@ -4,10 +4,10 @@
 //! separate statements, so the answer is the same. When the merge streams, the combined
 //! statement ends with the merge's ORDER BY, so its rows arrive sorted as the merge needs.
 //!
-//! The very first physical statement goes alone: the client's column definitions come from
-//! the first result, and a UNION's definitions are not a table's (ENUM and SET become
-//! VARCHAR, key flags go, TEXT lengths widen). One statement more buys MariaDB's own
-//! metadata.
+//! The very first physical statement goes alone where it can: the client's column
+//! definitions come from the first result, and a UNION's definitions are not a table's
+//! (ENUM and SET become VARCHAR, key flags go, TEXT lengths widen). One statement more buys
+//! MariaDB's own metadata.
 
 use std::collections::BTreeMap;
 
@@ -29,8 +29,13 @@ pub struct Combined {
 }
 
 /// Combines the statements of each database into one, in target order, each sorted by
-/// `order` when there is one.
-pub fn combine_per_database(targets: Vec<PhysicalStatement>, order: Option<&str>) -> Combined {
+/// `order` when there is one. `sorted_by_itself`: a statement's own ORDER BY already sorts
+/// its rows as `order` does (a merge of plain rows by the query's sort keys).
+pub fn combine_per_database(
+    targets: Vec<PhysicalStatement>,
+    order: Option<&str>,
+    sorted_by_itself: bool,
+) -> Combined {
     let separate = targets.first().is_some_and(|t| {
         let upper = t.sql.to_ascii_uppercase();
         KEEP_SEPARATE.iter().any(|clause| upper.contains(clause))
@@ -41,19 +46,30 @@ pub fn combine_per_database(targets: Vec<PhysicalStatement>, order: Option<&str>
             ordered: false,
         };
     }
-    let mut targets = targets.into_iter();
-    let Some(first) = targets.next() else {
-        return Combined {
-            statements: Vec::new(),
-            ordered: false,
-        };
+    // The first statement goes alone where it can be sorted as the merge needs without
+    // parentheses (wrapped, it would become a derived table, which refuses duplicate column
+    // names): by its own ORDER BY, or by the merge's order appended to a statement without
+    // ORDER BY or LIMIT of its own.
+    let suffix = |t: &PhysicalStatement| -> Option<&str> {
+        match order {
+            None => Some(""),
+            Some(_) if sorted_by_itself => Some(""),
+            Some(order) => {
+                let upper = t.sql.to_ascii_uppercase();
+                (!upper.contains("ORDER BY") && !upper.contains("LIMIT")).then_some(order)
+            }
+        }
     };
-    let first = match order {
-        Some(order) => PhysicalStatement {
-            sql: format!("({}){order}", first.sql),
-            ..first
-        },
-        None => first,
+    let mut targets = targets.into_iter().peekable();
+    let first = match targets.peek().and_then(suffix) {
+        Some(suffix) => {
+            let suffix = suffix.to_string();
+            targets.next().map(|first| PhysicalStatement {
+                sql: format!("{}{suffix}", first.sql),
+                ..first
+            })
+        }
+        None => None,
     };
     let mut groups: BTreeMap<(usize, Option<usize>), Vec<PhysicalStatement>> = BTreeMap::new();
     for t in targets {
@@ -86,7 +102,7 @@ pub fn combine_per_database(targets: Vec<PhysicalStatement>, order: Option<&str>
         }
     });
     Combined {
-        statements: std::iter::once(first).chain(rest).collect(),
+        statements: first.into_iter().chain(rest).collect(),
         ordered: order.is_some(),
     }
 }
@@ -113,6 +129,7 @@ mod tests {
                 stmt(0, 0, "SELECT a FROM d0.t1 WHERE k = ? LIMIT 2", vec![0]),
             ],
             None,
+            false,
         )
         .statements;
         assert_eq!(combined.len(), 3);
@@ -126,6 +143,7 @@ mod tests {
                 .map(|t| stmt(0, 0, &format!("SELECT a FROM d0.t{t}"), vec![]))
                 .collect(),
             None,
+            false,
         )
         .statements;
         assert_eq!(many.len(), 2);
@@ -139,6 +157,7 @@ mod tests {
                 stmt(0, 0, "SELECT a FROM d0.t1 FOR UPDATE", vec![]),
             ],
             Some(" ORDER BY 1"),
+            false,
         );
         assert_eq!(locking.statements.len(), 2);
         assert!(!locking.ordered);
@@ -149,11 +168,12 @@ mod tests {
                 stmt(0, 0, "SELECT a FROM d0.t1", vec![]),
             ],
             Some(" ORDER BY 1 DESC"),
+            false,
         );
         assert!(sorted.ordered);
         assert_eq!(
             sorted.statements[0].sql,
-            "(SELECT a FROM d0.t0) ORDER BY 1 DESC"
+            "SELECT a FROM d0.t0 ORDER BY 1 DESC"
         );
         assert_eq!(
             sorted.statements[1].sql,
@@ -162,6 +182,19 @@ mod tests {
         assert_eq!(
             sorted.statements[2].sql,
             "(SELECT a FROM d1.t0) ORDER BY 1 DESC"
+        );
+        // A first statement with a LIMIT of its own stays in its database's UNION.
+        let limited = combine_per_database(
+            vec![
+                stmt(0, 0, "SELECT a, a FROM d0.t0 LIMIT 0, 5", vec![]),
+                stmt(0, 0, "SELECT a, a FROM d0.t1 LIMIT 0, 5", vec![]),
+            ],
+            Some(" ORDER BY 1"),
+            false,
+        );
+        assert_eq!(
+            limited.statements[0].sql,
+            "(SELECT a, a FROM d0.t0 LIMIT 0, 5) UNION ALL (SELECT a, a FROM d0.t1 LIMIT 0, 5) ORDER BY 1"
         );
     }
 }

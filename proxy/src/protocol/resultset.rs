@@ -15,6 +15,9 @@ pub struct TextResult {
     pub schema: String,
     pub table: String,
     pub columns: Vec<String>,
+    /// Column definitions to send as they are (a backend's, so types and flags are MySQL's
+    /// own); `None` to describe every column as a VARCHAR.
+    pub definitions: Option<Vec<Vec<u8>>>,
     pub rows: Vec<Vec<Option<String>>>,
 }
 
@@ -38,9 +41,16 @@ impl TextResult {
         status: u16,
     ) -> std::io::Result<()> {
         let mut out = Vec::with_capacity(64);
-        put_lenenc_int(&mut out, self.columns.len() as u64);
+        let count = self
+            .definitions
+            .as_ref()
+            .map_or(self.columns.len(), Vec::len);
+        put_lenenc_int(&mut out, count as u64);
         writer.write(&out).await?;
-        for name in &self.columns {
+        for definition in self.definitions.iter().flatten() {
+            writer.write(definition).await?;
+        }
+        for name in self.columns.iter().filter(|_| self.definitions.is_none()) {
             let width = self
                 .rows
                 .iter()

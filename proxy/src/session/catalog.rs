@@ -28,19 +28,23 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             Ok(c) => c,
             Err(e) => return self.send_backend_error(&e).await,
         };
-        let answer = conn.query_rows(&rewritten).await;
+        let answer = conn.query_with_definitions(&rewritten).await;
         self.give_back_unpinned(conn);
         match answer {
-            Ok((columns, rows)) => {
+            Ok((definitions, rows)) => {
+                // The server's own column definitions: COUNT(*) stays a number.
                 let mut result = TextResult {
-                    columns,
+                    definitions: Some(definitions),
                     ..Default::default()
                 };
                 result.rows = rows
                     .into_iter()
                     .map(|row| {
                         row.into_iter()
-                            .map(|v| v.map(|v| if v == CATALOG { schema.clone() } else { v }))
+                            .map(|v| {
+                                v.map(|v| String::from_utf8_lossy(&v).into_owned())
+                                    .map(|v| if v == CATALOG { schema.clone() } else { v })
+                            })
                             .collect()
                     })
                     .collect();

@@ -211,6 +211,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 let combined = crate::exec::union::combine_per_database(
                     plan.targets,
                     spec.shard_order.as_deref(),
+                    spec.sorted_by_statements(),
                 );
                 (combined.statements, combined.ordered)
             }

@@ -33,7 +33,11 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         };
         let tables = plan.targets.len();
         // One statement per database: fewer round trips, same answer.
-        let combined = combine_per_database(plan.targets, spec.shard_order.as_deref());
+        let combined = combine_per_database(
+            plan.targets,
+            spec.shard_order.as_deref(),
+            spec.sorted_by_statements(),
+        );
         let jobs = combined
             .statements
             .into_iter()
