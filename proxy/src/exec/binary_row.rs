@@ -2,6 +2,7 @@
 //! into the text protocol's spelling (so one comparison serves both), folded values encoded
 //! back, and a column definition's type, flags and collation.
 
+use crate::merge::value::fraction_micros;
 use crate::merge::ColumnKind;
 use crate::protocol::wire::{self, Reader};
 
@@ -37,7 +38,10 @@ pub fn encode_binary_row(values: &[Option<Vec<u8>>], types: &[(u8, u16, u8)]) ->
                 };
                 let (year, month, day) = (n(0..4), n(5..7), n(8..10));
                 let (hour, minute, second) = (n(11..13), n(14..16), n(17..19));
-                let micro = fraction_micros(text.get(19..));
+                let micro = text
+                    .get(19..)
+                    .and_then(|f| f.strip_prefix('.'))
+                    .map_or(0, fraction_micros);
                 let date_only = column_type == 0x0A;
                 let length: u8 = if micro != 0 && !date_only {
                     11
@@ -81,7 +85,7 @@ pub fn encode_binary_row(values: &[Option<Vec<u8>>], types: &[(u8, u16, u8)]) ->
                 let seconds = parts.next().unwrap_or(0);
                 let days = days_part + hours / 24;
                 let hours = hours % 24;
-                let micro = fraction.map_or(0, |f| fraction_micros(Some(&format!(".{f}"))));
+                let micro = fraction.map_or(0, fraction_micros);
                 let length: u8 = if micro != 0 {
                     12
                 } else if (days | hours | minutes | seconds) != 0 {
@@ -103,20 +107,6 @@ pub fn encode_binary_row(values: &[Option<Vec<u8>>], types: &[(u8, u16, u8)]) ->
         }
     }
     out
-}
-
-/// Microseconds of a `.ffffff` fraction (any number of digits, padded or cut to six).
-fn fraction_micros(fraction: Option<&str>) -> u32 {
-    let Some(digits) = fraction.and_then(|f| f.strip_prefix('.')) else {
-        return 0;
-    };
-    let digits: String = digits
-        .chars()
-        .take_while(char::is_ascii_digit)
-        .chain(std::iter::repeat('0'))
-        .take(6)
-        .collect();
-    digits.parse().unwrap_or(0)
 }
 
 /// Decodes a binary-protocol row into comparable text values (the text protocol's

@@ -12,7 +12,7 @@ mod merger;
 mod project;
 mod select;
 pub mod stream;
-mod value;
+pub(crate) mod value;
 
 pub use merger::{Merger, OutRow, Strategy};
 pub use select::{support, MergeError};

@@ -48,6 +48,17 @@ pub fn compare(a: &[u8], b: &[u8], kind: ColumnKind) -> Ordering {
     }
 }
 
+/// Microseconds of a fraction's digits (`5` is 500000; more than six digits are cut).
+pub fn fraction_micros(digits: &str) -> u32 {
+    let digits: String = digits
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .chain(std::iter::repeat('0'))
+        .take(6)
+        .collect();
+    digits.parse().unwrap_or(0)
+}
+
 /// A TIME's value in microseconds, from either spelling: the text protocol's
 /// `[-]hhh:mm:ss[.ffffff]` or a decoded binary row's `+DDDDD hh:mm:ss.ffffff`.
 pub fn time_micros(value: &[u8]) -> i128 {
@@ -61,19 +72,16 @@ pub fn time_micros(value: &[u8]) -> i128 {
         Some((d, c)) => (d.parse::<i128>().unwrap_or(0), c),
         None => (0, body),
     };
-    let (clock, fraction) = clock.split_once('.').unwrap_or((clock, ""));
+    let (clock, fraction) = match clock.split_once('.') {
+        Some((c, f)) => (c, Some(f)),
+        None => (clock, None),
+    };
     let mut parts = clock.split(':').map(|p| p.parse::<i128>().unwrap_or(0));
     let hours = days * 24 + parts.next().unwrap_or(0);
     let minutes = parts.next().unwrap_or(0);
     let seconds = parts.next().unwrap_or(0);
-    let micros: String = fraction
-        .chars()
-        .take_while(char::is_ascii_digit)
-        .chain(std::iter::repeat('0'))
-        .take(6)
-        .collect();
-    let total =
-        ((hours * 60 + minutes) * 60 + seconds) * 1_000_000 + micros.parse::<i128>().unwrap_or(0);
+    let total = ((hours * 60 + minutes) * 60 + seconds) * 1_000_000
+        + i128::from(fraction.map_or(0, fraction_micros));
     if negative {
         -total
     } else {

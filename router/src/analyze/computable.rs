@@ -9,6 +9,7 @@ use sqlparser::ast::{
 use std::ops::ControlFlow;
 
 use super::merge::{aggregate_of, SelectList};
+use super::policy::AGGREGATE_FUNCTIONS;
 use super::project::ProjectionBuilder;
 use crate::condition::Operand;
 use crate::merge_expr::MergeExpr;
@@ -36,28 +37,6 @@ pub(super) fn aggregate_inside(expr: &Expr) -> Option<String> {
     });
     found
 }
-
-/// Every aggregate function of MySQL and MariaDB: a call of one makes a query grouped.
-const AGGREGATE_FUNCTIONS: &[&str] = &[
-    "AVG",
-    "BIT_AND",
-    "BIT_OR",
-    "BIT_XOR",
-    "COUNT",
-    "GROUP_CONCAT",
-    "JSON_ARRAYAGG",
-    "JSON_OBJECTAGG",
-    "MAX",
-    "MIN",
-    "STD",
-    "STDDEV",
-    "STDDEV_POP",
-    "STDDEV_SAMP",
-    "SUM",
-    "VARIANCE",
-    "VAR_POP",
-    "VAR_SAMP",
-];
 
 /// What a merge over several physical tables cannot compute in a select list, ORDER BY or
 /// HAVING: the reason, or `None` when every output is a known aggregate, a plain expression

@@ -14,10 +14,10 @@ use sqlparser::ast::{BinaryOperator, Expr, Select, Statement, Visit, Visitor};
 
 use crate::error::{Result, RouterError};
 
-/// Built-in functions a statement may call: their effect ends with the statement, and their
-/// value does not depend on which pooled backend connection runs it.
-const ALLOWED_FUNCTIONS: &[&str] = &[
-    // Aggregates (whether a merge over several tables can compute them is decided later).
+/// Every aggregate function of MySQL and MariaDB: a call of one makes a query grouped.
+/// Statements may call them all; whether a merge over several tables computes one is
+/// decided when the merge is planned.
+pub(crate) const AGGREGATE_FUNCTIONS: &[&str] = &[
     "AVG",
     "BIT_AND",
     "BIT_OR",
@@ -36,6 +36,11 @@ const ALLOWED_FUNCTIONS: &[&str] = &[
     "VARIANCE",
     "VAR_POP",
     "VAR_SAMP",
+];
+
+/// Other built-in functions a statement may call: their effect ends with the statement, and
+/// their value does not depend on which pooled backend connection runs it.
+const ALLOWED_FUNCTIONS: &[&str] = &[
     // Window functions.
     "CUME_DIST",
     "DENSE_RANK",
@@ -315,7 +320,10 @@ pub(crate) fn check(stmt: &Statement) -> Result<()> {
 
 /// Whether `name` (upper case) is a function shardgate lets a statement call.
 pub(crate) fn is_allowed_function(name: &str) -> bool {
-    ALLOWED_FUNCTIONS.contains(&name) || name.starts_with("ST_") || name.starts_with("MBR")
+    AGGREGATE_FUNCTIONS.contains(&name)
+        || ALLOWED_FUNCTIONS.contains(&name)
+        || name.starts_with("ST_")
+        || name.starts_with("MBR")
 }
 
 struct Policy;
