@@ -36,6 +36,7 @@ const REFUSED: &[&str] = &[
     "SET @x = (SELECT 'sg_marker' FROM mysql.user LIMIT 1)",
     "SET @x = LOAD_FILE('/tmp/sg_marker')",
     "SELECT table_name FROM information_schema.tables JOIN mysql.user /* sg_marker */",
+    "SHOW VARIABLES WHERE Variable_name = (SELECT 'sg_marker' FROM mysql.user LIMIT 1)",
 ];
 
 async fn start() -> Cluster {

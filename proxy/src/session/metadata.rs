@@ -115,7 +115,17 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 self.show_for_table(&table, |physical| format!("SHOW CREATE TABLE {physical}"))
                     .await
             }
-            w if SERVER_SHOWS.contains(&w) => self.single(0, sql.as_bytes()).await,
+            w if SERVER_SHOWS.contains(&w) => {
+                // `SHOW ... WHERE <expression>` runs on a backend: the expression may not
+                // read tables or call refused functions.
+                if let Some(at) = upper.iter().position(|w| w == "WHERE") {
+                    let condition = words[at + 1..].join(" ");
+                    if let Err(e) = shardgate_router::check_set_value(&condition) {
+                        return self.send_router_error(&e).await;
+                    }
+                }
+                self.single(0, sql.as_bytes()).await
+            }
             _ => self.not_supported(&format!("SHOW {}", at(i))).await,
         }
     }

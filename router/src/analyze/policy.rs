@@ -396,33 +396,30 @@ pub(crate) fn refused_unparsed(text: &str) -> Option<RouterError> {
     None
 }
 
-/// Checks the value of a `SET name = value` whose value is an expression, before a backend
-/// evaluates it: it may read variables and call allowed functions, but not read tables.
+/// Checks an expression a backend evaluates outside any planned statement (the value of a
+/// `SET name = value`, the condition of `SHOW VARIABLES WHERE ...`): it may read variables
+/// and call allowed functions, but not read tables.
 pub fn check_set_value(value: &str) -> Result<()> {
     use sqlparser::dialect::MySqlDialect;
     use sqlparser::parser::Parser;
     let sql = format!("SELECT {value}");
     let statements = Parser::parse_sql(&MySqlDialect {}, &sql)
-        .map_err(|e| RouterError::Parse(format!("the value of a SET: {e}")))?;
+        .map_err(|e| RouterError::Parse(format!("an expression: {e}")))?;
     let [statement] = statements.as_slice() else {
-        return Err(RouterError::Unsafe(
-            "the value of a SET must be one expression".into(),
-        ));
+        return Err(RouterError::Unsafe("expected one expression".into()));
     };
     check(statement)?;
     let reads_table = statement.visit(&mut ReadsTable).is_break();
     if reads_table {
         return Err(RouterError::Unsafe(
-            "a SET whose value reads a table is not supported: shardgate cannot route it".into(),
+            "an expression a backend evaluates outside a planned statement (a SET value, a SHOW condition) may not read tables".into(),
         ));
     }
     match statement {
         Statement::Query(q) if matches!(q.body.as_ref(), sqlparser::ast::SetExpr::Select(s) if s.projection.len() == 1) => {
             Ok(())
         }
-        _ => Err(RouterError::Unsafe(
-            "the value of a SET must be one expression".into(),
-        )),
+        _ => Err(RouterError::Unsafe("expected one expression".into())),
     }
 }
 
