@@ -1,8 +1,11 @@
 //! Property tests: random queries from a grammar of the merge's features (projection,
 //! WHERE, ORDER BY with a deterministic tie-break, LIMIT/OFFSET, DISTINCT, GROUP BY sorted
-//! either way or not at all, aggregates including those of DISTINCT values, HAVING) over
-//! random data, run against one unsharded table and through shardgate; the
-//! results must be identical. A bounded number of cases keeps CI fast.
+//! either way or not at all, aggregates including those of DISTINCT values, literals inside
+//! aggregates, expressions over aggregates, HAVING) over random data, run against one
+//! unsharded table and through shardgate, each on a fresh connection (a cold shape cache)
+//! and on one that has seen the earlier cases (a cache warmed by statements of the same
+//! shapes with other literals), in both protocols; the results must be identical. A bounded
+//! number of cases keeps CI fast.
 
 use mysql_async::prelude::Queryable;
 use mysql_async::{Row, Value};
@@ -32,9 +35,9 @@ enum Shape {
     /// GROUP BY's own order), with a HAVING.
     Grouped {
         key: Option<&'static str>,
-        aggregates: Vec<&'static str>,
+        aggregates: Vec<String>,
         descending: Option<bool>,
-        having: Option<&'static str>,
+        having: Option<String>,
         limit: Option<u32>,
     },
 }
@@ -53,30 +56,46 @@ fn shape() -> impl Strategy<Value = Shape> {
         });
     let distinct = (column.clone(), any::<bool>())
         .prop_map(|(column, descending)| Shape::Distinct { column, descending });
-    let aggregates = prop::collection::vec(
+    let plain = prop::sample::select(vec![
+        "COUNT(*)",
+        "COUNT(amount)",
+        "SUM(amount)",
+        "MIN(amount)",
+        "MAX(created_at)",
+        "AVG(amount)",
+        "MIN(status)",
+        "SUM(user_id)",
+        "COUNT(DISTINCT user_id)",
+        "COUNT(DISTINCT status)",
+        "SUM(DISTINCT user_id)",
+        "AVG(DISTINCT amount)",
+        "MAX(amount) - MIN(amount)",
+        "SUM(amount) / COUNT(*)",
+    ])
+    .prop_map(String::from);
+    // Literals inside aggregates and in expressions over them: one shape, many values.
+    let with_literals = prop_oneof![
+        (0i64..13).prop_map(|n| format!("COUNT(IF(user_id > {n}, 1, NULL))")),
+        (0i64..13).prop_map(|n| format!("SUM(IF(user_id = {n}, amount, 0))")),
+        (0i64..20).prop_map(|n| format!("COUNT(*) + {n}")),
+        (0i64..1000).prop_map(|n| format!("IFNULL(SUM(amount), {n})")),
+        (0i64..4).prop_map(|d| format!("ROUND(AVG(amount), {d})")),
+        (0i64..40).prop_map(|n| format!("COUNT(*) > {n}")),
+        (1i64..5).prop_map(|n| format!("COALESCE(MIN(user_id), -{n}) * {n}")),
+    ];
+    let aggregates = prop::collection::vec(prop_oneof![plain, with_literals], 1..4);
+    let having = prop::option::of(prop_oneof![
         prop::sample::select(vec![
-            "COUNT(*)",
-            "COUNT(amount)",
-            "SUM(amount)",
-            "MIN(amount)",
-            "MAX(created_at)",
-            "AVG(amount)",
-            "MIN(status)",
-            "SUM(user_id)",
-            "COUNT(DISTINCT user_id)",
-            "COUNT(DISTINCT status)",
-            "SUM(DISTINCT user_id)",
-            "AVG(DISTINCT amount)",
-        ]),
-        1..4,
-    );
-    let having = prop::option::of(prop::sample::select(vec![
-        "COUNT(*) > 20",
-        "SUM(amount) >= 9000",
-        "MAX(created_at) IS NOT NULL AND MIN(amount) < 100",
-        "MIN(user_id) IN (1, 2, 3) OR COUNT(*) BETWEEN 30 AND 40",
-        "NOT COUNT(DISTINCT user_id) > 5",
-    ]));
+            "COUNT(*) > 20",
+            "SUM(amount) >= 9000",
+            "MAX(created_at) IS NOT NULL AND MIN(amount) < 100",
+            "MIN(user_id) IN (1, 2, 3) OR COUNT(*) BETWEEN 30 AND 40",
+            "NOT COUNT(DISTINCT user_id) > 5",
+        ])
+        .prop_map(String::from),
+        (0i64..13).prop_map(|n| format!("COUNT(IF(user_id > {n}, 1, NULL)) > 3")),
+        (0i64..40).prop_map(|n| format!("COUNT(*) >= {n}")),
+    ]);
     let grouped = (
         prop::option::of(prop::sample::select(vec!["user_id", "status"])),
         aggregates,
@@ -159,7 +178,10 @@ fn sql(shape: &Shape, filter: &Option<String>) -> String {
             limit,
         } => {
             let limit = limit.map(|n| format!(" LIMIT {n}")).unwrap_or_default();
-            let having = having.map(|h| format!(" HAVING {h}")).unwrap_or_default();
+            let having = having
+                .as_ref()
+                .map(|h| format!(" HAVING {h}"))
+                .unwrap_or_default();
             match key {
                 Some(key) => {
                     let order = match descending {
@@ -245,6 +267,18 @@ async fn random_queries_match_one_unsharded_table() {
             .into_iter()
             .map(Row::unwrap)
             .collect();
+        // A fresh connection: the shape cache is cold.
+        let mut cold = cluster.client().await;
+        let got: Vec<Vec<Value>> = cold
+            .query::<Row, _>(&query)
+            .await
+            .unwrap_or_else(|e| panic!("cold {query}: {e}"))
+            .into_iter()
+            .map(Row::unwrap)
+            .collect();
+        assert_eq!(got, expected, "cold {query}");
+        cold.disconnect().await.unwrap();
+        // The long-lived connection: its cache holds the shapes of the earlier cases.
         let got: Vec<Vec<Value>> = proxy
             .query::<Row, _>(&query)
             .await
