@@ -9,6 +9,7 @@
 
 mod analyze;
 mod bind;
+mod bind_merge;
 mod cache;
 mod collect;
 mod condition;
