@@ -12,6 +12,7 @@ mod bind;
 mod bind_merge;
 mod cache;
 mod collect;
+pub mod command;
 mod condition;
 pub mod error;
 mod keys;

@@ -586,6 +586,15 @@ pub fn terminator_status(packet: &[u8], deprecate_eof: bool) -> u16 {
     }
 }
 
+/// The warning count in a result set's terminator.
+pub fn terminator_warnings(packet: &[u8], deprecate_eof: bool) -> u16 {
+    if deprecate_eof {
+        wire::parse_ok(packet).map_or(0, |ok| ok.warnings)
+    } else {
+        wire::parse_eof(packet).map_or(0, |(warnings, _)| warnings)
+    }
+}
+
 /// The name in a column definition (its fifth length-encoded string).
 fn column_name(definition: &[u8]) -> String {
     let mut r = Reader::new(definition);

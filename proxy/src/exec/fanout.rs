@@ -1,6 +1,7 @@
 //! Writes on several targets: each lane (one backend connection) runs its statements in
 //! order, lanes run in parallel, and the client gets one OK with the sums.
 
+use super::warnings::{read_warnings, Warnings};
 use crate::backend::{BackendError, PooledConn};
 use crate::protocol::wire::OkInfo;
 
@@ -32,6 +33,8 @@ pub struct FanoutOutcome {
     /// The first error, in lane order. Other lanes still ran their statements: without an
     /// enclosing transaction a multi-target write is not atomic.
     pub error: Option<BackendError>,
+    /// The statements' warnings, read where they ran.
+    pub warnings: Warnings,
 }
 
 /// Runs the lanes in parallel and hands their connections back, in lane order. Each lane's
@@ -43,6 +46,7 @@ pub async fn run(lanes: Vec<Lane>) -> (Vec<PooledConn>, FanoutOutcome) {
             let timeout = lane.conn.pool().query_timeout();
             tokio::spawn(async move {
                 let mut oks = Vec::with_capacity(lane.jobs.len());
+                let mut warnings = Warnings::default();
                 for job in &lane.jobs {
                     let conn = &mut lane.conn;
                     let run = async move {
@@ -68,11 +72,16 @@ pub async fn run(lanes: Vec<Lane>) -> (Vec<PooledConn>, FanoutOutcome) {
                         }
                     };
                     match result {
-                        Ok(ok) => oks.push(ok),
-                        Err(e) => return (lane.conn, oks, Some(e)),
+                        Ok(ok) => {
+                            if ok.warnings > 0 {
+                                warnings.add(read_warnings(&mut lane.conn, ok.warnings).await);
+                            }
+                            oks.push(ok)
+                        }
+                        Err(e) => return (lane.conn, oks, warnings, Some(e)),
                     }
                 }
-                (lane.conn, oks, None)
+                (lane.conn, oks, warnings, None)
             })
         })
         .collect();
@@ -81,7 +90,8 @@ pub async fn run(lanes: Vec<Lane>) -> (Vec<PooledConn>, FanoutOutcome) {
     let mut info = InfoSum::Empty;
     for handle in handles {
         match handle.await {
-            Ok((conn, oks, error)) => {
+            Ok((conn, oks, warnings, error)) => {
+                outcome.warnings.add(warnings);
                 for ok in oks {
                     outcome.ok.affected_rows += ok.affected_rows;
                     outcome.ok.warnings = outcome.ok.warnings.saturating_add(ok.warnings);

@@ -8,3 +8,4 @@ pub mod names;
 pub mod relay;
 pub mod scatter;
 pub mod union;
+pub mod warnings;

@@ -65,6 +65,34 @@ impl NameMap {
         true
     }
 
+    /// A server message with physical database and table names replaced by logical ones
+    /// (`Unknown column 'x' in 'order_db_3.t_order_5'` reads `'shop.t_order'`).
+    pub fn logical_text(&self, text: &str) -> String {
+        let mut out = String::with_capacity(text.len());
+        let mut word = String::new();
+        let flush = |word: &mut String, out: &mut String| {
+            let bytes = word.as_bytes();
+            if self.databases.contains_key(bytes) {
+                out.push_str(&String::from_utf8_lossy(&self.schema));
+            } else if let Some(logical) = self.tables.get(bytes) {
+                out.push_str(&String::from_utf8_lossy(logical));
+            } else {
+                out.push_str(word);
+            }
+            word.clear();
+        };
+        for c in text.chars() {
+            if c.is_alphanumeric() || c == '_' || c == '$' {
+                word.push(c);
+            } else {
+                flush(&mut word, &mut out);
+                out.push(c);
+            }
+        }
+        flush(&mut word, &mut out);
+        out
+    }
+
     pub fn logical_table(&self, physical: &str) -> Option<&[u8]> {
         self.tables.get(physical.as_bytes()).map(Vec::as_slice)
     }

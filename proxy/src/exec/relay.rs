@@ -7,7 +7,7 @@ use mysql_common::constants::StatusFlags;
 use tokio::io::AsyncWrite;
 
 use super::names::NameMap;
-use crate::backend::conn::{is_terminator, terminator_status};
+use crate::backend::conn::{is_terminator, terminator_status, terminator_warnings};
 use crate::backend::{BackendConn, BackendError, BackendErrorKind};
 use crate::protocol::io::PacketWriter;
 use crate::protocol::wire::{self, ErrInfo, OkInfo, Reader};
@@ -153,6 +153,7 @@ async fn relay_inner<W: AsyncWrite + Unpin>(
                         write(client, buf).await?;
                         outcome.ok = OkInfo {
                             status,
+                            warnings: terminator_warnings(buf, deprecate_eof),
                             ..Default::default()
                         };
                         break;

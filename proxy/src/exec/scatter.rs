@@ -11,7 +11,8 @@ use std::time::Duration;
 use tokio::task::JoinHandle;
 
 use super::binary_row::{column_info, decode_binary_row};
-use crate::backend::conn::{is_terminator, terminator_status};
+use super::warnings::{read_warnings, WarningSink};
+use crate::backend::conn::{is_terminator, terminator_status, terminator_warnings};
 use crate::backend::{BackendConn, BackendError, BackendErrorKind, PooledConn};
 use crate::exec::fanout::Job;
 use crate::merge::stream::{
@@ -35,6 +36,8 @@ pub struct ReadLane {
 pub struct Scatter {
     pub streams: Vec<ShardStream>,
     pub tasks: Vec<JoinHandle<PooledConn>>,
+    /// The statements' warnings, each read before its statement's end reaches the merge.
+    pub warnings: WarningSink,
 }
 
 /// Starts reading every lane, each bounded by its own backend's query timeout. `all_heads`: the merge needs the first row of every statement
@@ -43,6 +46,7 @@ pub fn start(lanes: Vec<ReadLane>, budget: &Budget, decode: Decode, all_heads: b
     let mut streams = Vec::new();
     let mut tasks = Vec::with_capacity(lanes.len());
     let shape = crate::merge::stream::SharedShape::default();
+    let warnings = WarningSink::default();
     for mut lane in lanes {
         let count = lane.jobs.len();
         let mut senders = Vec::with_capacity(count);
@@ -55,6 +59,7 @@ pub fn start(lanes: Vec<ReadLane>, budget: &Budget, decode: Decode, all_heads: b
         let budget = budget.clone();
         let decode = decode.clone();
         let timeout = lane.conn.pool().query_timeout();
+        let sink = warnings.clone();
         tasks.push(tokio::spawn(async move {
             let mut failed = false;
             for (job, (tx, bounded)) in lane.jobs.iter().zip(senders) {
@@ -69,6 +74,7 @@ pub fn start(lanes: Vec<ReadLane>, budget: &Budget, decode: Decode, all_heads: b
                     decode: &decode,
                     timeout,
                     charge: !bounded,
+                    warnings: &sink,
                 };
                 if let Err(e) = reader.run(job).await {
                     lane.conn.broken |= match &e {
@@ -84,7 +90,11 @@ pub fn start(lanes: Vec<ReadLane>, budget: &Budget, decode: Decode, all_heads: b
             lane.conn
         }));
     }
-    Scatter { streams, tasks }
+    Scatter {
+        streams,
+        tasks,
+        warnings,
+    }
 }
 
 /// Reads one statement's result into its stream.
@@ -96,6 +106,7 @@ struct StatementReader<'a> {
     timeout: Duration,
     /// Rows are charged to the budget as they are read (the channel does not bound them).
     charge: bool,
+    warnings: &'a WarningSink,
 }
 
 impl StatementReader<'_> {
@@ -130,6 +141,8 @@ impl StatementReader<'_> {
         match buf.first() {
             Some(0x00) => {
                 // No result set: an empty one with no columns.
+                let count = crate::protocol::wire::parse_ok(&buf).map_or(0, |ok| ok.warnings);
+                self.warnings.add(read_warnings(self.conn, count).await);
                 let _ = self.tx.send(Ok(Chunk::Header(header))).await;
                 let _ = self.tx.send(Ok(Chunk::End)).await;
                 return Ok(());
@@ -160,6 +173,8 @@ impl StatementReader<'_> {
                 self.conn.status = mysql_common::constants::StatusFlags::from_bits_truncate(
                     terminator_status(&buf, deprecate_eof),
                 );
+                let count = terminator_warnings(&buf, deprecate_eof);
+                self.warnings.add(read_warnings(self.conn, count).await);
                 if open && !batch.is_empty() {
                     open = self.tx.send(Ok(Chunk::Rows(batch))).await.is_ok();
                 }

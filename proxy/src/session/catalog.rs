@@ -16,11 +16,11 @@ pub(crate) const CATALOG: &str = "shardgate_catalog";
 impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     pub(crate) async fn information_schema(&mut self, sql: &str) -> Result<(), SessionError> {
         let schema = self.ctx.topology.schema.clone();
-        let rewritten = swap_schema(sql, &schema, CATALOG);
         // Planned like any statement: information_schema tables alone, allowed functions.
-        if let Err(e) = shardgate_router::check_information_schema(&rewritten) {
-            return self.send_router_error(&e).await;
-        }
+        let rewritten = match shardgate_router::command::catalog_query(sql, &schema, CATALOG) {
+            Ok(r) => r,
+            Err(e) => return self.send_router_error(&e).await,
+        };
         if let Err(e) = self.refresh_catalog().await {
             return self.send_backend_error(&e).await;
         }
@@ -102,56 +102,5 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         .await;
         self.give_back_unpinned(conn);
         result
-    }
-}
-
-/// Replaces the logical schema's name where the statement names it as a string (`'shop'`)
-/// and `DATABASE()`, with the catalog's.
-fn swap_schema(sql: &str, schema: &str, catalog: &str) -> String {
-    let literals = shardgate_router::normalize(sql).literals;
-    let mut out = String::with_capacity(sql.len() + 32);
-    let mut at = 0;
-    for literal in literals {
-        if let shardgate_router::ParamValue::Str(s) = &literal.value {
-            if s.eq_ignore_ascii_case(schema) {
-                out.push_str(&sql[at..literal.span.start]);
-                out.push('\'');
-                out.push_str(catalog);
-                out.push('\'');
-                at = literal.span.end;
-            }
-        }
-    }
-    out.push_str(&sql[at..]);
-    replace_ci(&out, "DATABASE()", &format!("'{catalog}'"))
-}
-
-fn replace_ci(text: &str, pattern: &str, with: &str) -> String {
-    let upper = text.to_ascii_uppercase();
-    let mut out = String::with_capacity(text.len());
-    let mut at = 0;
-    while let Some(i) = upper[at..].find(pattern) {
-        out.push_str(&text[at..at + i]);
-        out.push_str(with);
-        at += i + pattern.len();
-    }
-    out.push_str(&text[at..]);
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::swap_schema;
-
-    #[test]
-    fn swaps_the_schema_name() {
-        assert_eq!(
-            swap_schema("SELECT * FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'shop' AND TABLE_NAME = 'shop_x'", "shop", "cat"),
-            "SELECT * FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'cat' AND TABLE_NAME = 'shop_x'"
-        );
-        assert_eq!(
-            swap_schema("select column_name from information_schema.columns where table_schema = database()", "shop", "cat"),
-            "select column_name from information_schema.columns where table_schema = 'cat'"
-        );
     }
 }

@@ -5,6 +5,7 @@
 
 mod catalog;
 mod conns;
+mod diagnostics;
 mod dual_write;
 mod keys;
 mod metadata;
@@ -89,6 +90,10 @@ pub struct Session<R, W> {
     pub(crate) pending_keys: Vec<dual_write::PendingKeys>,
     /// The open transaction's savepoints, set on each backend as it joins.
     pub(crate) savepoints: savepoints::Savepoints,
+    /// The last statement's warnings and errors.
+    pub(crate) diagnostics: diagnostics::Diagnostics,
+    /// The client's address as `USER()` reports it.
+    pub(crate) client_host: String,
 }
 
 impl Session<tokio::net::tcp::OwnedReadHalf, tokio::net::tcp::OwnedWriteHalf> {
@@ -96,6 +101,13 @@ impl Session<tokio::net::tcp::OwnedReadHalf, tokio::net::tcp::OwnedWriteHalf> {
     /// loop, until the client quits or the connection fails.
     pub async fn start(ctx: Arc<ProxyContext>, mut stream: TcpStream) -> Result<(), SessionError> {
         let connection_id = ctx.next_connection_id();
+        // `USER()` answers `user@host` as MySQL does: the client's address, `localhost` for
+        // loopback.
+        let client_host = match stream.peer_addr() {
+            Ok(addr) if addr.ip().is_loopback() => "localhost".to_string(),
+            Ok(addr) => addr.ip().to_string(),
+            Err(_) => "unknown".to_string(),
+        };
         let max_packet = ctx.topology.proxy.max_allowed_packet;
         let mut greeting = PacketWriter::new(&mut stream);
         let nonce =
@@ -120,9 +132,9 @@ impl Session<tokio::net::tcp::OwnedReadHalf, tokio::net::tcp::OwnedWriteHalf> {
             let seq = reader.read(&mut buf).await?;
             let hello =
                 authenticate(&ctx, &mut reader, &mut writer, &nonce, &buf, seq, true).await?;
-            return Session::new(ctx, reader, writer, connection_id, hello)
-                .run()
-                .await;
+            let mut session = Session::new(ctx, reader, writer, connection_id, hello);
+            session.client_host = client_host;
+            return session.run().await;
         }
         let (r, w) = stream.into_split();
         let mut reader = PacketReader::new(r, max_packet);
@@ -140,9 +152,9 @@ impl Session<tokio::net::tcp::OwnedReadHalf, tokio::net::tcp::OwnedWriteHalf> {
         }
         let hello =
             authenticate(&ctx, &mut reader, &mut writer, &nonce, &first, seq, false).await?;
-        Session::new(ctx, reader, writer, connection_id, hello)
-            .run()
-            .await
+        let mut session = Session::new(ctx, reader, writer, connection_id, hello);
+        session.client_host = client_host;
+        session.run().await
     }
 }
 
@@ -210,6 +222,8 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             errored: false,
             pending_keys: Vec::new(),
             savepoints: Default::default(),
+            diagnostics: Default::default(),
+            client_host: "shardgate".into(),
         }
     }
 
@@ -294,6 +308,10 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 .send_error(codes::ER_MALFORMED_PACKET, "Malformed communication packet")
                 .await;
         };
+        self.errored = false;
+        if command == 0x17 {
+            self.diagnostics.clear();
+        }
         match command {
             0x01 => Err(SessionError::Quit),
             0x02 => self.init_db(&String::from_utf8_lossy(body)).await,
@@ -383,6 +401,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
 
     pub(crate) async fn send_err_info(&mut self, err: &ErrInfo) -> Result<(), SessionError> {
         self.errored = true;
+        self.diagnostics.error(err.code, &err.message);
         self.writer.write(&err_packet(err)).await?;
         Ok(())
     }

@@ -12,6 +12,8 @@ use std::sync::Arc;
 use shardgate_router::{MergeSpec, ParamValue, StatementKind, Template};
 use tokio::io::{AsyncRead, AsyncWrite};
 
+use shardgate_router::command::Command;
+
 use super::{Session, SessionError};
 use crate::exec::fanout::Job;
 use crate::protocol::codes;
@@ -65,15 +67,21 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 .send_error(codes::ER_PARSE_ERROR, "statement text is not valid UTF-8")
                 .await;
         };
-        if is_session_statement(sql) {
-            // A SET that would be refused when executed is refused when prepared.
-            let refused =
-                super::vars::parse_set(sql).and_then(|items| super::vars::refusal(&items));
-            if let Some(why) = refused {
+        match shardgate_router::command::decode(sql) {
+            command if command.is_session_statement() => {
+                return self.prepare_session_statement(sql).await
+            }
+            // A session statement that would be refused when executed is refused when
+            // prepared.
+            Command::Refused(why) => {
                 let message = format!("shardgate: {why}");
                 return self.send_error(codes::ER_NOT_SUPPORTED_YET, &message).await;
             }
-            return self.prepare_session_statement(sql).await;
+            Command::Malformed(why) => {
+                let message = format!("shardgate: {why}");
+                return self.send_error(codes::ER_PARSE_ERROR, &message).await;
+            }
+            _ => {}
         }
         let router = self.router();
         let template = match router.prepare(sql) {
@@ -335,14 +343,6 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             }
         }
     }
-}
-
-/// Statements the session runs itself rather than routes.
-fn is_session_statement(sql: &str) -> bool {
-    matches!(
-        super::query::leading_keyword(sql).as_str(),
-        "BEGIN" | "START" | "COMMIT" | "ROLLBACK" | "SET" | "USE" | "SAVEPOINT" | "RELEASE"
-    )
 }
 
 /// Reads the null bitmap, types and values of an execute. Returns each parameter's place in

@@ -4,134 +4,58 @@ use std::collections::BTreeMap;
 
 use crate::migration::{CutOverRouting, Lookup};
 use shardgate_migrate::Phase;
+use shardgate_router::command::{self, autocommit_value, Command, SetItem, SqlPrepared};
 use shardgate_router::{KeyError, MergeSpec, Plan, RouterError, StatementKind};
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use super::vars::{parse_set, SetItem};
 use super::{Session, SessionError};
 use crate::backend::PooledConn;
 use crate::exec::fanout::{self, Job, Lane};
 use crate::exec::relay::{relay, RelayError};
+use crate::exec::warnings::read_warnings;
 use crate::keygen::TakenKeys;
 use crate::protocol::codes;
 use crate::protocol::wire::OkInfo;
 
-/// Whether a statement reads `information_schema` (cheap substring checks first: this runs
-/// for every SELECT).
-fn names_information_schema(sql: &str) -> bool {
-    (sql.contains("_schema.") || sql.contains("_SCHEMA.") || sql.contains("_Schema."))
-        && sql.to_ascii_uppercase().contains("INFORMATION_SCHEMA.")
-}
-
-/// `/*!40101 SET NAMES utf8 */` is code to MySQL: run what is inside.
-fn unwrap_executable_comment(sql: &str) -> &str {
-    let t = sql.trim();
-    match (t.strip_prefix("/*!"), t.ends_with("*/")) {
-        (Some(inner), true) => inner[..inner.len() - 2]
-            .trim_start_matches(|c: char| c.is_ascii_digit())
-            .trim(),
-        _ => sql,
-    }
-}
-
-/// The first keyword of a statement, upper-cased, after whitespace and comments (but not
-/// after `/*!` executable comments, which are code).
-pub(crate) fn leading_keyword(sql: &str) -> String {
-    let rest = skip_comments(sql);
-    rest.chars()
-        .take_while(|c| c.is_ascii_alphabetic() || *c == '_')
-        .collect::<String>()
-        .to_ascii_uppercase()
-}
-
-/// The statement text after its first keyword.
-pub(crate) fn after_leading_keyword(sql: &str) -> &str {
-    let rest = skip_comments(sql);
-    let end = rest
-        .find(|c: char| !(c.is_ascii_alphabetic() || c == '_'))
-        .unwrap_or(rest.len());
-    &rest[end..]
-}
-
-fn skip_comments(sql: &str) -> &str {
-    let mut rest = sql.trim_start();
-    loop {
-        if rest.starts_with("/*") && !rest.starts_with("/*!") {
-            match rest.find("*/") {
-                Some(end) => rest = rest[end + 2..].trim_start(),
-                None => return "",
-            }
-        } else if rest.starts_with("-- ") || rest.starts_with('#') {
-            match rest.find('\n') {
-                Some(end) => rest = rest[end + 1..].trim_start(),
-                None => return "",
-            }
-        } else {
-            break;
-        }
-    }
-    rest
-}
-
 impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     pub(crate) async fn com_query(&mut self, sql: &str) -> Result<(), SessionError> {
-        let sql = unwrap_executable_comment(sql);
-        let keyword = leading_keyword(sql);
-        match keyword.as_str() {
-            "SET" => self.set_statement(sql).await,
-            "USE" => {
-                let db = after_leading_keyword(sql)
-                    .trim()
-                    .trim_end_matches(';')
-                    .trim()
-                    .to_string();
-                self.init_db(&db).await
-            }
-            "BEGIN" => self.begin("START TRANSACTION").await,
-            "START" => {
-                let upper = sql.to_ascii_uppercase();
-                if upper.contains("TRANSACTION") {
-                    self.begin(sql.trim().trim_end_matches(';')).await
-                } else {
-                    self.not_supported(&keyword).await
-                }
-            }
-            "COMMIT" => self.commit().await,
-            "ROLLBACK" if !rolls_back_to_savepoint(sql) => {
+        let command = command::decode(sql);
+        if command.clears_diagnostics() {
+            self.diagnostics.clear();
+        }
+        match command {
+            // Everything that is not a session statement is the planner's: it routes what
+            // it can, and says why it cannot.
+            Command::Statement(sql) => self.routed(sql).await,
+            Command::Set(items) => self.set_statement(items).await,
+            Command::Use(db) => self.init_db(&db).await,
+            Command::Begin(statement) => self.begin(&statement).await,
+            Command::Commit => self.commit().await,
+            Command::Rollback => {
                 self.pending_keys.clear();
                 self.end_transaction("ROLLBACK").await
             }
-            "ROLLBACK" | "SAVEPOINT" | "RELEASE" => self.savepoint_statement(sql).await,
-            "SHOW" | "DESC" | "DESCRIBE" => self.show(sql, &keyword).await,
-            "PREPARE" => self.sql_prepare(sql).await,
-            "EXECUTE" => self.sql_execute(sql).await,
-            "DEALLOCATE" => self.sql_deallocate(sql).await,
-            "DROP"
-                if sql
-                    .split_whitespace()
-                    .nth(1)
-                    .is_some_and(|w| w.eq_ignore_ascii_case("PREPARE")) =>
-            {
-                self.sql_deallocate(sql).await
+            Command::Savepoint(op) => self.savepoint_statement(op).await,
+            Command::Show(show) => self.show(show, sql).await,
+            Command::Prepared(SqlPrepared::Prepare { name, source }) => {
+                self.sql_prepare(name, source).await
             }
-            "SELECT" if names_information_schema(sql) => self.information_schema(sql).await,
-            // Probes are short; a long SELECT is never one, and skipping the check keeps it
-            // off the hot path.
-            "SELECT" if sql.len() < 256 && self.answer_probe(sql).await? => Ok(()),
-            "SELECT" if sql.len() < 256 && self.answer_nextval(sql).await? => Ok(()),
-            // Everything else is the router's: it routes what it can, and says why it cannot
-            // (a syntax error, or a statement shardgate does not run).
-            _ => self.routed(sql).await,
+            Command::Prepared(SqlPrepared::Execute { name, using }) => {
+                self.sql_execute(name, using).await
+            }
+            Command::Prepared(SqlPrepared::Deallocate { name }) => self.sql_deallocate(name).await,
+            Command::InformationSchema(sql) => self.information_schema(sql).await,
+            Command::Probe(probe) => self.answer_probe(probe).await,
+            Command::NextVal(generator) => self.answer_nextval(&generator).await,
+            Command::Refused(why) => {
+                let message = format!("shardgate: {why}");
+                self.send_error(codes::ER_NOT_SUPPORTED_YET, &message).await
+            }
+            Command::Malformed(why) => {
+                let message = format!("shardgate: {why}");
+                self.send_error(codes::ER_PARSE_ERROR, &message).await
+            }
         }
-    }
-
-    pub(crate) async fn not_supported(&mut self, what: &str) -> Result<(), SessionError> {
-        let message = if what.is_empty() {
-            "shardgate does not support this statement yet".to_string()
-        } else {
-            format!("shardgate does not support {what} statements yet")
-        };
-        self.send_error(codes::ER_NOT_SUPPORTED_YET, &message).await
     }
 
     async fn begin(&mut self, sql: &str) -> Result<(), SessionError> {
@@ -161,19 +85,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         self.send_ok(OkInfo::default()).await
     }
 
-    async fn set_statement(&mut self, sql: &str) -> Result<(), SessionError> {
-        let Some(items) = parse_set(sql) else {
-            return self
-                .send_error(
-                    codes::ER_PARSE_ERROR,
-                    "shardgate could not parse this SET statement",
-                )
-                .await;
-        };
-        if let Some(why) = super::vars::refusal(&items) {
-            let message = format!("shardgate: {why}");
-            return self.send_error(codes::ER_NOT_SUPPORTED_YET, &message).await;
-        }
+    async fn set_statement(&mut self, items: Vec<SetItem>) -> Result<(), SessionError> {
         let mut variables = Vec::new();
         for item in items {
             match item {
@@ -394,10 +306,15 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         .await;
         match outcome {
             Ok(Ok(outcome)) => {
-                if outcome.error.is_some() {
+                if let Some(error) = &outcome.error {
                     self.errored = true;
+                    self.diagnostics.error(error.code, &error.message);
                 } else if outcome.ok.last_insert_id != 0 {
                     self.last_insert_id = outcome.ok.last_insert_id;
+                }
+                if outcome.ok.warnings > 0 {
+                    let warnings = read_warnings(&mut conn, outcome.ok.warnings).await;
+                    self.keep_warnings(warnings);
                 }
                 self.give_back(backend, conn);
                 Ok(())
@@ -456,6 +373,14 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         if let Some(e) = outcome.error {
             return self.send_backend_error(&e).await;
         }
+        let mut warnings = outcome.warnings;
+        if one_copy {
+            // Every copy warned alike: one copy's warnings.
+            warnings.count /= targets.max(1) as u64;
+            let keep = warnings.conditions.len() / targets.max(1);
+            warnings.conditions.truncate(keep);
+        }
+        self.keep_warnings(warnings);
         let mut ok = OkInfo {
             affected_rows: outcome.ok.affected_rows,
             last_insert_id: insert_id.unwrap_or(outcome.ok.last_insert_id),
@@ -476,32 +401,6 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     }
 }
 
-/// `ROLLBACK [WORK] TO [SAVEPOINT] name`, whatever the whitespace and comments between the
-/// words: only the work after the savepoint is undone.
-fn rolls_back_to_savepoint(sql: &str) -> bool {
-    let mut rest = after_leading_keyword(sql);
-    if leading_keyword(rest) == "WORK" {
-        rest = after_leading_keyword(rest);
-    }
-    leading_keyword(rest) == "TO"
-}
-
-/// The value an `autocommit = ...` assignment sets: `Some(true)` for 1, ON or TRUE,
-/// `Some(false)` for 0, OFF or FALSE.
-fn autocommit_value(assignment: &str) -> Option<bool> {
-    let value = assignment
-        .rsplit('=')
-        .next()?
-        .trim()
-        .trim_matches('\'')
-        .to_ascii_uppercase();
-    match value.as_str() {
-        "1" | "ON" | "TRUE" => Some(true),
-        "0" | "OFF" | "FALSE" => Some(false),
-        _ => None,
-    }
-}
-
 /// Reads back the value a SET gave a variable, as a literal assignment.
 async fn read_back(
     conn: &mut crate::backend::PooledConn,
@@ -519,37 +418,4 @@ async fn read_back(
         Some(v) => format!("'{}'", v.replace('\\', "\\\\").replace('\'', "''")),
     };
     Ok(format!("{key} = {literal}"))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::{autocommit_value, leading_keyword};
-
-    #[test]
-    fn reads_the_autocommit_value() {
-        assert_eq!(autocommit_value("autocommit = 1"), Some(true));
-        assert_eq!(autocommit_value("autocommit='ON'"), Some(true));
-        assert_eq!(autocommit_value("autocommit = off"), Some(false));
-        assert_eq!(autocommit_value("autocommit = @x"), None);
-    }
-
-    #[test]
-    fn tells_a_savepoint_rollback() {
-        use super::rolls_back_to_savepoint as to;
-        assert!(to("ROLLBACK\nTO SAVEPOINT sp"));
-        assert!(to("rollback work /* c */ to sp"));
-        assert!(to("ROLLBACK\tTO\nsp"));
-        assert!(!to("ROLLBACK"));
-        assert!(!to("ROLLBACK WORK"));
-        assert!(!to("ROLLBACK /* TO */"));
-    }
-
-    #[test]
-    fn finds_the_leading_keyword() {
-        assert_eq!(leading_keyword("  select 1"), "SELECT");
-        assert_eq!(leading_keyword("/* hi */ INSERT INTO t"), "INSERT");
-        assert_eq!(leading_keyword("-- c\nSET x=1"), "SET");
-        assert_eq!(leading_keyword("/*!40101 SET NAMES utf8 */"), "");
-        assert_eq!(leading_keyword(""), "");
-    }
 }

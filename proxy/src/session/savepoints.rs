@@ -7,64 +7,15 @@
 
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use super::query::{after_leading_keyword, leading_keyword};
 use super::{Session, SessionError};
 use crate::protocol::codes;
 use crate::protocol::wire::OkInfo;
+use shardgate_router::command::SavepointOp;
 
 /// The open transaction's savepoints, oldest first, as written (`sp`, `` `my sp` ``).
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Savepoints {
     names: Vec<String>,
-}
-
-/// What a savepoint statement does to the list.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SavepointOp {
-    Set(String),
-    RollbackTo(String),
-    Release(String),
-}
-
-impl SavepointOp {
-    /// `SAVEPOINT sp`, `ROLLBACK [WORK] TO [SAVEPOINT] sp`, `RELEASE SAVEPOINT sp`; `None`
-    /// for anything else.
-    pub fn parse(sql: &str) -> Option<SavepointOp> {
-        let name = |rest: &str| -> Option<String> {
-            let name = rest.trim().trim_end_matches(';').trim();
-            let plain = !name.is_empty()
-                && name
-                    .chars()
-                    .all(|c| c.is_alphanumeric() || c == '_' || c == '$');
-            let quoted = name.len() > 2
-                && name.starts_with('`')
-                && name.ends_with('`')
-                && !name[1..name.len() - 1].contains('`');
-            (plain || quoted).then(|| name.to_string())
-        };
-        let rest = after_leading_keyword(sql);
-        match leading_keyword(sql).as_str() {
-            "SAVEPOINT" => name(rest).map(SavepointOp::Set),
-            "RELEASE" if leading_keyword(rest) == "SAVEPOINT" => {
-                name(after_leading_keyword(rest)).map(SavepointOp::Release)
-            }
-            "ROLLBACK" => {
-                let mut rest = rest;
-                if leading_keyword(rest) == "WORK" {
-                    rest = after_leading_keyword(rest);
-                }
-                if leading_keyword(rest) != "TO" {
-                    return None;
-                }
-                rest = after_leading_keyword(rest);
-                if leading_keyword(rest) == "SAVEPOINT" {
-                    rest = after_leading_keyword(rest);
-                }
-                name(rest).map(SavepointOp::RollbackTo)
-            }
-            _ => None,
-        }
-    }
 }
 
 fn same(a: &str, b: &str) -> bool {
@@ -122,15 +73,10 @@ impl Savepoints {
 impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     /// SAVEPOINT / ROLLBACK TO / RELEASE: run on every connection the transaction holds, and
     /// remembered for the backends that join it later.
-    pub(crate) async fn savepoint_statement(&mut self, sql: &str) -> Result<(), SessionError> {
-        let Some(op) = SavepointOp::parse(sql) else {
-            return self
-                .send_error(
-                    codes::ER_NOT_SUPPORTED_YET,
-                    "shardgate: this savepoint statement is not understood (SAVEPOINT name, ROLLBACK TO [SAVEPOINT] name, RELEASE SAVEPOINT name)",
-                )
-                .await;
-        };
+    pub(crate) async fn savepoint_statement(
+        &mut self,
+        op: SavepointOp,
+    ) -> Result<(), SessionError> {
         if !self.transactional() {
             // Outside a transaction MySQL accepts SAVEPOINT and forgets it at once.
             return match op {
@@ -171,25 +117,6 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
 #[cfg(test)]
 mod tests {
     use super::{SavepointOp as Op, Savepoints};
-
-    #[test]
-    fn parses_savepoint_statements() {
-        assert_eq!(Op::parse("SAVEPOINT s1"), Some(Op::Set("s1".into())));
-        assert_eq!(
-            Op::parse("ROLLBACK\nTO SAVEPOINT `a b`;"),
-            Some(Op::RollbackTo("`a b`".into()))
-        );
-        assert_eq!(
-            Op::parse("rollback work to s1"),
-            Some(Op::RollbackTo("s1".into()))
-        );
-        assert_eq!(
-            Op::parse("RELEASE SAVEPOINT s1"),
-            Some(Op::Release("s1".into()))
-        );
-        assert_eq!(Op::parse("SAVEPOINT s1; DROP TABLE x"), None);
-        assert_eq!(Op::parse("ROLLBACK"), None);
-    }
 
     #[test]
     fn keeps_the_savepoints_mysql_keeps() {

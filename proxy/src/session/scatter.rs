@@ -9,6 +9,7 @@ use crate::exec::binary_row::encode_binary_row;
 use crate::exec::fanout::Job;
 use crate::exec::scatter::{start, ReadLane};
 use crate::exec::union::combine_per_database;
+use crate::exec::warnings::WarningSink;
 use crate::merge::stream::{Budget, ShardHeader, StreamError};
 use crate::merge::{support, MergeError, Merger, OutRow, Strategy};
 use crate::protocol::codes;
@@ -78,8 +79,12 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             strategy.decode(spec),
             strategy.needs_all_heads(),
         );
+        let warnings = scatter.warnings;
         let answered = match Merger::start(spec, strategy, scatter.streams).await {
-            Ok(mut merger) => self.write_merged(&mut merger, targets, &budget).await,
+            Ok(mut merger) => {
+                self.write_merged(&mut merger, targets, &budget, &warnings)
+                    .await
+            }
             Err(e) => self.send_merge_error(e, targets, &budget).await,
         };
         // The merger is gone: readers that were still going drain their results and end.
@@ -87,6 +92,9 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             if let Ok(conn) = task.await {
                 self.give_back(backend, conn);
             }
+        }
+        if !self.errored {
+            self.keep_warnings(warnings.take());
         }
         answered
     }
@@ -136,6 +144,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         merger: &mut Merger,
         targets: usize,
         budget: &Budget,
+        warnings: &WarningSink,
     ) -> Result<(), SessionError> {
         let status = self.status();
         let deprecate_eof = self.deprecate_eof();
@@ -176,18 +185,24 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 }
             }
         }
+        // The warnings of every statement the merge read to its end (all of them, unless
+        // a LIMIT stopped it early).
+        let warning_count = warnings.count().min(u64::from(u16::MAX)) as u16;
         if deprecate_eof {
             self.writer
                 .write(&ok_packet(
                     &OkInfo {
                         status,
+                        warnings: warning_count,
                         ..Default::default()
                     },
                     0xFE,
                 ))
                 .await?;
         } else {
-            self.writer.write(&eof_packet(0, status)).await?;
+            self.writer
+                .write(&eof_packet(warning_count, status))
+                .await?;
         }
         Ok(())
     }

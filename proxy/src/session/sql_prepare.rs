@@ -8,7 +8,8 @@
 
 use std::sync::Arc;
 
-use shardgate_router::{normalize, ParamValue, StatementKind};
+use shardgate_router::command::{self, PrepareSource};
+use shardgate_router::{ParamValue, StatementKind};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::{Session, SessionError};
@@ -20,33 +21,14 @@ use crate::protocol::wire::OkInfo;
 const BACKEND_NAME: &str = "shardgate_stmt";
 
 impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
-    pub(crate) async fn sql_prepare(&mut self, sql: &str) -> Result<(), SessionError> {
-        // PREPARE name FROM 'text' | FROM @var
-        let words: Vec<&str> = sql
-            .trim()
-            .trim_end_matches(';')
-            .splitn(4, char::is_whitespace)
-            .collect();
-        let (Some(name), Some(from), Some(source)) = (words.get(1), words.get(2), words.get(3))
-        else {
-            return self
-                .send_error(
-                    codes::ER_PARSE_ERROR,
-                    "expected PREPARE name FROM 'statement'",
-                )
-                .await;
-        };
-        if !from.eq_ignore_ascii_case("FROM") {
-            return self
-                .send_error(
-                    codes::ER_PARSE_ERROR,
-                    "expected PREPARE name FROM 'statement'",
-                )
-                .await;
-        }
-        let source = source.trim();
-        let text = if source.starts_with('@') {
-            match self.user_variable(source) {
+    pub(crate) async fn sql_prepare(
+        &mut self,
+        name: String,
+        source: PrepareSource,
+    ) -> Result<(), SessionError> {
+        let text = match source {
+            PrepareSource::Text(text) => text,
+            PrepareSource::Variable(var) => match self.user_variable(&var) {
                 ParamValue::Str(s) => s.into_owned(),
                 _ => {
                     return self
@@ -56,31 +38,13 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                         )
                         .await
                 }
-            }
-        } else {
-            match normalize(source)
-                .literals
-                .into_iter()
-                .next()
-                .map(|l| l.value)
-            {
-                Some(ParamValue::Str(s)) => s.into_owned(),
-                _ => {
-                    return self
-                        .send_error(
-                            codes::ER_PARSE_ERROR,
-                            "expected PREPARE name FROM 'statement'",
-                        )
-                        .await
-                }
-            }
+            },
         };
         let template = match self.router().prepare(&text) {
             Ok(t) => Arc::new(t),
             Err(e) => return self.send_router_error(&e).await,
         };
-        self.sql_statements
-            .insert(name.trim_matches('`').to_ascii_lowercase(), template);
+        self.sql_statements.insert(name, template);
         self.send_ok(OkInfo {
             info: b"Statement prepared".to_vec(),
             ..Default::default()
@@ -88,15 +52,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         .await
     }
 
-    pub(crate) async fn sql_deallocate(&mut self, sql: &str) -> Result<(), SessionError> {
-        let name = sql
-            .trim()
-            .trim_end_matches(';')
-            .split_whitespace()
-            .nth(2)
-            .unwrap_or("")
-            .trim_matches('`')
-            .to_ascii_lowercase();
+    pub(crate) async fn sql_deallocate(&mut self, name: String) -> Result<(), SessionError> {
         if self.sql_statements.remove(&name).is_none() {
             let message =
                 format!("Unknown prepared statement handler ({name}) given to DEALLOCATE PREPARE");
@@ -107,29 +63,11 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         self.send_ok(OkInfo::default()).await
     }
 
-    pub(crate) async fn sql_execute(&mut self, sql: &str) -> Result<(), SessionError> {
-        // EXECUTE name [USING @a, @b]
-        let body = sql.trim().trim_end_matches(';');
-        let mut parts = body.splitn(3, char::is_whitespace);
-        let _ = parts.next();
-        let name = parts
-            .next()
-            .unwrap_or("")
-            .trim_matches('`')
-            .to_ascii_lowercase();
-        let rest = parts.next().unwrap_or("").trim();
-        let vars: Vec<String> = match super::vars::strip_keyword(rest, "USING") {
-            Some(list) => list.split(',').map(|v| v.trim().to_string()).collect(),
-            None if rest.is_empty() => Vec::new(),
-            None => {
-                return self
-                    .send_error(
-                        codes::ER_PARSE_ERROR,
-                        "expected EXECUTE name [USING @var, ...]",
-                    )
-                    .await
-            }
-        };
+    pub(crate) async fn sql_execute(
+        &mut self,
+        name: String,
+        vars: Vec<String>,
+    ) -> Result<(), SessionError> {
         let Some(mut template) = self.sql_statements.get(&name).cloned() else {
             let message = format!("Unknown prepared statement handler ({name}) given to EXECUTE");
             return self
@@ -213,16 +151,8 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
 
     /// A user variable's value as the session set it (NULL when never set).
     fn user_variable(&self, name: &str) -> ParamValue<'static> {
-        let key = name.trim().trim_matches('`').to_ascii_lowercase();
-        let Some(assignment) = self.vars.settings.get(&key) else {
-            return ParamValue::Null;
-        };
-        let value = assignment.split_once('=').map_or("", |(_, v)| v.trim());
-        if value.eq_ignore_ascii_case("NULL") {
-            return ParamValue::Null;
-        }
-        match normalize(value).literals.into_iter().next() {
-            Some(l) => l.value.into_owned(),
+        match self.vars.settings.get(&command::user_variable_key(name)) {
+            Some(assignment) => command::assigned_value(assignment),
             None => ParamValue::Null,
         }
     }

@@ -1,0 +1,168 @@
+//! Word-level reading of statement text, for the decisions that come before sqlparser (which
+//! command a statement is) and for the session statements sqlparser does not model the way
+//! MySQL means them. Comments are skipped as MySQL skips them; `/*! ... */` is code.
+
+/// `/*!40101 SET NAMES utf8 */` is code to MySQL: the text inside.
+pub fn unwrap_executable_comment(sql: &str) -> &str {
+    let t = sql.trim();
+    match (t.strip_prefix("/*!"), t.ends_with("*/")) {
+        (Some(inner), true) if inner.len() >= 2 => inner[..inner.len() - 2]
+            .trim_start_matches(|c: char| c.is_ascii_digit())
+            .trim(),
+        _ => sql,
+    }
+}
+
+/// The first keyword of a statement, upper-cased, after whitespace and comments (but not
+/// after `/*!` executable comments, which are code).
+pub fn leading_keyword(sql: &str) -> String {
+    let rest = skip_comments(sql);
+    rest.chars()
+        .take_while(|c| c.is_ascii_alphabetic() || *c == '_')
+        .collect::<String>()
+        .to_ascii_uppercase()
+}
+
+/// The text after leading whitespace and comments.
+pub fn skip_comments(sql: &str) -> &str {
+    let mut rest = sql.trim_start();
+    loop {
+        if rest.starts_with("/*") && !rest.starts_with("/*!") {
+            match rest.find("*/") {
+                Some(end) => rest = rest[end + 2..].trim_start(),
+                None => return "",
+            }
+        } else if rest.starts_with("-- ") || rest.starts_with("--\n") || rest.starts_with('#') {
+            match rest.find('\n') {
+                Some(end) => rest = rest[end + 1..].trim_start(),
+                None => return "",
+            }
+        } else {
+            break;
+        }
+    }
+    rest
+}
+
+/// The words of a session statement with its comments removed (outside quotes) and its
+/// trailing `;` dropped: `ROLLBACK /* x */ TO sp;` reads `["ROLLBACK", "TO", "sp"]`.
+pub fn words(sql: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut rest = skip_comments(sql);
+    while !rest.is_empty() {
+        let end = word_end(rest);
+        let word = rest[..end].trim_end_matches(';');
+        if !word.is_empty() {
+            out.push(word);
+        }
+        rest = skip_comments(&rest[end..]);
+    }
+    out
+}
+
+/// Where the word at the start of `text` ends: at whitespace or a comment, quotes kept whole.
+fn word_end(text: &str) -> usize {
+    let mut quote = None::<char>;
+    let mut chars = text.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        match (quote, c) {
+            (Some(_), '\\') => {
+                chars.next();
+            }
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '\'' | '"' | '`') => quote = Some(c),
+            (None, c) if c.is_whitespace() => return i,
+            (None, '/') if text[i..].starts_with("/*") && i > 0 => return i,
+            (None, '#') if i > 0 => return i,
+            _ => {}
+        }
+    }
+    text.len()
+}
+
+/// The rest after a leading keyword (case-insensitive, followed by whitespace or the end).
+pub fn strip_keyword<'a>(text: &'a str, keyword: &str) -> Option<&'a str> {
+    let text = text.trim_start();
+    let head = text.get(..keyword.len())?;
+    if !head.eq_ignore_ascii_case(keyword) {
+        return None;
+    }
+    let rest = &text[keyword.len()..];
+    match rest.chars().next() {
+        None => Some(rest),
+        Some(c) if c.is_whitespace() => Some(rest),
+        _ => None,
+    }
+}
+
+/// Splits at commas outside quotes and parentheses.
+pub fn split_top_level(text: &str) -> Vec<&str> {
+    let mut parts = Vec::new();
+    let (mut depth, mut quote, mut start) = (0i32, None::<char>, 0);
+    let mut chars = text.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        match (quote, c) {
+            (Some(_), '\\') => {
+                chars.next();
+            }
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '\'' | '"' | '`') => quote = Some(c),
+            (None, '(') => depth += 1,
+            (None, ')') => depth -= 1,
+            (None, ',') if depth == 0 => {
+                parts.push(&text[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    parts.push(&text[start..]);
+    parts
+}
+
+/// A name as written, unquoted: `` `my sp` `` is `my sp`.
+pub fn unquote(name: &str) -> &str {
+    name.strip_prefix('`')
+        .and_then(|n| n.strip_suffix('`'))
+        .unwrap_or(name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_leading_keyword() {
+        assert_eq!(leading_keyword("  select 1"), "SELECT");
+        assert_eq!(leading_keyword("/* hi */ INSERT INTO t"), "INSERT");
+        assert_eq!(leading_keyword("-- c\nSET x=1"), "SET");
+        assert_eq!(leading_keyword("# c\nSET x=1"), "SET");
+        assert_eq!(leading_keyword("/*!40101 SET NAMES utf8 */"), "");
+        assert_eq!(leading_keyword(""), "");
+    }
+
+    #[test]
+    fn reads_words_without_comments() {
+        assert_eq!(
+            words("ROLLBACK /* TO */ WORK\n-- x\nTO `my sp`;"),
+            vec!["ROLLBACK", "WORK", "TO", "`my sp`"]
+        );
+        assert_eq!(
+            words("SHOW TABLES LIKE 't %'"),
+            vec!["SHOW", "TABLES", "LIKE", "'t %'"]
+        );
+        assert_eq!(words("a/*x*/b"), vec!["a", "b"]);
+    }
+
+    #[test]
+    fn unwraps_executable_comments() {
+        assert_eq!(
+            unwrap_executable_comment("/*!40101 SET NAMES utf8 */"),
+            "SET NAMES utf8"
+        );
+        assert_eq!(unwrap_executable_comment("/*!*/"), "");
+        assert_eq!(unwrap_executable_comment("SELECT 1"), "SELECT 1");
+    }
+}

@@ -1,0 +1,243 @@
+//! Command decode: what a COM_QUERY statement asks of shardgate, read before anything runs.
+//! The session matches on the [`Command`] and never reads SQL text itself: statements that
+//! change or read session state become typed session operations, metadata questions become
+//! [`Show`]s and [`Probe`]s, and everything else is a [`Command::Statement`] for the planner
+//! (`Router::route`), which plans it or refuses it. A session statement this module cannot
+//! read is refused here, with the reason.
+
+mod catalog;
+mod lex;
+mod probe;
+mod savepoint;
+mod set;
+mod show;
+mod sql_prepare;
+
+pub use catalog::catalog_query;
+pub use lex::leading_keyword;
+pub use probe::{Probe, ProbeItem, SessionValue};
+pub use savepoint::SavepointOp;
+pub use set::{
+    assigned_value, autocommit_value, parse_set, refusal as set_refusal, user_variable_key, SetItem,
+};
+pub use show::{like_match, table_in_schema, Show};
+pub use sql_prepare::{PrepareSource, SqlPrepared};
+
+use crate::error::RouterError;
+
+/// What one statement asks.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command<'a> {
+    /// A statement for the planner, with `/*! ... */` executable comments unwrapped.
+    Statement(&'a str),
+    /// SET: the settings it makes, each checked (a refused SET is [`Command::Refused`]).
+    Set(Vec<SetItem>),
+    /// USE db (unquoted).
+    Use(String),
+    /// BEGIN / START TRANSACTION: the statement that opens it on each backend.
+    Begin(String),
+    Commit,
+    Rollback,
+    Savepoint(SavepointOp),
+    Show(Show),
+    Prepared(SqlPrepared),
+    /// A SELECT over `information_schema`, as the text to run.
+    InformationSchema(&'a str),
+    Probe(Probe),
+    /// `SELECT NEXTVAL('generator')`.
+    NextVal(String),
+    /// Refused before anything runs: the reason (ER_NOT_SUPPORTED_YET).
+    Refused(String),
+    /// A session statement that does not read as one (ER_PARSE_ERROR).
+    Malformed(String),
+}
+
+impl Command<'_> {
+    /// Whether the session answers this statement itself rather than routes it (a prepared
+    /// session statement is run as text on each execute).
+    pub fn is_session_statement(&self) -> bool {
+        matches!(
+            self,
+            Command::Set(_)
+                | Command::Use(_)
+                | Command::Begin(_)
+                | Command::Commit
+                | Command::Rollback
+                | Command::Savepoint(_)
+        )
+    }
+}
+
+impl Command<'_> {
+    /// Whether the statement starts a new diagnostics area (MySQL resets the list of
+    /// warnings for each statement that uses tables; SHOW WARNINGS, `@@warning_count`
+    /// probes and session statements read or keep it).
+    pub fn clears_diagnostics(&self) -> bool {
+        matches!(
+            self,
+            Command::Statement(_)
+                | Command::InformationSchema(_)
+                | Command::Prepared(SqlPrepared::Execute { .. })
+        ) || matches!(self, Command::Show(show) if !matches!(show, Show::Diagnostics { .. }))
+    }
+}
+
+/// Probes are short; a long SELECT is never one, and skipping the check keeps it off the
+/// hot path.
+const PROBE_MAX_LEN: usize = 256;
+
+/// Reads what a statement asks. Cheap for the statements that matter most: a SELECT, INSERT,
+/// UPDATE or DELETE costs a look at its first word (and, for a short SELECT, at whether it
+/// calls a function or names a variable).
+pub fn decode(sql: &str) -> Command<'_> {
+    let sql = lex::unwrap_executable_comment(sql);
+    let keyword = leading_keyword(sql);
+    let text = lex::skip_comments(sql);
+    match keyword.as_str() {
+        "SELECT" => select(sql),
+        "INSERT" | "UPDATE" | "DELETE" | "REPLACE" | "WITH" | "" => Command::Statement(sql),
+        "SET" => match parse_set(text) {
+            None => Command::Malformed("shardgate could not read this SET statement".into()),
+            Some(items) => match set::refusal(&items) {
+                Some(why) => Command::Refused(why),
+                None => Command::Set(items),
+            },
+        },
+        "USE" => match lex::words(text).as_slice() {
+            [_, db] => Command::Use(lex::unquote(db).to_string()),
+            _ => Command::Malformed("expected USE database".into()),
+        },
+        "BEGIN" => match lex::words(text).as_slice() {
+            [_] => Command::Begin("START TRANSACTION".into()),
+            [_, work] if work.eq_ignore_ascii_case("WORK") => {
+                Command::Begin("START TRANSACTION".into())
+            }
+            _ => Command::Refused("BEGIN other than BEGIN [WORK]".into()),
+        },
+        "START" => {
+            let words = lex::words(text);
+            if words
+                .get(1)
+                .is_some_and(|w| w.eq_ignore_ascii_case("TRANSACTION"))
+            {
+                Command::Begin(words.join(" "))
+            } else {
+                Command::Refused(format!(
+                    "START {} statements are not supported",
+                    words.get(1).map(|w| w.to_ascii_uppercase()).unwrap_or_default()
+                ))
+            }
+        }
+        "COMMIT" => Command::Commit,
+        "ROLLBACK" if !savepoint::rolls_back_to_savepoint(text) => Command::Rollback,
+        "ROLLBACK" | "SAVEPOINT" | "RELEASE" => match SavepointOp::parse(text) {
+            Some(op) => Command::Savepoint(op),
+            None => Command::Refused(
+                "this savepoint statement is not understood (SAVEPOINT name, ROLLBACK TO [SAVEPOINT] name, RELEASE SAVEPOINT name)".into(),
+            ),
+        },
+        "SHOW" | "DESC" | "DESCRIBE" => match Show::parse(text) {
+            Ok(show) => Command::Show(show),
+            Err(e) => from_error(e),
+        },
+        "PREPARE" | "EXECUTE" | "DEALLOCATE" => prepared(text),
+        "DROP" if lex::words(text)
+            .get(1)
+            .is_some_and(|w| w.eq_ignore_ascii_case("PREPARE")) =>
+        {
+            prepared(text)
+        }
+        _ => Command::Statement(sql),
+    }
+}
+
+fn prepared(text: &str) -> Command<'_> {
+    match SqlPrepared::parse(text) {
+        Ok(p) => Command::Prepared(p),
+        Err(e) => from_error(e),
+    }
+}
+
+fn select(sql: &str) -> Command<'_> {
+    if catalog::names_information_schema(sql) {
+        return Command::InformationSchema(sql);
+    }
+    if sql.len() < PROBE_MAX_LEN {
+        if (sql.contains("()") || sql.contains("@@") || sql.contains("( )"))
+            && !sql.to_ascii_uppercase().contains(" FROM ")
+        {
+            if let Some(probe) = Probe::parse(sql) {
+                return Command::Probe(probe);
+            }
+        }
+        if let Some(name) = probe::nextval_of(sql) {
+            return Command::NextVal(name);
+        }
+    }
+    Command::Statement(sql)
+}
+
+fn from_error(e: RouterError) -> Command<'static> {
+    let text = e.to_string().trim_start_matches("router: ").to_string();
+    match e {
+        RouterError::Parse(why) => Command::Malformed(why),
+        RouterError::NotRoutable(what) => {
+            Command::Refused(format!("{what} statements are not supported"))
+        }
+        _ => Command::Refused(text),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decodes_commands() {
+        assert_eq!(
+            decode("SELECT * FROM t WHERE id = 1"),
+            Command::Statement("SELECT * FROM t WHERE id = 1")
+        );
+        assert_eq!(
+            decode("/*!40101 SET NAMES utf8 */"),
+            Command::Set(vec![SetItem::Variable {
+                key: "names".into(),
+                sql: "NAMES utf8".into(),
+                literal: true
+            }])
+        );
+        assert_eq!(decode("begin"), Command::Begin("START TRANSACTION".into()));
+        assert_eq!(
+            decode("START TRANSACTION READ ONLY;"),
+            Command::Begin("START TRANSACTION READ ONLY".into())
+        );
+        assert!(matches!(decode("START SLAVE"), Command::Refused(_)));
+        assert_eq!(decode("ROLLBACK"), Command::Rollback);
+        assert_eq!(
+            decode("ROLLBACK\nTO SAVEPOINT sp"),
+            Command::Savepoint(SavepointOp::RollbackTo("sp".into()))
+        );
+        assert_eq!(decode("/* c */ COMMIT"), Command::Commit);
+        assert_eq!(decode("USE `shop`"), Command::Use("shop".into()));
+        assert!(matches!(
+            decode("SET STATEMENT max_statement_time=1 FOR CREATE DATABASE x"),
+            Command::Refused(_)
+        ));
+        assert!(matches!(decode("SHOW PROCESSLIST"), Command::Refused(_)));
+        assert!(matches!(decode("SELECT DATABASE()"), Command::Probe(_)));
+        assert!(matches!(decode("SELECT NEXTVAL('g')"), Command::NextVal(_)));
+        assert!(matches!(
+            decode("select * from information_schema.tables"),
+            Command::InformationSchema(_)
+        ));
+        assert!(matches!(
+            decode("DEALLOCATE PREPARE s"),
+            Command::Prepared(_)
+        ));
+        assert!(matches!(decode("DROP TABLE t"), Command::Statement(_)));
+        assert_eq!(
+            decode("SELECT DATABASE() FROM t_order"),
+            Command::Statement("SELECT DATABASE() FROM t_order")
+        );
+    }
+}
