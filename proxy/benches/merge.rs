@@ -3,8 +3,8 @@
 //! `cargo bench -p shardgate-proxy --bench merge`
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
-use shardgate_proxy::merge::stream::{channel, Budget, Chunk, ShardHeader, ShardRow};
-use shardgate_proxy::merge::{ColumnKind, Merger, Strategy};
+use shardgate_proxy::engine::merge::stream::{channel, Budget, Chunk, ShardHeader, ShardRow};
+use shardgate_proxy::engine::merge::{ColumnKind, Merger, Strategy};
 use shardgate_router::{Aggregate, AggregateFunction, SelectMerge, SortKey};
 
 const STREAMS: usize = 32;
@@ -31,7 +31,9 @@ fn row(id: usize) -> ShardRow {
 }
 
 /// Shard `s` holds ids `s, s + STREAMS, ...` in order.
-fn streams(rt: &tokio::runtime::Runtime) -> Vec<shardgate_proxy::merge::stream::ShardStream> {
+fn streams(
+    rt: &tokio::runtime::Runtime,
+) -> Vec<shardgate_proxy::engine::merge::stream::ShardStream> {
     rt.block_on(async {
         let mut out = Vec::with_capacity(STREAMS);
         for s in 0..STREAMS {
@@ -58,7 +60,7 @@ fn drain(
     rt: &tokio::runtime::Runtime,
     spec: &SelectMerge,
     strategy: Strategy,
-    input: Vec<shardgate_proxy::merge::stream::ShardStream>,
+    input: Vec<shardgate_proxy::engine::merge::stream::ShardStream>,
 ) -> usize {
     rt.block_on(async {
         let Ok(mut merger) = Merger::start(spec, strategy, input).await else {

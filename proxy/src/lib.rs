@@ -1,13 +1,12 @@
 //! shardgate's server side: the MySQL protocol for clients (`protocol`), sessions
-//! (`session`), our pooled backend client (`backend`), execution of routed plans (`exec`), the
+//! (`session`), our pooled backend client (`backend`), the engine that executes plans and merges shard results (`engine`), the
 //! accept loop (`server`), the sandbox of throwaway MariaDB servers (`sandbox`) and the
 //! `shardgate` command line (`cli`).
 
 pub mod backend;
 pub mod cli;
-pub mod exec;
+pub mod engine;
 pub mod keygen;
-pub mod merge;
 pub mod migration;
 pub mod protocol;
 pub mod sandbox;

@@ -8,7 +8,7 @@ use shardgate_router::Router;
 use tokio::net::TcpListener;
 
 use crate::backend::Pool;
-use crate::exec::names::NameMap;
+use crate::engine::names::NameMap;
 use crate::session::Session;
 
 /// Shared by all sessions; immutable but for the pools' insides.

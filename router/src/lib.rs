@@ -27,6 +27,7 @@ mod router;
 mod source;
 mod targets;
 mod template;
+mod union;
 
 pub use analyze::policy::{check_information_schema, check_set_value};
 pub use bind::Params;
@@ -42,3 +43,4 @@ pub use plan::{
 };
 pub use router::Router;
 pub use template::Template;
+pub use union::{combine_per_database, Combined};

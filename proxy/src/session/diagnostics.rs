@@ -8,7 +8,7 @@
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::{Session, SessionError};
-use crate::exec::warnings::{Condition, Warnings};
+use crate::engine::warnings::{Condition, Warnings};
 use crate::protocol::resultset::TextResult;
 
 /// The last statement's conditions.

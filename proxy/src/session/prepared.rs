@@ -15,7 +15,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use shardgate_router::command::Command;
 
 use super::{Session, SessionError};
-use crate::exec::fanout::Job;
+use crate::engine::fanout::Job;
 use crate::protocol::codes;
 use crate::protocol::wire::Reader;
 
@@ -216,7 +216,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         let (targets, ordered) = match (&merge, kind) {
             (MergeSpec::Select(spec), StatementKind::Select) => {
                 // One statement per database: fewer round trips, same answer.
-                let combined = crate::exec::union::combine_per_database(
+                let combined = shardgate_router::combine_per_database(
                     plan.targets,
                     spec.shard_order.as_deref(),
                     spec.sorted_by_statements(),
@@ -540,7 +540,7 @@ fn merge_refusal(
         .ok()?;
     match &plan.merge {
         shardgate_router::MergeSpec::Select(spec) if plan.targets.len() > 1 => {
-            crate::merge::support(spec).err()
+            crate::engine::merge::support(spec).err()
         }
         _ => None,
     }

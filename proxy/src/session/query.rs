@@ -10,9 +10,9 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::{Session, SessionError};
 use crate::backend::PooledConn;
-use crate::exec::fanout::{self, Job, Lane};
-use crate::exec::relay::{relay, RelayError};
-use crate::exec::warnings::read_warnings;
+use crate::engine::fanout::{self, Job, Lane};
+use crate::engine::relay::{relay, RelayError};
+use crate::engine::warnings::read_warnings;
 use crate::keygen::TakenKeys;
 use crate::protocol::codes;
 use crate::protocol::wire::OkInfo;

@@ -5,15 +5,15 @@ use shardgate_router::{MergeSpec, Plan, SelectMerge};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::{Session, SessionError};
-use crate::exec::binary_row::encode_binary_row;
-use crate::exec::fanout::Job;
-use crate::exec::scatter::{start, ReadLane};
-use crate::exec::union::combine_per_database;
-use crate::exec::warnings::WarningSink;
-use crate::merge::stream::{Budget, ShardHeader, StreamError};
-use crate::merge::{support, MergeError, Merger, OutRow, Strategy};
+use crate::engine::binary_row::encode_binary_row;
+use crate::engine::fanout::Job;
+use crate::engine::merge::stream::{Budget, ShardHeader, StreamError};
+use crate::engine::merge::{support, MergeError, Merger, OutRow, Strategy};
+use crate::engine::scatter::{start, ReadLane};
+use crate::engine::warnings::WarningSink;
 use crate::protocol::codes;
 use crate::protocol::wire::{eof_packet, ok_packet, put_lenenc_bytes, put_lenenc_int, OkInfo};
+use shardgate_router::combine_per_database;
 
 /// MySQL's ER_OUT_OF_RESOURCES.
 const ER_OUT_OF_RESOURCES: (u16, &str) = (1041, "HY000");

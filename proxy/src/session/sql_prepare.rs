@@ -13,7 +13,7 @@ use shardgate_router::{ParamValue, StatementKind};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::{Session, SessionError};
-use crate::exec::fanout::Job;
+use crate::engine::fanout::Job;
 use crate::protocol::codes;
 use crate::protocol::wire::OkInfo;
 

@@ -2,8 +2,8 @@
 //! into the text protocol's spelling (so one comparison serves both), folded values encoded
 //! back, and a column definition's type, flags and collation.
 
-use crate::merge::value::fraction_micros;
-use crate::merge::ColumnKind;
+use crate::engine::merge::value::fraction_micros;
+use crate::engine::merge::ColumnKind;
 use crate::protocol::wire::{self, Reader};
 
 /// Encodes a row of text values (as [`decode_binary_row`] spells them) as a binary-protocol

@@ -1,11 +1,11 @@
-//! Execution: running a plan's physical statements on backend connections and answering the
+//! The engine: running a plan's physical statements on backend connections and answering the
 //! client. One target relays the backend's result as it comes; several targets of a write run
 //! in parallel and answer with one OK.
 
 pub mod binary_row;
 pub mod fanout;
+pub mod merge;
 pub mod names;
 pub mod relay;
 pub mod scatter;
-pub mod union;
 pub mod warnings;

@@ -11,7 +11,7 @@
 
 use std::collections::BTreeMap;
 
-use shardgate_router::PhysicalStatement;
+use crate::plan::PhysicalStatement;
 
 /// Clauses a UNION part cannot carry, or that would change meaning in one.
 const KEEP_SEPARATE: [&str; 4] = [
@@ -22,7 +22,7 @@ const KEEP_SEPARATE: [&str; 4] = [
 ];
 
 /// The statements, one per database, and whether each ends with `order` (the merge's
-/// [`shard_order`](shardgate_router::SelectMerge::shard_order)).
+/// [`shard_order`](crate::SelectMerge::shard_order)).
 pub struct Combined {
     pub statements: Vec<PhysicalStatement>,
     pub ordered: bool,

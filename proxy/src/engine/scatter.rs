@@ -14,8 +14,8 @@ use super::binary_row::{column_info, decode_binary_row};
 use super::warnings::{read_warnings, WarningSink};
 use crate::backend::conn::{is_terminator, terminator_status, terminator_warnings};
 use crate::backend::{BackendConn, BackendError, BackendErrorKind, PooledConn};
-use crate::exec::fanout::Job;
-use crate::merge::stream::{
+use crate::engine::fanout::Job;
+use crate::engine::merge::stream::{
     channel, Budget, Chunk, ChunkSender, Decode, ShardHeader, ShardRow, ShardStream, StreamError,
     BATCH_BYTES, BATCH_ROWS,
 };
@@ -45,7 +45,7 @@ pub struct Scatter {
 pub fn start(lanes: Vec<ReadLane>, budget: &Budget, decode: Decode, all_heads: bool) -> Scatter {
     let mut streams = Vec::new();
     let mut tasks = Vec::with_capacity(lanes.len());
-    let shape = crate::merge::stream::SharedShape::default();
+    let shape = crate::engine::merge::stream::SharedShape::default();
     let warnings = WarningSink::default();
     for mut lane in lanes {
         let count = lane.jobs.len();

@@ -1,8 +1,8 @@
 use shardgate_router::{Aggregate, AggregateFunction, Derived, SelectMerge, SortKey};
 
 use super::*;
-use crate::merge::stream::{channel, Budget, Chunk};
-use crate::merge::support;
+use crate::engine::merge::stream::{channel, Budget, Chunk};
+use crate::engine::merge::support;
 
 /// A stream already holding a text result of `kinds` columns and `rows`.
 async fn stream(
