@@ -55,7 +55,7 @@ fn route_refuses_what_it_cannot_route() {
     let out = shardgate(&["route", "--config", EXAMPLE, "SELEKT 1"]);
     assert!(!out.status.success());
     assert!(
-        text(&out.stderr).contains("router: cannot parse SQL"),
+        text(&out.stderr).contains("router: cannot parse this statement"),
         "{}",
         text(&out.stderr)
     );

@@ -5,7 +5,7 @@
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RouterError {
     /// sqlparser could not parse the statement.
-    #[error("router: cannot parse SQL: {0}")]
+    #[error("router: cannot parse this statement, so it does not run it: {0}")]
     Parse(String),
     /// The text held no statement, or several (multi-statements are split before routing).
     #[error("router: expected exactly one statement, found {0}")]

@@ -87,9 +87,11 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             } else {
                 ("@@session.warning_count", self.diagnostics.warning_count())
             };
-            TextResult::new(&[label]).row(vec![Some(n.to_string())])
+            TextResult::new(&[label])
+                .unsigned([0])
+                .row(vec![Some(n.to_string())])
         } else {
-            let mut result = TextResult::new(&["Level", "Code", "Message"]);
+            let mut result = TextResult::new(&["Level", "Code", "Message"]).unsigned([1]);
             result.rows = self.diagnostics.rows(errors, limit);
             result
         };

@@ -138,13 +138,27 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     /// the session, server variables asked of one backend in one statement (MySQL 8 names
     /// turned into MariaDB's by the decode), all under the names the client wrote.
     pub(crate) async fn answer_probe(&mut self, probe: Probe) -> Result<(), SessionError> {
+        match self.probe_result(&probe).await? {
+            Some(result) => self.write_result(result).await,
+            None => Ok(()),
+        }
+    }
+
+    /// A probe's one row; `None` when a backend failed and the error went to the client.
+    pub(crate) async fn probe_result(
+        &mut self,
+        probe: &Probe,
+    ) -> Result<Option<TextResult>, SessionError> {
         let variables: Vec<&str> = probe.variables().collect();
         let mut asked = Vec::new();
         if !variables.is_empty() {
             let backend = self.pinned.keys().next().copied().unwrap_or(0);
             let mut conn = match self.take_conn(backend).await {
                 Ok(c) => c,
-                Err(e) => return self.send_backend_error(&e).await,
+                Err(e) => {
+                    self.send_backend_error(&e).await?;
+                    return Ok(None);
+                }
             };
             let answer = conn
                 .query_rows(&format!("SELECT {}", variables.join(", ")))
@@ -152,13 +166,18 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             self.give_back(backend, conn);
             match answer {
                 Ok((_, mut rows)) if rows.len() == 1 => asked = rows.remove(0),
-                Ok(_) => return self
-                    .send_error(
+                Ok(_) => {
+                    self.send_error(
                         codes::ER_UNKNOWN_ERROR,
                         "shardgate: a backend answered a variable probe with other than one row",
                     )
-                    .await,
-                Err(e) => return self.send_backend_error(&e).await,
+                    .await?;
+                    return Ok(None);
+                }
+                Err(e) => {
+                    self.send_backend_error(&e).await?;
+                    return Ok(None);
+                }
             }
         }
         let mut asked = asked.into_iter();
@@ -170,8 +189,8 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             });
         }
         let labels: Vec<&str> = probe.items.iter().map(|(l, _)| l.as_str()).collect();
-        let result = TextResult::new(&labels).row(row);
-        self.write_result(result).await
+        let unsigned = numeric_probe_items(probe);
+        Ok(Some(TextResult::new(&labels).unsigned(unsigned).row(row)))
     }
 
     /// What the session knows of itself, as MySQL would answer it.
@@ -246,6 +265,28 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         self.give_back(db.backend, conn);
         Ok(())
     }
+}
+
+/// The items of a probe whose values are unsigned integers (ids and counts), described as
+/// MariaDB describes them.
+pub(crate) fn numeric_probe_items(probe: &Probe) -> Vec<usize> {
+    probe
+        .items
+        .iter()
+        .enumerate()
+        .filter(|(_, (_, item))| {
+            matches!(
+                item,
+                ProbeItem::Session(
+                    SessionValue::ConnectionId
+                        | SessionValue::LastInsertId
+                        | SessionValue::WarningCount
+                        | SessionValue::ErrorCount
+                )
+            )
+        })
+        .map(|(i, _)| i)
+        .collect()
 }
 
 /// Replaces the physical table name with the logical one in a metadata value.

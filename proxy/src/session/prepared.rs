@@ -12,11 +12,12 @@ use std::sync::Arc;
 use shardgate_router::{MergeSpec, ParamValue, StatementKind, Template};
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use shardgate_router::command::Command;
+use shardgate_router::command::{Command, Probe};
 
 use super::{Session, SessionError};
 use crate::engine::fanout::Job;
 use crate::protocol::codes;
+use crate::protocol::resultset::TextResult;
 use crate::protocol::wire::Reader;
 
 /// What a prepared statement runs.
@@ -26,6 +27,8 @@ enum Prepared {
     /// A statement the session handles itself (BEGIN, COMMIT, SET ...): executing it is
     /// running it as text.
     Session(String),
+    /// A probe (`SELECT DATABASE()`), answered from the session in the binary protocol.
+    Probe(Probe),
 }
 
 /// A statement a client prepared.
@@ -73,6 +76,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             }
             // A session statement that would be refused when executed is refused when
             // prepared.
+            Command::Probe(probe) => return self.prepare_probe(probe).await,
             Command::Refused(why) => {
                 let message = format!("shardgate: {why}");
                 return self.send_error(codes::ER_NOT_SUPPORTED_YET, &message).await;
@@ -180,6 +184,17 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 let sql = sql.clone();
                 return self.com_query(&sql).await;
             }
+            Prepared::Probe(probe) => {
+                let probe = probe.clone();
+                let Some(result) = self.probe_result(&probe).await? else {
+                    return Ok(());
+                };
+                let (deprecate_eof, status) = (self.deprecate_eof(), self.status());
+                result
+                    .write_as(&mut self.writer, deprecate_eof, status, true)
+                    .await?;
+                return Ok(());
+            }
         };
         // Prepared before a migration's cutover (or rollback): analyze it again, once.
         let routing = self.ctx.migrations.router();
@@ -278,6 +293,41 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             id,
             ClientStatement {
                 prepared: Prepared::Session(sql.to_string()),
+                params: 0,
+                types: Vec::new(),
+                long_data: HashMap::new(),
+            },
+        );
+        Ok(())
+    }
+
+    /// A probe prepared: its columns described (VARCHARs named as the client wrote them),
+    /// no parameters.
+    async fn prepare_probe(&mut self, probe: Probe) -> Result<(), SessionError> {
+        let labels: Vec<&str> = probe.items.iter().map(|(l, _)| l.as_str()).collect();
+        let definitions = TextResult::new(&labels)
+            .unsigned(super::metadata::numeric_probe_items(&probe))
+            .column_definitions();
+        self.stmts.next_id = self.stmts.next_id.wrapping_add(1).max(1);
+        let id = self.stmts.next_id;
+        let mut ok = vec![0x00];
+        ok.extend_from_slice(&id.to_le_bytes());
+        ok.extend_from_slice(&(definitions.len() as u16).to_le_bytes());
+        ok.extend_from_slice(&[0, 0, 0, 0, 0]);
+        self.writer.write(&ok).await?;
+        for definition in &definitions {
+            self.writer.write(definition).await?;
+        }
+        if !self.deprecate_eof() {
+            let status = self.status();
+            self.writer
+                .write(&crate::protocol::wire::eof_packet(0, status))
+                .await?;
+        }
+        self.stmts.map.insert(
+            id,
+            ClientStatement {
+                prepared: Prepared::Probe(probe),
                 params: 0,
                 types: Vec::new(),
                 long_data: HashMap::new(),

@@ -232,7 +232,9 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
 
     pub(crate) async fn send_router_error(&mut self, e: &RouterError) -> Result<(), SessionError> {
         let code = match e {
-            RouterError::Parse(_) => codes::ER_PARSE_ERROR,
+            // Default-deny: what the planner cannot parse is not run, whether the text is
+            // wrong or is MySQL the parser does not know.
+            RouterError::Parse(_) => codes::ER_NOT_SUPPORTED_YET,
             RouterError::UnknownTable { .. } => codes::ER_NO_SUCH_TABLE,
             RouterError::ParamCount { .. } => codes::ER_WRONG_ARGUMENTS,
             RouterError::BadShardKey(_) => (1364, "HY000"),
