@@ -65,6 +65,11 @@ pub enum AggregateFunction {
     Min,
     Max,
     Avg,
+    /// BIT_AND, BIT_OR, BIT_XOR: each shard's 64-bit result folded with the same
+    /// operation (their empty-set values, all ones and zero, are the operations' identities).
+    BitAnd,
+    BitOr,
+    BitXor,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

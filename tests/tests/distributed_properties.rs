@@ -1,7 +1,8 @@
 //! Property tests: random queries from a grammar of the merge's features (projection,
 //! WHERE, ORDER BY with a deterministic tie-break, LIMIT/OFFSET, DISTINCT, GROUP BY sorted
 //! either way or not at all, aggregates including those of DISTINCT values, literals inside
-//! aggregates, expressions over aggregates, HAVING) over random data, run against one
+//! aggregates, expressions over aggregates, BIT_AND/OR/XOR, HAVING, ORDER BY a position or
+//! an aggregate with literals) over random data, run against one
 //! unsharded table and through shardgate, each on a fresh connection (a cold shape cache)
 //! and on one that has seen the earlier cases (a cache warmed by statements of the same
 //! shapes with other literals), in both protocols; the results must be identical. A bounded
@@ -37,6 +38,9 @@ enum Shape {
         key: Option<&'static str>,
         aggregates: Vec<String>,
         descending: Option<bool>,
+        /// How the order is written: 0 the key's name, 1 its position (a literal in ORDER
+        /// BY), 2 the first aggregate (with the literals it holds), then the key.
+        order_by: u8,
         having: Option<String>,
         limit: Option<u32>,
     },
@@ -71,6 +75,9 @@ fn shape() -> impl Strategy<Value = Shape> {
         "AVG(DISTINCT amount)",
         "MAX(amount) - MIN(amount)",
         "SUM(amount) / COUNT(*)",
+        "BIT_AND(user_id)",
+        "BIT_OR(user_id)",
+        "BIT_XOR(order_id)",
     ])
     .prop_map(String::from);
     // Literals inside aggregates and in expressions over them: one shape, many values.
@@ -100,14 +107,16 @@ fn shape() -> impl Strategy<Value = Shape> {
         prop::option::of(prop::sample::select(vec!["user_id", "status"])),
         aggregates,
         prop::option::of(any::<bool>()),
+        0u8..3,
         having,
         prop::option::of(1u32..10),
     )
         .prop_map(
-            |(key, aggregates, descending, having, limit)| Shape::Grouped {
+            |(key, aggregates, descending, order_by, having, limit)| Shape::Grouped {
                 key,
                 aggregates,
                 descending,
+                order_by,
                 having,
                 limit,
             },
@@ -174,6 +183,7 @@ fn sql(shape: &Shape, filter: &Option<String>) -> String {
             key,
             aggregates,
             descending,
+            order_by,
             having,
             limit,
         } => {
@@ -184,9 +194,14 @@ fn sql(shape: &Shape, filter: &Option<String>) -> String {
                 .unwrap_or_default();
             match key {
                 Some(key) => {
+                    let by = match order_by {
+                        0 => key.to_string(),
+                        1 => "1".to_string(),
+                        _ => format!("{}, {key}", aggregates[0]),
+                    };
                     let order = match descending {
-                        Some(true) => format!(" ORDER BY {key} DESC"),
-                        Some(false) => format!(" ORDER BY {key}"),
+                        Some(true) => format!(" ORDER BY {by} DESC"),
+                        Some(false) => format!(" ORDER BY {by}"),
                         None => String::new(),
                     };
                     format!(

@@ -51,7 +51,7 @@ pub(super) fn uncomputable(
     // Expressions read as their shapes (literals as `?`), so a reason is the same whether
     // the plan came from the shape cache or not.
     let shape = |e: &Expr| crate::normalize::normalize(&e.to_string()).shape;
-    const COMPUTED: &str = "the merge computes COUNT, SUM, MIN, MAX and AVG (and their DISTINCT forms) as whole select items";
+    const COMPUTED: &str = "the merge computes COUNT, SUM, MIN, MAX, AVG (and their DISTINCT forms) and BIT_AND/OR/XOR as whole select items";
     for (column, item) in select.projection.iter().enumerate() {
         let expr = match item {
             SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } => e,
@@ -90,7 +90,7 @@ pub(super) fn uncomputable(
                     Ok(projection) if computable => projections.push((column, projection)),
                     Ok(_) => {
                         return Some(format!(
-                            "`{}` over several physical tables: {inner} is not computed by the merge ({COMPUTED}; GROUP_CONCAT, BIT_AND/OR/XOR, STD/VARIANCE and window functions are not yet)",
+                            "`{}` over several physical tables: {inner} is not computed by the merge ({COMPUTED}; GROUP_CONCAT, STD/VARIANCE and window functions are not yet)",
                             shape(expr)
                         ))
                     }

@@ -499,12 +499,23 @@ pub(super) fn aggregate_of(expr: &Expr) -> Option<(AggregateFunction, bool)> {
         "MIN" => AggregateFunction::Min,
         "MAX" => AggregateFunction::Max,
         "AVG" => AggregateFunction::Avg,
+        "BIT_AND" => AggregateFunction::BitAnd,
+        "BIT_OR" => AggregateFunction::BitOr,
+        "BIT_XOR" => AggregateFunction::BitXor,
         _ => return None,
     };
     let distinct = matches!(
         &f.args,
         FunctionArguments::List(list) if matches!(list.duplicate_treatment, Some(DuplicateTreatment::Distinct))
     );
+    if distinct
+        && matches!(
+            function,
+            AggregateFunction::BitAnd | AggregateFunction::BitOr | AggregateFunction::BitXor
+        )
+    {
+        return None;
+    }
     Some((function, distinct))
 }
 

@@ -255,7 +255,11 @@ impl GroupFolder {
                     let count = count.to_string();
                     average(sum.as_deref(), Some(count.as_bytes()), decimals, floating)?
                 }
-                AggregateFunction::Min | AggregateFunction::Max => continue,
+                AggregateFunction::Min
+                | AggregateFunction::Max
+                | AggregateFunction::BitAnd
+                | AggregateFunction::BitOr
+                | AggregateFunction::BitXor => continue,
             };
             if let Some(slot) = group.row.get_mut(column) {
                 *slot = value;
@@ -448,6 +452,18 @@ pub fn fold(
             if compare(&value, &acc, kind) == Ordering::Greater { value } else { acc }
         }
         AggregateFunction::Avg => return Err(MergeError::NotSupported("AVG without its SUM and COUNT".into())),
+        AggregateFunction::BitAnd | AggregateFunction::BitOr | AggregateFunction::BitXor => {
+            let bits = |v: &[u8]| std::str::from_utf8(v).ok().and_then(|s| s.trim().parse::<u64>().ok());
+            let (Some(a), Some(b)) = (bits(&acc), bits(&value)) else {
+                return Err(MergeError::NotSupported("a BIT_AND/OR/XOR result that is not a 64-bit unsigned number".into()));
+            };
+            let folded = match function {
+                AggregateFunction::BitAnd => a & b,
+                AggregateFunction::BitOr => a | b,
+                _ => a ^ b,
+            };
+            folded.to_string().into_bytes()
+        }
     }))
 }
 
