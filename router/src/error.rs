@@ -20,6 +20,11 @@ pub enum RouterError {
     /// own schemas (`mysql`, `performance_schema`, `sys`), physical databases, or others.
     #[error("router: {0}")]
     OtherSchema(String),
+    /// A function that asks about the session (`DATABASE()`, `USER()`) inside a larger
+    /// statement: a backend would answer for its own connection. The session may write its
+    /// own answer in and plan again.
+    #[error("router: {name}() inside a statement is not supported: a backend would answer for its own connection, not this session")]
+    SessionFunction { name: String },
     /// A statement that would need data from several shards in a way the router cannot
     /// plan correctly (cross-shard join, subquery over a sharded table, ...).
     #[error("router: cannot route safely: {0}")]

@@ -10,6 +10,8 @@ use shardgate_router::{
 fn unsafe_reason(sql: &str) -> String {
     match route_err(sql) {
         RouterError::Unsafe(reason) | RouterError::OtherSchema(reason) => reason,
+        // The session writes its own answers in and plans again.
+        RouterError::SessionFunction { name } => format!("session function {name}"),
         other => panic!("{sql}: expected a refusal with a reason, got {other:?}"),
     }
 }
@@ -125,7 +127,8 @@ fn merges_the_proxy_cannot_compute_are_refused() {
             "SELECT user_id, GROUP_CONCAT(status) FROM t_order GROUP BY user_id",
             "GROUP_CONCAT",
         ),
-        ("SELECT BIT_OR(user_id) FROM t_order", "BIT_OR"),
+        ("SELECT BIT_OR(user_id) + 1 FROM t_order", "BIT_OR"),
+        ("SELECT STD(amount) FROM t_order", "STD"),
         ("SELECT STD(amount) FROM t_order", "STD"),
         ("SELECT VARIANCE(amount) FROM t_order", "VARIANCE"),
         (

@@ -44,4 +44,6 @@ check("SHOW ERRORS", [row[1] for row in cur.fetchall()], [1146])
 
 cur.execute("SELECT DATABASE(), CURRENT_USER()")
 check("probes", cur.fetchone(), ("shop", f"{user}@%"))
+cur.execute("SELECT DATABASE(), order_id FROM t_order WHERE order_id = %s", (2,))
+check("a session function inside a statement", cur.fetchone(), ("shop", 2))
 print("all checks passed")

@@ -29,7 +29,7 @@ const REFUSED: &[&str] = &[
     "SELECT @sg_marker := order_id FROM t_order WHERE order_id = 1",
     "SELECT order_id INTO @sg_marker FROM t_order WHERE order_id = 1",
     "CREATE TEMPORARY TABLE sg_marker (a INT)",
-    "SELECT DATABASE() AS sg_marker, order_id FROM t_order WHERE order_id = 1",
+    "SELECT FOUND_ROWS() AS sg_marker, order_id FROM t_order WHERE order_id = 1",
     "SELECT GROUP_CONCAT(status) AS sg_marker FROM t_order",
     "SELECT CONCAT(COUNT(*), 'x') AS sg_marker FROM t_order",
     "SELECT order_id, ROW_NUMBER() OVER (ORDER BY order_id) AS sg_marker FROM t_order",

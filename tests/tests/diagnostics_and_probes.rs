@@ -268,3 +268,98 @@ async fn diagnostics_through_pymysql_and_the_mariadb_cli() {
         "{all}"
     );
 }
+
+/// Session functions inside larger statements answer for the client's session, not for the
+/// backend connection that runs the statement: the session writes its answers in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn session_functions_inside_statements() {
+    let cluster = start().await;
+    shardgate_tests::log_backend_queries(&cluster).await;
+    let mut conn = cluster.client().await;
+    let user = format!("{USER}@localhost");
+    // Text: one target, the column named as written.
+    let mut result = conn
+        .query_iter("SELECT DATABASE(), order_id, USER() AS u FROM t_order WHERE order_id = 1")
+        .await
+        .unwrap();
+    let names: Vec<String> = result
+        .columns_ref()
+        .iter()
+        .map(|c| c.name_str().into_owned())
+        .collect();
+    assert_eq!(names, ["DATABASE()", "order_id", "u"]);
+    let rows: Vec<(String, i64, String)> = result.collect().await.unwrap();
+    assert_eq!(rows, vec![("shop".into(), 1, user.clone())]);
+    // Several targets, in a condition.
+    let rows: Vec<(i64, String)> = conn
+        .query("SELECT order_id, CONCAT(DATABASE(), '.', 't_order') FROM t_order WHERE DATABASE() = 'shop' ORDER BY order_id")
+        .await
+        .unwrap();
+    assert_eq!(
+        rows,
+        vec![
+            (1, "shop.t_order".into()),
+            (2, "shop.t_order".into()),
+            (3, "shop.t_order".into())
+        ]
+    );
+    // A write.
+    conn.query_drop("INSERT INTO t_order (order_id, user_id, status) VALUES (9, CONNECTION_ID(), CURRENT_USER())")
+        .await
+        .unwrap();
+    let row: Option<(u32, String)> = conn
+        .query_first("SELECT user_id, status FROM t_order WHERE order_id = 9")
+        .await
+        .unwrap();
+    assert_eq!(row, Some((conn.id(), format!("{USER}@%"))));
+    // Binary protocol: written in at PREPARE, the parameters bound at each execute.
+    for key in [1i64, 2] {
+        let row: Option<(String, i64)> = conn
+            .exec_first(
+                "SELECT DATABASE(), order_id FROM t_order WHERE order_id = ?",
+                (key,),
+            )
+            .await
+            .unwrap();
+        assert_eq!(row, Some(("shop".into(), key)));
+    }
+    // LAST_INSERT_ID() changes between executes: not written in at PREPARE.
+    match conn
+        .exec_drop(
+            "SELECT LAST_INSERT_ID(), order_id FROM t_order WHERE order_id = ?",
+            (1,),
+        )
+        .await
+    {
+        Err(mysql_async::Error::Server(e)) => assert_eq!(e.code, 1235, "{}", e.message),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    // No backend was asked about its own connection: the functions reach them only as
+    // column names (`` `DATABASE()` ``).
+    for function in ["DATABASE()", "USER()", "CONNECTION_ID()", "CURRENT_USER()"] {
+        let anywhere = shardgate_tests::backend_statements_containing(&cluster, function).await;
+        let as_names =
+            shardgate_tests::backend_statements_containing(&cluster, &format!("`{function}`"))
+                .await;
+        assert_eq!(anywhere, as_names, "{function} reached a backend");
+    }
+    assert!(
+        shardgate_tests::backend_statements_containing(&cluster, "'shop' AS `DATABASE()`").await
+            > 0
+    );
+
+    // The mariadb CLI and PyMySQL see the same.
+    let output = tokio::task::block_in_place(|| {
+        mariadb_cli(
+            cluster.proxy.port(),
+            "SELECT DATABASE(), order_id FROM t_order WHERE order_id = 2",
+            &[],
+        )
+    });
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&output.stdout).trim(), "shop\t2");
+}

@@ -9,7 +9,8 @@ use super::{Session, SessionError};
 use crate::protocol::codes;
 use crate::protocol::resultset::TextResult;
 use shardgate_router::command::{
-    like_match, table_in_schema, Probe, ProbeItem, SessionValue, Show,
+    like_match, substitute_session_values, table_in_schema, Probe, ProbeItem, SessionFacts,
+    SessionValue, Show,
 };
 
 impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
@@ -191,6 +192,37 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         let labels: Vec<&str> = probe.items.iter().map(|(l, _)| l.as_str()).collect();
         let unsigned = numeric_probe_items(probe);
         Ok(Some(TextResult::new(&labels).unsigned(unsigned).row(row)))
+    }
+
+    /// The facts session functions inside a statement are answered with.
+    /// `with_last_insert_id`: the statement runs now (not prepared for later), so
+    /// `LAST_INSERT_ID()` has a fixed value.
+    pub(crate) fn session_facts(&self, with_last_insert_id: bool) -> SessionFacts {
+        SessionFacts {
+            database: self.database.clone(),
+            user: format!("{}@{}", self.user, self.client_host),
+            current_user: format!("{}@%", self.user),
+            connection_id: self.connection_id,
+            last_insert_id: with_last_insert_id.then_some(self.last_insert_id),
+        }
+    }
+
+    /// Analyzes a statement prepared for later executes; session functions in it that do
+    /// not change during the session (`DATABASE()`, `USER()`) are written in.
+    pub(crate) fn prepare_template(
+        &self,
+        sql: &str,
+    ) -> Result<shardgate_router::Template, shardgate_router::RouterError> {
+        let router = self.router();
+        match router.prepare(sql) {
+            Err(e @ shardgate_router::RouterError::SessionFunction { .. }) => {
+                match substitute_session_values(sql, &self.session_facts(false)) {
+                    Some(text) => router.prepare(&text),
+                    None => Err(e),
+                }
+            }
+            other => other,
+        }
     }
 
     /// What the session knows of itself, as MySQL would answer it.

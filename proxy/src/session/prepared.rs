@@ -88,7 +88,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             _ => {}
         }
         let router = self.router();
-        let template = match router.prepare(sql) {
+        let template = match self.prepare_template(sql) {
             Ok(t) => Arc::new(t),
             Err(e) => return self.send_router_error(&e).await,
         };

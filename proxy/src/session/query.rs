@@ -160,10 +160,24 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     /// Routes a statement and runs its plan.
     pub(crate) async fn routed(&mut self, sql: &str) -> Result<(), SessionError> {
         let mut settling = 0u32;
+        // The statement with the session's answers to DATABASE(), USER() ... written in,
+        // once the planner has asked for them.
+        let mut with_session_values: Option<String> = None;
         loop {
+            let sql = with_session_values.as_deref().unwrap_or(sql);
             let routing = self.ctx.migrations.router();
             let plan = match self.route_text(sql, routing.as_deref()).await {
                 Ok(plan) => plan,
+                Err(e @ RouterError::SessionFunction { .. }) => {
+                    let facts = self.session_facts(true);
+                    match command::substitute_session_values(sql, &facts) {
+                        Some(text) if with_session_values.is_none() => {
+                            with_session_values = Some(text);
+                            continue;
+                        }
+                        _ => return self.send_router_error(&e).await,
+                    }
+                }
                 Err(e) => return self.send_router_error(&e).await,
             };
             let migration = match self.migration_of(&plan) {

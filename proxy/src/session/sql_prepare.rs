@@ -40,7 +40,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 }
             },
         };
-        let template = match self.router().prepare(&text) {
+        let template = match self.prepare_template(&text) {
             Ok(t) => Arc::new(t),
             Err(e) => return self.send_router_error(&e).await,
         };

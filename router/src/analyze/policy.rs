@@ -361,16 +361,14 @@ impl Visitor for Policy {
                 if is_allowed_function(name) {
                     return ControlFlow::Continue(());
                 }
-                let reason = if SESSION_FUNCTIONS.contains(&name) {
-                    format!(
-                        "{name}() inside a statement is not supported: a backend would answer for its own connection, not this session (shardgate answers `SELECT {name}()` alone)"
-                    )
-                } else {
-                    format!(
-                        "function {name}() is not supported: it is not a built-in function shardgate knows to be confined to the statement"
-                    )
-                };
-                ControlFlow::Break(RouterError::Unsafe(reason))
+                if SESSION_FUNCTIONS.contains(&name) {
+                    return ControlFlow::Break(RouterError::SessionFunction {
+                        name: name.to_string(),
+                    });
+                }
+                ControlFlow::Break(RouterError::Unsafe(format!(
+                    "function {name}() is not supported: it is not a built-in function shardgate knows to be confined to the statement"
+                )))
             }
             _ => ControlFlow::Continue(()),
         }

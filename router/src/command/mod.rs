@@ -9,6 +9,7 @@ mod catalog;
 mod lex;
 mod probe;
 mod savepoint;
+mod session_values;
 mod set;
 mod show;
 mod sql_prepare;
@@ -17,6 +18,7 @@ pub use catalog::catalog_query;
 pub use lex::leading_keyword;
 pub use probe::{Probe, ProbeItem, SessionValue};
 pub use savepoint::SavepointOp;
+pub use session_values::{substitute_session_values, SessionFacts};
 pub use set::{
     assigned_value, autocommit_value, parse_set, refusal as set_refusal, user_variable_key, SetItem,
 };
