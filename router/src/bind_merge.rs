@@ -31,6 +31,24 @@ impl Template {
                     distinct: *distinct,
                 })
                 .collect(),
+            group_concats: m
+                .group_concats
+                .iter()
+                .map(|g| crate::plan::GroupConcat {
+                    column: g.column,
+                    separator: match &g.separator {
+                        None => b",".to_vec(),
+                        Some(op) => match merge_const(op, params) {
+                            crate::merge_expr::MergeConst::Str(s) => s.into_bytes(),
+                            crate::merge_expr::MergeConst::Int(i) => i.to_string().into_bytes(),
+                            crate::merge_expr::MergeConst::Number(t) => t.into_bytes(),
+                            crate::merge_expr::MergeConst::Null => Vec::new(),
+                        },
+                    },
+                    descending: g.descending.clone(),
+                    distinct: g.distinct,
+                })
+                .collect(),
             projections: m
                 .projections
                 .iter()

@@ -38,8 +38,8 @@ pub use mirror::{write_keys, WriteKeys};
 pub use normalize::{normalize, split_statements, Literal};
 pub use params::ParamValue;
 pub use plan::{
-    Aggregate, AggregateFunction, CompareOp, Derived, HavingFilter, HavingOperand, MergeSpec,
-    PhysicalStatement, Plan, RouteKind, SelectMerge, SortKey, StatementKind,
+    Aggregate, AggregateFunction, CompareOp, Derived, GroupConcat, HavingFilter, HavingOperand,
+    MergeSpec, PhysicalStatement, Plan, RouteKind, SelectMerge, SortKey, StatementKind,
 };
 pub use router::Router;
 pub use template::Template;

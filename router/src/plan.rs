@@ -70,6 +70,20 @@ pub enum AggregateFunction {
     BitAnd,
     BitOr,
     BitXor,
+    /// GROUP_CONCAT: computed by the merge from every shard's values (see
+    /// [`GroupConcat`]).
+    GroupConcat,
+}
+
+/// A GROUP_CONCAT the merge computes, at select-list position `column`, from the values
+/// and sort keys the shards return in [`Derived::GroupConcatParts`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupConcat {
+    pub column: usize,
+    pub separator: Vec<u8>,
+    /// One per ORDER BY key: whether it sorts descending.
+    pub descending: Vec<bool>,
+    pub distinct: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -93,6 +107,8 @@ pub struct SelectMerge {
     /// Where each GROUP BY expression is in the select list (0-based), when it is selected.
     pub group_by_columns: Vec<Option<usize>>,
     pub aggregates: Vec<Aggregate>,
+    /// The GROUP_CONCATs among the aggregates.
+    pub group_concats: Vec<GroupConcat>,
     /// Select items the merge computes from the group's folded values.
     pub projections: Vec<crate::merge_expr::Projection>,
     pub distinct: bool,
@@ -227,13 +243,16 @@ pub enum Derived {
     /// The argument of HAVING's aggregate of DISTINCT values number `index` (see
     /// [`Derived::DistinctArg`]).
     HavingDistinctArg { index: usize },
+    /// For the GROUP_CONCAT at select-list position `aggregate`: the group's values with
+    /// their sort keys as a JSON array, then `@@group_concat_max_len`.
+    GroupConcatParts { aggregate: usize },
 }
 
 impl Derived {
     /// How many columns it adds.
     pub fn width(self) -> usize {
         match self {
-            Derived::AvgParts { .. } => 2,
+            Derived::AvgParts { .. } | Derived::GroupConcatParts { .. } => 2,
             Derived::SortKey { .. }
             | Derived::GroupKey { .. }
             | Derived::DistinctArg { .. }

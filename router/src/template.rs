@@ -110,6 +110,16 @@ pub(crate) enum RouteTemplate {
     },
 }
 
+/// A GROUP_CONCAT of the merge, its separator still to bind.
+#[derive(Debug, Clone)]
+pub(crate) struct GroupConcatTemplate {
+    pub column: usize,
+    /// `None`: the default `,`.
+    pub separator: Option<Operand>,
+    pub descending: Vec<bool>,
+    pub distinct: bool,
+}
+
 /// The merge of a multi-target SELECT, minus the bound LIMIT values.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct MergeTemplate {
@@ -123,6 +133,7 @@ pub(crate) struct MergeTemplate {
     /// answer: shards return partial groups, and the merge applies HAVING to whole ones.
     pub having_range: Option<Range<usize>>,
     pub aggregates: Vec<(AggregateFunction, usize, bool)>,
+    pub group_concats: Vec<GroupConcatTemplate>,
     /// Select items that are expressions over aggregates: (position, expression).
     pub projections: Vec<(usize, crate::merge_expr::MergeExpr<Operand>)>,
     pub distinct: bool,

@@ -1,7 +1,8 @@
 //! Property tests: random queries from a grammar of the merge's features (projection,
 //! WHERE, ORDER BY with a deterministic tie-break, LIMIT/OFFSET, DISTINCT, GROUP BY sorted
 //! either way or not at all, aggregates including those of DISTINCT values, literals inside
-//! aggregates, expressions over aggregates, BIT_AND/OR/XOR, HAVING, ORDER BY a position or
+//! aggregates, expressions over aggregates, BIT_AND/OR/XOR, GROUP_CONCAT with ORDER BY and
+//! SEPARATOR, HAVING, ORDER BY a position or
 //! an aggregate with literals) over random data, run against one
 //! unsharded table and through shardgate, each on a fresh connection (a cold shape cache)
 //! and on one that has seen the earlier cases (a cache warmed by statements of the same
@@ -78,6 +79,9 @@ fn shape() -> impl Strategy<Value = Shape> {
         "BIT_AND(user_id)",
         "BIT_OR(user_id)",
         "BIT_XOR(order_id)",
+        "GROUP_CONCAT(status ORDER BY order_id)",
+        "GROUP_CONCAT(DISTINCT status ORDER BY status DESC)",
+        "GROUP_CONCAT(user_id, ':', amount, '@', created_at ORDER BY amount DESC, order_id SEPARATOR '; ')",
     ])
     .prop_map(String::from);
     // Literals inside aggregates and in expressions over them: one shape, many values.
@@ -89,6 +93,10 @@ fn shape() -> impl Strategy<Value = Shape> {
         (0i64..4).prop_map(|d| format!("ROUND(AVG(amount), {d})")),
         (0i64..40).prop_map(|n| format!("COUNT(*) > {n}")),
         (1i64..5).prop_map(|n| format!("COALESCE(MIN(user_id), -{n}) * {n}")),
+        // GROUP_CONCAT, its order total (order_id is unique) so the answer is exact.
+        (0i64..13).prop_map(|n| format!(
+            "GROUP_CONCAT(IF(user_id > {n}, status, NULL) ORDER BY order_id SEPARATOR '|{n}|')"
+        )),
     ];
     let aggregates = prop::collection::vec(prop_oneof![plain, with_literals], 1..4);
     let having = prop::option::of(prop_oneof![

@@ -249,10 +249,55 @@ async fn expressions_over_aggregates_match_one_unsharded_table() {
         let direct = sql.replace("FROM t_order", "FROM reference.t_order");
         assert_same(&mut reference, &mut proxy, sql, &direct).await;
     }
+    // GROUP_CONCAT and BIT_AND/OR/XOR, computed by the merge from every shard's values.
+    for sql in [
+        "SELECT GROUP_CONCAT(order_id ORDER BY order_id) FROM t_order",
+        "SELECT user_id, GROUP_CONCAT(DISTINCT status ORDER BY status DESC SEPARATOR ' / '), BIT_OR(order_id), BIT_AND(order_id | 1), BIT_XOR(user_id) FROM t_order GROUP BY user_id ORDER BY user_id",
+        "SELECT status, GROUP_CONCAT(code, '=', amount ORDER BY amount DESC, order_id SEPARATOR '') AS c FROM t_order GROUP BY status ORDER BY status",
+        "SELECT GROUP_CONCAT(DISTINCT code) FROM t_order",
+        "SELECT GROUP_CONCAT(status ORDER BY order_id), COUNT(*) FROM t_order WHERE user_id = 999",
+    ] {
+        let direct = sql.replace("FROM t_order", "FROM reference.t_order");
+        assert_same(&mut reference, &mut proxy, sql, &direct).await;
+    }
+    // Cut at the session's group_concat_max_len, as MySQL cuts: each shard's values fit
+    // the limit, the merged result does not.
+    for conn in [&mut reference, &mut proxy] {
+        conn.query_drop("SET SESSION group_concat_max_len = 300")
+            .await
+            .unwrap();
+    }
+    let sql = "SELECT user_id, GROUP_CONCAT(order_id, '-', status ORDER BY order_id DESC) FROM t_order GROUP BY user_id ORDER BY user_id";
+    assert_same(
+        &mut reference,
+        &mut proxy,
+        sql,
+        &sql.replace("FROM t_order", "FROM reference.t_order"),
+    )
+    .await;
+    let cut: Vec<(Option<i64>, String)> = proxy.query(sql).await.unwrap();
+    assert!(cut.iter().all(|(_, c)| c.len() <= 300));
+    assert!(cut.iter().any(|(_, c)| c.len() == 300 || c.len() == 299));
+    // A shard's own values longer than the limit: refused, never cut short silently.
+    proxy
+        .query_drop("SET SESSION group_concat_max_len = 4")
+        .await
+        .unwrap();
+    let err = proxy.query_drop(sql).await.unwrap_err();
+    assert!(err.to_string().contains("group_concat_max_len"), "{err}");
+    for conn in [&mut reference, &mut proxy] {
+        conn.query_drop("SET SESSION group_concat_max_len = DEFAULT")
+            .await
+            .unwrap();
+    }
     for (sql, reason) in [
         ("SELECT SUM(ratio) + 1 FROM t_order", "floating-point"),
         ("SELECT CONCAT(COUNT(*), 'x') FROM t_order", "CONCAT"),
-        ("SELECT GROUP_CONCAT(status) FROM t_order", "GROUP_CONCAT"),
+        ("SELECT STD(ratio) FROM t_order", "STD"),
+        (
+            "SELECT GROUP_CONCAT(DISTINCT status ORDER BY code) FROM t_order",
+            "GROUP_CONCAT(DISTINCT ...) ordered by another expression",
+        ),
     ] {
         let err = proxy.query_drop(sql).await.unwrap_err();
         assert!(err.to_string().contains(reason), "{sql}: {err}");

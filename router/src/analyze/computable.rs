@@ -13,6 +13,7 @@ use super::policy::AGGREGATE_FUNCTIONS;
 use super::project::ProjectionBuilder;
 use crate::condition::Operand;
 use crate::merge_expr::MergeExpr;
+use crate::plan::AggregateFunction;
 
 /// Aggregates the merge does not fold yet, even inside an expression.
 const NOT_MERGED: &[&str] = &["GROUP_CONCAT", "BIT_", "STD", "VAR", "JSON_"];
@@ -51,19 +52,21 @@ pub(super) fn uncomputable(
     // Expressions read as their shapes (literals as `?`), so a reason is the same whether
     // the plan came from the shape cache or not.
     let shape = |e: &Expr| crate::normalize::normalize(&e.to_string()).shape;
-    const COMPUTED: &str = "the merge computes COUNT, SUM, MIN, MAX, AVG (and their DISTINCT forms) and BIT_AND/OR/XOR as whole select items";
+    const COMPUTED: &str = "the merge computes COUNT, SUM, MIN, MAX, AVG (and their DISTINCT forms), BIT_AND/OR/XOR and GROUP_CONCAT as whole select items";
     for (column, item) in select.projection.iter().enumerate() {
         let expr = match item {
             SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } => e,
             _ => continue,
         };
         match aggregate_of(expr) {
-            Some(_) => {
+            Some((function, _)) => {
                 let Expr::Function(f) = expr else { continue };
                 let FunctionArguments::List(args) = &f.args else {
                     continue;
                 };
-                if !args.clauses.is_empty() {
+                // GROUP_CONCAT's ORDER BY and SEPARATOR are the merge's (see
+                // `group_concat`).
+                if !args.clauses.is_empty() && function != AggregateFunction::GroupConcat {
                     return Some(format!(
                         "`{}` over several physical tables: aggregate clauses are not merged",
                         shape(expr)
@@ -90,7 +93,7 @@ pub(super) fn uncomputable(
                     Ok(projection) if computable => projections.push((column, projection)),
                     Ok(_) => {
                         return Some(format!(
-                            "`{}` over several physical tables: {inner} is not computed by the merge ({COMPUTED}; GROUP_CONCAT, STD/VARIANCE and window functions are not yet)",
+                            "`{}` over several physical tables: {inner} is not computed by the merge ({COMPUTED}; STD/VARIANCE and window functions are not yet)",
                             shape(expr)
                         ))
                     }

@@ -123,6 +123,10 @@ impl HavingBuilder<'_> {
             return Some(HavingOperandTemplate::Column(column));
         }
         if let Some((function, distinct)) = aggregate_of(expr) {
+            if function == AggregateFunction::GroupConcat {
+                // Computed from hidden values only where it is selected.
+                return None;
+            }
             let min_max = matches!(function, AggregateFunction::Min | AggregateFunction::Max);
             let distinct_argument = if distinct && !min_max {
                 Some(single_argument(expr)?)

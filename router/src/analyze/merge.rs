@@ -12,6 +12,7 @@ use sqlparser::ast::{
 };
 
 use super::computable::{aggregate_inside, uncomputable};
+use super::group_concat::GroupConcatCall;
 use super::having::{having_clause_range, HavingAggregate, HavingBuilder};
 use super::project::ProjectionBuilder;
 use super::select::limit_edits;
@@ -21,7 +22,7 @@ use crate::error::{Result, RouterError};
 use crate::normalize::top_level_keyword;
 use crate::params::ParamValue;
 use crate::plan::{AggregateFunction, Derived, SortKey};
-use crate::template::{Edit, EditKind, MergeTemplate};
+use crate::template::{Edit, EditKind, GroupConcatTemplate, MergeTemplate};
 
 /// Clauses that may follow GROUP BY (or WHERE) at a SELECT's top level.
 pub(super) const AFTER_GROUP_BY: [&str; 8] = [
@@ -119,6 +120,33 @@ pub(super) fn merge_template(
         }
     }
     let mut unsupported = None;
+    // GROUP_CONCATs: read once, for the derived columns and the merge.
+    let mut group_concat_calls = Vec::new();
+    let mut group_concats = Vec::new();
+    for &(function, column, _) in &aggregates {
+        if function != AggregateFunction::GroupConcat {
+            continue;
+        }
+        let expr = match &select.projection[column] {
+            SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } => e,
+            _ => continue,
+        };
+        match GroupConcatCall::read(expr) {
+            Ok(call) => {
+                let param_at = |e: &Expr| a.param_of(e);
+                group_concats.push(GroupConcatTemplate {
+                    column,
+                    separator: call.separator_operand(&param_at),
+                    descending: call.order.iter().map(|(_, d)| *d).collect(),
+                    distinct: call.distinct,
+                });
+                group_concat_calls.push((column, call));
+            }
+            Err(reason) => {
+                unsupported.get_or_insert(format!("{reason} over several physical tables"));
+            }
+        }
+    }
     let mut order_by = Vec::new();
     if let Some(ob) = &query.order_by {
         match &ob.kind {
@@ -211,6 +239,7 @@ pub(super) fn merge_template(
     };
     let mut plan = DerivedPlan {
         aggregates: &aggregates,
+        group_concats: &group_concat_calls,
         order_by: &order_by,
         group_by: &group_by,
         group_by_columns: &group_by_columns,
@@ -245,6 +274,7 @@ pub(super) fn merge_template(
         derived,
         unsupported,
         aggregates,
+        group_concats,
         projections,
         distinct,
         having,
@@ -329,6 +359,7 @@ fn shard_order(
 /// - an aggregate HAVING needs that is not selected.
 struct DerivedPlan<'p> {
     aggregates: &'p [(AggregateFunction, usize, bool)],
+    group_concats: &'p [(usize, GroupConcatCall)],
     order_by: &'p [SortKey],
     group_by: &'p [String],
     group_by_columns: &'p [Option<usize>],
@@ -392,8 +423,23 @@ impl DerivedPlan<'_> {
                 self.derived.push(Derived::GroupKey { key });
             }
         }
+        for (column, call) in self.group_concats {
+            for text in call.texts() {
+                needs_literal(a, text, "GROUP_CONCAT")?;
+            }
+            self.extra.push_str(&call.derived_columns(*column));
+            self.derived
+                .push(Derived::GroupConcatParts { aggregate: *column });
+        }
         for &(function, column, distinct) in self.aggregates {
-            if !distinct || matches!(function, AggregateFunction::Min | AggregateFunction::Max) {
+            if !distinct
+                || matches!(
+                    function,
+                    AggregateFunction::Min
+                        | AggregateFunction::Max
+                        | AggregateFunction::GroupConcat
+                )
+            {
                 // MIN and MAX of the distinct values are MIN and MAX.
                 continue;
             }
@@ -502,6 +548,7 @@ pub(super) fn aggregate_of(expr: &Expr) -> Option<(AggregateFunction, bool)> {
         "BIT_AND" => AggregateFunction::BitAnd,
         "BIT_OR" => AggregateFunction::BitOr,
         "BIT_XOR" => AggregateFunction::BitXor,
+        "GROUP_CONCAT" => AggregateFunction::GroupConcat,
         _ => return None,
     };
     let distinct = matches!(

@@ -3,6 +3,7 @@
 
 mod computable;
 mod ddl;
+mod group_concat;
 mod having;
 mod links;
 mod merge;

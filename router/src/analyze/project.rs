@@ -134,6 +134,9 @@ impl ProjectionBuilder<'_> {
     /// An aggregate inside the expression: a hidden column (AVG: SUM and COUNT, divided as
     /// MySQL divides decimals).
     fn aggregate(&self, expr: &Expr, function: AggregateFunction, distinct: bool) -> Built {
+        if function == AggregateFunction::GroupConcat {
+            return Err(format!("`{}` inside an expression", shape(expr)));
+        }
         if distinct {
             return Err(format!(
                 "`{}` (an aggregate of DISTINCT values) inside an expression",

@@ -13,6 +13,7 @@ use shardgate_router::{
 
 use shardgate_router::merge_expr::Projection;
 
+use super::group_concat::{ConcatPlan, Element};
 use super::project::{evaluate, GroupValues};
 use super::select::MergeError;
 use super::stream::ShardHeader;
@@ -28,6 +29,8 @@ pub struct Group {
     /// For each aggregate of DISTINCT values: the distinct arguments seen, by their
     /// collation-normalized form.
     distinct: Vec<HashMap<Vec<u8>, Vec<u8>>>,
+    /// For each GROUP_CONCAT: the values seen.
+    concat: Vec<Vec<Element>>,
 }
 
 /// How to fold the rows of one query's shard results into groups.
@@ -49,6 +52,7 @@ pub struct GroupFolder {
     kinds: Vec<ColumnKind>,
     types: Vec<(u8, u16, u8)>,
     count_columns: Vec<usize>,
+    concats: Vec<ConcatPlan>,
 }
 
 impl GroupFolder {
@@ -78,8 +82,12 @@ impl GroupFolder {
         let mut distinct = Vec::new();
         let mut count_columns = Vec::new();
         for a in &spec.aggregates {
-            let plain_min_max =
-                matches!(a.function, AggregateFunction::Min | AggregateFunction::Max);
+            // MIN and MAX of distinct values are MIN and MAX; GROUP_CONCAT drops its repeats
+            // itself.
+            let plain_min_max = matches!(
+                a.function,
+                AggregateFunction::Min | AggregateFunction::Max | AggregateFunction::GroupConcat
+            );
             if a.function == AggregateFunction::Count {
                 count_columns.push(a.column);
             }
@@ -97,9 +105,26 @@ impl GroupFolder {
                         )
                     })?;
                 distinct.push((a.column, a.function, argument));
-            } else if a.function != AggregateFunction::Avg {
+            } else if !matches!(
+                a.function,
+                AggregateFunction::Avg | AggregateFunction::GroupConcat
+            ) {
                 folds.push((a.column, a.function));
             }
+        }
+        let mut concats = Vec::new();
+        for g in &spec.group_concats {
+            let parts = spec
+                .derived_at(
+                    visible,
+                    Derived::GroupConcatParts {
+                        aggregate: g.column,
+                    },
+                )
+                .ok_or_else(|| {
+                    MergeError::NotSupported("GROUP_CONCAT without its values".into())
+                })?;
+            concats.push(ConcatPlan::new(g.clone(), parts));
         }
         let mut avg_parts = Vec::new();
         let mut having_aggregates = Vec::new();
@@ -168,6 +193,7 @@ impl GroupFolder {
             kinds: header.kinds.clone(),
             types: header.types.clone(),
             count_columns,
+            concats,
         })
     }
 
@@ -189,13 +215,18 @@ impl GroupFolder {
     }
 
     /// A new group from its first row.
-    pub fn start(&self, row: Values) -> Group {
+    pub fn start(&self, row: Values) -> Result<Group, MergeError> {
+        let mut concat = vec![Vec::new(); self.concats.len()];
+        for (plan, elements) in self.concats.iter().zip(&mut concat) {
+            plan.absorb(elements, &row)?;
+        }
         let mut group = Group {
             row,
             distinct: vec![HashMap::new(); self.distinct.len()],
+            concat,
         };
         self.note_distinct(&mut group, None);
-        group
+        Ok(group)
     }
 
     /// Folds one more row of the same group in.
@@ -208,6 +239,9 @@ impl GroupFolder {
             }
         }
         self.note_distinct(group, Some(row));
+        for (plan, elements) in self.concats.iter().zip(&mut group.concat) {
+            plan.absorb(elements, row)?;
+        }
         Ok(())
     }
 
@@ -259,9 +293,17 @@ impl GroupFolder {
                 | AggregateFunction::Max
                 | AggregateFunction::BitAnd
                 | AggregateFunction::BitOr
-                | AggregateFunction::BitXor => continue,
+                | AggregateFunction::BitXor
+                | AggregateFunction::GroupConcat => continue,
             };
             if let Some(slot) = group.row.get_mut(column) {
+                *slot = value;
+            }
+        }
+        let concat = std::mem::take(&mut group.concat);
+        for (plan, elements) in self.concats.iter().zip(concat) {
+            let value = plan.finish(elements, &group.row);
+            if let Some(slot) = group.row.get_mut(plan.column()) {
                 *slot = value;
             }
         }
@@ -299,6 +341,7 @@ impl GroupFolder {
         let group = Group {
             row,
             distinct: vec![HashMap::new(); self.distinct.len()],
+            concat: vec![Vec::new(); self.concats.len()],
         };
         self.finish(group)
     }
@@ -452,6 +495,9 @@ pub fn fold(
             if compare(&value, &acc, kind) == Ordering::Greater { value } else { acc }
         }
         AggregateFunction::Avg => return Err(MergeError::NotSupported("AVG without its SUM and COUNT".into())),
+        AggregateFunction::GroupConcat => {
+            return Err(MergeError::NotSupported("GROUP_CONCAT without its values".into()))
+        }
         AggregateFunction::BitAnd | AggregateFunction::BitOr | AggregateFunction::BitXor => {
             let bits = |v: &[u8]| std::str::from_utf8(v).ok().and_then(|s| s.trim().parse::<u64>().ok());
             let (Some(a), Some(b)) = (bits(&acc), bits(&value)) else {

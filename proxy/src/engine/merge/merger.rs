@@ -230,7 +230,7 @@ impl Merger {
                 match current {
                     Some((k, group)) if *k == key => folder.absorb(group, &row.values)?,
                     _ => {
-                        let started = folder.start(row.values);
+                        let started = folder.start(row.values)?;
                         if let Some((_, done)) = current.replace((key, started)) {
                             if let Some(r) = folder.finish(done)? {
                                 return Ok(Some(cut(r, visible)));
@@ -295,7 +295,7 @@ async fn hash_groups(
                 None => {
                     stream.keep(&row)?;
                     index.insert(key, groups.len());
-                    groups.push(folder.start(row.values));
+                    groups.push(folder.start(row.values)?);
                 }
             }
         }

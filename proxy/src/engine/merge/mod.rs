@@ -8,6 +8,7 @@
 //! arguments), HAVING, DISTINCT, LIMIT and OFFSET.
 
 mod group;
+mod group_concat;
 mod merger;
 mod project;
 mod select;
