@@ -6,6 +6,7 @@
 pub mod backend;
 pub mod cli;
 pub mod engine;
+pub mod error;
 pub mod keygen;
 pub mod migration;
 pub mod protocol;

@@ -24,7 +24,8 @@ use shardgate_router::ShapeCache;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 use tokio::net::TcpStream;
 
-use crate::backend::{BackendError, BackendErrorKind, ConnFlags, PooledConn};
+use crate::backend::{BackendError, ConnFlags, PooledConn};
+use crate::error::StatementError;
 use crate::protocol::codes;
 use crate::protocol::handshake::{self, ClientHello, HandshakeError};
 use crate::protocol::io::{PacketError, PacketReader, PacketWriter};
@@ -390,15 +391,23 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         Ok(())
     }
 
+    /// shardgate's own error answer.
     pub(crate) async fn send_error(
         &mut self,
-        code: (u16, &str),
+        code: (u16, &'static str),
         message: &str,
     ) -> Result<(), SessionError> {
-        self.send_err_info(&ErrInfo::new(code.0, code.1, message))
+        self.send_failure(StatementError::proxy(code, message))
             .await
     }
 
+    /// A failed statement's answer: the one place a failure becomes an error packet.
+    pub(crate) async fn send_failure(&mut self, e: StatementError) -> Result<(), SessionError> {
+        tracing::debug!(origin = ?e.origin(), retry_safe = e.retry_safe(), "statement failed: {e}");
+        self.send_err_info(&e.to_err_info()).await
+    }
+
+    /// Writes an error packet and records it as the statement's diagnostics.
     pub(crate) async fn send_err_info(&mut self, err: &ErrInfo) -> Result<(), SessionError> {
         self.errored = true;
         self.diagnostics.error(err.code, &err.message);
@@ -406,23 +415,11 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         Ok(())
     }
 
-    /// A backend failure as the client sees it: the server's own error with its code and
-    /// SQLSTATE, or one that names the backend.
     pub(crate) async fn send_backend_error(
         &mut self,
         e: &BackendError,
     ) -> Result<(), SessionError> {
-        match &e.kind {
-            BackendErrorKind::Server(info) => self.send_err_info(info).await,
-            BackendErrorKind::Timeout(_) => {
-                self.send_error(codes::ER_QUERY_TIMEOUT, &format!("shardgate: {e}"))
-                    .await
-            }
-            _ => {
-                self.send_error(codes::ER_BACKEND_UNAVAILABLE, &format!("shardgate: {e}"))
-                    .await
-            }
-        }
+        self.send_failure(StatementError::Backend(e.clone())).await
     }
 
     async fn init_db(&mut self, db: &str) -> Result<(), SessionError> {

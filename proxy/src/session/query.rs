@@ -13,6 +13,7 @@ use crate::backend::PooledConn;
 use crate::engine::fanout::{self, Job, Lane};
 use crate::engine::relay::{relay, RelayError};
 use crate::engine::warnings::read_warnings;
+use crate::error::StatementError;
 use crate::keygen::TakenKeys;
 use crate::protocol::codes;
 use crate::protocol::wire::OkInfo;
@@ -245,21 +246,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     }
 
     pub(crate) async fn send_router_error(&mut self, e: &RouterError) -> Result<(), SessionError> {
-        let code = match e {
-            // Default-deny: what the planner cannot parse is not run, whether the text is
-            // wrong or is MySQL the parser does not know.
-            RouterError::Parse(_) => codes::ER_NOT_SUPPORTED_YET,
-            RouterError::UnknownTable { .. } => codes::ER_NO_SUCH_TABLE,
-            RouterError::ParamCount { .. } => codes::ER_WRONG_ARGUMENTS,
-            RouterError::BadShardKey(_) => (1364, "HY000"),
-            RouterError::Keys(_) => codes::ER_UNKNOWN_ERROR,
-            _ => codes::ER_NOT_SUPPORTED_YET,
-        };
-        let message = format!(
-            "shardgate: {}",
-            e.to_string().trim_start_matches("router: ")
-        );
-        self.send_error(code, &message).await
+        self.send_failure(StatementError::Planner(e.clone())).await
     }
 
     async fn run_plan(&mut self, plan: Plan) -> Result<(), SessionError> {

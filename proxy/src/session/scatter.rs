@@ -7,20 +7,14 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use super::{Session, SessionError};
 use crate::engine::binary_row::encode_binary_row;
 use crate::engine::fanout::Job;
-use crate::engine::merge::stream::{Budget, ShardHeader, StreamError};
+use crate::engine::merge::stream::{Budget, ShardHeader};
 use crate::engine::merge::{support, MergeError, Merger, OutRow, Strategy};
 use crate::engine::scatter::{start, ReadLane};
 use crate::engine::warnings::WarningSink;
+use crate::error::StatementError;
 use crate::protocol::codes;
 use crate::protocol::wire::{eof_packet, ok_packet, put_lenenc_bytes, put_lenenc_int, OkInfo};
 use shardgate_router::combine_per_database;
-
-/// MySQL's ER_OUT_OF_RESOURCES.
-const ER_OUT_OF_RESOURCES: (u16, &str) = (1041, "HY000");
-/// MySQL's ER_DATA_OUT_OF_RANGE.
-const ER_DATA_OUT_OF_RANGE: (u16, &str) = (1690, "22003");
-/// MySQL's ER_UNKNOWN_ERROR.
-const ER_UNKNOWN_ERROR: (u16, &str) = (1105, "HY000");
 
 impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     pub(crate) async fn scatter_select(&mut self, plan: Plan) -> Result<(), SessionError> {
@@ -105,35 +99,12 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         targets: usize,
         budget: &Budget,
     ) -> Result<(), SessionError> {
-        match error {
-            MergeError::NotSupported(reason) => {
-                self.send_error(
-                    codes::ER_NOT_SUPPORTED_YET,
-                    &format!("shardgate does not support {reason} yet"),
-                )
-                .await
-            }
-            MergeError::Overflow(message) => self.send_error(ER_DATA_OUT_OF_RANGE, &message).await,
-            MergeError::Unordered(message) => self.send_error(ER_UNKNOWN_ERROR, &message).await,
-            MergeError::Stream(StreamError::Backend(e)) => self.send_backend_error(&e).await,
-            MergeError::Stream(StreamError::OverBudget) => {
-                let message = format!(
-                    "shardgate: merging this SELECT over {targets} physical tables needs more than proxy.merge_memory_limit ({} bytes); narrow it with the sharding key or a smaller LIMIT",
-                    budget.limit
-                );
-                self.send_error(ER_OUT_OF_RESOURCES, &message).await
-            }
-            MergeError::Stream(StreamError::Shape(message)) => {
-                self.send_error(codes::ER_NOT_SUPPORTED_YET, &message).await
-            }
-            MergeError::Stream(StreamError::Aborted) => {
-                self.send_error(
-                    ER_UNKNOWN_ERROR,
-                    "shardgate: a shard statement did not run because an earlier one on its connection failed",
-                )
-                .await
-            }
-        }
+        self.send_failure(StatementError::Merge {
+            error,
+            targets,
+            memory_limit: budget.limit,
+        })
+        .await
     }
 
     /// Writes the merged result set as its rows come, with logical names in its metadata.

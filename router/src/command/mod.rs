@@ -172,7 +172,12 @@ fn select(sql: &str) -> Command<'_> {
                 return Command::Probe(probe);
             }
         }
-        if let Some(name) = probe::nextval_of(sql) {
+        // A look at the word after SELECT first: this runs for every short SELECT.
+        let after_select = lex::skip_comments(sql).get(6..).unwrap_or("").trim_start();
+        let calls_nextval = after_select
+            .get(..7)
+            .is_some_and(|w| w.eq_ignore_ascii_case("NEXTVAL"));
+        if let Some(name) = calls_nextval.then(|| probe::nextval_of(sql)).flatten() {
             return Command::NextVal(name);
         }
     }
