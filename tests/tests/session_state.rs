@@ -301,3 +301,77 @@ async fn session_state_through_pymysql() {
     );
     assert!(stdout.contains("all checks passed"), "{stdout}");
 }
+
+/// SQL `PREPARE` / `EXECUTE` outside a transaction, from several clients at once: each
+/// EXECUTE runs on the connection its PREPARE ran on (on another, the backend name of the
+/// statement could stand for another client's), single- and multi-target writes alike, and
+/// every row lands in its own physical table.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sql_prepared_writes_outside_a_transaction() {
+    let cluster = start().await;
+    let mut tasks = Vec::new();
+    for client in 0..4i64 {
+        let mut conn = cluster.client().await;
+        tasks.push(tokio::spawn(async move {
+            conn.query_drop(
+                "PREPARE ins FROM 'INSERT INTO t_order (order_id, user_id, status) VALUES (?, ?, ?)'",
+            )
+            .await
+            .unwrap();
+            conn.query_drop("PREPARE bump FROM 'UPDATE t_order SET amount = amount + ? WHERE user_id = ?'")
+                .await
+                .unwrap();
+            for i in 0..60i64 {
+                let key = client * 1000 + i + 1;
+                conn.query_drop(format!(
+                    "SET @k = {key}, @u = {}, @s = 'c{client}'",
+                    100 + client
+                ))
+                .await
+                .unwrap();
+                conn.query_drop("EXECUTE ins USING @k, @u, @s").await.unwrap();
+                assert_eq!(conn.affected_rows(), 1, "key {key}");
+            }
+            // Over every physical table: one EXECUTE per table, each on its PREPARE's
+            // connection.
+            conn.query_drop("SET @d = 1").await.unwrap();
+            conn.query_drop("EXECUTE bump USING @d, @u").await.unwrap();
+            assert_eq!(conn.affected_rows(), 60, "client {client}");
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let mut conn = cluster.client().await;
+    let rows: Vec<(i64, i64, String, String)> = conn
+        .query(
+            "SELECT order_id, user_id, status, CAST(amount AS CHAR) FROM t_order ORDER BY order_id",
+        )
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 240);
+    for (key, user, status, amount) in &rows {
+        let client = key / 1000;
+        assert_eq!(
+            (*user, status.as_str(), amount.as_str()),
+            (100 + client, format!("c{client}").as_str(), "1.00"),
+            "key {key}"
+        );
+    }
+    // Each row in the physical table its key names, and nowhere else.
+    let mut placed = 0;
+    for (i, _) in cluster.servers.iter().enumerate() {
+        let mut backend = cluster.backend(i).await;
+        for (key, ..) in &rows {
+            let (db, table) = (key % 32, key / 32 % 32);
+            let found: Vec<i64> = backend
+                .query(format!(
+                    "SELECT order_id FROM order_db_{db}.t_order_{table} WHERE order_id = {key}"
+                ))
+                .await
+                .unwrap_or_default();
+            placed += found.len();
+        }
+    }
+    assert_eq!(placed, 240);
+}

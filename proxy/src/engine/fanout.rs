@@ -17,6 +17,9 @@ pub enum Job {
         body: Vec<u8>,
         long_data: Vec<(u16, Vec<u8>)>,
     },
+    /// A SQL-level prepared statement: `PREPARE` then `EXECUTE`, on one connection (on
+    /// another, the name could stand for another statement).
+    PrepareExecute { prepare: String, execute: String },
 }
 
 /// One connection and the statements it runs, in order.
@@ -52,6 +55,10 @@ pub async fn run(lanes: Vec<Lane>) -> (Vec<PooledConn>, FanoutOutcome) {
                     let run = async move {
                         match job {
                             Job::Text(sql) => conn.execute_internal(sql).await,
+                            Job::PrepareExecute { prepare, execute } => {
+                                conn.execute_internal(prepare).await?;
+                                conn.execute_internal(execute).await
+                            }
                             Job::Execute {
                                 sql,
                                 body,

@@ -125,6 +125,12 @@ impl StatementReader<'_> {
         let binary = matches!(job, Job::Execute { .. });
         match job {
             Job::Text(sql) => self.conn.send_command(0x03, sql.as_bytes()).await,
+            Job::PrepareExecute { prepare, execute } => {
+                match self.conn.execute_internal(prepare).await {
+                    Ok(_) => self.conn.send_command(0x03, execute.as_bytes()).await,
+                    Err(e) => Err(e),
+                }
+            }
             Job::Execute {
                 sql,
                 body,

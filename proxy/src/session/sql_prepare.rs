@@ -129,22 +129,24 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             let Some((backend, prepare, execute)) = jobs.pop() else {
                 return Ok(());
             };
+            // PREPARE and EXECUTE on one connection: on another, the name could stand for
+            // another client's statement.
             let mut conn = match self.take_conn(backend).await {
                 Ok(c) => c,
                 Err(e) => return self.send_backend_error(&e).await,
             };
-            let prepared = conn.execute_internal(&prepare).await;
-            self.give_back(backend, conn);
-            if let Err(e) = prepared {
+            if let Err(e) = conn.execute_internal(&prepare).await {
+                self.give_back(backend, conn);
                 return self.send_backend_error(&e).await;
             }
-            return self.single(backend, execute.as_bytes()).await;
+            if let Err(e) = conn.send_command(0x03, execute.as_bytes()).await {
+                return self.send_backend_error(&e).await;
+            }
+            return self.relay_answer(backend, conn).await;
         }
         let jobs = jobs
             .into_iter()
-            .flat_map(|(backend, prepare, execute)| {
-                [(backend, Job::Text(prepare)), (backend, Job::Text(execute))]
-            })
+            .map(|(backend, prepare, execute)| (backend, Job::PrepareExecute { prepare, execute }))
             .collect();
         self.fan_out_jobs(jobs, false).await
     }
