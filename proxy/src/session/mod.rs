@@ -7,6 +7,7 @@ mod catalog;
 mod conns;
 mod diagnostics;
 mod dual_write;
+mod execute;
 mod keys;
 mod metadata;
 mod prepared;

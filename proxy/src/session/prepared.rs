@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use shardgate_router::{MergeSpec, ParamValue, StatementKind, Template};
+use shardgate_router::{ParamValue, Template};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use shardgate_router::command::{Command, Probe};
@@ -222,54 +222,15 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         if !matches!(self.migration_of(&plan), crate::migration::Lookup::None) {
             return self.dual_write_prepared(&template, &values).await;
         }
-        self.generated_insert_id = plan.generated_keys.first().map(|&id| id as u64);
-        let one_copy = plan.merge == MergeSpec::OneCopyAffectedRows;
-        let (kind, merge) = (plan.kind, plan.merge);
-        // Decided before combining: one combined statement still needs the merge.
-        let tables = plan.targets.len();
-        let single = tables == 1;
-        let (targets, ordered) = match (&merge, kind) {
-            (MergeSpec::Select(spec), StatementKind::Select) => {
-                // One statement per database: fewer round trips, same answer.
-                let combined = shardgate_router::combine_per_database(
-                    plan.targets,
-                    spec.shard_order.as_deref(),
-                    spec.sorted_by_statements(),
-                );
-                (combined.statements, combined.ordered)
+        self.execute_plan(plan, |t| {
+            let (body, long_data) = execute_body(body, &bound, &t.params, &long_data);
+            Job::Execute {
+                sql: t.sql,
+                body,
+                long_data,
             }
-            _ => (plan.targets, false),
-        };
-        let mut jobs = Vec::with_capacity(targets.len());
-        for target in targets {
-            let (exec_body, pieces) = execute_body(body, &bound, &target.params, &long_data);
-            jobs.push((target.backend, target.sql, exec_body, pieces));
-        }
-        if single {
-            let Some((backend, sql, exec_body, pieces)) = jobs.pop() else {
-                return Ok(());
-            };
-            return self
-                .execute_single(backend, &sql, &exec_body, &pieces)
-                .await;
-        }
-        let jobs: Vec<(usize, Job)> = jobs
-            .into_iter()
-            .map(|(backend, sql, body, long_data)| {
-                (
-                    backend,
-                    Job::Execute {
-                        sql,
-                        body,
-                        long_data,
-                    },
-                )
-            })
-            .collect();
-        if let (StatementKind::Select, MergeSpec::Select(spec)) = (kind, &merge) {
-            return self.scatter_jobs(spec, jobs, tables, ordered).await;
-        }
-        self.fan_out_jobs(jobs, one_copy).await
+        })
+        .await
     }
 
     /// BEGIN, COMMIT, SET ... prepared: described as taking no parameters and returning no
@@ -334,27 +295,6 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             },
         );
         Ok(())
-    }
-
-    /// Executes on one backend and relays the (binary) result.
-    async fn execute_single(
-        &mut self,
-        backend: usize,
-        sql: &str,
-        body: &[u8],
-        long_data: &[(u16, Vec<u8>)],
-    ) -> Result<(), SessionError> {
-        let mut conn = match self.take_conn(backend).await {
-            Ok(c) => c,
-            Err(e) => return self.send_backend_error(&e).await,
-        };
-        if let Err(e) = conn.send_execute(sql, body, long_data).await {
-            if !e.breaks_connection() {
-                self.give_back(backend, conn);
-            }
-            return self.send_backend_error(&e).await;
-        }
-        self.relay_answer(backend, conn).await
     }
 
     pub(crate) fn stmt_send_long_data(&mut self, body: &[u8]) {

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use crate::migration::{CutOverRouting, Lookup};
 use shardgate_migrate::Phase;
 use shardgate_router::command::{self, autocommit_value, Command, SetItem, SqlPrepared};
-use shardgate_router::{KeyError, MergeSpec, Plan, RouterError, StatementKind};
+use shardgate_router::{KeyError, Plan, RouterError};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::{Session, SessionError};
@@ -250,19 +250,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     }
 
     async fn run_plan(&mut self, plan: Plan) -> Result<(), SessionError> {
-        // Generated keys: the OK packet and LAST_INSERT_ID() report the first, as MySQL does
-        // for AUTO_INCREMENT.
-        self.generated_insert_id = plan.generated_keys.first().map(|&id| id as u64);
-        if plan.targets.len() == 1 {
-            let Some(target) = plan.targets.into_iter().next() else {
-                return Ok(());
-            };
-            return self.single(target.backend, target.sql.as_bytes()).await;
-        }
-        if plan.kind == StatementKind::Select {
-            return self.scatter_select(plan).await;
-        }
-        self.fan_out(plan).await
+        self.execute_plan(plan, |t| Job::Text(t.sql)).await
     }
 
     /// One target: send the statement and relay the answer as it comes.
@@ -339,17 +327,6 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 self.send_error(codes::ER_QUERY_TIMEOUT, &message).await
             }
         }
-    }
-
-    /// Several targets of a write: run them in parallel lanes and answer with one OK.
-    async fn fan_out(&mut self, plan: Plan) -> Result<(), SessionError> {
-        let one_copy = plan.merge == MergeSpec::OneCopyAffectedRows;
-        let jobs = plan
-            .targets
-            .into_iter()
-            .map(|t| (t.backend, Job::Text(t.sql)))
-            .collect();
-        self.fan_out_jobs(jobs, one_copy).await
     }
 
     /// Runs jobs on their backends, several lanes per backend (one inside a transaction),

@@ -1,7 +1,7 @@
 //! A SELECT over several physical tables: start every shard's statement, merge the streams,
 //! and answer with one result set, written as the merged rows come.
 
-use shardgate_router::{MergeSpec, Plan, SelectMerge};
+use shardgate_router::SelectMerge;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::{Session, SessionError};
@@ -14,34 +14,8 @@ use crate::engine::warnings::WarningSink;
 use crate::error::StatementError;
 use crate::protocol::codes;
 use crate::protocol::wire::{eof_packet, ok_packet, put_lenenc_bytes, put_lenenc_int, OkInfo};
-use shardgate_router::combine_per_database;
 
 impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
-    pub(crate) async fn scatter_select(&mut self, plan: Plan) -> Result<(), SessionError> {
-        let MergeSpec::Select(spec) = plan.merge else {
-            return self
-                .send_error(
-                    codes::ER_NOT_SUPPORTED_YET,
-                    "shardgate: this SELECT has no merge plan",
-                )
-                .await;
-        };
-        let tables = plan.targets.len();
-        // One statement per database: fewer round trips, same answer.
-        let combined = combine_per_database(
-            plan.targets,
-            spec.shard_order.as_deref(),
-            spec.sorted_by_statements(),
-        );
-        let jobs = combined
-            .statements
-            .into_iter()
-            .map(|t| (t.backend, Job::Text(t.sql)))
-            .collect();
-        self.scatter_jobs(&spec, jobs, tables, combined.ordered)
-            .await
-    }
-
     /// Runs a SELECT's physical statements (text or prepared) over `targets` physical
     /// tables, merges, and answers. `ordered`: each statement ends with the spec's shard
     /// order.

@@ -9,7 +9,7 @@
 use std::sync::Arc;
 
 use shardgate_router::command::{self, PrepareSource};
-use shardgate_router::{ParamValue, StatementKind};
+use shardgate_router::ParamValue;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::{Session, SessionError};
@@ -96,19 +96,9 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         if !matches!(self.migration_of(&plan), crate::migration::Lookup::None) {
             return self.dual_write_prepared(&template, &values).await;
         }
-        self.generated_insert_id = plan.generated_keys.first().map(|&id| id as u64);
-        if plan.targets.len() > 1 && plan.kind == StatementKind::Select {
-            // A merge over several tables: run it as the text statement it stands for, the
-            // variables' values written in as literals.
-            let Some(text) = template.with_literals(&values) else {
-                return self
-                    .send_error(codes::ER_WRONG_ARGUMENTS, "Incorrect arguments to EXECUTE")
-                    .await;
-            };
-            return self.routed(&text).await;
-        }
-        let mut jobs = Vec::new();
-        for target in plan.targets {
+        // The values travel as the backend's own user variables (the session's, set on
+        // every connection it uses), never spliced into SQL text.
+        self.execute_plan(plan, |target| {
             let prepare = format!(
                 "PREPARE {BACKEND_NAME} FROM '{}'",
                 target.sql.replace('\\', "\\\\").replace('\'', "''")
@@ -123,32 +113,9 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             } else {
                 format!("EXECUTE {BACKEND_NAME} USING {}", using.join(", "))
             };
-            jobs.push((target.backend, prepare, execute));
-        }
-        if jobs.len() == 1 {
-            let Some((backend, prepare, execute)) = jobs.pop() else {
-                return Ok(());
-            };
-            // PREPARE and EXECUTE on one connection: on another, the name could stand for
-            // another client's statement.
-            let mut conn = match self.take_conn(backend).await {
-                Ok(c) => c,
-                Err(e) => return self.send_backend_error(&e).await,
-            };
-            if let Err(e) = conn.execute_internal(&prepare).await {
-                self.give_back(backend, conn);
-                return self.send_backend_error(&e).await;
-            }
-            if let Err(e) = conn.send_command(0x03, execute.as_bytes()).await {
-                return self.send_backend_error(&e).await;
-            }
-            return self.relay_answer(backend, conn).await;
-        }
-        let jobs = jobs
-            .into_iter()
-            .map(|(backend, prepare, execute)| (backend, Job::PrepareExecute { prepare, execute }))
-            .collect();
-        self.fan_out_jobs(jobs, false).await
+            Job::PrepareExecute { prepare, execute }
+        })
+        .await
     }
 
     /// A user variable's value as the session set it (NULL when never set).

@@ -1,0 +1,97 @@
+//! One way to run a bound plan, whichever way the client sent the statement: as text
+//! (COM_QUERY), as a binary execute (COM_STMT_EXECUTE) or as SQL `EXECUTE ... USING`. Only
+//! the job each physical statement becomes differs; one target is relayed as it comes, a
+//! SELECT over several is merged, a write over several is fanned out and answered with one
+//! OK.
+
+use shardgate_router::{combine_per_database, MergeSpec, PhysicalStatement, Plan, StatementKind};
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use super::{Session, SessionError};
+use crate::engine::fanout::Job;
+use crate::protocol::codes;
+
+impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
+    /// Runs `plan`, each physical statement sent as `job` makes it.
+    pub(crate) async fn execute_plan(
+        &mut self,
+        plan: Plan,
+        job: impl Fn(PhysicalStatement) -> Job,
+    ) -> Result<(), SessionError> {
+        // Generated keys: the OK packet and LAST_INSERT_ID() report the first, as MySQL does
+        // for AUTO_INCREMENT.
+        self.generated_insert_id = plan.generated_keys.first().map(|&id| id as u64);
+        let tables = plan.targets.len();
+        if tables == 1 {
+            let Some(target) = plan.targets.into_iter().next() else {
+                return Ok(());
+            };
+            let backend = target.backend;
+            return self.run_one(backend, job(target)).await;
+        }
+        match (plan.kind, plan.merge) {
+            (StatementKind::Select, MergeSpec::Select(spec)) => {
+                // One statement per database: fewer round trips, same answer.
+                let combined = combine_per_database(
+                    plan.targets,
+                    spec.shard_order.as_deref(),
+                    spec.sorted_by_statements(),
+                );
+                let jobs = combined
+                    .statements
+                    .into_iter()
+                    .map(|t| (t.backend, job(t)))
+                    .collect();
+                self.scatter_jobs(&spec, jobs, tables, combined.ordered)
+                    .await
+            }
+            (StatementKind::Select, _) => {
+                self.send_error(
+                    codes::ER_NOT_SUPPORTED_YET,
+                    "shardgate: this SELECT has no merge plan",
+                )
+                .await
+            }
+            (_, merge) => {
+                let one_copy = merge == MergeSpec::OneCopyAffectedRows;
+                let jobs = plan
+                    .targets
+                    .into_iter()
+                    .map(|t| (t.backend, job(t)))
+                    .collect();
+                self.fan_out_jobs(jobs, one_copy).await
+            }
+        }
+    }
+
+    /// One job on its backend, the answer relayed as it comes.
+    async fn run_one(&mut self, backend: usize, job: Job) -> Result<(), SessionError> {
+        let mut conn = match self.take_conn(backend).await {
+            Ok(c) => c,
+            Err(e) => return self.send_backend_error(&e).await,
+        };
+        let sent = match &job {
+            Job::Text(sql) => conn.send_command(0x03, sql.as_bytes()).await,
+            Job::Execute {
+                sql,
+                body,
+                long_data,
+            } => conn.send_execute(sql, body, long_data).await,
+            // PREPARE and EXECUTE on one connection: on another, the name could stand for
+            // another statement.
+            Job::PrepareExecute { prepare, execute } => {
+                match conn.execute_internal(prepare).await {
+                    Ok(_) => conn.send_command(0x03, execute.as_bytes()).await,
+                    Err(e) => Err(e),
+                }
+            }
+        };
+        if let Err(e) = sent {
+            if !e.breaks_connection() {
+                self.give_back(backend, conn);
+            }
+            return self.send_backend_error(&e).await;
+        }
+        self.relay_answer(backend, conn).await
+    }
+}
