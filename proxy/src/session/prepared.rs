@@ -236,7 +236,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     /// BEGIN, COMMIT, SET ... prepared: described as taking no parameters and returning no
     /// columns, and run as text on each execute.
     async fn prepare_session_statement(&mut self, sql: &str) -> Result<(), SessionError> {
-        if sql.contains('?') {
+        if shardgate_router::command::has_placeholder(sql) {
             return self
                 .send_error(
                     codes::ER_NOT_SUPPORTED_YET,

@@ -122,6 +122,36 @@ pub fn split_top_level(text: &str) -> Vec<&str> {
     parts
 }
 
+/// Whether the statement holds a `?` parameter marker (outside quotes and comments).
+pub fn has_placeholder(sql: &str) -> bool {
+    let mut quote = None::<char>;
+    let mut chars = sql.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        match (quote, c) {
+            (Some(_), '\\') => {
+                chars.next();
+            }
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '\'' | '"' | '`') => quote = Some(c),
+            (None, '?') => return true,
+            (None, '/') if sql[i..].starts_with("/*") => {
+                let end = sql[i + 2..].find("*/").map_or(sql.len(), |e| i + 2 + e + 2);
+                while chars.peek().is_some_and(|(j, _)| *j < end) {
+                    chars.next();
+                }
+            }
+            (None, '#') => {
+                while chars.peek().is_some_and(|(_, c)| *c != '\n') {
+                    chars.next();
+                }
+            }
+            _ => {}
+        }
+    }
+    false
+}
+
 /// A name as written, unquoted: `` `my sp` `` is `my sp`.
 pub fn unquote(name: &str) -> &str {
     name.strip_prefix('`')
@@ -154,6 +184,13 @@ mod tests {
             vec!["SHOW", "TABLES", "LIKE", "'t %'"]
         );
         assert_eq!(words("a/*x*/b"), vec!["a", "b"]);
+    }
+
+    #[test]
+    fn finds_parameter_markers() {
+        assert!(has_placeholder("SET @a = ?"));
+        assert!(!has_placeholder("SET @a = '?' /* ? */ # ?"));
+        assert!(!has_placeholder("SET @`a?` = 1"));
     }
 
     #[test]
