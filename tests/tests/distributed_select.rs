@@ -278,6 +278,25 @@ async fn expressions_over_aggregates_match_one_unsharded_table() {
     let cut: Vec<(Option<i64>, String)> = proxy.query(sql).await.unwrap();
     assert!(cut.iter().all(|(_, c)| c.len() <= 300));
     assert!(cut.iter().any(|(_, c)| c.len() == 300 || c.len() == 299));
+    // Each cut warns, as MySQL warns (1260).
+    let cut_groups = cut.iter().filter(|(_, c)| c.len() >= 299).count();
+    let warned: Vec<(String, u16, String)> = proxy.query("SHOW WARNINGS").await.unwrap();
+    let expected: Vec<(String, u16, String)> = {
+        reference
+            .query_drop(sql.replace("FROM t_order", "FROM reference.t_order"))
+            .await
+            .unwrap();
+        reference.query("SHOW WARNINGS").await.unwrap()
+    };
+    assert_eq!(warned.len(), cut_groups, "{warned:?}");
+    assert_eq!(
+        warned.len(),
+        expected.len(),
+        "{warned:?} against {expected:?}"
+    );
+    assert!(warned
+        .iter()
+        .all(|(_, code, m)| *code == 1260 && m.ends_with("was cut by GROUP_CONCAT()")));
     // A shard's own values longer than the limit: refused, never cut short silently.
     proxy
         .query_drop("SET SESSION group_concat_max_len = 4")

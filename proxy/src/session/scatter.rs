@@ -10,7 +10,7 @@ use crate::engine::fanout::Job;
 use crate::engine::merge::stream::{Budget, ShardHeader};
 use crate::engine::merge::{support, MergeError, Merger, OutRow, Strategy};
 use crate::engine::scatter::{start, ReadLane};
-use crate::engine::warnings::WarningSink;
+use crate::engine::warnings::{Condition, WarningSink, Warnings};
 use crate::error::StatementError;
 use crate::protocol::codes;
 use crate::protocol::wire::{eof_packet, ok_packet, put_lenenc_bytes, put_lenenc_int, OkInfo};
@@ -129,6 +129,22 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                     self.writer.write(&out).await?;
                 }
             }
+        }
+        // The merge's own warnings: a GROUP_CONCAT cut at group_concat_max_len, as MySQL
+        // warns of it.
+        let cuts = merger.group_concat_cuts();
+        if !cuts.is_empty() {
+            warnings.add(Warnings {
+                count: cuts.len() as u64,
+                conditions: cuts
+                    .iter()
+                    .map(|row| Condition {
+                        level: "Warning".into(),
+                        code: "1260".into(),
+                        message: format!("Row {row} was cut by GROUP_CONCAT()"),
+                    })
+                    .collect(),
+            });
         }
         // The warnings of every statement the merge read to its end (all of them, unless
         // a LIMIT stopped it early).

@@ -13,7 +13,7 @@ use shardgate_router::{
 
 use shardgate_router::merge_expr::Projection;
 
-use super::group_concat::{ConcatPlan, Element};
+use super::group_concat::{ConcatPlan, Element, GroupConcatCuts};
 use super::project::{evaluate, GroupValues};
 use super::select::MergeError;
 use super::stream::ShardHeader;
@@ -53,6 +53,8 @@ pub struct GroupFolder {
     types: Vec<(u8, u16, u8)>,
     count_columns: Vec<usize>,
     concats: Vec<ConcatPlan>,
+    /// Groups whose GROUP_CONCAT was cut, for the warnings.
+    pub cuts: GroupConcatCuts,
 }
 
 impl GroupFolder {
@@ -194,6 +196,7 @@ impl GroupFolder {
             types: header.types.clone(),
             count_columns,
             concats,
+            cuts: GroupConcatCuts::default(),
         })
     }
 
@@ -301,8 +304,10 @@ impl GroupFolder {
             }
         }
         let concat = std::mem::take(&mut group.concat);
+        let mut cut = false;
         for (plan, elements) in self.concats.iter().zip(concat) {
-            let value = plan.finish(elements, &group.row);
+            let (value, was_cut) = plan.finish(elements, &group.row);
+            cut |= was_cut;
             if let Some(slot) = group.row.get_mut(plan.column()) {
                 *slot = value;
             }
@@ -325,6 +330,9 @@ impl GroupFolder {
             if having(filter, &group.row, self) != Some(true) {
                 return Ok(None);
             }
+        }
+        if !self.concats.is_empty() {
+            self.cuts.finished(cut);
         }
         Ok(Some(group.row))
     }

@@ -5,11 +5,34 @@
 //! `group_concat_max_len`.
 
 use std::cmp::Ordering;
+use std::sync::{Arc, Mutex};
 
 use shardgate_router::GroupConcat;
 
 use super::select::MergeError;
 use super::value::{compare, ColumnKind};
+
+/// The groups, numbered as they finish (1-based), whose GROUP_CONCAT was cut: MySQL warns
+/// `Row N was cut by GROUP_CONCAT()` for each.
+#[derive(Debug, Clone, Default)]
+pub struct GroupConcatCuts(Arc<Mutex<(u64, Vec<u64>)>>);
+
+impl GroupConcatCuts {
+    /// Counts a finished group, and notes it when `cut`.
+    pub fn finished(&self, cut: bool) {
+        if let Ok(mut state) = self.0.lock() {
+            state.0 += 1;
+            if cut {
+                let row = state.0;
+                state.1.push(row);
+            }
+        }
+    }
+
+    pub fn rows(&self) -> Vec<u64> {
+        self.0.lock().map(|s| s.1.clone()).unwrap_or_default()
+    }
+}
 
 /// One row's contribution: its value and its sort keys.
 #[derive(Debug, Clone)]
@@ -114,8 +137,13 @@ impl ConcatPlan {
         Ok(())
     }
 
-    /// The group's GROUP_CONCAT: `None` (NULL) when it has no values.
-    pub fn finish(&self, mut elements: Vec<Element>, row: &[Option<Vec<u8>>]) -> Option<Vec<u8>> {
+    /// The group's GROUP_CONCAT: `None` (NULL) when it has no values; and whether it was
+    /// cut at `group_concat_max_len`.
+    pub fn finish(
+        &self,
+        mut elements: Vec<Element>,
+        row: &[Option<Vec<u8>>],
+    ) -> (Option<Vec<u8>>, bool) {
         if !self.spec.descending.is_empty() {
             elements.sort_by(|a, b| {
                 for (i, descending) in self.spec.descending.iter().enumerate() {
@@ -137,7 +165,7 @@ impl ConcatPlan {
             elements.dedup_by(|a, b| compare(&a.value, &b.value, a.value_kind) == Ordering::Equal);
         }
         if elements.is_empty() {
-            return None;
+            return (None, false);
         }
         let mut out = Vec::new();
         for (i, e) in elements.iter().enumerate() {
@@ -151,6 +179,7 @@ impl ConcatPlan {
             .and_then(Option::as_deref)
             .and_then(|v| std::str::from_utf8(v).ok())
             .and_then(|v| v.trim().parse::<usize>().ok());
+        let mut cut = false;
         if let Some(max) = max_len.filter(|max| out.len() > *max) {
             // Cut as the server cuts: at the limit, on a character boundary.
             let mut end = max;
@@ -158,8 +187,9 @@ impl ConcatPlan {
                 end -= 1;
             }
             out.truncate(end);
+            cut = true;
         }
-        Some(out)
+        (Some(out), cut)
     }
 }
 
@@ -186,7 +216,10 @@ mod tests {
         let shard = |json: &str| vec![None, Some(json.as_bytes().to_vec()), Some(b"1024".to_vec())];
         p.absorb(&mut elements, &shard(r#"[["utf8mb4_general_ci", "a|b", "binary", 3], ["utf8mb4_general_ci", null, "binary", 9]]"#)).unwrap();
         p.absorb(&mut elements, &shard(r#"[["utf8mb4_general_ci", "c", "binary", 10], ["utf8mb4_general_ci", "d", "binary", 1]]"#)).unwrap();
-        assert_eq!(p.finish(elements, &shard("[]")), Some(b"c|a|b|d".to_vec()));
+        assert_eq!(
+            p.finish(elements, &shard("[]")),
+            (Some(b"c|a|b|d".to_vec()), false)
+        );
     }
 
     #[test]
@@ -196,7 +229,7 @@ mod tests {
         let row = vec![None, Some(br#"[["utf8mb4_general_ci", "New"], ["utf8mb4_general_ci", "paid"], ["utf8mb4_general_ci", "new"]]"#.to_vec()), Some(b"5".to_vec())];
         p.absorb(&mut elements, &row).unwrap();
         // Sorted, one of `New`/`new`, then cut at 5 bytes.
-        assert_eq!(p.finish(elements, &row), Some(b"New|p".to_vec()));
+        assert_eq!(p.finish(elements, &row), (Some(b"New|p".to_vec()), true));
     }
 
     #[test]
@@ -204,6 +237,6 @@ mod tests {
         let p = plan(vec![], false);
         let mut elements = Vec::new();
         p.absorb(&mut elements, &[None, None, None]).unwrap();
-        assert_eq!(p.finish(elements, &[None, None, None]), None);
+        assert_eq!(p.finish(elements, &[None, None, None]), (None, false));
     }
 }

@@ -16,6 +16,7 @@ use std::collections::HashMap;
 use shardgate_router::SelectMerge;
 
 use super::group::{Group, GroupFolder, Values};
+use super::group_concat::GroupConcatCuts;
 use super::select::{compare_rows, MergeError};
 use super::stream::{Decode, ShardHeader, ShardRow, ShardStream};
 use super::value::{ColumnKind, SortValue};
@@ -104,6 +105,8 @@ enum Source {
 /// A merge in progress.
 pub struct Merger {
     source: Source,
+    /// Groups whose GROUP_CONCAT was cut at group_concat_max_len.
+    cuts: GroupConcatCuts,
     /// The client's columns (derived ones cut).
     pub header: ShardHeader,
     /// Rows must be re-encoded: derived columns are cut from them.
@@ -134,11 +137,13 @@ impl Merger {
                 Some((c, spec.order_by[i].descending, kind(c)))
             })
             .collect();
+        let mut cuts = GroupConcatCuts::default();
         let source = match strategy {
             Strategy::Concat => Source::Concat { streams, at: 0 },
             Strategy::Ordered => Source::Ordered(KWay::new(streams, sort_keys).await?),
             Strategy::GroupStream => {
                 let folder = Box::new(GroupFolder::new(spec, &header)?);
+                cuts = folder.cuts.clone();
                 let keys = group_stream_keys(spec, &folder, visible, &header);
                 Source::GroupStream {
                     input: KWay::new(streams, keys).await?,
@@ -148,6 +153,7 @@ impl Merger {
             }
             Strategy::GroupHash => {
                 let folder = GroupFolder::new(spec, &header)?;
+                cuts = folder.cuts.clone();
                 let rows =
                     hash_groups(spec, &folder, streams, &sort_keys, header.columns.len()).await?;
                 Source::Rows(rows.into_iter())
@@ -163,12 +169,19 @@ impl Merger {
         header.types.truncate(visible);
         Ok(Merger {
             source,
+            cuts,
             header,
             hide,
             visible,
             offset: spec.offset,
             limit: spec.limit,
         })
+    }
+
+    /// The result rows (1-based) whose GROUP_CONCAT was cut at `group_concat_max_len`, for
+    /// MySQL's warning 1260.
+    pub fn group_concat_cuts(&self) -> Vec<u64> {
+        self.cuts.rows()
     }
 
     /// The next row for the client, or `None` at the end.
