@@ -14,6 +14,7 @@ mod cache;
 mod collect;
 pub mod command;
 mod condition;
+pub mod depth;
 pub mod error;
 mod keys;
 mod literals;

@@ -36,6 +36,7 @@ fn refuse(why: impl Into<String>) -> RouterError {
 /// The keys `sql`, a write on `table` whose rows are identified by the integer column `key`,
 /// touches. Refuses a write whose rows cannot be known before it runs.
 pub fn write_keys(sql: &str, table: &str, key: &str) -> Result<WriteKeys> {
+    crate::depth::check_expression_depth(sql)?;
     let statements =
         Parser::parse_sql(&MySqlDialect {}, sql).map_err(|e| RouterError::Parse(e.to_string()))?;
     let [statement] = statements.as_slice() else {

@@ -86,6 +86,7 @@ impl Router {
     /// Parses and analyzes a statement whose `?` are parameters (COM_STMT_PREPARE). Bind the
     /// template with [`Params::Prepared`] on every execute.
     pub fn prepare(&self, sql: &str) -> Result<Template> {
+        crate::depth::check_expression_depth(sql)?;
         let statements = Parser::parse_sql(&MySqlDialect {}, sql).map_err(|e| {
             crate::analyze::policy::refused_unparsed(sql)
                 .unwrap_or_else(|| RouterError::Parse(e.to_string()))

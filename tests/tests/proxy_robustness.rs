@@ -223,3 +223,66 @@ async fn field_list_names_logical_tables() {
     assert_eq!(error_code(&command(&mut s, b"\x04t_nothing\0").await), 1146);
     assert_eq!(command(&mut s, &[0x0E]).await[0], 0x00);
 }
+
+/// Deep statements are refused with a reason before anything walks their syntax trees, and
+/// the proxy keeps serving (a 2,200-term OR chain used to overflow the stack and take the
+/// whole proxy down with every client): text and prepared, with and without a table, in an
+/// INSERT ... SELECT and a SET. A chain the planner takes still works.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deep_statements_are_refused_and_the_proxy_survives() {
+    let cluster = Cluster::start().await;
+    cluster.create_tables().await;
+    let mut conn = cluster.client().await;
+    let chain = |terms: usize, term: &dyn Fn(usize) -> String| {
+        (0..terms).map(term).collect::<Vec<_>>().join(" OR ")
+    };
+    let on_table = chain(40_000, &|i| format!("order_id = {i}"));
+    let without_table = chain(33_600, &|_| "1".to_string());
+    let statements = [
+        format!("SELECT * FROM t_order WHERE {on_table}"),
+        format!("SELECT {without_table}"),
+        format!("INSERT INTO t_order (order_id, user_id) SELECT order_id, user_id FROM t_order WHERE {on_table}"),
+        format!("SET @x = {without_table}"),
+        format!("SELECT * FROM t_order WHERE user_id = 1 AND ({})", chain(2_200, &|i| format!("status = 's{i}'"))),
+    ];
+    for sql in &statements {
+        match conn.query_drop(sql).await {
+            Err(mysql_async::Error::Server(e)) => {
+                assert_eq!(e.code, 1235, "{}", e.message);
+                assert!(e.message.contains("operators"), "{}", e.message);
+            }
+            other => panic!("{}...: expected a refusal, got {other:?}", &sql[..60]),
+        }
+        match conn.exec_drop(sql.as_str(), ()).await {
+            Err(mysql_async::Error::Server(e)) => assert_eq!(e.code, 1235, "{}", e.message),
+            other => panic!(
+                "prepared {}...: expected a refusal, got {other:?}",
+                &sql[..60]
+            ),
+        }
+    }
+    // The proxy is alive for this client and for a new one.
+    let one: Option<i64> = conn.query_first("SELECT 1").await.unwrap();
+    assert_eq!(one, Some(1));
+    let mut other = cluster.client().await;
+    conn.query_drop("INSERT INTO t_order (order_id, user_id) VALUES (5, 1), (6, 1)")
+        .await
+        .unwrap();
+    // A chain within the limit is planned as usual.
+    let within = chain(150, &|i| format!("order_id = {i}"));
+    let rows: Vec<i64> = other
+        .query(format!(
+            "SELECT order_id FROM t_order WHERE {within} ORDER BY order_id"
+        ))
+        .await
+        .unwrap();
+    assert_eq!(rows, vec![5, 6]);
+    let rows: Vec<i64> = other
+        .exec(
+            format!("SELECT order_id FROM t_order WHERE {within} ORDER BY order_id"),
+            (),
+        )
+        .await
+        .unwrap();
+    assert_eq!(rows, vec![5, 6]);
+}

@@ -28,6 +28,9 @@ pub fn run(config: &Path) -> anyhow::Result<()> {
     })
 }
 
+/// Stack of each runtime worker thread (address space; pages are used only as touched).
+const WORKER_STACK_BYTES: usize = 16 * 1024 * 1024;
+
 /// The runtime the proxy serves on. One worker runs on the current thread: no cross-thread
 /// wake-ups, which on a small machine shared with the database cost more than they give.
 pub fn runtime(workers: usize) -> anyhow::Result<tokio::runtime::Runtime> {
@@ -38,6 +41,9 @@ pub fn runtime(workers: usize) -> anyhow::Result<tokio::runtime::Runtime> {
         if workers > 1 {
             b.worker_threads(workers);
         }
+        // Room beyond the planner's depth limit (`shardgate_router::depth`): the default
+        // 2 MiB is all a deep syntax tree walk has, and running out kills every client.
+        b.thread_stack_size(WORKER_STACK_BYTES);
         b
     };
     builder

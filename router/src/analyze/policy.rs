@@ -401,6 +401,7 @@ pub fn check_set_value(value: &str) -> Result<()> {
     use sqlparser::dialect::MySqlDialect;
     use sqlparser::parser::Parser;
     let sql = format!("SELECT {value}");
+    crate::depth::check_expression_depth(&sql)?;
     let statements = Parser::parse_sql(&MySqlDialect {}, &sql)
         .map_err(|e| RouterError::Parse(format!("an expression: {e}")))?;
     let [statement] = statements.as_slice() else {
@@ -437,6 +438,7 @@ impl Visitor for ReadsTable {
 pub fn check_information_schema(sql: &str) -> Result<()> {
     use sqlparser::dialect::MySqlDialect;
     use sqlparser::parser::Parser;
+    crate::depth::check_expression_depth(sql)?;
     let statements = Parser::parse_sql(&MySqlDialect {}, sql)
         .map_err(|e| refused_unparsed(sql).unwrap_or_else(|| RouterError::Parse(e.to_string())))?;
     let [statement @ Statement::Query(_)] = statements.as_slice() else {
