@@ -286,3 +286,55 @@ async fn deep_statements_are_refused_and_the_proxy_survives() {
         .unwrap();
     assert_eq!(rows, vec![5, 6]);
 }
+
+/// Before login a client may send only what a handshake needs: one announcing a 16 MiB
+/// packet in its answer to an auth switch is closed at once, before the proxy reserves
+/// memory for it or waits for the bytes; the proxy serves everyone else.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn big_packets_before_login_are_refused() {
+    let cluster = Cluster::start().await;
+    let mut clients = Vec::new();
+    for _ in 0..40 {
+        let mut s = TcpStream::connect(cluster.proxy).await.unwrap();
+        let (greeting, _) = read_packet(&mut s).await.unwrap();
+        assert_eq!(greeting[0], 10, "a protocol 10 greeting");
+        // A handshake response that starts with caching_sha2_password: the proxy switches
+        // the client to the account's plugin.
+        let caps: u32 = 0x200 | 0x8000 | 0x8_0000 | 0x1;
+        let mut response = Vec::new();
+        response.extend_from_slice(&caps.to_le_bytes());
+        response.extend_from_slice(&(1u32 << 24).to_le_bytes());
+        response.push(45);
+        response.extend_from_slice(&[0; 23]);
+        response.extend_from_slice(shardgate_tests::USER.as_bytes());
+        response.push(0);
+        response.push(0);
+        response.extend_from_slice(b"caching_sha2_password\0");
+        write_packet(&mut s, &response, 1).await;
+        let (switch, _) = read_packet(&mut s).await.unwrap();
+        assert_eq!(switch[0], 0xFE, "an auth switch request");
+        // Announce 16 MiB, send nothing more.
+        s.write_all(&[0xFF, 0xFF, 0xFF, 3]).await.unwrap();
+        clients.push(s);
+    }
+    for mut s in clients {
+        // Closed (or answered with an error, then closed) without waiting for the bytes.
+        let closed = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+            loop {
+                match read_packet(&mut s).await {
+                    None => break,
+                    Some((p, _)) if p.first() == Some(&0xFF) => continue,
+                    Some(other) => panic!("unexpected {other:?}"),
+                }
+            }
+        })
+        .await;
+        assert!(
+            closed.is_ok(),
+            "the proxy waited for a 16 MiB pre-login packet"
+        );
+    }
+    let mut conn = cluster.client().await;
+    let one: Option<i64> = conn.query_first("SELECT 1").await.unwrap();
+    assert_eq!(one, Some(1));
+}

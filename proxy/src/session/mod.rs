@@ -128,18 +128,19 @@ impl Session<tokio::net::tcp::OwnedReadHalf, tokio::net::tcp::OwnedWriteHalf> {
                 .await
                 .map_err(|e| SessionError::Tls(e.to_string()))?;
             let (r, w) = tokio::io::split(tls);
-            let mut reader = PacketReader::new(r, max_packet);
+            let mut reader = PacketReader::new(r, PRE_AUTH_MAX_PACKET);
             let mut writer = PacketWriter::new(w);
             let mut buf = Vec::new();
             let seq = reader.read(&mut buf).await?;
             let hello =
                 authenticate(&ctx, &mut reader, &mut writer, &nonce, &buf, seq, true).await?;
+            reader.set_max_payload(max_packet);
             let mut session = Session::new(ctx, reader, writer, connection_id, hello);
             session.client_host = client_host;
             return session.run().await;
         }
         let (r, w) = stream.into_split();
-        let mut reader = PacketReader::new(r, max_packet);
+        let mut reader = PacketReader::new(r, PRE_AUTH_MAX_PACKET);
         let mut writer = PacketWriter::new(w);
         if ctx
             .topology
@@ -154,6 +155,7 @@ impl Session<tokio::net::tcp::OwnedReadHalf, tokio::net::tcp::OwnedWriteHalf> {
         }
         let hello =
             authenticate(&ctx, &mut reader, &mut writer, &nonce, &first, seq, false).await?;
+        reader.set_max_payload(max_packet);
         let mut session = Session::new(ctx, reader, writer, connection_id, hello);
         session.client_host = client_host;
         session.run().await
@@ -176,15 +178,20 @@ async fn authenticate<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
     .await
 }
 
+/// The largest packet a client may send before it has logged in: a handshake response, an
+/// auth switch answer or a TLS request need a few KiB; a client announcing more is refused
+/// before the proxy reserves memory for it.
+const PRE_AUTH_MAX_PACKET: usize = 64 * 1024;
+
 /// Reads one packet straight from the socket, without read-ahead.
 async fn read_unbuffered(stream: &mut TcpStream) -> Result<(Vec<u8>, u8), SessionError> {
     let mut header = [0u8; 4];
     stream.read_exact(&mut header).await?;
     let len = usize::from(header[0]) | usize::from(header[1]) << 8 | usize::from(header[2]) << 16;
-    if len > 64 * 1024 {
+    if len > PRE_AUTH_MAX_PACKET {
         return Err(SessionError::Packet(PacketError::TooLarge {
             size: len,
-            max: 64 * 1024,
+            max: PRE_AUTH_MAX_PACKET,
         }));
     }
     let mut payload = vec![0u8; len];
