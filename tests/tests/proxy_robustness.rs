@@ -338,3 +338,55 @@ async fn big_packets_before_login_are_refused() {
     let one: Option<i64> = conn.query_first("SELECT 1").await.unwrap();
     assert_eq!(one, Some(1));
 }
+
+/// COM_STMT_SEND_LONG_DATA is bounded: a parameter's pieces past max_allowed_packet are not
+/// kept, and the execute fails with ER_NET_PACKET_TOO_LARGE; the connection goes on, and
+/// long data within the limit still works.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn long_data_is_capped_at_max_allowed_packet() {
+    let cluster = Cluster::start_with(small_packets).await;
+    let mut s = raw_login(&cluster).await;
+    let prepared = command(&mut s, b"\x16SELECT LENGTH(?)").await;
+    assert_eq!(prepared[0], 0x00, "{prepared:?}");
+    let id = prepared[1..5].to_vec();
+    // The parameter and column definitions, each block ended by an EOF.
+    for _ in 0..4 {
+        read_packet(&mut s).await.unwrap();
+    }
+    let long_data = |bytes: usize| {
+        let mut p = vec![0x18];
+        p.extend_from_slice(&id);
+        p.extend_from_slice(&0u16.to_le_bytes());
+        p.extend(std::iter::repeat_n(b'x', bytes));
+        p
+    };
+    let execute = {
+        let mut p = vec![0x17];
+        p.extend_from_slice(&id);
+        p.extend_from_slice(&[0, 1, 0, 0, 0]);
+        p.push(0); // null bitmap
+        p.push(1); // types follow
+        p.extend_from_slice(&[0xFE, 0]);
+        p
+    };
+    for _ in 0..3 {
+        write_packet(&mut s, &long_data(600 * 1024), 0).await;
+    }
+    let answer = command(&mut s, &execute).await;
+    assert_eq!(
+        error_code(&answer),
+        1153,
+        "{}",
+        String::from_utf8_lossy(&answer)
+    );
+    // The connection goes on, and long data within the limit works.
+    assert_eq!(command(&mut s, &[0x0E]).await[0], 0x00);
+    write_packet(&mut s, &long_data(300 * 1024), 0).await;
+    write_packet(&mut s, &long_data(300 * 1024), 0).await;
+    let first = command(&mut s, &execute).await;
+    let result = shardgate_tests::raw::read_result(&mut s, &first).await;
+    let row = &result.rows[0];
+    // Binary row: header, NULL bitmap, then LENGTH()'s INT.
+    let length = u32::from_le_bytes(row[2..6].try_into().unwrap());
+    assert_eq!(length, 600 * 1024);
+}

@@ -39,6 +39,9 @@ pub(crate) struct ClientStatement {
     types: Vec<[u8; 2]>,
     /// COM_STMT_SEND_LONG_DATA pieces, by parameter, until the next execute or reset.
     long_data: HashMap<u16, Vec<u8>>,
+    /// A parameter's long data grew past max_allowed_packet: the next execute fails with
+    /// ER_NET_PACKET_TOO_LARGE (COM_STMT_SEND_LONG_DATA itself has no answer).
+    long_data_too_large: bool,
 }
 
 #[derive(Default)]
@@ -156,6 +159,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 params: stmt.params,
                 types: Vec::new(),
                 long_data: HashMap::new(),
+                long_data_too_large: false,
             },
         );
         Ok(())
@@ -204,6 +208,16 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 template = Arc::new(fresh);
                 stmt.prepared = Prepared::Routed(template.clone());
             }
+        }
+        if std::mem::take(&mut stmt.long_data_too_large) {
+            stmt.long_data.clear();
+            let message = format!(
+                "Parameter of prepared statement which is set through mysql_send_long_data() is longer than 'max_allowed_packet' bytes ({})",
+                self.ctx.topology.proxy.max_allowed_packet
+            );
+            return self
+                .send_error(codes::ER_NET_PACKET_TOO_LARGE, &message)
+                .await;
         }
         let parsed = parse_params(body, r.position(), stmt);
         let long_data = std::mem::take(&mut stmt.long_data);
@@ -257,6 +271,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 params: 0,
                 types: Vec::new(),
                 long_data: HashMap::new(),
+                long_data_too_large: false,
             },
         );
         Ok(())
@@ -292,6 +307,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 params: 0,
                 types: Vec::new(),
                 long_data: HashMap::new(),
+                long_data_too_large: false,
             },
         );
         Ok(())
@@ -302,10 +318,15 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         if let (Some(id), Some(param)) = (r.u32(), r.u16()) {
             if let Some(stmt) = self.stmts.map.get_mut(&id) {
                 if param < stmt.params {
-                    stmt.long_data
-                        .entry(param)
-                        .or_default()
-                        .extend_from_slice(r.remaining());
+                    let data = stmt.long_data.entry(param).or_default();
+                    if data.len() + r.remaining().len() > self.ctx.topology.proxy.max_allowed_packet
+                    {
+                        // Kept no further: the execute is refused.
+                        data.clear();
+                        stmt.long_data_too_large = true;
+                    } else {
+                        data.extend_from_slice(r.remaining());
+                    }
                 }
             }
         }
@@ -322,6 +343,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         match id.and_then(|id| self.stmts.map.get_mut(&id)) {
             Some(stmt) => {
                 stmt.long_data.clear();
+                stmt.long_data_too_large = false;
                 self.send_ok(Default::default()).await
             }
             None => {
