@@ -104,6 +104,8 @@ pub struct RawProxy {
     pub worker_threads: u32,
     /// Memory one query's merge may hold, in bytes.
     pub merge_memory_limit: u64,
+    /// How long a client may take to log in before it is closed, in milliseconds.
+    pub auth_timeout_ms: u64,
     pub tls: Option<RawTls>,
 }
 
@@ -115,6 +117,7 @@ impl Default for RawProxy {
             shape_cache_size: 512,
             worker_threads: 0,
             merge_memory_limit: 64 * 1024 * 1024,
+            auth_timeout_ms: 10_000,
             tls: None,
         }
     }

@@ -115,6 +115,8 @@ pub struct ProxySettings {
     pub shape_cache_size: usize,
     pub worker_threads: usize,
     pub merge_memory_limit: usize,
+    /// A client that has not logged in by then is closed.
+    pub auth_timeout: std::time::Duration,
     pub tls: Option<TlsSettings>,
 }
 

@@ -390,3 +390,24 @@ async fn long_data_is_capped_at_max_allowed_packet() {
     let length = u32::from_le_bytes(row[2..6].try_into().unwrap());
     assert_eq!(length, 600 * 1024);
 }
+
+/// A client that does not log in within `proxy.auth_timeout_ms` is closed; one that logged
+/// in stays, however long it then waits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silent_clients_are_closed_after_the_auth_timeout() {
+    let cluster =
+        Cluster::start_with(|yaml| yaml.push_str("proxy:\n  auth_timeout_ms: 500\n")).await;
+    let mut logged_in = cluster.client().await;
+    let mut silent = TcpStream::connect(cluster.proxy).await.unwrap();
+    let (greeting, _) = read_packet(&mut silent).await.unwrap();
+    assert_eq!(greeting[0], 10);
+    let started = std::time::Instant::now();
+    let closed = tokio::time::timeout(std::time::Duration::from_secs(10), read_packet(&mut silent))
+        .await
+        .expect("the silent client was not closed");
+    assert!(closed.is_none(), "{closed:?}");
+    assert!(started.elapsed() >= std::time::Duration::from_millis(400));
+    tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+    let one: Option<i64> = logged_in.query_first("SELECT 1").await.unwrap();
+    assert_eq!(one, Some(1));
+}

@@ -49,6 +49,9 @@ pub enum SessionError {
     /// The client sent COM_QUIT or closed the connection.
     #[error("client quit")]
     Quit,
+    /// The client did not log in within `proxy.auth_timeout_ms`.
+    #[error("the client did not log in in time")]
+    AuthTimeout,
     /// A backend failed after part of a result reached the client: the client connection
     /// cannot be resynchronized and is closed.
     #[error("{0}")]
@@ -111,29 +114,40 @@ impl Session<tokio::net::tcp::OwnedReadHalf, tokio::net::tcp::OwnedWriteHalf> {
             Err(_) => "unknown".to_string(),
         };
         let max_packet = ctx.topology.proxy.max_allowed_packet;
+        // Logging in, TLS included, must end by then: a client that stays silent is closed.
+        let deadline = tokio::time::Instant::now() + ctx.topology.proxy.auth_timeout;
         let mut greeting = PacketWriter::new(&mut stream);
-        let nonce =
-            handshake::send_greeting(&mut greeting, connection_id, ctx.tls.is_some()).await?;
+        let nonce = within(
+            deadline,
+            handshake::send_greeting(&mut greeting, connection_id, ctx.tls.is_some()),
+        )
+        .await?;
         // The first answer is read unbuffered: after an SSLRequest the TLS handshake follows
         // on the same socket, and no TLS byte may be swallowed by a buffer.
-        let (first, seq) = read_unbuffered(&mut stream).await?;
+        let (first, seq) = within(deadline, read_unbuffered(&mut stream)).await?;
         if handshake::is_ssl_request(&first) {
             let Some(acceptor) = ctx.tls.clone() else {
                 return Err(SessionError::Tls(
                     "client asked for TLS, which is not configured".into(),
                 ));
             };
-            let tls = acceptor
-                .accept(stream)
-                .await
-                .map_err(|e| SessionError::Tls(e.to_string()))?;
+            let tls = within(deadline, async {
+                acceptor
+                    .accept(stream)
+                    .await
+                    .map_err(|e| SessionError::Tls(e.to_string()))
+            })
+            .await?;
             let (r, w) = tokio::io::split(tls);
             let mut reader = PacketReader::new(r, PRE_AUTH_MAX_PACKET);
             let mut writer = PacketWriter::new(w);
             let mut buf = Vec::new();
-            let seq = reader.read(&mut buf).await?;
-            let hello =
-                authenticate(&ctx, &mut reader, &mut writer, &nonce, &buf, seq, true).await?;
+            let seq = within(deadline, reader.read(&mut buf)).await?;
+            let hello = within(
+                deadline,
+                authenticate(&ctx, &mut reader, &mut writer, &nonce, &buf, seq, true),
+            )
+            .await?;
             reader.set_max_payload(max_packet);
             let mut session = Session::new(ctx, reader, writer, connection_id, hello);
             session.client_host = client_host;
@@ -153,8 +167,11 @@ impl Session<tokio::net::tcp::OwnedReadHalf, tokio::net::tcp::OwnedWriteHalf> {
             let err = handshake::refuse(&mut writer, codes::ER_SECURE_TRANSPORT_REQUIRED, "Connections using insecure transport are prohibited while --require_secure_transport=ON.").await;
             return Err(err.into());
         }
-        let hello =
-            authenticate(&ctx, &mut reader, &mut writer, &nonce, &first, seq, false).await?;
+        let hello = within(
+            deadline,
+            authenticate(&ctx, &mut reader, &mut writer, &nonce, &first, seq, false),
+        )
+        .await?;
         reader.set_max_payload(max_packet);
         let mut session = Session::new(ctx, reader, writer, connection_id, hello);
         session.client_host = client_host;
@@ -176,6 +193,17 @@ async fn authenticate<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
         reader, writer, nonce, response, seq, &t.users, &t.schema, tls,
     )
     .await
+}
+
+/// Runs a step of the connection phase if it ends before `deadline`.
+async fn within<T, E: Into<SessionError>>(
+    deadline: tokio::time::Instant,
+    step: impl std::future::Future<Output = Result<T, E>>,
+) -> Result<T, SessionError> {
+    match tokio::time::timeout_at(deadline, step).await {
+        Ok(result) => result.map_err(Into::into),
+        Err(_) => Err(SessionError::AuthTimeout),
+    }
 }
 
 /// The largest packet a client may send before it has logged in: a handshake response, an
