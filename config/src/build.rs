@@ -267,6 +267,9 @@ impl Builder<'_> {
         if raw.fanout_concurrency == 0 {
             return Err(self.invalid("proxy.fanout_concurrency", "must be at least 1"));
         }
+        if raw.max_client_connections == 0 {
+            return Err(self.invalid("proxy.max_client_connections", "must be at least 1"));
+        }
         if raw.auth_timeout_ms == 0 {
             return Err(self.invalid("proxy.auth_timeout_ms", "must be at least 1"));
         }
@@ -279,6 +282,7 @@ impl Builder<'_> {
             worker_threads: raw.worker_threads as usize,
             merge_memory_limit: usize::try_from(raw.merge_memory_limit).unwrap_or(usize::MAX),
             auth_timeout: std::time::Duration::from_millis(raw.auth_timeout_ms),
+            max_client_connections: raw.max_client_connections as usize,
             tls: raw.tls.as_ref().map(|t| TlsSettings {
                 cert: base.join(&t.cert),
                 key: base.join(&t.key),

@@ -106,6 +106,8 @@ pub struct RawProxy {
     pub merge_memory_limit: u64,
     /// How long a client may take to log in before it is closed, in milliseconds.
     pub auth_timeout_ms: u64,
+    /// Client connections served at once; past it a new client gets ER_CON_COUNT_ERROR.
+    pub max_client_connections: u32,
     pub tls: Option<RawTls>,
 }
 
@@ -118,6 +120,7 @@ impl Default for RawProxy {
             worker_threads: 0,
             merge_memory_limit: 64 * 1024 * 1024,
             auth_timeout_ms: 10_000,
+            max_client_connections: 10_000,
             tls: None,
         }
     }

@@ -117,6 +117,8 @@ pub struct ProxySettings {
     pub merge_memory_limit: usize,
     /// A client that has not logged in by then is closed.
     pub auth_timeout: std::time::Duration,
+    /// Client connections served at once.
+    pub max_client_connections: usize,
     pub tls: Option<TlsSettings>,
 }
 

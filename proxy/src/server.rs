@@ -69,6 +69,7 @@ pub async fn serve(
     // dual-write would be lost to the new layout.
     let _ = tokio::time::timeout(std::time::Duration::from_secs(5), ctx.migrations.refresh()).await;
     let watch = tokio::spawn(ctx.migrations.clone().run());
+    let clients = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     loop {
         tokio::select! {
             accepted = listener.accept() => {
@@ -83,7 +84,14 @@ pub async fn serve(
                 };
                 let _ = stream.set_nodelay(true);
                 let ctx = ctx.clone();
+                let Some(seat) = ClientSeat::take(&clients, ctx.topology.proxy.max_client_connections) else {
+                    // Refused at once, as MySQL refuses past max_connections: the error in
+                    // place of the greeting, never a client left hanging.
+                    tokio::spawn(refuse_too_many(stream, peer));
+                    continue;
+                };
                 tokio::spawn(async move {
+                    let _seat = seat;
                     if let Err(e) = Session::start(ctx, stream).await {
                         tracing::debug!(%peer, "session ended: {e}");
                     }
@@ -98,4 +106,40 @@ pub async fn serve(
             }
         }
     }
+}
+
+/// One client connection counted against `proxy.max_client_connections`, given back when
+/// the session ends.
+struct ClientSeat(Arc<std::sync::atomic::AtomicUsize>);
+
+impl ClientSeat {
+    fn take(clients: &Arc<std::sync::atomic::AtomicUsize>, max: usize) -> Option<ClientSeat> {
+        use std::sync::atomic::Ordering;
+        clients
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < max).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| ClientSeat(clients.clone()))
+    }
+}
+
+impl Drop for ClientSeat {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+    }
+}
+
+/// ER_CON_COUNT_ERROR (1040) as the first packet, then the connection is closed.
+async fn refuse_too_many(mut stream: tokio::net::TcpStream, peer: std::net::SocketAddr) {
+    use tokio::io::AsyncWriteExt;
+    let err = crate::protocol::wire::ErrInfo::new(1040, "08004", "Too many connections");
+    let payload = crate::protocol::wire::err_packet(&err);
+    let mut packet = Vec::with_capacity(payload.len() + 4);
+    packet.extend_from_slice(&(payload.len() as u32).to_le_bytes()[..3]);
+    packet.push(0);
+    packet.extend_from_slice(&payload);
+    let _ =
+        tokio::time::timeout(std::time::Duration::from_secs(1), stream.write_all(&packet)).await;
+    tracing::debug!(%peer, "refused: too many client connections");
 }

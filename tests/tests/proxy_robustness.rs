@@ -411,3 +411,45 @@ async fn silent_clients_are_closed_after_the_auth_timeout() {
     let one: Option<i64> = logged_in.query_first("SELECT 1").await.unwrap();
     assert_eq!(one, Some(1));
 }
+
+/// Past `proxy.max_client_connections` a new client gets ER_CON_COUNT_ERROR at once, in
+/// place of the greeting; when a client leaves, a new one is served again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_past_the_limit_are_refused_at_once() {
+    let cluster =
+        Cluster::start_with(|yaml| yaml.push_str("proxy:\n  max_client_connections: 3\n")).await;
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        held.push(cluster.client().await);
+    }
+    let refused = mysql_async::Conn::new(cluster.opts()).await;
+    match refused {
+        Err(mysql_async::Error::Server(e)) => assert_eq!(e.code, 1040, "{}", e.message),
+        other => panic!("expected ER_CON_COUNT_ERROR, got {:?}", other.map(|_| ())),
+    }
+    // Byte level: the error is the first packet.
+    let mut s = TcpStream::connect(cluster.proxy).await.unwrap();
+    let (first, seq) = read_packet(&mut s).await.unwrap();
+    assert_eq!((error_code(&first), seq), (1040, 0));
+    assert!(
+        read_packet(&mut s).await.is_none(),
+        "closed after the error"
+    );
+    // One leaves: a new client is served.
+    held.pop().unwrap().disconnect().await.unwrap();
+    let mut served = None;
+    for _ in 0..50 {
+        if let Ok(conn) = mysql_async::Conn::new(cluster.opts()).await {
+            served = Some(conn);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let mut conn = served.expect("a client is served once another left");
+    let one: Option<i64> = conn.query_first("SELECT 1").await.unwrap();
+    assert_eq!(one, Some(1));
+    for mut conn in held {
+        let one: Option<i64> = conn.query_first("SELECT 1").await.unwrap();
+        assert_eq!(one, Some(1));
+    }
+}
