@@ -122,3 +122,92 @@ async fn each_backend_has_its_own_query_timeout() {
         .unwrap();
     assert_eq!(slept, Some(0));
 }
+
+/// Resumes a stopped server when the test ends, however it ends.
+struct Resume(u32);
+
+impl Drop for Resume {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("kill")
+            .args(["-CONT", &self.0.to_string()])
+            .status();
+    }
+}
+
+/// A backend that stops answering (SIGSTOP) fails the client's COMMIT and ROLLBACK within
+/// its query timeout, with an error naming it, instead of hanging for as long as it is
+/// stopped; the other backend keeps serving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commit_against_a_stopped_backend_fails_in_time() {
+    let cluster = Cluster::start_with(|yaml| {
+        let ds1 = "    address: 127.0.0.1:33062      # host:port of the server\n    user: shardgate               # account shardgate uses on it\n    password: shardgate           # that account's password\n";
+        assert!(yaml.contains(ds1), "examples/orders.yaml changed");
+        *yaml = yaml.replace(ds1, &format!("{ds1}    pool:\n      query_timeout_ms: 500\n"));
+    })
+    .await;
+    cluster.create_tables().await;
+    let mut conn = cluster.client().await;
+    conn.query_drop(format!(
+        "INSERT INTO t_order (order_id, user_id) VALUES ({ON_DS0}, 1), ({ON_DS1}, 2)"
+    ))
+    .await
+    .unwrap();
+    for end in ["COMMIT", "ROLLBACK"] {
+        conn.query_drop("BEGIN").await.unwrap();
+        conn.query_drop(format!(
+            "UPDATE t_order SET status = 'held' WHERE order_id = {ON_DS1}"
+        ))
+        .await
+        .unwrap();
+        let pid = cluster.servers[1].pid();
+        let stopped = std::process::Command::new("kill")
+            .args(["-STOP", &pid.to_string()])
+            .status()
+            .unwrap();
+        assert!(stopped.success());
+        let resume = Resume(pid);
+        // SIGSTOP takes effect when each thread is next scheduled: wait until every one
+        // of the server's threads is stopped, or a statement sent now may still run.
+        let all_stopped = || {
+            std::fs::read_dir(format!("/proc/{pid}/task"))
+                .map(|tasks| {
+                    tasks.flatten().all(|task| {
+                        std::fs::read_to_string(task.path().join("stat"))
+                            .ok()
+                            .and_then(|stat| {
+                                stat.rsplit_once(')')
+                                    .map(|(_, rest)| rest.trim_start().starts_with('T'))
+                            })
+                            .unwrap_or(true)
+                    })
+                })
+                .unwrap_or(false)
+        };
+        for _ in 0..200 {
+            if all_stopped() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(all_stopped(), "the server did not stop");
+        let answer = tokio::time::timeout(Duration::from_secs(20), conn.query_drop(end))
+            .await
+            .unwrap_or_else(|_| panic!("{end} hung against a stopped backend"));
+        match answer {
+            Err(mysql_async::Error::Server(e)) => {
+                assert_eq!(e.code, 3024, "{end}: {}", e.message);
+                assert!(e.message.contains("ds1"), "{end}: {}", e.message);
+            }
+            other => panic!("{end}: expected ds1's timeout, got {other:?}"),
+        }
+        // ds0 serves meanwhile, to this client and to others.
+        let row: Option<i64> = conn
+            .query_first(format!(
+                "SELECT user_id FROM t_order WHERE order_id = {ON_DS0}"
+            ))
+            .await
+            .unwrap();
+        assert_eq!(row, Some(1));
+        drop(resume);
+    }
+}

@@ -69,6 +69,9 @@ pub struct BackendConn {
     uses: u64,
     /// When the connection went back to the pool.
     pub idle_since: Option<std::time::Instant>,
+    /// The backend's `query_timeout_ms`: bounds every round trip the proxy makes on its own
+    /// (COMMIT, ROLLBACK, SET, reads for metadata), so a hung server fails them in time.
+    pub query_timeout: Duration,
 }
 
 impl BackendConn {
@@ -97,6 +100,7 @@ impl BackendConn {
             prepared: Default::default(),
             uses: 0,
             idle_since: None,
+            query_timeout: Duration::from_millis(backend.pool.query_timeout_ms),
         };
         tokio::time::timeout(timeout, conn.handshake(backend))
             .await
@@ -247,6 +251,18 @@ impl BackendConn {
     /// Runs a statement whose result the proxy does not relay (SET, BEGIN, COMMIT ...):
     /// rows, if any, are read and dropped.
     pub async fn execute_internal(&mut self, sql: &str) -> Result<OkInfo, BackendError> {
+        let timeout = self.query_timeout;
+        match tokio::time::timeout(timeout, self.execute_unbounded(sql)).await {
+            Ok(result) => result,
+            Err(_) => {
+                // Half an answer may still come: the connection is out of step.
+                self.broken = true;
+                Err(self.err(BackendErrorKind::Timeout(timeout.as_millis() as u64)))
+            }
+        }
+    }
+
+    async fn execute_unbounded(&mut self, sql: &str) -> Result<OkInfo, BackendError> {
         self.send_command(0x03, sql.as_bytes()).await?;
         let mut buf = Vec::new();
         loop {
@@ -335,6 +351,20 @@ impl BackendConn {
 
     /// A text query's column definitions as the server sent them, and its rows' values.
     pub async fn query_with_definitions(
+        &mut self,
+        sql: &str,
+    ) -> Result<(Vec<Vec<u8>>, Vec<Vec<Option<Vec<u8>>>>), BackendError> {
+        let timeout = self.query_timeout;
+        match tokio::time::timeout(timeout, self.query_unbounded(sql)).await {
+            Ok(result) => result,
+            Err(_) => {
+                self.broken = true;
+                Err(self.err(BackendErrorKind::Timeout(timeout.as_millis() as u64)))
+            }
+        }
+    }
+
+    async fn query_unbounded(
         &mut self,
         sql: &str,
     ) -> Result<(Vec<Vec<u8>>, Vec<Vec<Option<Vec<u8>>>>), BackendError> {
