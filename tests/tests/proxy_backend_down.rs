@@ -152,7 +152,8 @@ async fn commit_against_a_stopped_backend_fails_in_time() {
     ))
     .await
     .unwrap();
-    for end in ["COMMIT", "ROLLBACK"] {
+    // BEGIN inside a transaction commits it first: when that fails, BEGIN fails too.
+    for end in ["COMMIT", "ROLLBACK", "BEGIN"] {
         conn.query_drop("BEGIN").await.unwrap();
         conn.query_drop(format!(
             "UPDATE t_order SET status = 'held' WHERE order_id = {ON_DS1}"

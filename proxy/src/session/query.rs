@@ -67,12 +67,10 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             }
         }
         if self.in_transaction() {
-            // MySQL commits the open transaction first.
-            let pinned: Vec<_> = self.pinned.drain().collect();
-            for (_, mut conn) in pinned {
-                if conn.execute_internal("COMMIT").await.is_err() {
-                    conn.broken = true;
-                }
+            // MySQL commits the open transaction first; if that fails, so does BEGIN, and
+            // the client hears of it.
+            if let Some(e) = self.end_pinned("COMMIT").await {
+                return self.send_backend_error(&e).await;
             }
         }
         self.explicit_tx = true;
