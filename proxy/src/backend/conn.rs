@@ -26,6 +26,8 @@ pub struct ConnFlags {
     pub deprecate_eof: bool,
 }
 
+pub use super::terminator::{is_terminator, terminator_status, terminator_warnings};
+
 impl ConnFlags {
     pub fn from_client(caps: CapabilityFlags) -> Self {
         ConnFlags {
@@ -593,35 +595,6 @@ impl BackendConn {
 
     pub fn in_transaction(&self) -> bool {
         self.status.contains(StatusFlags::SERVER_STATUS_IN_TRANS)
-    }
-}
-
-/// Whether a packet ends a result set: an EOF (old style, under 9 bytes) or an OK with the
-/// 0xFE header (CLIENT_DEPRECATE_EOF). A row can also start with 0xFE (an 8-byte length), but
-/// then it is longer.
-pub fn is_terminator(packet: &[u8], deprecate_eof: bool) -> bool {
-    packet.first() == Some(&0xFE)
-        && if deprecate_eof {
-            packet.len() < crate::protocol::io::MAX_PACKET_PAYLOAD
-        } else {
-            packet.len() < 9
-        }
-}
-
-pub fn terminator_status(packet: &[u8], deprecate_eof: bool) -> u16 {
-    if deprecate_eof {
-        wire::parse_ok(packet).map_or(0, |ok| ok.status)
-    } else {
-        wire::parse_eof(packet).map_or(0, |(_, status)| status)
-    }
-}
-
-/// The warning count in a result set's terminator.
-pub fn terminator_warnings(packet: &[u8], deprecate_eof: bool) -> u16 {
-    if deprecate_eof {
-        wire::parse_ok(packet).map_or(0, |ok| ok.warnings)
-    } else {
-        wire::parse_eof(packet).map_or(0, |(warnings, _)| warnings)
     }
 }
 

@@ -5,6 +5,7 @@ mod auth;
 pub mod conn;
 mod error;
 mod pool;
+mod terminator;
 
 pub use conn::{BackendConn, BackendStmt, ConnFlags};
 pub use error::{BackendError, BackendErrorKind};
