@@ -73,6 +73,27 @@ pub enum AggregateFunction {
     /// GROUP_CONCAT: computed by the merge from every shard's values (see
     /// [`GroupConcat`]).
     GroupConcat,
+    /// VAR_POP (VARIANCE), VAR_SAMP, STDDEV_POP (STD, STDDEV) and STDDEV_SAMP: computed by
+    /// the merge from each shard's COUNT, SUM and sum of squares (see
+    /// [`Derived::VarianceParts`]).
+    VarPop,
+    VarSamp,
+    StdPop,
+    StdSamp,
+}
+
+impl AggregateFunction {
+    /// Whether it is one of the variance family, which the merge computes from
+    /// [`Derived::VarianceParts`].
+    pub fn is_variance(self) -> bool {
+        matches!(
+            self,
+            AggregateFunction::VarPop
+                | AggregateFunction::VarSamp
+                | AggregateFunction::StdPop
+                | AggregateFunction::StdSamp
+        )
+    }
 }
 
 /// A GROUP_CONCAT the merge computes, at select-list position `column`, from the values
@@ -246,12 +267,18 @@ pub enum Derived {
     /// For the GROUP_CONCAT at select-list position `aggregate`: the group's values with
     /// their sort keys as a JSON array, then `@@group_concat_max_len`.
     GroupConcatParts { aggregate: usize },
+    /// For the variance or standard deviation at select-list position `aggregate`:
+    /// `COUNT(x)`, `SUM(x)` and `SUM(x * (x + 0.0))`, exact for integer and DECIMAL
+    /// arguments (the `+ 0.0` makes the product a DECIMAL, which cannot overflow as a
+    /// BIGINT product would).
+    VarianceParts { aggregate: usize },
 }
 
 impl Derived {
     /// How many columns it adds.
     pub fn width(self) -> usize {
         match self {
+            Derived::VarianceParts { .. } => 3,
             Derived::AvgParts { .. } | Derived::GroupConcatParts { .. } => 2,
             Derived::SortKey { .. }
             | Derived::GroupKey { .. }

@@ -31,7 +31,7 @@ const REFUSED: &[&str] = &[
     "CREATE TEMPORARY TABLE sg_marker (a INT)",
     "SELECT FOUND_ROWS() AS sg_marker, order_id FROM t_order WHERE order_id = 1",
     "SELECT JSON_ARRAYAGG(status) AS sg_marker FROM t_order",
-    "SELECT STD(amount) AS sg_marker FROM t_order",
+    "SELECT STD(amount) + 1 AS sg_marker FROM t_order",
     "SELECT CONCAT(COUNT(*), 'x') AS sg_marker FROM t_order",
     "SELECT order_id, ROW_NUMBER() OVER (ORDER BY order_id) AS sg_marker FROM t_order",
     "SET @x = (SELECT 'sg_marker' FROM mysql.user LIMIT 1)",

@@ -1,7 +1,7 @@
 //! Property tests: random queries from a grammar of the merge's features (projection,
 //! WHERE, ORDER BY with a deterministic tie-break, LIMIT/OFFSET, DISTINCT, GROUP BY sorted
 //! either way or not at all, aggregates including those of DISTINCT values, literals inside
-//! aggregates, expressions over aggregates, BIT_AND/OR/XOR, GROUP_CONCAT with ORDER BY and
+//! aggregates, expressions over aggregates, BIT_AND/OR/XOR, STD/VARIANCE, GROUP_CONCAT with ORDER BY and
 //! SEPARATOR, HAVING, ORDER BY a position or
 //! an aggregate with literals) over random data, run against one
 //! unsharded table and through shardgate, each on a fresh connection (a cold shape cache)
@@ -79,6 +79,10 @@ fn shape() -> impl Strategy<Value = Shape> {
         "BIT_AND(user_id)",
         "BIT_OR(user_id)",
         "BIT_XOR(order_id)",
+        "STD(amount)",
+        "VAR_SAMP(amount)",
+        "VARIANCE(user_id)",
+        "STDDEV_SAMP(user_id)",
         "GROUP_CONCAT(status ORDER BY order_id)",
         "GROUP_CONCAT(DISTINCT status ORDER BY status DESC)",
         "GROUP_CONCAT(user_id, ':', amount, '@', created_at ORDER BY amount DESC, order_id SEPARATOR '; ')",
@@ -233,11 +237,15 @@ async fn random_queries_match_one_unsharded_table() {
     let cluster = Cluster::start().await;
     let (mut reference, mut proxy) = create_both(&cluster, &[("t_order", TABLE)]).await;
 
-    // Random data from a fixed seed: the test reproduces.
+    // Random data from a fixed seed: the test reproduces. SG_PROPTEST_SEED explores others.
+    let seed = std::env::var("SG_PROPTEST_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(7);
     let mut runner = TestRunner::new(Config {
         cases: 96,
         failure_persistence: None,
-        rng_seed: proptest::test_runner::RngSeed::Fixed(7),
+        rng_seed: proptest::test_runner::RngSeed::Fixed(seed),
         ..Config::default()
     });
     let row = (
@@ -299,7 +307,7 @@ async fn random_queries_match_one_unsharded_table() {
             .into_iter()
             .map(Row::unwrap)
             .collect();
-        assert_eq!(got, expected, "cold {query}");
+        assert_same(&got, &expected, &format!("cold {query}"));
         cold.disconnect().await.unwrap();
         // The long-lived connection: its cache holds the shapes of the earlier cases.
         let got: Vec<Vec<Value>> = proxy
@@ -309,7 +317,7 @@ async fn random_queries_match_one_unsharded_table() {
             .into_iter()
             .map(Row::unwrap)
             .collect();
-        assert_eq!(got, expected, "{query}");
+        assert_same(&got, &expected, &query);
         let expected: Vec<Vec<Value>> = reference
             .exec::<Row, _, _>(&direct, ())
             .await
@@ -324,6 +332,25 @@ async fn random_queries_match_one_unsharded_table() {
             .into_iter()
             .map(Row::unwrap)
             .collect();
-        assert_eq!(got, expected, "prepared {query}");
+        assert_same(&got, &expected, &format!("prepared {query}"));
     }
+}
+
+/// Rows equal value for value, but for doubles within a relative 1e-12: a variance MariaDB
+/// accumulates as a double in scan order differs in its last bits between two orders of
+/// the same rows, and the merge computes it exactly and rounds once. (Text results are
+/// spelled with the column's decimals and compared exactly.)
+fn assert_same(got: &[Vec<Value>], expected: &[Vec<Value>], what: &str) {
+    let close = |a: &Value, b: &Value| match (a, b) {
+        (Value::Double(x), Value::Double(y)) => {
+            x == y || (x - y).abs() <= 1e-12 * x.abs().max(y.abs())
+        }
+        _ => a == b,
+    };
+    let same = got.len() == expected.len()
+        && got
+            .iter()
+            .zip(expected)
+            .all(|(g, e)| g.len() == e.len() && g.iter().zip(e).all(|(a, b)| close(a, b)));
+    assert!(same, "{what}\n got: {got:?}\nwant: {expected:?}");
 }

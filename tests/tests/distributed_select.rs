@@ -312,7 +312,12 @@ async fn expressions_over_aggregates_match_one_unsharded_table() {
     for (sql, reason) in [
         ("SELECT SUM(ratio) + 1 FROM t_order", "floating-point"),
         ("SELECT CONCAT(COUNT(*), 'x') FROM t_order", "CONCAT"),
-        ("SELECT STD(ratio) FROM t_order", "STD"),
+        ("SELECT STD(ratio) FROM t_order", "floating-point"),
+        ("SELECT VAR_POP(code) + 1 FROM t_order", "VAR_POP"),
+        (
+            "SELECT user_id FROM t_order GROUP BY user_id HAVING STD(amount) > 1",
+            "HAVING",
+        ),
         (
             "SELECT GROUP_CONCAT(DISTINCT status ORDER BY code) FROM t_order",
             "GROUP_CONCAT(DISTINCT ...) ordered by another expression",

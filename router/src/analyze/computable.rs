@@ -52,7 +52,7 @@ pub(super) fn uncomputable(
     // Expressions read as their shapes (literals as `?`), so a reason is the same whether
     // the plan came from the shape cache or not.
     let shape = |e: &Expr| crate::normalize::normalize(&e.to_string()).shape;
-    const COMPUTED: &str = "the merge computes COUNT, SUM, MIN, MAX, AVG (and their DISTINCT forms), BIT_AND/OR/XOR and GROUP_CONCAT as whole select items";
+    const COMPUTED: &str = "the merge computes COUNT, SUM, MIN, MAX, AVG (and their DISTINCT forms), BIT_AND/OR/XOR, GROUP_CONCAT and STD/VARIANCE as whole select items";
     for (column, item) in select.projection.iter().enumerate() {
         let expr = match item {
             SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } => e,
@@ -93,7 +93,7 @@ pub(super) fn uncomputable(
                     Ok(projection) if computable => projections.push((column, projection)),
                     Ok(_) => {
                         return Some(format!(
-                            "`{}` over several physical tables: {inner} is not computed by the merge ({COMPUTED}; STD/VARIANCE and window functions are not yet)",
+                            "`{}` over several physical tables: {inner} is not computed by the merge ({COMPUTED}; not inside expressions yet, nor window functions)",
                             shape(expr)
                         ))
                     }

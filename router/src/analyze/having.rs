@@ -123,7 +123,7 @@ impl HavingBuilder<'_> {
             return Some(HavingOperandTemplate::Column(column));
         }
         if let Some((function, distinct)) = aggregate_of(expr) {
-            if function == AggregateFunction::GroupConcat {
+            if function == AggregateFunction::GroupConcat || function.is_variance() {
                 // Computed from hidden values only where it is selected.
                 return None;
             }

@@ -353,6 +353,7 @@ fn shard_order(
 /// Plans the columns the shard statements return after the client's, for the merge only:
 /// - AVG(x) cannot be averaged from shard averages: SUM(x) and COUNT(x) follow, and the
 ///   merge divides;
+/// - nor variances from shard variances: COUNT(x), SUM(x) and the sum of squares follow;
 /// - an ORDER BY key that is not selected is selected too, so the merge can sort by it;
 /// - so is a GROUP BY expression that is not selected, so the merge can group by it;
 /// - the argument of COUNT/SUM/AVG(DISTINCT x), by which the shards also group;
@@ -401,6 +402,18 @@ impl DerivedPlan<'_> {
             self.extra
                 .push_str(&format!(", SUM({argument}), COUNT({argument})"));
             self.derived.push(Derived::AvgParts { avg: column });
+        }
+        for &(function, column, _) in self.aggregates {
+            if !function.is_variance() {
+                continue;
+            }
+            let argument = argument_of(column).ok_or("a variance of several arguments")?;
+            needs_literal(a, &argument, "a variance")?;
+            self.extra.push_str(&format!(
+                ", COUNT({argument}), SUM({argument}), SUM(({argument}) * (({argument}) + 0.0))"
+            ));
+            self.derived
+                .push(Derived::VarianceParts { aggregate: column });
         }
         if !self.grouped && !self.distinct {
             for (key, sort) in self.order_by.iter().enumerate() {
@@ -549,6 +562,10 @@ pub(super) fn aggregate_of(expr: &Expr) -> Option<(AggregateFunction, bool)> {
         "BIT_OR" => AggregateFunction::BitOr,
         "BIT_XOR" => AggregateFunction::BitXor,
         "GROUP_CONCAT" => AggregateFunction::GroupConcat,
+        "VARIANCE" | "VAR_POP" => AggregateFunction::VarPop,
+        "VAR_SAMP" => AggregateFunction::VarSamp,
+        "STD" | "STDDEV" | "STDDEV_POP" => AggregateFunction::StdPop,
+        "STDDEV_SAMP" => AggregateFunction::StdSamp,
         _ => return None,
     };
     let distinct = matches!(
@@ -556,10 +573,11 @@ pub(super) fn aggregate_of(expr: &Expr) -> Option<(AggregateFunction, bool)> {
         FunctionArguments::List(list) if matches!(list.duplicate_treatment, Some(DuplicateTreatment::Distinct))
     );
     if distinct
-        && matches!(
-            function,
-            AggregateFunction::BitAnd | AggregateFunction::BitOr | AggregateFunction::BitXor
-        )
+        && (function.is_variance()
+            || matches!(
+                function,
+                AggregateFunction::BitAnd | AggregateFunction::BitOr | AggregateFunction::BitXor
+            ))
     {
         return None;
     }

@@ -134,7 +134,7 @@ impl ProjectionBuilder<'_> {
     /// An aggregate inside the expression: a hidden column (AVG: SUM and COUNT, divided as
     /// MySQL divides decimals).
     fn aggregate(&self, expr: &Expr, function: AggregateFunction, distinct: bool) -> Built {
-        if function == AggregateFunction::GroupConcat {
+        if function == AggregateFunction::GroupConcat || function.is_variance() {
             return Err(format!("`{}` inside an expression", shape(expr)));
         }
         if distinct {

@@ -18,6 +18,7 @@ use super::project::{evaluate, GroupValues};
 use super::select::MergeError;
 use super::stream::ShardHeader;
 use super::value::{compare, fold_text, ColumnKind, Decimal};
+use super::variance::variance;
 
 /// A row's values in the text protocol's spelling; `None` is NULL.
 pub type Values = Vec<Option<Vec<u8>>>;
@@ -44,6 +45,8 @@ pub struct GroupFolder {
     distinct: Vec<(usize, AggregateFunction, usize)>,
     /// (AVG column, its SUM column; COUNT follows).
     avg_parts: Vec<(usize, usize)>,
+    /// (variance column, its function, its COUNT column; SUM and the sum of squares follow).
+    variances: Vec<(usize, AggregateFunction, usize)>,
     /// Shard-row columns of the aggregates HAVING names and the client did not select.
     having_aggregates: Vec<usize>,
     having: Option<HavingFilter>,
@@ -51,6 +54,8 @@ pub struct GroupFolder {
     projections: Vec<Projection>,
     kinds: Vec<ColumnKind>,
     types: Vec<(u8, u16, u8)>,
+    /// Whether rows go out in the binary protocol, where computed doubles go out whole.
+    binary: bool,
     count_columns: Vec<usize>,
     concats: Vec<ConcatPlan>,
     /// Groups whose GROUP_CONCAT was cut, for the warnings.
@@ -110,7 +115,8 @@ impl GroupFolder {
             } else if !matches!(
                 a.function,
                 AggregateFunction::Avg | AggregateFunction::GroupConcat
-            ) {
+            ) && !a.function.is_variance()
+            {
                 folds.push((a.column, a.function));
             }
         }
@@ -129,6 +135,7 @@ impl GroupFolder {
             concats.push(ConcatPlan::new(g.clone(), parts));
         }
         let mut avg_parts = Vec::new();
+        let mut variances = Vec::new();
         let mut having_aggregates = Vec::new();
         let mut at = visible;
         for d in &spec.derived {
@@ -138,6 +145,14 @@ impl GroupFolder {
                     folds.push((at, AggregateFunction::Sum));
                     folds.push((at + 1, AggregateFunction::Count));
                     count_columns.push(at + 1);
+                }
+                Derived::VarianceParts { aggregate } => {
+                    if let Some(a) = aggregate_of(aggregate) {
+                        variances.push((aggregate, a.function, at));
+                    }
+                    folds.push((at, AggregateFunction::Count));
+                    folds.push((at + 1, AggregateFunction::Sum));
+                    folds.push((at + 2, AggregateFunction::Sum));
                 }
                 Derived::HavingAggregate {
                     index,
@@ -183,17 +198,35 @@ impl GroupFolder {
                 avg.column + 1
             )));
         }
+        for a in spec.aggregates.iter().filter(|a| a.function.is_variance()) {
+            if !variances.iter().any(|(c, _, _)| *c == a.column) {
+                return Err(MergeError::NotSupported(format!(
+                    "a variance (column {}) without its COUNT, SUM and sum of squares",
+                    a.column + 1
+                )));
+            }
+            // MariaDB gives a variance of an integer or DECIMAL its argument's decimals + 4;
+            // of a floating-point or string argument, as many as a double shows.
+            if header.types.get(a.column).is_none_or(|t| t.2 >= 31) {
+                return Err(MergeError::NotSupported(format!(
+                    "a variance or standard deviation (column {}) of a floating-point or string value over several physical tables: only integer and DECIMAL arguments are computed exactly",
+                    a.column + 1
+                )));
+            }
+        }
         Ok(GroupFolder {
             visible,
             keys,
             folds,
             distinct,
             avg_parts,
+            variances,
             having_aggregates,
             having: spec.having_filter.clone(),
             projections: spec.projections.clone(),
             kinds: header.kinds.clone(),
             types: header.types.clone(),
+            binary: header.binary,
             count_columns,
             concats,
             cuts: GroupConcatCuts::default(),
@@ -274,6 +307,14 @@ impl GroupFolder {
                 *slot = average(sum.as_deref(), count.as_deref(), decimals, floating)?;
             }
         }
+        for &(column, function, at) in &self.variances {
+            let part = |i: usize| group.row.get(at + i).and_then(Option::as_deref);
+            let decimals = (!self.binary).then(|| self.decimals(column).0);
+            let value = variance(function, part(0), part(1), part(2), decimals)?;
+            if let Some(slot) = group.row.get_mut(column) {
+                *slot = value;
+            }
+        }
         for (i, &(column, function, argument)) in self.distinct.iter().enumerate() {
             let values = std::mem::take(&mut group.distinct[i]);
             let count = values.len();
@@ -297,7 +338,11 @@ impl GroupFolder {
                 | AggregateFunction::BitAnd
                 | AggregateFunction::BitOr
                 | AggregateFunction::BitXor
-                | AggregateFunction::GroupConcat => continue,
+                | AggregateFunction::GroupConcat
+                | AggregateFunction::VarPop
+                | AggregateFunction::VarSamp
+                | AggregateFunction::StdPop
+                | AggregateFunction::StdSamp => continue,
             };
             if let Some(slot) = group.row.get_mut(column) {
                 *slot = value;
@@ -505,6 +550,12 @@ pub fn fold(
         AggregateFunction::Avg => return Err(MergeError::NotSupported("AVG without its SUM and COUNT".into())),
         AggregateFunction::GroupConcat => {
             return Err(MergeError::NotSupported("GROUP_CONCAT without its values".into()))
+        }
+        AggregateFunction::VarPop
+        | AggregateFunction::VarSamp
+        | AggregateFunction::StdPop
+        | AggregateFunction::StdSamp => {
+            return Err(MergeError::NotSupported("a variance without its parts".into()))
         }
         AggregateFunction::BitAnd | AggregateFunction::BitOr | AggregateFunction::BitXor => {
             let bits = |v: &[u8]| std::str::from_utf8(v).ok().and_then(|s| s.trim().parse::<u64>().ok());

@@ -4,7 +4,7 @@
 //! Shard results arrive as streams ([`stream`]); the merge operators ([`merger`]) pull from
 //! them one output row at a time: concatenation, a k-way merge for ORDER BY, GROUP BY folded
 //! as rows pass when they come sorted by the group keys (hashed in memory otherwise),
-//! aggregates (AVG from SUM and COUNT, aggregates of DISTINCT values from the distinct
+//! aggregates (AVG from SUM and COUNT, variances from COUNT, SUM and the sum of squares, aggregates of DISTINCT values from the distinct
 //! arguments), HAVING, DISTINCT, LIMIT and OFFSET.
 
 mod group;
@@ -14,6 +14,7 @@ mod project;
 mod select;
 pub mod stream;
 pub(crate) mod value;
+mod variance;
 
 pub use merger::{Merger, OutRow, Strategy};
 pub use select::{support, MergeError};
