@@ -27,7 +27,7 @@ fn route_prints_one_line_per_statement_then_the_merge() {
     assert_eq!(
         text(&out.stdout),
         "ds0\torder_db_18\tSELECT * FROM order_db_18.t_order_4 WHERE order_id = 4242\n\
-         route: direct, 1 statement(s); merge: none (single target, passthrough)\n"
+         route: direct, 1 statement(s); step: route (single target, passthrough)\n"
     );
 
     let out = shardgate(&[
@@ -44,7 +44,7 @@ fn route_prints_one_line_per_statement_then_the_merge() {
     ));
     assert!(
         stdout.ends_with(
-            "route: scatter, 1024 statement(s); merge: order by user_id; limit 5 offset 0; streamed, shards sorted by 1\n"
+            "route: scatter, 1024 statement(s); step: scatter as 33 statement(s); merge: merge-sort by user_id -> limit 5 offset 0\n"
         ),
         "{stdout}"
     );

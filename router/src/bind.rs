@@ -12,7 +12,7 @@ use crate::error::{Result, RouterError};
 use crate::keys::{KeyError, KeyFill, KeySource, NoKeys};
 use crate::normalize::Literal;
 use crate::params::ParamValue;
-use crate::plan::{MergeSpec, PhysicalStatement, Plan, RouteKind, StatementKind};
+use crate::plan::{AffectedRows, PhysicalStatement, Plan, RouteKind, StatementKind, Step};
 use crate::render::{Renderer, Target};
 use crate::targets::TargetSet;
 use crate::template::{topology_id, InsertRow, RouteTemplate, Template};
@@ -257,23 +257,19 @@ impl Template {
                 }
             }
         };
-        let merge = if targets.len() <= 1 {
-            MergeSpec::None
-        } else if self.kind == StatementKind::Select {
-            MergeSpec::Select(Box::new(self.select_merge(&params)))
-        } else if matches!(self.route, RouteTemplate::BroadcastWrite)
+        let broadcast = matches!(self.route, RouteTemplate::BroadcastWrite)
             || (self.kind == StatementKind::Ddl
-                && matches!(self.route, RouteTemplate::Ddl { table } if matches!(topology.tables[table].kind, TableKind::Broadcast)))
-        {
-            MergeSpec::OneCopyAffectedRows
+                && matches!(self.route, RouteTemplate::Ddl { table } if matches!(topology.tables[table].kind, TableKind::Broadcast)));
+        let affected = if broadcast {
+            AffectedRows::OneCopy
         } else {
-            MergeSpec::SumAffectedRows
+            AffectedRows::Sum
         };
+        let step = Step::new(self.kind, targets, || self.select_merge(&params), affected);
         Ok(Plan {
             kind: self.kind,
             route,
-            targets,
-            merge,
+            step,
             generated_keys,
             // Only writes need them (a migration refuses writes); reads skip the allocation.
             tables: if self.kind == StatementKind::Select {

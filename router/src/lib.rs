@@ -1,5 +1,6 @@
-//! shardgate's router: one logical SQL statement in, a [`Plan`] out: the physical statements
-//! (backend, database, SQL) and how to merge their results. Pure: no I/O, no async.
+//! shardgate's router, the planner: one logical SQL statement in, a [`Plan`] out: a tree of
+//! typed steps over the physical statements (backend, database, SQL) and the merge of their
+//! results. Pure: no I/O, no async.
 //!
 //! The way through: [`normalize`] turns literals into `?` to find the statement's shape; the
 //! shape is parsed (sqlparser, MySQL dialect) and analyzed once into a [`Template`], kept in
@@ -39,8 +40,9 @@ pub use mirror::{write_keys, WriteKeys};
 pub use normalize::{normalize, split_statements, Literal};
 pub use params::ParamValue;
 pub use plan::{
-    Aggregate, AggregateFunction, CompareOp, Derived, GroupConcat, HavingFilter, HavingOperand,
-    MergeSpec, PhysicalStatement, Plan, RouteKind, SelectMerge, SortKey, StatementKind,
+    AffectedRows, Aggregate, AggregateFunction, CompareOp, Derived, GroupConcat, HavingFilter,
+    HavingOperand, MergeOperator, PhysicalStatement, Plan, RouteKind, Scatter, SelectMerge,
+    SendToAll, SortKey, StatementKind, Step,
 };
 pub use router::Router;
 pub use template::Template;

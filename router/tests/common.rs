@@ -37,7 +37,7 @@ pub fn route_err(sql: &str) -> RouterError {
 pub fn statements(plan: &Plan) -> Vec<(String, String)> {
     let r = router();
     let t = r.topology();
-    plan.targets
+    plan.statements()
         .iter()
         .map(|s| {
             (
@@ -52,7 +52,7 @@ pub fn statements(plan: &Plan) -> Vec<(String, String)> {
 /// The one physical statement of a single-target plan: (database, SQL).
 pub fn one(sql: &str) -> (String, String) {
     let plan = route(sql);
-    assert_eq!(plan.targets.len(), 1, "{sql} should have one target");
-    assert_eq!(plan.merge, shardgate_router::MergeSpec::None);
+    assert_eq!(plan.statements().len(), 1, "{sql} should have one target");
+    assert!(matches!(plan.step, shardgate_router::Step::Route(_)));
     statements(&plan).remove(0)
 }

@@ -5,8 +5,8 @@ mod common;
 
 use common::{one, route, route_err, router, statements};
 use shardgate_router::{
-    AggregateFunction, Derived, MergeSpec, ParamValue, Params, RouteKind, RouterError, ShapeCache,
-    SortKey,
+    AffectedRows, AggregateFunction, Derived, ParamValue, Params, RouteKind, RouterError,
+    ShapeCache, SortKey, Step,
 };
 
 #[test]
@@ -14,7 +14,7 @@ fn ddl_goes_to_every_physical_table() {
     let plan = route(
         "CREATE TABLE t_order (order_id BIGINT NOT NULL PRIMARY KEY, note VARCHAR(20) DEFAULT 'x')",
     );
-    assert_eq!(plan.targets.len(), 1024);
+    assert_eq!(plan.statements().len(), 1024);
     let sqls = statements(&plan);
     assert_eq!(sqls[0], ("order_db_0".into(), "CREATE TABLE order_db_0.t_order_0 (order_id BIGINT NOT NULL PRIMARY KEY, note VARCHAR(20) DEFAULT 'x')".into()));
     assert_eq!(sqls[1023].1, "CREATE TABLE order_db_31.t_order_31 (order_id BIGINT NOT NULL PRIMARY KEY, note VARCHAR(20) DEFAULT 'x')");
@@ -22,7 +22,7 @@ fn ddl_goes_to_every_physical_table() {
     unique.sort();
     unique.dedup();
     assert_eq!(unique.len(), 1024);
-    assert_eq!(plan.merge, MergeSpec::SumAffectedRows);
+    assert!(matches!(plan.step, Step::SendToAll(ref s) if s.affected == AffectedRows::Sum));
 
     for (sql, expected) in [
         (
@@ -51,12 +51,12 @@ fn ddl_goes_to_every_physical_table() {
         ),
     ] {
         let plan = route(sql);
-        assert_eq!(plan.targets.len(), 1024, "{sql}");
+        assert_eq!(plan.statements().len(), 1024, "{sql}");
         assert_eq!(statements(&plan)[0].1, expected);
     }
     let plan = route("CREATE TABLE t_currency (code CHAR(3) PRIMARY KEY)");
-    assert_eq!(plan.targets.len(), 33);
-    assert_eq!(plan.merge, MergeSpec::OneCopyAffectedRows);
+    assert_eq!(plan.statements().len(), 33);
+    assert!(matches!(plan.step, Step::SendToAll(ref s) if s.affected == AffectedRows::OneCopy));
     let plan = route("CREATE TABLE t_shop_setting (k VARCHAR(10))");
     assert_eq!(
         statements(&plan),
@@ -84,7 +84,7 @@ fn binding_join_stays_on_one_shard() {
     );
     // Without a key: every pair of bound tables, still shard-local.
     let plan = route("SELECT * FROM t_order o LEFT JOIN t_order_item i ON i.order_id = o.order_id");
-    assert_eq!(plan.targets.len(), 1024);
+    assert_eq!(plan.statements().len(), 1024);
     assert_eq!(statements(&plan)[5].1, "SELECT * FROM order_db_0.t_order_5 o LEFT JOIN order_db_0.t_order_item_5 i ON i.order_id = o.order_id");
 }
 
@@ -124,8 +124,8 @@ fn broadcast_and_single_tables() {
     );
     let plan = route("UPDATE t_currency SET rate = 2 WHERE code = 'EUR'");
     assert_eq!(plan.route, RouteKind::Broadcast);
-    assert_eq!(plan.targets.len(), 33);
-    assert_eq!(plan.merge, MergeSpec::OneCopyAffectedRows);
+    assert_eq!(plan.statements().len(), 33);
+    assert!(matches!(plan.step, Step::SendToAll(ref s) if s.affected == AffectedRows::OneCopy));
     assert_eq!(
         statements(&plan)[32],
         (
@@ -151,8 +151,8 @@ fn scatter_select_merge_spec() {
         route("SELECT order_id, amount FROM t_order ORDER BY amount DESC, order_id LIMIT 10, 5");
     assert_eq!(plan.route, RouteKind::Scatter);
     assert_eq!(statements(&plan)[0].1, "SELECT order_id, amount FROM order_db_0.t_order_0 ORDER BY amount DESC, order_id LIMIT 0, 15");
-    let MergeSpec::Select(m) = &plan.merge else {
-        panic!("{:?}", plan.merge)
+    let Some(m) = plan.select_merge() else {
+        panic!("{:?}", plan.step)
     };
     assert_eq!(m.limit, Some(5));
     assert_eq!(m.offset, 10);
@@ -183,7 +183,7 @@ fn scatter_select_merge_spec() {
     );
 
     let plan = route("SELECT user_id, COUNT(*), SUM(amount) AS s, AVG(amount), COUNT(DISTINCT status) FROM t_order GROUP BY user_id HAVING s > 10 ORDER BY 2 DESC");
-    let MergeSpec::Select(m) = &plan.merge else {
+    let Some(m) = plan.select_merge() else {
         panic!()
     };
     assert_eq!(m.group_by, vec!["user_id".to_string()]);
@@ -201,13 +201,15 @@ fn scatter_select_merge_spec() {
     );
     assert_eq!(m.having.as_deref(), Some("s > ?"));
     assert_eq!(m.order_by[0].column, Some(1));
-    assert!(route("SELECT DISTINCT user_id FROM t_order").merge != MergeSpec::None);
+    assert!(route("SELECT DISTINCT user_id FROM t_order")
+        .select_merge()
+        .is_some());
 }
 
 #[test]
 fn derived_columns_and_shard_order() {
-    let merge_of = |sql: &str| match route(sql).merge {
-        MergeSpec::Select(m) => *m,
+    let merge_of = |sql: &str| match route(sql).step {
+        Step::Scatter(s) => *s.merge,
         other => panic!("{other:?}"),
     };
     // DISTINCT arguments are selected and grouped by; HAVING's unselected aggregate too; the
@@ -312,7 +314,7 @@ fn prepared_statements_keep_placeholders() {
             "SELECT * FROM order_db_18.t_order_4 WHERE order_id = ? AND status = ?".into()
         )]
     );
-    assert_eq!(plan.targets[0].params, vec![0, 1]);
+    assert_eq!(plan.statements()[0].params, vec![0, 1]);
 
     // A split INSERT hands each physical statement only its rows' parameters.
     let t = r
@@ -326,11 +328,11 @@ fn prepared_statements_keep_placeholders() {
     ];
     let plan = t.bind(r.topology(), Params::Prepared(&values)).unwrap();
     assert_eq!(
-        plan.targets[0].sql,
+        plan.statements()[0].sql,
         "INSERT INTO order_db_1.t_order_0 (order_id, note) VALUES (?, ?)"
     );
-    assert_eq!(plan.targets[0].params, vec![0, 1]);
-    assert_eq!(plan.targets[1].params, vec![2, 3]);
+    assert_eq!(plan.statements()[0].params, vec![0, 1]);
+    assert_eq!(plan.statements()[1].params, vec![2, 3]);
 
     // A negated placeholder and a scatter LIMIT, whose values the router fills in.
     let t = r
@@ -342,12 +344,12 @@ fn prepared_statements_keep_placeholders() {
             Params::Prepared(&[ParamValue::Int(1), ParamValue::Int(2), ParamValue::Int(3)]),
         )
         .unwrap();
-    assert_eq!(plan.targets.len(), 1024);
+    assert_eq!(plan.statements().len(), 1024);
     assert_eq!(
-        plan.targets[0].sql,
+        plan.statements()[0].sql,
         "SELECT * FROM order_db_0.t_order_0 WHERE order_id = -? OR user_id > 0 LIMIT 0, 5"
     );
-    assert_eq!(plan.targets[0].params, vec![0]);
+    assert_eq!(plan.statements()[0].params, vec![0]);
 
     let err = t.bind(r.topology(), Params::Prepared(&[])).unwrap_err();
     assert_eq!(
@@ -364,7 +366,7 @@ fn prepared_statements_keep_placeholders() {
         .bind(r.topology(), Params::Prepared(&[ParamValue::Int(1)]))
         .unwrap();
     assert_eq!(
-        plan.targets[0].sql,
+        plan.statements()[0].sql,
         "SELECT * FROM order_db_31.t_order_31 WHERE order_id = -?"
     );
 }
@@ -383,7 +385,7 @@ fn shape_cache_reuses_one_template_per_shape() {
         let db = key.rem_euclid(32);
         let table = key.div_euclid(32).rem_euclid(32);
         assert_eq!(
-            plan.targets[0].sql,
+            plan.statements()[0].sql,
             format!("SELECT * FROM order_db_{db}.t_order_{table} WHERE order_id = {key}")
         );
     }
@@ -396,7 +398,7 @@ fn shape_cache_reuses_one_template_per_shape() {
             &mut cache,
         )
         .unwrap();
-    let MergeSpec::Select(m) = &plan.merge else {
+    let Some(m) = plan.select_merge() else {
         panic!()
     };
     assert_eq!(m.order_by[0].column, Some(1));
@@ -406,7 +408,7 @@ fn shape_cache_reuses_one_template_per_shape() {
             &mut cache,
         )
         .unwrap();
-    let MergeSpec::Select(m) = &plan.merge else {
+    let Some(m) = plan.select_merge() else {
         panic!()
     };
     assert_eq!(m.order_by[0].column, Some(0));
@@ -427,7 +429,7 @@ fn explain_output() {
     let plan = route("SELECT * FROM t_order WHERE order_id = 4242");
     assert_eq!(
         plan.explain(r.topology()).to_string(),
-        "ds0\torder_db_18\tSELECT * FROM order_db_18.t_order_4 WHERE order_id = 4242\nroute: direct, 1 statement(s); merge: none (single target, passthrough)"
+        "ds0\torder_db_18\tSELECT * FROM order_db_18.t_order_4 WHERE order_id = 4242\nroute: direct, 1 statement(s); step: route (single target, passthrough)"
     );
 }
 
@@ -444,7 +446,7 @@ fn positions_survive_unicode_tabs_and_crlf() {
     // As in MySQL's lexer, only `\n` ends a `--` comment: the WHERE is commented out.
     assert_eq!(
         route("SELECT * FROM t_order -- ü comment\rWHERE order_id = 4242")
-            .targets
+            .statements()
             .len(),
         1024
     );
@@ -473,8 +475,57 @@ fn templates_belong_to_their_topology() {
         .route("SELECT * FROM t_order WHERE order_id = 2", &mut cache)
         .unwrap();
     assert_eq!(
-        plan.targets[0].sql,
+        plan.statements()[0].sql,
         "SELECT * FROM order_db_2.t_order_0 WHERE order_id = 2"
     );
     assert_eq!(cache.len(), 1);
+}
+
+#[test]
+fn a_scatter_merges_through_a_chain_of_operators() {
+    use shardgate_router::MergeOperator as Op;
+    let ops = |sql: &str, ordered: bool| -> Vec<String> {
+        let plan = route(sql);
+        let merge = plan
+            .select_merge()
+            .unwrap_or_else(|| panic!("{sql}: no merge"));
+        merge
+            .operators(ordered)
+            .iter()
+            .map(|op| match op {
+                Op::Concatenate => "concat".to_string(),
+                Op::MergeSort { .. } => "merge-sort".into(),
+                Op::SortInMemory { .. } => "sort".into(),
+                Op::OrderedAggregate { .. } => "ordered-aggregate".into(),
+                Op::HashAggregate { .. } => "hash-aggregate".into(),
+                Op::Filter { .. } => "filter".into(),
+                Op::Project { .. } => "project".into(),
+                Op::Distinct => "distinct".into(),
+                Op::Limit { .. } => "limit".into(),
+            })
+            .collect()
+    };
+    let sorted = "SELECT user_id FROM t_order ORDER BY user_id LIMIT 5";
+    assert_eq!(ops(sorted, true), ["merge-sort", "limit"]);
+    // Statements that could not be sorted by the shards: the merge sorts in memory.
+    assert_eq!(ops(sorted, false), ["sort", "limit"]);
+    assert_eq!(ops("SELECT user_id FROM t_order", true), ["concat"]);
+    assert_eq!(
+        ops("SELECT DISTINCT status FROM t_order", true),
+        ["sort", "distinct"]
+    );
+    assert_eq!(
+        ops(
+            "SELECT status, COUNT(*) FROM t_order GROUP BY status ORDER BY status",
+            true
+        ),
+        ["ordered-aggregate", "sort"]
+    );
+    assert_eq!(
+        ops(
+            "SELECT status, COUNT(*) + 1 FROM t_order GROUP BY status HAVING COUNT(*) > 2 LIMIT 3",
+            false
+        ),
+        ["hash-aggregate", "filter", "project", "limit"]
+    );
 }

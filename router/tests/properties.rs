@@ -24,12 +24,12 @@ proptest! {
         let mut cache = ShapeCache::default();
         let sql = format!("SELECT * FROM t_order WHERE order_id = {key}");
         let plan = r.route(&sql, &mut cache).unwrap();
-        prop_assert_eq!(plan.targets.len(), 1);
-        prop_assert_eq!(&plan.targets[0].sql, &format!("SELECT * FROM {} WHERE order_id = {key}", expected(key)));
+        prop_assert_eq!(plan.statements().len(), 1);
+        prop_assert_eq!(&plan.statements()[0].sql, &format!("SELECT * FROM {} WHERE order_id = {key}", expected(key)));
 
         let template = r.prepare("SELECT * FROM t_order WHERE order_id = ?").unwrap();
         let plan = template.bind(r.topology(), Params::Prepared(&[ParamValue::Int(key.into())])).unwrap();
-        prop_assert_eq!(&plan.targets[0].sql, &format!("SELECT * FROM {} WHERE order_id = ?", expected(key)));
+        prop_assert_eq!(&plan.statements()[0].sql, &format!("SELECT * FROM {} WHERE order_id = ?", expected(key)));
     }
 
     #[test]
@@ -39,7 +39,7 @@ proptest! {
         let sql = format!("INSERT INTO t_order (order_id, note) VALUES {}", rows.join(", "));
         let plan = r.route(&sql, &mut ShapeCache::default()).unwrap();
         let mut seen = 0;
-        for target in &plan.targets {
+        for target in plan.statements() {
             let table = target.sql.split_whitespace().nth(2).unwrap();
             // Every row in a statement belongs to that statement's table, in original order.
             let mut last = None;
@@ -61,7 +61,7 @@ proptest! {
         let plan = r.route(&format!("SELECT * FROM t_order WHERE order_id BETWEEN {lo} AND {hi}"), &mut ShapeCache::default()).unwrap();
         let key = lo + probe.min(width);
         let table = expected(key);
-        prop_assert!(plan.targets.iter().any(|t| t.sql.contains(&format!("FROM {table} "))), "{} not in plan", table);
+        prop_assert!(plan.statements().iter().any(|t| t.sql.contains(&format!("FROM {table} "))), "{} not in plan", table);
     }
 
     #[test]
@@ -71,6 +71,6 @@ proptest! {
         let sql = format!("SELECT * FROM t_order WHERE note = '{quoted}' AND order_id = {key}");
         let plan = r.route(&sql, &mut ShapeCache::default()).unwrap();
         let expected_sql = sql.replacen("t_order", &expected(key.into()), 1);
-        prop_assert_eq!(&plan.targets[0].sql, &expected_sql);
+        prop_assert_eq!(&plan.statements()[0].sql, &expected_sql);
     }
 }

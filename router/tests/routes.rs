@@ -4,7 +4,9 @@
 mod common;
 
 use common::{one, route, route_err, router, statements};
-use shardgate_router::{MergeSpec, ParamValue, Params, RouteKind, RouterError, ShapeCache};
+use shardgate_router::{
+    AffectedRows, ParamValue, Params, RouteKind, RouterError, ShapeCache, Step,
+};
 
 #[test]
 fn point_select() {
@@ -23,7 +25,7 @@ fn point_select() {
         .iter()
         .position(|b| b.name == "ds0")
         .unwrap();
-    assert_eq!(plan.targets[0].backend, ds0);
+    assert_eq!(plan.statements()[0].backend, ds0);
 }
 
 #[test]
@@ -89,7 +91,7 @@ fn in_list_routes_to_each_key() {
         ]
     );
     assert_eq!(plan.route, RouteKind::Direct);
-    assert!(matches!(plan.merge, MergeSpec::Select(ref m) if m.order_by.is_empty()));
+    assert!(plan.select_merge().is_some_and(|m| m.order_by.is_empty()));
 }
 
 #[test]
@@ -109,64 +111,64 @@ fn narrow_ranges_prune_wide_ranges_scatter() {
         ]
     );
     let plan = route("SELECT * FROM t_order WHERE order_id >= 100 AND order_id < 102");
-    assert_eq!(plan.targets.len(), 2);
+    assert_eq!(plan.statements().len(), 2);
     let plan = route("SELECT * FROM t_order WHERE order_id > 5");
     assert_eq!(plan.route, RouteKind::Scatter);
-    assert_eq!(plan.targets.len(), 1024);
+    assert_eq!(plan.statements().len(), 1024);
     let plan = route("SELECT * FROM t_order WHERE order_id BETWEEN 0 AND 2000");
-    assert_eq!(plan.targets.len(), 1024);
+    assert_eq!(plan.statements().len(), 1024);
 }
 
 #[test]
 fn and_or_combine() {
     assert_eq!(
         route("SELECT * FROM t_order WHERE order_id = 1 OR order_id = 2")
-            .targets
+            .statements()
             .len(),
         2
     );
     assert_eq!(
         route("SELECT * FROM t_order WHERE (order_id = 1 OR order_id = 2) AND order_id = 2")
-            .targets
+            .statements()
             .len(),
         1
     );
     assert_eq!(
         route("SELECT * FROM t_order WHERE order_id = 1 AND status = 'x'")
-            .targets
+            .statements()
             .len(),
         1
     );
     // An OR with a non-key predicate says nothing about the key.
     assert_eq!(
         route("SELECT * FROM t_order WHERE order_id = 1 OR status = 'x'")
-            .targets
+            .statements()
             .len(),
         1024
     );
     // NOT, functions and other columns do not prune.
     assert_eq!(
         route("SELECT * FROM t_order WHERE NOT order_id = 1")
-            .targets
+            .statements()
             .len(),
         1024
     );
     assert_eq!(
         route("SELECT * FROM t_order WHERE order_id = ABS(-5)")
-            .targets
+            .statements()
             .len(),
         1024
     );
     // Nothing matches: one table answers with an empty result.
     assert_eq!(
         route("SELECT * FROM t_order WHERE order_id = 1 AND order_id = 2")
-            .targets
+            .statements()
             .len(),
         1
     );
     assert_eq!(
         route("SELECT * FROM t_order WHERE order_id = NULL")
-            .targets
+            .statements()
             .len(),
         1
     );
@@ -176,13 +178,13 @@ fn and_or_combine() {
 fn non_integer_keys_scatter_rather_than_guess() {
     assert_eq!(
         route("SELECT * FROM t_order WHERE order_id = 4242.5")
-            .targets
+            .statements()
             .len(),
         1024
     );
     assert_eq!(
         route("SELECT * FROM t_order WHERE order_id = '4242abc'")
-            .targets
+            .statements()
             .len(),
         1024
     );
@@ -215,7 +217,7 @@ fn multi_row_insert_splits_in_row_order() {
             ),
         ]
     );
-    assert_eq!(plan.merge, MergeSpec::SumAffectedRows);
+    assert!(matches!(plan.step, Step::SendToAll(ref s) if s.affected == AffectedRows::Sum));
 }
 
 #[test]
@@ -293,8 +295,8 @@ fn update_and_delete() {
     );
     let plan = route("UPDATE t_order SET status = 'x' WHERE user_id = 5");
     assert_eq!(plan.route, RouteKind::Scatter);
-    assert_eq!(plan.targets.len(), 1024);
-    assert_eq!(plan.merge, MergeSpec::SumAffectedRows);
+    assert_eq!(plan.statements().len(), 1024);
+    assert!(matches!(plan.step, Step::SendToAll(ref s) if s.affected == AffectedRows::Sum));
     assert_eq!(
         statements(&plan)[1023].1,
         "UPDATE order_db_31.t_order_31 SET status = 'x' WHERE user_id = 5"
@@ -330,7 +332,7 @@ fn updating_the_sharding_key() {
     // `SET order_id = order_id` changes nothing.
     assert_eq!(
         route("UPDATE t_order SET order_id = order_id, note = 'x' WHERE order_id = 1")
-            .targets
+            .statements()
             .len(),
         1
     );
@@ -340,7 +342,7 @@ fn updating_the_sharding_key() {
 fn write_limit_over_several_tables_is_refused() {
     assert_eq!(
         route("DELETE FROM t_order WHERE order_id = 7 LIMIT 1")
-            .targets
+            .statements()
             .len(),
         1
     );
@@ -423,12 +425,14 @@ fn missing_null_and_zero_keys_are_generated() {
             &mut keys,
         )
         .unwrap();
-    assert_eq!(plan.targets.len(), 1);
+    assert_eq!(plan.statements().len(), 1);
     let id = plan.generated_keys[0];
     assert!(
-        plan.targets[0].sql.ends_with(&format!("VALUES ({id}, ?)")),
+        plan.statements()[0]
+            .sql
+            .ends_with(&format!("VALUES ({id}, ?)")),
         "{}",
-        plan.targets[0].sql
+        plan.statements()[0].sql
     );
-    assert_eq!(plan.targets[0].params, vec![1]);
+    assert_eq!(plan.statements()[0].params, vec![1]);
 }

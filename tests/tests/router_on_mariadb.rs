@@ -89,8 +89,8 @@ async fn ten_thousand_rows_land_in_their_tables() {
             &mut cache,
         )
         .expect("route DDL");
-    assert_eq!(ddl.targets.len(), 1024);
-    execute(&topology, ddl.targets).await;
+    assert_eq!(ddl.statements().len(), 1024);
+    execute(&topology, ddl.statements().to_vec()).await;
 
     let keys = keys(10_000);
     let mut inserts = Vec::new();
@@ -104,7 +104,7 @@ async fn ten_thousand_rows_land_in_their_tables() {
             rows.join(", ")
         );
         let plan = router.route(&sql, &mut cache).expect("route INSERT");
-        inserts.extend(plan.targets);
+        inserts.extend(plan.statements().iter().cloned());
     }
     execute(&topology, inserts).await;
 
@@ -161,11 +161,11 @@ async fn ten_thousand_rows_land_in_their_tables() {
             &mut cache,
         )
         .unwrap();
-    assert_eq!(plan.targets.len(), 1);
-    let mut conn = mysql_async::Conn::new(backend_opts(&topology, plan.targets[0].backend))
+    assert_eq!(plan.statements().len(), 1);
+    let mut conn = mysql_async::Conn::new(backend_opts(&topology, plan.statements()[0].backend))
         .await
         .unwrap();
-    let note: Option<String> = conn.query_first(&plan.targets[0].sql).await.unwrap();
+    let note: Option<String> = conn.query_first(&plan.statements()[0].sql).await.unwrap();
     assert_eq!(note, Some(format!("row {key}")));
     conn.disconnect().await.unwrap();
 }

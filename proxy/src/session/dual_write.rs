@@ -19,7 +19,8 @@ use std::time::{Duration, Instant};
 use mysql_async::Value;
 use shardgate_migrate::{KeyedRow, Phase};
 use shardgate_router::{
-    write_keys, MergeSpec, ParamValue, Plan, RouterError, StatementKind, Template, WriteKeys,
+    write_keys, AffectedRows, ParamValue, Plan, RouterError, StatementKind, Step, Template,
+    WriteKeys,
 };
 use tokio::io::{AsyncRead, AsyncWrite};
 
@@ -233,7 +234,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             let read = router
                 .route(select, &mut self.cache)
                 .map_err(DualWriteError::Router)?;
-            for target in read.targets {
+            for target in read.statements() {
                 let (_, rows) = self.on_conn(target.backend, &target.sql).await?;
                 for row in rows {
                     if let Some(k) = row.first().and_then(|v| parse_key(v.as_deref())) {
@@ -242,10 +243,13 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 }
             }
         }
-        let one_copy = plan.merge == MergeSpec::OneCopyAffectedRows;
-        let targets = plan.targets.len().max(1) as u64;
+        let one_copy = matches!(
+            &plan.step,
+            Step::SendToAll(s) if s.affected == AffectedRows::OneCopy
+        );
+        let targets = plan.statements().len().max(1) as u64;
         let mut total = OkInfo::default();
-        for target in plan.targets {
+        for target in plan.statements() {
             let mut conn = self.take_conn(target.backend).await?;
             let result = conn.execute_internal(&target.sql).await;
             self.give_back(target.backend, conn);
@@ -398,7 +402,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             .route_uncached(&sql)
             .map_err(DualWriteError::Router)?;
         let mut found = std::collections::BTreeMap::new();
-        for target in plan.targets {
+        for target in plan.statements() {
             let (_, rows) = self.on_conn(target.backend, &target.sql).await?;
             for row in rows {
                 let Some(k) = row.get(position).and_then(|v| parse_key(v.as_deref())) else {

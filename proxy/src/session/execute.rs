@@ -4,7 +4,9 @@
 //! SELECT over several is merged, a write over several is fanned out and answered with one
 //! OK.
 
-use shardgate_router::{combine_per_database, MergeSpec, PhysicalStatement, Plan, StatementKind};
+use shardgate_router::{
+    combine_per_database, AffectedRows, PhysicalStatement, Plan, Scatter, SendToAll, Step,
+};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::{Session, SessionError};
@@ -21,45 +23,44 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         // Generated keys: the OK packet and LAST_INSERT_ID() report the first, as MySQL does
         // for AUTO_INCREMENT.
         self.generated_insert_id = plan.generated_keys.first().map(|&id| id as u64);
-        let tables = plan.targets.len();
-        if tables == 1 {
-            let Some(target) = plan.targets.into_iter().next() else {
-                return Ok(());
-            };
-            let backend = target.backend;
-            return self.run_one(backend, job(target)).await;
-        }
-        match (plan.kind, plan.merge) {
-            (StatementKind::Select, MergeSpec::Select(spec)) => {
+        match plan.step {
+            Step::Route(target) => {
+                let backend = target.backend;
+                self.run_one(backend, job(target)).await
+            }
+            Step::Scatter(Scatter { statements, merge }) if !statements.is_empty() => {
+                let tables = statements.len();
                 // One statement per database: fewer round trips, same answer.
                 let combined = combine_per_database(
-                    plan.targets,
-                    spec.shard_order.as_deref(),
-                    spec.sorted_by_statements(),
+                    statements,
+                    merge.shard_order.as_deref(),
+                    merge.sorted_by_statements(),
                 );
                 let jobs = combined
                     .statements
                     .into_iter()
                     .map(|t| (t.backend, job(t)))
                     .collect();
-                self.scatter_jobs(&spec, jobs, tables, combined.ordered)
+                self.scatter_jobs(&merge, jobs, tables, combined.ordered)
                     .await
             }
-            (StatementKind::Select, _) => {
+            Step::Scatter(_) => {
                 self.send_error(
                     codes::ER_NOT_SUPPORTED_YET,
-                    "shardgate: this SELECT has no merge plan",
+                    "shardgate: this SELECT reaches no physical table",
                 )
                 .await
             }
-            (_, merge) => {
-                let one_copy = merge == MergeSpec::OneCopyAffectedRows;
-                let jobs = plan
-                    .targets
+            Step::SendToAll(SendToAll {
+                statements,
+                affected,
+            }) => {
+                let jobs = statements
                     .into_iter()
                     .map(|t| (t.backend, job(t)))
                     .collect();
-                self.fan_out_jobs(jobs, one_copy).await
+                self.fan_out_jobs(jobs, affected == AffectedRows::OneCopy)
+                    .await
             }
         }
     }

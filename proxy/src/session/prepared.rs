@@ -550,10 +550,6 @@ fn merge_refusal(
     let plan = template
         .bind(topology, shardgate_router::Params::Prepared(&[]))
         .ok()?;
-    match &plan.merge {
-        shardgate_router::MergeSpec::Select(spec) if plan.targets.len() > 1 => {
-            crate::engine::merge::support(spec).err()
-        }
-        _ => None,
-    }
+    plan.select_merge()
+        .and_then(|spec| crate::engine::merge::support(spec).err())
 }

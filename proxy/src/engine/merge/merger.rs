@@ -13,7 +13,7 @@
 use std::cmp::Ordering;
 use std::collections::HashMap;
 
-use shardgate_router::SelectMerge;
+use shardgate_router::{MergeOperator, SelectMerge};
 
 use super::group::{Group, GroupFolder, Values};
 use super::group_concat::GroupConcatCuts;
@@ -47,26 +47,16 @@ pub enum Strategy {
 }
 
 impl Strategy {
-    /// `ordered`: every statement ends with the spec's shard order.
+    /// How to run the planner's first merge operator. `ordered`: every statement ends with
+    /// the spec's shard order.
     pub fn choose(spec: &SelectMerge, ordered: bool) -> Strategy {
-        let grouped = spec.grouped();
-        let sorted = ordered && spec.shard_order.is_some();
-        if grouped {
-            if sorted && !spec.group_by.is_empty() {
-                Strategy::GroupStream
-            } else {
-                Strategy::GroupHash
-            }
-        } else if spec.distinct {
-            Strategy::Buffered
-        } else if !spec.order_by.is_empty() {
-            if sorted {
-                Strategy::Ordered
-            } else {
-                Strategy::Buffered
-            }
-        } else {
-            Strategy::Concat
+        match spec.operators(ordered).first() {
+            Some(MergeOperator::MergeSort { .. }) => Strategy::Ordered,
+            Some(MergeOperator::SortInMemory { .. }) => Strategy::Buffered,
+            Some(MergeOperator::OrderedAggregate { .. }) => Strategy::GroupStream,
+            Some(MergeOperator::HashAggregate { .. }) => Strategy::GroupHash,
+            // The planner starts every merge with one of the above or a concatenation.
+            _ => Strategy::Concat,
         }
     }
 

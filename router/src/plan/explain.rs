@@ -1,0 +1,186 @@
+//! The merge operators a scatter runs, and `shardgate route`'s view of a plan.
+
+use std::fmt;
+
+use shardgate_config::Topology;
+
+use super::{AffectedRows, Plan, RouteKind, SelectMerge, Step};
+use crate::union::combine_per_database;
+
+/// One operator of a scatter's merge, in the order rows pass through them. The first reads
+/// the shard results; the engine runs it as its merge strategy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MergeOperator {
+    /// Each shard result in turn.
+    Concatenate,
+    /// A k-way merge of shard results each sorted by the keys.
+    MergeSort {
+        keys: Vec<String>,
+    },
+    /// Rows kept under the merge memory limit and sorted (and deduplicated for DISTINCT):
+    /// the shard statements could not be sorted as the merge needs.
+    SortInMemory {
+        keys: Vec<String>,
+    },
+    /// Partial groups arrive sorted by the group keys and fold as they pass.
+    OrderedAggregate {
+        group_by: Vec<String>,
+    },
+    /// Partial groups fold in a hash table, then sort by the group keys.
+    HashAggregate {
+        group_by: Vec<String>,
+    },
+    /// HAVING over whole groups.
+    Filter {
+        having: String,
+    },
+    /// Select items computed from the folded aggregates.
+    Project {
+        columns: Vec<usize>,
+    },
+    Distinct,
+    Limit {
+        limit: u64,
+        offset: u64,
+    },
+}
+
+impl SelectMerge {
+    /// The operators, first to last. `ordered`: the shard statements return their rows in
+    /// [`shard_order`](SelectMerge::shard_order) (see [`combine_per_database`]).
+    pub fn operators(&self, ordered: bool) -> Vec<MergeOperator> {
+        let sorted = ordered && self.shard_order.is_some();
+        let keys = || {
+            self.order_by
+                .iter()
+                .map(|k| format!("{}{}", k.expr, if k.descending { " DESC" } else { "" }))
+                .collect::<Vec<_>>()
+        };
+        let mut ops = Vec::new();
+        if self.grouped() {
+            let group_by = self.group_by.clone();
+            ops.push(if sorted && !self.group_by.is_empty() {
+                MergeOperator::OrderedAggregate { group_by }
+            } else {
+                MergeOperator::HashAggregate { group_by }
+            });
+            if let Some(having) = &self.having {
+                ops.push(MergeOperator::Filter {
+                    having: having.clone(),
+                });
+            }
+            if !self.projections.is_empty() {
+                ops.push(MergeOperator::Project {
+                    columns: self.projections.iter().map(|p| p.column).collect(),
+                });
+            }
+            if !self.order_by.is_empty() {
+                ops.push(MergeOperator::SortInMemory { keys: keys() });
+            }
+        } else if self.distinct {
+            ops.push(MergeOperator::SortInMemory { keys: keys() });
+            ops.push(MergeOperator::Distinct);
+        } else if self.order_by.is_empty() {
+            ops.push(MergeOperator::Concatenate);
+        } else if sorted {
+            ops.push(MergeOperator::MergeSort { keys: keys() });
+        } else {
+            ops.push(MergeOperator::SortInMemory { keys: keys() });
+        }
+        if let Some(limit) = self.limit {
+            ops.push(MergeOperator::Limit {
+                limit,
+                offset: self.offset,
+            });
+        }
+        ops
+    }
+}
+
+impl fmt::Display for MergeOperator {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MergeOperator::Concatenate => write!(f, "concatenate"),
+            MergeOperator::MergeSort { keys } => write!(f, "merge-sort by {}", keys.join(", ")),
+            MergeOperator::SortInMemory { keys } if keys.is_empty() => write!(f, "buffer"),
+            MergeOperator::SortInMemory { keys } => write!(f, "sort by {}", keys.join(", ")),
+            MergeOperator::OrderedAggregate { group_by } => {
+                write!(f, "ordered aggregate by {}", group_by.join(", "))
+            }
+            MergeOperator::HashAggregate { group_by } if group_by.is_empty() => {
+                write!(f, "aggregate")
+            }
+            MergeOperator::HashAggregate { group_by } => {
+                write!(f, "hash aggregate by {}", group_by.join(", "))
+            }
+            MergeOperator::Filter { having } => write!(f, "filter {having}"),
+            MergeOperator::Project { columns } => {
+                let columns: Vec<String> = columns.iter().map(|c| (c + 1).to_string()).collect();
+                write!(f, "project column(s) {}", columns.join(", "))
+            }
+            MergeOperator::Distinct => write!(f, "distinct"),
+            MergeOperator::Limit { limit, offset } => write!(f, "limit {limit} offset {offset}"),
+        }
+    }
+}
+
+/// `shardgate route`'s view: one line per physical statement, then the step and its merge.
+pub struct Explain<'a> {
+    plan: &'a Plan,
+    topology: &'a Topology,
+}
+
+impl<'a> Explain<'a> {
+    pub(super) fn new(plan: &'a Plan, topology: &'a Topology) -> Self {
+        Explain { plan, topology }
+    }
+}
+
+impl fmt::Display for Explain<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for t in self.plan.statements() {
+            let database = t
+                .database
+                .map_or("-", |d| self.topology.databases[d].name.as_str());
+            writeln!(
+                f,
+                "{}\t{}\t{}",
+                self.topology.backends[t.backend].name, database, t.sql
+            )?;
+        }
+        let route = match self.plan.route {
+            RouteKind::NoTable => "no table",
+            RouteKind::Direct => "direct",
+            RouteKind::Scatter => "scatter",
+            RouteKind::Broadcast => "broadcast",
+        };
+        let count = self.plan.statements().len();
+        write!(f, "route: {route}, {count} statement(s); step: ")?;
+        match &self.plan.step {
+            Step::Route(_) => write!(f, "route (single target, passthrough)"),
+            Step::SendToAll(s) => match s.affected {
+                AffectedRows::Sum => write!(f, "send to all, sum affected rows"),
+                AffectedRows::OneCopy => write!(f, "send to all, affected rows of one copy"),
+            },
+            Step::Scatter(s) => {
+                let combined = combine_per_database(
+                    s.statements.clone(),
+                    s.merge.shard_order.as_deref(),
+                    s.merge.sorted_by_statements(),
+                );
+                let ops: Vec<String> = s
+                    .merge
+                    .operators(combined.ordered)
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect();
+                write!(
+                    f,
+                    "scatter as {} statement(s); merge: {}",
+                    combined.statements.len(),
+                    ops.join(" -> ")
+                )
+            }
+        }
+    }
+}

@@ -1,0 +1,167 @@
+//! What the planner hands to the engine: a tree of typed steps. The root says how the
+//! physical statements run — [`Step::Route`] (one statement, its answer relayed),
+//! [`Step::Scatter`] (a SELECT on many tables, merged) or [`Step::SendToAll`] (a write or
+//! DDL on many tables, one OK) — and a scatter's [`SelectMerge`] holds the merge operators
+//! over its shard results ([`SelectMerge::operators`]). Session statements, metadata and
+//! probes are planned as [`crate::command::Command`]s.
+
+mod explain;
+mod merge;
+
+pub use explain::{Explain, MergeOperator};
+pub use merge::*;
+
+use shardgate_config::{BackendId, DatabaseId};
+
+/// The kind of the logical statement, which decides how results are combined.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatementKind {
+    Select,
+    Insert,
+    Replace,
+    Update,
+    Delete,
+    Ddl,
+}
+
+impl StatementKind {
+    pub fn is_write(self) -> bool {
+        !matches!(self, StatementKind::Select)
+    }
+}
+
+/// How the targets were chosen; `shardgate route` prints it so operators can see a scatter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RouteKind {
+    /// The statement names no table: any backend can answer.
+    NoTable,
+    /// The sharding key (or a single/broadcast table) picked exactly these targets.
+    Direct,
+    /// The sharding key did not narrow the statement: every physical table.
+    Scatter,
+    /// A broadcast write or DDL: every copy.
+    Broadcast,
+}
+
+/// One statement for one backend. The SQL names tables fully qualified (`order_db_18.t_order_4`)
+/// so one connection pool per backend serves all of its databases.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PhysicalStatement {
+    pub backend: BackendId,
+    /// The database the statement's tables live in; `None` for a statement that names no table.
+    pub database: Option<DatabaseId>,
+    pub sql: String,
+    /// For a prepared statement: which of the client's parameters this statement's `?`s take,
+    /// in order. Empty for text statements, whose literals are in `sql`.
+    pub params: Vec<usize>,
+}
+
+/// How a write or DDL on several tables reports affected rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AffectedRows {
+    /// Each table holds other rows: the counts add up.
+    Sum,
+    /// Broadcast copies change alike: the client sees one copy's count.
+    OneCopy,
+}
+
+/// A SELECT on several physical tables and the merge of their results.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scatter {
+    pub statements: Vec<PhysicalStatement>,
+    pub merge: Box<SelectMerge>,
+}
+
+/// A write or DDL on several physical tables, answered with one OK.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SendToAll {
+    pub statements: Vec<PhysicalStatement>,
+    pub affected: AffectedRows,
+}
+
+/// How the physical statements run and their answers become the client's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// One physical statement; its answer passes through (rows not decoded, column names
+    /// mapped to logical ones).
+    Route(PhysicalStatement),
+    /// A SELECT on several tables; the engine batches the statements per database and
+    /// merges the results.
+    Scatter(Scatter),
+    /// A write or DDL on several tables.
+    SendToAll(SendToAll),
+}
+
+impl Step {
+    /// The step for `statements` of a statement of `kind`: one statement is routed; several
+    /// are scattered (a SELECT, merged by `merge`) or sent to all (`affected` says how their
+    /// counts combine). A SELECT without statements scatters to none, and the engine
+    /// refuses it.
+    pub fn new(
+        kind: StatementKind,
+        mut statements: Vec<PhysicalStatement>,
+        merge: impl FnOnce() -> SelectMerge,
+        affected: AffectedRows,
+    ) -> Step {
+        if statements.len() == 1 {
+            if let Some(one) = statements.pop() {
+                return Step::Route(one);
+            }
+        }
+        if kind == StatementKind::Select {
+            Step::Scatter(Scatter {
+                statements,
+                merge: Box::new(merge()),
+            })
+        } else {
+            Step::SendToAll(SendToAll {
+                statements,
+                affected,
+            })
+        }
+    }
+
+    /// The physical statements, in target order.
+    pub fn statements(&self) -> &[PhysicalStatement] {
+        match self {
+            Step::Route(one) => std::slice::from_ref(one),
+            Step::Scatter(s) => &s.statements,
+            Step::SendToAll(s) => &s.statements,
+        }
+    }
+}
+
+/// A planned logical statement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    pub kind: StatementKind,
+    pub route: RouteKind,
+    pub step: Step,
+    /// Keys generated for INSERT rows that had none, in row order: the first is what
+    /// LAST_INSERT_ID() reports.
+    pub generated_keys: Vec<i64>,
+    /// The logical tables a write or DDL statement names (indexes into the topology's
+    /// tables); empty for SELECT.
+    pub tables: Vec<usize>,
+}
+
+impl Plan {
+    /// The physical statements, in target order.
+    pub fn statements(&self) -> &[PhysicalStatement] {
+        self.step.statements()
+    }
+
+    /// The merge of a SELECT over several tables; `None` for any other step.
+    pub fn select_merge(&self) -> Option<&SelectMerge> {
+        match &self.step {
+            Step::Scatter(s) => Some(&s.merge),
+            _ => None,
+        }
+    }
+
+    /// A human-readable view of the plan (`shardgate route`): one line per physical statement,
+    /// then the steps.
+    pub fn explain<'a>(&'a self, topology: &'a shardgate_config::Topology) -> Explain<'a> {
+        Explain::new(self, topology)
+    }
+}
