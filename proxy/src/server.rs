@@ -131,15 +131,8 @@ impl Drop for ClientSeat {
 }
 
 /// ER_CON_COUNT_ERROR (1040) as the first packet, then the connection is closed.
-async fn refuse_too_many(mut stream: tokio::net::TcpStream, peer: std::net::SocketAddr) {
-    use tokio::io::AsyncWriteExt;
+async fn refuse_too_many(stream: tokio::net::TcpStream, peer: std::net::SocketAddr) {
     let err = crate::protocol::wire::ErrInfo::new(1040, "08004", "Too many connections");
-    let payload = crate::protocol::wire::err_packet(&err);
-    let mut packet = Vec::with_capacity(payload.len() + 4);
-    packet.extend_from_slice(&(payload.len() as u32).to_le_bytes()[..3]);
-    packet.push(0);
-    packet.extend_from_slice(&payload);
-    let _ =
-        tokio::time::timeout(std::time::Duration::from_secs(1), stream.write_all(&packet)).await;
+    crate::protocol::writer::refuse_before_greeting(stream, &err).await;
     tracing::debug!(%peer, "refused: too many client connections");
 }

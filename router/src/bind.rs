@@ -9,13 +9,14 @@ use shardgate_config::{ShardedLayout, TableKind, Topology};
 
 use crate::condition::{Evaluator, KeyValue, Operand, ParamSource};
 use crate::error::{Result, RouterError};
+use crate::key_list::KeyListRoutes;
 use crate::keys::{KeyError, KeyFill, KeySource, NoKeys};
 use crate::normalize::Literal;
 use crate::params::ParamValue;
 use crate::plan::{AffectedRows, PhysicalStatement, Plan, RouteKind, StatementKind, Step};
 use crate::render::{Renderer, Target};
 use crate::targets::TargetSet;
-use crate::template::{topology_id, InsertRow, RouteTemplate, Template};
+use crate::template::{topology_id, EditKind, InsertRow, RouteTemplate, Template};
 
 /// The values for a template's placeholders.
 #[derive(Debug, Clone, Copy)]
@@ -140,12 +141,23 @@ impl Template {
                     ).to_uppercase()));
                 }
                 let multi = set.count() > 1;
+                let key_lists = multi.then(|| {
+                    KeyListRoutes::new(
+                        self.edits.iter().filter_map(|e| match &e.kind {
+                            EditKind::KeyList { items } => Some(items.as_slice()),
+                            _ => None,
+                        }),
+                        &eval,
+                    )
+                });
                 for (db, table) in set.iter() {
                     let t = Target {
                         database: Some(layout.databases[db]),
                         table: Some(table),
                     };
-                    targets.push(self.render_whole(topology, params, t, multi));
+                    let mut r = Renderer::new(self, topology, params, t, multi);
+                    r.key_lists = key_lists.as_ref().map(|k| (k, (db, table)));
+                    targets.push(self.render_all(r, multi));
                 }
                 if scatter {
                     RouteKind::Scatter
@@ -375,6 +387,11 @@ impl Template {
     ) -> PhysicalStatement {
         let mut r = Renderer::new(self, topology, params, target, multi);
         r.generated = generated;
+        self.render_all(r, multi)
+    }
+
+    /// The whole text through `r`; a HAVING is the merge's when several tables answer.
+    fn render_all(&self, mut r: Renderer<'_>, multi: bool) -> PhysicalStatement {
         match (&self.merge.having_range, multi) {
             (Some(having), true) => {
                 r.range(0..having.start);
@@ -382,7 +399,7 @@ impl Template {
             }
             _ => r.range(0..self.text.len()),
         }
-        r.finish(topology)
+        r.finish()
     }
 
     /// An INSERT with only some of its VALUES rows, in their original order.
@@ -413,7 +430,7 @@ impl Template {
             }
         }
         r.range(last..self.text.len());
-        r.finish(topology)
+        r.finish()
     }
 }
 

@@ -82,15 +82,51 @@ impl Operand {
     }
 }
 
+/// How many parameters a placeholder stands for: the first `?` of a folded IN list stands
+/// for the list's whole run (see [`crate::fold`]).
+pub(crate) trait PlaceholderRuns {
+    fn run_len(&self, param: usize) -> usize;
+}
+
+/// Every placeholder stands for itself.
+pub(crate) struct Unfolded;
+
+impl PlaceholderRuns for Unfolded {
+    fn run_len(&self, _: usize) -> usize {
+        1
+    }
+}
+
 /// Turns expressions into conditions on one sharding key.
 pub(crate) struct CondBuilder<'f> {
     /// Whether an expression is a reference to the sharding column.
     pub is_key: &'f dyn Fn(&Expr) -> bool,
     /// The parameter index of a placeholder at this byte offset.
     pub param_at: &'f dyn Fn(&Expr) -> Option<usize>,
+    pub runs: &'f dyn PlaceholderRuns,
 }
 
 impl CondBuilder<'_> {
+    /// The values of an IN list, a folded run expanded into its parameters.
+    pub(crate) fn list_operands(&self, list: &[Expr]) -> Vec<Operand> {
+        let mut operands = Vec::with_capacity(list.len());
+        for item in list {
+            match self.operand(item) {
+                Operand::Param {
+                    index,
+                    negate: false,
+                } => operands.extend((index..index + self.runs.run_len(index)).map(|index| {
+                    Operand::Param {
+                        index,
+                        negate: false,
+                    }
+                })),
+                other => operands.push(other),
+            }
+        }
+        operands
+    }
+
     pub(crate) fn cond(&self, expr: &Expr) -> Cond {
         match expr {
             Expr::Nested(inner) => self.cond(inner),
@@ -142,7 +178,7 @@ impl CondBuilder<'_> {
                 target: InTarget::List(list),
                 negated: false,
                 ..
-            } if (self.is_key)(expr) => Cond::In(list.iter().map(|e| self.operand(e)).collect()),
+            } if (self.is_key)(expr) => Cond::In(self.list_operands(list)),
             Expr::Between {
                 expr,
                 negated: false,

@@ -17,6 +17,8 @@ pub mod command;
 mod condition;
 pub mod depth;
 pub mod error;
+mod fold;
+mod key_list;
 mod keys;
 mod literals;
 pub mod merge_expr;

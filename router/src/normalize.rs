@@ -118,7 +118,7 @@ pub fn split_statements(sql: &str) -> Vec<&str> {
 
 /// End (exclusive) of the comment starting at `i` (`# ...`, `-- ...`, `/* ... */`), or
 /// `None` when no comment starts there.
-fn comment_end(sql: &str, i: usize) -> Option<usize> {
+pub(crate) fn comment_end(sql: &str, i: usize) -> Option<usize> {
     let bytes = sql.as_bytes();
     match bytes.get(i)? {
         b'#' => Some(line_end(bytes, i)),
@@ -137,7 +137,7 @@ fn comment_end(sql: &str, i: usize) -> Option<usize> {
 
 /// End (exclusive) of a quoted run starting at `start`; a doubled quote or a backslash escape
 /// (not in backticks) stays inside. Unterminated runs end at the end of the text.
-fn quoted_end(bytes: &[u8], start: usize, quote: u8) -> usize {
+pub(crate) fn quoted_end(bytes: &[u8], start: usize, quote: u8) -> usize {
     let mut i = start + 1;
     while i < bytes.len() {
         let b = bytes[i];

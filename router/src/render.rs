@@ -8,6 +8,7 @@ use shardgate_config::{DatabaseId, TableKind, Topology};
 
 use crate::bind::{int_of, Params};
 use crate::condition::Operand;
+use crate::key_list::{KeyListItem, KeyListRoutes};
 use crate::plan::PhysicalStatement;
 use crate::template::{EditKind, Template};
 
@@ -30,6 +31,9 @@ pub(crate) struct Renderer<'t> {
     param_order: Vec<usize>,
     /// Generated keys of INSERT rows, by row.
     pub(crate) generated: &'t [Option<i64>],
+    /// Where the values of the key lists go, and this statement's (layout database,
+    /// table): set when several tables share the statement.
+    pub(crate) key_lists: Option<(&'t KeyListRoutes, (usize, usize))>,
 }
 
 impl<'t> Renderer<'t> {
@@ -49,6 +53,7 @@ impl<'t> Renderer<'t> {
             out: String::with_capacity(template.text.len() + 32),
             param_order: Vec::new(),
             generated: &[],
+            key_lists: None,
         }
     }
 
@@ -57,6 +62,10 @@ impl<'t> Renderer<'t> {
         let edits = &self.template.edits;
         let mut pos = range.start;
         let first = edits.partition_point(|e| e.range.start < range.start);
+        let mut key_list = edits[..first]
+            .iter()
+            .filter(|e| matches!(e.kind, EditKind::KeyList { .. }))
+            .count();
         for edit in edits[first..]
             .iter()
             .take_while(|e| e.range.end <= range.end)
@@ -104,10 +113,51 @@ impl<'t> Renderer<'t> {
                     (_, Some(i)) => self.param(*i),
                     (_, None) => self.out.push_str(&text[edit.range.clone()]),
                 },
+                EditKind::KeyList { items, .. } => {
+                    self.key_list(key_list, items, edit.range.clone());
+                    key_list += 1;
+                }
             }
             pos = edit.range.end;
         }
         self.out.push_str(&text[pos..range.end]);
+    }
+
+    /// A key list's values: those for this statement's table, or all of them.
+    fn key_list(&mut self, list: usize, items: &[KeyListItem], whole: Range<usize>) {
+        let Some((routes, pair)) = self.key_lists else {
+            // As written.
+            let mut pos = whole.start;
+            for item in items {
+                let text = &self.template.text;
+                self.out.push_str(&text[pos..item.range.start]);
+                self.key_list_item(item);
+                pos = item.range.end;
+            }
+            let text = &self.template.text;
+            self.out.push_str(&text[pos..whole.end]);
+            return;
+        };
+        for (n, i) in routes.items_for(list, pair).into_iter().enumerate() {
+            if n > 0 {
+                self.out.push_str(", ");
+            }
+            if let Some(item) = items.get(i) {
+                self.key_list_item(item);
+            }
+        }
+    }
+
+    fn key_list_item(&mut self, item: &KeyListItem) {
+        let text = &self.template.text;
+        match item.placeholder {
+            Some((at, index)) => {
+                self.out.push_str(&text[item.range.start..at]);
+                self.param(index);
+                self.out.push_str(&text[at + 1..item.range.end]);
+            }
+            None => self.out.push_str(&text[item.range.clone()]),
+        }
     }
 
     fn param(&mut self, i: usize) {
@@ -144,7 +194,8 @@ impl<'t> Renderer<'t> {
         self.out.push_str(name);
     }
 
-    pub(crate) fn finish(self, topology: &Topology) -> PhysicalStatement {
+    pub(crate) fn finish(self) -> PhysicalStatement {
+        let topology = self.topology;
         PhysicalStatement {
             backend: self
                 .target

@@ -87,12 +87,14 @@ impl Router {
     /// template with [`Params::Prepared`] on every execute.
     pub fn prepare(&self, sql: &str) -> Result<Template> {
         crate::depth::check_expression_depth(sql)?;
-        let statements = Parser::parse_sql(&MySqlDialect {}, sql).map_err(|e| {
+        let folded = crate::fold::Folds::fold(sql);
+        let read = folded.as_ref().map_or(sql, |(parsed, _)| parsed.as_str());
+        let statements = Parser::parse_sql(&MySqlDialect {}, read).map_err(|e| {
             crate::analyze::policy::refused_unparsed(sql)
                 .unwrap_or_else(|| RouterError::Parse(e.to_string()))
         })?;
         match statements.as_slice() {
-            [statement] => analyze(statement, sql, &self.topology),
+            [statement] => analyze(statement, sql, folded, &self.topology),
             other => Err(RouterError::StatementCount(other.len())),
         }
     }

@@ -5,25 +5,37 @@ use std::ops::Range;
 
 use sqlparser::tokenizer::{Location, Span};
 
+use crate::fold::Folds;
+
 pub(crate) struct SourceText<'a> {
     text: &'a str,
+    /// The text the parser read, when long placeholder lists were folded out of `text`.
+    parsed: Option<(String, Folds)>,
+    /// Line starts of the parsed text.
     line_starts: Vec<usize>,
     ascii: bool,
 }
 
 impl<'a> SourceText<'a> {
     pub(crate) fn new(text: &'a str) -> Self {
+        Self::with_parsed(text, None)
+    }
+
+    /// `text`, of which the parser read `parsed` (see [`crate::fold`]).
+    pub(crate) fn with_parsed(text: &'a str, parsed: Option<(String, Folds)>) -> Self {
+        let read = parsed.as_ref().map_or(text, |(p, _)| p.as_str());
         let mut line_starts = vec![0];
         line_starts.extend(
-            text.bytes()
+            read.bytes()
                 .enumerate()
                 .filter(|(_, b)| *b == b'\n')
                 .map(|(i, _)| i + 1),
         );
         SourceText {
+            ascii: read.is_ascii(),
             text,
+            parsed,
             line_starts,
-            ascii: text.is_ascii(),
         }
     }
 
@@ -31,16 +43,27 @@ impl<'a> SourceText<'a> {
         self.text
     }
 
+    /// The folded placeholder lists, if any.
+    pub(crate) fn folds(&self) -> Option<&Folds> {
+        self.parsed.as_ref().map(|(_, f)| f)
+    }
+
     pub(crate) fn offset(&self, at: Location) -> Option<usize> {
+        let read = self.parsed.as_ref().map_or(self.text, |(p, _)| p.as_str());
         let start = *self.line_starts.get((at.line as usize).checked_sub(1)?)?;
         let column = (at.column as usize).checked_sub(1)?;
-        if self.ascii {
-            return Some((start + column).min(self.text.len()));
-        }
-        let line = &self.text[start..];
-        Some(match line.char_indices().nth(column) {
-            Some((i, _)) => start + i,
-            None => self.text.len(),
+        let offset = if self.ascii {
+            (start + column).min(read.len())
+        } else {
+            let line = &read[start..];
+            match line.char_indices().nth(column) {
+                Some((i, _)) => start + i,
+                None => read.len(),
+            }
+        };
+        Some(match self.folds() {
+            Some(folds) => folds.unfold(offset),
+            None => offset,
         })
     }
 

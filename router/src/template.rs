@@ -37,6 +37,12 @@ pub(crate) enum EditKind {
     /// INSERT row `row`'s key value: the generated id when the row got one, else the
     /// parameter `param` (or the text as written).
     KeyValue { row: usize, param: Option<usize> },
+    /// The values of a `key IN (...)` on the sharding key of the layout the statement is
+    /// routed by: each physical statement carries those that route to its table (see
+    /// [`crate::key_list`]).
+    KeyList {
+        items: Vec<crate::key_list::KeyListItem>,
+    },
 }
 
 /// A HAVING clause whose constants are bound per statement.

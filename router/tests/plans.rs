@@ -529,3 +529,154 @@ fn a_scatter_merges_through_a_chain_of_operators() {
         ["hash-aggregate", "filter", "project", "limit"]
     );
 }
+
+/// A long `key IN (...)` reaches each physical table with only the keys that live there,
+/// in text and prepared statements; a table that the rest of the WHERE reaches without any
+/// of the keys keeps one key that matches none of its rows.
+#[test]
+fn key_lists_are_cut_per_physical_table() {
+    // 40 keys: 0..19 and 1024..1043; key k lives in database k % 32, table k / 32 % 32.
+    let keys: Vec<i64> = (0..20).chain(1024..1044).collect();
+    let list: Vec<String> = keys.iter().map(i64::to_string).collect();
+    let sql = format!(
+        "SELECT order_id FROM t_order WHERE order_id IN ({}) AND status <> 'x'",
+        list.join(",")
+    );
+    let plan = route(&sql);
+    assert_eq!(plan.statements().len(), 20);
+    for (database, statement) in statements(&plan) {
+        let db: i64 = database.trim_start_matches("order_db_").parse().unwrap();
+        assert_eq!(
+            statement,
+            format!(
+                "SELECT order_id FROM {database}.t_order_0 WHERE order_id IN ({}, {}) AND status <> 'x'",
+                db,
+                db + 1024
+            )
+        );
+    }
+    // Prepared: each statement takes only its keys' parameters.
+    let r = router();
+    let marks = vec!["?"; keys.len()].join(", ");
+    let t = r
+        .prepare(&format!("DELETE FROM t_order WHERE order_id IN ({marks})"))
+        .unwrap();
+    let values: Vec<ParamValue> = keys
+        .iter()
+        .map(|k| ParamValue::Int(i128::from(*k)))
+        .collect();
+    let plan = t.bind(r.topology(), Params::Prepared(&values)).unwrap();
+    assert_eq!(plan.statements().len(), 20);
+    for s in plan.statements() {
+        assert!(s.sql.ends_with("WHERE order_id IN (?, ?)"), "{}", s.sql);
+        let db = s.params[0];
+        assert_eq!(s.params, vec![db, db + 20]);
+    }
+    // OR reaches every table; those without a key of the list keep its first one, which
+    // matches none of their rows.
+    let sql = format!(
+        "SELECT order_id FROM t_order WHERE order_id IN ({}) OR status = 'x'",
+        list.join(", ")
+    );
+    let plan = route(&sql);
+    assert_eq!(plan.statements().len(), 1024);
+    let sqls = statements(&plan);
+    assert!(sqls.iter().any(|(_, s)| {
+        s == "SELECT order_id FROM order_db_5.t_order_0 WHERE order_id IN (5, 1029) OR status = 'x'"
+    }));
+    assert!(sqls.iter().any(|(_, s)| s
+        == "SELECT order_id FROM order_db_5.t_order_1 WHERE order_id IN (0) OR status = 'x'"));
+    // NULL and strings route nowhere exactly: every statement keeps them.
+    let sql = "SELECT order_id FROM t_order WHERE order_id IN (1, 2, 3, 4, 5, 6, 7, NULL, '40')";
+    for (_, s) in statements(&route(sql)) {
+        assert!(s.ends_with("NULL, '40')"), "{s}");
+    }
+    // One table: the list as written.
+    let sql =
+        "SELECT order_id FROM t_order WHERE order_id IN (1,1025,2049,3073,4097,5121,6145,7169)";
+    assert_eq!(
+        one(sql).1,
+        "SELECT order_id FROM order_db_1.t_order_0 WHERE order_id IN (1,1025,2049,3073,4097,5121,6145,7169)"
+    );
+}
+
+/// A list of 64 placeholders or more is parsed as one (sqlparser spends a token and an
+/// expression on each value) and routed and cut as the whole list: the same plans as
+/// written out, in text and prepared statements.
+#[test]
+fn long_key_lists_are_folded_for_the_parser() {
+    let keys: Vec<i64> = (0..100).map(|i| i * 7).collect();
+    let list: Vec<String> = keys.iter().map(i64::to_string).collect();
+    // `route` checks the shape-cache path (folded) against the uncached one (not folded).
+    let plan = route(&format!(
+        "SELECT order_id FROM t_order WHERE order_id IN ({}) ORDER BY order_id",
+        list.join(",")
+    ));
+    assert_eq!(plan.statements().len(), 100);
+    for s in plan.statements() {
+        let key = s
+            .sql
+            .split("IN (")
+            .nth(1)
+            .and_then(|r| r.split(')').next())
+            .unwrap();
+        let key: i64 = key.parse().unwrap_or_else(|_| panic!("{}", s.sql));
+        assert!(s
+            .sql
+            .contains(&format!("order_db_{}.t_order_{}", key % 32, key / 32 % 32)));
+    }
+    let r = router();
+    let marks = vec!["?"; keys.len()].join(",");
+    let t = r
+        .prepare(&format!(
+            "UPDATE t_order SET status = ? WHERE order_id IN ({marks}) AND user_id = ?"
+        ))
+        .unwrap();
+    assert_eq!(t.param_count(), 102);
+    let mut values = vec![ParamValue::Str("x".into())];
+    values.extend(keys.iter().map(|k| ParamValue::Int(i128::from(*k))));
+    values.push(ParamValue::Int(5));
+    let plan = t.bind(r.topology(), Params::Prepared(&values)).unwrap();
+    assert_eq!(plan.statements().len(), 100);
+    let mut taken = Vec::new();
+    for s in plan.statements() {
+        assert!(
+            s.sql.ends_with("WHERE order_id IN (?) AND user_id = ?"),
+            "{}",
+            s.sql
+        );
+        let [0, key, 101] = s.params[..] else {
+            panic!("{:?}", s.params)
+        };
+        let k = keys[key - 1];
+        assert!(s
+            .sql
+            .contains(&format!("order_db_{}.t_order_{} ", k % 32, k / 32 % 32)));
+        taken.push(key);
+    }
+    taken.sort_unstable();
+    assert_eq!(taken, (1..=100).collect::<Vec<_>>());
+    // One key: one table, the list as written.
+    let same: Vec<String> = (0..70).map(|i| (5 + 1024 * i).to_string()).collect();
+    let plan = route(&format!(
+        "SELECT order_id FROM t_order WHERE order_id IN ({})",
+        same.join(", ")
+    ));
+    assert_eq!(plan.statements().len(), 1);
+    assert!(plan.statements()[0]
+        .sql
+        .ends_with(&format!("IN ({})", same.join(", "))));
+    // HAVING does not evaluate a folded list: refused, never compared with its first value.
+    let plan = r
+        .route(
+            &format!(
+                "SELECT user_id, COUNT(*) FROM t_order GROUP BY user_id HAVING COUNT(*) IN ({})",
+                list.join(",")
+            ),
+            &mut ShapeCache::default(),
+        )
+        .unwrap();
+    let merge = plan.select_merge().expect("a merge");
+    assert!(merge.having.is_some());
+    assert!(merge.having_filter.is_none());
+}

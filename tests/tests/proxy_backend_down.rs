@@ -10,6 +10,18 @@ use shardgate_tests::Cluster;
 const ON_DS0: i64 = 4242; // order_db_18
 const ON_DS1: i64 = 33; // order_db_1
 
+/// The config edit that gives ds1 a query timeout of its own.
+fn ds1_query_timeout(ms: u64) -> impl FnOnce(&mut String) {
+    move |yaml| {
+        let ds1 = "    address: 127.0.0.1:33062      # host:port of the server\n    user: shardgate               # account shardgate uses on it\n    password: shardgate           # that account's password\n";
+        assert!(yaml.contains(ds1), "examples/orders.yaml changed");
+        *yaml = yaml.replace(
+            ds1,
+            &format!("{ds1}    pool:\n      query_timeout_ms: {ms}\n"),
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dead_backend_fails_only_its_own_statements() {
     let mut cluster = Cluster::start().await;
@@ -87,12 +99,7 @@ async fn a_dead_backend_fails_only_its_own_statements() {
 /// not the first backend's.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_backend_has_its_own_query_timeout() {
-    let cluster = Cluster::start_with(|yaml| {
-        let ds1 = "    address: 127.0.0.1:33062      # host:port of the server\n    user: shardgate               # account shardgate uses on it\n    password: shardgate           # that account's password\n";
-        assert!(yaml.contains(ds1), "examples/orders.yaml changed");
-        *yaml = yaml.replace(ds1, &format!("{ds1}    pool:\n      query_timeout_ms: 300\n"));
-    })
-    .await;
+    let cluster = Cluster::start_with(ds1_query_timeout(300)).await;
     cluster.create_tables().await;
     let mut conn = cluster.client().await;
     conn.query_drop(format!(
@@ -139,12 +146,7 @@ impl Drop for Resume {
 /// stopped; the other backend keeps serving.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn commit_against_a_stopped_backend_fails_in_time() {
-    let cluster = Cluster::start_with(|yaml| {
-        let ds1 = "    address: 127.0.0.1:33062      # host:port of the server\n    user: shardgate               # account shardgate uses on it\n    password: shardgate           # that account's password\n";
-        assert!(yaml.contains(ds1), "examples/orders.yaml changed");
-        *yaml = yaml.replace(ds1, &format!("{ds1}    pool:\n      query_timeout_ms: 500\n"));
-    })
-    .await;
+    let cluster = Cluster::start_with(ds1_query_timeout(500)).await;
     cluster.create_tables().await;
     let mut conn = cluster.client().await;
     conn.query_drop(format!(
@@ -211,4 +213,106 @@ async fn commit_against_a_stopped_backend_fails_in_time() {
         assert_eq!(row, Some(1));
         drop(resume);
     }
+}
+
+/// A single-target result that the backend's query timeout cuts short ends the client's
+/// command with the timeout error in place of its next row, and the client stays in step:
+/// its next statement gets its own answer (text and binary protocols, the mariadb CLI). The
+/// timeout bounds the wait for the backend, not a slow client: a client that pauses mid-read
+/// gets every row (the timeout used to cancel a write to it midway, leaving half a packet,
+/// and the client hung).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_result_cut_by_the_timeout_ends_in_step() {
+    let cluster = Cluster::start_with(ds1_query_timeout(500)).await;
+    cluster.create_tables().await;
+    let mut conn = cluster.client().await;
+    // Keys 1024 apart live in one physical table: one target.
+    let keys: Vec<String> = (0..8).map(|k| (ON_DS1 + 1024 * k).to_string()).collect();
+    let values: Vec<String> = keys.iter().map(|k| format!("({k}, 2)")).collect();
+    conn.query_drop(format!(
+        "INSERT INTO t_order (order_id, user_id) VALUES {}",
+        values.join(", ")
+    ))
+    .await
+    .unwrap();
+    // MariaDB sends each row as it is computed: 200 ms apart, so the first rows are out
+    // before the 500 ms run out.
+    let slow = format!(
+        "SELECT order_id, SLEEP(0.2) FROM t_order WHERE order_id IN ({}) ORDER BY order_id",
+        keys.join(", ")
+    );
+    let check = format!("SELECT user_id FROM t_order WHERE order_id = {ON_DS1}");
+    for binary in [false, true] {
+        let answer = if binary {
+            conn.exec::<(i64, i64), _, _>(slow.as_str(), ()).await
+        } else {
+            conn.query::<(i64, i64), _>(slow.as_str()).await
+        };
+        match answer {
+            Err(mysql_async::Error::Server(e)) => {
+                assert_eq!(e.code, 3024, "binary {binary}: {}", e.message);
+                assert!(e.message.contains("ds1"), "{}", e.message);
+            }
+            other => panic!("binary {binary}: expected ds1's timeout, got {other:?}"),
+        }
+        let user: Option<i64> = conn.query_first(check.as_str()).await.unwrap();
+        assert_eq!(
+            user,
+            Some(2),
+            "binary {binary}: the next answer is out of step"
+        );
+    }
+    let out = shardgate_tests::clients::mariadb_cli(
+        cluster.proxy.port(),
+        &format!("{slow};\nSELECT 'in step'"),
+        &["--force"],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("3024"), "stderr: {stderr}");
+    assert!(
+        stdout.lines().any(|l| l == "in step"),
+        "stdout: {stdout}; stderr: {stderr}"
+    );
+
+    // A slow client: 300 rows of 50 kB (more than the sockets buffer), read after a pause
+    // longer than the timeout.
+    let keys: Vec<String> = (8..300).map(|k| (ON_DS1 + 1024 * k).to_string()).collect();
+    for chunk in keys.chunks(100) {
+        let values: Vec<String> = chunk.iter().map(|k| format!("({k}, 2)")).collect();
+        conn.query_drop(format!(
+            "INSERT INTO t_order (order_id, user_id) VALUES {}",
+            values.join(", ")
+        ))
+        .await
+        .unwrap();
+    }
+    let all: Vec<String> = (0..300).map(|k| (ON_DS1 + 1024 * k).to_string()).collect();
+    let big = format!(
+        "SELECT order_id, REPEAT('x', 50000) FROM t_order WHERE order_id IN ({}) ORDER BY order_id",
+        all.join(", ")
+    );
+    let outcome = tokio::time::timeout(Duration::from_secs(30), async {
+        let mut result = conn.query_iter(big.as_str()).await?;
+        let mut rows = 0;
+        while let Some(row) = result.next().await? {
+            if rows == 0 {
+                tokio::time::sleep(Duration::from_millis(1500)).await;
+            }
+            let (_, text): (i64, String) = mysql_async::from_row(row);
+            assert_eq!(text.len(), 50000);
+            rows += 1;
+        }
+        Ok::<usize, mysql_async::Error>(rows)
+    })
+    .await
+    .expect("the slow read hung");
+    // The backend answered in time; only the client was slow, and it gets every row.
+    assert_eq!(outcome.expect("a slow client's read"), 300);
+    let user: Option<i64> = conn.query_first(check.as_str()).await.unwrap();
+    assert_eq!(
+        user,
+        Some(2),
+        "after a slow client: the next answer is out of step"
+    );
 }

@@ -2,7 +2,6 @@
 //! client. One target relays the backend's result as it comes; several targets of a write run
 //! in parallel and answer with one OK.
 
-pub mod binary_row;
 pub mod fanout;
 pub mod merge;
 pub mod names;

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use tokio::task::JoinHandle;
 
-use super::binary_row::{column_info, decode_binary_row};
+use super::merge::ColumnKind;
 use super::warnings::{read_warnings, WarningSink};
 use crate::backend::conn::{is_terminator, terminator_status, terminator_warnings};
 use crate::backend::{BackendConn, BackendError, BackendErrorKind, PooledConn};
@@ -19,6 +19,7 @@ use crate::engine::merge::stream::{
     channel, Budget, Chunk, ChunkSender, Decode, ShardHeader, ShardRow, ShardStream, StreamError,
     BATCH_BYTES, BATCH_ROWS,
 };
+use crate::protocol::binary_row::{column_info, decode_binary_row};
 use crate::protocol::wire::Reader;
 
 /// Bytes a row costs in the budget beyond its packet (vectors and options).
@@ -159,9 +160,11 @@ impl StatementReader<'_> {
         let count = Reader::new(&buf).lenenc_int().unwrap_or(0) as usize;
         for _ in 0..count {
             self.read(&mut buf).await?;
-            let (kind, column_type, flags, decimals) = column_info(&buf);
-            header.kinds.push(kind);
-            header.types.push((column_type, flags, decimals));
+            let info = column_info(&buf);
+            header.kinds.push(ColumnKind::of(&info));
+            header
+                .types
+                .push((info.column_type, info.flags, info.decimals));
             header.columns.push(buf.clone());
         }
         let types: Vec<(u8, u16)> = header.types.iter().map(|t| (t.0, t.1)).collect();

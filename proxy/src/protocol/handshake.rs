@@ -14,7 +14,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::codes;
 use super::io::{PacketError, PacketReader, PacketWriter};
-use super::wire::{err_packet, ok_packet, ErrInfo, OkInfo};
+use super::wire::{ErrInfo, OkInfo};
 
 /// The version string clients see. The 5.7 family keeps drivers on the protocol paths that
 /// MariaDB backends and shardgate both speak.
@@ -217,7 +217,7 @@ where
         status: StatusFlags::SERVER_STATUS_AUTOCOMMIT.bits(),
         ..Default::default()
     };
-    writer.write(&ok_packet(&ok, 0)).await?;
+    writer.ok(&ok).await?;
     writer.flush().await?;
     Ok(ClientHello {
         user: user_name,
@@ -267,7 +267,7 @@ pub(crate) async fn refuse<W: AsyncWrite + Unpin>(
     message: &str,
 ) -> HandshakeError {
     let err = ErrInfo::new(code.0, code.1, message);
-    let _ = writer.write(&err_packet(&err)).await;
+    let _ = writer.error(&err).await;
     let _ = writer.flush().await;
     HandshakeError::Refused(err)
 }

@@ -6,8 +6,8 @@ use mysql_common::packets::Column;
 use mysql_common::proto::MySerialize;
 use tokio::io::AsyncWrite;
 
+use super::binary_row::column_info;
 use super::io::PacketWriter;
-use super::wire::{eof_packet, ok_packet, put_lenenc_bytes, put_lenenc_int, OkInfo};
 
 /// A small result set built in memory.
 #[derive(Debug, Clone, Default)]
@@ -103,7 +103,7 @@ impl TextResult {
     }
 
     /// Writes the result in the text protocol or, `binary`, as the answer to a
-    /// COM_STMT_EXECUTE (every value a length-encoded string, as VARCHAR columns are).
+    /// COM_STMT_EXECUTE (each value encoded as its column definition says).
     pub async fn write_as<W: AsyncWrite + Unpin>(
         &self,
         writer: &mut PacketWriter<W>,
@@ -111,57 +111,29 @@ impl TextResult {
         status: u16,
         binary: bool,
     ) -> std::io::Result<()> {
-        let mut out = Vec::with_capacity(64);
         let definitions = self.column_definitions();
-        put_lenenc_int(&mut out, definitions.len() as u64);
-        writer.write(&out).await?;
-        for definition in &definitions {
-            writer.write(definition).await?;
-        }
-        if !deprecate_eof {
-            writer.write(&eof_packet(0, status)).await?;
-        }
+        writer
+            .result_header(definitions.iter().map(Vec::as_slice), status, deprecate_eof)
+            .await?;
+        let types: Vec<(u8, u16, u8)> = definitions
+            .iter()
+            .map(|d| {
+                let info = column_info(d);
+                (info.column_type, info.flags, info.decimals)
+            })
+            .collect();
+        let mut scratch = Vec::with_capacity(64);
         for row in &self.rows {
-            out.clear();
+            let values: Vec<Option<Vec<u8>>> = row
+                .iter()
+                .map(|v| v.as_ref().map(|s| s.as_bytes().to_vec()))
+                .collect();
             if binary {
-                // Header, then the NULL bitmap (offset 2), then the values that are set.
-                out.push(0x00);
-                let mut bitmap = vec![0u8; (row.len() + 7 + 2) / 8];
-                for (i, value) in row.iter().enumerate() {
-                    if value.is_none() {
-                        bitmap[(i + 2) / 8] |= 1 << ((i + 2) % 8);
-                    }
-                }
-                out.extend_from_slice(&bitmap);
-                for (i, value) in row.iter().enumerate() {
-                    let Some(v) = value else { continue };
-                    if self.unsigned.contains(&i) {
-                        let n = v.parse::<u64>().unwrap_or_default();
-                        out.extend_from_slice(&n.to_le_bytes());
-                    } else {
-                        put_lenenc_bytes(&mut out, v.as_bytes());
-                    }
-                }
-                writer.write(&out).await?;
-                continue;
+                writer.binary_row(&values, &types).await?;
+            } else {
+                writer.text_row(&values, &mut scratch).await?;
             }
-            out.clear();
-            for value in row {
-                match value {
-                    Some(v) => put_lenenc_bytes(&mut out, v.as_bytes()),
-                    None => out.push(0xFB),
-                }
-            }
-            writer.write(&out).await?;
         }
-        if deprecate_eof {
-            let ok = OkInfo {
-                status,
-                ..Default::default()
-            };
-            writer.write(&ok_packet(&ok, 0xFE)).await
-        } else {
-            writer.write(&eof_packet(0, status)).await
-        }
+        writer.end_of_rows(0, status, deprecate_eof).await
     }
 }

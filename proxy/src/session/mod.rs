@@ -30,7 +30,7 @@ use crate::error::StatementError;
 use crate::protocol::codes;
 use crate::protocol::handshake::{self, ClientHello, HandshakeError};
 use crate::protocol::io::{PacketError, PacketReader, PacketWriter};
-use crate::protocol::wire::{eof_packet, err_packet, ok_packet, ErrInfo, OkInfo};
+use crate::protocol::wire::{ErrInfo, OkInfo};
 use crate::server::ProxyContext;
 
 use self::vars::SessionVars;
@@ -423,7 +423,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         if !self.autocommit {
             ok.status &= !StatusFlags::SERVER_STATUS_AUTOCOMMIT.bits();
         }
-        self.writer.write(&ok_packet(&ok, 0)).await?;
+        self.writer.ok(&ok).await?;
         Ok(())
     }
 
@@ -447,7 +447,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     pub(crate) async fn send_err_info(&mut self, err: &ErrInfo) -> Result<(), SessionError> {
         self.errored = true;
         self.diagnostics.error(err.code, &err.message);
-        self.writer.write(&err_packet(err)).await?;
+        self.writer.error(err).await?;
         Ok(())
     }
 
@@ -482,7 +482,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             }
         }
         let status = self.status();
-        self.writer.write(&eof_packet(0, status)).await?;
+        self.writer.eof(0, status).await?;
         Ok(())
     }
 

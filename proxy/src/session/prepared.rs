@@ -126,32 +126,14 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         }
         self.stmts.next_id = self.stmts.next_id.wrapping_add(1).max(1);
         let id = self.stmts.next_id;
-        let mut ok = vec![0x00];
-        ok.extend_from_slice(&id.to_le_bytes());
-        ok.extend_from_slice(&stmt.columns.to_le_bytes());
-        ok.extend_from_slice(&stmt.params.to_le_bytes());
-        ok.push(0);
-        ok.extend_from_slice(&0u16.to_le_bytes());
-        self.writer.write(&ok).await?;
-        let status = self.status();
-        let deprecate_eof = self.deprecate_eof();
-        for def in &param_defs {
-            self.writer.write(def).await?;
-        }
-        if !param_defs.is_empty() && !deprecate_eof {
-            self.writer
-                .write(&crate::protocol::wire::eof_packet(0, status))
-                .await?;
-        }
         for def in &mut column_defs {
             self.ctx.names.rewrite_column(def);
-            self.writer.write(def).await?;
         }
-        if !column_defs.is_empty() && !deprecate_eof {
-            self.writer
-                .write(&crate::protocol::wire::eof_packet(0, status))
-                .await?;
-        }
+        let status = self.status();
+        let deprecate_eof = self.deprecate_eof();
+        self.writer
+            .prepare_ok(id, &param_defs, &column_defs, status, deprecate_eof)
+            .await?;
         self.stmts.map.insert(
             id,
             ClientStatement {
@@ -260,10 +242,10 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         }
         self.stmts.next_id = self.stmts.next_id.wrapping_add(1).max(1);
         let id = self.stmts.next_id;
-        let mut ok = vec![0x00];
-        ok.extend_from_slice(&id.to_le_bytes());
-        ok.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0]);
-        self.writer.write(&ok).await?;
+        let (status, deprecate_eof) = (self.status(), self.deprecate_eof());
+        self.writer
+            .prepare_ok(id, &[], &[], status, deprecate_eof)
+            .await?;
         self.stmts.map.insert(
             id,
             ClientStatement {
@@ -286,20 +268,10 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             .column_definitions();
         self.stmts.next_id = self.stmts.next_id.wrapping_add(1).max(1);
         let id = self.stmts.next_id;
-        let mut ok = vec![0x00];
-        ok.extend_from_slice(&id.to_le_bytes());
-        ok.extend_from_slice(&(definitions.len() as u16).to_le_bytes());
-        ok.extend_from_slice(&[0, 0, 0, 0, 0]);
-        self.writer.write(&ok).await?;
-        for definition in &definitions {
-            self.writer.write(definition).await?;
-        }
-        if !self.deprecate_eof() {
-            let status = self.status();
-            self.writer
-                .write(&crate::protocol::wire::eof_packet(0, status))
-                .await?;
-        }
+        let (status, deprecate_eof) = (self.status(), self.deprecate_eof());
+        self.writer
+            .prepare_ok(id, &[], &definitions, status, deprecate_eof)
+            .await?;
         self.stmts.map.insert(
             id,
             ClientStatement {

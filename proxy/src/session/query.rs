@@ -11,7 +11,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use super::{Session, SessionError};
 use crate::backend::PooledConn;
 use crate::engine::fanout::{self, Job, Lane};
-use crate::engine::relay::{relay, RelayError};
+use crate::engine::relay::{RelayError, RelayStream};
 use crate::engine::warnings::read_warnings;
 use crate::error::StatementError;
 use crate::keygen::TakenKeys;
@@ -280,21 +280,15 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         mut conn: PooledConn,
     ) -> Result<(), SessionError> {
         let timeout = conn.pool().query_timeout();
+        let deadline = tokio::time::Instant::now() + timeout;
         let more_after = self.more_results;
         let insert_id = self.generated_insert_id.take();
-        let outcome = tokio::time::timeout(
-            timeout,
-            relay(
-                &mut conn,
-                &mut self.writer,
-                &self.ctx.names,
-                more_after,
-                insert_id,
-            ),
-        )
-        .await;
-        match outcome {
-            Ok(Ok(outcome)) => {
+        let mut stream =
+            RelayStream::new(&mut conn, &self.ctx.names, more_after, insert_id, deadline);
+        let relayed = self.writer.relay(&mut stream).await;
+        drop(stream);
+        match relayed {
+            Ok(outcome) => {
                 if let Some(error) = &outcome.error {
                     self.errored = true;
                     self.diagnostics.error(error.code, &error.message);
@@ -308,22 +302,12 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 self.give_back(backend, conn);
                 Ok(())
             }
-            Ok(Err(RelayError::Backend { error, sent: false })) => {
-                self.send_backend_error(&error).await
-            }
-            Ok(Err(RelayError::Backend { error, sent: true })) => {
-                Err(SessionError::Desynchronized(error))
-            }
-            Ok(Err(RelayError::Client(e))) => Err(e.into()),
-            Err(_) => {
-                conn.broken = true;
-                let message = format!(
-                    "shardgate: backend {} did not answer within {} ms",
-                    conn.name,
-                    timeout.as_millis()
-                );
-                self.send_error(codes::ER_QUERY_TIMEOUT, &message).await
-            }
+            // The backend failed or ran out of time: the error answers the command, or
+            // ends the result set already under way in place of its next row (as a server
+            // ends a query killed midway), so the client stays in step. The connection,
+            // left midway, is not reused.
+            Err(RelayError::Backend { error, .. }) => self.send_backend_error(&error).await,
+            Err(RelayError::Client(e)) => Err(e.into()),
         }
     }
 

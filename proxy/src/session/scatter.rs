@@ -5,7 +5,6 @@ use shardgate_router::SelectMerge;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::{Session, SessionError};
-use crate::engine::binary_row::encode_binary_row;
 use crate::engine::fanout::Job;
 use crate::engine::merge::stream::{Budget, ShardHeader};
 use crate::engine::merge::{support, MergeError, Merger, OutRow, Strategy};
@@ -13,7 +12,6 @@ use crate::engine::scatter::{start, ReadLane};
 use crate::engine::warnings::{Condition, WarningSink, Warnings};
 use crate::error::StatementError;
 use crate::protocol::codes;
-use crate::protocol::wire::{eof_packet, ok_packet, put_lenenc_bytes, put_lenenc_int, OkInfo};
 
 impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     /// Runs a SELECT's physical statements (text or prepared) over `targets` physical
@@ -93,18 +91,20 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     ) -> Result<(), SessionError> {
         let status = self.status();
         let deprecate_eof = self.deprecate_eof();
-        let mut out = Vec::with_capacity(256);
         let header: ShardHeader = merger.header.clone();
-        put_lenenc_int(&mut out, header.columns.len() as u64);
-        self.writer.write(&out).await?;
-        for def in &header.columns {
-            let mut def = def.clone();
-            self.ctx.names.rewrite_column(&mut def);
-            self.writer.write(&def).await?;
-        }
-        if !deprecate_eof {
-            self.writer.write(&eof_packet(0, status)).await?;
-        }
+        let definitions: Vec<Vec<u8>> = header
+            .columns
+            .iter()
+            .map(|def| {
+                let mut def = def.clone();
+                self.ctx.names.rewrite_column(&mut def);
+                def
+            })
+            .collect();
+        self.writer
+            .result_header(definitions.iter().map(Vec::as_slice), status, deprecate_eof)
+            .await?;
+        let mut scratch = Vec::with_capacity(256);
         loop {
             let row = match merger.next().await {
                 Ok(Some(row)) => row,
@@ -114,20 +114,9 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             match row {
                 OutRow::Packet(packet) => self.writer.write(&packet).await?,
                 OutRow::Values(values) if header.binary => {
-                    self.writer
-                        .write(&encode_binary_row(&values, &header.types))
-                        .await?
+                    self.writer.binary_row(&values, &header.types).await?
                 }
-                OutRow::Values(values) => {
-                    out.clear();
-                    for value in &values {
-                        match value {
-                            Some(v) => put_lenenc_bytes(&mut out, v),
-                            None => out.push(0xFB),
-                        }
-                    }
-                    self.writer.write(&out).await?;
-                }
+                OutRow::Values(values) => self.writer.text_row(&values, &mut scratch).await?,
             }
         }
         // The merge's own warnings: a GROUP_CONCAT cut at group_concat_max_len, as MySQL
@@ -149,22 +138,9 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         // The warnings of every statement the merge read to its end (all of them, unless
         // a LIMIT stopped it early).
         let warning_count = warnings.count().min(u64::from(u16::MAX)) as u16;
-        if deprecate_eof {
-            self.writer
-                .write(&ok_packet(
-                    &OkInfo {
-                        status,
-                        warnings: warning_count,
-                        ..Default::default()
-                    },
-                    0xFE,
-                ))
-                .await?;
-        } else {
-            self.writer
-                .write(&eof_packet(warning_count, status))
-                .await?;
-        }
+        self.writer
+            .end_of_rows(warning_count, status, deprecate_eof)
+            .await?;
         Ok(())
     }
 }

@@ -110,6 +110,7 @@ impl GroupConcatCall {
             CondBuilder {
                 is_key: &is_key,
                 param_at,
+                runs: &crate::condition::Unfolded,
             }
             .operand(&Expr::Value(value.clone())),
         )

@@ -29,6 +29,8 @@ pub(super) struct HavingBuilder<'f> {
     /// Aggregates HAVING names that are not selected: the shards return them as derived
     /// columns.
     pub(super) aggregates: &'f RefCell<Vec<HavingAggregate>>,
+    /// Folded IN lists (see [`crate::fold`]), which HAVING does not evaluate.
+    pub(super) runs: &'f dyn crate::condition::PlaceholderRuns,
 }
 
 impl HavingBuilder<'_> {
@@ -87,6 +89,11 @@ impl HavingBuilder<'_> {
                 negated,
                 ..
             } => {
+                let folded =
+                    |item: &Expr| (self.param_at)(item).is_some_and(|i| self.runs.run_len(i) > 1);
+                if list.iter().any(folded) {
+                    return None;
+                }
                 let mut any: Option<HavingTemplate> = None;
                 for item in list {
                     let eq = compare(expr, CompareOp::Eq, item)?;
@@ -155,6 +162,7 @@ impl HavingBuilder<'_> {
         let op = CondBuilder {
             is_key: &is_key,
             param_at: self.param_at,
+            runs: &crate::condition::Unfolded,
         }
         .operand(expr);
         (!matches!(op, Operand::Unknown)).then_some(HavingOperandTemplate::Const(op))

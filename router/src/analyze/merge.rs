@@ -227,6 +227,7 @@ pub(super) fn merge_template(
                 list: &list,
                 param_at: &param_at,
                 aggregates: &having_aggregates,
+                runs: &*a,
             };
             let filter = builder.build(h);
             let range = having_clause_range(a.src.text());

@@ -5,6 +5,7 @@ mod computable;
 mod ddl;
 mod group_concat;
 mod having;
+mod key_list;
 mod links;
 mod merge;
 pub mod policy;
@@ -16,7 +17,7 @@ use shardgate_config::{ShardedLayout, TableId, TableKind, Topology};
 use sqlparser::ast::{Expr, Ident, Statement, Visit};
 
 use crate::collect::{collect, Collected};
-use crate::condition::CondBuilder;
+use crate::condition::{CondBuilder, PlaceholderRuns};
 use crate::error::{Result, RouterError};
 use crate::plan::StatementKind;
 use crate::source::SourceText;
@@ -29,10 +30,16 @@ use crate::template::{
 /// servers, not the logical schema, and are refused.
 const SYSTEM_SCHEMAS: [&str; 4] = ["information_schema", "performance_schema", "mysql", "sys"];
 
-/// Analyzes one parsed statement of `text`.
-pub(crate) fn analyze(stmt: &Statement, text: &str, topology: &Topology) -> Result<Template> {
+/// Analyzes one parsed statement of `text`; `parsed` is the text the parser read when
+/// long placeholder lists were folded (see [`crate::fold`]).
+pub(crate) fn analyze(
+    stmt: &Statement,
+    text: &str,
+    parsed: Option<(String, crate::fold::Folds)>,
+    topology: &Topology,
+) -> Result<Template> {
     policy::check(stmt)?;
-    let src = SourceText::new(text);
+    let src = SourceText::with_parsed(text, parsed);
     match stmt {
         Statement::Query(query) => {
             let a = Analysis::new(stmt, src, topology, 1)?;
@@ -107,7 +114,11 @@ impl<'a> Analysis<'a> {
         topology: &'a Topology,
         base_depth: usize,
     ) -> Result<Self> {
-        let collected = collect(node, &src, base_depth);
+        let mut collected = collect(node, &src, base_depth);
+        if let Some(folds) = src.folds() {
+            collected.placeholders.extend(folds.placeholders());
+            collected.placeholders.sort_unstable();
+        }
         if collected.unplaced {
             return Err(RouterError::Unsafe(
                 "cannot locate every table name in the statement text".into(),
@@ -369,7 +380,11 @@ impl<'a> Analysis<'a> {
         is_key: &'s dyn Fn(&Expr) -> bool,
         param_at: &'s dyn Fn(&Expr) -> Option<usize>,
     ) -> CondBuilder<'s> {
-        CondBuilder { is_key, param_at }
+        CondBuilder {
+            is_key,
+            param_at,
+            runs: self,
+        }
     }
 
     /// The parameter index of a placeholder expression.
@@ -420,5 +435,15 @@ impl<'a> Analysis<'a> {
             write_limit,
             analyzed_for: topology_id(self.topology),
         })
+    }
+}
+
+impl PlaceholderRuns for Analysis<'_> {
+    /// The whole run of a folded IN list for its first placeholder (see [`crate::fold`]).
+    fn run_len(&self, param: usize) -> usize {
+        match (self.src.folds(), self.collected.placeholders.get(param)) {
+            (Some(folds), Some(&offset)) => folds.run_len(offset),
+            _ => 1,
+        }
     }
 }

@@ -123,6 +123,7 @@ impl ProjectionBuilder<'_> {
         let op = CondBuilder {
             is_key: &is_key,
             param_at: self.param_at,
+            runs: &crate::condition::Unfolded,
         }
         .operand(expr);
         match op {

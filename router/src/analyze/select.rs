@@ -36,6 +36,7 @@ pub(super) fn analyze(query: &Query, mut a: Analysis<'_>) -> Result<Template> {
     let route = match a.classify(None, &links)? {
         Class::Sharded { layout_of } => {
             let cond = where_cond(&a, select.selection.as_ref());
+            super::key_list::key_list_edits(&mut a, select.selection.as_ref(), layout_of);
             RouteTemplate::Sharded {
                 layout_of,
                 cond,

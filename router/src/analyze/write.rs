@@ -260,9 +260,11 @@ fn dml_route(
                 TableKind::Sharded(l) => l.sharding_column.clone(),
                 _ => String::new(),
             };
+            let cond = where_cond(a, selection);
+            super::key_list::key_list_edits(a, selection, layout_of);
             RouteTemplate::Sharded {
                 layout_of,
-                cond: where_cond(a, selection),
+                cond,
                 key_assignments: key_assignments(a, &key),
             }
         }

@@ -3,6 +3,9 @@
 
 use std::cmp::Ordering;
 
+pub use crate::protocol::binary_row::fraction_micros;
+use crate::protocol::binary_row::ColumnInfo;
+
 /// How a column's text values compare.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ColumnKind {
@@ -19,6 +22,14 @@ pub enum ColumnKind {
 }
 
 impl ColumnKind {
+    /// From what a column definition says (a `_bin` string compares byte-wise).
+    pub fn of(info: &ColumnInfo) -> Self {
+        match info.collation {
+            Some(collation) => ColumnKind::from_definition(info.column_type, collation),
+            None => ColumnKind::Bytes,
+        }
+    }
+
     /// From a column definition's type and collation id.
     pub fn from_definition(column_type: u8, collation: u16) -> Self {
         match column_type {
@@ -46,17 +57,6 @@ pub fn compare(a: &[u8], b: &[u8], kind: ColumnKind) -> Ordering {
         ColumnKind::Time => time_micros(a).cmp(&time_micros(b)),
         ColumnKind::TextCi => fold_text(a).cmp(&fold_text(b)),
     }
-}
-
-/// Microseconds of a fraction's digits (`5` is 500000; more than six digits are cut).
-pub fn fraction_micros(digits: &str) -> u32 {
-    let digits: String = digits
-        .chars()
-        .take_while(char::is_ascii_digit)
-        .chain(std::iter::repeat('0'))
-        .take(6)
-        .collect();
-    digits.parse().unwrap_or(0)
 }
 
 /// A TIME's value in microseconds, from either spelling: the text protocol's

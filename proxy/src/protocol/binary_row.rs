@@ -1,10 +1,8 @@
-//! Result rows and column definitions as the merge needs them: binary-protocol rows decoded
+//! The binary value codec and column definitions: binary-protocol rows decoded
 //! into the text protocol's spelling (so one comparison serves both), folded values encoded
 //! back, and a column definition's type, flags and collation.
 
-use crate::engine::merge::value::fraction_micros;
-use crate::engine::merge::ColumnKind;
-use crate::protocol::wire::{self, Reader};
+use super::wire::{self, Reader};
 
 /// Encodes a row of text values (as [`decode_binary_row`] spells them) as a binary-protocol
 /// row of the given column types: how folded aggregates go back to a prepared statement.
@@ -204,81 +202,63 @@ pub fn decode_binary_row(packet: &[u8], types: &[(u8, u16)]) -> Option<Vec<Optio
     Some(row)
 }
 
+/// What a column definition says of its values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ColumnInfo {
+    pub column_type: u8,
+    pub flags: u16,
+    pub decimals: u8,
+    /// The collation id, or `None` when the definition marks the column as a binary
+    /// (`_bin`) string: the collation id sent is then the result character set's.
+    pub collation: Option<u16>,
+}
+
+/// Types whose BINARY_FLAG says nothing of a collation.
 fn is_numeric_or_temporal(column_type: u8) -> bool {
     matches!(
-        ColumnKind::from_definition(column_type, 45),
-        ColumnKind::Numeric | ColumnKind::Temporal | ColumnKind::Time
+        column_type,
+        0x00..=0x05 | 0x07..=0x0E | 0xF6
     )
 }
 
-/// A column definition's comparison kind, type, flags and decimals.
-pub fn column_info(def: &[u8]) -> (ColumnKind, u8, u16, u8) {
+/// A column definition's type, flags, decimals and collation; an unreadable definition
+/// reads as a binary VARCHAR.
+pub fn column_info(def: &[u8]) -> ColumnInfo {
+    let unreadable = ColumnInfo {
+        column_type: 0xFD,
+        flags: 0,
+        decimals: 0,
+        collation: None,
+    };
     let mut r = Reader::new(def);
     for _ in 0..6 {
         if r.lenenc_bytes().is_none() {
-            return (ColumnKind::Bytes, 0xFD, 0, 0);
+            return unreadable;
         }
     }
     let _ = r.lenenc_int();
     match (r.u16(), r.u32(), r.u8(), r.u16(), r.u8()) {
-        // A column with a binary (`_bin`) collation carries BINARY_FLAG; the collation id
-        // sent is the result character set's.
-        (Some(_), Some(_), Some(column_type), Some(flags), decimals)
-            if flags & 0x80 != 0 && !is_numeric_or_temporal(column_type) =>
-        {
-            (ColumnKind::Bytes, column_type, flags, decimals.unwrap_or(0))
+        (Some(collation), Some(_), Some(column_type), flags, decimals) => {
+            let flags = flags.unwrap_or(0);
+            let binary = flags & 0x80 != 0 && !is_numeric_or_temporal(column_type);
+            ColumnInfo {
+                column_type,
+                flags,
+                decimals: decimals.unwrap_or(0),
+                collation: (!binary).then_some(collation),
+            }
         }
-        (Some(collation), Some(_), Some(column_type), flags, decimals) => (
-            ColumnKind::from_definition(column_type, collation),
-            column_type,
-            flags.unwrap_or(0),
-            decimals.unwrap_or(0),
-        ),
-        _ => (ColumnKind::Bytes, 0xFD, 0, 0),
+        _ => unreadable,
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::encode_binary_row;
-
-    #[test]
-    fn a_date_is_four_bytes_and_a_datetime_eleven() {
-        let date = encode_binary_row(
-            &[Some(b"2024-02-29 00:00:00.000000".to_vec())],
-            &[(0x0A, 0, 0)],
-        );
-        assert_eq!(date, [0x00, 0x00, 4, 0xE8, 0x07, 2, 29]);
-        let plain = encode_binary_row(&[Some(b"2024-02-29".to_vec())], &[(0x0A, 0, 0)]);
-        assert_eq!(plain, date);
-        let datetime = encode_binary_row(
-            &[Some(b"2024-02-29 13:14:15.000016".to_vec())],
-            &[(0x0C, 0, 0)],
-        );
-        assert_eq!(
-            datetime,
-            [0x00, 0x00, 11, 0xE8, 0x07, 2, 29, 13, 14, 15, 16, 0, 0, 0]
-        );
-        // As short as MariaDB writes them.
-        let one = |text: &str, column_type: u8| {
-            encode_binary_row(&[Some(text.as_bytes().to_vec())], &[(column_type, 0, 0)])[2..]
-                .to_vec()
-        };
-        assert_eq!(
-            one("2024-02-29 13:14:15.000000", 0x0C),
-            [7, 0xE8, 0x07, 2, 29, 13, 14, 15]
-        );
-        assert_eq!(one("2024-02-29 00:00:00", 0x07), [4, 0xE8, 0x07, 2, 29]);
-        assert_eq!(one("0000-00-00 00:00:00", 0x0C), [0]);
-        assert_eq!(one("-838:59:59.000", 0x0B), [8, 1, 34, 0, 0, 0, 22, 59, 59]);
-        assert_eq!(
-            one("+00034 22:59:59.000000", 0x0B),
-            [8, 0, 34, 0, 0, 0, 22, 59, 59]
-        );
-        assert_eq!(
-            one("00:00:00.5", 0x0B),
-            [12, 0, 0, 0, 0, 0, 0, 0, 0, 0x20, 0xA1, 0x07, 0]
-        );
-        assert_eq!(one("00:00:00", 0x0B), [0]);
-    }
+/// Microseconds of a fraction's digits (`5` is 500000; more than six digits are cut).
+pub fn fraction_micros(digits: &str) -> u32 {
+    let digits: String = digits
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .chain(std::iter::repeat('0'))
+        .take(6)
+        .collect();
+    digits.parse().unwrap_or(0)
 }
