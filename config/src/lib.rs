@@ -11,6 +11,7 @@ pub mod error;
 mod keygen;
 mod locate;
 pub mod pattern;
+mod proxy_settings;
 pub mod raw;
 mod swap;
 pub mod topology;

@@ -108,6 +108,12 @@ pub struct RawProxy {
     pub auth_timeout_ms: u64,
     /// Client connections served at once; past it a new client gets ER_CON_COUNT_ERROR.
     pub max_client_connections: u32,
+    /// A transaction idle (no statement from its client) longer than this is rolled back
+    /// and its client closed, in milliseconds; 0 for never.
+    pub idle_transaction_timeout_ms: u64,
+    /// On SIGTERM, how long statements and transactions in flight may take to finish
+    /// before what is left is rolled back, in milliseconds.
+    pub shutdown_grace_ms: u64,
     pub tls: Option<RawTls>,
 }
 
@@ -121,6 +127,8 @@ impl Default for RawProxy {
             merge_memory_limit: 64 * 1024 * 1024,
             auth_timeout_ms: 10_000,
             max_client_connections: 10_000,
+            idle_transaction_timeout_ms: 0,
+            shutdown_grace_ms: 30_000,
             tls: None,
         }
     }

@@ -119,6 +119,10 @@ pub struct ProxySettings {
     pub auth_timeout: std::time::Duration,
     /// Client connections served at once.
     pub max_client_connections: usize,
+    /// A transaction idle longer than this is rolled back and its client closed.
+    pub idle_transaction_timeout: Option<std::time::Duration>,
+    /// On SIGTERM, how long work in flight may take to finish.
+    pub shutdown_grace: std::time::Duration,
     pub tls: Option<TlsSettings>,
 }
 

@@ -48,6 +48,14 @@ pub enum StatementError {
         targets: usize,
         memory_limit: usize,
     },
+    /// COMMIT or ROLLBACK failed on one backend after it had succeeded on `ended`: those
+    /// stay as they are (there is no atomic commit across backends yet).
+    #[error("{error}")]
+    PartlyEnded {
+        error: BackendError,
+        statement: String,
+        ended: Vec<String>,
+    },
     /// shardgate's own answer: a MySQL error code and SQLSTATE, and the message.
     #[error("{message}")]
     Proxy {
@@ -82,7 +90,9 @@ impl StatementError {
     pub fn origin(&self) -> Origin {
         match self {
             StatementError::Planner(_) => Origin::Planner,
-            StatementError::Backend(e) => Origin::Backend(e.backend.clone()),
+            StatementError::Backend(e) | StatementError::PartlyEnded { error: e, .. } => {
+                Origin::Backend(e.backend.clone())
+            }
             StatementError::Merge {
                 error: MergeError::Stream(StreamError::Backend(e)),
                 ..
@@ -99,6 +109,7 @@ impl StatementError {
         match self {
             StatementError::Planner(_) | StatementError::Client { .. } => true,
             StatementError::Backend(e) => e.retry_safe(),
+            StatementError::PartlyEnded { .. } => false,
             StatementError::Merge { error, .. } => !matches!(
                 error,
                 MergeError::Stream(StreamError::Backend(e)) if !e.retry_safe()
@@ -112,6 +123,24 @@ impl StatementError {
         let (code, message) = match self {
             StatementError::Planner(e) => (router_code(e), format!("shardgate: {}", e.to_string().trim_start_matches("router: "))),
             StatementError::Backend(e) => return backend_err_info(e),
+            StatementError::PartlyEnded {
+                error,
+                statement,
+                ended,
+            } => {
+                let mut info = backend_err_info(error);
+                let done = if statement.eq_ignore_ascii_case("ROLLBACK") {
+                    "rolled back"
+                } else {
+                    "committed"
+                };
+                info.message = format!(
+                    "{} (the transaction was already {done} on {}, which stays so: shardgate has no atomic commit across backends)",
+                    info.message,
+                    ended.join(", ")
+                );
+                return info;
+            }
             StatementError::Merge {
                 error,
                 targets,
@@ -167,6 +196,7 @@ fn backend_err_info(e: &BackendError) -> ErrInfo {
     let (code, state) = match &e.kind {
         BackendErrorKind::Server(info) => return info.clone(),
         BackendErrorKind::Timeout(_) => codes::ER_QUERY_TIMEOUT,
+        BackendErrorKind::Exhausted { .. } => codes::ER_CON_COUNT_ERROR,
         _ => codes::ER_BACKEND_UNAVAILABLE,
     };
     ErrInfo::new(code, state, format!("shardgate: {e}"))

@@ -5,9 +5,11 @@
 
 pub mod backend;
 pub mod cli;
+pub mod drain;
 pub mod engine;
 pub mod error;
 pub mod keygen;
+pub mod login_throttle;
 pub mod migration;
 pub mod protocol;
 pub mod sandbox;

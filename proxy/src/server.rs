@@ -24,6 +24,10 @@ pub struct ProxyContext {
     pub keys: crate::keygen::KeyGenerators,
     /// Migrations under way, as the state table says.
     pub migrations: Arc<crate::migration::MigrationWatch>,
+    /// Whether the proxy is stopping.
+    pub drain: crate::drain::Drain,
+    /// Failed logins by client address.
+    pub login_throttle: crate::login_throttle::LoginThrottle,
 }
 
 impl ProxyContext {
@@ -48,6 +52,8 @@ impl ProxyContext {
             pools,
             next_connection_id: AtomicU32::new(1),
             tls,
+            drain: crate::drain::Drain::default(),
+            login_throttle: Default::default(),
         }))
     }
 
@@ -56,8 +62,8 @@ impl ProxyContext {
     }
 }
 
-/// Accepts clients until `shutdown` completes. Each client gets its own task; a failing
-/// session ends only its own connection.
+/// Accepts clients until `shutdown` completes, then drains (see [`crate::drain`]). Each
+/// client gets its own task; a failing session ends only its own connection.
 pub async fn serve(
     ctx: Arc<ProxyContext>,
     listener: TcpListener,
@@ -98,6 +104,8 @@ pub async fn serve(
                 });
             }
             _ = &mut shutdown => {
+                drop(listener);
+                drain_sessions(&ctx, &clients).await;
                 // Leases released and unused segment ids given back: a restart wastes none.
                 ctx.keys.shutdown().await;
                 ctx.migrations.stop();
@@ -106,6 +114,36 @@ pub async fn serve(
             }
         }
     }
+}
+
+/// Stops taking clients' work: sessions end between transactions; after the grace period
+/// the rest roll back and end. Returns when every session has ended (or a second after
+/// the grace period, for one stuck writing to a client that does not read).
+async fn drain_sessions(ctx: &ProxyContext, clients: &std::sync::atomic::AtomicUsize) {
+    use crate::drain::DrainState;
+    let open = || clients.load(std::sync::atomic::Ordering::Acquire);
+    let wait_until_none = async {
+        while open() > 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    };
+    ctx.drain.set(DrainState::Draining);
+    tracing::info!(clients = open(), "stopping: draining sessions");
+    let grace = ctx.topology.proxy.shutdown_grace;
+    if tokio::time::timeout(grace, wait_until_none).await.is_ok() {
+        return;
+    }
+    ctx.drain.set(DrainState::Closing);
+    tracing::info!(
+        clients = open(),
+        "stopping: grace period over, rolling back what is left"
+    );
+    let closing = async {
+        while open() > 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    };
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(1), closing).await;
 }
 
 /// One client connection counted against `proxy.max_client_connections`, given back when
@@ -132,7 +170,8 @@ impl Drop for ClientSeat {
 
 /// ER_CON_COUNT_ERROR (1040) as the first packet, then the connection is closed.
 async fn refuse_too_many(stream: tokio::net::TcpStream, peer: std::net::SocketAddr) {
-    let err = crate::protocol::wire::ErrInfo::new(1040, "08004", "Too many connections");
+    let (code, state) = crate::protocol::codes::ER_CON_COUNT_ERROR;
+    let err = crate::protocol::wire::ErrInfo::new(code, state, "Too many connections");
     crate::protocol::writer::refuse_before_greeting(stream, &err).await;
     tracing::debug!(%peer, "refused: too many client connections");
 }

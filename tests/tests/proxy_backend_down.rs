@@ -141,6 +141,41 @@ impl Drop for Resume {
     }
 }
 
+/// Stops a server (SIGSTOP) and waits until every one of its threads has stopped: SIGSTOP
+/// takes effect when each thread is next scheduled, and a statement sent before that may
+/// still run. The server resumes when the returned guard drops.
+async fn stop_server(pid: u32) -> Resume {
+    let stopped = std::process::Command::new("kill")
+        .args(["-STOP", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(stopped.success());
+    let resume = Resume(pid);
+    let all_stopped = || {
+        std::fs::read_dir(format!("/proc/{pid}/task"))
+            .map(|tasks| {
+                tasks.flatten().all(|task| {
+                    std::fs::read_to_string(task.path().join("stat"))
+                        .ok()
+                        .and_then(|stat| {
+                            stat.rsplit_once(')')
+                                .map(|(_, rest)| rest.trim_start().starts_with('T'))
+                        })
+                        .unwrap_or(true)
+                })
+            })
+            .unwrap_or(false)
+    };
+    for _ in 0..200 {
+        if all_stopped() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(all_stopped(), "the server did not stop");
+    resume
+}
+
 /// A backend that stops answering (SIGSTOP) fails the client's COMMIT and ROLLBACK within
 /// its query timeout, with an error naming it, instead of hanging for as long as it is
 /// stopped; the other backend keeps serving.
@@ -162,37 +197,7 @@ async fn commit_against_a_stopped_backend_fails_in_time() {
         ))
         .await
         .unwrap();
-        let pid = cluster.servers[1].pid();
-        let stopped = std::process::Command::new("kill")
-            .args(["-STOP", &pid.to_string()])
-            .status()
-            .unwrap();
-        assert!(stopped.success());
-        let resume = Resume(pid);
-        // SIGSTOP takes effect when each thread is next scheduled: wait until every one
-        // of the server's threads is stopped, or a statement sent now may still run.
-        let all_stopped = || {
-            std::fs::read_dir(format!("/proc/{pid}/task"))
-                .map(|tasks| {
-                    tasks.flatten().all(|task| {
-                        std::fs::read_to_string(task.path().join("stat"))
-                            .ok()
-                            .and_then(|stat| {
-                                stat.rsplit_once(')')
-                                    .map(|(_, rest)| rest.trim_start().starts_with('T'))
-                            })
-                            .unwrap_or(true)
-                    })
-                })
-                .unwrap_or(false)
-        };
-        for _ in 0..200 {
-            if all_stopped() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        assert!(all_stopped(), "the server did not stop");
+        let resume = stop_server(cluster.servers[1].pid()).await;
         let answer = tokio::time::timeout(Duration::from_secs(20), conn.query_drop(end))
             .await
             .unwrap_or_else(|_| panic!("{end} hung against a stopped backend"));
@@ -213,6 +218,42 @@ async fn commit_against_a_stopped_backend_fails_in_time() {
         assert_eq!(row, Some(1));
         drop(resume);
     }
+    // A COMMIT that succeeds on ds0 and fails on ds1 says so: ds0's part stays committed.
+    conn.query_drop("BEGIN").await.unwrap();
+    for key in [ON_DS0, ON_DS1] {
+        conn.query_drop(format!(
+            "UPDATE t_order SET status = 'both' WHERE order_id = {key}"
+        ))
+        .await
+        .unwrap();
+    }
+    let resume = stop_server(cluster.servers[1].pid()).await;
+    match conn.query_drop("COMMIT").await {
+        Err(mysql_async::Error::Server(e)) => {
+            assert_eq!(e.code, 3024, "{}", e.message);
+            assert!(e.message.contains("ds1"), "{}", e.message);
+            assert!(
+                e.message.contains("already committed on ds0"),
+                "{}",
+                e.message
+            );
+        }
+        other => panic!("COMMIT: expected ds1's timeout, got {other:?}"),
+    }
+    drop(resume);
+    let statuses: Vec<(i64, Option<String>)> = conn
+        .query(format!(
+            "SELECT order_id, status FROM t_order WHERE order_id IN ({ON_DS0}, {ON_DS1}) ORDER BY order_id"
+        ))
+        .await
+        .unwrap();
+    assert_eq!(statuses[1], (ON_DS0, Some("both".to_string())));
+    assert_eq!(statuses[0].0, ON_DS1);
+    assert_ne!(
+        statuses[0].1.as_deref(),
+        Some("both"),
+        "ds1 committed after all"
+    );
 }
 
 /// A single-target result that the backend's query timeout cuts short ends the client's

@@ -21,6 +21,9 @@ pub enum BackendErrorKind {
     Protocol(String),
     #[error("no answer within {0} ms")]
     Timeout(u64),
+    /// Every pooled connection stayed in use while the statement waited for one.
+    #[error("all {max} connections of its pool are in use (waited {waited_ms} ms): open transactions hold them; end them, raise pool.max_connections, or set proxy.idle_transaction_timeout_ms")]
+    Exhausted { max: u32, waited_ms: u64 },
     /// Recent connection attempts failed; the pool waits before trying again.
     #[error("is down ({0}); retrying in the background")]
     Down(String),
@@ -40,7 +43,9 @@ impl BackendError {
     pub fn retry_safe(&self) -> bool {
         matches!(
             self.kind,
-            BackendErrorKind::Down(_) | BackendErrorKind::Auth(_)
+            BackendErrorKind::Down(_)
+                | BackendErrorKind::Auth(_)
+                | BackendErrorKind::Exhausted { .. }
         )
     }
 

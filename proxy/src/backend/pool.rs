@@ -51,6 +51,11 @@ impl Pool {
         Duration::from_millis(self.backend.pool.query_timeout_ms)
     }
 
+    /// Connections that can be had now without waiting for another statement to end.
+    pub fn available(&self) -> usize {
+        self.permits.available_permits()
+    }
+
     /// A connection with `flags`: an idle one that is still alive, or a new one.
     pub async fn get(self: &Arc<Self>, flags: ConnFlags) -> Result<PooledConn, BackendError> {
         let err = |kind| BackendError::new(&self.backend.name, kind);
@@ -61,9 +66,10 @@ impl Pool {
             tokio::time::timeout(self.connect_timeout(), self.permits.clone().acquire_owned())
                 .await
                 .map_err(|_| {
-                    err(BackendErrorKind::Timeout(
-                        self.backend.pool.connect_timeout_ms,
-                    ))
+                    err(BackendErrorKind::Exhausted {
+                        max: self.backend.pool.max_connections,
+                        waited_ms: self.backend.pool.connect_timeout_ms,
+                    })
                 })?
                 .map_err(|_| err(BackendErrorKind::Down("pool closed".into())))?;
         while let Some(conn) = self.take_idle(flags) {

@@ -23,3 +23,11 @@ pub const ER_UNKNOWN_ERROR: (u16, &str) = (1105, "HY000");
 pub const ER_LOCK_WAIT_TIMEOUT: (u16, &str) = (1205, "HY000");
 /// Drivers and ORMs retry a transaction that ends with this one.
 pub const ER_LOCK_DEADLOCK: (u16, &str) = (1213, "40001");
+/// Too many connections: also what a statement gets when every pooled connection of its
+/// backend stays in use (a retry is safe; nothing ran).
+pub const ER_CON_COUNT_ERROR: (u16, &str) = (1040, "08004");
+/// The proxy is stopping (SIGTERM): the client's connection ends.
+pub const ER_SERVER_SHUTDOWN: (u16, &str) = (1053, "08S01");
+/// A client closed for inactivity (here: a transaction idle past
+/// `proxy.idle_transaction_timeout_ms`), as MySQL 8 tells it before closing.
+pub const ER_CLIENT_INTERACTION_TIMEOUT: (u16, &str) = (4031, "HY000");

@@ -157,46 +157,55 @@ where
     let scramble = parsed.scramble_buf().to_vec();
     let mut buf = Vec::with_capacity(256);
 
-    let account = users.iter().find(|u| u.name == user_name);
-    let verified = match account {
-        None => false,
-        Some(user) => {
-            let client_matches = match user.auth_plugin {
-                ConfigPlugin::MysqlNativePassword => {
-                    matches!(plugin, None | Some(AuthPlugin::MysqlNativePassword))
-                }
-                ConfigPlugin::CachingSha2Password => {
-                    matches!(plugin, Some(AuthPlugin::CachingSha2Password))
-                }
-            };
-            let response = if client_matches {
-                scramble.clone()
-            } else {
-                // The client started with another plugin: switch it to the account's.
-                writer
-                    .write(&auth_switch_request(user.auth_plugin, nonce))
-                    .await?;
-                writer.flush().await?;
-                let seq = reader.read(&mut buf).await?;
-                writer.seq = seq.wrapping_add(1);
-                buf.clone()
-            };
-            match user.auth_plugin {
-                ConfigPlugin::MysqlNativePassword => check_native(nonce, &user.password, &response),
-                ConfigPlugin::CachingSha2Password => {
-                    let account = super::sha2_auth::Account {
-                        user: &user.name,
-                        password: &user.password,
-                    };
-                    super::sha2_auth::verify(
-                        reader, writer, nonce, account, &response, tls_active, &mut buf,
-                    )
-                    .await?
-                }
+    // An unknown user is checked as an account of the default plugin with a password
+    // nothing matches: the exchange (auth switch included) and the error are those of a
+    // known user with a wrong password, so user names cannot be probed.
+    let phantom = User {
+        name: user_name.clone(),
+        password: random_nonce()
+            .iter()
+            .map(|b| char::from(b'a' + b % 26))
+            .collect(),
+        auth_plugin: ConfigPlugin::MysqlNativePassword,
+    };
+    let known = users.iter().find(|u| u.name == user_name);
+    let user = known.unwrap_or(&phantom);
+    let verified = {
+        let client_matches = match user.auth_plugin {
+            ConfigPlugin::MysqlNativePassword => {
+                matches!(plugin, None | Some(AuthPlugin::MysqlNativePassword))
+            }
+            ConfigPlugin::CachingSha2Password => {
+                matches!(plugin, Some(AuthPlugin::CachingSha2Password))
+            }
+        };
+        let response = if client_matches {
+            scramble.clone()
+        } else {
+            // The client started with another plugin: switch it to the account's.
+            writer
+                .write(&auth_switch_request(user.auth_plugin, nonce))
+                .await?;
+            writer.flush().await?;
+            let seq = reader.read(&mut buf).await?;
+            writer.seq = seq.wrapping_add(1);
+            buf.clone()
+        };
+        match user.auth_plugin {
+            ConfigPlugin::MysqlNativePassword => check_native(nonce, &user.password, &response),
+            ConfigPlugin::CachingSha2Password => {
+                let account = super::sha2_auth::Account {
+                    user: &user.name,
+                    password: &user.password,
+                };
+                super::sha2_auth::verify(
+                    reader, writer, nonce, account, &response, tls_active, &mut buf,
+                )
+                .await?
             }
         }
     };
-    if !verified {
+    if !verified || known.is_none() {
         let message = format!(
             "Access denied for user '{user_name}'@'shardgate' (using password: {})",
             if scramble.is_empty() { "NO" } else { "YES" }

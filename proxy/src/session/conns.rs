@@ -87,10 +87,14 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         let per_backend = (limit / by_backend.len().max(1)).max(1);
         let mut lanes = Vec::new();
         for (backend, jobs) in by_backend {
+            // One lane waits for a connection if it must; more lanes only take what the
+            // pool has free, so a fan-out never waits on itself (nor two fan-outs on each
+            // other) for connections a small pool does not have.
+            let free = self.ctx.pools[backend].available().max(1);
             let count = if self.transactional() {
                 1
             } else {
-                per_backend.min(jobs.len())
+                per_backend.min(jobs.len()).min(free)
             };
             let chunk = jobs.len().div_ceil(count.max(1));
             let mut jobs = jobs.into_iter();
@@ -133,27 +137,38 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     pub(crate) async fn end_transaction(&mut self, sql: &str) -> Result<(), SessionError> {
         match self.end_pinned(sql).await {
             // Backends already committed stay committed: across backends this is best
-            // effort, as the README says.
-            Some(e) => self.send_backend_error(&e).await,
+            // effort, as the README says, and the error names them.
+            Some(failure) => self.send_failure(failure.into()).await,
             None => self.send_ok(OkInfo::default()).await,
         }
     }
 
-    /// Runs `sql` (COMMIT or ROLLBACK) on every connection the transaction holds and lets
-    /// them go; returns the first failure.
-    pub(crate) async fn end_pinned(&mut self, sql: &str) -> Option<BackendError> {
-        let pinned: Vec<(usize, PooledConn)> = self.pinned.drain().collect();
+    /// Runs `sql` (COMMIT or ROLLBACK) on every connection the transaction holds, in
+    /// backend order, and lets them go; returns the first failure, with the backends where
+    /// `sql` had succeeded before it.
+    pub(crate) async fn end_pinned(&mut self, sql: &str) -> Option<EndFailure> {
+        let mut pinned: Vec<(usize, PooledConn)> = self.pinned.drain().collect();
+        pinned.sort_by_key(|(backend, _)| *backend);
         self.explicit_tx = false;
         self.begin_sql.clear();
         self.savepoints.clear();
-        let mut first_error = None;
+        let mut failure: Option<EndFailure> = None;
+        let mut ended = Vec::new();
         for (_, mut conn) in pinned {
-            if let Err(e) = conn.execute_internal(sql).await {
-                conn.broken = true;
-                first_error.get_or_insert(e);
+            match conn.execute_internal(sql).await {
+                Ok(_) if failure.is_none() => ended.push(conn.name.clone()),
+                Ok(_) => {}
+                Err(error) => {
+                    conn.broken = true;
+                    failure.get_or_insert_with(|| EndFailure {
+                        error,
+                        statement: sql.to_string(),
+                        ended: std::mem::take(&mut ended),
+                    });
+                }
             }
         }
-        first_error
+        failure
     }
 
     /// Drops every held connection, rolling back what is open (the client went away or reset).
@@ -168,5 +183,27 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         self.explicit_tx = false;
         self.begin_sql.clear();
         self.savepoints.clear();
+    }
+}
+
+/// COMMIT or ROLLBACK failed on a backend, after it had succeeded on `ended`.
+#[derive(Debug)]
+pub(crate) struct EndFailure {
+    pub error: BackendError,
+    pub statement: String,
+    pub ended: Vec<String>,
+}
+
+impl From<EndFailure> for crate::error::StatementError {
+    fn from(f: EndFailure) -> Self {
+        if f.ended.is_empty() {
+            crate::error::StatementError::Backend(f.error)
+        } else {
+            crate::error::StatementError::PartlyEnded {
+                error: f.error,
+                statement: f.statement,
+                ended: f.ended,
+            }
+        }
     }
 }

@@ -348,7 +348,8 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 p.migration.follow(&rows).await;
             }
         }
-        if let Some(e) = self.end_pinned("COMMIT").await {
+        if let Some(failure) = self.end_pinned("COMMIT").await {
+            let e = failure.error;
             // The following layout may now hold rows the source of truth does not.
             for p in &pending {
                 let keys: Vec<i64> = p.keys.iter().copied().collect();

@@ -26,6 +26,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 use tokio::net::TcpStream;
 
 use crate::backend::{BackendError, ConnFlags, PooledConn};
+use crate::drain::DrainState;
 use crate::error::StatementError;
 use crate::protocol::codes;
 use crate::protocol::handshake::{self, ClientHello, HandshakeError};
@@ -56,6 +57,15 @@ pub enum SessionError {
     /// cannot be resynchronized and is closed.
     #[error("{0}")]
     Desynchronized(BackendError),
+}
+
+/// What the session's loop waits for next.
+enum Next {
+    Packet(Result<u8, PacketError>),
+    /// The proxy is stopping (see [`crate::drain`]).
+    Stop,
+    /// The open transaction was idle past `proxy.idle_transaction_timeout_ms`.
+    IdleTransaction,
 }
 
 pub struct Session<R, W> {
@@ -108,10 +118,13 @@ impl Session<tokio::net::tcp::OwnedReadHalf, tokio::net::tcp::OwnedWriteHalf> {
         let connection_id = ctx.next_connection_id();
         // `USER()` answers `user@host` as MySQL does: the client's address, `localhost` for
         // loopback.
-        let client_host = match stream.peer_addr() {
-            Ok(addr) if addr.ip().is_loopback() => "localhost".to_string(),
-            Ok(addr) => addr.ip().to_string(),
-            Err(_) => "unknown".to_string(),
+        let peer_ip = stream
+            .peer_addr()
+            .map_or(std::net::IpAddr::from([0, 0, 0, 0]), |a| a.ip());
+        let client_host = if peer_ip.is_loopback() {
+            "localhost".to_string()
+        } else {
+            peer_ip.to_string()
         };
         let max_packet = ctx.topology.proxy.max_allowed_packet;
         // Logging in, TLS included, must end by then: a client that stays silent is closed.
@@ -145,7 +158,16 @@ impl Session<tokio::net::tcp::OwnedReadHalf, tokio::net::tcp::OwnedWriteHalf> {
             let seq = within(deadline, reader.read(&mut buf)).await?;
             let hello = within(
                 deadline,
-                authenticate(&ctx, &mut reader, &mut writer, &nonce, &buf, seq, true),
+                authenticate(
+                    &ctx,
+                    peer_ip,
+                    &mut reader,
+                    &mut writer,
+                    &nonce,
+                    &buf,
+                    seq,
+                    true,
+                ),
             )
             .await?;
             reader.set_max_payload(max_packet);
@@ -169,7 +191,16 @@ impl Session<tokio::net::tcp::OwnedReadHalf, tokio::net::tcp::OwnedWriteHalf> {
         }
         let hello = within(
             deadline,
-            authenticate(&ctx, &mut reader, &mut writer, &nonce, &first, seq, false),
+            authenticate(
+                &ctx,
+                peer_ip,
+                &mut reader,
+                &mut writer,
+                &nonce,
+                &first,
+                seq,
+                false,
+            ),
         )
         .await?;
         reader.set_max_payload(max_packet);
@@ -179,8 +210,12 @@ impl Session<tokio::net::tcp::OwnedReadHalf, tokio::net::tcp::OwnedWriteHalf> {
     }
 }
 
+/// Checks the client's credentials, after the wait its address has earned by failing
+/// before (see [`crate::login_throttle`]).
+#[allow(clippy::too_many_arguments)]
 async fn authenticate<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
     ctx: &ProxyContext,
+    peer_ip: std::net::IpAddr,
     reader: &mut PacketReader<R>,
     writer: &mut PacketWriter<W>,
     nonce: &[u8; 20],
@@ -188,11 +223,23 @@ async fn authenticate<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
     seq: u8,
     tls: bool,
 ) -> Result<ClientHello, HandshakeError> {
+    let delay = ctx.login_throttle.delay(peer_ip);
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
     let t = &ctx.topology;
-    handshake::authenticate(
+    let result = handshake::authenticate(
         reader, writer, nonce, response, seq, &t.users, &t.schema, tls,
     )
-    .await
+    .await;
+    match &result {
+        Ok(_) => ctx.login_throttle.succeeded(peer_ip),
+        Err(HandshakeError::Refused(e)) if e.code == codes::ER_ACCESS_DENIED_ERROR.0 => {
+            ctx.login_throttle.failed(peer_ip)
+        }
+        Err(_) => {}
+    }
+    result
 }
 
 /// Runs a step of the connection phase if it ends before `deadline`.
@@ -303,8 +350,47 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
 
     async fn run(mut self) -> Result<(), SessionError> {
         let mut buf = Vec::with_capacity(4096);
+        let drain = self.ctx.drain.watch();
+        let idle_limit = self.ctx.topology.proxy.idle_transaction_timeout;
         let result = loop {
-            match self.reader.read(&mut buf).await {
+            let in_transaction = self.in_transaction();
+            // Stopping: a session between transactions ends now; one in a transaction may
+            // finish it until the grace period is over.
+            let stop_at = if in_transaction {
+                DrainState::Closing
+            } else {
+                DrainState::Draining
+            };
+            if *drain.borrow() >= stop_at {
+                break self
+                    .end_session(codes::ER_SERVER_SHUTDOWN, "Server shutdown in progress")
+                    .await;
+            }
+            let idle = async {
+                match idle_limit {
+                    Some(limit) if in_transaction => tokio::time::sleep(limit).await,
+                    _ => std::future::pending().await,
+                }
+            };
+            let next = tokio::select! {
+                read = self.reader.read(&mut buf) => Next::Packet(read),
+                _ = crate::drain::reached(drain.clone(), stop_at) => Next::Stop,
+                _ = idle => Next::IdleTransaction,
+            };
+            let read = match next {
+                Next::Packet(read) => read,
+                Next::Stop => continue,
+                Next::IdleTransaction => {
+                    let message = format!(
+                        "shardgate: the transaction was idle for more than {} ms (proxy.idle_transaction_timeout_ms): it was rolled back and the connection closed",
+                        idle_limit.map_or(0, |l| l.as_millis())
+                    );
+                    break self
+                        .end_session(codes::ER_CLIENT_INTERACTION_TIMEOUT, &message)
+                        .await;
+                }
+            };
+            match read {
                 Ok(seq) => {
                     self.writer.seq = seq.wrapping_add(1);
                     match self.dispatch(&buf).await {
@@ -337,6 +423,24 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             Err(SessionError::Quit) => Ok(()),
             other => other,
         }
+    }
+
+    /// Ends the session on the proxy's initiative: what its transaction did is rolled back,
+    /// and the client is told why before the connection closes (as a server tells a client
+    /// it disconnects, in a packet with sequence id 0, which the client reads as the answer
+    /// to whatever it sends next).
+    async fn end_session(
+        &mut self,
+        code: (u16, &'static str),
+        message: &str,
+    ) -> Result<(), SessionError> {
+        self.release_all().await;
+        self.writer.seq = 0;
+        let (code, state) = code;
+        let _ = self.writer.error(&ErrInfo::new(code, state, message)).await;
+        let _ = self.writer.flush().await;
+        tracing::debug!(connection = self.connection_id, "{message}");
+        Ok(())
     }
 
     async fn dispatch(&mut self, packet: &[u8]) -> Result<(), SessionError> {

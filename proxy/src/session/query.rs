@@ -69,8 +69,8 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         if self.in_transaction() {
             // MySQL commits the open transaction first; if that fails, so does BEGIN, and
             // the client hears of it.
-            if let Some(e) = self.end_pinned("COMMIT").await {
-                return self.send_backend_error(&e).await;
+            if let Some(failure) = self.end_pinned("COMMIT").await {
+                return self.send_failure(failure.into()).await;
             }
         }
         self.explicit_tx = true;

@@ -1,0 +1,271 @@
+//! The proxy's own limits on clients' time: a pool whose connections are all held says so,
+//! an idle transaction past `proxy.idle_transaction_timeout_ms` is rolled back, and SIGTERM
+//! lets open transactions finish before the process exits.
+
+use std::time::{Duration, Instant};
+
+use mysql_async::prelude::Queryable;
+use shardgate_tests::{shardgate_binary, Cluster};
+
+/// Keys on each backend: even databases live on ds0, odd ones on ds1.
+const ON_DS0: i64 = 4242; // order_db_18
+const ON_DS1: i64 = 33; // order_db_1
+
+/// Gives ds0 a pool of two connections that waits 500 ms for one, and the proxy an idle
+/// transaction timeout of 1.5 s.
+fn small_pool(yaml: &mut String) {
+    for (from, to) in [
+        (
+            "      max_connections: 64         # most connections open to this server at once",
+            "      max_connections: 2",
+        ),
+        (
+            "      connect_timeout_ms: 3000    # give up connecting after this long",
+            "      connect_timeout_ms: 500",
+        ),
+    ] {
+        assert!(yaml.contains(from), "examples/orders.yaml changed");
+        *yaml = yaml.replace(from, to);
+    }
+    yaml.push_str("\nproxy:\n  idle_transaction_timeout_ms: 1500\n");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn held_pools_say_so_and_idle_transactions_end() {
+    let cluster = Cluster::start_with(small_pool).await;
+    cluster.create_tables().await;
+    let mut setup = cluster.client().await;
+    setup
+        .query_drop(format!(
+            "INSERT INTO t_order (order_id, user_id, status) VALUES ({ON_DS0}, 1, 'new'), ({}, 1, 'new'), ({ON_DS1}, 2, 'new')",
+            ON_DS0 + 2
+        ))
+        .await
+        .unwrap();
+    // A client connected before: a driver's connect asks server variables of a backend.
+    let mut other = cluster.client().await;
+    drop(setup);
+    // Two open transactions hold both of ds0's connections (each its own row on ds0:
+    // order_db_18 and order_db_20).
+    let mut holders = Vec::new();
+    for key in [ON_DS0, ON_DS0 + 2] {
+        let mut c = cluster.client().await;
+        c.query_drop("BEGIN").await.unwrap();
+        c.query_drop(format!(
+            "UPDATE t_order SET status = 'held' WHERE order_id = {key}"
+        ))
+        .await
+        .unwrap();
+        holders.push(c);
+    }
+    let started = Instant::now();
+    match other
+        .query_first::<i64, _>(format!(
+            "SELECT user_id FROM t_order WHERE order_id = {ON_DS0}"
+        ))
+        .await
+    {
+        Err(mysql_async::Error::Server(e)) => {
+            assert_eq!(e.code, 1040, "{}", e.message);
+            assert!(e.message.contains("ds0"), "{}", e.message);
+            assert!(e.message.contains("in use"), "{}", e.message);
+        }
+        other => panic!("expected ds0's pool to be exhausted, got {other:?}"),
+    }
+    assert!(started.elapsed() < Duration::from_secs(5));
+    // ds1 serves meanwhile.
+    let user: Option<i64> = other
+        .query_first(format!(
+            "SELECT user_id FROM t_order WHERE order_id = {ON_DS1}"
+        ))
+        .await
+        .unwrap();
+    assert_eq!(user, Some(2));
+    // Idle past 1.5 s, the transactions are rolled back and their clients closed.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    for mut c in holders {
+        match c.query_drop("SELECT 1").await {
+            Err(mysql_async::Error::Server(e)) => assert_eq!(e.code, 4031, "{}", e.message),
+            Err(_) => {}
+            Ok(()) => panic!("an idle transaction's connection still serves"),
+        }
+    }
+    let status: Option<String> = other
+        .query_first(format!(
+            "SELECT status FROM t_order WHERE order_id = {ON_DS0}"
+        ))
+        .await
+        .unwrap();
+    assert_eq!(
+        status.as_deref(),
+        Some("new"),
+        "the idle transactions' update stayed"
+    );
+    // Outside a transaction, idleness is no reason to close.
+    tokio::time::sleep(Duration::from_millis(2000)).await;
+    let user: Option<i64> = other
+        .query_first(format!(
+            "SELECT user_id FROM t_order WHERE order_id = {ON_DS0}"
+        ))
+        .await
+        .unwrap();
+    assert_eq!(user, Some(1));
+}
+
+/// `shardgate serve` on a free port for the cluster's servers, with `grace_ms` to drain.
+fn serve(cluster: &Cluster, grace_ms: u64) -> (std::process::Child, u16, tempdir::Dir) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .unwrap()
+        .port();
+    let path = format!("{}/../examples/orders.yaml", env!("CARGO_MANIFEST_DIR"));
+    let mut yaml = std::fs::read_to_string(path).unwrap();
+    yaml = yaml.replace(
+        "listen: 127.0.0.1:3307",
+        &format!("listen: 127.0.0.1:{port}"),
+    );
+    for (i, server) in cluster.servers.iter().enumerate() {
+        yaml = yaml.replace(
+            &format!("address: 127.0.0.1:3306{}", i + 1),
+            &format!("address: {}", server.address()),
+        );
+    }
+    yaml = yaml
+        .replace("user: shardgate ", "user: root ")
+        .replace("password: shardgate ", "password: \"\" ");
+    yaml.push_str(&format!("\nproxy:\n  shutdown_grace_ms: {grace_ms}\n"));
+    let dir = tempdir::Dir::new();
+    let config = dir.path().join("shardgate.yaml");
+    std::fs::write(&config, yaml).unwrap();
+    let child = std::process::Command::new(shardgate_binary())
+        .args(["serve", "--config"])
+        .arg(&config)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("run shardgate (cargo test --workspace builds it)");
+    (child, port, dir)
+}
+
+mod tempdir {
+    /// A directory removed when dropped.
+    pub struct Dir(std::path::PathBuf);
+
+    impl Dir {
+        pub fn new() -> Dir {
+            let path = std::env::temp_dir().join(format!(
+                "shardgate-lifecycle-{}-{}",
+                std::process::id(),
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_nanos())
+            ));
+            std::fs::create_dir_all(&path).unwrap();
+            Dir(path)
+        }
+
+        pub fn path(&self) -> &std::path::Path {
+            &self.0
+        }
+    }
+
+    impl Drop for Dir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+async fn app(port: u16) -> mysql_async::Result<mysql_async::Conn> {
+    let opts = mysql_async::OptsBuilder::default()
+        .ip_or_hostname("127.0.0.1")
+        .tcp_port(port)
+        .user(Some("app"))
+        .pass(Some("app"))
+        .db_name(Some("shop"))
+        .prefer_socket(false);
+    mysql_async::Conn::new(opts).await
+}
+
+/// SIGTERM: no new clients; an open transaction may go on and COMMIT within the grace
+/// period; a client between transactions is closed with ER_SERVER_SHUTDOWN; a transaction
+/// still open when the grace period ends is rolled back; the process exits then.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_lets_open_transactions_commit() {
+    let cluster = Cluster::start().await;
+    cluster.create_tables().await;
+    let (mut child, port, _dir) = serve(&cluster, 3000);
+    let mut committing = None;
+    for _ in 0..100 {
+        match app(port).await {
+            Ok(c) => {
+                committing = Some(c);
+                break;
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+    let mut committing = committing.expect("shardgate serve did not come up");
+    let mut idle = app(port).await.unwrap();
+    let mut abandoned = app(port).await.unwrap();
+    committing.query_drop("BEGIN").await.unwrap();
+    committing
+        .query_drop(format!(
+            "INSERT INTO t_order (order_id, user_id) VALUES ({ON_DS0}, 1)"
+        ))
+        .await
+        .unwrap();
+    abandoned.query_drop("BEGIN").await.unwrap();
+    abandoned
+        .query_drop(format!(
+            "INSERT INTO t_order (order_id, user_id) VALUES ({ON_DS1}, 3)"
+        ))
+        .await
+        .unwrap();
+    let _: Option<i64> = idle.query_first("SELECT 1").await.unwrap();
+
+    let stopped_at = Instant::now();
+    let term = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(term.success());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        app(port).await.is_err(),
+        "a new client was accepted while stopping"
+    );
+    match idle.query_drop("SELECT 1").await {
+        Err(mysql_async::Error::Server(e)) => assert_eq!(e.code, 1053, "{}", e.message),
+        Err(_) => {}
+        Ok(()) => panic!("a client between transactions still served while stopping"),
+    }
+    // The open transaction goes on and commits.
+    committing
+        .query_drop(format!(
+            "INSERT INTO t_order (order_id, user_id) VALUES ({}, 2)",
+            ON_DS0 + 1024
+        ))
+        .await
+        .unwrap();
+    committing.query_drop("COMMIT").await.unwrap();
+    assert!(committing.query_drop("SELECT 1").await.is_err());
+    // The abandoned one holds the proxy until the grace period ends, then is rolled back.
+    let status = tokio::task::spawn_blocking(move || child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    let took = stopped_at.elapsed();
+    assert!(status.success(), "{status:?}");
+    assert!(
+        took >= Duration::from_millis(2500) && took < Duration::from_secs(10),
+        "exited after {took:?}"
+    );
+    assert!(abandoned.query_drop("SELECT 1").await.is_err());
+    let mut check = cluster.client().await;
+    let rows: Vec<(i64, i64)> = check
+        .query("SELECT order_id, user_id FROM t_order ORDER BY order_id")
+        .await
+        .unwrap();
+    assert_eq!(rows, vec![(ON_DS0, 1), (ON_DS0 + 1024, 2)]);
+}
