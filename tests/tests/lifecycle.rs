@@ -42,8 +42,6 @@ async fn held_pools_say_so_and_idle_transactions_end() {
         ))
         .await
         .unwrap();
-    // A client connected before: a driver's connect asks server variables of a backend.
-    let mut other = cluster.client().await;
     drop(setup);
     // Two open transactions hold both of ds0's connections (each its own row on ds0:
     // order_db_18 and order_db_20).
@@ -58,6 +56,15 @@ async fn held_pools_say_so_and_idle_transactions_end() {
         .unwrap();
         holders.push(c);
     }
+    // A client connects (its driver asks server variables) and sets variables meanwhile:
+    // statements without a table run on a backend with free connections.
+    let mut other = cluster.client().await;
+    other
+        .query_drop("SET NAMES utf8mb4, @marker = 5")
+        .await
+        .unwrap();
+    let version: Option<String> = other.query_first("SELECT @@version").await.unwrap();
+    assert!(version.is_some());
     let started = Instant::now();
     match other
         .query_first::<i64, _>(format!(

@@ -56,6 +56,11 @@ impl Pool {
         self.permits.available_permits()
     }
 
+    /// Whether recent connection attempts failed and the pool is waiting to try again.
+    pub fn is_down(&self) -> bool {
+        self.backing_off().is_some()
+    }
+
     /// A connection with `flags`: an idle one that is still alive, or a new one.
     pub async fn get(self: &Arc<Self>, flags: ConnFlags) -> Result<PooledConn, BackendError> {
         let err = |kind| BackendError::new(&self.backend.name, kind);

@@ -37,6 +37,26 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         Ok(conn)
     }
 
+    /// The backend for a statement that names no table (a SET to check, `SELECT
+    /// @@version`): the open transaction's, else the one with the most free connections
+    /// that is up, so one busy or stopped server does not hold up statements any server
+    /// can answer.
+    pub(crate) fn any_backend(&self) -> usize {
+        if let Some(&backend) = self.pinned.keys().min() {
+            return backend;
+        }
+        let pools = &self.ctx.pools;
+        (0..pools.len())
+            .max_by_key(|&b| {
+                (
+                    !pools[b].is_down(),
+                    pools[b].available(),
+                    std::cmp::Reverse(b),
+                )
+            })
+            .unwrap_or(0)
+    }
+
     /// A connection to `backend` with this session's settings that is never the
     /// transaction's: for metadata, which must not run inside (or implicitly commit) the
     /// client's transaction. Give it back with [`Session::give_back_unpinned`].

@@ -25,7 +25,11 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         self.generated_insert_id = plan.generated_keys.first().map(|&id| id as u64);
         match plan.step {
             Step::Route(target) => {
-                let backend = target.backend;
+                // A statement without a table runs wherever a connection is free.
+                let backend = match target.database {
+                    Some(_) => target.backend,
+                    None => self.any_backend(),
+                };
                 self.run_one(backend, job(target)).await
             }
             Step::Scatter(Scatter { statements, merge }) if !statements.is_empty() => {

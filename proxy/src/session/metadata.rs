@@ -68,7 +68,10 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 limit,
             } => self.show_diagnostics(errors, count, limit).await,
             // Server-wide facts: any backend answers alike.
-            Show::Server => self.single(0, sql.as_bytes()).await,
+            Show::Server => {
+                let backend = self.any_backend();
+                self.single(backend, sql.as_bytes()).await
+            }
         }
     }
 
@@ -153,7 +156,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         let variables: Vec<&str> = probe.variables().collect();
         let mut asked = Vec::new();
         if !variables.is_empty() {
-            let backend = self.pinned.keys().next().copied().unwrap_or(0);
+            let backend = self.any_backend();
             let mut conn = match self.take_conn(backend).await {
                 Ok(c) => c,
                 Err(e) => {

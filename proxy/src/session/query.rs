@@ -113,7 +113,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         }
         // Run the SET on a backend, so its value is checked there, and read back values that
         // are expressions, so replaying them elsewhere gives the same value.
-        let backend = self.pinned.keys().next().copied().unwrap_or(0);
+        let backend = self.any_backend();
         let mut conn = match self.take_conn(backend).await {
             Ok(c) => c,
             Err(e) => return self.send_backend_error(&e).await,
