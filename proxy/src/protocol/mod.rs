@@ -4,6 +4,7 @@
 
 pub mod binary_row;
 pub mod codes;
+pub mod command;
 pub mod handshake;
 pub mod io;
 pub mod resultset;

@@ -29,6 +29,7 @@ use crate::backend::{BackendError, ConnFlags, PooledConn};
 use crate::drain::DrainState;
 use crate::error::StatementError;
 use crate::protocol::codes;
+use crate::protocol::command::ClientCommand;
 use crate::protocol::handshake::{self, ClientHello, HandshakeError};
 use crate::protocol::io::{PacketError, PacketReader, PacketWriter};
 use crate::protocol::wire::{ErrInfo, OkInfo};
@@ -443,57 +444,60 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         Ok(())
     }
 
+    /// Applies one decoded client command.
     async fn dispatch(&mut self, packet: &[u8]) -> Result<(), SessionError> {
-        let Some((&command, body)) = packet.split_first() else {
-            return self
-                .send_error(codes::ER_MALFORMED_PACKET, "Malformed communication packet")
-                .await;
-        };
+        let command = ClientCommand::decode(packet);
         self.errored = false;
-        if command == 0x17 {
+        if command.clears_diagnostics() {
             self.diagnostics.clear();
         }
+        let not_utf8 = "statement text is not valid UTF-8";
         match command {
-            0x01 => Err(SessionError::Quit),
-            0x02 => self.init_db(&String::from_utf8_lossy(body)).await,
-            0x03 => match std::str::from_utf8(body) {
-                Ok(sql)
-                    if self
-                        .capabilities
-                        .contains(CapabilityFlags::CLIENT_MULTI_STATEMENTS) =>
-                {
-                    self.multi_statement(sql).await
-                }
-                Ok(sql) => self.com_query(sql).await,
-                Err(_) => {
-                    self.send_error(codes::ER_PARSE_ERROR, "statement text is not valid UTF-8")
-                        .await
-                }
-            },
-            0x04 => self.field_list(body).await,
-            0x09 => {
+            ClientCommand::Empty => {
+                self.send_error(codes::ER_MALFORMED_PACKET, "Malformed communication packet")
+                    .await
+            }
+            ClientCommand::Quit => Err(SessionError::Quit),
+            ClientCommand::InitDb(db) => self.init_db(&db).await,
+            ClientCommand::Query(Some(sql))
+                if self
+                    .capabilities
+                    .contains(CapabilityFlags::CLIENT_MULTI_STATEMENTS) =>
+            {
+                self.multi_statement(sql).await
+            }
+            ClientCommand::Query(Some(sql)) => self.com_query(sql).await,
+            ClientCommand::Query(None) | ClientCommand::StmtPrepare(None) => {
+                self.send_error(codes::ER_PARSE_ERROR, not_utf8).await
+            }
+            ClientCommand::FieldList { table, wildcard } => {
+                self.forward_field_list(&table, wildcard).await
+            }
+            ClientCommand::Statistics => {
                 let text = format!(
                     "Uptime: 1  Threads: 1  Questions: 0  shardgate backends: {}",
                     self.ctx.pools.len()
                 );
                 self.writer.write(text.as_bytes()).await.map_err(Into::into)
             }
-            0x0E => self.send_ok(OkInfo::default()).await,
-            0x11 => self.change_user(body).await,
-            0x16 => self.stmt_prepare(body).await,
-            0x17 => self.stmt_execute(body).await,
-            0x18 => {
-                self.stmt_send_long_data(body);
+            ClientCommand::Ping => self.send_ok(OkInfo::default()).await,
+            ClientCommand::ChangeUser(request) => self.change_user(request).await,
+            ClientCommand::StmtPrepare(Some(sql)) => self.stmt_prepare(sql).await,
+            ClientCommand::StmtExecute(request) => self.stmt_execute(request).await,
+            ClientCommand::StmtSendLongData(piece) => {
+                if let Some((id, param, data)) = piece {
+                    self.stmt_send_long_data(id, param, data);
+                }
                 Ok(())
             }
-            0x19 => {
-                self.stmt_close(body).await;
+            ClientCommand::StmtClose(id) => {
+                self.stmt_close(id);
                 Ok(())
             }
-            0x1A => self.stmt_reset(body).await,
-            0x1B => self.set_option(body).await,
-            0x1F => self.reset_connection().await,
-            other => {
+            ClientCommand::StmtReset(id) => self.stmt_reset(id).await,
+            ClientCommand::SetOption(option) => self.set_option(option).await,
+            ClientCommand::ResetConnection => self.reset_connection().await,
+            ClientCommand::Unknown(other) => {
                 let message = format!("Unknown command {other:#04x}");
                 self.send_error(codes::ER_UNKNOWN_COM_ERROR, &message).await
             }
@@ -573,10 +577,10 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         }
     }
 
-    async fn set_option(&mut self, body: &[u8]) -> Result<(), SessionError> {
-        match body {
-            [0, 0] => self.capabilities |= CapabilityFlags::CLIENT_MULTI_STATEMENTS,
-            [1, 0] => self
+    async fn set_option(&mut self, option: Option<u16>) -> Result<(), SessionError> {
+        match option {
+            Some(0) => self.capabilities |= CapabilityFlags::CLIENT_MULTI_STATEMENTS,
+            Some(1) => self
                 .capabilities
                 .remove(CapabilityFlags::CLIENT_MULTI_STATEMENTS),
             _ => {
@@ -588,15 +592,6 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         let status = self.status();
         self.writer.eof(0, status).await?;
         Ok(())
-    }
-
-    /// COM_FIELD_LIST (deprecated; the mysql CLI's completion uses it): the columns of a
-    /// logical table, from one of its physical tables.
-    async fn field_list(&mut self, body: &[u8]) -> Result<(), SessionError> {
-        let mut parts = body.splitn(2, |b| *b == 0);
-        let table = String::from_utf8_lossy(parts.next().unwrap_or_default()).into_owned();
-        let wildcard = parts.next().unwrap_or_default().to_vec();
-        self.forward_field_list(&table, &wildcard).await
     }
 
     async fn reset_connection(&mut self) -> Result<(), SessionError> {

@@ -67,12 +67,7 @@ struct BoundParam {
 }
 
 impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
-    pub(crate) async fn stmt_prepare(&mut self, body: &[u8]) -> Result<(), SessionError> {
-        let Ok(sql) = std::str::from_utf8(body) else {
-            return self
-                .send_error(codes::ER_PARSE_ERROR, "statement text is not valid UTF-8")
-                .await;
-        };
+    pub(crate) async fn stmt_prepare(&mut self, sql: &str) -> Result<(), SessionError> {
         match shardgate_router::command::decode(sql) {
             command if command.is_session_statement() => {
                 return self.prepare_session_statement(sql).await
@@ -285,33 +280,33 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         Ok(())
     }
 
-    pub(crate) fn stmt_send_long_data(&mut self, body: &[u8]) {
-        let mut r = Reader::new(body);
-        if let (Some(id), Some(param)) = (r.u32(), r.u16()) {
-            if let Some(stmt) = self.stmts.map.get_mut(&id) {
-                if param < stmt.params {
-                    let data = stmt.long_data.entry(param).or_default();
-                    if data.len() + r.remaining().len() > self.ctx.topology.proxy.max_allowed_packet
-                    {
-                        // Kept no further: the execute is refused.
-                        data.clear();
-                        stmt.long_data_too_large = true;
-                    } else {
-                        data.extend_from_slice(r.remaining());
-                    }
-                }
-            }
+    /// A piece of a parameter's value, kept for the next execute up to max_allowed_packet.
+    pub(crate) fn stmt_send_long_data(&mut self, id: u32, param: u16, piece: &[u8]) {
+        let max = self.ctx.topology.proxy.max_allowed_packet;
+        let Some(stmt) = self.stmts.map.get_mut(&id) else {
+            return;
+        };
+        if param >= stmt.params {
+            return;
+        }
+        let data = stmt.long_data.entry(param).or_default();
+        if data.len() + piece.len() > max {
+            // Kept no further: the execute is refused.
+            data.clear();
+            stmt.long_data_too_large = true;
+        } else {
+            data.extend_from_slice(piece);
         }
     }
 
-    pub(crate) async fn stmt_close(&mut self, body: &[u8]) {
-        if let Some(id) = Reader::new(body).u32() {
+    /// COM_STMT_CLOSE: the statement is forgotten (no answer).
+    pub(crate) fn stmt_close(&mut self, id: Option<u32>) {
+        if let Some(id) = id {
             self.stmts.map.remove(&id);
         }
     }
 
-    pub(crate) async fn stmt_reset(&mut self, body: &[u8]) -> Result<(), SessionError> {
-        let id = Reader::new(body).u32();
+    pub(crate) async fn stmt_reset(&mut self, id: Option<u32>) -> Result<(), SessionError> {
         match id.and_then(|id| self.stmts.map.get_mut(&id)) {
             Some(stmt) => {
                 stmt.long_data.clear();
