@@ -97,13 +97,13 @@ impl Folds {
 /// Whether `before` ends with the keyword IN (and whitespace): only IN lists fold, never
 /// a VALUES row or a function's arguments.
 fn after_in(before: &str) -> bool {
-    let word = before.trim_end();
-    word.len() >= 2
-        && word[word.len() - 2..].eq_ignore_ascii_case("in")
-        && !word[..word.len() - 2]
-            .bytes()
-            .next_back()
-            .is_some_and(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'$' || b == b'`')
+    let word = before.trim_end().as_bytes();
+    let n = word.len();
+    n >= 2
+        && word[n - 2..].eq_ignore_ascii_case(b"in")
+        && !word[..n - 2].last().is_some_and(|&b| {
+            b.is_ascii_alphanumeric() || b == b'_' || b == b'$' || b == b'`' || b >= 0x80
+        })
 }
 
 /// The offsets of `?, ?, ..., ?` from `start` to a closing parenthesis (whitespace allowed
@@ -168,5 +168,7 @@ mod tests {
         assert!(Folds::fold(&format!("INSERT INTO t VALUES ({list})")).is_none());
         assert!(Folds::fold(&format!("SELECT CONCAT({list})")).is_none());
         assert!(Folds::fold(&format!("SELECT 1 FROM t WHERE id NOT IN ({list})")).is_some());
+        // Other characters before `in`: a name that ends in "in", in any script.
+        assert!(Folds::fold(&format!("SELECT 1 FROM t WHERE ෛin ({list})")).is_none());
     }
 }

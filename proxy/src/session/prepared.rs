@@ -520,3 +520,34 @@ fn merge_refusal(
     plan.select_merge()
         .and_then(|spec| crate::engine::merge::support(spec).err())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        /// A COM_STMT_EXECUTE's null bitmap, types and values, read from arbitrary bytes
+        /// for any parameter count and long data: an answer or `None`, never a panic.
+        #[test]
+        fn execute_parameters_never_panic(
+            body in prop::collection::vec(any::<u8>(), 0..200),
+            params in 0u16..20,
+            known_types in prop::option::of(prop::collection::vec(any::<[u8; 2]>(), 0..20)),
+            long in prop::collection::vec((0u16..20, prop::collection::vec(any::<u8>(), 0..8)), 0..3),
+        ) {
+            let mut stmt = ClientStatement {
+                prepared: Prepared::Session(String::new()),
+                params,
+                types: known_types.unwrap_or_default(),
+                long_data: long.into_iter().collect(),
+                long_data_too_large: false,
+            };
+            for at in [0, 9, body.len(), body.len() + 3] {
+                let _ = parse_params(&body, at, &mut stmt);
+            }
+        }
+    }
+}
