@@ -61,6 +61,9 @@ impl Builder<'_> {
                     format!("duplicate user `{}`", user.name),
                 ));
             }
+            if let Some(problem) = crate::topology::stored_password_problem(user) {
+                return Err(self.invalid(format!("users[{i}].password"), problem));
+            }
         }
         let users = raw
             .users

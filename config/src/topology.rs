@@ -16,8 +16,50 @@ pub type TableId = usize;
 #[derive(Debug, Clone)]
 pub struct User {
     pub name: String,
+    /// The password, or for a mysql_native_password account its stored form as MySQL
+    /// writes it (`*` and 40 hex digits, SHA1(SHA1(password))), so the config need not
+    /// hold it in plain text (see [`User::native_stored_hash`]).
     pub password: String,
     pub auth_plugin: crate::raw::AuthPlugin,
+}
+
+impl User {
+    /// SHA1(SHA1(password)) when the password is given in mysql_native_password's stored
+    /// form.
+    pub fn native_stored_hash(&self) -> Option<[u8; 20]> {
+        parse_native_hash(&self.password)
+    }
+}
+
+fn parse_native_hash(text: &str) -> Option<[u8; 20]> {
+    let hex = text.strip_prefix('*')?;
+    if hex.len() != 40 {
+        return None;
+    }
+    let mut out = [0u8; 20];
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(out)
+}
+
+/// Why an account's password cannot be used as given: a stored form for a plugin that
+/// cannot check it.
+pub(crate) fn stored_password_problem(user: &crate::raw::RawUser) -> Option<String> {
+    let native_form = parse_native_hash(&user.password).is_some();
+    let sha2_form = user.password.starts_with("$A$");
+    match user.auth_plugin {
+        crate::raw::AuthPlugin::MysqlNativePassword if sha2_form => Some(
+            "a caching_sha2_password stored form for a mysql_native_password account".into(),
+        ),
+        crate::raw::AuthPlugin::CachingSha2Password if native_form => Some(
+            "a mysql_native_password stored form (`*...`) for a caching_sha2_password account; give its password, or make it a mysql_native_password account".into(),
+        ),
+        crate::raw::AuthPlugin::CachingSha2Password if sha2_form => Some(
+            "caching_sha2_password stored forms (`$A$005$...`) are not supported yet; give the password".into(),
+        ),
+        _ => None,
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -337,3 +337,37 @@ fn key_generators_are_checked() {
     ));
     assert!(message.contains("backend `ds9`"), "{message}");
 }
+
+#[test]
+fn stored_password_forms_fit_their_plugin() {
+    let with_user = |password: &str, plugin: &str| {
+        format!("users:\n  - name: app\n    password: \"{password}\"\n    auth_plugin: {plugin}\n{BASE}")
+    };
+    // mysql_native_password's stored form is read as such.
+    let t = Topology::from_yaml(
+        &with_user(
+            "*14E65567ABDB5135D0CFD9A70B3032C179A49EE7",
+            "mysql_native_password",
+        ),
+        "test.yaml",
+    )
+    .unwrap();
+    assert!(t.users[0].native_stored_hash().is_some());
+    for (password, plugin, needle) in [
+        (
+            "*14E65567ABDB5135D0CFD9A70B3032C179A49EE7",
+            "caching_sha2_password",
+            "mysql_native_password stored form",
+        ),
+        (
+            "$A$005$abcdefghijklmnopqrst0123456789012345678901234567890123",
+            "caching_sha2_password",
+            "not supported yet",
+        ),
+    ] {
+        let (line, msg) = error_of(&with_user(password, plugin));
+        assert_eq!(line, 3, "{msg}");
+        assert!(msg.contains("users[0].password"), "{msg}");
+        assert!(msg.contains(needle), "{msg}");
+    }
+}

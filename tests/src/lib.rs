@@ -20,6 +20,9 @@ pub const PASSWORD: &str = "app";
 pub const SHA2_USER: &str = "app_sha2";
 /// A second caching_sha2_password account, whose first login goes over TLS.
 pub const SHA2_TLS_USER: &str = "app_sha2_tls";
+/// A mysql_native_password account whose password ([`PASSWORD`]) the config holds only in
+/// its stored form.
+pub const HASHED_USER: &str = "app_hashed";
 
 /// Two MariaDB servers behind a shardgate proxy with the layout of examples/orders.yaml.
 pub struct Cluster {
@@ -47,6 +50,12 @@ pub fn test_users() -> Vec<User> {
             name: SHA2_TLS_USER.into(),
             password: PASSWORD.into(),
             auth_plugin: AuthPlugin::CachingSha2Password,
+        },
+        User {
+            name: HASHED_USER.into(),
+            // SELECT PASSWORD('app')
+            password: "*5BCB3E6AC345B435C7C2E6B7949A04CE6F6563D3".into(),
+            auth_plugin: AuthPlugin::MysqlNativePassword,
         },
     ]
 }

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use mysql_common::io::ParseBuf;
 use mysql_common::packets::HandshakePacket;
 use shardgate_tests::raw::{read_packet, write_packet};
-use shardgate_tests::{Cluster, USER};
+use shardgate_tests::{Cluster, HASHED_USER, PASSWORD, USER};
 use tokio::net::TcpStream;
 
 /// A login as `user` starting with `plugin` and a wrong password: the first byte of each
@@ -101,4 +101,37 @@ async fn failed_logins_slow_down_their_address() {
         started.elapsed() < Duration::from_millis(900),
         "the count was not cleared"
     );
+}
+
+/// An account whose password the config holds only as mysql_native_password's stored form
+/// (`*` + SHA1(SHA1(password))) logs in with the password, through mysql_async and the
+/// mariadb CLI, and not with another.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stored_password_forms_log_in() {
+    use mysql_async::prelude::Queryable;
+    let cluster = Cluster::start().await;
+    let opts = |password: &str| {
+        cluster
+            .opts()
+            .user(Some(HASHED_USER))
+            .pass(Some(password.to_string()))
+    };
+    let mut conn = mysql_async::Conn::new(opts(PASSWORD)).await.unwrap();
+    let one: Option<i64> = conn.query_first("SELECT 1").await.unwrap();
+    assert_eq!(one, Some(1));
+    match mysql_async::Conn::new(opts("*5BCB3E6AC345B435C7C2E6B7949A04CE6F6563D3")).await {
+        Err(mysql_async::Error::Server(e)) => assert_eq!(e.code, 1045),
+        other => panic!("the stored form itself logged in: {other:?}"),
+    }
+    let out = shardgate_tests::clients::mariadb_cli(
+        cluster.proxy.port(),
+        "SELECT CURRENT_USER()",
+        &[&format!("-u{HASHED_USER}")],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains(HASHED_USER));
 }

@@ -192,7 +192,7 @@ where
             buf.clone()
         };
         match user.auth_plugin {
-            ConfigPlugin::MysqlNativePassword => check_native(nonce, &user.password, &response),
+            ConfigPlugin::MysqlNativePassword => check_native_account(nonce, user, &response),
             ConfigPlugin::CachingSha2Password => {
                 let account = super::sha2_auth::Account {
                     user: &user.name,
@@ -259,6 +259,35 @@ pub fn check_native(nonce: &[u8], password: &str, scramble: &[u8]) -> bool {
     scramble_native(nonce, password.as_bytes()).is_some_and(|s| constant_time_eq(&s, scramble))
 }
 
+/// A mysql_native_password scramble against an account's password, given in plain text or
+/// in its stored form.
+pub fn check_native_account(nonce: &[u8], user: &User, scramble: &[u8]) -> bool {
+    match user.native_stored_hash() {
+        Some(stored) => check_native_stored(nonce, &stored, scramble),
+        None => check_native(nonce, &user.password, scramble),
+    }
+}
+
+/// mysql_native_password against the stored SHA1(SHA1(password)): the scramble is
+/// SHA1(password) XOR SHA1(nonce, stored), so XOR gives SHA1(password) back, whose SHA1 must
+/// be the stored hash (how MySQL checks it).
+pub fn check_native_stored(nonce: &[u8], stored: &[u8; 20], scramble: &[u8]) -> bool {
+    use sha1::{Digest, Sha1};
+    if scramble.len() != 20 {
+        return false;
+    }
+    let mut hasher = Sha1::new();
+    hasher.update(&nonce[..nonce.len().min(20)]);
+    hasher.update(stored);
+    let mask = hasher.finalize();
+    let stage1: Vec<u8> = scramble
+        .iter()
+        .zip(mask.iter())
+        .map(|(s, m)| s ^ m)
+        .collect();
+    constant_time_eq(&Sha1::digest(&stage1), stored)
+}
+
 pub(crate) fn check_sha2(nonce: &[u8; 20], password: &str, scramble: &[u8]) -> bool {
     if password.is_empty() {
         return scramble.is_empty() || scramble == [0];
@@ -279,4 +308,31 @@ pub(crate) async fn refuse<W: AsyncWrite + Unpin>(
     let _ = writer.error(&err).await;
     let _ = writer.flush().await;
     HandshakeError::Refused(err)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn native_passwords_check_in_plain_text_and_in_their_stored_form() {
+        let nonce = random_nonce();
+        let scramble = scramble_native(&nonce, b"secret").unwrap();
+        let account = |password: &str| User {
+            name: "a".into(),
+            password: password.into(),
+            auth_plugin: ConfigPlugin::MysqlNativePassword,
+        };
+        // SELECT PASSWORD('secret'), as MySQL stores it.
+        let stored = account("*14E65567ABDB5135D0CFD9A70B3032C179A49EE7");
+        assert!(check_native_account(&nonce, &stored, &scramble));
+        assert!(check_native_account(&nonce, &account("secret"), &scramble));
+        let wrong = scramble_native(&nonce, b"Secret").unwrap();
+        assert!(!check_native_account(&nonce, &stored, &wrong));
+        assert!(!check_native_account(&nonce, &stored, &scramble[..19]));
+        assert!(!check_native_account(&nonce, &stored, &[]));
+        // Lower-case hex is read the same.
+        let lower = account("*14e65567abdb5135d0cfd9a70b3032c179a49ee7");
+        assert!(check_native_account(&nonce, &lower, &scramble));
+    }
 }

@@ -631,7 +631,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             .users
             .iter()
             .find(|u| u.name == request)
-            .is_some_and(|u| handshake::check_native(&nonce, &u.password, &buf));
+            .is_some_and(|u| handshake::check_native_account(&nonce, u, &buf));
         if !ok {
             let message =
                 format!("Access denied for user '{request}'@'shardgate' (using password: YES)");
