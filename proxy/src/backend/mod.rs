@@ -3,10 +3,12 @@
 
 mod auth;
 pub mod conn;
+mod conn_set;
 mod error;
 mod pool;
 mod terminator;
 
 pub use conn::{BackendConn, BackendStmt, ConnFlags};
+pub use conn_set::ConnSet;
 pub use error::{BackendError, BackendErrorKind};
 pub use pool::{Pool, PooledConn};

@@ -17,7 +17,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     /// A connection to `backend` with this session's settings, pinned if the transaction
     /// already holds one. Give it back with [`Session::give_back`].
     pub(crate) async fn take_conn(&mut self, backend: usize) -> Result<PooledConn, BackendError> {
-        if let Some(conn) = self.pinned.remove(&backend) {
+        if let Some(conn) = self.pinned.take(backend) {
             return Ok(conn);
         }
         let pool = self.ctx.pools[backend].clone();
@@ -42,7 +42,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     /// that is up, so one busy or stopped server does not hold up statements any server
     /// can answer.
     pub(crate) fn any_backend(&self) -> usize {
-        if let Some(&backend) = self.pinned.keys().min() {
+        if let Some(backend) = self.pinned.backends().next() {
             return backend;
         }
         let pools = &self.ctx.pools;
@@ -86,7 +86,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             return;
         }
         if self.transactional() || conn.in_transaction() {
-            self.pinned.insert(backend, conn);
+            self.pinned.hold(backend, conn);
         }
     }
 
@@ -167,8 +167,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     /// backend order, and lets them go; returns the first failure, with the backends where
     /// `sql` had succeeded before it.
     pub(crate) async fn end_pinned(&mut self, sql: &str) -> Option<EndFailure> {
-        let mut pinned: Vec<(usize, PooledConn)> = self.pinned.drain().collect();
-        pinned.sort_by_key(|(backend, _)| *backend);
+        let pinned = self.pinned.release();
         self.explicit_tx = false;
         self.begin_sql.clear();
         self.savepoints.clear();
@@ -194,7 +193,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     /// Drops every held connection, rolling back what is open (the client went away or reset).
     pub(crate) async fn release_all(&mut self) {
         self.pending_keys.clear();
-        let pinned: Vec<(usize, PooledConn)> = self.pinned.drain().collect();
+        let pinned = self.pinned.release();
         for (_, mut conn) in pinned {
             if conn.in_transaction() && conn.execute_internal("ROLLBACK").await.is_err() {
                 conn.broken = true;

@@ -25,7 +25,7 @@ use shardgate_router::ShapeCache;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 use tokio::net::TcpStream;
 
-use crate::backend::{BackendError, ConnFlags, PooledConn};
+use crate::backend::{BackendError, ConnFlags};
 use crate::drain::DrainState;
 use crate::error::StatementError;
 use crate::protocol::codes;
@@ -88,7 +88,7 @@ pub struct Session<R, W> {
     /// The current database: the logical schema, or none.
     pub(crate) database: Option<String>,
     /// Backend connections held by the open transaction, one per backend.
-    pub(crate) pinned: HashMap<usize, PooledConn>,
+    pub(crate) pinned: crate::backend::ConnSet,
     pub(crate) cache: ShapeCache,
     pub(crate) last_insert_id: u64,
     /// The first key generated for the statement running, for its OK packet.
@@ -297,7 +297,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             next_tx: None,
             begin_sql: Vec::new(),
             database: hello.database.clone(),
-            pinned: HashMap::new(),
+            pinned: Default::default(),
             cache,
             last_insert_id: 0,
             generated_insert_id: None,

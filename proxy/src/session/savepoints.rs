@@ -96,9 +96,9 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             SavepointOp::RollbackTo(name) => format!("ROLLBACK TO SAVEPOINT {name}"),
             SavepointOp::Release(name) => format!("RELEASE SAVEPOINT {name}"),
         };
-        let backends: Vec<usize> = self.pinned.keys().copied().collect();
+        let backends: Vec<usize> = self.pinned.backends().collect();
         for b in backends {
-            if let Some(conn) = self.pinned.get_mut(&b) {
+            if let Some(conn) = self.pinned.get_mut(b) {
                 if let Err(e) = conn.execute_internal(&statement).await {
                     return self.send_backend_error(&e).await;
                 }
