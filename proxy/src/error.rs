@@ -134,8 +134,14 @@ impl StatementError {
                 } else {
                     "committed"
                 };
+                // A server's error says the statement failed there; a timeout or a lost
+                // connection leaves it unknown (the server may still run what it was sent).
+                let there = match error.kind {
+                    BackendErrorKind::Server(_) => format!("on {} it was not", error.backend),
+                    _ => format!("whether it was on {} is unknown", error.backend),
+                };
                 info.message = format!(
-                    "{} (the transaction was already {done} on {}, which stays so: shardgate has no atomic commit across backends)",
+                    "{} (the transaction was already {done} on {}, which stays so; {there}: shardgate has no atomic commit across backends)",
                     info.message,
                     ended.join(", ")
                 );

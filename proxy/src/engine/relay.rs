@@ -4,12 +4,13 @@
 //!
 //! [`RelayStream`] is pulled by the protocol writer ([`crate::protocol::writer`]) one packet
 //! at a time: the writer's buffer is the only buffer, so when the client reads slowly the
-//! next pull waits, and so do reads from the backend. The answer's deadline covers the
-//! backend reads only, so a timeout never cuts a packet to the client in half: the writer
-//! ends the command with an error in place of the next packet, and the client stays in step.
+//! next pull waits, and so do reads from the backend. The backend's query timeout bounds
+//! each wait for its next packet, never a write to the client: a slow client is not a slow
+//! backend, and a timeout never cuts a packet to the client in half. The writer ends the
+//! command with the error in place of the next packet, and the client stays in step.
 
 use mysql_common::constants::StatusFlags;
-use tokio::time::Instant;
+use std::time::Duration;
 
 use super::names::NameMap;
 use crate::backend::conn::{is_terminator, terminator_status, terminator_warnings};
@@ -59,7 +60,8 @@ pub struct RelayStream<'c> {
     more_after: bool,
     /// The id the proxy generated for the statement, which the OK packet reports.
     insert_id: Option<u64>,
-    deadline: Instant,
+    /// The most one packet of the answer may take to arrive.
+    timeout: Duration,
     buf: Vec<u8>,
     state: State,
     sent: bool,
@@ -72,7 +74,7 @@ impl<'c> RelayStream<'c> {
         names: &'c NameMap,
         more_after: bool,
         insert_id: Option<u64>,
-        deadline: Instant,
+        timeout: Duration,
     ) -> Self {
         let buf = std::mem::take(&mut conn.buf);
         RelayStream {
@@ -80,7 +82,7 @@ impl<'c> RelayStream<'c> {
             names,
             more_after,
             insert_id,
-            deadline,
+            timeout,
             buf,
             state: State::Start,
             sent: false,
@@ -238,7 +240,7 @@ impl<'c> RelayStream<'c> {
 
     async fn read(&mut self) -> Result<(), RelayError> {
         let sent = self.sent;
-        let read = tokio::time::timeout_at(self.deadline, self.conn.reader.read(&mut self.buf));
+        let read = tokio::time::timeout(self.timeout, self.conn.reader.read(&mut self.buf));
         match read.await {
             Ok(Ok(_)) => Ok(()),
             Ok(Err(e)) => Err(RelayError::Backend {
@@ -248,7 +250,7 @@ impl<'c> RelayStream<'c> {
             Err(_) => Err(RelayError::Backend {
                 error: BackendError::new(
                     &self.conn.name,
-                    BackendErrorKind::Timeout(self.conn.query_timeout.as_millis() as u64),
+                    BackendErrorKind::Timeout(self.timeout.as_millis() as u64),
                 ),
                 sent,
             }),

@@ -280,11 +280,10 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         mut conn: PooledConn,
     ) -> Result<(), SessionError> {
         let timeout = conn.pool().query_timeout();
-        let deadline = tokio::time::Instant::now() + timeout;
         let more_after = self.more_results;
         let insert_id = self.generated_insert_id.take();
         let mut stream =
-            RelayStream::new(&mut conn, &self.ctx.names, more_after, insert_id, deadline);
+            RelayStream::new(&mut conn, &self.ctx.names, more_after, insert_id, timeout);
         let relayed = self.writer.relay(&mut stream).await;
         drop(stream);
         match relayed {
