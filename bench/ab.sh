@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# A/B of two shardgate binaries on one MariaDB server, both serving sbtest1 sharded 32 x 32
+# (examples/sbtest-bench.yaml) at once, sysbench oltp_point_select in alternation (the order
+# flips every round, since on a small machine whichever runs first in a pair tends to win):
+# QPS and each binary's CPU per query, at 1 and 32 threads, ps modes disable and auto.
+# Usage: bench/ab.sh OLD_BINARY NEW_BINARY [SECONDS_PER_RUN] [ROUNDS]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+old=$(realpath "$1")
+new=$(realpath "$2")
+duration=${3:-10}
+rounds=${4:-2}
+rows=${ROWS:-100000}
+
+bash scripts/deps.sh
+work=$(mktemp -d /tmp/shardgate-ab.XXXXXX)
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+mariadb-install-db --no-defaults --datadir="$work/data" --auth-root-authentication-method=normal \
+  --skip-test-db --user="$(id -un)" >"$work/install.log" 2>&1
+mariadbd --no-defaults --datadir="$work/data" --socket="$work/mariadb.sock" --port=33071 \
+  --bind-address=127.0.0.1 --user="$(id -un)" --skip-name-resolve --max-connections=1000 \
+  --innodb-buffer-pool-size=512M --innodb-flush-log-at-trx-commit=2 --skip-log-bin \
+  --max-prepared-stmt-count=1048576 \
+  --log-error="$work/error.log" --pid-file="$work/mariadb.pid" &
+pids+=($!)
+for _ in $(seq 1 100); do
+  mariadb --socket="$work/mariadb.sock" -uroot -e "SELECT 1" >/dev/null 2>&1 && break
+  sleep 0.2
+done
+mariadb --socket="$work/mariadb.sock" -uroot <<'SQL'
+CREATE USER 'sbtest'@'127.0.0.1' IDENTIFIED BY 'sbtest';
+GRANT ALL PRIVILEGES ON *.* TO 'sbtest'@'127.0.0.1';
+CREATE DATABASE sbtest;
+SQL
+for i in $(seq 0 31); do echo "CREATE DATABASE sb_db_$i;"; done | mariadb --socket="$work/mariadb.sock" -uroot
+
+sed 's/127.0.0.1:33073/127.0.0.1:33074/' examples/sbtest-bench.yaml >"$work/old.yaml"
+"$new" serve --config examples/sbtest-bench.yaml >"$work/new.log" 2>&1 &
+new_pid=$!
+pids+=($new_pid)
+"$old" serve --config "$work/old.yaml" >"$work/old.log" 2>&1 &
+old_pid=$!
+pids+=($old_pid)
+sleep 1
+
+sb() {
+  local port=$1
+  shift
+  sysbench --db-driver=mysql --mysql-host=127.0.0.1 --mysql-port="$port" --mysql-user=sbtest \
+    --mysql-password=sbtest --mysql-db=sbtest --tables=1 --table-size="$rows" --auto_inc=off "$@"
+}
+echo "ab: preparing $rows rows through the new binary"
+sb 33073 oltp_point_select prepare >/dev/null
+
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+hz=$(getconf CLK_TCK)
+printf '%-5s %-7s %-7s %-7s %10s %12s\n' round threads ps_mode binary qps cpu_us/query
+for round in $(seq 1 "$rounds"); do
+  order="old new"
+  [ $((round % 2)) -eq 0 ] && order="new old"
+  for threads in 1 32; do
+    for mode in disable auto; do
+      for which in $order; do
+        if [ "$which" = old ]; then port=33074; pid=$old_pid; else port=33073; pid=$new_pid; fi
+        before=$(cpu_ticks "$pid")
+        out=$(sb "$port" oltp_point_select --threads="$threads" --time="$duration" \
+          --db-ps-mode="$mode" run)
+        after=$(cpu_ticks "$pid")
+        queries=$(echo "$out" | awk '/queries:/ {print $2; exit}')
+        qps=$(echo "$out" | awk '/queries:/ {gsub(/\(/, "", $3); print $3; exit}')
+        cpu=$(awk -v t=$((after - before)) -v hz="$hz" -v q="$queries" 'BEGIN {printf "%.1f", t / hz / q * 1e6}')
+        printf '%-5s %-7s %-7s %-7s %10s %12s\n' "$round" "$threads" "$mode" "$which" "$qps" "$cpu"
+      done
+    done
+  done
+done
