@@ -1,6 +1,7 @@
 //! Statement analysis: AST -> [`Template`]. Name resolution and the decision of which kind of
 //! route a statement can safely take live here; the statement kinds have their own files.
 
+mod aggregate;
 mod computable;
 mod ddl;
 mod group_concat;

@@ -7,6 +7,7 @@
 //! aggregates (AVG from SUM and COUNT, variances from COUNT, SUM and the sum of squares, aggregates of DISTINCT values from the distinct
 //! arguments), HAVING, DISTINCT, LIMIT and OFFSET.
 
+mod fold;
 mod group;
 mod group_concat;
 mod merger;
