@@ -61,7 +61,7 @@ impl Builder<'_> {
                     format!("duplicate user `{}`", user.name),
                 ));
             }
-            if let Some(problem) = crate::topology::stored_password_problem(user) {
+            if let Some(problem) = crate::stored_password::stored_password_problem(user) {
                 return Err(self.invalid(format!("users[{i}].password"), problem));
             }
         }

@@ -13,12 +13,14 @@ mod locate;
 pub mod pattern;
 mod proxy_settings;
 pub mod raw;
+pub mod stored_password;
 mod swap;
 pub mod topology;
 
 pub use algorithm::{Algorithm, ShardKey};
 pub use error::ConfigError;
 pub use raw::AuthPlugin;
+pub use stored_password::{Sha2Stored, StoredPassword};
 pub use topology::{
     Backend, BackendId, DatabaseId, KeyGenerator, KeyGeneratorKind, LogicalTable, PhysicalDatabase,
     PoolLimits, ProxySettings, ShardedLayout, TableId, TableKind, TlsSettings, Topology, User,

@@ -5,6 +5,7 @@ use std::path::Path;
 
 use crate::algorithm::Algorithm;
 use crate::error::ConfigError;
+use crate::stored_password::StoredPassword;
 
 /// Index into [`Topology::backends`].
 pub type BackendId = usize;
@@ -16,9 +17,8 @@ pub type TableId = usize;
 #[derive(Debug, Clone)]
 pub struct User {
     pub name: String,
-    /// The password, or for a mysql_native_password account its stored form as MySQL
-    /// writes it (`*` and 40 hex digits, SHA1(SHA1(password))), so the config need not
-    /// hold it in plain text (see [`User::native_stored_hash`]).
+    /// The password, or its stored form as MySQL writes it, so the config need not hold it
+    /// in plain text (see [`StoredPassword`]).
     pub password: String,
     pub auth_plugin: crate::raw::AuthPlugin,
 }
@@ -27,38 +27,16 @@ impl User {
     /// SHA1(SHA1(password)) when the password is given in mysql_native_password's stored
     /// form.
     pub fn native_stored_hash(&self) -> Option<[u8; 20]> {
-        parse_native_hash(&self.password)
+        match self.stored_password() {
+            StoredPassword::Native(hash) => Some(hash),
+            _ => None,
+        }
     }
-}
 
-fn parse_native_hash(text: &str) -> Option<[u8; 20]> {
-    let hex = text.strip_prefix('*')?;
-    if hex.len() != 40 {
-        return None;
-    }
-    let mut out = [0u8; 20];
-    for (i, byte) in out.iter_mut().enumerate() {
-        *byte = u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok()?;
-    }
-    Some(out)
-}
-
-/// Why an account's password cannot be used as given: a stored form for a plugin that
-/// cannot check it.
-pub(crate) fn stored_password_problem(user: &crate::raw::RawUser) -> Option<String> {
-    let native_form = parse_native_hash(&user.password).is_some();
-    let sha2_form = user.password.starts_with("$A$");
-    match user.auth_plugin {
-        crate::raw::AuthPlugin::MysqlNativePassword if sha2_form => Some(
-            "a caching_sha2_password stored form for a mysql_native_password account".into(),
-        ),
-        crate::raw::AuthPlugin::CachingSha2Password if native_form => Some(
-            "a mysql_native_password stored form (`*...`) for a caching_sha2_password account; give its password, or make it a mysql_native_password account".into(),
-        ),
-        crate::raw::AuthPlugin::CachingSha2Password if sha2_form => Some(
-            "caching_sha2_password stored forms (`$A$005$...`) are not supported yet; give the password".into(),
-        ),
-        _ => None,
+    /// The password as configured: plain text or one of MySQL's stored forms. The config
+    /// was validated on load, so a form that does not parse is read as plain text here.
+    pub fn stored_password(&self) -> StoredPassword<'_> {
+        StoredPassword::parse(&self.password).unwrap_or(StoredPassword::Plain(&self.password))
     }
 }
 

@@ -362,7 +362,12 @@ fn stored_password_forms_fit_their_plugin() {
         (
             "$A$005$abcdefghijklmnopqrst0123456789012345678901234567890123",
             "caching_sha2_password",
-            "not supported yet",
+            "70 bytes",
+        ),
+        (
+            "$A$005$abcdefghijklmnopqrst0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefg",
+            "mysql_native_password",
+            "caching_sha2_password stored form for a mysql_native_password account",
         ),
     ] {
         let (line, msg) = error_of(&with_user(password, plugin));

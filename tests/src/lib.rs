@@ -23,6 +23,12 @@ pub const SHA2_TLS_USER: &str = "app_sha2_tls";
 /// A mysql_native_password account whose password ([`PASSWORD`]) the config holds only in
 /// its stored form.
 pub const HASHED_USER: &str = "app_hashed";
+/// A caching_sha2_password account whose password ([`PASSWORD`]) the config holds only in
+/// its stored form ([`SHA2_STORED_FORM`]).
+pub const SHA2_HASHED_USER: &str = "app_sha2_hashed";
+/// `echo app | shardgate hash-password --plugin caching-sha2-password`
+pub const SHA2_STORED_FORM: &str =
+    "$A$005$3JKPpURT/At08B36sNgqO0wIj906aF2GjUfU/DxRVp1EwprLkkdrN9kwGVd5x2B";
 
 /// Two MariaDB servers behind a shardgate proxy with the layout of examples/orders.yaml.
 pub struct Cluster {
@@ -56,6 +62,11 @@ pub fn test_users() -> Vec<User> {
             // SELECT PASSWORD('app')
             password: "*5BCB3E6AC345B435C7C2E6B7949A04CE6F6563D3".into(),
             auth_plugin: AuthPlugin::MysqlNativePassword,
+        },
+        User {
+            name: SHA2_HASHED_USER.into(),
+            password: SHA2_STORED_FORM.into(),
+            auth_plugin: AuthPlugin::CachingSha2Password,
         },
     ]
 }

@@ -135,3 +135,77 @@ async fn stored_password_forms_log_in() {
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains(HASHED_USER));
 }
+
+/// A caching_sha2_password account whose password the config holds only as MySQL 8's stored
+/// form (`$A$005$` + salt + SHA-256 crypt): the first login is a full authentication (the
+/// password comes RSA-encrypted and is checked against the stored form), later ones take
+/// the fast path; a wrong password and the stored form itself are refused, before and after.
+/// Through mysql_async, PyMySQL and the mariadb CLI.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sha2_stored_form_logs_in() {
+    use mysql_async::prelude::Queryable;
+    use shardgate_tests::{SHA2_HASHED_USER, SHA2_STORED_FORM};
+    let cluster = Cluster::start().await;
+    let opts = |password: &str| {
+        cluster
+            .opts()
+            .user(Some(SHA2_HASHED_USER))
+            .pass(Some(password.to_string()))
+    };
+    let refused = |result: Result<mysql_async::Conn, mysql_async::Error>, what: &str| match result {
+        Err(mysql_async::Error::Server(e)) => assert_eq!(e.code, 1045, "{what}: {}", e.message),
+        other => panic!("{what} logged in: {other:?}"),
+    };
+    shardgate_proxy::protocol::sha2_auth::clear_cache();
+    refused(
+        mysql_async::Conn::new(opts("wrong")).await,
+        "a wrong password",
+    );
+    let port = cluster.proxy.port().to_string();
+    // PyMySQL's is the first successful login: a full authentication through the RSA key.
+    let login = |password: &str| {
+        let out = tokio::task::block_in_place(|| {
+            shardgate_tests::clients::python_script(
+                "login.py",
+                &["127.0.0.1", &port, SHA2_HASHED_USER, password],
+            )
+        });
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    assert_eq!(login(PASSWORD), format!("user={SHA2_HASHED_USER}@%"));
+    // Now cached: mysql_async logs in by the fast path.
+    for _ in 0..2 {
+        let mut conn = mysql_async::Conn::new(opts(PASSWORD)).await.unwrap();
+        let me: Option<String> = conn.query_first("SELECT CURRENT_USER()").await.unwrap();
+        assert_eq!(
+            me.as_deref(),
+            Some(format!("{SHA2_HASHED_USER}@%").as_str())
+        );
+        conn.disconnect().await.unwrap();
+    }
+    refused(
+        mysql_async::Conn::new(opts(SHA2_STORED_FORM)).await,
+        "the stored form",
+    );
+    let out = shardgate_tests::clients::mariadb_cli(
+        cluster.proxy.port(),
+        "SELECT CURRENT_USER()",
+        &[&format!("-u{SHA2_HASHED_USER}")],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains(SHA2_HASHED_USER));
+    // A full authentication again (cache cleared) through mysql_async's RSA exchange.
+    shardgate_proxy::protocol::sha2_auth::clear_cache();
+    let mut conn = mysql_async::Conn::new(opts(PASSWORD)).await.unwrap();
+    let one: Option<i64> = conn.query_first("SELECT 1").await.unwrap();
+    assert_eq!(one, Some(1));
+}

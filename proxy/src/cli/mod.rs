@@ -2,6 +2,7 @@
 //! `main` only parses arguments and maps errors to an exit code.
 
 mod check_config;
+mod hash_password;
 mod idgen;
 mod migrate;
 mod migrate_cutover;
@@ -67,6 +68,12 @@ pub enum Command {
         #[command(subcommand)]
         command: IdgenCommand,
     },
+    /// Print a client password's stored form for the config's `users` (reads the password
+    /// from standard input).
+    HashPassword {
+        #[arg(long, value_enum, default_value = "mysql-native-password")]
+        plugin: PasswordPlugin,
+    },
     /// Start a throwaway MariaDB server for each backend of a config (on the config's
     /// addresses), create the backend account and the physical databases, and run the proxy
     /// in front of them until Ctrl-C or SIGTERM.
@@ -78,6 +85,12 @@ pub enum Command {
         #[arg(long)]
         data_dir: Option<std::path::PathBuf>,
     },
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum PasswordPlugin {
+    MysqlNativePassword,
+    CachingSha2Password,
 }
 
 #[derive(Debug, Clone, Copy, Subcommand)]
@@ -187,6 +200,17 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                     generator,
                 },
         } => idgen::decode(id, config.as_deref(), generator.as_deref(), &mut out),
+        Command::HashPassword { plugin } => {
+            let plugin = match plugin {
+                PasswordPlugin::MysqlNativePassword => {
+                    shardgate_config::AuthPlugin::MysqlNativePassword
+                }
+                PasswordPlugin::CachingSha2Password => {
+                    shardgate_config::AuthPlugin::CachingSha2Password
+                }
+            };
+            hash_password::run(plugin, &mut std::io::stdin().lock(), &mut out)
+        }
         Command::Sandbox { config, data_dir } => sandbox::run(
             sandbox::SandboxArgs {
                 config: &config,

@@ -9,7 +9,7 @@ use mysql_common::constants::{CapabilityFlags, StatusFlags};
 use mysql_common::io::ParseBuf;
 use mysql_common::packets::{AuthPlugin, HandshakePacket, HandshakeResponse};
 use mysql_common::proto::MySerialize;
-use shardgate_config::{AuthPlugin as ConfigPlugin, User};
+use shardgate_config::{AuthPlugin as ConfigPlugin, StoredPassword, User};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::codes;
@@ -194,9 +194,14 @@ where
         match user.auth_plugin {
             ConfigPlugin::MysqlNativePassword => check_native_account(nonce, user, &response),
             ConfigPlugin::CachingSha2Password => {
+                let stored = user.stored_password();
+                let secret = match &stored {
+                    StoredPassword::Sha2(stored) => super::sha2_auth::Secret::Stored(stored),
+                    _ => super::sha2_auth::Secret::Plain(&user.password),
+                };
                 let account = super::sha2_auth::Account {
                     user: &user.name,
-                    password: &user.password,
+                    secret,
                 };
                 super::sha2_auth::verify(
                     reader, writer, nonce, account, &response, tls_active, &mut buf,

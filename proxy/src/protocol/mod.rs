@@ -8,6 +8,7 @@ pub mod command;
 pub mod handshake;
 pub mod io;
 pub mod resultset;
+pub mod sha256_crypt;
 pub mod sha2_auth;
 pub mod wire;
 pub mod writer;

@@ -7,12 +7,14 @@
 //! As in MySQL, an account enters the cache after one full authentication; until then (and
 //! after a restart) a correct fast-auth scramble is answered with a request for full auth.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
 
 use rsa::pkcs8::{EncodePublicKey, LineEnding};
 use rsa::{Oaep, RsaPrivateKey};
 use tokio::io::{AsyncRead, AsyncWrite};
+
+use shardgate_config::Sha2Stored;
 
 use super::handshake::{check_sha2, constant_time_eq, HandshakeError};
 use super::io::{PacketReader, PacketWriter};
@@ -21,9 +23,11 @@ const FAST_AUTH_SUCCESS: u8 = 0x03;
 const PERFORM_FULL_AUTH: u8 = 0x04;
 const REQUEST_PUBLIC_KEY: u8 = 0x02;
 
-fn cache() -> &'static Mutex<HashSet<String>> {
-    static CACHE: OnceLock<Mutex<HashSet<String>>> = OnceLock::new();
-    CACHE.get_or_init(|| Mutex::new(HashSet::new()))
+/// Accounts that passed one full authentication: their key (see [`cache_key`]) and
+/// SHA256(SHA256(password)), which checks a fast-auth scramble.
+fn cache() -> &'static Mutex<HashMap<String, [u8; 32]>> {
+    static CACHE: OnceLock<Mutex<HashMap<String, [u8; 32]>>> = OnceLock::new();
+    CACHE.get_or_init(|| Mutex::new(HashMap::new()))
 }
 
 /// The RSA key pair, made on first use (one per process, like MySQL's auto-generated keys).
@@ -43,18 +47,41 @@ pub fn clear_cache() {
     cache().lock().unwrap_or_else(|p| p.into_inner()).clear();
 }
 
-fn cache_key(user: &str, password: &str) -> String {
-    // Keyed by account and password: a changed password needs a new full authentication.
+/// Keyed by account and configured secret: a changed password needs a new full
+/// authentication.
+fn cache_key(user: &str, secret: &Secret<'_>) -> String {
     use sha1::Digest;
-    let digest = sha1::Sha1::digest(password.as_bytes());
+    let configured: &[u8] = match secret {
+        Secret::Plain(password) => password.as_bytes(),
+        Secret::Stored(stored) => &stored.digest,
+    };
+    let digest = sha1::Sha1::digest(configured);
     let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
     format!("{user}\0{hex}")
+}
+
+/// What the config holds for a caching_sha2_password account.
+pub enum Secret<'a> {
+    Plain(&'a str),
+    /// MySQL's stored form: the password is learnt (as SHA256(SHA256(password))) only from
+    /// a full authentication.
+    Stored(&'a Sha2Stored),
+}
+
+impl Secret<'_> {
+    /// Whether a password given in clear (full authentication) is this one.
+    fn admits(&self, given: &[u8]) -> bool {
+        match self {
+            Secret::Plain(password) => constant_time_eq(given, password.as_bytes()),
+            Secret::Stored(stored) => super::sha256_crypt::matches(given, stored),
+        }
+    }
 }
 
 /// The account being checked.
 pub struct Account<'a> {
     pub user: &'a str,
-    pub password: &'a str,
+    pub secret: Secret<'a>,
 }
 
 pub async fn verify<R, W>(
@@ -70,14 +97,18 @@ where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin,
 {
-    let Account { user, password } = account;
-    let key = cache_key(user, password);
+    let Account { user, secret } = account;
+    if let Secret::Plain("") = secret {
+        return Ok(check_sha2(nonce, "", scramble));
+    }
+    let key = cache_key(user, &secret);
     let cached = cache()
         .lock()
         .unwrap_or_else(|p| p.into_inner())
-        .contains(&key);
-    if cached || password.is_empty() {
-        let ok = check_sha2(nonce, password, scramble);
+        .get(&key)
+        .copied();
+    if let Some(double_hash) = cached {
+        let ok = check_sha2_stored(nonce, &double_hash, scramble);
         if ok {
             writer.write(&[0x01, FAST_AUTH_SUCCESS]).await?;
         }
@@ -118,12 +149,37 @@ where
         }
     };
     let given = clear.strip_suffix(&[0]).unwrap_or(&clear);
-    let ok = constant_time_eq(given, password.as_bytes());
+    let ok = secret.admits(given);
     if ok {
         cache()
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(key);
+            .insert(key, double_sha256(given));
     }
     Ok(ok)
+}
+
+fn double_sha256(password: &[u8]) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(Sha256::digest(password)).into()
+}
+
+/// A fast-auth scramble against SHA256(SHA256(password)): the scramble is SHA256(password)
+/// XOR SHA256(double hash, nonce), so XOR gives SHA256(password) back, whose SHA256 must be
+/// the double hash (how MySQL checks it against its cache).
+fn check_sha2_stored(nonce: &[u8; 20], double_hash: &[u8; 32], scramble: &[u8]) -> bool {
+    use sha2::{Digest, Sha256};
+    if scramble.len() != 32 {
+        return false;
+    }
+    let mask = Sha256::new()
+        .chain_update(double_hash)
+        .chain_update(nonce)
+        .finalize();
+    let single: Vec<u8> = scramble
+        .iter()
+        .zip(mask.iter())
+        .map(|(a, b)| a ^ b)
+        .collect();
+    constant_time_eq(&Sha256::digest(&single), double_hash)
 }
