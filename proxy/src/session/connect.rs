@@ -74,7 +74,7 @@ impl Session<tokio::net::tcp::OwnedReadHalf, tokio::net::tcp::OwnedWriteHalf> {
             .await?;
             reader.set_max_payload(max_packet);
             let mut session = Session::new(ctx, reader, writer, connection_id, hello);
-            session.client_host = client_host;
+            session.state.identity.client_host = client_host;
             return session.run().await;
         }
         let (r, w) = stream.into_split();
@@ -107,7 +107,7 @@ impl Session<tokio::net::tcp::OwnedReadHalf, tokio::net::tcp::OwnedWriteHalf> {
         .await?;
         reader.set_max_payload(max_packet);
         let mut session = Session::new(ctx, reader, writer, connection_id, hello);
-        session.client_host = client_host;
+        session.state.identity.client_host = client_host;
         session.run().await
     }
 }

@@ -11,7 +11,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     /// Whether statements now run inside a transaction: an explicit one, or any statement
     /// while autocommit is off.
     pub(crate) fn transactional(&self) -> bool {
-        self.explicit_tx || !self.autocommit
+        self.state.tx.explicit || !self.state.tx.autocommit
     }
 
     /// A connection to `backend` with this session's settings, pinned if the transaction
@@ -23,14 +23,14 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         let pool = self.ctx.pools[backend].clone();
         let mut conn = pool.get(self.conn_flags()).await?;
         self.apply_settings(&mut conn).await?;
-        if self.explicit_tx {
-            for sql in &self.begin_sql {
+        if self.state.tx.explicit {
+            for sql in &self.state.tx.begin_sql {
                 conn.execute_internal(sql).await?;
             }
         }
         if self.transactional() {
             // A backend joining the transaction gets its savepoints.
-            for sql in self.savepoints.replay() {
+            for sql in self.state.tx.savepoints.replay() {
                 conn.execute_internal(&sql).await?;
             }
         }
@@ -140,7 +140,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     /// Brings a connection's settings to this session's, so nothing one client set is
     /// visible to another that later gets the same backend connection.
     pub(crate) async fn apply_settings(&self, conn: &mut PooledConn) -> Result<(), BackendError> {
-        let Some((reset, sql)) = self.vars.plan(&conn.applied) else {
+        let Some((reset, sql)) = self.state.vars.plan(&conn.applied) else {
             return Ok(());
         };
         if reset {
@@ -149,7 +149,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         if let Some(sql) = sql {
             conn.execute_internal(&sql).await?;
         }
-        conn.applied = self.vars.settings.clone();
+        conn.applied = self.state.vars.settings.clone();
         Ok(())
     }
 
@@ -168,9 +168,9 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     /// `sql` had succeeded before it.
     pub(crate) async fn end_pinned(&mut self, sql: &str) -> Option<EndFailure> {
         let pinned = self.pinned.release();
-        self.explicit_tx = false;
-        self.begin_sql.clear();
-        self.savepoints.clear();
+        self.state.tx.explicit = false;
+        self.state.tx.begin_sql.clear();
+        self.state.tx.savepoints.clear();
         let mut failure: Option<EndFailure> = None;
         let mut ended = Vec::new();
         for (_, mut conn) in pinned {
@@ -192,16 +192,16 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
 
     /// Drops every held connection, rolling back what is open (the client went away or reset).
     pub(crate) async fn release_all(&mut self) {
-        self.pending_keys.clear();
+        self.state.tx.pending_keys.clear();
         let pinned = self.pinned.release();
         for (_, mut conn) in pinned {
             if conn.in_transaction() && conn.execute_internal("ROLLBACK").await.is_err() {
                 conn.broken = true;
             }
         }
-        self.explicit_tx = false;
-        self.begin_sql.clear();
-        self.savepoints.clear();
+        self.state.tx.explicit = false;
+        self.state.tx.begin_sql.clear();
+        self.state.tx.savepoints.clear();
     }
 }
 

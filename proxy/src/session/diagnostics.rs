@@ -83,16 +83,22 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     ) -> Result<(), SessionError> {
         let result = if count {
             let (label, n) = if errors {
-                ("@@session.error_count", self.diagnostics.error_count())
+                (
+                    "@@session.error_count",
+                    self.state.diagnostics.error_count(),
+                )
             } else {
-                ("@@session.warning_count", self.diagnostics.warning_count())
+                (
+                    "@@session.warning_count",
+                    self.state.diagnostics.warning_count(),
+                )
             };
             TextResult::new(&[label])
                 .unsigned([0])
                 .row(vec![Some(n.to_string())])
         } else {
             let mut result = TextResult::new(&["Level", "Code", "Message"]).unsigned([1]);
-            result.rows = self.diagnostics.rows(errors, limit);
+            result.rows = self.state.diagnostics.rows(errors, limit);
             result
         };
         self.write_result(result).await
@@ -103,7 +109,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         for condition in &mut warnings.conditions {
             condition.message = self.ctx.names.logical_text(&condition.message);
         }
-        self.diagnostics.add(warnings);
+        self.state.diagnostics.add(warnings);
     }
 }
 

@@ -85,6 +85,8 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         migration: &ActiveMigration,
     ) -> Result<bool, SessionError> {
         if self
+            .state
+            .tx
             .pending_keys
             .iter()
             .any(|p| p.migration.table().eq_ignore_ascii_case(migration.table()))
@@ -158,10 +160,10 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         }
         let own_transaction = !self.transactional();
         if own_transaction {
-            self.explicit_tx = true;
-            self.begin_sql = vec!["START TRANSACTION".into()];
+            self.state.tx.explicit = true;
+            self.state.tx.begin_sql = vec!["START TRANSACTION".into()];
         }
-        self.generated_insert_id = None;
+        self.state.generated_insert_id = None;
         let generated = plan.generated_keys.clone();
         let mut keys = BTreeSet::new();
         let outcome = self.write_on_truth(&spec, plan, &mut keys).await;
@@ -194,7 +196,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             }
         };
         if ok.last_insert_id != 0 {
-            self.last_insert_id = ok.last_insert_id;
+            self.state.last_insert_id = ok.last_insert_id;
         }
         if own_transaction {
             if let Err(e) = self.commit_with_followers().await {
@@ -288,12 +290,14 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         keys: BTreeSet<i64>,
     ) {
         match self
+            .state
+            .tx
             .pending_keys
             .iter_mut()
             .find(|p| Arc::ptr_eq(&p.migration, migration))
         {
             Some(pending) => pending.keys.extend(keys),
-            None => self.pending_keys.push(PendingKeys {
+            None => self.state.tx.pending_keys.push(PendingKeys {
                 migration: migration.clone(),
                 by_target,
                 keys,
@@ -309,6 +313,8 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         by_target: bool,
     ) -> Option<String> {
         let pending = self
+            .state
+            .tx
             .pending_keys
             .iter()
             .find(|p| p.migration.table().eq_ignore_ascii_case(migration.table()))?;
@@ -319,7 +325,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     /// COMMIT with dual-write: the rows the transaction wrote in migrating tables are read
     /// again under lock and copied to the following layout, then every backend commits.
     pub(crate) async fn commit_with_followers(&mut self) -> Result<(), DualWriteError> {
-        let pending = std::mem::take(&mut self.pending_keys);
+        let pending = std::mem::take(&mut self.state.tx.pending_keys);
         for p in &pending {
             let current = self.ctx.migrations.get(p.migration.table());
             let still = current
@@ -437,7 +443,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
 
     /// COMMIT as the client asked for it.
     pub(crate) async fn commit(&mut self) -> Result<(), SessionError> {
-        if self.pending_keys.is_empty() {
+        if self.state.tx.pending_keys.is_empty() {
             return self.end_transaction("COMMIT").await;
         }
         match self.commit_with_followers().await {

@@ -202,11 +202,14 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     /// `LAST_INSERT_ID()` has a fixed value.
     pub(crate) fn session_facts(&self, with_last_insert_id: bool) -> SessionFacts {
         SessionFacts {
-            database: self.database.clone(),
-            user: format!("{}@{}", self.user, self.client_host),
-            current_user: format!("{}@%", self.user),
-            connection_id: self.connection_id,
-            last_insert_id: with_last_insert_id.then_some(self.last_insert_id),
+            database: self.state.database.clone(),
+            user: format!(
+                "{}@{}",
+                self.state.identity.user, self.state.identity.client_host
+            ),
+            current_user: format!("{}@%", self.state.identity.user),
+            connection_id: self.state.identity.connection_id,
+            last_insert_id: with_last_insert_id.then_some(self.state.last_insert_id),
         }
     }
 
@@ -231,13 +234,16 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     /// What the session knows of itself, as MySQL would answer it.
     pub(crate) fn session_value(&self, value: SessionValue) -> Option<String> {
         match value {
-            SessionValue::Database => self.database.clone(),
-            SessionValue::User => Some(format!("{}@{}", self.user, self.client_host)),
-            SessionValue::CurrentUser => Some(format!("{}@%", self.user)),
-            SessionValue::ConnectionId => Some(self.connection_id.to_string()),
-            SessionValue::LastInsertId => Some(self.last_insert_id.to_string()),
-            SessionValue::WarningCount => Some(self.diagnostics.warning_count().to_string()),
-            SessionValue::ErrorCount => Some(self.diagnostics.error_count().to_string()),
+            SessionValue::Database => self.state.database.clone(),
+            SessionValue::User => Some(format!(
+                "{}@{}",
+                self.state.identity.user, self.state.identity.client_host
+            )),
+            SessionValue::CurrentUser => Some(format!("{}@%", self.state.identity.user)),
+            SessionValue::ConnectionId => Some(self.state.identity.connection_id.to_string()),
+            SessionValue::LastInsertId => Some(self.state.last_insert_id.to_string()),
+            SessionValue::WarningCount => Some(self.state.diagnostics.warning_count().to_string()),
+            SessionValue::ErrorCount => Some(self.state.diagnostics.error_count().to_string()),
         }
     }
 

@@ -17,9 +17,9 @@ mod query;
 mod savepoints;
 mod scatter;
 mod sql_prepare;
+pub(crate) mod state;
 pub mod vars;
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use mysql_common::constants::{CapabilityFlags, StatusFlags};
@@ -36,7 +36,7 @@ use crate::protocol::io::{PacketError, PacketReader, PacketWriter};
 use crate::protocol::wire::{ErrInfo, OkInfo};
 use crate::server::ProxyContext;
 
-use self::vars::SessionVars;
+use self::state::SessionState;
 
 /// Why a session ended.
 #[derive(Debug, thiserror::Error)]
@@ -74,43 +74,17 @@ pub struct Session<R, W> {
     pub(crate) ctx: Arc<ProxyContext>,
     pub(crate) reader: PacketReader<R>,
     pub(crate) writer: PacketWriter<W>,
-    pub(crate) connection_id: u32,
-    pub(crate) user: String,
     pub(crate) capabilities: CapabilityFlags,
-    pub(crate) vars: SessionVars,
-    pub(crate) autocommit: bool,
-    /// BEGIN / START TRANSACTION is open (explicitly).
-    pub(crate) explicit_tx: bool,
-    /// `SET TRANSACTION ...` for the next transaction only.
-    pub(crate) next_tx: Option<String>,
-    /// What starts the open explicit transaction on each backend it touches
-    /// (`START TRANSACTION READ ONLY`, after a pending `SET TRANSACTION ...`).
-    pub(crate) begin_sql: Vec<String>,
-    /// The current database: the logical schema, or none.
-    pub(crate) database: Option<String>,
+    /// What the client has set up: settings, database, transaction, prepared statements.
+    pub(crate) state: SessionState,
     /// Backend connections held by the open transaction, one per backend.
     pub(crate) pinned: crate::backend::ConnSet,
     pub(crate) cache: ShapeCache,
-    pub(crate) last_insert_id: u64,
-    /// The first key generated for the statement running, for its OK packet.
-    pub(crate) generated_insert_id: Option<u64>,
-    pub(crate) stmts: prepared::ClientStatements,
     /// Another statement of the client's multi-statement follows the one running: answers
     /// carry SERVER_MORE_RESULTS_EXISTS.
     pub(crate) more_results: bool,
     /// The running statement answered with an error (a multi-statement stops there).
     pub(crate) errored: bool,
-    /// Statements prepared with SQL `PREPARE name FROM ...`, by lower-cased name.
-    pub(crate) sql_statements: HashMap<String, Arc<shardgate_router::Template>>,
-    /// Keys the open transaction wrote in tables being migrated: copied to the following
-    /// layout when it commits.
-    pub(crate) pending_keys: Vec<dual_write::PendingKeys>,
-    /// The open transaction's savepoints, set on each backend as it joins.
-    pub(crate) savepoints: savepoints::Savepoints,
-    /// The last statement's warnings and errors.
-    pub(crate) diagnostics: diagnostics::Diagnostics,
-    /// The client's address as `USER()` reports it.
-    pub(crate) client_host: String,
 }
 
 impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
@@ -126,27 +100,12 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             ctx,
             reader,
             writer,
-            connection_id,
-            user: hello.user,
             capabilities: hello.capabilities,
-            vars: SessionVars::default(),
-            autocommit: true,
-            explicit_tx: false,
-            next_tx: None,
-            begin_sql: Vec::new(),
-            database: hello.database.clone(),
+            state: SessionState::new(connection_id, hello.user, hello.database.clone()),
             pinned: Default::default(),
             cache,
-            last_insert_id: 0,
-            generated_insert_id: None,
-            stmts: Default::default(),
-            sql_statements: HashMap::new(),
             more_results: false,
             errored: false,
-            pending_keys: Vec::new(),
-            savepoints: Default::default(),
-            diagnostics: Default::default(),
-            client_host: "shardgate".into(),
         }
     }
 
@@ -170,21 +129,12 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
 
     /// Status flags for packets shardgate writes itself.
     pub(crate) fn status(&self) -> u16 {
-        let mut s = StatusFlags::empty();
-        if self.autocommit {
-            s |= StatusFlags::SERVER_STATUS_AUTOCOMMIT;
-        }
-        if self.in_transaction() {
-            s |= StatusFlags::SERVER_STATUS_IN_TRANS;
-        }
-        if self.more_results {
-            s |= StatusFlags::SERVER_MORE_RESULTS_EXISTS;
-        }
-        s.bits()
+        self.state
+            .status(!self.pinned.is_empty(), self.more_results)
     }
 
     pub(crate) fn in_transaction(&self) -> bool {
-        self.explicit_tx || !self.pinned.is_empty()
+        self.state.tx.explicit || !self.pinned.is_empty()
     }
 
     async fn run(mut self) -> Result<(), SessionError> {
@@ -278,7 +228,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         let (code, state) = code;
         let _ = self.writer.error(&ErrInfo::new(code, state, message)).await;
         let _ = self.writer.flush().await;
-        tracing::debug!(connection = self.connection_id, "{message}");
+        tracing::debug!(connection = self.state.identity.connection_id, "{message}");
         Ok(())
     }
 
@@ -287,7 +237,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         let command = ClientCommand::decode(packet);
         self.errored = false;
         if command.clears_diagnostics() {
-            self.diagnostics.clear();
+            self.state.diagnostics.clear();
         }
         let not_utf8 = "statement text is not valid UTF-8";
         match command {
@@ -366,7 +316,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
 
     pub(crate) async fn send_ok(&mut self, mut ok: OkInfo) -> Result<(), SessionError> {
         ok.status |= self.status();
-        if !self.autocommit {
+        if !self.state.tx.autocommit {
             ok.status &= !StatusFlags::SERVER_STATUS_AUTOCOMMIT.bits();
         }
         self.writer.ok(&ok).await?;
@@ -392,7 +342,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     /// Writes an error packet and records it as the statement's diagnostics.
     pub(crate) async fn send_err_info(&mut self, err: &ErrInfo) -> Result<(), SessionError> {
         self.errored = true;
-        self.diagnostics.error(err.code, &err.message);
+        self.state.diagnostics.error(err.code, &err.message);
         self.writer.error(err).await?;
         Ok(())
     }
@@ -407,7 +357,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     async fn init_db(&mut self, db: &str) -> Result<(), SessionError> {
         let db = db.trim().trim_matches('`');
         if db.eq_ignore_ascii_case(&self.ctx.topology.schema) {
-            self.database = Some(self.ctx.topology.schema.clone());
+            self.state.database = Some(self.ctx.topology.schema.clone());
             self.send_ok(OkInfo::default()).await
         } else {
             self.send_error(codes::ER_BAD_DB_ERROR, &format!("Unknown database '{db}'"))
@@ -434,12 +384,12 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
 
     async fn reset_connection(&mut self) -> Result<(), SessionError> {
         self.release_all().await;
-        self.vars = SessionVars::default();
-        self.autocommit = true;
-        self.next_tx = None;
-        self.last_insert_id = 0;
-        self.stmts.clear();
-        self.sql_statements.clear();
+        self.state.vars = Default::default();
+        self.state.tx.autocommit = true;
+        self.state.tx.next = None;
+        self.state.last_insert_id = 0;
+        self.state.prepared.binary.clear();
+        self.state.prepared.sql.clear();
         self.send_ok(OkInfo::default()).await
     }
 
@@ -478,7 +428,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             self.writer.flush().await?;
             return Err(SessionError::Quit);
         }
-        self.user = request;
+        self.state.identity.user = request;
         self.reset_connection().await
     }
 }

@@ -119,8 +119,9 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             );
             return self.send_error(codes::ER_NOT_SUPPORTED_YET, &message).await;
         }
-        self.stmts.next_id = self.stmts.next_id.wrapping_add(1).max(1);
-        let id = self.stmts.next_id;
+        self.state.prepared.binary.next_id =
+            self.state.prepared.binary.next_id.wrapping_add(1).max(1);
+        let id = self.state.prepared.binary.next_id;
         for def in &mut column_defs {
             self.ctx.names.rewrite_column(def);
         }
@@ -129,7 +130,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         self.writer
             .prepare_ok(id, &param_defs, &column_defs, status, deprecate_eof)
             .await?;
-        self.stmts.map.insert(
+        self.state.prepared.binary.map.insert(
             id,
             ClientStatement {
                 prepared: Prepared::Routed(template),
@@ -152,7 +153,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 )
                 .await;
         };
-        let Some(stmt) = self.stmts.map.get_mut(&id) else {
+        let Some(stmt) = self.state.prepared.binary.map.get_mut(&id) else {
             let message =
                 format!("Unknown prepared statement handler ({id}) given to mysqld_stmt_execute");
             return self
@@ -235,13 +236,14 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 )
                 .await;
         }
-        self.stmts.next_id = self.stmts.next_id.wrapping_add(1).max(1);
-        let id = self.stmts.next_id;
+        self.state.prepared.binary.next_id =
+            self.state.prepared.binary.next_id.wrapping_add(1).max(1);
+        let id = self.state.prepared.binary.next_id;
         let (status, deprecate_eof) = (self.status(), self.deprecate_eof());
         self.writer
             .prepare_ok(id, &[], &[], status, deprecate_eof)
             .await?;
-        self.stmts.map.insert(
+        self.state.prepared.binary.map.insert(
             id,
             ClientStatement {
                 prepared: Prepared::Session(sql.to_string()),
@@ -261,13 +263,14 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         let definitions = TextResult::new(&labels)
             .unsigned(super::metadata::numeric_probe_items(&probe))
             .column_definitions();
-        self.stmts.next_id = self.stmts.next_id.wrapping_add(1).max(1);
-        let id = self.stmts.next_id;
+        self.state.prepared.binary.next_id =
+            self.state.prepared.binary.next_id.wrapping_add(1).max(1);
+        let id = self.state.prepared.binary.next_id;
         let (status, deprecate_eof) = (self.status(), self.deprecate_eof());
         self.writer
             .prepare_ok(id, &[], &definitions, status, deprecate_eof)
             .await?;
-        self.stmts.map.insert(
+        self.state.prepared.binary.map.insert(
             id,
             ClientStatement {
                 prepared: Prepared::Probe(probe),
@@ -283,7 +286,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     /// A piece of a parameter's value, kept for the next execute up to max_allowed_packet.
     pub(crate) fn stmt_send_long_data(&mut self, id: u32, param: u16, piece: &[u8]) {
         let max = self.ctx.topology.proxy.max_allowed_packet;
-        let Some(stmt) = self.stmts.map.get_mut(&id) else {
+        let Some(stmt) = self.state.prepared.binary.map.get_mut(&id) else {
             return;
         };
         if param >= stmt.params {
@@ -302,12 +305,12 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     /// COM_STMT_CLOSE: the statement is forgotten (no answer).
     pub(crate) fn stmt_close(&mut self, id: Option<u32>) {
         if let Some(id) = id {
-            self.stmts.map.remove(&id);
+            self.state.prepared.binary.map.remove(&id);
         }
     }
 
     pub(crate) async fn stmt_reset(&mut self, id: Option<u32>) -> Result<(), SessionError> {
-        match id.and_then(|id| self.stmts.map.get_mut(&id)) {
+        match id.and_then(|id| self.state.prepared.binary.map.get_mut(&id)) {
             Some(stmt) => {
                 stmt.long_data.clear();
                 stmt.long_data_too_large = false;

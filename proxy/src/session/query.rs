@@ -22,7 +22,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     pub(crate) async fn com_query(&mut self, sql: &str) -> Result<(), SessionError> {
         let command = command::decode(sql);
         if command.clears_diagnostics() {
-            self.diagnostics.clear();
+            self.state.diagnostics.clear();
         }
         match command {
             // Everything that is not a session statement is the planner's: it routes what
@@ -33,7 +33,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             Command::Begin(statement) => self.begin(&statement).await,
             Command::Commit => self.commit().await,
             Command::Rollback => {
-                self.pending_keys.clear();
+                self.state.tx.pending_keys.clear();
                 self.end_transaction("ROLLBACK").await
             }
             Command::Savepoint(op) => self.savepoint_statement(op).await,
@@ -60,7 +60,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     }
 
     async fn begin(&mut self, sql: &str) -> Result<(), SessionError> {
-        if !self.pending_keys.is_empty() {
+        if !self.state.tx.pending_keys.is_empty() {
             // MySQL commits the open transaction first; its dual-written rows go along.
             if let Err(e) = self.commit_with_followers().await {
                 return self.send_dual_write_error(e).await;
@@ -73,14 +73,14 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 return self.send_failure(failure.into()).await;
             }
         }
-        self.explicit_tx = true;
-        self.begin_sql.clear();
-        self.savepoints.clear();
-        if let Some(next) = self.next_tx.take() {
+        self.state.tx.explicit = true;
+        self.state.tx.begin_sql.clear();
+        self.state.tx.savepoints.clear();
+        if let Some(next) = self.state.tx.next.take() {
             // `SET TRANSACTION ...` is applied right before the transaction starts.
-            self.begin_sql.push(format!("SET {next}"));
+            self.state.tx.begin_sql.push(format!("SET {next}"));
         }
-        self.begin_sql.push(sql.to_string());
+        self.state.tx.begin_sql.push(sql.to_string());
         self.send_ok(OkInfo::default()).await
     }
 
@@ -93,7 +93,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                         .send_error(codes::ER_NOT_SUPPORTED_YET, "shardgate does not change global variables on its backends; set them on each server")
                         .await
                 }
-                SetItem::NextTransaction(text) => self.next_tx = Some(text),
+                SetItem::NextTransaction(text) => self.state.tx.next = Some(text),
                 SetItem::Refused(_) => {}
                 SetItem::Variable { key, sql, literal } => variables.push((key, sql, literal)),
             }
@@ -104,7 +104,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         let turns_autocommit_on = variables
             .iter()
             .any(|(k, sql, _)| k == "autocommit" && autocommit_value(sql) == Some(true));
-        if !self.pending_keys.is_empty() && turns_autocommit_on {
+        if !self.state.tx.pending_keys.is_empty() && turns_autocommit_on {
             // Turning autocommit on commits the open transaction: its dual-written rows
             // first.
             if let Err(e) = self.commit_with_followers().await {
@@ -147,11 +147,11 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         }
         for (key, value) in settled {
             if key == "autocommit" {
-                self.autocommit = autocommit_value(&value) != Some(false);
+                self.state.tx.autocommit = autocommit_value(&value) != Some(false);
             }
-            self.vars.settings.insert(key, value);
+            self.state.vars.settings.insert(key, value);
         }
-        conn.applied = self.vars.settings.clone();
+        conn.applied = self.state.vars.settings.clone();
         self.give_back(backend, conn);
         self.send_ok(OkInfo::default()).await
     }
@@ -281,7 +281,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     ) -> Result<(), SessionError> {
         let timeout = conn.pool().query_timeout();
         let more_after = self.more_results;
-        let insert_id = self.generated_insert_id.take();
+        let insert_id = self.state.generated_insert_id.take();
         let mut stream =
             RelayStream::new(&mut conn, &self.ctx.names, more_after, insert_id, timeout);
         let relayed = self.writer.relay(&mut stream).await;
@@ -290,9 +290,9 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             Ok(outcome) => {
                 if let Some(error) = &outcome.error {
                     self.errored = true;
-                    self.diagnostics.error(error.code, &error.message);
+                    self.state.diagnostics.error(error.code, &error.message);
                 } else if outcome.ok.last_insert_id != 0 {
-                    self.last_insert_id = outcome.ok.last_insert_id;
+                    self.state.last_insert_id = outcome.ok.last_insert_id;
                 }
                 if outcome.ok.warnings > 0 {
                     let warnings = read_warnings(&mut conn, outcome.ok.warnings).await;
@@ -318,7 +318,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         one_copy: bool,
     ) -> Result<(), SessionError> {
         let targets = jobs.len();
-        let insert_id = self.generated_insert_id.take();
+        let insert_id = self.state.generated_insert_id.take();
         let (lane_backends, lanes): (Vec<usize>, Vec<Lane>) = match self.lanes(jobs).await {
             Ok(lanes) => lanes
                 .into_iter()
@@ -356,7 +356,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             ok.info.clear();
         }
         if ok.last_insert_id != 0 {
-            self.last_insert_id = ok.last_insert_id;
+            self.state.last_insert_id = ok.last_insert_id;
         }
         self.send_ok(ok).await
     }

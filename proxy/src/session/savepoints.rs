@@ -87,7 +87,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             };
         }
         if let SavepointOp::RollbackTo(name) | SavepointOp::Release(name) = &op {
-            if !self.savepoints.exists(name) {
+            if !self.state.tx.savepoints.exists(name) {
                 return self.no_such_savepoint(name).await;
             }
         }
@@ -104,7 +104,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 }
             }
         }
-        self.savepoints.apply(&op);
+        self.state.tx.savepoints.apply(&op);
         self.send_ok(OkInfo::default()).await
     }
 

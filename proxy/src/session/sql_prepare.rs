@@ -44,7 +44,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             Ok(t) => Arc::new(t),
             Err(e) => return self.send_router_error(&e).await,
         };
-        self.sql_statements.insert(name, template);
+        self.state.prepared.sql.insert(name, template);
         self.send_ok(OkInfo {
             info: b"Statement prepared".to_vec(),
             ..Default::default()
@@ -53,7 +53,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     }
 
     pub(crate) async fn sql_deallocate(&mut self, name: String) -> Result<(), SessionError> {
-        if self.sql_statements.remove(&name).is_none() {
+        if self.state.prepared.sql.remove(&name).is_none() {
             let message =
                 format!("Unknown prepared statement handler ({name}) given to DEALLOCATE PREPARE");
             return self
@@ -68,7 +68,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         name: String,
         vars: Vec<String>,
     ) -> Result<(), SessionError> {
-        let Some(mut template) = self.sql_statements.get(&name).cloned() else {
+        let Some(mut template) = self.state.prepared.sql.get(&name).cloned() else {
             let message = format!("Unknown prepared statement handler ({name}) given to EXECUTE");
             return self
                 .send_error(codes::ER_UNKNOWN_STMT_HANDLER, &message)
@@ -80,7 +80,10 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         if !template.fits(router.topology()) {
             if let Ok(fresh) = router.prepare(template.text()) {
                 template = Arc::new(fresh);
-                self.sql_statements.insert(name.clone(), template.clone());
+                self.state
+                    .prepared
+                    .sql
+                    .insert(name.clone(), template.clone());
             }
         }
         if vars.len() != template.param_count() || vars.iter().any(|v| !v.starts_with('@')) {
@@ -120,7 +123,12 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
 
     /// A user variable's value as the session set it (NULL when never set).
     fn user_variable(&self, name: &str) -> ParamValue<'static> {
-        match self.vars.settings.get(&command::user_variable_key(name)) {
+        match self
+            .state
+            .vars
+            .settings
+            .get(&command::user_variable_key(name))
+        {
             Some(assignment) => command::assigned_value(assignment),
             None => ParamValue::Null,
         }
