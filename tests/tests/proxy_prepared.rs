@@ -133,3 +133,66 @@ async fn prepared_statements_route_by_their_parameters() {
         .unwrap();
     assert_eq!(got.as_deref(), Some("bulk"));
 }
+
+/// A backend whose `max_prepared_stmt_count` is far below what the pool could hold (a server
+/// left at its defaults, against 1,024 physical statements per logical one per connection):
+/// the proxy keeps fewer statements per connection instead of failing executes with 1461.
+/// Eight clients execute a prepared point select over keys spread across all 1,024 tables.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_backend_statement_cache_shrinks_instead_of_failing() {
+    let cluster = Cluster::start().await;
+    cluster.create_tables().await;
+    let mut conn = cluster.client().await;
+    // From 1: order_id 0 asks for a generated key, as in MySQL.
+    let keys: Vec<i64> = (1..=2048).collect();
+    for chunk in keys.chunks(256) {
+        let values: Vec<String> = chunk
+            .iter()
+            .map(|k| format!("({k}, {}, 'new', 1.00)", k % 97))
+            .collect();
+        conn.query_drop(format!(
+            "INSERT INTO t_order (order_id, user_id, status, amount) VALUES {}",
+            values.join(", ")
+        ))
+        .await
+        .unwrap();
+    }
+    for i in 0..2 {
+        let mut backend = cluster.backend(i).await;
+        backend
+            .query_drop("SET GLOBAL max_prepared_stmt_count = 100")
+            .await
+            .unwrap();
+    }
+    let clients: Vec<_> = (0..8)
+        .map(|c| {
+            let opts = cluster.opts();
+            let keys = keys.clone();
+            tokio::spawn(async move {
+                let mut conn = mysql_async::Conn::new(opts).await.unwrap();
+                for k in keys.iter().skip(c * 37).step_by(3).take(400) {
+                    let user: Option<i64> = conn
+                        .exec_first("SELECT user_id FROM t_order WHERE order_id = ?", (*k,))
+                        .await
+                        .unwrap_or_else(|e| panic!("client {c}, key {k}: {e}"));
+                    assert_eq!(user, Some(k % 97), "key {k}");
+                }
+            })
+        })
+        .collect();
+    for client in clients {
+        client.await.unwrap();
+    }
+    for i in 0..2 {
+        let mut backend = cluster.backend(i).await;
+        let held: Option<(String, u64)> = backend
+            .query_first("SHOW GLOBAL STATUS LIKE 'Prepared_stmt_count'")
+            .await
+            .unwrap();
+        assert!(held.as_ref().is_some_and(|(_, n)| *n <= 100), "{held:?}");
+        backend
+            .query_drop("SET GLOBAL max_prepared_stmt_count = DEFAULT")
+            .await
+            .unwrap();
+    }
+}

@@ -47,12 +47,6 @@ pub struct BackendStmt {
     pub columns: u16,
 }
 
-/// Prepared statements kept per connection before the least recently used is closed. One
-/// logical statement over 1024 physical tables is 1024 backend statements, so this covers one
-/// hot statement per connection; the backend's max_prepared_stmt_count must allow
-/// pool size x this (the README says so).
-const MAX_PREPARED_PER_CONNECTION: usize = 1024;
-
 pub struct BackendConn {
     pub(crate) reader: PacketReader<OwnedReadHalf>,
     pub(crate) writer: PacketWriter<OwnedWriteHalf>,
@@ -71,6 +65,8 @@ pub struct BackendConn {
     pub prepared: std::collections::HashMap<String, (BackendStmt, u64)>,
     /// A counter for least-recently-used eviction of prepared statements.
     uses: u64,
+    /// How many prepared statements this connection may keep (shared by the backend's pool).
+    pub(crate) statement_budget: std::sync::Arc<super::statement_budget::StatementBudget>,
     /// When the connection went back to the pool.
     pub idle_since: Option<std::time::Instant>,
     /// The backend's `query_timeout_ms`: bounds every round trip the proxy makes on its own
@@ -78,11 +74,18 @@ pub struct BackendConn {
     pub query_timeout: Duration,
 }
 
+impl Drop for BackendConn {
+    fn drop(&mut self) {
+        self.statement_budget.connection_closed();
+    }
+}
+
 impl BackendConn {
     pub async fn connect(
         backend: &Backend,
         flags: ConnFlags,
         timeout: Duration,
+        statement_budget: std::sync::Arc<super::statement_budget::StatementBudget>,
     ) -> Result<Self, BackendError> {
         let err = |kind| BackendError::new(&backend.name, kind);
         let stream = tokio::time::timeout(timeout, TcpStream::connect(&backend.address))
@@ -103,9 +106,11 @@ impl BackendConn {
             buf: Vec::with_capacity(16 * 1024),
             prepared: Default::default(),
             uses: 0,
+            statement_budget,
             idle_since: None,
             query_timeout: Duration::from_millis(backend.pool.query_timeout_ms),
         };
+        conn.statement_budget.connection_opened();
         tokio::time::timeout(timeout, conn.handshake(backend))
             .await
             .map_err(|_| err(BackendErrorKind::Timeout(timeout.as_millis() as u64)))??;

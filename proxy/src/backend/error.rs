@@ -49,6 +49,14 @@ impl BackendError {
         )
     }
 
+    /// The MySQL error code, when the server answered with an error.
+    pub fn server_code(&self) -> Option<u16> {
+        match &self.kind {
+            BackendErrorKind::Server(info) => Some(info.code),
+            _ => None,
+        }
+    }
+
     /// Whether the connection that produced this error must be thrown away.
     pub fn breaks_connection(&self) -> bool {
         !matches!(self.kind, BackendErrorKind::Server(_))

@@ -6,6 +6,7 @@ pub mod conn;
 mod conn_set;
 mod error;
 mod pool;
+pub mod statement_budget;
 mod terminator;
 
 pub use conn::{BackendConn, BackendStmt, ConnFlags};

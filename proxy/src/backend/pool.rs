@@ -14,6 +14,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::conn::{BackendConn, ConnFlags};
 use super::error::{BackendError, BackendErrorKind};
+use super::statement_budget::StatementBudget;
 
 const BACKOFF_START: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(5);
@@ -23,6 +24,8 @@ pub struct Pool {
     idle: Mutex<Vec<BackendConn>>,
     permits: Arc<Semaphore>,
     health: Mutex<Health>,
+    /// How many prepared statements each of its connections may keep.
+    statement_budget: Arc<StatementBudget>,
 }
 
 #[derive(Default)]
@@ -40,6 +43,7 @@ impl Pool {
             idle: Mutex::new(Vec::new()),
             permits: Arc::new(Semaphore::new(max)),
             health: Mutex::new(Health::default()),
+            statement_budget: Arc::default(),
         })
     }
 
@@ -84,6 +88,13 @@ impl Pool {
                 .idle_since
                 .is_some_and(|t| t.elapsed() < Duration::from_millis(500));
             if fresh || conn.is_alive() {
+                let mut conn = conn;
+                // The backend's statement budget may have shrunk since this connection was
+                // last used: it gives back what it holds beyond it before anything else.
+                let keep = self.statement_budget.per_connection();
+                if conn.trim_statements(keep).await.is_err() {
+                    continue;
+                }
                 return Ok(PooledConn {
                     conn: Some(conn),
                     pool: self.clone(),
@@ -91,7 +102,8 @@ impl Pool {
                 });
             }
         }
-        match BackendConn::connect(&self.backend, flags, self.connect_timeout()).await {
+        let budget = self.statement_budget.clone();
+        match BackendConn::connect(&self.backend, flags, self.connect_timeout(), budget).await {
             Ok(conn) => {
                 self.mark_up();
                 Ok(PooledConn {

@@ -4,6 +4,21 @@
 
 use super::*;
 
+/// The server holds as many prepared statements as `max_prepared_stmt_count` allows.
+const ER_MAX_PREPARED_STMT_COUNT_REACHED: u16 = 1461;
+/// Tries of one COM_STMT_PREPARE the server refused for being full (the waits between them
+/// add up to about 0.3 s).
+const PREPARE_ATTEMPTS_WHEN_FULL: u32 = 6;
+
+/// The server's limit, from its message ("... (current value: 16382)").
+fn error_limit(error: &BackendError) -> Option<usize> {
+    let BackendErrorKind::Server(info) = &error.kind else {
+        return None;
+    };
+    let (_, tail) = info.message.rsplit_once("current value: ")?;
+    tail.trim_end_matches(')').trim().parse().ok()
+}
+
 impl BackendConn {
     /// Prepares `sql` (or finds it prepared) and returns the parameter and column
     /// definition packets the server sent, to relay to a client that prepared it.
@@ -15,17 +30,63 @@ impl BackendConn {
             // Described again: close the old one rather than leak it.
             self.close_statement(old.id).await?;
         }
-        if self.prepared.len() >= MAX_PREPARED_PER_CONNECTION {
-            let oldest = self
-                .prepared
-                .iter()
-                .min_by_key(|(_, (_, used))| *used)
-                .map(|(sql, (stmt, _))| (sql.clone(), stmt.id));
-            if let Some((sql, id)) = oldest {
-                self.prepared.remove(&sql);
-                self.close_statement(id).await?;
+        let budget = self.statement_budget.per_connection();
+        self.trim_statements(budget.saturating_sub(1)).await?;
+        let mut attempt = 0;
+        loop {
+            let error = match self.prepare_once(sql).await {
+                Err(e) if e.server_code() == Some(ER_MAX_PREPARED_STMT_COUNT_REACHED) => e,
+                other => return other,
+            };
+            // The server is full: every connection of this backend keeps fewer from now on,
+            // this one at once. Others give their excess back as they are next taken from
+            // the pool, so a few tries a moment apart find room.
+            attempt += 1;
+            if attempt > PREPARE_ATTEMPTS_WHEN_FULL {
+                return Err(error);
+            }
+            let seen = self.statement_budget.per_connection();
+            let limit = error_limit(&error);
+            let smaller = self.statement_budget.server_full(seen, limit);
+            if smaller < seen {
+                tracing::warn!(
+                    backend = %self.name,
+                    statements_per_connection = smaller,
+                    "the backend refused a prepared statement (max_prepared_stmt_count); \
+                     keeping fewer per connection: raise max_prepared_stmt_count to pool size x 1024 to avoid re-preparing"
+                );
+            }
+            let keep = if attempt == 1 { smaller / 2 } else { 0 };
+            self.trim_statements(keep).await?;
+            if attempt > 1 {
+                tokio::time::sleep(std::time::Duration::from_millis(5 << attempt)).await;
             }
         }
+    }
+
+    /// Closes the least recently used statements until at most `keep` remain.
+    pub(crate) async fn trim_statements(&mut self, keep: usize) -> Result<(), BackendError> {
+        if self.prepared.len() <= keep {
+            return Ok(());
+        }
+        let mut by_use: Vec<(u64, String, u32)> = self
+            .prepared
+            .iter()
+            .map(|(sql, (stmt, used))| (*used, sql.clone(), stmt.id))
+            .collect();
+        by_use.sort_unstable_by_key(|(used, _, _)| *used);
+        let excess = self.prepared.len() - keep;
+        for (_, sql, id) in by_use.into_iter().take(excess) {
+            self.prepared.remove(&sql);
+            self.close_statement(id).await?;
+        }
+        Ok(())
+    }
+
+    async fn prepare_once(
+        &mut self,
+        sql: &str,
+    ) -> Result<(BackendStmt, Vec<Vec<u8>>, Vec<Vec<u8>>), BackendError> {
         self.send_command(0x16, sql.as_bytes()).await?;
         let mut buf = Vec::new();
         self.read_packet(&mut buf).await?;
