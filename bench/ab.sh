@@ -13,33 +13,11 @@ rounds=${4:-2}
 rows=${ROWS:-100000}
 
 bash scripts/deps.sh
-work=$(mktemp -d /tmp/shardgate-ab.XXXXXX)
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-mariadb-install-db --no-defaults --datadir="$work/data" --auth-root-authentication-method=normal \
-  --skip-test-db --user="$(id -un)" >"$work/install.log" 2>&1
-mariadbd --no-defaults --datadir="$work/data" --socket="$work/mariadb.sock" --port=33071 \
-  --bind-address=127.0.0.1 --user="$(id -un)" --skip-name-resolve --max-connections=1000 \
-  --innodb-buffer-pool-size=512M --innodb-flush-log-at-trx-commit=2 --skip-log-bin \
-  --max-prepared-stmt-count=1048576 \
-  --log-error="$work/error.log" --pid-file="$work/mariadb.pid" &
-pids+=($!)
-for _ in $(seq 1 100); do
-  mariadb --socket="$work/mariadb.sock" -uroot -e "SELECT 1" >/dev/null 2>&1 && break
-  sleep 0.2
-done
-mariadb --socket="$work/mariadb.sock" -uroot <<'SQL'
-CREATE USER 'sbtest'@'127.0.0.1' IDENTIFIED BY 'sbtest';
-GRANT ALL PRIVILEGES ON *.* TO 'sbtest'@'127.0.0.1';
-CREATE DATABASE sbtest;
-SQL
-for i in $(seq 0 31); do echo "CREATE DATABASE sb_db_$i;"; done | mariadb --socket="$work/mariadb.sock" -uroot
+source bench/lib.sh
+bench_workdir ab
+# MariaDB on 33071.
+start_mariadb db 33071 sbtest sbtest
+create_sbtest_databases db
 
 sed 's/127.0.0.1:33073/127.0.0.1:33074/' examples/sbtest-bench.yaml >"$work/old.yaml"
 "$new" serve --config examples/sbtest-bench.yaml >"$work/new.log" 2>&1 &
@@ -59,7 +37,6 @@ sb() {
 echo "ab: preparing $rows rows through the new binary"
 sb 33073 oltp_point_select prepare >/dev/null
 
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 hz=$(getconf CLK_TCK)
 printf '%-5s %-7s %-7s %-7s %10s %12s\n' round threads ps_mode binary qps cpu_us/query
 for round in $(seq 1 "$rounds"); do

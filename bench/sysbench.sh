@@ -20,34 +20,11 @@ if ! command -v haproxy >/dev/null 2>&1; then
 fi
 cargo build --release --quiet --bin shardgate
 
-work=$(mktemp -d /tmp/shardgate-bench.XXXXXX)
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
+source bench/lib.sh
+bench_workdir bench
 # MariaDB on 33071.
-mariadb-install-db --no-defaults --datadir="$work/data" --auth-root-authentication-method=normal \
-  --skip-test-db --user="$(id -un)" >"$work/install.log" 2>&1
-mariadbd --no-defaults --datadir="$work/data" --socket="$work/mariadb.sock" --port=33071 \
-  --bind-address=127.0.0.1 --user="$(id -un)" --skip-name-resolve --max-connections=1000 \
-  --innodb-buffer-pool-size=512M --innodb-flush-log-at-trx-commit=2 --skip-log-bin \
-  --max-prepared-stmt-count=1048576 \
-  --log-error="$work/error.log" --pid-file="$work/mariadb.pid" &
-pids+=($!)
-for _ in $(seq 1 100); do
-  mariadb --socket="$work/mariadb.sock" -uroot -e "SELECT 1" >/dev/null 2>&1 && break
-  sleep 0.2
-done
-mariadb --socket="$work/mariadb.sock" -uroot <<'SQL'
-CREATE USER 'sbtest'@'127.0.0.1' IDENTIFIED BY 'sbtest';
-GRANT ALL PRIVILEGES ON *.* TO 'sbtest'@'127.0.0.1';
-CREATE DATABASE sbtest;
-SQL
-for i in $(seq 0 31); do echo "CREATE DATABASE sb_db_$i;"; done | mariadb --socket="$work/mariadb.sock" -uroot
+start_mariadb db 33071 sbtest sbtest
+create_sbtest_databases db
 
 # haproxy on 33072.
 cat >"$work/haproxy.cfg" <<'CFG'
@@ -82,7 +59,6 @@ echo "bench: preparing $rows rows directly and through shardgate"
 sb 33071 sbtest oltp_point_select prepare >/dev/null
 sb 33073 sbtest oltp_point_select prepare >/dev/null
 
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 hz=$(getconf CLK_TCK)
 
 printf '%-9s %-7s %-7s %10s %9s %9s %12s\n' target threads ps_mode qps avg_ms p95_ms cpu_us/query

@@ -12,6 +12,7 @@ use tokio::sync::oneshot;
 pub mod clients;
 pub mod migration;
 pub mod raw;
+pub mod soak;
 pub mod writers;
 
 pub const USER: &str = "app";
