@@ -8,6 +8,7 @@ pub mod cli;
 pub mod drain;
 pub mod engine;
 pub mod error;
+pub mod fd_limit;
 pub mod keygen;
 pub mod login_throttle;
 pub mod migration;

@@ -76,21 +76,46 @@ pub async fn serve(
     let _ = tokio::time::timeout(std::time::Duration::from_secs(5), ctx.migrations.refresh()).await;
     let watch = tokio::spawn(ctx.migrations.clone().run());
     let clients = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let backend_connections = ctx
+        .topology
+        .backends
+        .iter()
+        .map(|b| b.pool.max_connections as usize)
+        .sum();
+    let (max_clients, warning) = crate::fd_limit::client_limit(
+        ctx.topology.proxy.max_client_connections,
+        backend_connections,
+        crate::fd_limit::open_files_limit(),
+    );
+    if let Some(warning) = warning {
+        tracing::warn!("{warning}");
+    }
+    let mut spare = crate::fd_limit::SpareDescriptor::new();
     loop {
         tokio::select! {
             accepted = listener.accept() => {
                 let (stream, peer) = match accepted {
                     Ok(a) => a,
+                    Err(e) if crate::fd_limit::out_of_descriptors(&e) && spare.release() => {
+                        // Out of descriptors all the same: the spare one lets the waiting
+                        // client in just to be told so, rather than left without a greeting.
+                        if let Ok((stream, peer)) = listener.accept().await {
+                            refuse_too_many(stream, peer).await;
+                        }
+                        spare.restore();
+                        continue;
+                    }
                     Err(e) => {
                         // Out of file descriptors and the like: keep serving the others.
                         tracing::warn!("accept failed: {e}");
                         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                        spare.restore();
                         continue;
                     }
                 };
                 let _ = stream.set_nodelay(true);
                 let ctx = ctx.clone();
-                let Some(seat) = ClientSeat::take(&clients, ctx.topology.proxy.max_client_connections) else {
+                let Some(seat) = ClientSeat::take(&clients, max_clients) else {
                     // Refused at once, as MySQL refuses past max_connections: the error in
                     // place of the greeting, never a client left hanging.
                     tokio::spawn(refuse_too_many(stream, peer));

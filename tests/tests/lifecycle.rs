@@ -121,6 +121,21 @@ async fn held_pools_say_so_and_idle_transactions_end() {
 
 /// `shardgate serve` on a free port for the cluster's servers, with `grace_ms` to drain.
 fn serve(cluster: &Cluster, grace_ms: u64) -> (std::process::Child, u16, tempdir::Dir) {
+    serve_with(
+        cluster,
+        &format!("\nproxy:\n  shutdown_grace_ms: {grace_ms}\n"),
+        None,
+    )
+}
+
+/// `shardgate serve` on a free port for the cluster's servers, with `extra` appended to
+/// its config and, when given, a file descriptor limit (`ulimit -n`). Its log goes to
+/// `shardgate.log` in the directory returned.
+fn serve_with(
+    cluster: &Cluster,
+    extra: &str,
+    open_files: Option<u32>,
+) -> (std::process::Child, u16, tempdir::Dir) {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .unwrap()
@@ -140,15 +155,23 @@ fn serve(cluster: &Cluster, grace_ms: u64) -> (std::process::Child, u16, tempdir
     yaml = yaml
         .replace("user: shardgate ", "user: root ")
         .replace("password: shardgate ", "password: \"\" ");
-    yaml.push_str(&format!("\nproxy:\n  shutdown_grace_ms: {grace_ms}\n"));
+    yaml.push_str(extra);
     let dir = tempdir::Dir::new();
     let config = dir.path().join("shardgate.yaml");
     std::fs::write(&config, yaml).unwrap();
-    let child = std::process::Command::new(shardgate_binary())
-        .args(["serve", "--config"])
+    let log = std::fs::File::create(dir.path().join("shardgate.log")).unwrap();
+    let limit = open_files.map_or_else(|| "unlimited".to_string(), |n| n.to_string());
+    // `ulimit -n` in a shell that then becomes shardgate (an unchanged limit when none).
+    let child = std::process::Command::new("sh")
+        .args([
+            "-c",
+            r#"[ "$2" = unlimited ] || ulimit -n "$2"; exec "$0" serve --config "$1""#,
+        ])
+        .arg(shardgate_binary())
         .arg(&config)
+        .arg(limit)
         .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
+        .stderr(log)
         .spawn()
         .expect("run shardgate (cargo test --workspace builds it)");
     (child, port, dir)
@@ -275,4 +298,61 @@ async fn sigterm_lets_open_transactions_commit() {
         .await
         .unwrap();
     assert_eq!(rows, vec![(ON_DS0, 1), (ON_DS0 + 1024, 2)]);
+}
+
+/// A file descriptor limit too small for `proxy.max_client_connections` beside the pools:
+/// the proxy says so in its log and takes only the clients that fit; the others get "Too
+/// many connections" (1040) at once, none is left without an answer; once clients leave,
+/// new ones get in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_past_the_descriptor_limit_are_refused_politely() {
+    let cluster = Cluster::start().await;
+    // Two pools of 64: 200 descriptors leave room for 200 - 128 - 32 = 40 clients.
+    let (mut child, port, dir) = serve_with(&cluster, "", Some(200));
+    let mut first = None;
+    for _ in 0..100 {
+        match app(port).await {
+            Ok(c) => {
+                first = Some(c);
+                break;
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+    let first = first.expect("shardgate serve did not come up");
+    let attempts: Vec<_> = (0..80)
+        .map(|_| {
+            tokio::spawn(async move {
+                tokio::time::timeout(Duration::from_secs(20), app(port))
+                    .await
+                    .map_err(|_| "no answer: the client was left hanging")
+            })
+        })
+        .collect();
+    let mut held = vec![first];
+    let mut refused = 0;
+    for attempt in attempts {
+        match attempt.await.unwrap().unwrap() {
+            Ok(conn) => held.push(conn),
+            Err(mysql_async::Error::Server(e)) => {
+                assert_eq!(e.code, 1040, "{}", e.message);
+                refused += 1;
+            }
+            Err(other) => panic!("a client got {other} instead of an answer"),
+        }
+    }
+    assert_eq!(held.len(), 40, "clients served");
+    assert_eq!(refused, 41);
+    let log = std::fs::read_to_string(dir.path().join("shardgate.log")).unwrap();
+    assert!(log.contains("file descriptor limit (200)"), "{log}");
+    for conn in held.drain(..) {
+        conn.disconnect().await.unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut again = app(port).await.unwrap();
+    let one: Option<i64> = again.query_first("SELECT 1").await.unwrap();
+    assert_eq!(one, Some(1));
+    drop(again);
+    let _ = child.kill();
+    let _ = child.wait();
 }
