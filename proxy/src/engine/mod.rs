@@ -6,5 +6,6 @@ pub mod fanout;
 pub mod merge;
 pub mod names;
 pub mod relay;
+pub mod result;
 pub mod scatter;
 pub mod warnings;

@@ -2,9 +2,10 @@
 //! sequence ids are the writer's, column definitions get logical names, and the final
 //! OK/EOF/ERR is read for status, affected rows and last_insert_id.
 //!
-//! [`RelayStream`] is pulled by the protocol writer ([`crate::protocol::writer`]) one packet
-//! at a time: the writer's buffer is the only buffer, so when the client reads slowly the
-//! next pull waits, and so do reads from the backend. The backend's query timeout bounds
+//! [`RelayStream`] is one of the engine's [`ResultStream`](super::result::ResultStream)s,
+//! pulled by the protocol writer ([`crate::protocol::writer`]) one packet at a time: the
+//! writer's buffer is the only buffer, so when the client reads slowly the next pull waits,
+//! and so do reads from the backend. The backend's query timeout bounds
 //! each wait for its next packet, never a write to the client: a slow client is not a slow
 //! backend, and a timeout never cuts a packet to the client in half. The writer ends the
 //! command with the error in place of the next packet, and the client stays in step.
@@ -34,8 +35,6 @@ pub enum RelayError {
     /// went to the client, so the error must end that result set.
     #[error("{error}")]
     Backend { error: BackendError, sent: bool },
-    #[error("client: {0}")]
-    Client(std::io::Error),
 }
 
 /// Where the answer stands.

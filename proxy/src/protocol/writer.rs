@@ -9,7 +9,7 @@ use super::binary_row::encode_binary_row;
 use super::io::PacketWriter;
 use super::wire::{eof_packet, err_packet, ok_packet, put_lenenc_bytes, put_lenenc_int};
 use super::wire::{ErrInfo, OkInfo};
-use crate::engine::relay::{RelayError, RelayOutcome, RelayStream};
+use crate::engine::result::{AnswerError, ResultEvent, ResultStream};
 
 impl<W: AsyncWrite + Unpin> PacketWriter<W> {
     /// An OK packet (header 0x00).
@@ -122,17 +122,37 @@ impl<W: AsyncWrite + Unpin> PacketWriter<W> {
         self.write(&encode_binary_row(values, types)).await
     }
 
-    /// A backend's answer, packet by packet as the stream hands them on. A failure while
-    /// reading it comes back as an error; the caller answers with it (in place of the next
-    /// row when [`RelayStream::sent`] says a result set is open).
-    pub async fn relay(
+    /// An answer from the engine, event by event as the stream hands them on: relayed
+    /// packets as they are, a merged result's definitions, rows (text or binary) and end.
+    /// A failure while reading it comes back as an error; the caller answers with it (in
+    /// place of the next row when a result set is open).
+    pub async fn answer(
         &mut self,
-        stream: &mut RelayStream<'_>,
-    ) -> Result<RelayOutcome, RelayError> {
-        while let Some(packet) = stream.next().await? {
-            self.write(packet).await.map_err(RelayError::Client)?;
+        stream: &mut ResultStream<'_, '_>,
+        status: u16,
+        deprecate_eof: bool,
+    ) -> Result<(), AnswerError> {
+        let mut scratch = Vec::new();
+        while let Some(event) = stream.next().await? {
+            match event {
+                ResultEvent::Packet(packet) => self.write(packet).await,
+                ResultEvent::Columns(definitions) => {
+                    self.result_header(definitions.iter().map(Vec::as_slice), status, deprecate_eof)
+                        .await
+                }
+                ResultEvent::Row {
+                    values,
+                    binary: true,
+                    types,
+                } => self.binary_row(values, types).await,
+                ResultEvent::Row { values, .. } => self.text_row(values, &mut scratch).await,
+                ResultEvent::End { warnings } => {
+                    self.end_of_rows(warnings, status, deprecate_eof).await
+                }
+            }
+            .map_err(AnswerError::Client)?;
         }
-        Ok(stream.outcome())
+        Ok(())
     }
 }
 

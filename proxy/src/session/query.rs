@@ -11,7 +11,8 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use super::{Session, SessionError};
 use crate::backend::PooledConn;
 use crate::engine::fanout::{self, Job, Lane};
-use crate::engine::relay::{RelayError, RelayStream};
+use crate::engine::relay::RelayStream;
+use crate::engine::result::{AnswerError, ResultStream};
 use crate::engine::warnings::read_warnings;
 use crate::error::StatementError;
 use crate::keygen::TakenKeys;
@@ -282,10 +283,15 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         let timeout = conn.pool().query_timeout();
         let more_after = self.more_results;
         let insert_id = self.state.generated_insert_id.take();
-        let mut stream =
+        let mut relay =
             RelayStream::new(&mut conn, &self.ctx.names, more_after, insert_id, timeout);
-        let relayed = self.writer.relay(&mut stream).await;
-        drop(stream);
+        // The status and EOF style are the backend's own, relayed with its packets.
+        let relayed = self
+            .writer
+            .answer(&mut ResultStream::Relay(&mut relay), 0, false)
+            .await
+            .map(|()| relay.outcome());
+        drop(relay);
         match relayed {
             Ok(outcome) => {
                 if let Some(error) = &outcome.error {
@@ -305,8 +311,16 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             // ends the result set already under way in place of its next row (as a server
             // ends a query killed midway), so the client stays in step. The connection,
             // left midway, is not reused.
-            Err(RelayError::Backend { error, .. }) => self.send_backend_error(&error).await,
-            Err(RelayError::Client(e)) => Err(e.into()),
+            Err(AnswerError::Backend { error, .. }) => self.send_backend_error(&error).await,
+            Err(AnswerError::Merge(e)) => {
+                self.send_failure(StatementError::Merge {
+                    error: e,
+                    targets: 1,
+                    memory_limit: self.ctx.topology.proxy.merge_memory_limit,
+                })
+                .await
+            }
+            Err(AnswerError::Client(e)) => Err(e.into()),
         }
     }
 

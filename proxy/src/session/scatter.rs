@@ -6,10 +6,11 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::{Session, SessionError};
 use crate::engine::fanout::Job;
-use crate::engine::merge::stream::{Budget, ShardHeader};
-use crate::engine::merge::{support, MergeError, Merger, OutRow, Strategy};
+use crate::engine::merge::stream::Budget;
+use crate::engine::merge::{support, MergeError, Merger, Strategy};
+use crate::engine::result::{AnswerError, MergedStream, ResultStream};
 use crate::engine::scatter::{start, ReadLane};
-use crate::engine::warnings::{Condition, WarningSink, Warnings};
+use crate::engine::warnings::WarningSink;
 use crate::error::StatementError;
 use crate::protocol::codes;
 
@@ -91,8 +92,8 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     ) -> Result<(), SessionError> {
         let status = self.status();
         let deprecate_eof = self.deprecate_eof();
-        let header: ShardHeader = merger.header.clone();
-        let definitions: Vec<Vec<u8>> = header
+        let definitions: Vec<Vec<u8>> = merger
+            .header
             .columns
             .iter()
             .map(|def| {
@@ -101,46 +102,20 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 def
             })
             .collect();
-        self.writer
-            .result_header(definitions.iter().map(Vec::as_slice), status, deprecate_eof)
-            .await?;
-        let mut scratch = Vec::with_capacity(256);
-        loop {
-            let row = match merger.next().await {
-                Ok(Some(row)) => row,
-                Ok(None) => break,
-                Err(e) => return self.send_merge_error(e, targets, budget).await,
-            };
-            match row {
-                OutRow::Packet(packet) => self.writer.write(&packet).await?,
-                OutRow::Values(values) if header.binary => {
-                    self.writer.binary_row(&values, &header.types).await?
-                }
-                OutRow::Values(values) => self.writer.text_row(&values, &mut scratch).await?,
-            }
+        let mut merged = MergedStream::new(merger, definitions, warnings);
+        let answered = self
+            .writer
+            .answer(
+                &mut ResultStream::Merged(&mut merged),
+                status,
+                deprecate_eof,
+            )
+            .await;
+        match answered {
+            Ok(()) => Ok(()),
+            Err(AnswerError::Merge(e)) => self.send_merge_error(e, targets, budget).await,
+            Err(AnswerError::Backend { error, .. }) => self.send_backend_error(&error).await,
+            Err(AnswerError::Client(e)) => Err(e.into()),
         }
-        // The merge's own warnings: a GROUP_CONCAT cut at group_concat_max_len, as MySQL
-        // warns of it.
-        let cuts = merger.group_concat_cuts();
-        if !cuts.is_empty() {
-            warnings.add(Warnings {
-                count: cuts.len() as u64,
-                conditions: cuts
-                    .iter()
-                    .map(|row| Condition {
-                        level: "Warning".into(),
-                        code: "1260".into(),
-                        message: format!("Row {row} was cut by GROUP_CONCAT()"),
-                    })
-                    .collect(),
-            });
-        }
-        // The warnings of every statement the merge read to its end (all of them, unless
-        // a LIMIT stopped it early).
-        let warning_count = warnings.count().min(u64::from(u16::MAX)) as u16;
-        self.writer
-            .end_of_rows(warning_count, status, deprecate_eof)
-            .await?;
-        Ok(())
     }
 }
