@@ -50,13 +50,21 @@ impl StatementBudget {
     }
 
     /// The server refused a statement for its `server_limit` while the budget was `seen`:
-    /// the budget becomes half the limit shared among the open connections (and at most
-    /// half of `seen`), once for any number of connections that saw the same budget fail
+    /// the budget becomes half the limit shared among the open connections. A refusal while
+    /// the budget is already that small changes nothing: it comes from connections that
+    /// have not yet given back their excess (they do as they are next used), and shrinking
+    /// again would cascade down to the minimum within milliseconds. Without a known limit,
+    /// the budget halves, once for any number of connections that saw the same budget fail
     /// at the same time. The budget after.
     pub fn server_full(&self, seen: usize, server_limit: Option<usize>) -> usize {
         let connections = self.connections.load(Ordering::Relaxed).max(1);
-        let share = server_limit.map_or(usize::MAX, |limit| limit / connections / 2);
-        let smaller = (seen / 2).min(share).max(MIN_STATEMENTS_PER_CONNECTION);
+        let smaller = match server_limit {
+            Some(limit) => (limit / connections / 2).max(MIN_STATEMENTS_PER_CONNECTION),
+            None => (seen / 2).max(MIN_STATEMENTS_PER_CONNECTION),
+        };
+        if smaller >= seen {
+            return seen;
+        }
         match self.per_connection.compare_exchange(
             seen,
             smaller,
@@ -74,7 +82,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn concurrent_refusals_shrink_once() {
+    fn refusals_shrink_to_a_share_of_the_limit_once() {
         let budget = StatementBudget::default();
         assert_eq!(budget.server_full(1024, None), 512);
         // Another connection that saw 1024 fail at the same time does not shrink it again.
@@ -84,11 +92,16 @@ mod tests {
         }
         // 100 statements over 8 connections, halved.
         assert_eq!(budget.server_full(512, Some(100)), 6);
+        // Refusals while others still trim change nothing.
         for _ in 0..20 {
             let seen = budget.per_connection();
-            budget.server_full(seen, Some(100));
+            assert_eq!(budget.server_full(seen, Some(100)), 6);
         }
-        assert_eq!(budget.per_connection(), MIN_STATEMENTS_PER_CONNECTION);
+        // A smaller limit (or more connections) shrinks it again, not below the minimum.
+        assert_eq!(
+            budget.server_full(6, Some(10)),
+            MIN_STATEMENTS_PER_CONNECTION
+        );
         for _ in 0..10 {
             budget.connection_closed();
         }
