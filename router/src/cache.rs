@@ -33,7 +33,9 @@ impl ShapeCache {
     pub fn new(capacity: usize) -> Self {
         ShapeCache {
             capacity: capacity.max(1),
-            map: HashMap::with_capacity(capacity.min(1024)),
+            // Grown as shapes come: most sessions use a handful, and a proxy holds
+            // thousands of sessions.
+            map: HashMap::new(),
             order: VecDeque::new(),
             hits: 0,
             misses: 0,
