@@ -75,7 +75,18 @@ pub(crate) fn pools(backends: &[Backend]) -> Vec<mysql_async::Pool> {
 
 /// Creates every target physical table like the source's first one (its `SHOW CREATE
 /// TABLE`), and its database, when missing.
-pub async fn create_target_tables(plan: &MigrationPlan) -> Result<usize, MigrateError> {
+/// What `start` found and did among the target's physical tables.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct TargetTables {
+    /// Tables created now.
+    pub created: usize,
+    /// Tables that existed already.
+    pub existing: usize,
+    /// Existing tables that hold rows (and are not source tables too), qualified.
+    pub holding_rows: Vec<String>,
+}
+
+pub async fn create_target_tables(plan: &MigrationPlan) -> Result<TargetTables, MigrateError> {
     let source = plan
         .source
         .physical
@@ -97,8 +108,17 @@ pub async fn create_target_tables(plan: &MigrationPlan) -> Result<usize, Migrate
         .map(|at| &create[at..])
         .ok_or_else(|| MigrateError::Plan(format!("unexpected definition: {create}")))?;
     let targets = pools(&plan.target.topology.backends);
-    let mut created = 0;
+    let mut report = TargetTables::default();
     let mut databases = std::collections::BTreeSet::new();
+    let source_tables: std::collections::HashSet<(String, String, String)> = plan
+        .source
+        .physical
+        .iter()
+        .map(|p| {
+            let address = plan.source.topology.backends[p.backend].address.clone();
+            (address, p.database.clone(), p.table.clone())
+        })
+        .collect();
     for t in &plan.target.physical {
         let name = &plan.target.topology.backends[t.backend].name;
         let mut conn = targets[t.backend]
@@ -116,12 +136,30 @@ pub async fn create_target_tables(plan: &MigrationPlan) -> Result<usize, Migrate
         ))
         .await
         .map_err(|e| MigrateError::backend(name, e))?;
-        created += 1;
+        // An existing table answers with a warning (1050) and is left as it is.
+        if conn.get_warnings() == 0 {
+            report.created += 1;
+            continue;
+        }
+        report.existing += 1;
+        let address = plan.target.topology.backends[t.backend].address.clone();
+        if source_tables.contains(&(address, t.database.clone(), t.table.clone())) {
+            continue;
+        }
+        let any: Option<i64> = conn
+            .query_first(format!("SELECT 1 FROM {} LIMIT 1", t.qualified()))
+            .await
+            .map_err(|e| MigrateError::backend(name, e))?;
+        if any.is_some() {
+            report
+                .holding_rows
+                .push(format!("{name}:{}", t.qualified()));
+        }
     }
     for pool in targets {
         let _ = pool.disconnect().await;
     }
-    Ok(created)
+    Ok(report)
 }
 
 /// Copies every source row (from the checkpoints on) to its target table.

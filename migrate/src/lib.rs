@@ -17,6 +17,7 @@ mod store;
 
 pub use backfill::{
     backend_opts, backfill, create_target_tables, drop_tables, BackfillOptions, Progress,
+    TargetTables,
 };
 pub use check::{repair, CheckOptions, CheckReport};
 pub use checker::{check, CheckPosition, Checker};

@@ -152,5 +152,18 @@ async fn an_operator_runs_the_migration_steps() {
         .await
         .unwrap();
     assert_eq!(phase.as_deref(), Some("rolled_back"));
+    // Starting again onto target tables that hold the first attempt's rows is refused
+    // unless told they may be reused.
+    let err = step("start").unwrap_err();
+    assert!(err.to_string().contains("already hold rows"), "{err}");
+    // The proxies read the state on the first backend only: another is refused.
+    let mut elsewhere = migration.args("status");
+    elsewhere.extend(["--state".to_string(), "ds1".to_string()]);
+    let err = tokio::task::block_in_place(|| shardgate_tests::migration::run_cli(&elsewhere))
+        .unwrap_err();
+    assert!(err.to_string().contains("first backend"), "{err}");
+    let mut reuse = migration.args("start");
+    reuse.push("--reuse-targets".into());
+    tokio::task::block_in_place(|| shardgate_tests::migration::run_cli(&reuse)).unwrap();
     proxy.stop().await;
 }

@@ -202,10 +202,28 @@ async fn a_write_during_the_fence_waits_then_goes_by_the_new_layout() {
         .unwrap();
     assert_eq!(seen.as_deref(), Some("only-new"));
 
-    // Finish, dropping the old tables: the proxy keeps routing by the new layout, and no
-    // longer writes the old one.
+    // A copy back to the old layout that failed leaves its key in the repair log (as a
+    // write the old table refused would): rollback and finish are refused while it waits,
+    // since that write exists in the new layout only.
+    ds0.query_drop(
+        "INSERT INTO shardgate_meta.migration_repair_log (table_name, row_key, reason) VALUES ('t_order', 200003, 'copy back failed')",
+    )
+    .await
+    .unwrap();
+    for step in ["rollback", "finish"] {
+        let err = setup.step(step).await.unwrap_err();
+        assert!(err.to_string().contains("repair log"), "{step}: {err}");
+        assert_eq!(
+            setup.phase().await,
+            Phase::CutOver,
+            "{step} changed nothing"
+        );
+    }
+    // Finish (forced past the waiting key), dropping the old tables: the proxy keeps routing
+    // by the new layout, and no longer writes the old one.
     let mut args = setup.migration.args("finish");
     args.push("--drop-source".into());
+    args.push("--force".into());
     tokio::task::spawn_blocking(move || run_cli(&args))
         .await
         .unwrap()

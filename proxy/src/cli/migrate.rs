@@ -48,15 +48,25 @@ pub(super) async fn state_store(
     state: Option<&str>,
 ) -> anyhow::Result<StateStore> {
     let backends = &plan.source.topology.backends;
+    let first = backends
+        .first()
+        .context("the source config has no backend")?;
     let backend = match state {
         Some(name) => backends
             .iter()
             .find(|b| b.name == name)
             .with_context(|| format!("the source config has no backend `{name}`"))?,
-        None => backends
-            .first()
-            .context("the source config has no backend")?,
+        None => first,
     };
+    // The proxies read the migration state on their config's first backend only: a state
+    // kept elsewhere would never reach them, and they would neither dual-write nor switch.
+    if backend.name != first.name {
+        bail!(
+            "--state {}: the proxies read the migration state on the config's first backend (`{}`) only; keep it there (leave out --state)",
+            backend.name,
+            first.name
+        );
+    }
     Ok(StateStore::open(backend_opts(backend), STATE_DATABASE, &backend.name).await?)
 }
 
@@ -109,7 +119,11 @@ pub fn plan(args: MigrateArgs<'_>, out: &mut impl Write) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub fn start(args: MigrateArgs<'_>, out: &mut impl Write) -> anyhow::Result<()> {
+pub fn start(
+    args: MigrateArgs<'_>,
+    reuse_targets: bool,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
     let (plan, from_text, to_text) = load(&args)?;
     runtime()?.block_on(async {
         let store = state_store(&plan, args.state).await?;
@@ -118,8 +132,19 @@ pub fn start(args: MigrateArgs<'_>, out: &mut impl Write) -> anyhow::Result<()> 
             shardgate_migrate::next(Some(status.phase), Step::Start)
                 .map_err(|e| anyhow::anyhow!("migrate: {e}"))?;
         }
-        let created = create_target_tables(&plan).await?;
-        writeln!(out, "created {created} target tables (those missing)")?;
+        let targets = create_target_tables(&plan).await?;
+        writeln!(
+            out,
+            "created {} target tables, {} existed",
+            targets.created, targets.existing
+        )?;
+        if !targets.holding_rows.is_empty() && !reuse_targets {
+            bail!(
+                "start refused: {} target tables already hold rows (first: {}); rows left by another routing would be read as this table's. Empty them, or start --reuse-targets if they came from an earlier attempt with this same target config",
+                targets.holding_rows.len(),
+                targets.holding_rows[0]
+            );
+        }
         let status = store
             .advance(&plan.table, Step::Start, Some((&from_text, &to_text)))
             .await?;
@@ -262,13 +287,39 @@ pub fn status(args: MigrateArgs<'_>, out: &mut impl Write) -> anyhow::Result<()>
     })
 }
 
-pub fn rollback(args: MigrateArgs<'_>, out: &mut impl Write) -> anyhow::Result<()> {
+pub fn rollback(args: MigrateArgs<'_>, force: bool, out: &mut impl Write) -> anyhow::Result<()> {
     let (plan, _, _) = load(&args)?;
     runtime()?.block_on(async {
         let store = state_store(&plan, args.state).await?;
+        refuse_with_repairs_waiting(&store, &plan.table, "rollback", force).await?;
         let status = store.advance(&plan.table, Step::Rollback, None).await?;
         writeln!(out, "{}", serde_json::to_string(&status)?)?;
         store.close().await;
         Ok(())
     })
+}
+
+/// Rollback and finish each leave one layout alone in charge. Once cut over, the new layout
+/// is the one in charge and every write is copied back to the old one; a key in the repair
+/// log then has its last write in one layout only, and would lose it. Refused unless
+/// `force`. (Before cutover the source is written first and stays whole: the repair log
+/// only says which target rows are behind, and a rollback loses nothing.)
+pub(super) async fn refuse_with_repairs_waiting(
+    store: &StateStore,
+    table: &str,
+    step: &str,
+    force: bool,
+) -> anyhow::Result<()> {
+    let Some(status) = store.status(table).await? else {
+        return Ok(());
+    };
+    use shardgate_migrate::Phase;
+    let cut_over = matches!(status.phase, Phase::Fencing | Phase::CutOver);
+    if cut_over && status.repair_log > 0 && !force {
+        bail!(
+            "{step} refused: {} rows of `{table}` wait in the repair log, and their last writes may exist in one layout only; run repair (and check) first, or {step} --force to lose them",
+            status.repair_log
+        );
+    }
+    Ok(())
 }

@@ -96,11 +96,13 @@ async fn final_check(plan: &MigrationPlan, store: &StateStore) -> anyhow::Result
 pub fn finish(
     args: MigrateArgs<'_>,
     drop_source: bool,
+    force: bool,
     out: &mut impl Write,
 ) -> anyhow::Result<()> {
     let (plan, _, _) = load(&args)?;
     runtime()?.block_on(async {
         let store = state_store(&plan, args.state).await?;
+        super::migrate::refuse_with_repairs_waiting(&store, &plan.table, "finish", force).await?;
         let status = store.advance(&plan.table, Step::Finish, None).await?;
         writeln!(
             out,

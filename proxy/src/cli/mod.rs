@@ -98,7 +98,13 @@ pub enum MigrateCommand {
     /// Show the source and target layouts, a row estimate and the steps.
     Plan,
     /// Create the target tables and record the migration as started (dual-write).
-    Start,
+    Start {
+        /// Use target tables that already hold rows (left from an earlier attempt with the
+        /// same routing); refused otherwise, since rows routed another way would sit in the
+        /// wrong tables.
+        #[arg(long)]
+        reuse_targets: bool,
+    },
     /// Copy the existing rows in key chunks, resumably, with a progress bar.
     Backfill,
     /// Compare source and target chunk by chunk; report differing rows by key (JSON) and
@@ -115,11 +121,18 @@ pub enum MigrateCommand {
         /// Also drop the old layout's tables.
         #[arg(long)]
         drop_source: bool,
+        /// Finish although rows wait in the repair log (their last writes may be lost).
+        #[arg(long)]
+        force: bool,
     },
     /// Print the migration's state as JSON.
     Status,
     /// Go back to the source alone.
-    Rollback,
+    Rollback {
+        /// Roll back although rows wait in the repair log (their last writes may be lost).
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -172,16 +185,18 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             };
             match command {
                 MigrateCommand::Plan => migrate::plan(args, &mut out),
-                MigrateCommand::Start => migrate::start(args, &mut out),
+                MigrateCommand::Start { reuse_targets } => {
+                    migrate::start(args, reuse_targets, &mut out)
+                }
                 MigrateCommand::Backfill => migrate::run_backfill(args, &mut out),
                 MigrateCommand::Check => migrate::run_check(args, &mut out),
                 MigrateCommand::Repair => migrate::run_repair(args, &mut out),
                 MigrateCommand::Cutover => migrate_cutover::cutover(args, &mut out),
-                MigrateCommand::Finish { drop_source } => {
-                    migrate_cutover::finish(args, drop_source, &mut out)
+                MigrateCommand::Finish { drop_source, force } => {
+                    migrate_cutover::finish(args, drop_source, force, &mut out)
                 }
                 MigrateCommand::Status => migrate::status(args, &mut out),
-                MigrateCommand::Rollback => migrate::rollback(args, &mut out),
+                MigrateCommand::Rollback { force } => migrate::rollback(args, force, &mut out),
             }
         }
         Command::Idgen {
