@@ -50,11 +50,19 @@ pub struct CheckReport {
     pub extra: Vec<i64>,
     /// Keys in both, with different values.
     pub different: Vec<i64>,
+    /// Keys in more than one target table.
+    pub duplicated: Vec<i64>,
+    /// Keys in a target table their key does not route to.
+    pub misplaced: Vec<i64>,
 }
 
 impl CheckReport {
     pub fn clean(&self) -> bool {
-        self.missing.is_empty() && self.extra.is_empty() && self.different.is_empty()
+        self.missing.is_empty()
+            && self.extra.is_empty()
+            && self.different.is_empty()
+            && self.duplicated.is_empty()
+            && self.misplaced.is_empty()
     }
 
     /// Every key repair must copy again.
@@ -64,6 +72,8 @@ impl CheckReport {
             .iter()
             .chain(&self.extra)
             .chain(&self.different)
+            .chain(&self.duplicated)
+            .chain(&self.misplaced)
             .copied()
             .collect();
         keys.sort_unstable();
@@ -204,13 +214,20 @@ async fn row_sums(
     let mut out = BTreeMap::new();
     each_table(side, pools, &sql, |row| {
         if let Some(k) = int(&row, 0) {
-            out.insert(k, unsigned(&row, 1));
+            if out.insert(k, unsigned(&row, 1)).is_some() {
+                // The same key in two tables of the side.
+                out.insert(k, DUPLICATED);
+            }
         }
         Ok(())
     })
     .await?;
     Ok(out)
 }
+
+/// A row checksum that stands for "this key is in more than one table" (real ones are
+/// CRC32 values, below 2^32).
+pub(crate) const DUPLICATED: u64 = u64::MAX;
 
 /// Key -> row checksum on both sides for the keys in `lo..=hi`, read while the source's
 /// rows in that range are share-locked. Dual-write copies a row to the target while it holds

@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 use crate::backfill::pools;
 use crate::check::{
     buckets, each_table, int, locked_row_sums, row_checksum, unsigned, Buckets, Reading,
-    BUCKETS_PER_QUERY,
+    BUCKETS_PER_QUERY, DUPLICATED,
 };
 use crate::plan::MigrationPlan;
 use crate::{CheckOptions, CheckReport, MigrateError};
@@ -150,6 +150,17 @@ impl<'a> Checker<'a> {
         self.report.missing.extend(&found.missing);
         self.report.extra.extend(&found.extra);
         self.report.different.extend(&found.different);
+        self.report.duplicated.extend(&found.duplicated);
+        let mut found = found;
+        if done {
+            // After the last segment: rows in tables their keys do not route to, which no
+            // checksum over a whole side can see.
+            let misplaced =
+                crate::placement::misplaced_keys(&self.plan.target, &self.targets, &self.plan.key)
+                    .await?;
+            self.report.misplaced.extend(&misplaced);
+            found.misplaced = misplaced;
+        }
         self.next_bucket = (!done).then(|| last.saturating_add(1));
         Ok(Some(found))
     }
@@ -222,13 +233,19 @@ impl<'a> Checker<'a> {
             for (k, sum) in &s {
                 match t.get(k) {
                     None => report.missing.push(*k),
+                    Some(&DUPLICATED) => report.duplicated.push(*k),
                     Some(other) if other != sum => report.different.push(*k),
                     Some(_) => {}
                 }
             }
-            report
-                .extra
-                .extend(t.keys().filter(|k| !s.contains_key(k)).copied());
+            for (k, sum) in &t {
+                if !s.contains_key(k) {
+                    match *sum {
+                        DUPLICATED => report.duplicated.push(*k),
+                        _ => report.extra.push(*k),
+                    }
+                }
+            }
         }
         Ok(report)
     }

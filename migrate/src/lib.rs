@@ -11,6 +11,7 @@ mod check;
 mod checker;
 mod error;
 mod mirror;
+mod placement;
 mod plan;
 mod state;
 mod store;

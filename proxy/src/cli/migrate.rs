@@ -215,6 +215,7 @@ pub fn run_check(args: MigrateArgs<'_>, out: &mut impl Write) -> anyhow::Result<
                     (&segment.missing, "check: missing from the target"),
                     (&segment.extra, "check: extra on the target"),
                     (&segment.different, "check: different on the target"),
+                    (&segment.duplicated, "check: in more than one target table"),
                 ] {
                     store.log_repair(&plan.table, keys, reason).await?;
                 }
@@ -233,9 +234,17 @@ pub fn run_check(args: MigrateArgs<'_>, out: &mut impl Write) -> anyhow::Result<
         checker.close().await;
         result?;
         store.advance(&plan.table, Step::Check, None).await?;
-        store.set_check_clean(&plan.table, found == 0).await?;
+        let clean = found == 0 && report.misplaced.is_empty();
+        store.set_check_clean(&plan.table, clean).await?;
         writeln!(out, "{}", serde_json::to_string(&report)?)?;
         store.close().await;
+        if !report.misplaced.is_empty() {
+            bail!(
+                "{} target rows sit in tables their keys do not route to (first key {}): they were not written by this migration's routing; delete them from the target tables (or drop the target and start again), then check again",
+                report.misplaced.len(),
+                report.misplaced[0]
+            );
+        }
         if found > 0 {
             bail!("{found} rows differ; run `shardgate migrate repair`, then check again");
         }

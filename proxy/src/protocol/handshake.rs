@@ -281,16 +281,26 @@ pub fn check_native_stored(nonce: &[u8], stored: &[u8; 20], scramble: &[u8]) -> 
     if scramble.len() != 20 {
         return false;
     }
-    let mut hasher = Sha1::new();
-    hasher.update(&nonce[..nonce.len().min(20)]);
-    hasher.update(stored);
-    let mask = hasher.finalize();
-    let stage1: Vec<u8> = scramble
-        .iter()
-        .zip(mask.iter())
-        .map(|(s, m)| s ^ m)
-        .collect();
-    constant_time_eq(&Sha1::digest(&stage1), stored)
+    let mask = Sha1::new()
+        .chain_update(&nonce[..nonce.len().min(20)])
+        .chain_update(stored)
+        .finalize();
+    unmasked_hash_matches::<Sha1>(scramble, &mask, stored)
+}
+
+/// A scramble of the form H(password) XOR `mask`, against the stored H(H(password)): the
+/// XOR gives H(password) back, whose hash must be the stored one. mysql_native_password
+/// (SHA-1) and caching_sha2_password's fast path (SHA-256) both check this way.
+pub(crate) fn unmasked_hash_matches<D: sha1::Digest>(
+    scramble: &[u8],
+    mask: &[u8],
+    stored: &[u8],
+) -> bool {
+    if scramble.len() != mask.len() {
+        return false;
+    }
+    let single: Vec<u8> = scramble.iter().zip(mask).map(|(s, m)| s ^ m).collect();
+    constant_time_eq(&D::digest(&single), stored)
 }
 
 pub(crate) fn check_sha2(nonce: &[u8; 20], password: &str, scramble: &[u8]) -> bool {

@@ -176,10 +176,5 @@ fn check_sha2_stored(nonce: &[u8; 20], double_hash: &[u8; 32], scramble: &[u8]) 
         .chain_update(double_hash)
         .chain_update(nonce)
         .finalize();
-    let single: Vec<u8> = scramble
-        .iter()
-        .zip(mask.iter())
-        .map(|(a, b)| a ^ b)
-        .collect();
-    constant_time_eq(&Sha256::digest(&single), double_hash)
+    super::handshake::unmasked_hash_matches::<Sha256>(scramble, &mask, double_hash)
 }
