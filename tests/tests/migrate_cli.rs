@@ -19,7 +19,8 @@ async fn an_operator_runs_the_migration_steps() {
         .query_drop(
             "CREATE DATABASE legacy; CREATE TABLE legacy.t_order (order_id BIGINT NOT NULL PRIMARY KEY, \
              user_id BIGINT NOT NULL, status VARCHAR(16) NOT NULL DEFAULT 'new', \
-             amount DECIMAL(12, 2) NOT NULL DEFAULT 0, created_at DATETIME NOT NULL DEFAULT CURRENT_TIMESTAMP)",
+             amount DECIMAL(12, 2) NOT NULL DEFAULT 0, created_at DATETIME NOT NULL DEFAULT CURRENT_TIMESTAMP) \
+             DEFAULT CHARSET = utf8mb4",
         )
         .await
         .unwrap();
@@ -79,6 +80,40 @@ async fn an_operator_runs_the_migration_steps() {
         Some("both"),
         "the write reached the new layout"
     );
+    // A row holding 4-byte and CJK text, updated by clients whose sessions speak latin1
+    // and utf8 (3-byte): the copy to the new layout moves the text as stored, whatever the
+    // writer's session character set. 4243 -> order_db_19.t_order_4, on ds1.
+    let text = "😀 日本語テキスト";
+    client
+        .exec_drop(
+            "INSERT INTO t_order (order_id, user_id, status) VALUES (4243, 1, ?)",
+            (text,),
+        )
+        .await
+        .unwrap();
+    let mut ds1 = cluster.backend(1).await;
+    for names in ["latin1", "utf8"] {
+        let mut other = mysql_async::Conn::new(proxy.opts()).await.unwrap();
+        other
+            .query_drop(format!("SET NAMES {names}"))
+            .await
+            .unwrap();
+        other
+            .query_drop("UPDATE t_order SET amount = amount + 1 WHERE order_id = 4243")
+            .await
+            .unwrap();
+        let copied: Option<(String, String)> = ds1
+            .query_first("SELECT status, CAST(amount AS CHAR) FROM order_db_19.t_order_4 WHERE order_id = 4243")
+            .await
+            .unwrap();
+        let (status, _) = copied.expect("the row reached the new layout");
+        assert_eq!(status, text, "copied from a {names} session");
+    }
+    let old: Option<String> = ds0
+        .query_first("SELECT status FROM legacy.t_order WHERE order_id = 4243")
+        .await
+        .unwrap();
+    assert_eq!(old.as_deref(), Some(text));
     // A statement whose rows cannot be known before it runs is refused, with the reason.
     let err = client
         .query_drop("INSERT INTO t_order (order_id, user_id) SELECT order_id + 1, user_id FROM t_order WHERE order_id = 4242")

@@ -283,6 +283,46 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         result
     }
 
+    /// Runs a read whose rows are copied to the other layout, on the transaction's
+    /// connection to `backend`. The copy writes text as utf8mb4, so the rows must come back
+    /// as utf8mb4 whatever the client's session asked for: read under `SET NAMES latin1`,
+    /// `😀` would come back as `?` and be copied so. The connection's
+    /// `character_set_results` is set for the read and put back as it was.
+    async fn read_for_copy(
+        &mut self,
+        backend: usize,
+        sql: &str,
+    ) -> Result<(Vec<String>, Vec<Vec<Option<Vec<u8>>>>), BackendError> {
+        let mut conn: PooledConn = self.take_conn(backend).await?;
+        let result = async {
+            let (_, current) = conn
+                .query_rows_raw("SELECT @@session.character_set_results")
+                .await?;
+            let current: Option<Vec<u8>> = current
+                .into_iter()
+                .next()
+                .and_then(|row| row.into_iter().next().flatten());
+            if current.as_deref() == Some(b"utf8mb4".as_slice()) {
+                return conn.query_rows_raw(sql).await;
+            }
+            conn.execute_internal("SET character_set_results = utf8mb4")
+                .await?;
+            let rows = conn.query_rows_raw(sql).await;
+            let restore = match &current {
+                Some(name) => format!(
+                    "SET character_set_results = '{}'",
+                    String::from_utf8_lossy(name).replace('\'', "")
+                ),
+                None => "SET character_set_results = NULL".to_string(),
+            };
+            conn.execute_internal(&restore).await?;
+            rows
+        }
+        .await;
+        self.give_back(backend, conn);
+        result
+    }
+
     fn remember_keys(
         &mut self,
         migration: &Arc<ActiveMigration>,
@@ -410,7 +450,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             .map_err(DualWriteError::Router)?;
         let mut found = std::collections::BTreeMap::new();
         for target in plan.statements() {
-            let (_, rows) = self.on_conn(target.backend, &target.sql).await?;
+            let (_, rows) = self.read_for_copy(target.backend, &target.sql).await?;
             for row in rows {
                 let Some(k) = row.get(position).and_then(|v| parse_key(v.as_deref())) else {
                     continue;
