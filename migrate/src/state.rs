@@ -107,6 +107,9 @@ pub fn next(from: Option<Phase>, step: Step) -> Result<Phase, String> {
         (Some(Checked), Step::Repair) => Checked,
         (Some(CutOver), Step::Repair) => CutOver,
         (Some(Checked), Step::Fence) => Fencing,
+        // A rollback after cutover fences writes too, so that no proxy still copying the
+        // new layout's rows back overwrites what another wrote to the old one.
+        (Some(CutOver), Step::Fence) => Fencing,
         (Some(Fencing), Step::Unfence) => Checked,
         (Some(Fencing), Step::Cutover) => CutOver,
         (Some(CutOver), Step::Finish) => Finished,
@@ -169,6 +172,11 @@ mod tests {
         assert!(next(None, Step::Backfill).is_err());
         assert_eq!(
             next(Some(Phase::CutOver), Step::Rollback),
+            Ok(Phase::RolledBack)
+        );
+        assert_eq!(next(Some(Phase::CutOver), Step::Fence), Ok(Phase::Fencing));
+        assert_eq!(
+            next(Some(Phase::Fencing), Step::Rollback),
             Ok(Phase::RolledBack)
         );
         assert_eq!(

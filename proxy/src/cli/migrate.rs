@@ -301,6 +301,26 @@ pub fn rollback(args: MigrateArgs<'_>, force: bool, out: &mut impl Write) -> any
     runtime()?.block_on(async {
         let store = state_store(&plan, args.state).await?;
         refuse_with_repairs_waiting(&store, &plan.table, "rollback", force).await?;
+        let phase = store.status(&plan.table).await?.map(|s| s.phase);
+        // After cutover the new layout is the truth and every proxy copies its rows back to
+        // the old one. Proxies take up a state change up to a second apart: one still cut
+        // over would copy a stale row back over what another, already rolled back, wrote
+        // to the old layout. So writes are fenced first, everywhere, until every proxy has
+        // seen the fence and finished its copies; then the old layout takes over.
+        if phase == Some(shardgate_migrate::Phase::CutOver) {
+            store.advance(&plan.table, Step::Fence, None).await?;
+            writeln!(
+                out,
+                "writes to `{}` are fenced for the rollback",
+                plan.table
+            )?;
+        }
+        if matches!(
+            phase,
+            Some(shardgate_migrate::Phase::CutOver | shardgate_migrate::Phase::Fencing)
+        ) {
+            tokio::time::sleep(super::migrate_cutover::FENCE_SETTLE).await;
+        }
         let status = store.advance(&plan.table, Step::Rollback, None).await?;
         writeln!(out, "{}", serde_json::to_string(&status)?)?;
         store.close().await;

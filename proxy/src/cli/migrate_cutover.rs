@@ -13,7 +13,7 @@ use super::migrate::{load, runtime, state_store, MigrateArgs};
 
 /// How long the proxies get to see the fence (they read the state every second) and to
 /// finish the writes they had begun.
-const FENCE_SETTLE: Duration = Duration::from_millis(2500);
+pub(super) const FENCE_SETTLE: Duration = Duration::from_millis(2500);
 
 /// Cutover: refused unless the last check was clean and the repair log is empty. Fences
 /// writes to the table, checks it once more (repairing what a write in flight left behind),

@@ -123,9 +123,26 @@ impl ActiveMigration {
     /// Makes the following layout hold `rows`. A failure is written to the repair log
     /// (and, should that fail too, to the proxy's log): the client's write stands, since the
     /// source of truth has it, and check and repair mend the follower before cutover.
-    pub async fn follow(&self, rows: &[KeyedRow]) {
-        let Some(writer) = self.follower() else {
+    ///
+    /// `by_target`: the rows were written with the new layout as the source of truth, so
+    /// they go to the old one. The direction is the one the rows were written in, never the
+    /// phase now: a cutover or a rollback's fence may have begun since, and copying the
+    /// new layout's rows to the new layout (waiting on their own locks) would leave the old
+    /// one without them.
+    pub async fn follow(&self, rows: &[KeyedRow], by_target: bool) {
+        // Nothing follows into a layout the migration has left for good.
+        let abandoned = match self.phase() {
+            Phase::Finished => by_target,
+            Phase::RolledBack => !by_target,
+            _ => false,
+        };
+        if abandoned {
             return;
+        }
+        let writer = if by_target {
+            &self.to_source
+        } else {
+            &self.to_target
         };
         if let Err(e) = writer.apply(rows).await {
             let keys: Vec<i64> = rows.iter().map(|(k, _)| *k).collect();

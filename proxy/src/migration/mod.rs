@@ -202,6 +202,11 @@ impl MigrationWatch {
             let name = row.table.to_ascii_lowercase();
             let relevant = row.phase.dual_writes() || row.phase == Phase::Finished;
             if !relevant || self.topology.table(&row.table).is_none() {
+                // Rolled back: writes waiting at its fence look again and go by the old
+                // layout alone.
+                if let Some(m) = known.get(&name) {
+                    m.set_phase(row.phase);
+                }
                 continue;
             }
             let migration = match known.get(&name) {

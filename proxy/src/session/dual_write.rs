@@ -92,7 +92,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             .any(|p| p.migration.table().eq_ignore_ascii_case(migration.table()))
         {
             let message = format!(
-                "shardgate: `{}` is being cut over to its new layout; this transaction wrote it by the old one and was rolled back, retry it",
+                "shardgate: `{}` is switching layouts (cutover or rollback); this transaction wrote it by the layout it leaves and was rolled back, retry it",
                 migration.table()
             );
             self.abort_transaction(&message).await?;
@@ -102,7 +102,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         while migration.phase() == Phase::Fencing {
             if start.elapsed() > FENCE_WAIT {
                 let message = format!(
-                    "shardgate: writes to `{}` are fenced for its cutover, and the fence outlasted {} s; retry",
+                    "shardgate: writes to `{}` are fenced while it switches layouts, and the fence outlasted {} s; retry",
                     migration.table(),
                     FENCE_WAIT.as_secs()
                 );
@@ -391,7 +391,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                         return Err(e);
                     }
                 };
-                p.migration.follow(&rows).await;
+                p.migration.follow(&rows, p.by_target).await;
             }
         }
         if let Some(failure) = self.end_pinned("COMMIT").await {
