@@ -25,5 +25,5 @@ pub use checker::{check, CheckPosition, Checker};
 pub use error::MigrateError;
 pub use mirror::{table_columns, KeyedRow, RowWriter};
 pub use plan::{MigrationPlan, PhysicalTable, Side};
-pub use state::{next, Phase, Step};
+pub use state::{next, Phase, Step, FENCE_LEASE};
 pub use store::{Checkpoint, StateStore, Status};

@@ -8,9 +8,17 @@
 //!                              ^  (resume)                    |  ^  repair, check   |  (final check dirty:
 //!                              +------------------------------+  +------------+     |   unfence, back to Checked)
 //!  rollback: from any state before Finished ----> RolledBack
+//!            (from CutOver through Fencing: writes wait while every proxy stops copying back)
+//!  a fence whose command died lapses after FENCE_LEASE; cutover again takes it over
 //! ```
 
 use serde::{Deserialize, Serialize};
+
+/// How long a fence holds without its command renewing it. A cutover or rollback that
+/// dies (SIGKILL, a lost connection) leaves the fence up; the proxies then let writes
+/// through again by the old layout (dual-writing the new one), as before the fence: the
+/// fence only gives the final check a quiet moment, and both layouts are current under it.
+pub const FENCE_LEASE: std::time::Duration = std::time::Duration::from_secs(10);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -107,6 +115,9 @@ pub fn next(from: Option<Phase>, step: Step) -> Result<Phase, String> {
         (Some(Checked), Step::Repair) => Checked,
         (Some(CutOver), Step::Repair) => CutOver,
         (Some(Checked), Step::Fence) => Fencing,
+        // A fence whose command died (its lease lapsed, or it is still up): cutover again
+        // takes it over.
+        (Some(Fencing), Step::Fence) => Fencing,
         // A rollback after cutover fences writes too, so that no proxy still copying the
         // new layout's rows back overwrites what another wrote to the old one.
         (Some(CutOver), Step::Fence) => Fencing,

@@ -35,6 +35,8 @@ pub struct Checkpoint {
     pub done: bool,
 }
 
+/// Cheap to clone: clones share the pool.
+#[derive(Clone)]
 pub struct StateStore {
     pool: mysql_async::Pool,
     database: String,
@@ -206,6 +208,22 @@ impl StateStore {
         self.status(table)
             .await?
             .ok_or_else(|| MigrateError::Conflict(table.to_string()))
+    }
+
+    /// Renews the fence on `table` (see [`crate::FENCE_LEASE`]); false when the table is no
+    /// longer fenced.
+    pub async fn renew_fence(&self, table: &str) -> Result<bool, MigrateError> {
+        let mut conn = self.conn().await?;
+        conn.exec_drop(
+            format!(
+                "UPDATE `{}`.migrations SET updated_at = NOW(3) WHERE table_name = ? AND phase = 'fencing'",
+                self.database
+            ),
+            (table,),
+        )
+        .await
+        .map_err(|e| self.err(e))?;
+        Ok(conn.affected_rows() == 1)
     }
 
     /// Records the outcome of a check.

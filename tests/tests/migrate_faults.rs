@@ -249,3 +249,53 @@ async fn a_write_during_the_fence_waits_then_goes_by_the_new_layout() {
         .unwrap();
     assert_eq!(status.as_deref(), Some("after-finish"));
 }
+
+/// A cutover SIGKILLed with its fence up: writes wait at the fence, then go through by the
+/// old layout (the new one following) once the fence's lease lapses, instead of failing
+/// with 1205 after 30 s; cutover run again takes the fence over and completes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_cutover_lets_writes_through_after_its_lease() {
+    let setup = Setup::start().await;
+    setup.step("backfill").await.unwrap();
+    setup.step("check").await.unwrap();
+    let mut cutover = std::process::Command::new(shardgate_tests::shardgate_binary())
+        .args(setup.migration.args("cutover"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("run shardgate (cargo test --workspace builds it)");
+    while setup.phase().await != Phase::Fencing {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    cutover.kill().unwrap();
+    cutover.wait().unwrap();
+    let mut client = mysql_async::Conn::new(setup.proxy.opts()).await.unwrap();
+    client
+        .query_drop("UPDATE t_order SET status = 'after-kill' WHERE order_id = 5")
+        .await
+        .expect("the write goes through once the fence lapses");
+    let mut ds0 = setup.cluster.backend(0).await;
+    let old: Option<String> = ds0
+        .query_first("SELECT status FROM legacy.t_order WHERE order_id = 5")
+        .await
+        .unwrap();
+    assert_eq!(old.as_deref(), Some("after-kill"), "in the old layout");
+    let (server, table) = new_home(5);
+    let mut conn = setup.cluster.backend(server).await;
+    let new: Option<String> = conn
+        .query_first(format!("SELECT status FROM {table} WHERE order_id = 5"))
+        .await
+        .unwrap();
+    assert_eq!(
+        new.as_deref(),
+        Some("after-kill"),
+        "copied to the new layout"
+    );
+    assert_eq!(
+        setup.phase().await,
+        Phase::Fencing,
+        "the state still says fencing"
+    );
+    setup.step("cutover").await.unwrap();
+    assert_eq!(setup.phase().await, Phase::CutOver);
+}

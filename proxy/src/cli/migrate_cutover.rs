@@ -26,7 +26,9 @@ pub fn cutover(args: MigrateArgs<'_>, out: &mut impl Write) -> anyhow::Result<()
         let Some(status) = store.status(&plan.table).await? else {
             bail!("no migration of `{}` has started", plan.table);
         };
-        if status.phase != Phase::Checked || !status.last_check_clean {
+        // Fencing: an earlier cutover died with its fence up; this one takes it over.
+        let resumed = status.phase == Phase::Fencing;
+        if !resumed && (status.phase != Phase::Checked || !status.last_check_clean) {
             bail!(
                 "cutover refused: the last check of `{}` is not clean (phase {}); run check (and repair) first",
                 plan.table,
@@ -41,8 +43,29 @@ pub fn cutover(args: MigrateArgs<'_>, out: &mut impl Write) -> anyhow::Result<()
             );
         }
         store.advance(&plan.table, Step::Fence, None).await?;
-        writeln!(out, "writes to `{}` are fenced; final check", plan.table)?;
-        let clean = match final_check(&plan, &store).await {
+        writeln!(
+            out,
+            "writes to `{}` are fenced{}; final check",
+            plan.table,
+            if resumed { " (taken over from a cutover that stopped)" } else { "" }
+        )?;
+        // The fence holds while this command renews it: should the command die, the
+        // proxies lift it after FENCE_LEASE.
+        let renewing = tokio::spawn({
+            let store = store.clone();
+            let table = plan.table.clone();
+            async move {
+                loop {
+                    tokio::time::sleep(shardgate_migrate::FENCE_LEASE / 4).await;
+                    if !matches!(store.renew_fence(&table).await, Ok(true)) {
+                        break;
+                    }
+                }
+            }
+        });
+        let checked = final_check(&plan, &store).await;
+        renewing.abort();
+        let clean = match checked {
             Ok(clean) => clean,
             Err(e) => {
                 // Never leave the fence up: writes would wait and fail.

@@ -81,6 +81,20 @@ struct StateRow {
     phase: Phase,
     from: String,
     to: String,
+    /// A fence not renewed within [`shardgate_migrate::FENCE_LEASE`]: its command died.
+    fence_lapsed: bool,
+}
+
+impl StateRow {
+    /// The phase the proxy acts on: a lapsed fence is lifted, and writes go by the old
+    /// layout with the new one following, as before the fence (both were current under it).
+    fn effective_phase(&self) -> Phase {
+        if self.phase == Phase::Fencing && self.fence_lapsed {
+            Phase::Checked
+        } else {
+            self.phase
+        }
+    }
 }
 
 impl MigrationWatch {
@@ -198,7 +212,11 @@ impl MigrationWatch {
         };
         let mut next = HashMap::new();
         let mut refused = HashMap::new();
-        for row in rows {
+        for mut row in rows {
+            if row.fence_lapsed && row.phase == Phase::Fencing {
+                tracing::warn!(table = %row.table, "the migration's fence lapsed (its command stopped renewing it): writes go on by the old layout; run cutover (or rollback) again");
+            }
+            row.phase = row.effective_phase();
             let name = row.table.to_ascii_lowercase();
             let relevant = row.phase.dual_writes() || row.phase == Phase::Finished;
             if !relevant || self.topology.table(&row.table).is_none() {
@@ -295,12 +313,18 @@ impl MigrationWatch {
     }
 }
 
+/// table, phase, from config, to config, fence lapsed (0 or 1).
+type StateColumns = (String, String, String, String, i64);
+
 /// Every row of the state table. No state table means no migration.
 async fn read_state(pool: &mysql_async::Pool) -> Result<Vec<StateRow>, mysql_async::Error> {
     let mut conn = pool.get_conn().await?;
-    let rows: Result<Vec<(String, String, String, String)>, _> = conn
+    let lease_us = shardgate_migrate::FENCE_LEASE.as_micros();
+    let rows: Result<Vec<StateColumns>, _> = conn
         .query(format!(
-            "SELECT table_name, phase, from_config, to_config FROM `{STATE_DATABASE}`.migrations"
+            "SELECT table_name, phase, from_config, to_config, \
+             TIMESTAMPDIFF(MICROSECOND, updated_at, NOW(3)) > {lease_us} \
+             FROM `{STATE_DATABASE}`.migrations"
         ))
         .await;
     let rows = match rows {
@@ -311,12 +335,13 @@ async fn read_state(pool: &mysql_async::Pool) -> Result<Vec<StateRow>, mysql_asy
     };
     Ok(rows
         .into_iter()
-        .filter_map(|(table, phase, from, to)| {
+        .filter_map(|(table, phase, from, to, lapsed)| {
             Some(StateRow {
                 table,
                 phase: Phase::parse(&phase)?,
                 from,
                 to,
+                fence_lapsed: lapsed != 0,
             })
         })
         .collect())
