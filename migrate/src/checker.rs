@@ -8,8 +8,8 @@ use std::collections::BTreeSet;
 
 use crate::backfill::pools;
 use crate::check::{
-    buckets, each_table, int, locked_row_sums, row_checksum, unsigned, Buckets, Reading,
-    BUCKETS_PER_QUERY, DUPLICATED,
+    bounded_ranges, buckets, each_table, int, locked_row_sums, row_checksum, unsigned, Buckets,
+    Reading, BUCKETS_PER_QUERY, DUPLICATED, LOCKED_ROWS,
 };
 use crate::plan::MigrationPlan;
 use crate::{CheckOptions, CheckReport, MigrateError};
@@ -213,11 +213,12 @@ impl<'a> Checker<'a> {
                 .collect();
             let (s, t) = self.both_buckets(&ranges).await;
             let (s, t) = (s?, t?);
-            let still: Vec<(i64, i64)> = batch
+            // Each still-differing range with its source row count (from this pass).
+            let still: Vec<((i64, i64), u64)> = batch
                 .iter()
                 .zip(&ranges)
                 .filter(|(b, _)| s.get(b) != t.get(b))
-                .map(|(_, r)| *r)
+                .map(|(b, r)| (*r, s.get(b).map_or(0, |c| c.0)))
                 .collect();
             if still.is_empty() {
                 continue;
@@ -229,30 +230,74 @@ impl<'a> Checker<'a> {
                 key,
                 checksum: &self.checksum,
             };
-            let (s, t) = locked_row_sums(&reading, &still).await?;
-            for (k, sum) in &s {
-                match t.get(k) {
-                    None => report.missing.push(*k),
-                    Some(&DUPLICATED) => report.duplicated.push(*k),
-                    Some(other) if other != sum => report.different.push(*k),
-                    Some(_) => {}
-                }
-            }
-            for (k, sum) in &t {
-                if !s.contains_key(k) {
-                    match *sum {
-                        DUPLICATED => report.duplicated.push(*k),
-                        _ => report.extra.push(*k),
-                    }
-                }
+            // Locked a bounded group at a time, so writers wait for one group's locks at
+            // most: small ranges together up to LOCKED_ROWS rows, a larger one cut.
+            for group in self.lock_groups(&still).await? {
+                let (s, t) = locked_row_sums(&reading, &group).await?;
+                compare_rows(&mut report, &s, &t);
             }
         }
         Ok(report)
     }
 
+    /// `ranges` (with their row counts) in groups of at most [`LOCKED_ROWS`] rows, in
+    /// order; a range larger than that is cut into pieces by its keys.
+    async fn lock_groups(
+        &self,
+        ranges: &[((i64, i64), u64)],
+    ) -> Result<Vec<Vec<(i64, i64)>>, MigrateError> {
+        let mut groups = Vec::new();
+        let mut group = Vec::new();
+        let mut rows = 0u64;
+        for &(range, count) in ranges {
+            if count > LOCKED_ROWS as u64 {
+                let pieces =
+                    bounded_ranges(&self.plan.source, &self.sources, &self.plan.key, &[range])
+                        .await?;
+                groups.extend(pieces.into_iter().map(|p| vec![p]));
+                continue;
+            }
+            if rows + count > LOCKED_ROWS as u64 && !group.is_empty() {
+                groups.push(std::mem::take(&mut group));
+                rows = 0;
+            }
+            group.push(range);
+            rows += count;
+        }
+        if !group.is_empty() {
+            groups.push(group);
+        }
+        Ok(groups)
+    }
+
     pub async fn close(self) {
         for pool in self.sources.into_iter().chain(self.targets) {
             let _ = pool.disconnect().await;
+        }
+    }
+}
+
+/// Sorts the keys of one locked piece into the report: missing, duplicated, different,
+/// extra.
+fn compare_rows(
+    report: &mut CheckReport,
+    source: &std::collections::BTreeMap<i64, u64>,
+    target: &std::collections::BTreeMap<i64, u64>,
+) {
+    for (k, sum) in source {
+        match target.get(k) {
+            None => report.missing.push(*k),
+            Some(&DUPLICATED) => report.duplicated.push(*k),
+            Some(other) if other != sum => report.different.push(*k),
+            Some(_) => {}
+        }
+    }
+    for (k, sum) in target {
+        if !source.contains_key(k) {
+            match *sum {
+                DUPLICATED => report.duplicated.push(*k),
+                _ => report.extra.push(*k),
+            }
         }
     }
 }

@@ -20,7 +20,7 @@ pub use backfill::{
     backend_opts, backfill, create_target_tables, drop_tables, BackfillOptions, Progress,
     TargetTables,
 };
-pub use check::{repair, CheckOptions, CheckReport};
+pub use check::{locked_pieces, repair, CheckOptions, CheckReport};
 pub use checker::{check, CheckPosition, Checker};
 pub use error::MigrateError;
 pub use mirror::{table_columns, KeyedRow, RowWriter};

@@ -9,8 +9,8 @@ use std::time::Duration;
 use mysql_async::prelude::Queryable;
 use shardgate_config::Topology;
 use shardgate_migrate::{
-    backend_opts, backfill, check, create_target_tables, repair, BackfillOptions, CheckOptions,
-    Checker, MigrationPlan, Phase, StateStore, Step,
+    backend_opts, backfill, check, create_target_tables, locked_pieces, repair, BackfillOptions,
+    CheckOptions, Checker, MigrationPlan, Phase, StateStore, Step,
 };
 use shardgate_tests::{legacy_source_yaml, Cluster};
 
@@ -72,6 +72,31 @@ async fn backfill_resumes_after_a_kill_and_places_every_row() {
     assert_eq!(plan.source.physical.len(), 1);
     assert_eq!(plan.target.physical.len(), 1024);
     assert!(plan.to_string().contains("1024 physical tables"), "{plan}");
+
+    // check's locked recheck takes a differing range a bounded piece at a time: the whole
+    // key space of 20,000 rows comes in pieces of at most 5,000 rows, in order, covering
+    // every row, so no writer waits on more than one piece's locks.
+    let pieces = locked_pieces(&plan.source, "order_id", &[(i64::MIN, i64::MAX)])
+        .await
+        .unwrap();
+    assert!(pieces.len() >= 4, "{} pieces", pieces.len());
+    let mut covered = 0;
+    for (i, (lo, hi)) in pieces.iter().enumerate() {
+        if i > 0 {
+            assert_eq!(*lo, pieces[i - 1].1 + 1, "pieces follow each other");
+        }
+        let rows: Option<i64> = legacy
+            .query_first(format!(
+                "SELECT COUNT(*) FROM legacy.t_order WHERE order_id BETWEEN {lo} AND {hi}"
+            ))
+            .await
+            .unwrap();
+        let rows = rows.unwrap_or(0);
+        assert!(rows <= 5000, "piece {lo}..={hi} holds {rows} rows");
+        covered += rows;
+    }
+    assert_eq!(covered, ROWS);
+    assert_eq!(pieces.last().map(|p| p.1), Some(i64::MAX));
 
     let store = Arc::new(
         StateStore::open(
