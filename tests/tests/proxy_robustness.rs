@@ -339,6 +339,41 @@ async fn big_packets_before_login_are_refused() {
     assert_eq!(one, Some(1));
 }
 
+/// The same inside TLS: after SSLRequest and the TLS handshake, a client announcing a
+/// 16 MiB packet is closed at once, never waited for.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn big_packets_before_login_are_refused_inside_tls() {
+    let dir = tempfile::tempdir().unwrap();
+    let cert =
+        rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).expect("certificate");
+    let (cert_path, key_path) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert_path, cert.cert.pem()).unwrap();
+    std::fs::write(&key_path, cert.signing_key.serialize_pem()).unwrap();
+    let tls = format!(
+        "proxy:\n  tls:\n    cert: {}\n    key: {}\n",
+        cert_path.display(),
+        key_path.display()
+    );
+    let cluster = Cluster::start_with(|yaml| yaml.push_str(&tls)).await;
+    let port = cluster.proxy.port().to_string();
+    let out = tokio::task::block_in_place(|| {
+        shardgate_tests::clients::python_script("tls_big_packet.py", &["127.0.0.1", &port])
+    });
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "closed",
+        "the proxy waited for a 16 MiB packet inside TLS"
+    );
+    let mut conn = cluster.client().await;
+    let one: Option<i64> = conn.query_first("SELECT 1").await.unwrap();
+    assert_eq!(one, Some(1));
+}
+
 /// COM_STMT_SEND_LONG_DATA is bounded: a parameter's pieces past max_allowed_packet are not
 /// kept, and the execute fails with ER_NET_PACKET_TOO_LARGE; the connection goes on, and
 /// long data within the limit still works.
