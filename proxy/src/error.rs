@@ -186,6 +186,7 @@ fn router_code(e: &RouterError) -> (u16, &'static str) {
         // Default-deny: what the planner cannot parse is not run, whether the text is wrong
         // or is MySQL the parser does not know.
         RouterError::Parse(_) => codes::ER_NOT_SUPPORTED_YET,
+        RouterError::Malformed(_) => codes::ER_PARSE_ERROR,
         RouterError::UnknownTable { .. } => codes::ER_NO_SUCH_TABLE,
         RouterError::ParamCount { .. } => codes::ER_WRONG_ARGUMENTS,
         RouterError::BadShardKey(_) => ER_NO_DEFAULT_FOR_FIELD,

@@ -13,6 +13,13 @@ pub enum RouterError {
     /// A statement the router does not route (SET, SHOW, BEGIN ...): the session handles it.
     #[error("router: `{0}` statements are not routed")]
     NotRoutable(String),
+    /// Default-deny: a statement, clause or session statement with no plan, and why
+    /// (ER_NOT_SUPPORTED_YET).
+    #[error("router: {0}")]
+    Refused(String),
+    /// A session statement that does not read as one (ER_PARSE_ERROR).
+    #[error("router: {0}")]
+    Malformed(String),
     /// A table that the logical schema does not define.
     #[error("router: table `{table}` is not in schema `{schema}`")]
     UnknownTable { table: String, schema: String },

@@ -26,6 +26,7 @@ mod mirror;
 pub mod normalize;
 pub mod params;
 pub mod plan;
+mod planner;
 mod render;
 mod router;
 mod source;
@@ -36,6 +37,7 @@ mod union;
 pub use analyze::policy::{check_information_schema, check_set_value};
 pub use bind::Params;
 pub use cache::ShapeCache;
+pub use command::SessionFacts;
 pub use error::RouterError;
 pub use keys::{KeyError, KeySource, NoKeys};
 pub use mirror::{write_keys, WriteKeys};
@@ -43,9 +45,10 @@ pub use normalize::{normalize, split_statements, Literal};
 pub use params::ParamValue;
 pub use plan::{
     AffectedRows, Aggregate, AggregateFunction, CompareOp, Derived, GroupConcat, HavingFilter,
-    HavingOperand, MergeOperator, PhysicalStatement, Plan, RouteKind, Scatter, SelectMerge,
-    SendToAll, SortKey, StatementKind, Step,
+    HavingOperand, MergeOperator, Metadata, PhysicalStatement, Plan, ProbeStep, RouteKind, Scatter,
+    SelectMerge, SendToAll, SessionOp, SortKey, StatementKind, Step,
 };
+pub use planner::PreparedCommand;
 pub use router::Router;
 pub use template::Template;
 pub use union::{combine_per_database, Combined};

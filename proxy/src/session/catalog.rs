@@ -11,16 +11,16 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use super::{Session, SessionError};
 use crate::protocol::resultset::TextResult;
 
-pub(crate) const CATALOG: &str = "shardgate_catalog";
+use shardgate_router::command::CATALOG_DATABASE as CATALOG;
 
 impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
-    pub(crate) async fn information_schema(&mut self, sql: &str) -> Result<(), SessionError> {
+    /// Runs `catalog_sql`, the planner's rewrite of an information_schema query, in the
+    /// catalog database.
+    pub(crate) async fn information_schema(
+        &mut self,
+        catalog_sql: &str,
+    ) -> Result<(), SessionError> {
         let schema = self.ctx.topology.schema.clone();
-        // Planned like any statement: information_schema tables alone, allowed functions.
-        let rewritten = match shardgate_router::command::catalog_query(sql, &schema, CATALOG) {
-            Ok(r) => r,
-            Err(e) => return self.send_router_error(&e).await,
-        };
         if let Err(e) = self.refresh_catalog().await {
             return self.send_backend_error(&e).await;
         }
@@ -28,7 +28,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             Ok(c) => c,
             Err(e) => return self.send_backend_error(&e).await,
         };
-        let answer = conn.query_with_definitions(&rewritten).await;
+        let answer = conn.query_with_definitions(catalog_sql).await;
         self.give_back_unpinned(conn);
         match answer {
             Ok((definitions, rows)) => {

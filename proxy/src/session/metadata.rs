@@ -9,12 +9,31 @@ use super::{Session, SessionError};
 use crate::protocol::codes;
 use crate::protocol::resultset::TextResult;
 use shardgate_router::command::{
-    like_match, substitute_session_values, table_in_schema, Probe, ProbeItem, SessionFacts,
-    SessionValue, Show,
+    like_match, table_in_schema, Probe, ProbeItem, SessionValue, Show,
 };
+use shardgate_router::{Metadata, ProbeStep};
 
 impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
-    pub(crate) async fn show(&mut self, show: Show, sql: &str) -> Result<(), SessionError> {
+    /// A metadata step: SHOW and DESCRIBE answered from the topology or a representative
+    /// physical table, information_schema from the catalog.
+    pub(crate) async fn metadata(&mut self, metadata: Metadata) -> Result<(), SessionError> {
+        match metadata {
+            Metadata::Show { show, sql } => self.show(show, &sql).await,
+            Metadata::InformationSchema { catalog_sql } => {
+                self.information_schema(&catalog_sql).await
+            }
+        }
+    }
+
+    /// A probe step: answered by the session, or by a key generator.
+    pub(crate) async fn probe(&mut self, probe: ProbeStep) -> Result<(), SessionError> {
+        match probe {
+            ProbeStep::Values(probe) => self.answer_probe(probe).await,
+            ProbeStep::NextVal(generator) => self.answer_nextval(&generator).await,
+        }
+    }
+
+    async fn show(&mut self, show: Show, sql: &str) -> Result<(), SessionError> {
         match show {
             Show::Databases => {
                 let result = TextResult::new(&["Database"])
@@ -141,7 +160,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     /// `SELECT DATABASE(), @@session.transaction_isolation AS iso`: each item answered from
     /// the session, server variables asked of one backend in one statement (MySQL 8 names
     /// turned into MariaDB's by the decode), all under the names the client wrote.
-    pub(crate) async fn answer_probe(&mut self, probe: Probe) -> Result<(), SessionError> {
+    async fn answer_probe(&mut self, probe: Probe) -> Result<(), SessionError> {
         match self.probe_result(&probe).await? {
             Some(result) => self.write_result(result).await,
             None => Ok(()),
@@ -197,38 +216,14 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         Ok(Some(TextResult::new(&labels).unsigned(unsigned).row(row)))
     }
 
-    /// The facts session functions inside a statement are answered with.
-    /// `with_last_insert_id`: the statement runs now (not prepared for later), so
-    /// `LAST_INSERT_ID()` has a fixed value.
-    pub(crate) fn session_facts(&self, with_last_insert_id: bool) -> SessionFacts {
-        SessionFacts {
-            database: self.state.database.clone(),
-            user: format!(
-                "{}@{}",
-                self.state.identity.user, self.state.identity.client_host
-            ),
-            current_user: format!("{}@%", self.state.identity.user),
-            connection_id: self.state.identity.connection_id,
-            last_insert_id: with_last_insert_id.then_some(self.state.last_insert_id),
-        }
-    }
-
     /// Analyzes a statement prepared for later executes; session functions in it that do
     /// not change during the session (`DATABASE()`, `USER()`) are written in.
     pub(crate) fn prepare_template(
         &self,
         sql: &str,
     ) -> Result<shardgate_router::Template, shardgate_router::RouterError> {
-        let router = self.router();
-        match router.prepare(sql) {
-            Err(e @ shardgate_router::RouterError::SessionFunction { .. }) => {
-                match substitute_session_values(sql, &self.session_facts(false)) {
-                    Some(text) => router.prepare(&text),
-                    None => Err(e),
-                }
-            }
-            other => other,
-        }
+        self.router()
+            .prepare_for_session(sql, &self.state.facts(false))
     }
 
     /// What the session knows of itself, as MySQL would answer it.

@@ -9,10 +9,9 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use shardgate_router::{ParamValue, Template};
+use shardgate_router::command::Probe;
+use shardgate_router::{ParamValue, PreparedCommand, Template};
 use tokio::io::{AsyncRead, AsyncWrite};
-
-use shardgate_router::command::{Command, Probe};
 
 use super::{Session, SessionError};
 use crate::engine::fanout::Job;
@@ -68,26 +67,13 @@ struct BoundParam {
 
 impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     pub(crate) async fn stmt_prepare(&mut self, sql: &str) -> Result<(), SessionError> {
-        match shardgate_router::command::decode(sql) {
-            command if command.is_session_statement() => {
+        let router = self.router();
+        let template = match router.plan_prepare(sql, &self.state.facts(false)) {
+            Ok(PreparedCommand::Template(t)) => t,
+            Ok(PreparedCommand::SessionStatement) => {
                 return self.prepare_session_statement(sql).await
             }
-            // A session statement that would be refused when executed is refused when
-            // prepared.
-            Command::Probe(probe) => return self.prepare_probe(probe).await,
-            Command::Refused(why) => {
-                let message = format!("shardgate: {why}");
-                return self.send_error(codes::ER_NOT_SUPPORTED_YET, &message).await;
-            }
-            Command::Malformed(why) => {
-                let message = format!("shardgate: {why}");
-                return self.send_error(codes::ER_PARSE_ERROR, &message).await;
-            }
-            _ => {}
-        }
-        let router = self.router();
-        let template = match self.prepare_template(sql) {
-            Ok(t) => Arc::new(t),
+            Ok(PreparedCommand::Probe(probe)) => return self.prepare_probe(probe).await,
             Err(e) => return self.send_router_error(&e).await,
         };
         if let Some(reason) = merge_refusal(&template, router.topology()) {
@@ -228,14 +214,6 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     /// BEGIN, COMMIT, SET ... prepared: described as taking no parameters and returning no
     /// columns, and run as text on each execute.
     async fn prepare_session_statement(&mut self, sql: &str) -> Result<(), SessionError> {
-        if shardgate_router::command::has_placeholder(sql) {
-            return self
-                .send_error(
-                    codes::ER_NOT_SUPPORTED_YET,
-                    "shardgate does not take parameters in prepared session statements",
-                )
-                .await;
-        }
         self.state.prepared.binary.next_id =
             self.state.prepared.binary.next_id.wrapping_add(1).max(1);
         let id = self.state.prepared.binary.next_id;

@@ -1,11 +1,12 @@
-//! COM_QUERY: session statements are handled here, everything else goes through the router.
+//! COM_QUERY: the planner plans the statement; session operations are applied here, metadata
+//! and probes answered by the session, physical statements run through the engine.
 
 use std::collections::BTreeMap;
 
-use crate::migration::{CutOverRouting, Lookup};
+use crate::migration::Lookup;
 use shardgate_migrate::Phase;
-use shardgate_router::command::{self, autocommit_value, Command, SetItem, SqlPrepared};
-use shardgate_router::{KeyError, Plan, RouterError};
+use shardgate_router::command::{autocommit_value, SetItem, SqlPrepared};
+use shardgate_router::{KeyError, Plan, RouterError, SessionOp, Step};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::{Session, SessionError};
@@ -20,42 +21,38 @@ use crate::protocol::codes;
 use crate::protocol::wire::OkInfo;
 
 impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
+    /// COM_QUERY: plan the statement, then run the plan.
     pub(crate) async fn com_query(&mut self, sql: &str) -> Result<(), SessionError> {
-        let command = command::decode(sql);
-        if command.clears_diagnostics() {
+        let plan = match self.plan_text(sql).await {
+            Ok(plan) => plan,
+            Err(e) => return self.send_router_error(&e).await,
+        };
+        if plan.step.clears_diagnostics() {
             self.state.diagnostics.clear();
         }
-        match command {
-            // Everything that is not a session statement is the planner's: it routes what
-            // it can, and says why it cannot.
-            Command::Statement(sql) => self.routed(sql).await,
-            Command::Set(items) => self.set_statement(items).await,
-            Command::Use(db) => self.init_db(&db).await,
-            Command::Begin(statement) => self.begin(&statement).await,
-            Command::Commit => self.commit().await,
-            Command::Rollback => {
+        self.run_planned(sql, plan).await
+    }
+
+    /// Applies a session operation to the session's state.
+    async fn session_op(&mut self, op: SessionOp) -> Result<(), SessionError> {
+        match op {
+            SessionOp::Set(items) => self.set_statement(items).await,
+            SessionOp::Use(db) => self.init_db(&db).await,
+            SessionOp::Begin(statement) => self.begin(&statement).await,
+            SessionOp::Commit => self.commit().await,
+            SessionOp::Rollback => {
                 self.state.tx.pending_keys.clear();
                 self.end_transaction("ROLLBACK").await
             }
-            Command::Savepoint(op) => self.savepoint_statement(op).await,
-            Command::Show(show) => self.show(show, sql).await,
-            Command::Prepared(SqlPrepared::Prepare { name, source }) => {
+            SessionOp::Savepoint(op) => self.savepoint_statement(op).await,
+            SessionOp::Prepared(SqlPrepared::Prepare { name, source }) => {
                 self.sql_prepare(name, source).await
             }
-            Command::Prepared(SqlPrepared::Execute { name, using }) => {
+            SessionOp::Prepared(SqlPrepared::Execute { name, using }) => {
                 self.sql_execute(name, using).await
             }
-            Command::Prepared(SqlPrepared::Deallocate { name }) => self.sql_deallocate(name).await,
-            Command::InformationSchema(sql) => self.information_schema(sql).await,
-            Command::Probe(probe) => self.answer_probe(probe).await,
-            Command::NextVal(generator) => self.answer_nextval(&generator).await,
-            Command::Refused(why) => {
-                let message = format!("shardgate: {why}");
-                self.send_error(codes::ER_NOT_SUPPORTED_YET, &message).await
-            }
-            Command::Malformed(why) => {
-                let message = format!("shardgate: {why}");
-                self.send_error(codes::ER_PARSE_ERROR, &message).await
+            SessionOp::Prepared(SqlPrepared::Deallocate { name }) => {
+                self.sql_deallocate(name).await
             }
         }
     }
@@ -157,29 +154,30 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         self.send_ok(OkInfo::default()).await
     }
 
-    /// Routes a statement and runs its plan.
+    /// Plans a statement for the backends and runs it (a prepared write on a table being
+    /// migrated, as text).
     pub(crate) async fn routed(&mut self, sql: &str) -> Result<(), SessionError> {
+        match self.plan_text(sql).await {
+            Ok(plan) => self.run_routed(sql, plan).await,
+            Err(e) => self.send_router_error(&e).await,
+        }
+    }
+
+    /// Runs a text statement's plan: a step the session answers, or physical statements.
+    async fn run_planned(&mut self, sql: &str, plan: Plan) -> Result<(), SessionError> {
+        match plan.step {
+            Step::SessionOp(op) => self.session_op(op).await,
+            Step::Metadata(metadata) => self.metadata(metadata).await,
+            Step::Probe(probe) => self.probe(probe).await,
+            step => self.run_routed(sql, Plan { step, ..plan }).await,
+        }
+    }
+
+    /// Runs physical statements on whichever layout a migration of their table says,
+    /// planned again when that moves.
+    async fn run_routed(&mut self, sql: &str, mut plan: Plan) -> Result<(), SessionError> {
         let mut settling = 0u32;
-        // The statement with the session's answers to DATABASE(), USER() ... written in,
-        // once the planner has asked for them.
-        let mut with_session_values: Option<String> = None;
         loop {
-            let sql = with_session_values.as_deref().unwrap_or(sql);
-            let routing = self.ctx.migrations.router();
-            let plan = match self.route_text(sql, routing.as_deref()).await {
-                Ok(plan) => plan,
-                Err(e @ RouterError::SessionFunction { .. }) => {
-                    let facts = self.session_facts(true);
-                    match command::substitute_session_values(sql, &facts) {
-                        Some(text) if with_session_values.is_none() => {
-                            with_session_values = Some(text);
-                            continue;
-                        }
-                        _ => return self.send_router_error(&e).await,
-                    }
-                }
-                Err(e) => return self.send_router_error(&e).await,
-            };
             let migration = match self.migration_of(&plan) {
                 Lookup::None => return self.run_plan(plan).await,
                 Lookup::Refused(why) => {
@@ -189,8 +187,10 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             };
             // The phase and the routing change one after the other: route again until
             // they agree.
-            let by_target = routing
-                .as_ref()
+            let by_target = self
+                .ctx
+                .migrations
+                .router()
                 .is_some_and(|r| r.covers(migration.table()));
             if by_target != migration.routes_by_target() && !migration.unroutable() {
                 settling += 1;
@@ -202,46 +202,51 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                     return self.send_error(codes::ER_LOCK_DEADLOCK, &why).await;
                 }
                 tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-                continue;
+            } else {
+                match migration.phase() {
+                    // Finished: the new layout alone, nothing follows.
+                    Phase::Finished if !migration.unroutable() => return self.run_plan(plan).await,
+                    Phase::Fencing => {}
+                    _ => return self.dual_write(sql, plan, migration).await,
+                }
+                // A cutover's fence: wait, then route again, by whichever layout won.
+                if !self.wait_at_fence(&migration).await? {
+                    return Ok(());
+                }
             }
-            match migration.phase() {
-                // Finished: the new layout alone, nothing follows.
-                Phase::Finished if !migration.unroutable() => return self.run_plan(plan).await,
-                Phase::Fencing => {}
-                _ => return self.dual_write(sql, plan, migration).await,
-            }
-            // A cutover's fence: wait, then route again, by whichever layout won.
-            if !self.wait_at_fence(&migration).await? {
-                return Ok(());
-            }
+            plan = match self.plan_text(sql).await {
+                Ok(plan) => plan,
+                Err(e) => return self.send_router_error(&e).await,
+            };
         }
     }
 
-    /// Routes a text statement, with generated keys where its INSERT rows need them.
-    async fn route_text(
-        &mut self,
-        sql: &str,
-        routing: Option<&CutOverRouting>,
-    ) -> Result<Plan, RouterError> {
+    /// Plans a text statement against the routing in force (a migration's cutover may
+    /// route its table by the new layout), with generated keys where its INSERT rows need
+    /// them.
+    async fn plan_text(&mut self, sql: &str) -> Result<Plan, RouterError> {
         let ctx = self.ctx.clone();
-        let router = routing.map_or(&ctx.router, |r| &r.router);
-        let mut routed = router.route_with_keys(sql, &mut self.cache, &mut ctx.keys.source());
-        if let Err(RouterError::Keys(KeyError::NotReady { generator, count })) = &routed {
+        let routing = ctx.migrations.router();
+        let router = routing.as_ref().map_or(&ctx.router, |r| &r.router);
+        let facts = self.state.facts(true);
+        let mut planned = router.plan(sql, &mut self.cache, &mut ctx.keys.source(), &facts);
+        if let Err(RouterError::Keys(KeyError::NotReady { generator, count })) = &planned {
             // A generator that must wait (a segment loading, a lease being taken): wait for
-            // the ids, then route again with them.
-            routed = match ctx.keys.take(generator, *count).await {
-                Ok(ids) => router.route_with_keys(
+            // the ids, then plan again with them.
+            planned = match ctx.keys.take(generator, *count).await {
+                Ok(ids) => router.plan(
                     sql,
                     &mut self.cache,
                     &mut TakenKeys {
                         generator: generator.clone(),
                         ids,
                     },
+                    &self.state.facts(true),
                 ),
                 Err(e) => Err(RouterError::Keys(e)),
             };
         }
-        routed
+        planned
     }
 
     pub(crate) async fn send_router_error(&mut self, e: &RouterError) -> Result<(), SessionError> {

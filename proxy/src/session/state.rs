@@ -88,6 +88,19 @@ impl SessionState {
         }
     }
 
+    /// What the planner is told of the session: the facts session functions inside a
+    /// statement are answered with. `with_last_insert_id`: the statement runs now (not
+    /// prepared for later), so `LAST_INSERT_ID()` has a fixed value.
+    pub(crate) fn facts(&self, with_last_insert_id: bool) -> shardgate_router::SessionFacts<'_> {
+        shardgate_router::SessionFacts {
+            database: self.database.as_deref(),
+            user: &self.identity.user,
+            client_host: &self.identity.client_host,
+            connection_id: self.identity.connection_id,
+            last_insert_id: with_last_insert_id.then_some(self.last_insert_id),
+        }
+    }
+
     /// Status flags for packets shardgate writes itself. `pinned` says whether backend
     /// connections are held by an open (implicit or explicit) transaction.
     pub(crate) fn status(&self, pinned: bool, more_results: bool) -> u16 {

@@ -12,6 +12,10 @@ pub fn names_information_schema(sql: &str) -> bool {
         && sql.to_ascii_uppercase().contains("INFORMATION_SCHEMA.")
 }
 
+/// The database on the first backend that holds one empty table per logical table, where
+/// `information_schema` lookups of the logical schema run.
+pub const CATALOG_DATABASE: &str = "shardgate_catalog";
+
 /// The statement to run in the catalog: the logical schema's name, where the statement
 /// names it as a string (`'shop'`) or as `DATABASE()`, swapped for the catalog's. Planned
 /// like any statement first: `information_schema` tables alone, allowed functions.

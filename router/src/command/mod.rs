@@ -1,9 +1,8 @@
 //! Command decode: what a COM_QUERY statement asks of shardgate, read before anything runs.
-//! The session matches on the [`Command`] and never reads SQL text itself: statements that
-//! change or read session state become typed session operations, metadata questions become
-//! [`Show`]s and [`Probe`]s, and everything else is a [`Command::Statement`] for the planner
-//! (`Router::route`), which plans it or refuses it. A session statement this module cannot
-//! read is refused here, with the reason.
+//! The planner (`Router::plan`) turns the [`Command`] into a plan: statements that change
+//! or read session state become session operations, metadata questions [`Show`]s and
+//! [`Probe`]s, and a [`Command::Statement`] is parsed and analyzed, or refused. A session
+//! statement this module cannot read is refused here, with the reason.
 
 mod catalog;
 mod lex;
@@ -14,7 +13,7 @@ mod set;
 mod show;
 mod sql_prepare;
 
-pub use catalog::catalog_query;
+pub use catalog::{catalog_query, CATALOG_DATABASE};
 pub use lex::{has_placeholder, leading_keyword};
 pub use probe::{Probe, ProbeItem, SessionValue};
 pub use savepoint::SavepointOp;
@@ -67,20 +66,6 @@ impl Command<'_> {
                 | Command::Rollback
                 | Command::Savepoint(_)
         )
-    }
-}
-
-impl Command<'_> {
-    /// Whether the statement starts a new diagnostics area (MySQL resets the list of
-    /// warnings for each statement that uses tables; SHOW WARNINGS, `@@warning_count`
-    /// probes and session statements read or keep it).
-    pub fn clears_diagnostics(&self) -> bool {
-        matches!(
-            self,
-            Command::Statement(_)
-                | Command::InformationSchema(_)
-                | Command::Prepared(SqlPrepared::Execute { .. })
-        ) || matches!(self, Command::Show(show) if !matches!(show, Show::Diagnostics { .. }))
     }
 }
 

@@ -4,7 +4,8 @@ use std::fmt;
 
 use shardgate_config::Topology;
 
-use super::{AffectedRows, Plan, RouteKind, SelectMerge, Step};
+use super::{AffectedRows, Metadata, Plan, ProbeStep, RouteKind, SelectMerge, SessionOp, Step};
+use crate::command::{SavepointOp, Show, SqlPrepared};
 use crate::union::combine_per_database;
 
 /// One operator of a scatter's merge, in the order rows pass through them. The first reads
@@ -153,6 +154,7 @@ impl fmt::Display for Explain<'_> {
             RouteKind::Direct => "direct",
             RouteKind::Scatter => "scatter",
             RouteKind::Broadcast => "broadcast",
+            RouteKind::Session => "session",
         };
         let count = self.plan.statements().len();
         write!(f, "route: {route}, {count} statement(s); step: ")?;
@@ -162,6 +164,23 @@ impl fmt::Display for Explain<'_> {
                 AffectedRows::Sum => write!(f, "send to all, sum affected rows"),
                 AffectedRows::OneCopy => write!(f, "send to all, affected rows of one copy"),
             },
+            Step::SessionOp(op) => write!(f, "session operation ({})", op_name(op)),
+            Step::Metadata(Metadata::Show { show, .. }) => {
+                write!(f, "metadata ({})", show_name(show))
+            }
+            Step::Metadata(Metadata::InformationSchema { catalog_sql }) => {
+                write!(
+                    f,
+                    "metadata (information_schema, in the catalog: {catalog_sql})"
+                )
+            }
+            Step::Probe(ProbeStep::Values(p)) => {
+                let labels: Vec<&str> = p.items.iter().map(|(l, _)| l.as_str()).collect();
+                write!(f, "probe, answered by the session ({})", labels.join(", "))
+            }
+            Step::Probe(ProbeStep::NextVal(g)) => {
+                write!(f, "probe, answered by the proxy (next id of `{g}`)")
+            }
             Step::Scatter(s) => {
                 let combined = combine_per_database(
                     s.statements.clone(),
@@ -182,5 +201,33 @@ impl fmt::Display for Explain<'_> {
                 )
             }
         }
+    }
+}
+
+fn op_name(op: &SessionOp) -> &'static str {
+    match op {
+        SessionOp::Set(_) => "SET",
+        SessionOp::Use(_) => "USE",
+        SessionOp::Begin(_) => "BEGIN",
+        SessionOp::Commit => "COMMIT",
+        SessionOp::Rollback => "ROLLBACK",
+        SessionOp::Savepoint(SavepointOp::Set(_)) => "SAVEPOINT",
+        SessionOp::Savepoint(SavepointOp::RollbackTo(_)) => "ROLLBACK TO SAVEPOINT",
+        SessionOp::Savepoint(SavepointOp::Release(_)) => "RELEASE SAVEPOINT",
+        SessionOp::Prepared(SqlPrepared::Prepare { .. }) => "PREPARE",
+        SessionOp::Prepared(SqlPrepared::Execute { .. }) => "EXECUTE",
+        SessionOp::Prepared(SqlPrepared::Deallocate { .. }) => "DEALLOCATE PREPARE",
+    }
+}
+
+fn show_name(show: &Show) -> &'static str {
+    match show {
+        Show::Databases => "SHOW DATABASES, from the topology",
+        Show::Tables { .. } => "SHOW TABLES, from the topology",
+        Show::Columns { .. } => "columns of a representative physical table",
+        Show::Index { .. } => "indexes of a representative physical table",
+        Show::CreateTable { .. } => "CREATE TABLE of a representative physical table",
+        Show::Diagnostics { .. } => "the last statement's warnings, from the session",
+        Show::Server => "server facts, from a backend off the transaction",
     }
 }

@@ -2,14 +2,16 @@
 //! physical statements run — [`Step::Route`] (one statement, its answer relayed),
 //! [`Step::Scatter`] (a SELECT on many tables, merged) or [`Step::SendToAll`] (a write or
 //! DDL on many tables, one OK) — and a scatter's [`SelectMerge`] holds the merge operators
-//! over its shard results ([`SelectMerge::operators`]). Session statements, metadata and
-//! probes are planned as [`crate::command::Command`]s.
+//! over its shard results ([`SelectMerge::operators`]) — or the session answers the
+//! command itself: [`Step::SessionOp`], [`Step::Metadata`], [`Step::Probe`].
 
 mod explain;
 mod merge;
+mod session;
 
 pub use explain::{Explain, MergeOperator};
 pub use merge::*;
+pub use session::{Metadata, ProbeStep, SessionOp};
 
 use shardgate_config::{BackendId, DatabaseId};
 
@@ -22,11 +24,20 @@ pub enum StatementKind {
     Update,
     Delete,
     Ddl,
+    /// A session operation, metadata or a probe: the session answers it.
+    Session,
 }
 
 impl StatementKind {
     pub fn is_write(self) -> bool {
-        !matches!(self, StatementKind::Select)
+        matches!(
+            self,
+            StatementKind::Insert
+                | StatementKind::Replace
+                | StatementKind::Update
+                | StatementKind::Delete
+                | StatementKind::Ddl
+        )
     }
 }
 
@@ -41,6 +52,9 @@ pub enum RouteKind {
     Scatter,
     /// A broadcast write or DDL: every copy.
     Broadcast,
+    /// No physical statement of the client's: the session answers (session operations,
+    /// metadata, probes).
+    Session,
 }
 
 /// One statement for one backend. The SQL names tables fully qualified (`order_db_18.t_order_4`)
@@ -90,6 +104,14 @@ pub enum Step {
     Scatter(Scatter),
     /// A write or DDL on several tables.
     SendToAll(SendToAll),
+    /// SET, transactions, savepoints, USE, SQL PREPARE/EXECUTE/DEALLOCATE: applied to the
+    /// session's state.
+    SessionOp(SessionOp),
+    /// SHOW, DESCRIBE, information_schema: answered from the topology or by a backend, off
+    /// the transaction's connection.
+    Metadata(Metadata),
+    /// DATABASE(), USER(), @@variables, NEXTVAL: answered by the session.
+    Probe(ProbeStep),
 }
 
 impl Step {
@@ -127,6 +149,27 @@ impl Step {
             Step::Route(one) => std::slice::from_ref(one),
             Step::Scatter(s) => &s.statements,
             Step::SendToAll(s) => &s.statements,
+            Step::SessionOp(_) | Step::Metadata(_) | Step::Probe(_) => &[],
+        }
+    }
+
+    /// Whether the step starts a new diagnostics area: MySQL clears the list of warnings
+    /// for each statement that uses tables; SHOW WARNINGS, `@@warning_count` probes and
+    /// session statements read or keep it.
+    pub fn clears_diagnostics(&self) -> bool {
+        match self {
+            Step::Route(_) | Step::Scatter(_) | Step::SendToAll(_) => true,
+            Step::SessionOp(op) => {
+                matches!(
+                    op,
+                    SessionOp::Prepared(crate::command::SqlPrepared::Execute { .. })
+                )
+            }
+            Step::Metadata(Metadata::Show { show, .. }) => {
+                !matches!(show, crate::command::Show::Diagnostics { .. })
+            }
+            Step::Metadata(Metadata::InformationSchema { .. }) => true,
+            Step::Probe(_) => false,
         }
     }
 }
@@ -146,6 +189,17 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// A plan the session answers itself: no physical statement of the client's.
+    pub fn session(step: Step) -> Plan {
+        Plan {
+            kind: StatementKind::Session,
+            route: RouteKind::Session,
+            step,
+            generated_keys: Vec::new(),
+            tables: Vec::new(),
+        }
+    }
+
     /// The physical statements, in target order.
     pub fn statements(&self) -> &[PhysicalStatement] {
         self.step.statements()

@@ -1,0 +1,56 @@
+//! The steps the proxy answers without running the client's statement on a backend as
+//! written: session operations, metadata and probes. The planner makes them from the
+//! decoded [`Command`](crate::command::Command); the session applies them to its state.
+
+use crate::command::{Probe, SavepointOp, SetItem, Show, SqlPrepared};
+
+/// A statement that changes the session's state. The session keeps it and replays it on
+/// each backend connection as that connection joins (SET, the transaction's opening
+/// statement, savepoints), so a pooled connection never carries it to another client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SessionOp {
+    /// SET: the settings it makes, each checked.
+    Set(Vec<SetItem>),
+    /// USE db (unquoted).
+    Use(String),
+    /// BEGIN / START TRANSACTION: the statement that opens it on each backend.
+    Begin(String),
+    Commit,
+    Rollback,
+    Savepoint(SavepointOp),
+    /// PREPARE / EXECUTE / DEALLOCATE PREPARE as SQL.
+    Prepared(SqlPrepared),
+}
+
+/// A question about the logical schema or the server. Never answered on a transaction's
+/// pinned connection: a catalog statement there would commit the transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Metadata {
+    /// SHOW, DESC, DESCRIBE. A [`Show::Server`] is run as [`Metadata::server_sql`] says.
+    Show { show: Show, sql: String },
+    /// A SELECT over `information_schema`, rewritten to run in the catalog database
+    /// ([`crate::command::CATALOG_DATABASE`]).
+    InformationSchema { catalog_sql: String },
+}
+
+impl Metadata {
+    /// The text a backend runs for a SHOW of server-wide facts.
+    pub fn server_sql(&self) -> Option<&str> {
+        match self {
+            Metadata::Show {
+                show: Show::Server,
+                sql,
+            } => Some(sql),
+            _ => None,
+        }
+    }
+}
+
+/// A question the session answers from what it knows, or the proxy from its generators.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProbeStep {
+    /// `SELECT DATABASE(), USER(), @@var ...`.
+    Values(Probe),
+    /// `SELECT NEXTVAL('generator')`.
+    NextVal(String),
+}
