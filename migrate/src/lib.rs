@@ -13,6 +13,7 @@ mod error;
 mod mirror;
 mod placement;
 mod plan;
+mod registry;
 mod state;
 mod store;
 
@@ -25,5 +26,8 @@ pub use checker::{check, CheckPosition, Checker};
 pub use error::MigrateError;
 pub use mirror::{table_columns, KeyedRow, RowWriter};
 pub use plan::{MigrationPlan, PhysicalTable, Side};
+pub use registry::{
+    heartbeat, registry_ddl, unregister, Ack, ProxyAcks, ACK_WAIT, PROXY_LEASE, STATE_POLL,
+};
 pub use state::{next, Phase, Step, FENCE_LEASE};
 pub use store::{Checkpoint, StateStore, Status};

@@ -3,7 +3,9 @@
 //!   two processes cannot both move it), the two configs, and the last check's outcome;
 //! - `migration_checkpoints`: how far the backfill got in each source physical table;
 //! - `migration_repair_log`: keys a write reached the source with but not the target;
-//! - `migration_check_progress`: where an interrupted check resumes.
+//! - `migration_check_progress`: where an interrupted check resumes;
+//! - `migration_proxies`, `migration_acks`: the live proxies and what each acknowledged
+//!   (`registry`).
 
 use mysql_async::prelude::Queryable;
 use serde::Serialize;
@@ -82,17 +84,25 @@ impl StateStore {
                 "CREATE TABLE IF NOT EXISTS `{db}`.migration_check_progress (table_name VARCHAR(128) NOT NULL PRIMARY KEY, \
                  width BIGINT NOT NULL, next_key BIGINT NOT NULL, found BIGINT NOT NULL) ENGINE = InnoDB"
             ),
-        ] {
+        ]
+        .into_iter()
+        .chain(crate::registry::registry_ddl(db))
+        {
             conn.query_drop(sql).await.map_err(|e| store.err(e))?;
         }
         Ok(store)
     }
 
-    fn err(&self, e: impl std::fmt::Display) -> MigrateError {
+    /// The database the state tables live in.
+    pub(crate) fn database(&self) -> &str {
+        &self.database
+    }
+
+    pub(crate) fn err(&self, e: impl std::fmt::Display) -> MigrateError {
         MigrateError::backend(&self.backend, e)
     }
 
-    async fn conn(&self) -> Result<mysql_async::Conn, MigrateError> {
+    pub(crate) async fn conn(&self) -> Result<mysql_async::Conn, MigrateError> {
         self.pool.get_conn().await.map_err(|e| self.err(e))
     }
 

@@ -1,7 +1,9 @@
 //! A rollback after cutover with two proxies, each with a client incrementing the same row:
 //! the proxies take up the rollback up to a second apart, and without a fence the one still
 //! cut over copied its stale row back over the old table, losing increments the other had
-//! acknowledged. Five rounds in one test: the loss was timing-dependent.
+//! acknowledged. Five rounds in one test: the loss was timing-dependent. And every switch
+//! waits for every live proxy's acknowledgment (a stuck one holds it; a dead one is dropped
+//! when its heartbeat lapses).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -61,7 +63,7 @@ async fn a_rollback_under_writers_on_two_proxies_loses_nothing() {
             start.push("--reuse-targets".into());
         }
         step(start).await.unwrap();
-        tokio::time::sleep(Duration::from_millis(1500)).await;
+        // No pause: backfill waits until every live proxy acknowledged dual-write.
         step(migration.args("backfill")).await.unwrap();
         assert!(
             tokio::task::block_in_place(|| migration.check_until_clean()),
@@ -117,4 +119,129 @@ async fn a_rollback_under_writers_on_two_proxies_loses_nothing() {
     for p in proxies {
         p.stop().await;
     }
+}
+
+/// Keeps a registry row for a proxy that is alive (its heartbeat renewed) but never
+/// acknowledges anything, until `stop`.
+async fn stuck_proxy(mut conn: mysql_async::Conn, stop: Arc<AtomicBool>) {
+    while !stop.load(Ordering::Relaxed) {
+        conn.query_drop(
+            "INSERT INTO shardgate_meta.migration_proxies (proxy_id, heartbeat_at) \
+             VALUES ('stuck-proxy', NOW(3)) ON DUPLICATE KEY UPDATE heartbeat_at = NOW(3)",
+        )
+        .await
+        .unwrap();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_switch_waits_for_every_live_proxy() {
+    let cluster = Cluster::start().await;
+    create_legacy(&cluster, 300).await;
+    let source_yaml = legacy_source_yaml(&cluster);
+    let migration = Migration::new(&source_yaml, &orders_target_yaml(&cluster));
+    let proxy = ProxyHandle::start(Arc::new(proxy_topology(&source_yaml))).await;
+    let step = |args: Vec<String>| async move {
+        tokio::task::spawn_blocking(move || run_cli(&args))
+            .await
+            .unwrap()
+    };
+    let mut legacy = cluster.backend(0).await;
+
+    // A writer inserts new rows from before `start` to after `backfill`, with no pause
+    // between the steps: the backfill waits until the proxies dual-write, so the first
+    // check finds every row in place.
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = tokio::spawn({
+        let (opts, stop) = (proxy.opts(), stop.clone());
+        async move {
+            let mut conn = mysql_async::Conn::new(opts).await.unwrap();
+            let mut key = 100_000;
+            let mut written = 0;
+            while !stop.load(Ordering::Relaxed) {
+                key += 1;
+                if conn
+                    .query_drop(format!(
+                        "INSERT INTO t_order (order_id, user_id, status, amount) VALUES ({key}, 1, 'new', 1.00)"
+                    ))
+                    .await
+                    .is_ok()
+                {
+                    written += 1;
+                }
+            }
+            written
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    step(migration.args("start")).await.unwrap();
+    step(migration.args("backfill")).await.unwrap();
+    stop.store(true, Ordering::Relaxed);
+    let written = writer.await.unwrap();
+    assert!(written > 0, "the writer wrote nothing");
+    // Both proxies (the cluster's and this one) are registered and acknowledged.
+    let acked: Vec<(String, String)> = legacy
+        .query(
+            "SELECT a.proxy_id, a.phase FROM shardgate_meta.migration_acks a \
+             JOIN shardgate_meta.migration_proxies p USING (proxy_id) \
+             WHERE a.table_name = 't_order' AND p.heartbeat_at > NOW(3) - INTERVAL 5 SECOND",
+        )
+        .await
+        .unwrap();
+    assert!(acked.len() >= 2, "acknowledgments: {acked:?}");
+    step(migration.args("check"))
+        .await
+        .expect("the first check after backfill is clean");
+
+    // A proxy alive but stuck: the cutover waits for it, then gives up, naming it, and
+    // lifts the fence.
+    let stuck = Arc::new(AtomicBool::new(false));
+    let heartbeat = tokio::spawn(stuck_proxy(cluster.backend(0).await, stuck.clone()));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let refused = step(migration.args("cutover"))
+        .await
+        .expect_err("cutover must wait for the stuck proxy");
+    let message = format!("{refused:#}");
+    assert!(
+        message.contains("stuck-proxy") && message.contains("did not acknowledge"),
+        "{message}"
+    );
+    let phase: Option<String> = legacy
+        .query_first("SELECT phase FROM shardgate_meta.migrations WHERE table_name = 't_order'")
+        .await
+        .unwrap();
+    assert_eq!(phase.as_deref(), Some("checked"), "the fence was lifted");
+    let mut client = mysql_async::Conn::new(proxy.opts()).await.unwrap();
+    client
+        .query_drop("UPDATE t_order SET user_id = 2 WHERE order_id = 5")
+        .await
+        .expect("writes go on after the abandoned cutover");
+
+    // The stuck proxy stops renewing its heartbeat (it died): the next cutover drops it
+    // once its lease lapses, and goes through.
+    stuck.store(true, Ordering::Relaxed);
+    heartbeat.await.unwrap();
+    step(migration.args("cutover"))
+        .await
+        .expect("cutover once the dead proxy's lease lapsed");
+    step(migration.args("rollback")).await.expect("rollback");
+    let phase: Option<String> = legacy
+        .query_first("SELECT phase FROM shardgate_meta.migrations WHERE table_name = 't_order'")
+        .await
+        .unwrap();
+    assert_eq!(phase.as_deref(), Some("rolled_back"));
+    drop(client);
+    proxy.stop().await;
+    // A proxy that stops leaves the registry: no step waits for it.
+    let left: Option<u64> = legacy
+        .query_first(
+            "SELECT COUNT(*) FROM shardgate_meta.migration_proxies WHERE proxy_id LIKE '%pid%'",
+        )
+        .await
+        .unwrap();
+    assert!(
+        left.is_some_and(|n| n <= 1),
+        "{left:?} proxies still registered"
+    );
 }

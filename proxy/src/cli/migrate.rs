@@ -158,7 +158,17 @@ pub fn run_backfill(args: MigrateArgs<'_>, out: &mut impl Write) -> anyhow::Resu
     let (plan, _, _) = load(&args)?;
     runtime()?.block_on(async {
         let store = state_store(&plan, args.state).await?;
-        store.advance(&plan.table, Step::Backfill, None).await?;
+        let status = store.advance(&plan.table, Step::Backfill, None).await?;
+        // Rows a proxy writes without dual-writing them would be missing from the copy.
+        super::migrate_cutover::await_proxies(
+            &store,
+            &plan.table,
+            status.version,
+            "dual-write",
+            |p| p.dual_writes(),
+            out,
+        )
+        .await?;
         let estimate = estimate_rows(&plan).await.unwrap_or(0);
         let bar = ProgressBar::new(estimate.max(1));
         bar.set_style(
@@ -307,21 +317,51 @@ pub fn rollback(args: MigrateArgs<'_>, force: bool, out: &mut impl Write) -> any
         // over would copy a stale row back over what another, already rolled back, wrote
         // to the old layout. So writes are fenced first, everywhere, until every proxy has
         // seen the fence and finished its copies; then the old layout takes over.
+        let mut fence_version = None;
         if phase == Some(shardgate_migrate::Phase::CutOver) {
-            store.advance(&plan.table, Step::Fence, None).await?;
+            let fenced = store.advance(&plan.table, Step::Fence, None).await?;
+            fence_version = Some(fenced.version);
             writeln!(
                 out,
                 "writes to `{}` are fenced for the rollback",
                 plan.table
             )?;
+        } else if phase == Some(shardgate_migrate::Phase::Fencing) {
+            fence_version = store.status(&plan.table).await?.map(|s| s.version);
         }
-        if matches!(
-            phase,
-            Some(shardgate_migrate::Phase::CutOver | shardgate_migrate::Phase::Fencing)
-        ) {
-            tokio::time::sleep(super::migrate_cutover::FENCE_SETTLE).await;
+        if let Some(version) = fence_version {
+            super::migrate_cutover::await_proxies(
+                &store,
+                &plan.table,
+                version,
+                "the fence",
+                |p| p == shardgate_migrate::Phase::Fencing,
+                out,
+            )
+            .await
+            .map_err(|e| {
+                e.context(format!(
+                    "rollback not done: `{}` stays fenced until the fence lapses ({} s), then writes go on by the old layout with the new one following; run rollback again",
+                    plan.table,
+                    shardgate_migrate::FENCE_LEASE.as_secs()
+                ))
+            })?;
         }
         let status = store.advance(&plan.table, Step::Rollback, None).await?;
+        // Done already: each proxy goes by the old layout as it reads the state. Saying
+        // when they all have lets the operator know writes flow again everywhere.
+        if let Err(e) = super::migrate_cutover::await_proxies(
+            &store,
+            &plan.table,
+            status.version,
+            "the rollback",
+            |p| p == shardgate_migrate::Phase::RolledBack,
+            out,
+        )
+        .await
+        {
+            writeln!(out, "rolled back; not every proxy acknowledged it yet: {e:#}")?;
+        }
         writeln!(out, "{}", serde_json::to_string(&status)?)?;
         store.close().await;
         Ok(())

@@ -2,7 +2,6 @@
 //! writing the old one.
 
 use std::io::Write;
-use std::time::Duration;
 
 use anyhow::bail;
 use shardgate_migrate::{
@@ -11,9 +10,25 @@ use shardgate_migrate::{
 
 use super::migrate::{load, runtime, state_store, MigrateArgs};
 
-/// How long the proxies get to see the fence (they read the state every second) and to
-/// finish the writes they had begun.
-pub(super) const FENCE_SETTLE: Duration = Duration::from_millis(2500);
+/// Waits until every live proxy acts on `table`'s state `version` in a phase `accept`
+/// takes (and has finished the writes it began before), and says how many did.
+pub(super) async fn await_proxies(
+    store: &StateStore,
+    table: &str,
+    version: u64,
+    what: &str,
+    accept: impl Fn(Phase) -> bool,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    let acks = store.wait_for_proxies(table, version, accept).await?;
+    let n = acks.acknowledged.len();
+    writeln!(
+        out,
+        "{n} live prox{} acknowledged {what}",
+        if n == 1 { "y" } else { "ies" }
+    )?;
+    Ok(())
+}
 
 /// Cutover: refused unless the last check was clean and the repair log is empty. Fences
 /// writes to the table, checks it once more (repairing what a write in flight left behind),
@@ -42,13 +57,29 @@ pub fn cutover(args: MigrateArgs<'_>, out: &mut impl Write) -> anyhow::Result<()
                 plan.table
             );
         }
-        store.advance(&plan.table, Step::Fence, None).await?;
+        let fenced = store.advance(&plan.table, Step::Fence, None).await?;
         writeln!(
             out,
-            "writes to `{}` are fenced{}; final check",
+            "writes to `{}` are fenced{}",
             plan.table,
             if resumed { " (taken over from a cutover that stopped)" } else { "" }
         )?;
+        // Every live proxy holds writes at the fence and has finished those it had begun.
+        if let Err(e) = await_proxies(
+            &store,
+            &plan.table,
+            fenced.version,
+            "the fence",
+            |p| p == Phase::Fencing,
+            out,
+        )
+        .await
+        {
+            store.advance(&plan.table, Step::Unfence, None).await?;
+            store.close().await;
+            return Err(e.context("cutover abandoned, writes go on by the old layout"));
+        }
+        writeln!(out, "final check")?;
         // The fence holds while this command renews it: should the command die, the
         // proxies lift it after FENCE_LEASE.
         let renewing = tokio::spawn({
@@ -94,10 +125,9 @@ pub fn cutover(args: MigrateArgs<'_>, out: &mut impl Write) -> anyhow::Result<()
     })
 }
 
-/// Waits for the proxies to see the fence, then checks the whole table, repairing what a
-/// write in flight (or the repair log) named, up to twice. Returns whether it came out clean.
+/// Checks the whole table under the fence, repairing what a write in flight (or the
+/// repair log) named, up to twice. Returns whether it came out clean.
 async fn final_check(plan: &MigrationPlan, store: &StateStore) -> anyhow::Result<bool> {
-    tokio::time::sleep(FENCE_SETTLE).await;
     for _ in 0..2 {
         let mark = store.repair_log_mark(&plan.table).await?;
         let logged = store.repair_keys(&plan.table).await?;
@@ -133,8 +163,17 @@ pub fn finish(
             plan.table
         )?;
         if drop_source {
-            // Let every proxy stop writing the old tables first.
-            tokio::time::sleep(FENCE_SETTLE).await;
+            // Every proxy must have stopped writing the old tables first.
+            await_proxies(
+                &store,
+                &plan.table,
+                status.version,
+                "the finish",
+                |p| p == Phase::Finished,
+                out,
+            )
+            .await
+            .map_err(|e| e.context("the old tables were not dropped"))?;
             let dropped = drop_tables(&plan.source).await?;
             writeln!(out, "dropped {dropped} old tables")?;
         }

@@ -1,7 +1,9 @@
 //! One table's migration as a proxy acts on it: its phase, which layout is the source of
 //! truth, and the writers that make the other layout follow.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::{Arc, Mutex};
 
 use shardgate_config::{Backend, Topology};
 use shardgate_migrate::{
@@ -26,6 +28,36 @@ pub struct ActiveMigration {
     store: StateStore,
     /// The proxy cannot route the table by the new layout: its statements are refused.
     unroutable: AtomicBool,
+    /// Writes under way, counted by the phase change (epoch) they began in: the proxy
+    /// acknowledges a new phase only once the writes begun before it have finished.
+    writes: Mutex<WritesInFlight>,
+}
+
+#[derive(Default)]
+struct WritesInFlight {
+    /// Bumped by every phase change.
+    epoch: u64,
+    /// Epoch -> writes begun in it and not finished.
+    by_epoch: BTreeMap<u64, usize>,
+}
+
+/// A write to a migrating table under way (see [`ActiveMigration::begin_write`]).
+pub struct WriteGuard {
+    migration: Arc<ActiveMigration>,
+    epoch: u64,
+}
+
+impl Drop for WriteGuard {
+    fn drop(&mut self) {
+        if let Ok(mut w) = self.migration.writes.lock() {
+            if let Some(n) = w.by_epoch.get_mut(&self.epoch) {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    w.by_epoch.remove(&self.epoch);
+                }
+            }
+        }
+    }
 }
 
 impl ActiveMigration {
@@ -60,9 +92,36 @@ impl ActiveMigration {
             to_source: RowWriter::new(plan.source, &plan.key, columns),
             store,
             unroutable: AtomicBool::new(false),
+            writes: Mutex::new(WritesInFlight::default()),
         };
         migration.set_phase(phase);
         Ok(migration)
+    }
+
+    /// Counts a write as under way until the guard drops. Taken before the write reads
+    /// the phase: either the write sees a phase set after this, or that phase's
+    /// acknowledgment waits for the write ([`Self::drained`]).
+    pub fn begin_write(self: &Arc<Self>) -> WriteGuard {
+        let epoch = match self.writes.lock() {
+            Ok(mut w) => {
+                let epoch = w.epoch;
+                *w.by_epoch.entry(epoch).or_insert(0) += 1;
+                epoch
+            }
+            Err(_) => 0,
+        };
+        WriteGuard {
+            migration: self.clone(),
+            epoch,
+        }
+    }
+
+    /// Whether every write begun before the last phase change has finished.
+    pub fn drained(&self) -> bool {
+        self.writes
+            .lock()
+            .map(|w| w.by_epoch.range(..w.epoch).next().is_none())
+            .unwrap_or(true)
     }
 
     pub fn same_migration(&self, from: &str, to: &str) -> bool {
@@ -88,14 +147,21 @@ impl ActiveMigration {
 
     pub fn phase(&self) -> Phase {
         Phase::ALL
-            .get(usize::from(self.phase.load(Ordering::Acquire)))
+            .get(usize::from(self.phase.load(Ordering::SeqCst)))
             .copied()
             .unwrap_or(Phase::DualWrite)
     }
 
     pub fn set_phase(&self, phase: Phase) {
-        let index = Phase::ALL.iter().position(|p| *p == phase).unwrap_or(0);
-        self.phase.store(index as u8, Ordering::Release);
+        let index = Phase::ALL.iter().position(|p| *p == phase).unwrap_or(0) as u8;
+        // Under the writes' lock: a write counted in the old epoch may act on the old
+        // phase; one counted in the new epoch sees the new phase.
+        let mut writes = self.writes.lock();
+        if self.phase.swap(index, Ordering::SeqCst) != index {
+            if let Ok(w) = writes.as_mut() {
+                w.epoch += 1;
+            }
+        }
     }
 
     /// Whether statements on the table go by the new layout.

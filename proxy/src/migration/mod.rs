@@ -22,10 +22,12 @@ use shardgate_migrate::{backend_opts, Phase};
 use shardgate_router::Router;
 use tokio::sync::Notify;
 
-pub use active::ActiveMigration;
+pub use active::{ActiveMigration, WriteGuard};
 
-/// How often the state table is read.
-const POLL: Duration = Duration::from_millis(1000);
+/// How often the state table is read (and the proxy's heartbeat renewed).
+const POLL: Duration = shardgate_migrate::STATE_POLL;
+/// How long an acknowledgment waits for the writes begun before a phase change.
+const DRAIN_WAIT: Duration = Duration::from_millis(900);
 /// Where `shardgate migrate` keeps the state by default.
 pub const STATE_DATABASE: &str = "shardgate_meta";
 
@@ -58,6 +60,12 @@ pub struct MigrationWatch {
     stop: Arc<Notify>,
     /// Set while the state reads fail (for the log: say it once).
     failing: AtomicBool,
+    /// This proxy's name in the registry of live proxies (`shardgate_migrate::heartbeat`).
+    proxy_id: String,
+    /// Whether the registry's tables are known to exist.
+    registry_ready: AtomicBool,
+    /// Set while heartbeats fail (for the log: say it once).
+    heartbeat_failing: AtomicBool,
 }
 
 /// Routing while tables are cut over: the proxy's topology with each of `tables` laid out
@@ -81,6 +89,8 @@ struct StateRow {
     phase: Phase,
     from: String,
     to: String,
+    /// Bumped by every change of the row: what an acknowledgment names.
+    version: u64,
     /// A fence not renewed within [`shardgate_migrate::FENCE_LEASE`]: its command died.
     fence_lapsed: bool,
 }
@@ -110,7 +120,15 @@ impl MigrationWatch {
             backend: topology.backends.first().cloned(),
             stop: Arc::new(Notify::new()),
             failing: AtomicBool::new(false),
+            proxy_id: proxy_id(&topology.listen),
+            registry_ready: AtomicBool::new(false),
+            heartbeat_failing: AtomicBool::new(false),
         }
+    }
+
+    /// This proxy's name in the registry of live proxies.
+    pub fn proxy_id(&self) -> &str {
+        &self.proxy_id
     }
 
     /// `table`'s migration, when one is under way.
@@ -158,7 +176,9 @@ impl MigrationWatch {
         };
         let pool = mysql_async::Pool::new(backend_opts(&backend));
         match read_state(&pool).await {
-            Ok(rows) => self.apply(rows).await,
+            Ok(rows) => {
+                self.apply(rows.unwrap_or_default()).await;
+            }
             Err(e) => {
                 tracing::warn!(backend = %backend.name, error = %e, "migration state not read")
             }
@@ -185,9 +205,18 @@ impl MigrationWatch {
         let pool = mysql_async::Pool::new(backend_opts(&backend));
         loop {
             match read_state(&pool).await {
-                Ok(rows) => {
+                Ok(None) => {
                     self.failing.store(false, Ordering::Relaxed);
-                    self.apply(rows).await;
+                    self.apply(Vec::new()).await;
+                }
+                Ok(Some(rows)) => {
+                    self.failing.store(false, Ordering::Relaxed);
+                    let read: Vec<(String, Phase, u64)> = rows
+                        .iter()
+                        .map(|r| (r.table.clone(), r.effective_phase(), r.version))
+                        .collect();
+                    let taken_up = self.apply(rows).await;
+                    self.acknowledge(&pool, read, taken_up).await;
                 }
                 // The state cannot be read: keep what was last known.
                 Err(e) => {
@@ -201,14 +230,73 @@ impl MigrationWatch {
                 _ = tokio::time::sleep(POLL) => {}
             }
         }
+        if self.registry_ready.load(Ordering::Relaxed) {
+            // Leaving: no step waits for this proxy any more.
+            if let Ok(mut conn) = pool.get_conn().await {
+                let _ =
+                    shardgate_migrate::unregister(&mut conn, STATE_DATABASE, &self.proxy_id).await;
+            }
+        }
         let _ = pool.disconnect().await;
     }
 
-    /// Brings the known migrations to what the state table says.
-    async fn apply(&self, rows: Vec<StateRow>) {
+    /// Renews this proxy's heartbeat and acknowledges the state just read: for each table,
+    /// its phase and version, once the writes begun before the phase changed have finished
+    /// (a table whose writes are still under way is acknowledged at a later read).
+    async fn acknowledge(
+        &self,
+        pool: &mysql_async::Pool,
+        read: Vec<(String, Phase, u64)>,
+        taken_up: Vec<Arc<ActiveMigration>>,
+    ) {
+        let started = std::time::Instant::now();
+        let mut acks = Vec::new();
+        for (table, phase, version) in read {
+            let mine = taken_up
+                .iter()
+                .filter(|m| m.table().eq_ignore_ascii_case(&table));
+            let mut drained = true;
+            for m in mine {
+                while !m.drained() && started.elapsed() < DRAIN_WAIT {
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+                drained &= m.drained();
+            }
+            if drained {
+                acks.push(shardgate_migrate::Ack {
+                    table,
+                    phase,
+                    version,
+                });
+            }
+        }
+        let result = async {
+            let mut conn = pool.get_conn().await?;
+            if !self.registry_ready.load(Ordering::Relaxed) {
+                for ddl in shardgate_migrate::registry_ddl(STATE_DATABASE) {
+                    conn.query_drop(ddl).await?;
+                }
+                self.registry_ready.store(true, Ordering::Relaxed);
+            }
+            shardgate_migrate::heartbeat(&mut conn, STATE_DATABASE, &self.proxy_id, &acks).await
+        }
+        .await;
+        if result.is_ok() {
+            self.heartbeat_failing.store(false, Ordering::Relaxed);
+        }
+        if let Err(e) = result {
+            if !self.heartbeat_failing.swap(true, Ordering::Relaxed) {
+                tracing::warn!(proxy = %self.proxy_id, error = %e, "heartbeat not written: migration steps will not wait for this proxy");
+            }
+        }
+    }
+
+    /// Brings the known migrations to what the state table says. Returns every migration
+    /// taken up before or after, whose writes an acknowledgment waits for.
+    async fn apply(&self, rows: Vec<StateRow>) -> Vec<Arc<ActiveMigration>> {
         let known: HashMap<String, Arc<ActiveMigration>> = match self.active.read() {
             Ok(map) => map.clone(),
-            Err(_) => return,
+            Err(_) => return Vec::new(),
         };
         let mut next = HashMap::new();
         let mut refused = HashMap::new();
@@ -303,9 +391,12 @@ impl MigrationWatch {
             *r = refused;
         }
         self.known.store(true, Ordering::Release);
+        let mut taken_up: Vec<Arc<ActiveMigration>> = known.into_values().collect();
+        taken_up.extend(next.values().cloned());
         if let Ok(mut map) = self.active.write() {
             *map = next;
         }
+        taken_up
     }
 
     pub fn stop(&self) {
@@ -313,16 +404,33 @@ impl MigrationWatch {
     }
 }
 
-/// table, phase, from config, to config, fence lapsed (0 or 1).
-type StateColumns = (String, String, String, String, i64);
+/// table, phase, from config, to config, version, fence lapsed (0 or 1).
+type StateColumns = (String, String, String, String, u64, i64);
 
-/// Every row of the state table. No state table means no migration.
-async fn read_state(pool: &mysql_async::Pool) -> Result<Vec<StateRow>, mysql_async::Error> {
+/// A name for this proxy process in the registry: where it listens, its host and process.
+fn proxy_id(listen: &str) -> String {
+    static STARTED: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let host = std::fs::read_to_string("/etc/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "host".into());
+    let nth = STARTED.fetch_add(1, Ordering::Relaxed);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    format!(
+        "{host}/{listen}/pid {}/{nth}-{nanos:08x}",
+        std::process::id()
+    )
+}
+
+/// Every row of the state table; `None` when there is no state table (nothing was ever
+/// migrated here).
+async fn read_state(pool: &mysql_async::Pool) -> Result<Option<Vec<StateRow>>, mysql_async::Error> {
     let mut conn = pool.get_conn().await?;
     let lease_us = shardgate_migrate::FENCE_LEASE.as_micros();
     let rows: Result<Vec<StateColumns>, _> = conn
         .query(format!(
-            "SELECT table_name, phase, from_config, to_config, \
+            "SELECT table_name, phase, from_config, to_config, version, \
              TIMESTAMPDIFF(MICROSECOND, updated_at, NOW(3)) > {lease_us} \
              FROM `{STATE_DATABASE}`.migrations"
         ))
@@ -330,19 +438,21 @@ async fn read_state(pool: &mysql_async::Pool) -> Result<Vec<StateRow>, mysql_asy
     let rows = match rows {
         Ok(rows) => rows,
         // Unknown database or table: nothing was ever migrated here.
-        Err(mysql_async::Error::Server(e)) if matches!(e.code, 1049 | 1146) => Vec::new(),
+        Err(mysql_async::Error::Server(e)) if matches!(e.code, 1049 | 1146) => return Ok(None),
         Err(e) => return Err(e),
     };
-    Ok(rows
-        .into_iter()
-        .filter_map(|(table, phase, from, to, lapsed)| {
-            Some(StateRow {
-                table,
-                phase: Phase::parse(&phase)?,
-                from,
-                to,
-                fence_lapsed: lapsed != 0,
+    Ok(Some(
+        rows.into_iter()
+            .filter_map(|(table, phase, from, to, version, lapsed)| {
+                Some(StateRow {
+                    table,
+                    phase: Phase::parse(&phase)?,
+                    from,
+                    to,
+                    version,
+                    fence_lapsed: lapsed != 0,
+                })
             })
-        })
-        .collect())
+            .collect(),
+    ))
 }

@@ -3,7 +3,10 @@
 
 use std::collections::BTreeMap;
 
-use crate::migration::Lookup;
+use crate::migration::{CutOverRouting, Lookup};
+
+/// The routing a plan was made by: a migration's cut-over routing, or the proxy's own.
+type Routing = Option<std::sync::Arc<CutOverRouting>>;
 use shardgate_migrate::Phase;
 use shardgate_router::command::{autocommit_value, SetItem, SqlPrepared};
 use shardgate_router::{KeyError, Plan, RouterError, SessionOp, Step};
@@ -23,14 +26,14 @@ use crate::protocol::wire::OkInfo;
 impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     /// COM_QUERY: plan the statement, then run the plan.
     pub(crate) async fn com_query(&mut self, sql: &str) -> Result<(), SessionError> {
-        let plan = match self.plan_text(sql).await {
-            Ok(plan) => plan,
+        let (plan, routing) = match self.plan_text(sql).await {
+            Ok(planned) => planned,
             Err(e) => return self.send_router_error(&e).await,
         };
         if plan.step.clears_diagnostics() {
             self.state.diagnostics.clear();
         }
-        self.run_planned(sql, plan).await
+        self.run_planned(sql, plan, routing).await
     }
 
     /// Applies a session operation to the session's state.
@@ -158,24 +161,34 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     /// migrated, as text).
     pub(crate) async fn routed(&mut self, sql: &str) -> Result<(), SessionError> {
         match self.plan_text(sql).await {
-            Ok(plan) => self.run_routed(sql, plan).await,
+            Ok((plan, routing)) => self.run_routed(sql, plan, routing).await,
             Err(e) => self.send_router_error(&e).await,
         }
     }
 
     /// Runs a text statement's plan: a step the session answers, or physical statements.
-    async fn run_planned(&mut self, sql: &str, plan: Plan) -> Result<(), SessionError> {
+    async fn run_planned(
+        &mut self,
+        sql: &str,
+        plan: Plan,
+        routing: Routing,
+    ) -> Result<(), SessionError> {
         match plan.step {
             Step::SessionOp(op) => self.session_op(op).await,
             Step::Metadata(metadata) => self.metadata(metadata).await,
             Step::Probe(probe) => self.probe(probe).await,
-            step => self.run_routed(sql, Plan { step, ..plan }).await,
+            step => self.run_routed(sql, Plan { step, ..plan }, routing).await,
         }
     }
 
     /// Runs physical statements on whichever layout a migration of their table says,
-    /// planned again when that moves.
-    async fn run_routed(&mut self, sql: &str, mut plan: Plan) -> Result<(), SessionError> {
+    /// planned again when that moves. `routing`: what the plan was made by.
+    async fn run_routed(
+        &mut self,
+        sql: &str,
+        mut plan: Plan,
+        mut routing: Routing,
+    ) -> Result<(), SessionError> {
         let mut settling = 0u32;
         loop {
             let migration = match self.migration_of(&plan) {
@@ -187,10 +200,8 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             };
             // The phase and the routing change one after the other: route again until
             // they agree.
-            let by_target = self
-                .ctx
-                .migrations
-                .router()
+            let by_target = routing
+                .as_ref()
                 .is_some_and(|r| r.covers(migration.table()));
             if by_target != migration.routes_by_target() && !migration.unroutable() {
                 settling += 1;
@@ -203,19 +214,30 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 }
                 tokio::time::sleep(std::time::Duration::from_millis(5)).await;
             } else {
+                // Counted from before the phase is read until the write (and its copies)
+                // end: the proxy acknowledges a later phase only once it has finished.
+                let writing = migration.begin_write();
                 match migration.phase() {
                     // Finished: the new layout alone, nothing follows.
-                    Phase::Finished if !migration.unroutable() => return self.run_plan(plan).await,
-                    Phase::Fencing => {}
-                    _ => return self.dual_write(sql, plan, migration).await,
+                    Phase::Finished if !migration.unroutable() => {
+                        let done = self.run_plan(plan).await;
+                        drop(writing);
+                        return done;
+                    }
+                    Phase::Fencing => drop(writing),
+                    _ => {
+                        let done = self.dual_write(sql, plan, migration).await;
+                        drop(writing);
+                        return done;
+                    }
                 }
                 // A cutover's fence: wait, then route again, by whichever layout won.
                 if !self.wait_at_fence(&migration).await? {
                     return Ok(());
                 }
             }
-            plan = match self.plan_text(sql).await {
-                Ok(plan) => plan,
+            (plan, routing) = match self.plan_text(sql).await {
+                Ok(planned) => planned,
                 Err(e) => return self.send_router_error(&e).await,
             };
         }
@@ -224,7 +246,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     /// Plans a text statement against the routing in force (a migration's cutover may
     /// route its table by the new layout), with generated keys where its INSERT rows need
     /// them.
-    async fn plan_text(&mut self, sql: &str) -> Result<Plan, RouterError> {
+    async fn plan_text(&mut self, sql: &str) -> Result<(Plan, Routing), RouterError> {
         let ctx = self.ctx.clone();
         let routing = ctx.migrations.router();
         let router = routing.as_ref().map_or(&ctx.router, |r| &r.router);
@@ -246,7 +268,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 Err(e) => Err(RouterError::Keys(e)),
             };
         }
-        planned
+        planned.map(|plan| (plan, routing))
     }
 
     pub(crate) async fn send_router_error(&mut self, e: &RouterError) -> Result<(), SessionError> {
