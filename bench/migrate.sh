@@ -4,6 +4,8 @@
 # `shardgate migrate start`, `backfill` and `check`. Prints rows/s of backfill and check,
 # and the latency of a write by key (bench/dual_write.lua, sysbench, 1 client) straight to
 # MariaDB, through shardgate before the migration, and through shardgate during dual-write.
+# Then, with a writer on each of two proxies, the longest write (the stall) while a check
+# rechecks one differing row under lock, across `cutover`, and across `rollback`.
 # Usage: bench/migrate.sh   (ROWS=1000000 bench/migrate.sh for the issue's size;
 #        SECONDS_PER_RUN=10 by default)
 set -euo pipefail
@@ -99,13 +101,15 @@ schema:
       table_algorithm: {type: div_mod, divisor: 32, modulus: 32}
 YAML
 
-# The proxies run with the old config.
-{ cat "$work/old.yaml"; printf 'listen: 127.0.0.1:33090\nusers:\n  - name: app\n    password: app\n'; } >"$work/proxy.yaml"
-"$shardgate" serve --config "$work/proxy.yaml" >"$work/proxy.log" 2>&1 &
-pids+=($!)
-for _ in $(seq 1 100); do
-  mariadb -h127.0.0.1 -P33090 -uapp -papp shop -e "SELECT 1" >/dev/null 2>&1 && break
-  sleep 0.2
+# Two proxies run with the old config.
+for port in 33090 33091; do
+  { cat "$work/old.yaml"; printf 'listen: 127.0.0.1:%s\nusers:\n  - name: app\n    password: app\n' "$port"; } >"$work/proxy$port.yaml"
+  "$shardgate" serve --config "$work/proxy$port.yaml" >"$work/proxy$port.log" 2>&1 &
+  pids+=($!)
+  for _ in $(seq 1 100); do
+    mariadb -h127.0.0.1 -P"$port" -uapp -papp shop -e "SELECT 1" >/dev/null 2>&1 && break
+    sleep 0.2
+  done
 done
 
 # Average and 95th percentile write latency (ms) of one sysbench client.
@@ -136,3 +140,30 @@ echo "write by key, 1 client, ${seconds} s each (avg, p95, writes/s):"
 echo "  direct to MariaDB:             $direct"
 echo "  through shardgate:             $before"
 echo "  through shardgate, dual-write: $during"
+
+# The longest write (ms) of one sysbench client on each proxy while `step` runs.
+stall() {
+  local step=$1
+  for port in 33090 33091; do
+    sysbench bench/dual_write.lua --mysql-host=127.0.0.1 --mysql-port="$port" --mysql-user=app \
+      --mysql-password=app --mysql-db=shop --threads=1 --time="$seconds" --rows="$rows" \
+      --db-ps-mode=disable --mysql-ignore-errors=all run >"$work/stall$port.txt" 2>&1 &
+  done
+  sleep 2
+  local t0 t1
+  t0=$(now); eval "$step" >"$work/step.txt" 2>&1 || true; t1=$(now)
+  wait_sysbench
+  awk -v s="$t0" -v e="$t1" '/max:/ {if ($2 > m) m = $2} /ignored errors:/ {gsub(/\(/, "", $3); err += $3}
+    END {printf "step %.1f s, longest write %.1f ms, %d errors", e - s, m, err}' "$work"/stall3309?.txt
+}
+wait_sysbench() { while pgrep -f "dual_write.lua" >/dev/null; do sleep 0.2; done; }
+# One target row differs: check finds it and rechecks its range under lock.
+differ="mariadb --socket=$work/m1.sock -uroot -e \"UPDATE order_db_24.t_order_26 SET note = 'differs' WHERE order_id = 7000\"; migrate check"
+echo "two proxies, one writer on each, ${seconds} s windows:"
+echo "  check with one differing row:  $(stall "$differ")"
+migrate repair >/dev/null 2>&1 || true
+migrate check >/dev/null 2>&1 || migrate check >/dev/null
+echo "  cutover:                       $(stall "migrate cutover")"
+grep -m1 "acknowledged the fence" "$work/step.txt" | sed 's/^/    /' || true
+echo "  rollback:                      $(stall "migrate rollback")"
+grep -m1 "acknowledged the fence" "$work/step.txt" | sed 's/^/    /' || true

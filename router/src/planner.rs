@@ -10,7 +10,7 @@ use crate::command::{
 };
 use crate::error::{Result, RouterError};
 use crate::keys::KeySource;
-use crate::plan::{Metadata, Plan, ProbeStep, SessionOp, Step};
+use crate::plan::{Metadata, Plan, ProbeStep, Step};
 use crate::{Router, ShapeCache, Template};
 
 /// What a COM_STMT_PREPARE becomes.
@@ -38,13 +38,7 @@ impl Router {
     ) -> Result<Plan> {
         let step = match command::decode(sql) {
             Command::Statement(text) => return self.plan_statement(text, cache, keys, session),
-            Command::Set(items) => Step::SessionOp(SessionOp::Set(items)),
-            Command::Use(db) => Step::SessionOp(SessionOp::Use(db)),
-            Command::Begin(opening) => Step::SessionOp(SessionOp::Begin(opening)),
-            Command::Commit => Step::SessionOp(SessionOp::Commit),
-            Command::Rollback => Step::SessionOp(SessionOp::Rollback),
-            Command::Savepoint(op) => Step::SessionOp(SessionOp::Savepoint(op)),
-            Command::Prepared(p) => Step::SessionOp(SessionOp::Prepared(p)),
+            Command::Session(op) => Step::SessionOp(op),
             Command::Show(show) => Step::Metadata(Metadata::Show {
                 show,
                 sql: sql.to_string(),
@@ -126,7 +120,7 @@ mod tests {
 
     use super::*;
     use crate::command::{SavepointOp, Show};
-    use crate::plan::{RouteKind, StatementKind};
+    use crate::plan::{RouteKind, SessionOp, StatementKind};
     use crate::NoKeys;
 
     fn router() -> Router {

@@ -301,6 +301,18 @@ pub fn status(args: MigrateArgs<'_>, out: &mut impl Write) -> anyhow::Result<()>
             Some(status) => writeln!(out, "{}", serde_json::to_string(&status)?)?,
             None => bail!("no migration of `{}` has started", plan.table),
         }
+        // The live proxies, and the state each acts on.
+        let (live, _, acks) = store.registry(&plan.table).await?;
+        for proxy in live {
+            match acks.get(&proxy) {
+                Some((phase, version)) => writeln!(
+                    out,
+                    "proxy {proxy}: acts on {} (version {version})",
+                    phase.as_str()
+                )?,
+                None => writeln!(out, "proxy {proxy}: has not taken the migration up")?,
+            }
+        }
         store.close().await;
         Ok(())
     })

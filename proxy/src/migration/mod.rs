@@ -11,7 +11,7 @@
 mod active;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -66,6 +66,11 @@ pub struct MigrationWatch {
     registry_ready: AtomicBool,
     /// Set while heartbeats fail (for the log: say it once).
     heartbeat_failing: AtomicBool,
+    /// When this proxy last read the state and renewed its heartbeat, in milliseconds
+    /// since `started`. Past [`shardgate_migrate::PROXY_LEASE`] the migration steps no
+    /// longer wait for it, so it must no longer write migrating tables.
+    last_heartbeat_ms: AtomicU64,
+    started: std::time::Instant,
 }
 
 /// Routing while tables are cut over: the proxy's topology with each of `tables` laid out
@@ -123,6 +128,8 @@ impl MigrationWatch {
             proxy_id: proxy_id(&topology.listen),
             registry_ready: AtomicBool::new(false),
             heartbeat_failing: AtomicBool::new(false),
+            last_heartbeat_ms: AtomicU64::new(0),
+            started: std::time::Instant::now(),
         }
     }
 
@@ -154,6 +161,19 @@ impl MigrationWatch {
             ));
         }
         if let Some(m) = self.get(table) {
+            if self.registry_ready.load(Ordering::Relaxed) {
+                let since_ms = (self.started.elapsed().as_millis() as u64)
+                    .saturating_sub(self.last_heartbeat_ms.load(Ordering::Relaxed));
+                // A second's margin: the registry counts from when the heartbeat
+                // committed, this from before it was sent.
+                let lease_ms = shardgate_migrate::PROXY_LEASE.as_millis() as u64 - 1000;
+                if since_ms > lease_ms {
+                    return Lookup::Refused(format!(
+                        "shardgate: `{table}` is being migrated and this proxy has not reached the migration state for {} s, so the migration no longer waits for it; writes to it are refused until it does (see the proxy's log)",
+                        since_ms / 1000
+                    ));
+                }
+            }
             return Lookup::Active(m);
         }
         match self
@@ -270,6 +290,7 @@ impl MigrationWatch {
                 });
             }
         }
+        let sent_ms = self.started.elapsed().as_millis() as u64;
         let result = async {
             let mut conn = pool.get_conn().await?;
             if !self.registry_ready.load(Ordering::Relaxed) {
@@ -283,6 +304,7 @@ impl MigrationWatch {
         .await;
         if result.is_ok() {
             self.heartbeat_failing.store(false, Ordering::Relaxed);
+            self.last_heartbeat_ms.store(sent_ms, Ordering::Relaxed);
         }
         if let Err(e) = result {
             if !self.heartbeat_failing.swap(true, Ordering::Relaxed) {

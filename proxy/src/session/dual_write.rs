@@ -116,12 +116,16 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     }
 
     /// Runs a write on a migrating table: on the source of truth, and, when its transaction
-    /// commits, on the following layout.
+    /// commits, on the following layout. `by_target`: the plan was made by the new
+    /// layout's routing. The copies go the way the plan writes, never by the phase read
+    /// again: a rollback's fence may begin meanwhile, and copying the new layout's rows to
+    /// the new layout would wait on their own locks and leave the old layout without them.
     pub(crate) async fn dual_write(
         &mut self,
         sql: &str,
         plan: Plan,
         migration: Arc<ActiveMigration>,
+        by_target: bool,
     ) -> Result<(), SessionError> {
         if migration.unroutable() {
             let message = format!(
@@ -154,7 +158,6 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 return self.send_error(codes::ER_NOT_SUPPORTED_YET, &message).await;
             }
         }
-        let by_target = migration.routes_by_target();
         if let Some(moved) = self.moved_since_written(&migration, by_target) {
             return self.abort_transaction(&moved).await;
         }

@@ -198,12 +198,18 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 }
                 Lookup::Active(m) => m,
             };
-            // The phase and the routing change one after the other: route again until
-            // they agree.
+            // Counted from before the phase is read until the write (and its copies) end:
+            // the proxy acknowledges a later phase only once it has finished.
+            let writing = migration.begin_write();
+            // One read of the phase decides; the routing the plan was made by must agree
+            // with it (they change one after the other: plan again until they do).
+            let phase = migration.phase();
             let by_target = routing
                 .as_ref()
                 .is_some_and(|r| r.covers(migration.table()));
-            if by_target != migration.routes_by_target() && !migration.unroutable() {
+            let phase_by_target = matches!(phase, Phase::CutOver | Phase::Finished);
+            if by_target != phase_by_target && !migration.unroutable() {
+                drop(writing);
                 settling += 1;
                 if settling > 1000 {
                     let why = format!(
@@ -214,10 +220,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 }
                 tokio::time::sleep(std::time::Duration::from_millis(5)).await;
             } else {
-                // Counted from before the phase is read until the write (and its copies)
-                // end: the proxy acknowledges a later phase only once it has finished.
-                let writing = migration.begin_write();
-                match migration.phase() {
+                match phase {
                     // Finished: the new layout alone, nothing follows.
                     Phase::Finished if !migration.unroutable() => {
                         let done = self.run_plan(plan).await;
@@ -226,7 +229,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                     }
                     Phase::Fencing => drop(writing),
                     _ => {
-                        let done = self.dual_write(sql, plan, migration).await;
+                        let done = self.dual_write(sql, plan, migration, by_target).await;
                         drop(writing);
                         return done;
                     }

@@ -25,23 +25,17 @@ pub use show::{like_match, table_in_schema, Show};
 pub use sql_prepare::{PrepareSource, SqlPrepared};
 
 use crate::error::RouterError;
+use crate::plan::SessionOp;
 
 /// What one statement asks.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Command<'a> {
     /// A statement for the planner, with `/*! ... */` executable comments unwrapped.
     Statement(&'a str),
-    /// SET: the settings it makes, each checked (a refused SET is [`Command::Refused`]).
-    Set(Vec<SetItem>),
-    /// USE db (unquoted).
-    Use(String),
-    /// BEGIN / START TRANSACTION: the statement that opens it on each backend.
-    Begin(String),
-    Commit,
-    Rollback,
-    Savepoint(SavepointOp),
+    /// SET, BEGIN, COMMIT, ROLLBACK, savepoints, USE, SQL PREPARE/EXECUTE/DEALLOCATE: what
+    /// the session applies to its state (a refused SET is [`Command::Refused`]).
+    Session(SessionOp),
     Show(Show),
-    Prepared(SqlPrepared),
     /// A SELECT over `information_schema`, as the text to run.
     InformationSchema(&'a str),
     Probe(Probe),
@@ -55,17 +49,10 @@ pub enum Command<'a> {
 
 impl Command<'_> {
     /// Whether the session answers this statement itself rather than routes it (a prepared
-    /// session statement is run as text on each execute).
+    /// session statement is run as text on each execute). SQL PREPARE/EXECUTE are not:
+    /// they cannot be prepared themselves.
     pub fn is_session_statement(&self) -> bool {
-        matches!(
-            self,
-            Command::Set(_)
-                | Command::Use(_)
-                | Command::Begin(_)
-                | Command::Commit
-                | Command::Rollback
-                | Command::Savepoint(_)
-        )
+        matches!(self, Command::Session(op) if !matches!(op, SessionOp::Prepared(_)))
     }
 }
 
@@ -87,17 +74,17 @@ pub fn decode(sql: &str) -> Command<'_> {
             None => Command::Malformed("shardgate could not read this SET statement".into()),
             Some(items) => match set::refusal(&items) {
                 Some(why) => Command::Refused(why),
-                None => Command::Set(items),
+                None => Command::Session(SessionOp::Set(items)),
             },
         },
         "USE" => match lex::words(text).as_slice() {
-            [_, db] => Command::Use(lex::unquote(db).to_string()),
+            [_, db] => Command::Session(SessionOp::Use(lex::unquote(db).to_string())),
             _ => Command::Malformed("expected USE database".into()),
         },
         "BEGIN" => match lex::words(text).as_slice() {
-            [_] => Command::Begin("START TRANSACTION".into()),
+            [_] => begin("START TRANSACTION"),
             [_, work] if work.eq_ignore_ascii_case("WORK") => {
-                Command::Begin("START TRANSACTION".into())
+                begin("START TRANSACTION")
             }
             _ => Command::Refused("BEGIN other than BEGIN [WORK]".into()),
         },
@@ -107,7 +94,7 @@ pub fn decode(sql: &str) -> Command<'_> {
                 .get(1)
                 .is_some_and(|w| w.eq_ignore_ascii_case("TRANSACTION"))
             {
-                Command::Begin(words.join(" "))
+                begin(&words.join(" "))
             } else {
                 Command::Refused(format!(
                     "START {} statements are not supported",
@@ -115,10 +102,12 @@ pub fn decode(sql: &str) -> Command<'_> {
                 ))
             }
         }
-        "COMMIT" => Command::Commit,
-        "ROLLBACK" if !savepoint::rolls_back_to_savepoint(text) => Command::Rollback,
+        "COMMIT" => Command::Session(SessionOp::Commit),
+        "ROLLBACK" if !savepoint::rolls_back_to_savepoint(text) => {
+            Command::Session(SessionOp::Rollback)
+        }
         "ROLLBACK" | "SAVEPOINT" | "RELEASE" => match SavepointOp::parse(text) {
-            Some(op) => Command::Savepoint(op),
+            Some(op) => Command::Session(SessionOp::Savepoint(op)),
             None => Command::Refused(
                 "this savepoint statement is not understood (SAVEPOINT name, ROLLBACK TO [SAVEPOINT] name, RELEASE SAVEPOINT name)".into(),
             ),
@@ -138,9 +127,13 @@ pub fn decode(sql: &str) -> Command<'_> {
     }
 }
 
+fn begin(opening: &str) -> Command<'static> {
+    Command::Session(SessionOp::Begin(opening.to_string()))
+}
+
 fn prepared(text: &str) -> Command<'_> {
     match SqlPrepared::parse(text) {
-        Ok(p) => Command::Prepared(p),
+        Ok(p) => Command::Session(SessionOp::Prepared(p)),
         Err(e) => from_error(e),
     }
 }
@@ -192,25 +185,31 @@ mod tests {
         );
         assert_eq!(
             decode("/*!40101 SET NAMES utf8 */"),
-            Command::Set(vec![SetItem::Variable {
+            Command::Session(SessionOp::Set(vec![SetItem::Variable {
                 key: "names".into(),
                 sql: "NAMES utf8".into(),
                 literal: true
-            }])
+            }]))
         );
-        assert_eq!(decode("begin"), Command::Begin("START TRANSACTION".into()));
+        assert_eq!(decode("begin"), begin("START TRANSACTION"));
         assert_eq!(
             decode("START TRANSACTION READ ONLY;"),
-            Command::Begin("START TRANSACTION READ ONLY".into())
+            begin("START TRANSACTION READ ONLY")
         );
         assert!(matches!(decode("START SLAVE"), Command::Refused(_)));
-        assert_eq!(decode("ROLLBACK"), Command::Rollback);
+        assert_eq!(decode("ROLLBACK"), Command::Session(SessionOp::Rollback));
         assert_eq!(
             decode("ROLLBACK\nTO SAVEPOINT sp"),
-            Command::Savepoint(SavepointOp::RollbackTo("sp".into()))
+            Command::Session(SessionOp::Savepoint(SavepointOp::RollbackTo("sp".into())))
         );
-        assert_eq!(decode("/* c */ COMMIT"), Command::Commit);
-        assert_eq!(decode("USE `shop`"), Command::Use("shop".into()));
+        assert_eq!(
+            decode("/* c */ COMMIT"),
+            Command::Session(SessionOp::Commit)
+        );
+        assert_eq!(
+            decode("USE `shop`"),
+            Command::Session(SessionOp::Use("shop".into()))
+        );
         assert!(matches!(
             decode("SET STATEMENT max_statement_time=1 FOR CREATE DATABASE x"),
             Command::Refused(_)
@@ -224,7 +223,7 @@ mod tests {
         ));
         assert!(matches!(
             decode("DEALLOCATE PREPARE s"),
-            Command::Prepared(_)
+            Command::Session(SessionOp::Prepared(_))
         ));
         assert!(matches!(decode("DROP TABLE t"), Command::Statement(_)));
         assert_eq!(
