@@ -126,6 +126,7 @@ impl StateStore {
     ) -> Result<ProxyAcks, MigrateError> {
         let started = Instant::now();
         let settle = STATE_POLL + Duration::from_millis(500);
+        self.forget_long_dead().await?;
         loop {
             let (live, lapsed, acks) = self.registry(table).await?;
             let pending: Vec<&String> = live
@@ -163,6 +164,25 @@ impl StateStore {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+    }
+
+    /// Drops the rows of proxies whose heartbeat lapsed over an hour ago (killed without
+    /// unregistering), so the registry does not grow with every restart.
+    async fn forget_long_dead(&self) -> Result<(), MigrateError> {
+        let mut conn = self.conn().await?;
+        let db = self.database();
+        for sql in [
+            format!(
+                "DELETE FROM `{db}`.migration_acks WHERE proxy_id IN (SELECT proxy_id FROM \
+                 `{db}`.migration_proxies WHERE heartbeat_at < NOW(3) - INTERVAL 1 HOUR)"
+            ),
+            format!(
+                "DELETE FROM `{db}`.migration_proxies WHERE heartbeat_at < NOW(3) - INTERVAL 1 HOUR"
+            ),
+        ] {
+            conn.query_drop(sql).await.map_err(|e| self.err(e))?;
+        }
+        Ok(())
     }
 
     /// (live proxies, lapsed proxies, acknowledgments of `table` by proxy).
