@@ -243,9 +243,19 @@ impl Builder<'_> {
                 }
             }
         }
+        let migration_state = match &raw.migration_state {
+            None => 0,
+            Some(m) => *backend_index.get(&m.backend).ok_or_else(|| {
+                self.invalid(
+                    "migration_state.backend",
+                    format!("backend `{}` is not declared under `backends`", m.backend),
+                )
+            })?,
+        };
         let topology = Topology {
             generation: crate::topology::next_generation(),
             key_generators,
+            migration_state,
             proxy,
             listen: raw.listen,
             users,

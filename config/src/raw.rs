@@ -27,6 +27,15 @@ pub struct RawConfig {
     /// Id generators, named by tables' `key_generator`.
     #[serde(default)]
     pub key_generators: Vec<RawKeyGenerator>,
+    /// Where the proxies read the state of online migrations.
+    pub migration_state: Option<RawMigrationState>,
+}
+
+/// `migration_state:`: the backend whose `shardgate_meta` holds the migration state.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMigrationState {
+    pub backend: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

@@ -225,6 +225,10 @@ pub struct Topology {
     pub tables: Vec<LogicalTable>,
     pub proxy: ProxySettings,
     pub key_generators: Vec<KeyGenerator>,
+    /// The backend whose `shardgate_meta` holds the state of online migrations
+    /// (`migration_state.backend`; the first backend by default): every proxy running
+    /// these rules reads it there, and `shardgate migrate` keeps it there.
+    pub migration_state: BackendId,
     /// Lower-cased logical name -> table.
     pub(crate) table_index: HashMap<String, TableId>,
     pub(crate) database_index: HashMap<String, DatabaseId>,

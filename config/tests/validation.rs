@@ -146,6 +146,24 @@ fn database_on_missing_backend() {
     assert!(msg.contains("backend `ds9` is not declared"), "{msg}");
 }
 
+/// The migration state's backend: the first by default, else the one named, which must exist.
+#[test]
+fn migration_state_backend() {
+    let t = Topology::from_yaml(BASE, "test.yaml").unwrap();
+    assert_eq!(t.migration_state, 0);
+    let t = Topology::from_yaml(
+        &format!("{BASE}migration_state:\n  backend: ds1\n"),
+        "test.yaml",
+    )
+    .unwrap();
+    assert_eq!(t.migration_state, 1);
+    let yaml = format!("{BASE}migration_state:\n  backend: ds7\n");
+    let (line, msg) = error_of(&yaml);
+    assert_eq!(line, yaml.lines().count());
+    assert!(msg.contains("migration_state.backend"), "{msg}");
+    assert!(msg.contains("backend `ds7` is not declared"), "{msg}");
+}
+
 #[test]
 fn binding_layout_differs() {
     let (line, msg) = error_of(&edited("tables: t_item_{0..7}", "tables: t_item_{0..3}"));

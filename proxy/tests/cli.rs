@@ -99,6 +99,7 @@ fn check_config_summarizes() {
     let stdout = text(&out.stdout);
     for line in [
         "backends: 2",
+        "migration state: shardgate_meta on ds0",
         "databases: 33",
         "schema: shop (4 logical tables)",
         "  t_order sharded by order_id: 1024 physical tables",

@@ -64,6 +64,17 @@ pub fn start_writers(
     initial: i64,
     pause: std::time::Duration,
 ) -> Writers {
+    start_writers_across(&[opts], threads, initial, pause)
+}
+
+/// [`start_writers`] spread over several proxies: writer `t` writes through
+/// `proxies[t % proxies.len()]`.
+pub fn start_writers_across(
+    proxies: &[mysql_async::OptsBuilder],
+    threads: i64,
+    initial: i64,
+    pause: std::time::Duration,
+) -> Writers {
     let stop = Arc::new(AtomicBool::new(false));
     let done = Arc::new(AtomicU64::new(0));
     let handles = (0..threads)
@@ -77,7 +88,8 @@ pub fn start_writers(
                 expected: BTreeMap::new(),
                 owned_new: Vec::new(),
             };
-            let (opts, stop, done) = (opts.clone(), stop.clone(), done.clone());
+            let opts = proxies[t as usize % proxies.len()].clone();
+            let (stop, done) = (stop.clone(), done.clone());
             tokio::spawn(writer.run(opts, stop, done, pause))
         })
         .collect();

@@ -3,14 +3,16 @@
 //! cut over copied its stale row back over the old table, losing increments the other had
 //! acknowledged. Five rounds in one test: the loss was timing-dependent. And every switch
 //! waits for every live proxy's acknowledgment (a stuck one holds it; a dead one is dropped
-//! when its heartbeat lapses).
+//! when its heartbeat lapses). And the state kept on another backend than the first
+//! (`migration_state.backend`) reaches every proxy, end to end.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use mysql_async::prelude::Queryable;
-use shardgate_tests::migration::{create_legacy, run_cli, Migration};
+use shardgate_tests::migration::{assert_layout_matches, create_legacy, run_cli, Migration};
+use shardgate_tests::writers::{read_layout, start_writers_across};
 use shardgate_tests::{
     legacy_source_yaml, orders_target_yaml, proxy_topology, Cluster, ProxyHandle,
 };
@@ -244,4 +246,116 @@ async fn every_switch_waits_for_every_live_proxy() {
         left.is_some_and(|n| n <= 1),
         "{left:?} proxies still registered"
     );
+}
+
+/// The config puts the migration state on the second backend (`migration_state: { backend:
+/// ds1 }`), away from the table being moved: `--state ds1` (or no `--state`) runs the whole
+/// migration with two proxies dual-writing and switching from there, `--state ds0` is
+/// refused, and nothing of the state is written to ds0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_state_on_the_second_backend_works_end_to_end() {
+    const ROWS: i64 = 3000;
+    let cluster = Cluster::start().await;
+    create_legacy(&cluster, ROWS).await;
+    let source_yaml = format!(
+        "{}migration_state:\n  backend: ds1\n",
+        legacy_source_yaml(&cluster)
+    );
+    let migration = Migration::new(&source_yaml, &orders_target_yaml(&cluster));
+    let proxies = [
+        ProxyHandle::start(Arc::new(proxy_topology(&source_yaml))).await,
+        ProxyHandle::start(Arc::new(proxy_topology(&source_yaml))).await,
+    ];
+    let step = |args: Vec<String>| async move {
+        tokio::task::spawn_blocking(move || run_cli(&args))
+            .await
+            .unwrap()
+    };
+    let on = |name: &str, state: &str| {
+        let mut args = migration.args(name);
+        args.extend(["--state".to_string(), state.to_string()]);
+        args
+    };
+    let mut ds0 = cluster.backend(0).await;
+    let mut ds1 = cluster.backend(1).await;
+
+    let refused = step(on("start", "ds0"))
+        .await
+        .expect_err("the proxies do not watch ds0");
+    assert!(
+        format!("{refused:#}").contains("migration_state"),
+        "{refused:#}"
+    );
+    let writers = start_writers_across(
+        &[proxies[0].opts(), proxies[1].opts()],
+        4,
+        ROWS,
+        Duration::from_millis(5),
+    );
+    step(on("start", "ds1")).await.unwrap();
+    // No --state: the config's state backend.
+    step(migration.args("backfill")).await.unwrap();
+    let acked: Vec<(String, String)> = ds1
+        .query(
+            "SELECT proxy_id, phase FROM shardgate_meta.migration_acks WHERE table_name = 't_order'",
+        )
+        .await
+        .unwrap();
+    assert_eq!(acked.len(), 2, "both proxies acknowledge on ds1: {acked:?}");
+    assert!(
+        tokio::task::block_in_place(|| migration.check_until_clean()),
+        "check never came out clean"
+    );
+    step(on("cutover", "ds1")).await.unwrap();
+    let mut finish = on("finish", "ds1");
+    finish.push("--drop-source".into());
+    step(finish).await.unwrap();
+    // The proxies write the new layout alone, the old table gone.
+    let before = writers.done.load(Ordering::Relaxed);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(
+        writers.done.load(Ordering::Relaxed) > before + 20,
+        "the writers stalled after finish"
+    );
+    let expected = writers.stop().await.unwrap();
+    assert!(
+        expected.len() > 100,
+        "the writers wrote {} rows",
+        expected.len()
+    );
+
+    let mut conns = vec![cluster.backend(0).await, cluster.backend(1).await];
+    let target_tables: Vec<(usize, String)> = (0..32)
+        .flat_map(|db| (0..32).map(move |t| (db % 2, format!("order_db_{db}.t_order_{t}"))))
+        .collect();
+    let target = read_layout(&target_tables, &mut conns).await.unwrap();
+    assert_layout_matches(&target, ROWS, &expected, "new layout");
+    let legacy_left: Option<u64> = ds0
+        .query_first(
+            "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'legacy' AND TABLE_NAME = 't_order'",
+        )
+        .await
+        .unwrap();
+    assert_eq!(legacy_left, Some(0), "finish --drop-source dropped it");
+    let phase: Option<String> = ds1
+        .query_first("SELECT phase FROM shardgate_meta.migrations WHERE table_name = 't_order'")
+        .await
+        .unwrap();
+    assert_eq!(phase.as_deref(), Some("finished"));
+    let state_on_ds0: Option<u64> = ds0
+        .query_first(
+            "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'shardgate_meta' \
+             AND TABLE_NAME LIKE 'migration%'",
+        )
+        .await
+        .unwrap();
+    // (The cluster's own proxy keeps its id segments in ds0's shardgate_meta.)
+    assert_eq!(
+        state_on_ds0,
+        Some(0),
+        "nothing of the migration state on ds0"
+    );
+    for p in proxies {
+        p.stop().await;
+    }
 }

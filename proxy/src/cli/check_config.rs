@@ -23,6 +23,9 @@ pub fn run(file: &Path, out: &mut impl Write) -> anyhow::Result<()> {
                 b.name, b.address, b.pool.max_connections
             )?;
         }
+        if let Some(b) = t.backends.get(t.migration_state) {
+            writeln!(out, "migration state: shardgate_meta on {}", b.name)?;
+        }
         writeln!(out, "databases: {}", t.databases.len())?;
         writeln!(
             out,

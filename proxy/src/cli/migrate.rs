@@ -1,8 +1,8 @@
 //! `shardgate migrate`: plan, start, backfill, status, rollback.
 //!
-//! The migration state lives in `shardgate_meta` on the source config's first backend (or
-//! `--state BACKEND`): the proxies, which run with the source config, read it there, and so
-//! does every run of this command.
+//! The migration state lives in `shardgate_meta` on the backend the source config's
+//! `migration_state.backend` names (its first by default): the proxies, which run with the
+//! source config, read it there, and so does every run of this command.
 
 use std::io::Write;
 use std::path::Path;
@@ -47,27 +47,26 @@ pub(super) async fn state_store(
     plan: &MigrationPlan,
     state: Option<&str>,
 ) -> anyhow::Result<StateStore> {
-    let backends = &plan.source.topology.backends;
-    let first = backends
-        .first()
+    let topology = &plan.source.topology;
+    let watched = topology
+        .backends
+        .get(topology.migration_state)
         .context("the source config has no backend")?;
-    let backend = match state {
-        Some(name) => backends
-            .iter()
-            .find(|b| b.name == name)
-            .with_context(|| format!("the source config has no backend `{name}`"))?,
-        None => first,
-    };
-    // The proxies read the migration state on their config's first backend only: a state
-    // kept elsewhere would never reach them, and they would neither dual-write nor switch.
-    if backend.name != first.name {
-        bail!(
-            "--state {}: the proxies read the migration state on the config's first backend (`{}`) only; keep it there (leave out --state)",
-            backend.name,
-            first.name
-        );
+    // The proxies, running with the source config, read the state on its
+    // `migration_state.backend` only: a state kept elsewhere would never reach them, and they
+    // would neither dual-write nor switch.
+    if let Some(name) = state {
+        if !topology.backends.iter().any(|b| b.name == name) {
+            bail!("--state {name}: the source config has no backend `{name}`");
+        }
+        if name != watched.name {
+            bail!(
+                "--state {name}: the proxies running the source config read the migration state on `{}`, where its `migration_state.backend` puts it (the first backend when not set); set `migration_state: {{ backend: {name} }}` in the config the proxies run with, or leave out --state",
+                watched.name
+            );
+        }
     }
-    Ok(StateStore::open(backend_opts(backend), STATE_DATABASE, &backend.name).await?)
+    Ok(StateStore::open(backend_opts(watched), STATE_DATABASE, &watched.name).await?)
 }
 
 pub(super) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {

@@ -58,8 +58,9 @@ pub enum Command {
         /// The logical table to move.
         #[arg(long, global = true)]
         table: Option<String>,
-        /// The backend (of the source config) holding the migration state; its first by
-        /// default, where the proxies look.
+        /// The backend (of the source config) holding the migration state: the one its
+        /// `migration_state.backend` names (its first by default), where the proxies look;
+        /// naming another is refused.
         #[arg(long, global = true)]
         state: Option<String>,
     },

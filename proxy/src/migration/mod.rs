@@ -1,6 +1,6 @@
 //! What the proxy knows of running migrations: a task reads the migration state table every
-//! second (`shardgate_meta.migrations` on the first backend, where `shardgate migrate`
-//! keeps it by default), so a state change reaches every proxy within about a second.
+//! second (`shardgate_meta.migrations` on the backend the config's `migration_state.backend`
+//! names, its first by default, where `shardgate migrate` keeps it), so a state change reaches every proxy within about a second.
 //!
 //! For each table being migrated the proxy keeps an [`ActiveMigration`]: which layout is
 //! the source of truth (the old one until cutover, the new one after), and a writer that
@@ -122,7 +122,7 @@ impl MigrationWatch {
             cut_over: ArcSwapOption::empty(),
             cut_over_tables: std::sync::Mutex::new(Vec::new()),
             topology: topology.clone(),
-            backend: topology.backends.first().cloned(),
+            backend: topology.backends.get(topology.migration_state).cloned(),
             stop: Arc::new(Notify::new()),
             failing: AtomicBool::new(false),
             proxy_id: proxy_id(&topology.listen),
@@ -156,8 +156,9 @@ impl MigrationWatch {
             return Lookup::None;
         }
         if !self.known.load(Ordering::Acquire) && self.backend.is_some() {
+            let state = self.backend.as_ref().map_or("", |b| b.name.as_str());
             return Lookup::Refused(format!(
-                "shardgate: writes to `{table}` wait until this proxy has read the migration state (on its first backend), which it has not yet"
+                "shardgate: writes to `{table}` wait until this proxy has read the migration state (on backend {state}), which it has not yet"
             ));
         }
         if let Some(m) = self.get(table) {
