@@ -1,6 +1,6 @@
 //! Migrations under faults: a target server killed during dual-write (clients unaffected,
-//! repair mends the target), and a write that arrives during cutover's fence (it waits, then
-//! goes by the new layout).
+//! repair mends the target), a write that arrives during cutover's fence (it waits, then
+//! goes by the new layout), a killed cutover, and a proxy cut off from the state.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -298,4 +298,91 @@ async fn a_killed_cutover_lets_writes_through_after_its_lease() {
     );
     setup.step("cutover").await.unwrap();
     assert_eq!(setup.phase().await, Phase::CutOver);
+}
+
+/// A proxy that cannot renew its heartbeat (here its registry row is locked away from it)
+/// is dropped by the migration steps once its lease lapses, so it must stop writing the
+/// migrating table by then: its writes are refused (1235, saying why) and none reaches
+/// either layout, until its heartbeat goes through again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_proxy_cut_off_from_the_state_refuses_writes_to_the_migrating_table() {
+    let setup = Setup::start().await;
+    let mut client = mysql_async::Conn::new(setup.proxy.opts()).await.unwrap();
+    client
+        .query_drop("UPDATE t_order SET status = 'before' WHERE order_id = 5")
+        .await
+        .expect("writes go through while the heartbeat is renewed");
+
+    let mut locker = setup.cluster.backend(0).await;
+    locker
+        .query_drop("LOCK TABLES shardgate_meta.migration_proxies WRITE")
+        .await
+        .unwrap();
+    let cut_off = std::time::Instant::now();
+    let refused = loop {
+        match client
+            .query_drop("UPDATE t_order SET status = 'cut off' WHERE order_id = 5")
+            .await
+        {
+            Ok(()) => {
+                assert!(
+                    cut_off.elapsed() < Duration::from_secs(15),
+                    "writes still go through 15 s after the heartbeat stopped"
+                );
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Err(mysql_async::Error::Server(e)) => break e,
+            Err(e) => panic!("not a server error: {e}"),
+        }
+    };
+    assert_eq!(refused.code, 1235, "{refused:?}");
+    assert!(
+        refused
+            .message
+            .contains("has not reached the migration state"),
+        "{}",
+        refused.message
+    );
+    // Refused before it ran: neither layout sees it.
+    let mut ds0 = setup.cluster.backend(0).await;
+    let refused_rows =
+        "SELECT COUNT(*) FROM legacy.t_order WHERE order_id = 5 AND status = 'refused'";
+    client
+        .query_drop("UPDATE t_order SET status = 'refused' WHERE order_id = 5")
+        .await
+        .expect_err("still refused");
+    let written: Option<u64> = ds0.query_first(refused_rows).await.unwrap();
+    assert_eq!(written, Some(0), "a refused write reached the old layout");
+    let (server, table) = new_home(5);
+    let mut target = setup.cluster.backend(server).await;
+    let written: Option<u64> = target
+        .query_first(format!(
+            "SELECT COUNT(*) FROM {table} WHERE order_id = 5 AND status = 'refused'"
+        ))
+        .await
+        .unwrap();
+    assert_eq!(written, Some(0), "a refused write reached the new layout");
+
+    locker.query_drop("UNLOCK TABLES").await.unwrap();
+    let back = std::time::Instant::now();
+    loop {
+        match client
+            .query_drop("UPDATE t_order SET status = 'back' WHERE order_id = 5")
+            .await
+        {
+            Ok(()) => break,
+            Err(e) => {
+                assert!(
+                    back.elapsed() < Duration::from_secs(10),
+                    "writes still refused 10 s after the heartbeat came back: {e}"
+                );
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    }
+    let status: Option<String> = target
+        .query_first(format!("SELECT status FROM {table} WHERE order_id = 5"))
+        .await
+        .unwrap();
+    assert_eq!(status.as_deref(), Some("back"), "dual-written again");
 }
