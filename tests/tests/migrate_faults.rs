@@ -386,3 +386,83 @@ async fn a_proxy_cut_off_from_the_state_refuses_writes_to_the_migrating_table() 
         .unwrap();
     assert_eq!(status.as_deref(), Some("back"), "dual-written again");
 }
+
+/// After cutover the old layout follows the new one: rows written by sessions that speak
+/// latin1 and utf8 (3-byte), one on each proxy, are copied back as stored, so 4-byte and
+/// CJK text survives the copy, and the rollback that makes the old layout current again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn text_survives_cutover_and_rollback_whatever_the_session_charset() {
+    let setup = Setup::start().await;
+    let second = ProxyHandle::start(Arc::new(proxy_topology(&legacy_source_yaml(
+        &setup.cluster,
+    ))))
+    .await;
+    let text = "😀 日本語テキスト";
+    // 4243 -> order_db_19.t_order_4, on ds1.
+    let mut client = mysql_async::Conn::new(setup.proxy.opts()).await.unwrap();
+    client
+        .exec_drop(
+            "INSERT INTO t_order (order_id, user_id, status, amount) VALUES (4243, 1, ?, 10)",
+            (text,),
+        )
+        .await
+        .unwrap();
+    setup.step("backfill").await.unwrap();
+    setup.step("check").await.unwrap();
+    setup.step("cutover").await.unwrap();
+    // Both proxies route by the new layout.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+
+    let mut ds0 = setup.cluster.backend(0).await;
+    let mut ds1 = setup.cluster.backend(1).await;
+    let sessions = [(setup.proxy.opts(), "latin1"), (second.opts(), "utf8")];
+    for (i, (opts, names)) in sessions.into_iter().enumerate() {
+        let mut session = mysql_async::Conn::new(opts).await.unwrap();
+        session
+            .query_drop(format!("SET NAMES {names}"))
+            .await
+            .unwrap();
+        session
+            .query_drop("UPDATE t_order SET amount = amount + 1 WHERE order_id = 4243")
+            .await
+            .unwrap();
+        assert_eq!(session.affected_rows(), 1, "{names}");
+        for (side, conn, table) in [
+            ("new", &mut ds1, "order_db_19.t_order_4"),
+            ("old", &mut ds0, "legacy.t_order"),
+        ] {
+            let row: Option<(String, i64)> = conn
+                .query_first(format!(
+                    "SELECT status, CAST(amount AS SIGNED) FROM {table} WHERE order_id = 4243"
+                ))
+                .await
+                .unwrap();
+            assert_eq!(
+                row,
+                Some((text.to_string(), 11 + i as i64)),
+                "the {side} layout after an update from a {names} session"
+            );
+        }
+    }
+
+    setup.step("rollback").await.unwrap();
+    let row: Option<(String, i64)> = ds0
+        .query_first(
+            "SELECT status, CAST(amount AS SIGNED) FROM legacy.t_order WHERE order_id = 4243",
+        )
+        .await
+        .unwrap();
+    assert_eq!(row, Some((text.to_string(), 12)), "after the rollback");
+    // Read back through a proxy by a utf8mb4 session, in both protocols.
+    let status: Option<String> = client
+        .query_first("SELECT status FROM t_order WHERE order_id = 4243")
+        .await
+        .unwrap();
+    assert_eq!(status.as_deref(), Some(text));
+    let status: Option<String> = client
+        .exec_first("SELECT status FROM t_order WHERE order_id = ?", (4243,))
+        .await
+        .unwrap();
+    assert_eq!(status.as_deref(), Some(text));
+    second.stop().await;
+}
