@@ -117,6 +117,12 @@ async fn a_rollback_under_writers_on_two_proxies_loses_nothing() {
             applied >= acked && applied <= acked + failed,
             "round {round}: {acked} increments acknowledged ({failed} failed), {applied} in the old layout after the rollback; repair log {repairs:?}"
         );
+        // A write in flight when the fence goes up completes (the switch waits for it), and
+        // the writes after it wait at the fence: none fails.
+        assert_eq!(
+            failed, 0,
+            "round {round}: {failed} increments failed across the rollback"
+        );
     }
     for p in proxies {
         p.stop().await;

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use mysql_async::Value;
 use shardgate_migrate::{KeyedRow, Phase};
 use shardgate_router::{
-    write_keys, AffectedRows, ParamValue, Plan, RouterError, StatementKind, Step, Template,
+    write_keys, AffectedRows, ParamValue, Plan, Router, RouterError, StatementKind, Step, Template,
     WriteKeys,
 };
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -41,6 +41,10 @@ pub(crate) struct PendingKeys {
     migration: Arc<ActiveMigration>,
     /// Whether the new layout was the source of truth when they were written.
     by_target: bool,
+    /// The routing they were written by: their rows are read back for the copy by it, not
+    /// by the routing in force at commit (a fence may have begun since, and reading the
+    /// layout the copy goes to would lock the rows the copy must write).
+    router: Router,
     keys: BTreeSet<i64>,
 }
 
@@ -116,8 +120,8 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     }
 
     /// Runs a write on a migrating table: on the source of truth, and, when its transaction
-    /// commits, on the following layout. `by_target`: the plan was made by the new
-    /// layout's routing. The copies go the way the plan writes, never by the phase read
+    /// commits, on the following layout. `router`: the routing the plan was made by;
+    /// `by_target`: it routes the table by the new layout. The copies go the way the plan writes, never by the phase read
     /// again: a rollback's fence may begin meanwhile, and copying the new layout's rows to
     /// the new layout would wait on their own locks and leave the old layout without them.
     pub(crate) async fn dual_write(
@@ -125,6 +129,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         sql: &str,
         plan: Plan,
         migration: Arc<ActiveMigration>,
+        router: Router,
         by_target: bool,
     ) -> Result<(), SessionError> {
         if migration.unroutable() {
@@ -169,7 +174,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         self.state.generated_insert_id = None;
         let generated = plan.generated_keys.clone();
         let mut keys = BTreeSet::new();
-        let outcome = self.write_on_truth(&spec, plan, &mut keys).await;
+        let outcome = self.write_on_truth(&spec, plan, &router, &mut keys).await;
         if let WriteKeys::Rows(rows) = &spec {
             // Also when the statement failed: inside the client's transaction the rows
             // that did go in stay, and copying a key that did not is harmless.
@@ -187,7 +192,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             }
         }
         if !keys.is_empty() {
-            self.remember_keys(&migration, by_target, keys);
+            self.remember_keys(&migration, router, by_target, keys);
         }
         let ok = match outcome {
             Ok(ok) => ok,
@@ -202,7 +207,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             self.state.last_insert_id = ok.last_insert_id;
         }
         if own_transaction {
-            if let Err(e) = self.commit_with_followers().await {
+            if let Err(e) = self.commit_with_followers(true).await {
                 return self.send_dual_write_error(e).await;
             }
         }
@@ -229,13 +234,13 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         &mut self,
         spec: &WriteKeys,
         plan: Plan,
+        router: &Router,
         keys: &mut BTreeSet<i64>,
     ) -> Result<OkInfo, DualWriteError> {
         if let WriteKeys::Keys(named) = spec {
             keys.extend(named.iter().copied());
         }
         if let WriteKeys::Read(select) = spec {
-            let router = self.router();
             let read = router
                 .route(select, &mut self.cache)
                 .map_err(DualWriteError::Router)?;
@@ -329,6 +334,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     fn remember_keys(
         &mut self,
         migration: &Arc<ActiveMigration>,
+        router: Router,
         by_target: bool,
         keys: BTreeSet<i64>,
     ) {
@@ -343,6 +349,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             None => self.state.tx.pending_keys.push(PendingKeys {
                 migration: migration.clone(),
                 by_target,
+                router,
                 keys,
             }),
         }
@@ -367,14 +374,27 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
 
     /// COMMIT with dual-write: the rows the transaction wrote in migrating tables are read
     /// again under lock and copied to the following layout, then every backend commits.
-    pub(crate) async fn commit_with_followers(&mut self) -> Result<(), DualWriteError> {
+    ///
+    /// `guarded`: the whole transaction ran inside one statement's write guard (an
+    /// autocommit write, [`ActiveMigration::begin_write`]). A fence that went up meanwhile
+    /// cannot flip the layouts before this proxy acknowledges it, which waits for the
+    /// guard: the copy still goes the way the rows were written, and the write stands.
+    /// A client's own transaction has no such guard between its statements, so a fence
+    /// fails it (1213, retry).
+    pub(crate) async fn commit_with_followers(
+        &mut self,
+        guarded: bool,
+    ) -> Result<(), DualWriteError> {
         let pending = std::mem::take(&mut self.state.tx.pending_keys);
         for p in &pending {
             let current = self.ctx.migrations.get(p.migration.table());
-            let still = current
+            let same = current
                 .as_ref()
-                .is_some_and(|m| Arc::ptr_eq(m, &p.migration))
-                && p.migration.routes_by_target() == p.by_target;
+                .is_some_and(|m| Arc::ptr_eq(m, &p.migration));
+            let phase = p.migration.phase();
+            let still = same
+                && ((guarded && phase == Phase::Fencing)
+                    || p.migration.routes_by_target() == p.by_target);
             // A rollback to the old layout alone needs no copy when the rows went to the
             // old layout; anything else that moved means they went to a layout that is no
             // longer the truth.
@@ -387,7 +407,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             }
             let keys: Vec<i64> = p.keys.iter().copied().collect();
             for chunk in keys.chunks(READ_CHUNK) {
-                let rows = match self.read_rows(&p.migration, chunk).await {
+                let rows = match self.read_rows(&p.migration, &p.router, chunk).await {
                     Ok(rows) => rows,
                     Err(e) => {
                         self.release_all().await;
@@ -419,6 +439,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     async fn read_rows(
         &mut self,
         migration: &ActiveMigration,
+        router: &Router,
         keys: &[i64],
     ) -> Result<Vec<KeyedRow>, DualWriteError> {
         let columns = migration
@@ -447,8 +468,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             "SELECT {columns} FROM `{}` WHERE `{key}` IN ({list}) FOR UPDATE",
             migration.table()
         );
-        let plan = self
-            .router()
+        let plan = router
             .route_uncached(&sql)
             .map_err(DualWriteError::Router)?;
         let mut found = std::collections::BTreeMap::new();
@@ -489,7 +509,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         if self.state.tx.pending_keys.is_empty() {
             return self.end_transaction("COMMIT").await;
         }
-        match self.commit_with_followers().await {
+        match self.commit_with_followers(false).await {
             Ok(()) => self.send_ok(OkInfo::default()).await,
             Err(e) => self.send_dual_write_error(e).await,
         }

@@ -63,7 +63,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     async fn begin(&mut self, sql: &str) -> Result<(), SessionError> {
         if !self.state.tx.pending_keys.is_empty() {
             // MySQL commits the open transaction first; its dual-written rows go along.
-            if let Err(e) = self.commit_with_followers().await {
+            if let Err(e) = self.commit_with_followers(false).await {
                 return self.send_dual_write_error(e).await;
             }
         }
@@ -108,7 +108,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         if !self.state.tx.pending_keys.is_empty() && turns_autocommit_on {
             // Turning autocommit on commits the open transaction: its dual-written rows
             // first.
-            if let Err(e) = self.commit_with_followers().await {
+            if let Err(e) = self.commit_with_followers(false).await {
                 return self.send_dual_write_error(e).await;
             }
         }
@@ -229,7 +229,12 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                     }
                     Phase::Fencing => drop(writing),
                     _ => {
-                        let done = self.dual_write(sql, plan, migration, by_target).await;
+                        let router = routing
+                            .as_ref()
+                            .map_or_else(|| self.ctx.router.clone(), |r| r.router.clone());
+                        let done = self
+                            .dual_write(sql, plan, migration, router, by_target)
+                            .await;
                         drop(writing);
                         return done;
                     }
