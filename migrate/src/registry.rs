@@ -1,8 +1,11 @@
 //! Which proxies are alive, and which migration state each has taken up. Every switch of a
 //! migration's source of truth waits until every live proxy has acknowledged it:
 //! - `migration_proxies`: one row per running proxy, its heartbeat renewed on every read of
-//!   the state (each [`STATE_POLL`]); a proxy whose heartbeat is older than [`PROXY_LEASE`]
-//!   is taken for dead and no longer waited for;
+//!   the state (each [`STATE_POLL`], [`STATE_POLL_ACTIVE`] while a migration is under way);
+//!   a proxy whose heartbeat is older than [`PROXY_LEASE`] is taken for dead and no longer
+//!   waited for. A proxy that finds a state table when it starts registers before it reads
+//!   the state for its first client, so a step that wrote a change and then read the
+//!   registry has either seen the proxy there or the proxy sees the change;
 //! - `migration_acks`: per proxy and table, the phase and state version it acts on. A proxy
 //!   writes it only once the writes it had begun under the earlier phase have finished, so
 //!   an acknowledged fence means that proxy copies nothing any more.
@@ -19,8 +22,12 @@ use crate::state::Phase;
 use crate::store::StateStore;
 use crate::MigrateError;
 
-/// How often a proxy reads the migration state (and renews its heartbeat).
+/// How often a proxy reads the migration state (and renews its heartbeat) while it knows of
+/// no migration under way.
 pub const STATE_POLL: Duration = Duration::from_millis(1000);
+/// How often, while a migration is under way: a switch's fence stands until every proxy
+/// has read it, and writes wait at it meanwhile.
+pub const STATE_POLL_ACTIVE: Duration = Duration::from_millis(200);
 /// A proxy whose heartbeat is older than this is taken for dead.
 pub const PROXY_LEASE: Duration = Duration::from_secs(5);
 /// How long a step waits for the live proxies' acknowledgments: long enough for a dead
@@ -102,6 +109,27 @@ pub async fn unregister(
     .await
 }
 
+/// Which proxies a wait may find unregistered, and so how long it lasts at least.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Settle {
+    /// The migration just started: a proxy that knew of none reads the state only every
+    /// [`STATE_POLL`], and registers when it first finds it.
+    NewMigration,
+    /// The migration has been under way since every live proxy acknowledged it: each has
+    /// registered (a proxy starting later registers before it reads the state), and reads
+    /// the state every [`STATE_POLL_ACTIVE`].
+    UnderWay,
+}
+
+impl Settle {
+    fn least(self) -> Duration {
+        match self {
+            Settle::NewMigration => STATE_POLL + Duration::from_millis(500),
+            Settle::UnderWay => STATE_POLL_ACTIVE,
+        }
+    }
+}
+
 /// What the live proxies acknowledged.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ProxyAcks {
@@ -113,9 +141,8 @@ pub struct ProxyAcks {
 
 impl StateStore {
     /// Waits until every live proxy acts on `table`'s state `version` (or a later one) in a
-    /// phase `accept` takes. Every proxy reads the state each [`STATE_POLL`], so the wait
-    /// lasts at least that long plus a margin: a live proxy that had not registered yet has
-    /// then done so. A proxy that stops renewing its heartbeat is dropped after
+    /// phase `accept` takes. The wait lasts at least as long as `settle` says a live proxy
+    /// may take to register. A proxy that stops renewing its heartbeat is dropped after
     /// [`PROXY_LEASE`]; one alive that has not acknowledged within [`ACK_WAIT`] fails the
     /// wait, naming it.
     pub async fn wait_for_proxies(
@@ -123,9 +150,10 @@ impl StateStore {
         table: &str,
         version: u64,
         accept: impl Fn(Phase) -> bool,
+        settle: Settle,
     ) -> Result<ProxyAcks, MigrateError> {
         let started = Instant::now();
-        let settle = STATE_POLL + Duration::from_millis(500);
+        let settle = settle.least();
         self.forget_long_dead().await?;
         loop {
             let (live, lapsed, acks) = self.registry(table).await?;
@@ -162,7 +190,7 @@ impl StateStore {
                     PROXY_LEASE.as_secs()
                 )));
             }
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 

@@ -158,19 +158,45 @@ async fn a_write_during_the_fence_waits_then_goes_by_the_new_layout() {
     setup.step("check").await.unwrap();
     let mut client = mysql_async::Conn::new(setup.proxy.opts()).await.unwrap();
 
+    // A second proxy that acknowledges the fence only when told: the fence stands until then.
+    let mut registry = setup.cluster.backend(0).await;
+    let heartbeat = "INSERT INTO shardgate_meta.migration_proxies (proxy_id, heartbeat_at) \
+                     VALUES ('slow-proxy', NOW(3)) ON DUPLICATE KEY UPDATE heartbeat_at = NOW(3)";
+    registry.query_drop(heartbeat).await.unwrap();
     let args = setup.migration.args("cutover");
     let cutover = tokio::task::spawn_blocking(move || run_cli(&args));
-    // Once the fence is up and the proxy has seen it (it reads the state every second),
-    // write.
     while setup.phase().await != Phase::Fencing {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    tokio::time::sleep(Duration::from_millis(1200)).await;
+    // The proxy reads the state every 200 ms while a migration is under way.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    registry.query_drop(heartbeat).await.unwrap();
+    let write = tokio::spawn(async move {
+        client
+            .query_drop("INSERT INTO t_order (order_id, user_id, status, amount) VALUES (200003, 7, 'fenced', 3)")
+            .await
+            .unwrap();
+        client
+    });
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert!(!write.is_finished(), "the write waits at the fence");
     assert_eq!(setup.phase().await, Phase::Fencing, "the fence is still up");
-    client
-        .query_drop("INSERT INTO t_order (order_id, user_id, status, amount) VALUES (200003, 7, 'fenced', 3)")
+    let version = setup
+        .store
+        .status("t_order")
+        .await
+        .unwrap()
+        .unwrap()
+        .version;
+    registry
+        .query_drop(format!(
+            "INSERT INTO shardgate_meta.migration_acks (proxy_id, table_name, phase, version) \
+             VALUES ('slow-proxy', 't_order', 'fencing', {version})"
+        ))
         .await
         .unwrap();
+    registry.query_drop(heartbeat).await.unwrap();
+    let mut client = write.await.unwrap();
     // The write was answered only after the flip.
     assert_eq!(setup.phase().await, Phase::CutOver);
     cutover.await.unwrap().unwrap();

@@ -165,6 +165,7 @@ pub fn run_backfill(args: MigrateArgs<'_>, out: &mut impl Write) -> anyhow::Resu
             status.version,
             "dual-write",
             |p| p.dual_writes(),
+            shardgate_migrate::Settle::NewMigration,
             out,
         )
         .await?;
@@ -347,6 +348,7 @@ pub fn rollback(args: MigrateArgs<'_>, force: bool, out: &mut impl Write) -> any
                 version,
                 "the fence",
                 |p| p == shardgate_migrate::Phase::Fencing,
+                shardgate_migrate::Settle::UnderWay,
                 out,
             )
             .await
@@ -367,6 +369,7 @@ pub fn rollback(args: MigrateArgs<'_>, force: bool, out: &mut impl Write) -> any
             status.version,
             "the rollback",
             |p| p == shardgate_migrate::Phase::RolledBack,
+            shardgate_migrate::Settle::UnderWay,
             out,
         )
         .await

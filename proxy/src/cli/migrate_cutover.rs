@@ -5,7 +5,7 @@ use std::io::Write;
 
 use anyhow::bail;
 use shardgate_migrate::{
-    check, drop_tables, repair, CheckOptions, MigrationPlan, Phase, StateStore, Step,
+    check, drop_tables, repair, CheckOptions, MigrationPlan, Phase, Settle, StateStore, Step,
 };
 
 use super::migrate::{load, runtime, state_store, MigrateArgs};
@@ -18,9 +18,12 @@ pub(super) async fn await_proxies(
     version: u64,
     what: &str,
     accept: impl Fn(Phase) -> bool,
+    settle: Settle,
     out: &mut impl Write,
 ) -> anyhow::Result<()> {
-    let acks = store.wait_for_proxies(table, version, accept).await?;
+    let acks = store
+        .wait_for_proxies(table, version, accept, settle)
+        .await?;
     let n = acks.acknowledged.len();
     writeln!(
         out,
@@ -71,6 +74,7 @@ pub fn cutover(args: MigrateArgs<'_>, out: &mut impl Write) -> anyhow::Result<()
             fenced.version,
             "the fence",
             |p| p == Phase::Fencing,
+            Settle::UnderWay,
             out,
         )
         .await
@@ -170,6 +174,7 @@ pub fn finish(
                 status.version,
                 "the finish",
                 |p| p == Phase::Finished,
+                Settle::UnderWay,
                 out,
             )
             .await

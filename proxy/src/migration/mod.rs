@@ -1,6 +1,7 @@
-//! What the proxy knows of running migrations: a task reads the migration state table every
-//! second (`shardgate_meta.migrations` on the backend the config's `migration_state.backend`
-//! names, its first by default, where `shardgate migrate` keeps it), so a state change reaches every proxy within about a second.
+//! What the proxy knows of running migrations: a task reads the migration state table
+//! (`shardgate_meta.migrations` on the backend the config's `migration_state.backend` names,
+//! its first by default, where `shardgate migrate` keeps it) every second, and every 200 ms
+//! while a migration is under way, so a switch reaches every proxy within that.
 //!
 //! For each table being migrated the proxy keeps an [`ActiveMigration`]: which layout is
 //! the source of truth (the old one until cutover, the new one after), and a writer that
@@ -24,8 +25,10 @@ use tokio::sync::Notify;
 
 pub use active::{ActiveMigration, WriteGuard};
 
-/// How often the state table is read (and the proxy's heartbeat renewed).
+/// How often the state table is read (and the proxy's heartbeat renewed): rarely while no
+/// migration is under way, often while one is (its switches wait for every proxy).
 const POLL: Duration = shardgate_migrate::STATE_POLL;
+const POLL_ACTIVE: Duration = shardgate_migrate::STATE_POLL_ACTIVE;
 /// How long an acknowledgment waits for the writes begun before a phase change.
 const DRAIN_WAIT: Duration = Duration::from_millis(900);
 /// Where `shardgate migrate` keeps the state by default.
@@ -51,6 +54,9 @@ pub struct MigrationWatch {
     /// Whether any table needs a look (a migration, or the state not known yet): the
     /// check on every statement costs one load.
     any: AtomicBool,
+    /// Whether a migration this proxy acts on is short of finished: its switches wait for
+    /// this proxy, which then reads the state every [`POLL_ACTIVE`].
+    under_way: AtomicBool,
     /// The router for tables cut over to a new layout; `None` while none is.
     cut_over: ArcSwapOption<CutOverRouting>,
     /// The cut-over tables `cut_over` was built for, sorted.
@@ -119,6 +125,7 @@ impl MigrationWatch {
             refused: RwLock::new(HashMap::new()),
             known: AtomicBool::new(false),
             any: AtomicBool::new(true),
+            under_way: AtomicBool::new(false),
             cut_over: ArcSwapOption::empty(),
             cut_over_tables: std::sync::Mutex::new(Vec::new()),
             topology: topology.clone(),
@@ -190,15 +197,26 @@ impl MigrationWatch {
         }
     }
 
-    /// Reads the state once, now (before the proxy takes clients).
+    /// Reads the state once, now (before the proxy takes clients). Where there is a state
+    /// table, the proxy registers first: a migration step that changes the state and then
+    /// reads the registry either finds this proxy there (and waits for it) or changed the
+    /// state before this read.
     pub async fn refresh(&self) {
         let Some(backend) = self.backend.clone() else {
             return;
         };
         let pool = mysql_async::Pool::new(backend_opts(&backend));
+        if let Ok(Some(_)) = read_state(&pool).await {
+            self.acknowledge(&pool, Vec::new(), Vec::new()).await;
+        }
         match read_state(&pool).await {
             Ok(rows) => {
-                self.apply(rows.unwrap_or_default()).await;
+                let rows = rows.unwrap_or_default();
+                let read = acknowledgeable(&rows);
+                let taken_up = self.apply(rows).await;
+                if self.registry_ready.load(Ordering::Relaxed) {
+                    self.acknowledge(&pool, read, taken_up).await;
+                }
             }
             Err(e) => {
                 tracing::warn!(backend = %backend.name, error = %e, "migration state not read")
@@ -232,10 +250,7 @@ impl MigrationWatch {
                 }
                 Ok(Some(rows)) => {
                     self.failing.store(false, Ordering::Relaxed);
-                    let read: Vec<(String, Phase, u64)> = rows
-                        .iter()
-                        .map(|r| (r.table.clone(), r.effective_phase(), r.version))
-                        .collect();
+                    let read = acknowledgeable(&rows);
                     let taken_up = self.apply(rows).await;
                     self.acknowledge(&pool, read, taken_up).await;
                 }
@@ -246,9 +261,14 @@ impl MigrationWatch {
                     }
                 }
             }
+            let poll = if self.under_way.load(Ordering::Relaxed) {
+                POLL_ACTIVE
+            } else {
+                POLL
+            };
             tokio::select! {
                 _ = &mut stopped => break,
-                _ = tokio::time::sleep(POLL) => {}
+                _ = tokio::time::sleep(poll) => {}
             }
         }
         if self.registry_ready.load(Ordering::Relaxed) {
@@ -410,6 +430,10 @@ impl MigrationWatch {
         }
         self.any
             .store(!next.is_empty() || !refused.is_empty(), Ordering::Relaxed);
+        self.under_way.store(
+            next.values().any(|m| m.phase() != Phase::Finished) || !refused.is_empty(),
+            Ordering::Relaxed,
+        );
         if let Ok(mut r) = self.refused.write() {
             *r = refused;
         }
@@ -425,6 +449,13 @@ impl MigrationWatch {
     pub fn stop(&self) {
         self.stop.notify_waiters();
     }
+}
+
+/// What an acknowledgment of `rows` names: each table's phase (as acted on) and version.
+fn acknowledgeable(rows: &[StateRow]) -> Vec<(String, Phase, u64)> {
+    rows.iter()
+        .map(|r| (r.table.clone(), r.effective_phase(), r.version))
+        .collect()
 }
 
 /// table, phase, from config, to config, version, fence lapsed (0 or 1).
