@@ -10,13 +10,14 @@
 //! table out as the target config does.
 
 mod active;
+mod snapshot;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
-use arc_swap::ArcSwapOption;
+use arc_swap::ArcSwap;
 use mysql_async::prelude::Queryable;
 use shardgate_config::{Backend, Topology};
 use shardgate_migrate::{backend_opts, Phase};
@@ -24,6 +25,7 @@ use shardgate_router::Router;
 use tokio::sync::Notify;
 
 pub use active::{ActiveMigration, WriteGuard};
+pub use snapshot::{CutOverRouting, MigrationSnapshot, TableMigration};
 
 /// How often the state table is read (and the proxy's heartbeat renewed): rarely while no
 /// migration is under way, often while one is (its switches wait for every proxy).
@@ -38,17 +40,16 @@ pub const STATE_DATABASE: &str = "shardgate_meta";
 pub enum Lookup {
     /// Nothing: no migration of it is under way.
     None,
-    Active(Arc<ActiveMigration>),
+    /// Its migration, in the phase of the snapshot looked in.
+    Active(TableMigration),
     /// Refuse it: a migration this proxy could not take up (or the state is not known yet),
     /// and writing one layout alone could lose the write in the other.
     Refused(String),
 }
 
 pub struct MigrationWatch {
-    /// Lower-cased logical table name -> its migration, for those the proxy acts on.
-    active: RwLock<HashMap<String, Arc<ActiveMigration>>>,
-    /// Lower-cased table name -> why its migration was not taken up.
-    refused: RwLock<HashMap<String, String>>,
+    /// The migrations and the routing the proxy acts on, published together.
+    snapshot: ArcSwap<MigrationSnapshot>,
     /// Whether the state was read at least once.
     known: AtomicBool,
     /// Whether any table needs a look (a migration, or the state not known yet): the
@@ -57,9 +58,7 @@ pub struct MigrationWatch {
     /// Whether a migration this proxy acts on is short of finished: its switches wait for
     /// this proxy, which then reads the state every [`POLL_ACTIVE`].
     under_way: AtomicBool,
-    /// The router for tables cut over to a new layout; `None` while none is.
-    cut_over: ArcSwapOption<CutOverRouting>,
-    /// The cut-over tables `cut_over` was built for, sorted.
+    /// The cut-over tables the snapshot's routing was built for, sorted.
     cut_over_tables: std::sync::Mutex<Vec<String>>,
     topology: Arc<Topology>,
     backend: Option<Backend>,
@@ -77,21 +76,6 @@ pub struct MigrationWatch {
     /// longer wait for it, so it must no longer write migrating tables.
     last_heartbeat_ms: AtomicU64,
     started: std::time::Instant,
-}
-
-/// Routing while tables are cut over: the proxy's topology with each of `tables` laid out
-/// as its migration's target config does.
-pub struct CutOverRouting {
-    pub router: Router,
-    /// Lower-cased names of the tables it routes by their new layout.
-    tables: Vec<String>,
-}
-
-impl CutOverRouting {
-    /// Whether `table` goes by its new layout under this routing.
-    pub fn covers(&self, table: &str) -> bool {
-        self.tables.iter().any(|t| t.eq_ignore_ascii_case(table))
-    }
 }
 
 /// One row of the state table.
@@ -121,12 +105,10 @@ impl StateRow {
 impl MigrationWatch {
     pub fn new(topology: &Arc<Topology>) -> Self {
         MigrationWatch {
-            active: RwLock::new(HashMap::new()),
-            refused: RwLock::new(HashMap::new()),
+            snapshot: ArcSwap::from_pointee(MigrationSnapshot::default()),
             known: AtomicBool::new(false),
             any: AtomicBool::new(true),
             under_way: AtomicBool::new(false),
-            cut_over: ArcSwapOption::empty(),
             cut_over_tables: std::sync::Mutex::new(Vec::new()),
             topology: topology.clone(),
             backend: topology.backends.get(topology.migration_state).cloned(),
@@ -145,30 +127,29 @@ impl MigrationWatch {
         &self.proxy_id
     }
 
-    /// `table`'s migration, when one is under way.
-    pub fn get(&self, table: &str) -> Option<Arc<ActiveMigration>> {
+    /// The migrations and routing to act on, as one snapshot; `None` when no table needs
+    /// a look (the check on every statement costs one load).
+    pub fn snapshot(&self) -> Option<Arc<MigrationSnapshot>> {
         if !self.any.load(Ordering::Relaxed) {
             return None;
         }
-        self.active
-            .read()
-            .ok()?
-            .get(&table.to_ascii_lowercase())
-            .cloned()
+        Some(self.snapshot.load_full())
     }
 
-    /// What a write to `table` must do.
-    pub fn lookup(&self, table: &str) -> Lookup {
-        if !self.any.load(Ordering::Relaxed) {
-            return Lookup::None;
-        }
+    /// `table`'s migration as the latest snapshot has it, when one is under way.
+    pub fn get(&self, table: &str) -> Option<TableMigration> {
+        self.snapshot()?.table(table).cloned()
+    }
+
+    /// What a write to `table` must do, by `snapshot`.
+    pub fn lookup(&self, snapshot: &MigrationSnapshot, table: &str) -> Lookup {
         if !self.known.load(Ordering::Acquire) && self.backend.is_some() {
             let state = self.backend.as_ref().map_or("", |b| b.name.as_str());
             return Lookup::Refused(format!(
                 "shardgate: writes to `{table}` wait until this proxy has read the migration state (on backend {state}), which it has not yet"
             ));
         }
-        if let Some(m) = self.get(table) {
+        if let Some(m) = snapshot.table(table) {
             if self.registry_ready.load(Ordering::Relaxed) {
                 let since_ms = (self.started.elapsed().as_millis() as u64)
                     .saturating_sub(self.last_heartbeat_ms.load(Ordering::Relaxed));
@@ -182,14 +163,9 @@ impl MigrationWatch {
                     ));
                 }
             }
-            return Lookup::Active(m);
+            return Lookup::Active(m.clone());
         }
-        match self
-            .refused
-            .read()
-            .ok()
-            .and_then(|r| r.get(&table.to_ascii_lowercase()).cloned())
-        {
+        match snapshot.refused(table) {
             Some(why) => Lookup::Refused(format!(
                 "shardgate: `{table}` is being migrated and this proxy could not take the migration up ({why}); writes to it are refused"
             )),
@@ -227,10 +203,7 @@ impl MigrationWatch {
 
     /// The routing to use instead of the proxy's own while a table is cut over.
     pub fn router(&self) -> Option<Arc<CutOverRouting>> {
-        if !self.any.load(Ordering::Relaxed) {
-            return None;
-        }
-        self.cut_over.load_full()
+        self.snapshot()?.cut_over.clone()
     }
 
     /// Polls the state table until [`Self::stop`].
@@ -334,35 +307,35 @@ impl MigrationWatch {
         }
     }
 
-    /// Brings the known migrations to what the state table says. Returns every migration
-    /// taken up before or after, whose writes an acknowledgment waits for.
+    /// Brings the known migrations to what the state table says, in one new snapshot.
+    /// Returns every migration taken up before or after, whose writes an acknowledgment
+    /// waits for.
     async fn apply(&self, rows: Vec<StateRow>) -> Vec<Arc<ActiveMigration>> {
-        let known: HashMap<String, Arc<ActiveMigration>> = match self.active.read() {
-            Ok(map) => map.clone(),
-            Err(_) => return Vec::new(),
-        };
-        let mut next = HashMap::new();
+        let previous = self.snapshot.load_full();
+        let mut next: HashMap<String, TableMigration> = HashMap::new();
         let mut refused = HashMap::new();
+        // Phases to set once the snapshot naming them is published.
+        let mut moved: Vec<(Arc<ActiveMigration>, Phase)> = Vec::new();
         for mut row in rows {
             if row.fence_lapsed && row.phase == Phase::Fencing {
                 tracing::warn!(table = %row.table, "the migration's fence lapsed (its command stopped renewing it): writes go on by the old layout; run cutover (or rollback) again");
             }
             row.phase = row.effective_phase();
             let name = row.table.to_ascii_lowercase();
+            let known = previous.tables.get(&name).map(|t| &t.migration);
             let relevant = row.phase.dual_writes() || row.phase == Phase::Finished;
             if !relevant || self.topology.table(&row.table).is_none() {
                 // Rolled back: writes waiting at its fence look again and go by the old
                 // layout alone.
-                if let Some(m) = known.get(&name) {
-                    m.set_phase(row.phase);
+                if let Some(m) = known {
+                    moved.push((m.clone(), row.phase));
                 }
                 continue;
             }
-            let migration = match known.get(&name) {
+            let migration = match known {
                 Some(m) if m.same_migration(&row.from, &row.to) => {
                     if m.phase() != row.phase {
-                        m.set_phase(row.phase);
-                        tracing::info!(table = %row.table, phase = row.phase.as_str(), "migration phase");
+                        moved.push((m.clone(), row.phase));
                     }
                     m.clone()
                 }
@@ -386,15 +359,67 @@ impl MigrationWatch {
                     }
                 },
             };
-            next.insert(name, migration);
+            next.insert(
+                name,
+                TableMigration {
+                    migration,
+                    phase: row.phase,
+                },
+            );
         }
-        // The router for cut-over tables: the proxy's topology with each such table laid
-        // out as its target config does. Rebuilt only when that set changes, since a new
-        // router empties every session's statement cache.
-        let mut wanted: Vec<&Arc<ActiveMigration>> =
-            next.values().filter(|m| m.routes_by_target()).collect();
-        wanted.sort_by(|a, b| a.table().cmp(b.table()));
-        let names: Vec<String> = wanted.iter().map(|m| m.table().to_string()).collect();
+        // A migration replaced by another of the same table, or gone from the state: a
+        // write still holding it is counted in an earlier epoch once it is retired, so the
+        // acknowledgments wait for it, and a later write finds its snapshot out of date.
+        for (name, t) in &previous.tables {
+            let kept = next
+                .get(name)
+                .is_some_and(|n| Arc::ptr_eq(&n.migration, &t.migration));
+            let moving = moved.iter().any(|(m, _)| Arc::ptr_eq(m, &t.migration));
+            if !kept && !moving {
+                moved.push((t.migration.clone(), Phase::RolledBack));
+            }
+        }
+        let cut_over = self.cut_over_routing(&previous, &next);
+        let under_way = next.values().any(|t| t.phase != Phase::Finished) || !refused.is_empty();
+        let any = !next.is_empty() || !refused.is_empty();
+        let mut taken_up: Vec<Arc<ActiveMigration>> = previous
+            .tables
+            .values()
+            .map(|t| t.migration.clone())
+            .collect();
+        taken_up.extend(next.values().map(|t| t.migration.clone()));
+        self.snapshot.store(Arc::new(MigrationSnapshot {
+            cut_over,
+            tables: next,
+            refused,
+        }));
+        // A write that took the last snapshot and is counted before these phases are set
+        // acts on it; one counted after finds its snapshot's phase out of date and takes
+        // this one (see `session::query`).
+        for (m, phase) in moved {
+            m.set_phase(phase);
+            tracing::info!(table = %m.table(), phase = phase.as_str(), "migration phase");
+        }
+        self.any.store(any, Ordering::Relaxed);
+        self.under_way.store(under_way, Ordering::Relaxed);
+        self.known.store(true, Ordering::Release);
+        taken_up
+    }
+
+    /// The routing for cut-over tables: the proxy's topology with each such table laid out
+    /// as its target config does. Built again only when that set changes, since a new
+    /// router empties every session's statement cache.
+    fn cut_over_routing(
+        &self,
+        previous: &MigrationSnapshot,
+        next: &HashMap<String, TableMigration>,
+    ) -> Option<Arc<CutOverRouting>> {
+        let mut wanted: Vec<&TableMigration> = next.values().filter(|t| t.by_target()).collect();
+        wanted.sort_by(|a, b| a.migration.table().cmp(b.migration.table()));
+        let names: Vec<String> = wanted
+            .iter()
+            .map(|t| t.migration.table().to_string())
+            .collect();
         let rebuild = self
             .cut_over_tables
             .lock()
@@ -403,47 +428,33 @@ impl MigrationWatch {
                 *had = names;
                 differs
             })
-            .unwrap_or(false);
-        if rebuild {
-            let mut topology: Option<Topology> = None;
-            let mut tables = Vec::new();
-            for m in wanted {
-                let base = topology.as_ref().unwrap_or(&self.topology);
-                match base.with_table_from(m.target_topology(), m.table()) {
-                    Ok(t) => {
-                        topology = Some(t);
-                        tables.push(m.table().to_ascii_lowercase());
-                    }
-                    // Routing it by the old layout would misroute: refuse its statements.
-                    Err(e) => {
-                        m.set_unroutable();
-                        tracing::error!(table = %m.table(), error = %e, "cut-over layout not usable")
-                    }
+            .unwrap_or(true);
+        if !rebuild {
+            return previous.cut_over.clone();
+        }
+        let mut topology: Option<Topology> = None;
+        let mut tables = Vec::new();
+        for t in wanted {
+            let m = &t.migration;
+            let base = topology.as_ref().unwrap_or(&self.topology);
+            match base.with_table_from(m.target_topology(), m.table()) {
+                Ok(built) => {
+                    topology = Some(built);
+                    tables.push(m.table().to_ascii_lowercase());
+                }
+                // Routing it by the old layout would misroute: refuse its statements.
+                Err(e) => {
+                    m.set_unroutable();
+                    tracing::error!(table = %m.table(), error = %e, "cut-over layout not usable")
                 }
             }
-            self.cut_over.store(topology.map(|t| {
-                Arc::new(CutOverRouting {
-                    router: Router::new(Arc::new(t)),
-                    tables,
-                })
-            }));
         }
-        self.any
-            .store(!next.is_empty() || !refused.is_empty(), Ordering::Relaxed);
-        self.under_way.store(
-            next.values().any(|m| m.phase() != Phase::Finished) || !refused.is_empty(),
-            Ordering::Relaxed,
-        );
-        if let Ok(mut r) = self.refused.write() {
-            *r = refused;
-        }
-        self.known.store(true, Ordering::Release);
-        let mut taken_up: Vec<Arc<ActiveMigration>> = known.into_values().collect();
-        taken_up.extend(next.values().cloned());
-        if let Ok(mut map) = self.active.write() {
-            *map = next;
-        }
-        taken_up
+        topology.map(|t| {
+            Arc::new(CutOverRouting {
+                router: Router::new(Arc::new(t)),
+                tables,
+            })
+        })
     }
 
     pub fn stop(&self) {

@@ -26,7 +26,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::{Session, SessionError};
 use crate::backend::{BackendError, PooledConn};
-use crate::migration::{ActiveMigration, Lookup};
+use crate::migration::{ActiveMigration, Lookup, MigrationSnapshot};
 use crate::protocol::codes;
 use crate::protocol::wire::OkInfo;
 
@@ -64,7 +64,7 @@ impl From<BackendError> for DualWriteError {
 
 impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     /// What the migration of a table `plan` writes asks of it.
-    pub(crate) fn migration_of(&self, plan: &Plan) -> Lookup {
+    pub(crate) fn migration_of(&self, plan: &Plan, snapshot: &MigrationSnapshot) -> Lookup {
         if !plan.kind.is_write() {
             return Lookup::None;
         }
@@ -72,12 +72,21 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             let Some(table) = self.ctx.topology.tables.get(t) else {
                 continue;
             };
-            match self.ctx.migrations.lookup(&table.name) {
+            match self.ctx.migrations.lookup(snapshot, &table.name) {
                 Lookup::None => {}
                 found => return found,
             }
         }
         Lookup::None
+    }
+
+    /// Whether a migration has a say in `plan` (by the latest snapshot): a prepared
+    /// statement then runs as text, through [`Self::routed`].
+    pub(crate) fn migration_says(&self, plan: &Plan) -> bool {
+        self.ctx
+            .migrations
+            .snapshot()
+            .is_some_and(|s| !matches!(self.migration_of(plan, &s), Lookup::None))
     }
 
     /// Waits while `migration`'s writes are fenced for cutover. Returns false (after telling
@@ -390,7 +399,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             let current = self.ctx.migrations.get(p.migration.table());
             let same = current
                 .as_ref()
-                .is_some_and(|m| Arc::ptr_eq(m, &p.migration));
+                .is_some_and(|t| Arc::ptr_eq(&t.migration, &p.migration));
             let phase = p.migration.phase();
             let still = same
                 && ((guarded && phase == Phase::Fencing)

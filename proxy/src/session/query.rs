@@ -3,10 +3,12 @@
 
 use std::collections::BTreeMap;
 
-use crate::migration::{CutOverRouting, Lookup};
+use std::sync::Arc;
 
-/// The routing a plan was made by: a migration's cut-over routing, or the proxy's own.
-type Routing = Option<std::sync::Arc<CutOverRouting>>;
+use crate::migration::{Lookup, MigrationSnapshot};
+
+/// The migrations a plan was made by (their routing and phases); `None`: none under way.
+type Snapshot = Option<Arc<MigrationSnapshot>>;
 use shardgate_migrate::Phase;
 use shardgate_router::command::{autocommit_value, SetItem, SqlPrepared};
 use shardgate_router::{KeyError, Plan, RouterError, SessionOp, Step};
@@ -26,14 +28,14 @@ use crate::protocol::wire::OkInfo;
 impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     /// COM_QUERY: plan the statement, then run the plan.
     pub(crate) async fn com_query(&mut self, sql: &str) -> Result<(), SessionError> {
-        let (plan, routing) = match self.plan_text(sql).await {
+        let (plan, snapshot) = match self.plan_text(sql).await {
             Ok(planned) => planned,
             Err(e) => return self.send_router_error(&e).await,
         };
         if plan.step.clears_diagnostics() {
             self.state.diagnostics.clear();
         }
-        self.run_planned(sql, plan, routing).await
+        self.run_planned(sql, plan, snapshot).await
     }
 
     /// Applies a session operation to the session's state.
@@ -161,7 +163,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     /// migrated, as text).
     pub(crate) async fn routed(&mut self, sql: &str) -> Result<(), SessionError> {
         match self.plan_text(sql).await {
-            Ok((plan, routing)) => self.run_routed(sql, plan, routing).await,
+            Ok((plan, snapshot)) => self.run_routed(sql, plan, snapshot).await,
             Err(e) => self.send_router_error(&e).await,
         }
     }
@@ -171,56 +173,56 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         &mut self,
         sql: &str,
         plan: Plan,
-        routing: Routing,
+        snapshot: Snapshot,
     ) -> Result<(), SessionError> {
         match plan.step {
             Step::SessionOp(op) => self.session_op(op).await,
             Step::Metadata(metadata) => self.metadata(metadata).await,
             Step::Probe(probe) => self.probe(probe).await,
-            step => self.run_routed(sql, Plan { step, ..plan }, routing).await,
+            step => self.run_routed(sql, Plan { step, ..plan }, snapshot).await,
         }
     }
 
-    /// Runs physical statements on whichever layout a migration of their table says,
-    /// planned again when that moves. `routing`: what the plan was made by.
+    /// Runs physical statements on whichever layout a migration of their table says, by
+    /// the snapshot of the migrations the plan was made by.
     async fn run_routed(
         &mut self,
         sql: &str,
         mut plan: Plan,
-        mut routing: Routing,
+        mut snapshot: Snapshot,
     ) -> Result<(), SessionError> {
-        let mut settling = 0u32;
+        let mut stale = 0u32;
         loop {
-            let migration = match self.migration_of(&plan) {
+            let found = match snapshot.as_deref() {
+                Some(s) => self.migration_of(&plan, s),
+                None => Lookup::None,
+            };
+            let table = match found {
                 Lookup::None => return self.run_plan(plan).await,
                 Lookup::Refused(why) => {
                     return self.send_error(codes::ER_NOT_SUPPORTED_YET, &why).await
                 }
-                Lookup::Active(m) => m,
+                Lookup::Active(table) => table,
             };
-            // Counted from before the phase is read until the write (and its copies) end:
-            // the proxy acknowledges a later phase only once it has finished.
+            let migration = table.migration.clone();
+            // Counted from here until the write (and its copies) end: the proxy
+            // acknowledges a later phase only once it has finished. Counted in the phase
+            // the snapshot names, or the snapshot is out of date (the proxy publishes a
+            // snapshot, then moves the phases): plan again by the newer one.
             let writing = migration.begin_write();
-            // One read of the phase decides; the routing the plan was made by must agree
-            // with it (they change one after the other: plan again until they do).
-            let phase = migration.phase();
-            let by_target = routing
-                .as_ref()
-                .is_some_and(|r| r.covers(migration.table()));
-            let phase_by_target = matches!(phase, Phase::CutOver | Phase::Finished);
-            if by_target != phase_by_target && !migration.unroutable() {
+            if migration.phase() != table.phase {
                 drop(writing);
-                settling += 1;
-                if settling > 1000 {
+                stale += 1;
+                if stale > 1000 {
                     let why = format!(
                         "shardgate: the routing of `{}` did not settle after its migration moved; retry",
                         migration.table()
                     );
                     return self.send_error(codes::ER_LOCK_DEADLOCK, &why).await;
                 }
-                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+                tokio::time::sleep(std::time::Duration::from_millis(1)).await;
             } else {
-                match phase {
+                match table.phase {
                     // Finished: the new layout alone, nothing follows.
                     Phase::Finished if !migration.unroutable() => {
                         let done = self.run_plan(plan).await;
@@ -229,22 +231,23 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                     }
                     Phase::Fencing => drop(writing),
                     _ => {
-                        let router = routing
-                            .as_ref()
+                        let router = snapshot
+                            .as_deref()
+                            .and_then(|s| s.routing())
                             .map_or_else(|| self.ctx.router.clone(), |r| r.router.clone());
                         let done = self
-                            .dual_write(sql, plan, migration, router, by_target)
+                            .dual_write(sql, plan, migration, router, table.by_target())
                             .await;
                         drop(writing);
                         return done;
                     }
                 }
-                // A cutover's fence: wait, then route again, by whichever layout won.
+                // A switch's fence: wait, then route again, by whichever layout won.
                 if !self.wait_at_fence(&migration).await? {
                     return Ok(());
                 }
             }
-            (plan, routing) = match self.plan_text(sql).await {
+            (plan, snapshot) = match self.plan_text(sql).await {
                 Ok(planned) => planned,
                 Err(e) => return self.send_router_error(&e).await,
             };
@@ -254,10 +257,12 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     /// Plans a text statement against the routing in force (a migration's cutover may
     /// route its table by the new layout), with generated keys where its INSERT rows need
     /// them.
-    async fn plan_text(&mut self, sql: &str) -> Result<(Plan, Routing), RouterError> {
+    async fn plan_text(&mut self, sql: &str) -> Result<(Plan, Snapshot), RouterError> {
         let ctx = self.ctx.clone();
-        let routing = ctx.migrations.router();
-        let router = routing.as_ref().map_or(&ctx.router, |r| &r.router);
+        let snapshot = ctx.migrations.snapshot();
+        let router = snapshot
+            .as_deref()
+            .map_or(&ctx.router, |s| s.router(&ctx.router));
         let facts = self.state.facts(true);
         let mut planned = router.plan(sql, &mut self.cache, &mut ctx.keys.source(), &facts);
         if let Err(RouterError::Keys(KeyError::NotReady { generator, count })) = &planned {
@@ -276,7 +281,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 Err(e) => Err(RouterError::Keys(e)),
             };
         }
-        planned.map(|plan| (plan, routing))
+        planned.map(|plan| (plan, snapshot))
     }
 
     pub(crate) async fn send_router_error(&mut self, e: &RouterError) -> Result<(), SessionError> {

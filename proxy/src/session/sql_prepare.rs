@@ -96,7 +96,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             Ok(p) => p,
             Err(e) => return self.send_router_error(&e).await,
         };
-        if !matches!(self.migration_of(&plan), crate::migration::Lookup::None) {
+        if self.migration_says(&plan) {
             return self.dual_write_prepared(&template, &values).await;
         }
         // The values travel as the backend's own user variables (the session's, set on
