@@ -44,9 +44,9 @@ pub use mirror::{write_keys, WriteKeys};
 pub use normalize::{normalize, split_statements, Literal};
 pub use params::ParamValue;
 pub use plan::{
-    AffectedRows, Aggregate, AggregateFunction, CompareOp, Derived, GroupConcat, HavingFilter,
-    HavingOperand, MergeOperator, Metadata, PhysicalStatement, Plan, ProbeStep, RouteKind, Scatter,
-    SelectMerge, SendToAll, SessionOp, SortKey, StatementKind, Step,
+    AffectedRows, Aggregate, AggregateFunction, CompareOp, Derived, DualWrite, GroupConcat,
+    HavingFilter, HavingOperand, MergeOperator, Metadata, MigrationPhase, PhysicalStatement, Plan,
+    ProbeStep, RouteKind, Scatter, SelectMerge, SendToAll, SessionOp, SortKey, StatementKind, Step,
 };
 pub use planner::PreparedCommand;
 pub use router::Router;

@@ -518,3 +518,57 @@ fn long_key_lists_are_folded_for_the_parser() {
     assert!(merge.having.is_some());
     assert!(merge.having_filter.is_none());
 }
+
+/// A write on a migrating table, wrapped by its migration's phase: dual-write with the keys
+/// it touches, or held at a switch's fence; what dual-write cannot copy exactly is refused.
+#[test]
+fn writes_on_a_migrating_table_are_wrapped_by_its_phase() {
+    use shardgate_router::{MigrationPhase, WriteKeys};
+    let dual = MigrationPhase::DualWrite { by_target: true };
+    let wrap = |sql: &str, phase| route(sql).under_migration(sql, "t_order", "order_id", phase);
+
+    let sql = "UPDATE t_order SET status = 'x' WHERE order_id IN (5, 4242)";
+    let plan = wrap(sql, dual).unwrap();
+    let Step::DualWrite(write) = &plan.step else {
+        panic!("{:?}", plan.step)
+    };
+    assert_eq!(write.keys, WriteKeys::Keys(vec![5, 4242]));
+    assert!(write.by_target);
+    assert_eq!(write.table, "t_order");
+    // The physical statements are the write's own.
+    assert_eq!(plan.statements().len(), 2);
+    assert_eq!(plan.statements(), route(sql).statements());
+
+    let sql = "INSERT INTO t_order (order_id, user_id) VALUES (7, 1), (8, 2)";
+    let Step::DualWrite(write) = wrap(sql, dual).unwrap().step else {
+        panic!("not a dual-write")
+    };
+    assert_eq!(write.keys, WriteKeys::Rows(vec![Some(7), Some(8)]));
+
+    let sql = "DELETE FROM t_order WHERE user_id = 3";
+    let Step::DualWrite(write) = wrap(sql, dual).unwrap().step else {
+        panic!("not a dual-write")
+    };
+    assert!(
+        matches!(&write.keys, WriteKeys::Read(select) if select.contains("FOR UPDATE")),
+        "{:?}",
+        write.keys
+    );
+
+    let plan = wrap(sql, MigrationPhase::Fenced).unwrap();
+    assert_eq!(plan.step, Step::Fence("t_order".into()));
+    assert!(plan.statements().is_empty());
+
+    for (sql, why) in [
+        ("ALTER TABLE t_order ADD COLUMN x INT", "DDL on `t_order`"),
+        (
+            "UPDATE t_order SET order_id = 7 WHERE order_id = 7",
+            "key column `order_id`",
+        ),
+    ] {
+        let Err(err) = wrap(sql, dual) else {
+            panic!("{sql}: accepted")
+        };
+        assert!(err.to_string().contains(why), "{sql}: {err}");
+    }
+}

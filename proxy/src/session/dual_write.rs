@@ -19,8 +19,7 @@ use std::time::{Duration, Instant};
 use mysql_async::Value;
 use shardgate_migrate::{KeyedRow, Phase};
 use shardgate_router::{
-    write_keys, AffectedRows, ParamValue, Plan, Router, RouterError, StatementKind, Step, Template,
-    WriteKeys,
+    AffectedRows, DualWrite, ParamValue, Plan, Router, RouterError, Step, Template, WriteKeys,
 };
 use tokio::io::{AsyncRead, AsyncWrite};
 
@@ -128,18 +127,18 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         Ok(true)
     }
 
-    /// Runs a write on a migrating table: on the source of truth, and, when its transaction
-    /// commits, on the following layout. `router`: the routing the plan was made by;
-    /// `by_target`: it routes the table by the new layout. The copies go the way the plan writes, never by the phase read
-    /// again: a rollback's fence may begin meanwhile, and copying the new layout's rows to
-    /// the new layout would wait on their own locks and leave the old layout without them.
+    /// Runs a write on a migrating table (a [`DualWrite`] step): on the source of truth,
+    /// and, when its transaction commits, on the following layout. `router`: the routing
+    /// the plan was made by. The copies go the way the plan writes (`by_target`), never by
+    /// the phase read again: a rollback's fence may begin meanwhile, and copying the new
+    /// layout's rows to the new layout would wait on their own locks and leave the old
+    /// layout without them.
     pub(crate) async fn dual_write(
         &mut self,
-        sql: &str,
-        plan: Plan,
+        write: DualWrite,
+        generated_keys: Vec<i64>,
         migration: Arc<ActiveMigration>,
         router: Router,
-        by_target: bool,
     ) -> Result<(), SessionError> {
         if migration.unroutable() {
             let message = format!(
@@ -148,30 +147,12 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             );
             return self.send_error(codes::ER_NOT_SUPPORTED_YET, &message).await;
         }
-        if plan.kind == StatementKind::Ddl {
-            let message = format!(
-                "shardgate: DDL on `{}` is refused while it is being migrated",
-                migration.table()
-            );
-            return self.send_error(codes::ER_NOT_SUPPORTED_YET, &message).await;
-        }
-        let spec = match write_keys(sql, migration.table(), migration.key()) {
-            Ok(spec) => spec,
-            Err(e) => return self.send_router_error(&e).await,
-        };
-        // Rows without a key need one each from the generator; only a single row may take
-        // the server's AUTO_INCREMENT, which the OK packet reports.
-        if let WriteKeys::Rows(rows) = &spec {
-            let missing = rows.iter().filter(|k| k.is_none()).count();
-            if missing > plan.generated_keys.len() && rows.len() > 1 {
-                let message = format!(
-                    "shardgate: a multi-row INSERT into `{}` must give every row's `{}` while the table is being migrated",
-                    migration.table(),
-                    migration.key()
-                );
-                return self.send_error(codes::ER_NOT_SUPPORTED_YET, &message).await;
-            }
-        }
+        let DualWrite {
+            write,
+            keys: spec,
+            by_target,
+            ..
+        } = write;
         if let Some(moved) = self.moved_since_written(&migration, by_target) {
             return self.abort_transaction(&moved).await;
         }
@@ -181,13 +162,14 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             self.state.tx.begin_sql = vec!["START TRANSACTION".into()];
         }
         self.state.generated_insert_id = None;
-        let generated = plan.generated_keys.clone();
         let mut keys = BTreeSet::new();
-        let outcome = self.write_on_truth(&spec, plan, &router, &mut keys).await;
+        let outcome = self
+            .write_on_truth(&spec, *write, &generated_keys, &router, &mut keys)
+            .await;
         if let WriteKeys::Rows(rows) = &spec {
             // Also when the statement failed: inside the client's transaction the rows
             // that did go in stay, and copying a key that did not is harmless.
-            let mut generated = generated.iter();
+            let mut generated = generated_keys.iter();
             let assigned = outcome.as_ref().map_or(0, |ok| ok.last_insert_id);
             for row in rows {
                 let key = match row {
@@ -242,7 +224,8 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     async fn write_on_truth(
         &mut self,
         spec: &WriteKeys,
-        plan: Plan,
+        write: Step,
+        generated_keys: &[i64],
         router: &Router,
         keys: &mut BTreeSet<i64>,
     ) -> Result<OkInfo, DualWriteError> {
@@ -263,12 +246,12 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             }
         }
         let one_copy = matches!(
-            &plan.step,
+            &write,
             Step::SendToAll(s) if s.affected == AffectedRows::OneCopy
         );
-        let targets = plan.statements().len().max(1) as u64;
+        let targets = write.statements().len().max(1) as u64;
         let mut total = OkInfo::default();
-        for target in plan.statements() {
+        for target in write.statements() {
             let mut conn = self.take_conn(target.backend).await?;
             let result = conn.execute_internal(&target.sql).await;
             self.give_back(target.backend, conn);
@@ -282,7 +265,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         if one_copy {
             total.affected_rows /= targets;
         }
-        if let Some(&first) = plan.generated_keys.first() {
+        if let Some(&first) = generated_keys.first() {
             total.last_insert_id = first as u64;
         }
         Ok(total)

@@ -66,9 +66,13 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 self.fan_out_jobs(jobs, affected == AffectedRows::OneCopy)
                     .await
             }
-            // The session answers these before anything reaches the engine; a template
-            // never binds to one.
-            Step::SessionOp(_) | Step::Metadata(_) | Step::Probe(_) => {
+            // The session answers these before anything reaches the engine (a template
+            // never binds to one), and runs a migration's steps itself.
+            Step::SessionOp(_)
+            | Step::Metadata(_)
+            | Step::Probe(_)
+            | Step::DualWrite(_)
+            | Step::Fence(_) => {
                 self.send_error(
                     codes::ER_NOT_SUPPORTED_YET,
                     "shardgate: a session statement cannot run as part of another statement",

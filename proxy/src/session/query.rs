@@ -11,7 +11,7 @@ use crate::migration::{Lookup, MigrationSnapshot};
 type Snapshot = Option<Arc<MigrationSnapshot>>;
 use shardgate_migrate::Phase;
 use shardgate_router::command::{autocommit_value, SetItem, SqlPrepared};
-use shardgate_router::{KeyError, Plan, RouterError, SessionOp, Step};
+use shardgate_router::{KeyError, MigrationPhase, Plan, RouterError, SessionOp, Step};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::{Session, SessionError};
@@ -222,26 +222,38 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 }
                 tokio::time::sleep(std::time::Duration::from_millis(1)).await;
             } else {
-                match table.phase {
+                let phase = match table.phase {
                     // Finished: the new layout alone, nothing follows.
                     Phase::Finished if !migration.unroutable() => {
                         let done = self.run_plan(plan).await;
                         drop(writing);
                         return done;
                     }
-                    Phase::Fencing => drop(writing),
-                    _ => {
-                        let router = snapshot
-                            .as_deref()
-                            .and_then(|s| s.routing())
-                            .map_or_else(|| self.ctx.router.clone(), |r| r.router.clone());
-                        let done = self
-                            .dual_write(sql, plan, migration, router, table.by_target())
-                            .await;
+                    Phase::Fencing => MigrationPhase::Fenced,
+                    _ => MigrationPhase::DualWrite {
+                        by_target: table.by_target(),
+                    },
+                };
+                let wrapped = plan.under_migration(sql, migration.table(), migration.key(), phase);
+                let plan = match wrapped {
+                    Ok(plan) => plan,
+                    Err(e) => {
                         drop(writing);
-                        return done;
+                        return self.send_router_error(&e).await;
                     }
+                };
+                if let Step::DualWrite(write) = plan.step {
+                    let router = snapshot
+                        .as_deref()
+                        .and_then(|s| s.routing())
+                        .map_or_else(|| self.ctx.router.clone(), |r| r.router.clone());
+                    let done = self
+                        .dual_write(*write, plan.generated_keys, migration, router)
+                        .await;
+                    drop(writing);
+                    return done;
                 }
+                drop(writing);
                 // A switch's fence: wait, then route again, by whichever layout won.
                 if !self.wait_at_fence(&migration).await? {
                     return Ok(());

@@ -181,6 +181,19 @@ impl fmt::Display for Explain<'_> {
             Step::Probe(ProbeStep::NextVal(g)) => {
                 write!(f, "probe, answered by the proxy (next id of `{g}`)")
             }
+            Step::DualWrite(d) => write!(
+                f,
+                "dual-write of `{}`: written by the {} layout, copied to the {}",
+                d.table,
+                if d.by_target { "new" } else { "old" },
+                if d.by_target { "old" } else { "new" }
+            ),
+            Step::Fence(table) => {
+                write!(
+                    f,
+                    "fence: `{table}` is switching layouts, held until it has"
+                )
+            }
             Step::Scatter(s) => {
                 let combined = combine_per_database(
                     s.statements.clone(),

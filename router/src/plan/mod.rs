@@ -3,14 +3,17 @@
 //! [`Step::Scatter`] (a SELECT on many tables, merged) or [`Step::SendToAll`] (a write or
 //! DDL on many tables, one OK) — and a scatter's [`SelectMerge`] holds the merge operators
 //! over its shard results ([`SelectMerge::operators`]) — or the session answers the
-//! command itself: [`Step::SessionOp`], [`Step::Metadata`], [`Step::Probe`].
+//! command itself: [`Step::SessionOp`], [`Step::Metadata`], [`Step::Probe`]. A write on a
+//! table being migrated is wrapped in [`Step::DualWrite`] or [`Step::Fence`].
 
 mod explain;
 mod merge;
+mod migration;
 mod session;
 
 pub use explain::{Explain, MergeOperator};
 pub use merge::*;
+pub use migration::{DualWrite, MigrationPhase};
 pub use session::{Metadata, ProbeStep, SessionOp};
 
 use shardgate_config::{BackendId, DatabaseId};
@@ -112,6 +115,11 @@ pub enum Step {
     Metadata(Metadata),
     /// DATABASE(), USER(), @@variables, NEXTVAL: answered by the session.
     Probe(ProbeStep),
+    /// A write on a table being migrated: run on the source of truth, then copied.
+    DualWrite(Box<DualWrite>),
+    /// A write on a table whose layouts are switching (the logical table named): held at
+    /// the fence, then planned again.
+    Fence(String),
 }
 
 impl Step {
@@ -149,7 +157,8 @@ impl Step {
             Step::Route(one) => std::slice::from_ref(one),
             Step::Scatter(s) => &s.statements,
             Step::SendToAll(s) => &s.statements,
-            Step::SessionOp(_) | Step::Metadata(_) | Step::Probe(_) => &[],
+            Step::DualWrite(d) => d.write.statements(),
+            Step::SessionOp(_) | Step::Metadata(_) | Step::Probe(_) | Step::Fence(_) => &[],
         }
     }
 
@@ -158,7 +167,11 @@ impl Step {
     /// session statements read or keep it.
     pub fn clears_diagnostics(&self) -> bool {
         match self {
-            Step::Route(_) | Step::Scatter(_) | Step::SendToAll(_) => true,
+            Step::Route(_)
+            | Step::Scatter(_)
+            | Step::SendToAll(_)
+            | Step::DualWrite(_)
+            | Step::Fence(_) => true,
             Step::SessionOp(op) => {
                 matches!(
                     op,
