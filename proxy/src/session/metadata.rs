@@ -207,7 +207,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         let mut row = Vec::with_capacity(probe.items.len());
         for (_, item) in &probe.items {
             row.push(match item {
-                ProbeItem::Variable(_) => asked.next().flatten(),
+                ProbeItem::Variable(_) | ProbeItem::Constant(_) => asked.next().flatten(),
                 ProbeItem::Session(value) => self.session_value(*value),
             });
         }
@@ -310,16 +310,16 @@ pub(crate) fn numeric_probe_items(probe: &Probe) -> Vec<usize> {
         .items
         .iter()
         .enumerate()
-        .filter(|(_, (_, item))| {
-            matches!(
-                item,
-                ProbeItem::Session(
-                    SessionValue::ConnectionId
-                        | SessionValue::LastInsertId
-                        | SessionValue::WarningCount
-                        | SessionValue::ErrorCount
-                )
-            )
+        .filter(|(_, (_, item))| match item {
+            ProbeItem::Session(value) => matches!(
+                value,
+                SessionValue::ConnectionId
+                    | SessionValue::LastInsertId
+                    | SessionValue::WarningCount
+                    | SessionValue::ErrorCount
+            ),
+            ProbeItem::Constant(c) => c.parse::<u64>().is_ok(),
+            ProbeItem::Variable(_) => false,
         })
         .map(|(i, _)| i)
         .collect()

@@ -31,6 +31,10 @@ pub enum ProbeItem {
     /// A server variable, as the expression to ask a backend (MySQL 8 names turned into
     /// MariaDB's: `@@session.tx_isolation`).
     Variable(String),
+    /// An integer or a quoted string beside the other items (`SELECT 1, 2,
+    /// @@transaction_isolation`, MySQL Connector/J's first query): asked of the backend
+    /// with the variables, so its value is the server's own.
+    Constant(String),
 }
 
 /// A probe's select list: each item with the column name the client sees.
@@ -53,13 +57,17 @@ impl Probe {
                 .or_else(|| Some((item.to_string(), probe_item(item)?)))?;
             items.push(probe);
         }
-        (!items.is_empty()).then_some(Probe { items })
+        // Constants alone are a plain SELECT (a backend answers it, types and all).
+        let asks = items
+            .iter()
+            .any(|(_, i)| !matches!(i, ProbeItem::Constant(_)));
+        asks.then_some(Probe { items })
     }
 
-    /// Whether any item needs a backend.
+    /// The items a backend answers (variables and constants), in order.
     pub fn variables(&self) -> impl Iterator<Item = &str> {
         self.items.iter().filter_map(|(_, item)| match item {
-            ProbeItem::Variable(expr) => Some(expr.as_str()),
+            ProbeItem::Variable(expr) | ProbeItem::Constant(expr) => Some(expr.as_str()),
             ProbeItem::Session(_) => None,
         })
     }
@@ -93,6 +101,9 @@ fn unquote_label(label: &str) -> Option<&str> {
 }
 
 fn probe_item(expr: &str) -> Option<ProbeItem> {
+    if is_constant(expr) {
+        return Some(ProbeItem::Constant(expr.to_string()));
+    }
     if let Some(name) = expr.strip_prefix("@@") {
         let lower = name.to_ascii_lowercase();
         let bare = lower
@@ -132,6 +143,18 @@ fn probe_item(expr: &str) -> Option<ProbeItem> {
         _ => return None,
     };
     Some(ProbeItem::Session(value))
+}
+
+/// An integer (`2`, `-1`) or a single-quoted string with no quote or backslash inside.
+fn is_constant(expr: &str) -> bool {
+    let digits = expr.strip_prefix('-').unwrap_or(expr);
+    if !digits.is_empty() && digits.len() <= 18 && digits.bytes().all(|b| b.is_ascii_digit()) {
+        return true;
+    }
+    expr.len() >= 2
+        && expr.starts_with('\'')
+        && expr.ends_with('\'')
+        && !expr[1..expr.len() - 1].contains(['\'', '\\'])
 }
 
 /// The generator name of `SELECT NEXTVAL('name')` (any case, spacing, trailing `;`).
@@ -187,6 +210,25 @@ mod tests {
         assert!(Probe::parse("SELECT @@global.max_connections").is_none());
         assert!(Probe::parse("SELECT @@x, (SELECT 1)").is_none());
         assert!(Probe::parse("SELECT 1").is_none());
+        assert!(Probe::parse("SELECT 1, 'a'").is_none());
+        let p = Probe::parse("SELECT 1, 2, @@transaction_isolation").unwrap();
+        assert_eq!(
+            p.items,
+            vec![
+                ("1".to_string(), ProbeItem::Constant("1".into())),
+                ("2".to_string(), ProbeItem::Constant("2".into())),
+                (
+                    "@@transaction_isolation".to_string(),
+                    ProbeItem::Variable("@@session.tx_isolation".into())
+                ),
+            ]
+        );
+        assert_eq!(
+            p.variables().collect::<Vec<_>>(),
+            ["1", "2", "@@session.tx_isolation"]
+        );
+        assert!(Probe::parse("SELECT 'it''s', DATABASE()").is_none());
+        assert!(Probe::parse("SELECT 1 + 1, DATABASE()").is_none());
     }
 
     #[test]
