@@ -106,6 +106,14 @@ pub async fn create_legacy(cluster: &Cluster, rows: i64) {
     }
 }
 
+/// The physical tables of `orders_target_yaml`'s layout, with the server each is on:
+/// `order_db_{0..31}.t_order_{0..31}`, even databases on the first server.
+pub fn orders_target_tables() -> Vec<(usize, String)> {
+    (0..32)
+        .flat_map(|db| (0..32).map(move |t| (db % 2, format!("order_db_{db}.t_order_{t}"))))
+        .collect()
+}
+
 /// Fails the test, naming a few keys, unless `layout` is exactly what the writers expect.
 pub fn assert_layout_matches(
     layout: &std::collections::HashMap<i64, OrderRow>,

@@ -12,7 +12,9 @@ use std::time::{Duration, Instant};
 use mysql_async::prelude::Queryable;
 use shardgate_config::Topology;
 use shardgate_migrate::{backend_opts, Phase, StateStore};
-use shardgate_tests::migration::{assert_layout_matches, create_legacy, Migration};
+use shardgate_tests::migration::{
+    assert_layout_matches, create_legacy, orders_target_tables, Migration,
+};
 use shardgate_tests::writers::{read_layout, start_writers};
 use shardgate_tests::{
     legacy_source_yaml, orders_target_yaml, proxy_topology, shardgate_binary, Cluster, ProxyHandle,
@@ -121,9 +123,7 @@ async fn a_live_table_moves_to_32x32_and_back_without_losing_a_row() {
     );
 
     let mut conns = vec![cluster.backend(0).await, cluster.backend(1).await];
-    let target_tables: Vec<(usize, String)> = (0..32)
-        .flat_map(|db| (0..32).map(move |t| (db % 2, format!("order_db_{db}.t_order_{t}"))))
-        .collect();
+    let target_tables = orders_target_tables();
     let target = read_layout(&target_tables, &mut conns).await.unwrap();
     mark("new layout read");
     assert_layout_matches(&target, rows, &expected, "new layout");

@@ -11,7 +11,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mysql_async::prelude::Queryable;
-use shardgate_tests::migration::{assert_layout_matches, create_legacy, run_cli, Migration};
+use shardgate_tests::migration::{
+    assert_layout_matches, create_legacy, orders_target_tables, run_cli, Migration,
+};
 use shardgate_tests::writers::{read_layout, start_writers_across};
 use shardgate_tests::{
     legacy_source_yaml, orders_target_yaml, proxy_topology, Cluster, ProxyHandle,
@@ -331,9 +333,7 @@ async fn the_state_on_the_second_backend_works_end_to_end() {
     );
 
     let mut conns = vec![cluster.backend(0).await, cluster.backend(1).await];
-    let target_tables: Vec<(usize, String)> = (0..32)
-        .flat_map(|db| (0..32).map(move |t| (db % 2, format!("order_db_{db}.t_order_{t}"))))
-        .collect();
+    let target_tables = orders_target_tables();
     let target = read_layout(&target_tables, &mut conns).await.unwrap();
     assert_layout_matches(&target, ROWS, &expected, "new layout");
     let legacy_left: Option<u64> = ds0
