@@ -165,6 +165,38 @@ async fn mariadb_cli_runs_orders_sql() {
         .unwrap();
     assert_eq!(columns[0], ("order_id".to_string(), "bigint".to_string()));
     assert_eq!(columns.len(), 5);
+    // Unfiltered, information_schema shows the logical schema and itself, never the
+    // physical databases, the catalog or shardgate's own.
+    let schemas: Vec<String> = conn
+        .query("SELECT SCHEMA_NAME FROM information_schema.SCHEMATA ORDER BY SCHEMA_NAME")
+        .await
+        .unwrap();
+    assert_eq!(schemas, vec!["information_schema", "shop"]);
+    let tables: Vec<(String, String)> = conn
+        .query("SELECT t.TABLE_SCHEMA, t.TABLE_NAME FROM information_schema.TABLES t WHERE t.TABLE_SCHEMA <> 'information_schema' ORDER BY 2")
+        .await
+        .unwrap();
+    assert_eq!(
+        tables,
+        ["t_currency", "t_order", "t_order_item", "t_shop_setting"]
+            .map(|t| ("shop".to_string(), t.to_string()))
+            .to_vec()
+    );
+    let physical: Option<i64> = conn
+        .query_first("SELECT COUNT(*) FROM information_schema.COLUMNS WHERE TABLE_SCHEMA LIKE 'order_db%' OR TABLE_NAME REGEXP '_[0-9]+$'")
+        .await
+        .unwrap();
+    assert_eq!(physical, Some(0));
+    for table in ["PROCESSLIST", "GLOBAL_VARIABLES", "USER_PRIVILEGES"] {
+        let e = conn
+            .query_drop(format!("SELECT * FROM information_schema.{table}"))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&e, mysql_async::Error::Server(s) if s.code == 1235 && s.message.contains("describes the backend servers")),
+            "{table}: {e:?}"
+        );
+    }
     let columns: Vec<String> = conn
         .query_map("SHOW COLUMNS FROM t_order", |row: mysql_async::Row| {
             row.get::<String, _>(0).unwrap()

@@ -434,24 +434,24 @@ impl Visitor for ReadsTable {
 }
 
 /// Checks an `information_schema` query before it runs on shardgate's catalog: it may read
-/// `information_schema` tables alone, and call only allowed functions.
-pub fn check_information_schema(sql: &str) -> Result<()> {
+/// `information_schema` tables alone, and call only allowed functions. The statement, parsed.
+pub fn check_information_schema(sql: &str) -> Result<Statement> {
     use sqlparser::dialect::MySqlDialect;
     use sqlparser::parser::Parser;
     crate::depth::check_expression_depth(sql)?;
     let statements = Parser::parse_sql(&MySqlDialect {}, sql)
         .map_err(|e| refused_unparsed(sql).unwrap_or_else(|| RouterError::Parse(e.to_string())))?;
-    let [statement @ Statement::Query(_)] = statements.as_slice() else {
+    let Ok([statement @ Statement::Query(_)]) = <[Statement; 1]>::try_from(statements) else {
         return Err(RouterError::Unsafe(
             "an information_schema query must be one SELECT".into(),
         ));
     };
-    check(statement)?;
+    check(&statement)?;
     match statement.visit(&mut OnlyInformationSchema) {
         ControlFlow::Break(name) => Err(RouterError::OtherSchema(format!(
             "`{name}` in an information_schema query: shardgate answers information_schema queries about schema tables alone"
         ))),
-        ControlFlow::Continue(()) => Ok(()),
+        ControlFlow::Continue(()) => Ok(statement),
     }
 }
 

@@ -18,11 +18,12 @@ pub const CATALOG_DATABASE: &str = "shardgate_catalog";
 
 /// The statement to run in the catalog: the logical schema's name, where the statement
 /// names it as a string (`'shop'`) or as `DATABASE()`, swapped for the catalog's. Planned
-/// like any statement first: `information_schema` tables alone, allowed functions.
+/// like any statement first: `information_schema` tables alone, allowed functions; then
+/// every table it reads is confined to the catalog's rows (`catalog_scope`).
 pub fn catalog_query(sql: &str, schema: &str, catalog: &str) -> Result<String> {
     let rewritten = swap_schema(sql, schema, catalog);
-    crate::analyze::policy::check_information_schema(&rewritten)?;
-    Ok(rewritten)
+    let statement = crate::analyze::policy::check_information_schema(&rewritten)?;
+    super::catalog_scope::confine(statement, catalog)
 }
 
 fn swap_schema(sql: &str, schema: &str, catalog: &str) -> String {

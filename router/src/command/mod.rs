@@ -5,6 +5,7 @@
 //! statement this module cannot read is refused here, with the reason.
 
 mod catalog;
+mod catalog_scope;
 mod lex;
 mod probe;
 mod savepoint;
