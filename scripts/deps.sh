@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what shardgate's tests and quick start need on a fresh Debian machine, and nothing
-# else: mariadb-server, mariadb-client, sysbench. Idempotent: installs only what is missing.
+# else: mariadb-server, mariadb-client, sysbench, and the clients of the client matrix
+# (scripts/client-deps.sh). Idempotent: installs only what is missing.
 set -euo pipefail
 
 missing=()
@@ -11,7 +12,7 @@ have mariadb || missing+=(mariadb-client)
 have sysbench || missing+=(sysbench)
 
 if [ "${#missing[@]}" -eq 0 ]; then
-  exit 0
+  exec bash "$(dirname "$0")/client-deps.sh"
 fi
 
 sudo=""
@@ -25,3 +26,4 @@ export DEBIAN_FRONTEND=noninteractive
 $sudo apt-get update -qq >/dev/null
 # The package's own service is not wanted: tests start throwaway servers of their own.
 $sudo apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
+exec bash "$(dirname "$0")/client-deps.sh"

@@ -335,7 +335,16 @@ impl Template {
             }
             RouteTemplate::Ddl { table } => first_of(*table)?,
         };
-        Ok(self.render_whole(topology, Params::Prepared(&[]), target, false))
+        // Rows that leave the generated key out get a stand-in value, so the backend that
+        // describes the statement counts as many values as columns (1136 otherwise).
+        let stand_in: Vec<Option<i64>> = match &self.route {
+            RouteTemplate::Insert { rows, .. } => rows
+                .iter()
+                .map(|row| matches!(row.fill, KeyFill::Append).then_some(0))
+                .collect(),
+            _ => Vec::new(),
+        };
+        Ok(self.render_whole_with(topology, Params::Prepared(&[]), target, false, &stand_in))
     }
 
     /// An UPDATE or ON DUPLICATE KEY UPDATE may set the sharding key only to a value that

@@ -22,6 +22,9 @@ pub enum PreparedCommand {
     SessionStatement,
     /// A probe: answered by the session at each execute.
     Probe(Probe),
+    /// SHOW, DESCRIBE or an information_schema query: answered by the session at each
+    /// execute (in the binary protocol), its columns described at prepare.
+    Metadata(Metadata),
 }
 
 impl Router {
@@ -36,6 +39,8 @@ impl Router {
         keys: &mut dyn KeySource,
         session: &SessionFacts<'_>,
     ) -> Result<Plan> {
+        let expanded = command::expand_executable_comments(sql);
+        let sql = expanded.as_ref();
         let step = match command::decode(sql) {
             Command::Statement(text) => return self.plan_statement(text, cache, keys, session),
             Command::Session(op) => Step::SessionOp(op),
@@ -78,6 +83,8 @@ impl Router {
     /// Plans a COM_STMT_PREPARE. A session statement that would be refused when executed is
     /// refused when prepared.
     pub fn plan_prepare(&self, sql: &str, session: &SessionFacts<'_>) -> Result<PreparedCommand> {
+        let expanded = command::expand_executable_comments(sql);
+        let sql = expanded.as_ref();
         match command::decode(sql) {
             decoded if decoded.is_session_statement() => {
                 if has_placeholder(sql) {
@@ -88,6 +95,21 @@ impl Router {
                 Ok(PreparedCommand::SessionStatement)
             }
             Command::Probe(probe) => Ok(PreparedCommand::Probe(probe)),
+            Command::Show(_) | Command::InformationSchema(_) if has_placeholder(sql) => {
+                Err(RouterError::Refused(
+                    "parameters in prepared SHOW, DESCRIBE and information_schema statements are not supported (write the values into the statement)".into(),
+                ))
+            }
+            Command::Show(show) => Ok(PreparedCommand::Metadata(Metadata::Show {
+                show,
+                sql: sql.to_string(),
+            })),
+            Command::InformationSchema(text) => {
+                let catalog_sql = catalog_query(text, &self.topology().schema, CATALOG_DATABASE)?;
+                Ok(PreparedCommand::Metadata(Metadata::InformationSchema {
+                    catalog_sql,
+                }))
+            }
             Command::Refused(why) => Err(RouterError::Refused(why)),
             Command::Malformed(why) => Err(RouterError::Malformed(why)),
             _ => self

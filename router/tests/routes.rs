@@ -435,4 +435,15 @@ fn missing_null_and_zero_keys_are_generated() {
         plan.statements()[0].sql
     );
     assert_eq!(plan.statements()[0].params, vec![1]);
+    // Prepared without the key column: the statement a backend describes at PREPARE has a
+    // value for every column (a stand-in for the key), and the same parameters.
+    let template = r
+        .prepare("INSERT INTO t_order (user_id, status) VALUES (?, 'new')")
+        .unwrap();
+    let described = template.representative(r.topology()).unwrap();
+    assert_eq!(
+        described.sql,
+        "INSERT INTO order_db_0.t_order_0 (user_id, status, order_id) VALUES (?, 'new', 0)"
+    );
+    assert_eq!(described.params, vec![0]);
 }

@@ -28,6 +28,37 @@ pub fn ensure_pymysql() {
     assert!(status.success(), "pip install PyMySQL cryptography failed");
 }
 
+/// Installs the Python clients of the client matrix (tests/clients/requirements.txt) with
+/// pip when any is missing or at another version; `scripts/client-deps.sh` does the same.
+pub fn ensure_python_clients() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/clients");
+    let check = || {
+        Command::new("python3")
+            .arg(format!("{dir}/check_python.py"))
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if check() {
+        return;
+    }
+    let status = Command::new("python3")
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "-r",
+        ])
+        .arg(format!("{dir}/requirements.txt"))
+        .status()
+        .expect("run pip");
+    assert!(
+        status.success() && check(),
+        "pip install -r tests/clients/requirements.txt failed"
+    );
+}
+
 /// Runs `sql` with the mariadb CLI against the proxy at `port` (database `shop`, the test
 /// account), the statements given on standard input as a script; `extra` are further CLI
 /// options.

@@ -10,6 +10,7 @@ use shardgate_proxy::server::{serve, ProxyContext};
 use tokio::sync::oneshot;
 
 pub mod clients;
+pub mod matrix;
 pub mod migration;
 pub mod raw;
 pub mod soak;

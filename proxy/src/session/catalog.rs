@@ -19,14 +19,18 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     pub(crate) async fn information_schema(
         &mut self,
         catalog_sql: &str,
-    ) -> Result<(), SessionError> {
+    ) -> Result<Option<TextResult>, SessionError> {
         let schema = self.ctx.topology.schema.clone();
         if let Err(e) = self.refresh_catalog().await {
-            return self.send_backend_error(&e).await;
+            self.send_backend_error(&e).await?;
+            return Ok(None);
         }
         let mut conn = match self.take_unpinned(0).await {
             Ok(c) => c,
-            Err(e) => return self.send_backend_error(&e).await,
+            Err(e) => {
+                self.send_backend_error(&e).await?;
+                return Ok(None);
+            }
         };
         let answer = conn.query_with_definitions(catalog_sql).await;
         self.give_back_unpinned(conn);
@@ -48,9 +52,12 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                             .collect()
                     })
                     .collect();
-                self.write_result(result).await
+                Ok(Some(result))
             }
-            Err(e) => self.send_backend_error(&e).await,
+            Err(e) => {
+                self.send_backend_error(&e).await?;
+                Ok(None)
+            }
         }
     }
 

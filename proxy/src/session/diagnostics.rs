@@ -7,7 +7,7 @@
 
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use super::{Session, SessionError};
+use super::Session;
 use crate::engine::warnings::{Condition, Warnings};
 use crate::protocol::resultset::TextResult;
 
@@ -75,13 +75,13 @@ impl Diagnostics {
 
 impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     /// `SHOW WARNINGS`, `SHOW ERRORS`, `SHOW COUNT(*) WARNINGS|ERRORS`.
-    pub(crate) async fn show_diagnostics(
-        &mut self,
+    pub(crate) fn diagnostics_result(
+        &self,
         errors: bool,
         count: bool,
         limit: Option<(u64, u64)>,
-    ) -> Result<(), SessionError> {
-        let result = if count {
+    ) -> TextResult {
+        if count {
             let (label, n) = if errors {
                 (
                     "@@session.error_count",
@@ -100,8 +100,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             let mut result = TextResult::new(&["Level", "Code", "Message"]).unsigned([1]);
             result.rows = self.state.diagnostics.rows(errors, limit);
             result
-        };
-        self.write_result(result).await
+        }
     }
 
     /// Keeps the warnings of the running statement, physical names made logical.

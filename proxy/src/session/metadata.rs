@@ -17,10 +17,31 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     /// A metadata step: SHOW and DESCRIBE answered from the topology or a representative
     /// physical table, information_schema from the catalog.
     pub(crate) async fn metadata(&mut self, metadata: Metadata) -> Result<(), SessionError> {
+        // Server-wide facts: any backend answers alike, relayed with its own definitions.
+        if let Metadata::Show {
+            show: Show::Server,
+            sql,
+        } = &metadata
+        {
+            let backend = self.any_backend();
+            return self.single(backend, sql.as_bytes()).await;
+        }
+        match self.metadata_result(&metadata).await? {
+            Some(result) => self.write_result(result).await,
+            None => Ok(()),
+        }
+    }
+
+    /// The answer to a metadata step, for either protocol; `None` when the error went to
+    /// the client.
+    pub(crate) async fn metadata_result(
+        &mut self,
+        metadata: &Metadata,
+    ) -> Result<Option<TextResult>, SessionError> {
         match metadata {
-            Metadata::Show { show, sql } => self.show(show, &sql).await,
+            Metadata::Show { show, sql } => self.show(show, sql).await,
             Metadata::InformationSchema { catalog_sql } => {
-                self.information_schema(&catalog_sql).await
+                self.information_schema(catalog_sql).await
             }
         }
     }
@@ -33,17 +54,26 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         }
     }
 
-    async fn show(&mut self, show: Show, sql: &str) -> Result<(), SessionError> {
+    async fn show(&mut self, show: &Show, sql: &str) -> Result<Option<TextResult>, SessionError> {
         match show {
-            Show::Databases => {
-                let result = TextResult::new(&["Database"])
-                    .row(vec![Some("information_schema".into())])
-                    .row(vec![Some(self.ctx.topology.schema.clone())]);
-                self.write_result(result).await
+            Show::Databases { like } => {
+                let mut result = TextResult::new(&["Database"]);
+                for name in ["information_schema", self.ctx.topology.schema.as_str()] {
+                    if like.as_deref().is_none_or(|p| like_match(p, name)) {
+                        result.rows.push(vec![Some(name.to_string())]);
+                    }
+                }
+                Ok(Some(result))
             }
-            Show::Tables { full, like } => {
+            Show::Tables { full, like, from } => {
                 let schema = self.ctx.topology.schema.clone();
-                let mut result = if full {
+                if let Some(from) = from.as_deref() {
+                    if !from.eq_ignore_ascii_case(&schema) {
+                        self.refuse_other_schema(from).await?;
+                        return Ok(None);
+                    }
+                }
+                let mut result = if *full {
                     TextResult::new(&[&format!("Tables_in_{schema}"), "Table_type"])
                 } else {
                     TextResult::new(&[&format!("Tables_in_{schema}")])
@@ -61,37 +91,70 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                         continue;
                     }
                     let mut row = vec![Some(name.to_string())];
-                    if full {
+                    if *full {
                         row.push(Some("BASE TABLE".into()));
                     }
                     result.rows.push(row);
                 }
-                self.write_result(result).await
+                Ok(Some(result))
             }
-            Show::Columns { full, table } => {
-                let what = if full { "FULL COLUMNS" } else { "COLUMNS" };
-                self.show_for_table(&table, |physical| format!("SHOW {what} FROM {physical}"))
-                    .await
+            Show::Columns { full, table, like } => {
+                let what = if *full { "FULL COLUMNS" } else { "COLUMNS" };
+                let like = like
+                    .as_deref()
+                    .map(|p| format!(" LIKE '{}'", p.replace('\\', "\\\\").replace('\'', "''")))
+                    .unwrap_or_default();
+                self.show_for_table(table, |physical| {
+                    format!("SHOW {what} FROM {physical}{like}")
+                })
+                .await
             }
             Show::Index { table } => {
-                self.show_for_table(&table, |physical| format!("SHOW INDEX FROM {physical}"))
+                self.show_for_table(table, |physical| format!("SHOW INDEX FROM {physical}"))
                     .await
             }
             Show::CreateTable { table } => {
-                self.show_for_table(&table, |physical| format!("SHOW CREATE TABLE {physical}"))
+                self.show_for_table(table, |physical| format!("SHOW CREATE TABLE {physical}"))
                     .await
             }
             Show::Diagnostics {
                 errors,
                 count,
                 limit,
-            } => self.show_diagnostics(errors, count, limit).await,
-            // Server-wide facts: any backend answers alike.
+            } => Ok(Some(self.diagnostics_result(*errors, *count, *limit))),
             Show::Server => {
                 let backend = self.any_backend();
-                self.single(backend, sql.as_bytes()).await
+                let mut conn = match self.take_unpinned(backend).await {
+                    Ok(c) => c,
+                    Err(e) => {
+                        self.send_backend_error(&e).await?;
+                        return Ok(None);
+                    }
+                };
+                let answer = conn.query_with_definitions(sql).await;
+                self.give_back_unpinned(conn);
+                match answer {
+                    Ok((definitions, rows)) => Ok(Some(TextResult {
+                        definitions: Some(definitions),
+                        rows: text_rows(rows),
+                        ..Default::default()
+                    })),
+                    Err(e) => {
+                        self.send_backend_error(&e).await?;
+                        Ok(None)
+                    }
+                }
             }
         }
+    }
+
+    /// A SHOW naming a database other than the logical schema.
+    async fn refuse_other_schema(&mut self, named: &str) -> Result<(), SessionError> {
+        let message = format!(
+            "shardgate: `{named}` is not schema `{}`: shardgate shows only the logical schema",
+            self.ctx.topology.schema
+        );
+        self.send_error(codes::ER_NOT_SUPPORTED_YET, &message).await
     }
 
     /// Asks `make(physical)` of the table's first physical table and renames it back.
@@ -99,18 +162,21 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         &mut self,
         written: &str,
         make: impl Fn(&str) -> String,
-    ) -> Result<(), SessionError> {
+    ) -> Result<Option<TextResult>, SessionError> {
         let topology = self.ctx.topology.clone();
         let Some(name) = table_in_schema(written, &topology.schema) else {
             let message = format!(
                 "shardgate: `{written}` is not in schema `{}`: shardgate shows only the logical schema's tables",
                 topology.schema
             );
-            return self.send_error(codes::ER_NOT_SUPPORTED_YET, &message).await;
+            self.send_error(codes::ER_NOT_SUPPORTED_YET, &message)
+                .await?;
+            return Ok(None);
         };
         let Some((_, table)) = topology.table(name) else {
             let message = format!("Table '{}.{name}' doesn't exist", topology.schema);
-            return self.send_error(codes::ER_NO_SUCH_TABLE, &message).await;
+            self.send_error(codes::ER_NO_SUCH_TABLE, &message).await?;
+            return Ok(None);
         };
         let (database, physical) = table.first_physical();
         let physical = physical.to_string();
@@ -118,7 +184,10 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         let backend = topology.databases[database].backend;
         let mut conn = match self.take_unpinned(backend).await {
             Ok(c) => c,
-            Err(e) => return self.send_backend_error(&e).await,
+            Err(e) => {
+                self.send_backend_error(&e).await?;
+                return Ok(None);
+            }
         };
         let answer = conn
             .query_rows(&make(&format!("{db_name}.{physical}")))
@@ -137,14 +206,18 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                             .collect(),
                     );
                 }
-                self.write_result(result).await
+                Ok(Some(result))
             }
             Err(e) if matches!(&e.kind, crate::backend::BackendErrorKind::Server(info) if info.code == 1146) =>
             {
                 let message = format!("Table '{}.{}' doesn't exist", topology.schema, table.name);
-                self.send_error(codes::ER_NO_SUCH_TABLE, &message).await
+                self.send_error(codes::ER_NO_SUCH_TABLE, &message).await?;
+                Ok(None)
             }
-            Err(e) => self.send_backend_error(&e).await,
+            Err(e) => {
+                self.send_backend_error(&e).await?;
+                Ok(None)
+            }
         }
     }
 
@@ -322,6 +395,17 @@ pub(crate) fn numeric_probe_items(probe: &Probe) -> Vec<usize> {
             ProbeItem::Variable(_) => false,
         })
         .map(|(i, _)| i)
+        .collect()
+}
+
+/// A backend's text rows as strings.
+pub(crate) fn text_rows(rows: Vec<Vec<Option<Vec<u8>>>>) -> Vec<Vec<Option<String>>> {
+    rows.into_iter()
+        .map(|row| {
+            row.into_iter()
+                .map(|v| v.map(|v| String::from_utf8_lossy(&v).into_owned()))
+                .collect()
+        })
         .collect()
 }
 

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use shardgate_router::command::Probe;
-use shardgate_router::{ParamValue, PreparedCommand, Template};
+use shardgate_router::{Metadata, ParamValue, PreparedCommand, Template};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::{Session, SessionError};
@@ -28,6 +28,9 @@ enum Prepared {
     Session(String),
     /// A probe (`SELECT DATABASE()`), answered from the session in the binary protocol.
     Probe(Probe),
+    /// SHOW, DESCRIBE, information_schema: answered again at each execute, in the binary
+    /// protocol.
+    Metadata(Metadata),
 }
 
 /// A statement a client prepared.
@@ -74,6 +77,9 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 return self.prepare_session_statement(sql).await
             }
             Ok(PreparedCommand::Probe(probe)) => return self.prepare_probe(probe).await,
+            Ok(PreparedCommand::Metadata(metadata)) => {
+                return self.prepare_metadata(metadata).await
+            }
             Err(e) => return self.send_router_error(&e).await,
         };
         if let Some(reason) = merge_refusal(&template, router.topology()) {
@@ -155,6 +161,17 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             Prepared::Probe(probe) => {
                 let probe = probe.clone();
                 let Some(result) = self.probe_result(&probe).await? else {
+                    return Ok(());
+                };
+                let (deprecate_eof, status) = (self.deprecate_eof(), self.status());
+                result
+                    .write_as(&mut self.writer, deprecate_eof, status, true)
+                    .await?;
+                return Ok(());
+            }
+            Prepared::Metadata(metadata) => {
+                let metadata = metadata.clone();
+                let Some(result) = self.metadata_result(&metadata).await? else {
                     return Ok(());
                 };
                 let (deprecate_eof, status) = (self.deprecate_eof(), self.status());
@@ -252,6 +269,33 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             id,
             ClientStatement {
                 prepared: Prepared::Probe(probe),
+                params: 0,
+                types: Vec::new(),
+                long_data: HashMap::new(),
+                long_data_too_large: false,
+            },
+        );
+        Ok(())
+    }
+
+    /// SHOW, DESCRIBE or an information_schema query prepared: answered once to describe
+    /// its columns (a SHOW's columns depend on what it shows), no parameters.
+    async fn prepare_metadata(&mut self, metadata: Metadata) -> Result<(), SessionError> {
+        let Some(answer) = self.metadata_result(&metadata).await? else {
+            return Ok(());
+        };
+        let definitions = answer.column_definitions();
+        self.state.prepared.binary.next_id =
+            self.state.prepared.binary.next_id.wrapping_add(1).max(1);
+        let id = self.state.prepared.binary.next_id;
+        let (status, deprecate_eof) = (self.status(), self.deprecate_eof());
+        self.writer
+            .prepare_ok(id, &[], &definitions, status, deprecate_eof)
+            .await?;
+        self.state.prepared.binary.map.insert(
+            id,
+            ClientStatement {
+                prepared: Prepared::Metadata(metadata),
                 params: 0,
                 types: Vec::new(),
                 long_data: HashMap::new(),

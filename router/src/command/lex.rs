@@ -2,6 +2,77 @@
 //! command a statement is) and for the session statements sqlparser does not model the way
 //! MySQL means them. Comments are skipped as MySQL skips them; `/*! ... */` is code.
 
+/// The server version executable comments are read against: that of the greeting
+/// (5.7.99). `/*!NNNNN ... */` is code when NNNNN is at most this, a comment otherwise.
+const EXECUTABLE_UP_TO: u32 = 50799;
+
+/// MySQL's executable comments written out as the code they hold, as MySQL 5.7 reads them:
+/// `SHOW /*!50002 FULL*/ TABLES` is `SHOW  FULL  TABLES`; a versioned one for a later server
+/// and MariaDB's `/*M!NNNNNN ... */` (code to MariaDB alone, which shardgate does not claim
+/// to be) are comments. Quoted text is left alone. Borrowed when there are none.
+pub fn expand_executable_comments(sql: &str) -> std::borrow::Cow<'_, str> {
+    if !sql.contains("/*!") && !sql.contains("/*M!") {
+        return std::borrow::Cow::Borrowed(sql);
+    }
+    let mut out = String::with_capacity(sql.len());
+    let mut quote = None::<char>;
+    let mut at = 0;
+    let bytes = sql.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        let c = bytes[i];
+        match quote {
+            Some(q) => {
+                if c == b'\\' && q != '`' {
+                    i += 2;
+                    continue;
+                }
+                if c == q as u8 {
+                    quote = None;
+                }
+                i += 1;
+            }
+            None if matches!(c, b'\'' | b'"' | b'`') => {
+                quote = Some(c as char);
+                i += 1;
+            }
+            // Byte comparisons: `i` may be inside a multi-byte character until a match on an
+            // ASCII byte puts it on a boundary.
+            None if bytes[i..].starts_with(b"/*!") || bytes[i..].starts_with(b"/*M!") => {
+                let mariadb = bytes[i + 2] == b'M';
+                let body_start = i + if mariadb { 4 } else { 3 };
+                let Some(len) = sql[body_start..].find("*/") else {
+                    break;
+                };
+                let body = &sql[body_start..body_start + len];
+                let digits = body.bytes().take_while(u8::is_ascii_digit).count();
+                let version: Option<u32> =
+                    body[..digits.min(if mariadb { 6 } else { 5 })].parse().ok();
+                let code = !mariadb && version.is_none_or(|v| v <= EXECUTABLE_UP_TO);
+                out.push_str(&sql[at..i]);
+                out.push(' ');
+                if code {
+                    out.push_str(&body[digits.min(5)..]);
+                    out.push(' ');
+                }
+                i = body_start + len + 2;
+                at = i;
+            }
+            None if bytes[i..].starts_with(b"/*") => match sql[i + 2..].find("*/") {
+                Some(len) => i += len + 4,
+                None => break,
+            },
+            None if c == b'#' || bytes[i..].starts_with(b"-- ") => match sql[i..].find('\n') {
+                Some(len) => i += len + 1,
+                None => break,
+            },
+            None => i += 1,
+        }
+    }
+    out.push_str(&sql[at..]);
+    std::borrow::Cow::Owned(out)
+}
+
 /// `/*!40101 SET NAMES utf8 */` is code to MySQL: the text inside.
 pub fn unwrap_executable_comment(sql: &str) -> &str {
     let t = sql.trim();
@@ -201,5 +272,52 @@ mod tests {
         );
         assert_eq!(unwrap_executable_comment("/*!*/"), "");
         assert_eq!(unwrap_executable_comment("SELECT 1"), "SELECT 1");
+    }
+
+    #[test]
+    fn expands_executable_comments_as_mysql_5_7_reads_them() {
+        // Whitespace collapsed: where the comment's delimiters leave blanks does not matter.
+        let expand = |s| {
+            expand_executable_comments(s)
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        assert_eq!(expand("SHOW /*!50002 FULL*/ TABLES"), "SHOW FULL TABLES");
+        assert_eq!(
+            expand("SELECT 'é' /*!50000 , 'ü' */, 'ß'"),
+            "SELECT 'é' , 'ü' , 'ß'"
+        );
+        assert_eq!(expand("SELECT é/*!50000 ü */"), "SELECT é ü");
+        assert_eq!(
+            expand("SELECT /*!40001 SQL_NO_CACHE */ * FROM t"),
+            "SELECT SQL_NO_CACHE * FROM t"
+        );
+        assert_eq!(
+            expand("/*!40000 ALTER TABLE t DISABLE KEYS */"),
+            "ALTER TABLE t DISABLE KEYS"
+        );
+        assert_eq!(expand("SELECT 1 /*!*/"), "SELECT 1");
+        // For a later server, or for MariaDB alone: comments.
+        assert_eq!(expand("SELECT 1 /*!80000 , 2 */"), "SELECT 1");
+        assert_eq!(expand("/*M!100101 SET x = 1 */SELECT 1"), "SELECT 1");
+        // Inside quotes, and in ordinary comments, nothing is code.
+        assert_eq!(expand("SELECT '/*!50002 x */'"), "SELECT '/*!50002 x */'");
+        assert_eq!(
+            expand("SELECT 'it\\'s /*!1 x*/' /*!50000 , 2*/"),
+            "SELECT 'it\\'s /*!1 x*/' , 2"
+        );
+        assert_eq!(
+            expand("SELECT 1 /* /*!50000 , 2 */"),
+            "SELECT 1 /* /*!50000 , 2 */"
+        );
+        assert_eq!(
+            expand("SELECT 1 -- /*!50000 , 2 */\n"),
+            "SELECT 1 -- /*!50000 , 2 */"
+        );
+        assert!(matches!(
+            expand_executable_comments("SELECT 1"),
+            std::borrow::Cow::Borrowed(_)
+        ));
     }
 }

@@ -15,7 +15,7 @@ mod show;
 mod sql_prepare;
 
 pub use catalog::{catalog_query, CATALOG_DATABASE};
-pub use lex::{has_placeholder, leading_keyword};
+pub use lex::{expand_executable_comments, has_placeholder, leading_keyword};
 pub use probe::{Probe, ProbeItem, SessionValue};
 pub use savepoint::SavepointOp;
 pub use session_values::{substitute_session_values, SessionFacts};

@@ -9,12 +9,20 @@ use crate::error::{Result, RouterError};
 /// What a SHOW or DESCRIBE statement asks.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Show {
-    /// `SHOW DATABASES` / `SCHEMAS`.
-    Databases,
-    /// `SHOW [FULL] TABLES [LIKE 'pattern']`.
-    Tables { full: bool, like: Option<String> },
-    /// `SHOW [FULL] COLUMNS|FIELDS FROM t`, `DESCRIBE t`.
-    Columns { full: bool, table: String },
+    /// `SHOW DATABASES` / `SCHEMAS` `[LIKE 'pattern']`.
+    Databases { like: Option<String> },
+    /// `SHOW [FULL] TABLES [FROM|IN db] [LIKE 'pattern']`.
+    Tables {
+        full: bool,
+        like: Option<String>,
+        from: Option<String>,
+    },
+    /// `SHOW [FULL] COLUMNS|FIELDS FROM t [LIKE 'pattern']`, `DESCRIBE t [column|'pattern']`.
+    Columns {
+        full: bool,
+        table: String,
+        like: Option<String>,
+    },
     /// `SHOW INDEX|INDEXES|KEYS FROM t`.
     Index { table: String },
     /// `SHOW CREATE TABLE t`.
@@ -63,16 +71,22 @@ impl Show {
             }
         };
         if matches!(at(0), "DESC" | "DESCRIBE" | "EXPLAIN") {
-            if words.len() != 2 {
-                return Err(RouterError::NotRoutable(format!(
-                    "{} other than `{} table`",
-                    at(0),
-                    at(0)
-                )));
-            }
+            // `DESCRIBE t column` names one column; `DESCRIBE t 'pat%'` a LIKE pattern.
+            let like = match words.len() {
+                2 => None,
+                3 => Some(words[2].trim_matches(['\'', '"', '`']).to_string()),
+                _ => {
+                    return Err(RouterError::NotRoutable(format!(
+                        "{} other than `{} table [column]`",
+                        at(0),
+                        at(0)
+                    )))
+                }
+            };
             return Ok(Show::Columns {
                 full: false,
                 table: table(1)?,
+                like,
             });
         }
         // Skip SESSION/GLOBAL/FULL modifiers.
@@ -83,14 +97,20 @@ impl Show {
             i += 1;
         }
         let show = match at(i) {
-            "DATABASES" | "SCHEMAS" => Show::Databases,
+            "DATABASES" | "SCHEMAS" => Show::Databases {
+                like: like_pattern(&words, &upper),
+            },
             "TABLES" => Show::Tables {
                 full,
                 like: like_pattern(&words, &upper),
+                from: matches!(at(i + 1), "FROM" | "IN")
+                    .then(|| words.get(i + 2).map(|db| unquote(db).to_string()))
+                    .flatten(),
             },
             "COLUMNS" | "FIELDS" if matches!(at(i + 1), "FROM" | "IN") => Show::Columns {
                 full,
                 table: qualified(i + 2)?,
+                like: like_pattern(&words, &upper),
             },
             "INDEX" | "INDEXES" | "KEYS" if matches!(at(i + 1), "FROM" | "IN") => Show::Index {
                 table: qualified(i + 2)?,
@@ -164,11 +184,14 @@ fn limit(rest: &[String]) -> Result<Option<(u64, u64)>> {
     }
 }
 
-/// SQL LIKE with `%` and `_`, case-insensitive.
+/// SQL LIKE with `%`, `_` and `\` escapes, case-insensitive.
 pub fn like_match(pattern: &str, text: &str) -> bool {
     fn go(p: &[char], t: &[char]) -> bool {
         match p.split_first() {
             None => t.is_empty(),
+            Some(('\\', [c, rest @ ..])) => {
+                t.first().is_some_and(|x| x.eq_ignore_ascii_case(c)) && go(rest, &t[1..])
+            }
             Some(('%', rest)) => (0..=t.len()).any(|i| go(rest, &t[i..])),
             Some(('_', rest)) => !t.is_empty() && go(rest, &t[1..]),
             Some((c, rest)) => {
@@ -191,14 +214,39 @@ mod tests {
             Show::parse("SHOW FULL TABLES LIKE 't_%'"),
             Ok(Show::Tables {
                 full: true,
-                like: Some("t_%".into())
+                like: Some("t_%".into()),
+                from: None,
+            })
+        );
+        // What DBD::mysql's table_info sends, executable comment written out first.
+        assert_eq!(
+            Show::parse("SHOW  FULL  TABLES FROM `shop` LIKE 't\\_order'"),
+            Ok(Show::Tables {
+                full: true,
+                like: Some("t\\_order".into()),
+                from: Some("shop".into()),
+            })
+        );
+        assert_eq!(
+            Show::parse("SHOW DATABASES LIKE 'shop'"),
+            Ok(Show::Databases {
+                like: Some("shop".into())
             })
         );
         assert_eq!(
             Show::parse("describe `t_order`;"),
             Ok(Show::Columns {
                 full: false,
-                table: "`t_order`".into()
+                table: "`t_order`".into(),
+                like: None,
+            })
+        );
+        assert_eq!(
+            Show::parse("DESCRIBE `shop`.`t_order` '%'"),
+            Ok(Show::Columns {
+                full: false,
+                table: "`shop`.`t_order`".into(),
+                like: Some("%".into()),
             })
         );
         assert_eq!(
@@ -236,7 +284,8 @@ mod tests {
             Show::parse("SHOW COLUMNS FROM t_order FROM mysql"),
             Ok(Show::Columns {
                 full: false,
-                table: "mysql.t_order".into()
+                table: "mysql.t_order".into(),
+                like: None,
             })
         );
         assert!(Show::parse("SHOW COLUMNS").is_err());
@@ -246,6 +295,8 @@ mod tests {
     fn like_patterns() {
         assert!(like_match("t_%", "t_order"));
         assert!(!like_match("x%", "t_order"));
+        assert!(like_match("t\\_order", "t_order"));
+        assert!(!like_match("t\\_order", "txorder"));
         assert_eq!(table_in_schema("`shop`.`t`", "shop"), Some("t"));
         assert_eq!(table_in_schema("mysql.user", "shop"), None);
     }

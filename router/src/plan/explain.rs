@@ -235,7 +235,7 @@ fn op_name(op: &SessionOp) -> &'static str {
 
 fn show_name(show: &Show) -> &'static str {
     match show {
-        Show::Databases => "SHOW DATABASES, from the topology",
+        Show::Databases { .. } => "SHOW DATABASES, from the topology",
         Show::Tables { .. } => "SHOW TABLES, from the topology",
         Show::Columns { .. } => "columns of a representative physical table",
         Show::Index { .. } => "indexes of a representative physical table",

@@ -196,3 +196,99 @@ async fn a_full_backend_statement_cache_shrinks_instead_of_failing() {
             .unwrap();
     }
 }
+
+/// SHOW, DESCRIBE and information_schema queries prepared server-side (PDO's native
+/// prepares, DBD's server_prepare) answer as they do as text; a generated key left out of a
+/// prepared INSERT is filled in (1136 at PREPARE before); executable comments are code.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metadata_and_keyless_inserts_prepare_server_side() {
+    let cluster = Cluster::start().await;
+    cluster.create_tables().await;
+    let mut conn = cluster.client().await;
+    let tables = vec!["t_currency", "t_order", "t_order_item", "t_shop_setting"];
+    for sql in [
+        "SHOW TABLES",
+        "SHOW /*!50002 FULL*/ TABLES",
+        "SHOW FULL TABLES FROM `shop` LIKE 't%'",
+        "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'shop' ORDER BY 1",
+    ] {
+        let text: Vec<String> = conn
+            .query_map(sql, |row: mysql_async::Row| {
+                row.get::<String, _>(0).unwrap()
+            })
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        let binary: Vec<String> = conn
+            .exec_map(sql, (), |row: mysql_async::Row| {
+                row.get::<String, _>(0).unwrap()
+            })
+            .await
+            .unwrap_or_else(|e| panic!("prepared {sql}: {e}"));
+        assert_eq!(text, tables, "{sql}");
+        assert_eq!(binary, tables, "prepared {sql}");
+    }
+    let columns: Vec<String> = conn
+        .exec_map("DESCRIBE t_order", (), |row: mysql_async::Row| {
+            row.get::<String, _>(0).unwrap()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        columns,
+        ["order_id", "user_id", "status", "amount", "created_at"]
+    );
+    let columns: Vec<String> = conn
+        .exec_map(
+            "DESCRIBE `shop`.`t_order` 'user%'",
+            (),
+            |row: mysql_async::Row| row.get::<String, _>(0).unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(columns, ["user_id"]);
+    let databases: Vec<String> = conn.exec("SHOW DATABASES LIKE 'sh%'", ()).await.unwrap();
+    assert_eq!(databases, ["shop"]);
+    let count: Option<u64> = conn
+        .exec_first(
+            "SELECT COUNT(*) FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 't_order'",
+            (),
+        )
+        .await
+        .unwrap();
+    assert_eq!(count, Some(5));
+    // Another database's tables are not shown, and parameters in metadata are refused.
+    let e = conn
+        .exec_drop("SHOW TABLES FROM mysql", ())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, mysql_async::Error::Server(s) if s.code == 1235),
+        "{e:?}"
+    );
+    let e = conn
+        .exec_drop(
+            "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_NAME = ?",
+            ("t_order",),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, mysql_async::Error::Server(s) if s.code == 1235),
+        "{e:?}"
+    );
+
+    // A prepared INSERT without its generated key, executed twice.
+    let insert = conn
+        .prep("INSERT INTO t_order (user_id, status) VALUES (?, 'new')")
+        .await
+        .unwrap();
+    for _ in 0..2 {
+        conn.exec_drop(&insert, (777,)).await.unwrap();
+        assert!(conn.last_insert_id().is_some_and(|id| id > 0));
+    }
+    let count: Option<u64> = conn
+        .exec_first("SELECT COUNT(*) FROM t_order WHERE user_id = ?", (777,))
+        .await
+        .unwrap();
+    assert_eq!(count, Some(2));
+}

@@ -1,0 +1,21 @@
+//! The end-to-end tests on real MariaDB servers, linked into one binary (one link instead of
+//! one per file; cargo runs the modules' tests side by side as it would a file's).
+
+mod client_matrix;
+mod default_deny;
+mod diagnostics_and_probes;
+mod distributed_joins;
+mod distributed_properties;
+mod distributed_select;
+mod idgen;
+mod lifecycle;
+mod login_security;
+mod multi_statements;
+mod protocol_bytes;
+mod proxy_backend_down;
+mod proxy_clients;
+mod proxy_prepared;
+mod proxy_robustness;
+mod pymysql;
+mod router_on_mariadb;
+mod session_state;
