@@ -18,6 +18,10 @@ have_pkg libdbd-mysql-perl || missing+=(libdbd-mysql-perl)
 have_pkg ruby-mysql2 || missing+=(ruby-mysql2)
 [ -f /usr/share/java/mariadb-java-client.jar ] || missing+=(libmariadb-java)
 have javac || missing+=(default-jdk-headless)
+# mysqlclient (Django's default driver) is built from source against these.
+have_pkg libmariadb-dev || missing+=(libmariadb-dev)
+have pkg-config || missing+=(pkg-config)
+have gcc || missing+=(gcc)
 have node || missing+=(nodejs)
 have npm || missing+=(npm)
 

@@ -13,7 +13,9 @@ use crate::key_list::KeyListRoutes;
 use crate::keys::{KeyError, KeyFill, KeySource, NoKeys};
 use crate::normalize::Literal;
 use crate::params::ParamValue;
-use crate::plan::{AffectedRows, PhysicalStatement, Plan, RouteKind, StatementKind, Step};
+use crate::plan::{
+    AffectedRows, PhysicalStatement, Plan, Returning, RouteKind, StatementKind, Step,
+};
 use crate::render::{Renderer, Target};
 use crate::targets::TargetSet;
 use crate::template::{topology_id, EditKind, InsertRow, RouteTemplate, Template};
@@ -75,6 +77,7 @@ impl Template {
         }
         let mut targets = Vec::new();
         let mut generated_keys = Vec::new();
+        let mut row_order: Vec<Vec<usize>> = Vec::new();
         let route = match &self.route {
             RouteTemplate::NoTable => {
                 targets.push(self.render_whole(
@@ -204,6 +207,7 @@ impl Template {
                     groups.entry(pair).or_default().push(n);
                 }
                 generated_keys = generated.iter().flatten().copied().collect();
+                row_order = groups.values().cloned().collect();
                 let ranges: Vec<Option<Range<usize>>> =
                     rows.iter().map(|r| r.range.clone()).collect();
                 for (&(db, table), members) in &groups {
@@ -277,7 +281,10 @@ impl Template {
         } else {
             AffectedRows::Sum
         };
-        let step = Step::new(self.kind, targets, || self.select_merge(&params), affected);
+        let mut step = Step::new(self.kind, targets, || self.select_merge(&params), affected);
+        if let (Step::SendToAll(all), true) = (&mut step, self.returning) {
+            all.returning = Some(Returning { row_order });
+        }
         Ok(Plan {
             kind: self.kind,
             route,

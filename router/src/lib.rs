@@ -29,6 +29,7 @@ pub mod plan;
 mod planner;
 mod render;
 mod router;
+mod server_version;
 mod source;
 mod targets;
 mod template;
@@ -46,9 +47,11 @@ pub use params::ParamValue;
 pub use plan::{
     AffectedRows, Aggregate, AggregateFunction, CompareOp, Derived, DualWrite, GroupConcat,
     HavingFilter, HavingOperand, MergeOperator, Metadata, MigrationPhase, PhysicalStatement, Plan,
-    ProbeStep, RouteKind, Scatter, SelectMerge, SendToAll, SessionOp, SortKey, StatementKind, Step,
+    ProbeStep, Returning, RouteKind, Scatter, SelectMerge, SendToAll, SessionOp, SortKey,
+    StatementKind, Step,
 };
 pub use planner::PreparedCommand;
 pub use router::Router;
+pub use server_version::{GREETING_VERSION, SERVER_VERSION};
 pub use template::Template;
 pub use union::{combine_per_database, Combined};

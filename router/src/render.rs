@@ -10,7 +10,7 @@ use crate::bind::{int_of, Params};
 use crate::condition::Operand;
 use crate::key_list::{KeyListItem, KeyListRoutes};
 use crate::plan::PhysicalStatement;
-use crate::template::{EditKind, Template};
+use crate::template::{AddedPiece, EditKind, Template};
 
 /// Where one physical statement goes.
 #[derive(Debug, Clone, Copy)]
@@ -95,9 +95,14 @@ impl<'t> Renderer<'t> {
                     Operand::Param { index, .. } => self.param(*index),
                     _ => self.out.push_str(&text[edit.range.clone()]),
                 },
-                EditKind::AppendWhenMulti(extra) => {
+                EditKind::AppendWhenMulti(pieces) => {
                     if self.multi {
-                        self.out.push_str(extra);
+                        for piece in pieces {
+                            match piece {
+                                AddedPiece::Text(text) => self.out.push_str(text),
+                                AddedPiece::Table(r) => self.table(*r),
+                            }
+                        }
                     }
                 }
                 EditKind::Append(extra) => self.out.push_str(extra),

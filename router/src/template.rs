@@ -28,7 +28,7 @@ pub(crate) enum EditKind {
     /// The row count of a LIMIT: `offset + count` when several targets.
     LimitCount(Operand),
     /// Text added after the select list when several targets answer (derived columns).
-    AppendWhenMulti(String),
+    AppendWhenMulti(Vec<AddedPiece>),
     /// Text always added (the key column a generated key fills).
     Append(String),
     /// Before INSERT row `row`'s closing parenthesis: `, id` when the row got a generated
@@ -156,6 +156,14 @@ impl MergeTemplate {
     }
 }
 
+/// A piece of text the merge adds to a statement: kept as it is, or a qualifier naming
+/// logical table ref `.0`, rendered as the target's physical table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AddedPiece {
+    Text(String),
+    Table(usize),
+}
+
 /// An analyzed statement shape.
 #[derive(Debug, Clone)]
 pub struct Template {
@@ -171,6 +179,8 @@ pub struct Template {
     pub(crate) literal_sensitive: bool,
     /// An UPDATE or DELETE with LIMIT: it cannot be split over several targets.
     pub(crate) write_limit: bool,
+    /// An INSERT, REPLACE or DELETE with RETURNING: its statements answer with rows.
+    pub(crate) returning: bool,
     /// Generation of the topology the template was analyzed for: its ids index that one
     /// only.
     pub(crate) analyzed_for: u64,

@@ -447,3 +447,30 @@ fn missing_null_and_zero_keys_are_generated() {
     );
     assert_eq!(described.params, vec![0]);
 }
+
+/// A sort key the shards must also return keeps naming the physical table when the client
+/// qualified it with the logical one (MariaDB answered 1054 to `t_order.order_id`).
+#[test]
+fn hidden_sort_keys_name_physical_tables() {
+    let plan = route("SELECT amount FROM t_order WHERE user_id = 8 ORDER BY t_order.order_id");
+    let sqls = statements(&plan);
+    assert_eq!(sqls.len(), 1024);
+    assert!(
+        sqls.iter()
+            .all(|(db, sql)| sql.contains(&format!(", {db}.t_order_"))
+                && sql.contains(".order_id AS __sg_k0")
+                && !sql.contains(" t_order.")),
+        "{:?}",
+        &sqls[..2]
+    );
+    let plan = route("SELECT `t_order`.amount FROM `shop`.`t_order` ORDER BY `shop`.`t_order`.`order_id` DESC, 't_order.x'");
+    let (db, sql) = &statements(&plan)[0];
+    assert!(
+        sql.contains(&format!(", {db}.t_order_0.`order_id` AS __sg_k0")),
+        "{sql}"
+    );
+    assert!(sql.contains("'t_order.x' AS __sg_k1"), "{sql}");
+    // An alias needs nothing.
+    let plan = route("SELECT o.amount FROM t_order o ORDER BY o.order_id");
+    assert!(statements(&plan)[0].1.contains(", o.order_id AS __sg_k0"));
+}

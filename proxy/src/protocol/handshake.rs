@@ -16,9 +16,8 @@ use super::codes;
 use super::io::{PacketError, PacketReader, PacketWriter};
 use super::wire::{ErrInfo, OkInfo};
 
-/// The version string clients see. The 5.7 family keeps drivers on the protocol paths that
-/// MariaDB backends and shardgate both speak.
-pub const SERVER_VERSION: &str = "5.7.99-shardgate-0.1.0";
+/// The version string clients see in the greeting (`shardgate_router::server_version`).
+pub const SERVER_VERSION: &str = shardgate_router::GREETING_VERSION;
 
 /// utf8mb4_general_ci.
 pub const DEFAULT_COLLATION: u8 = 45;

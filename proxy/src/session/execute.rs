@@ -58,13 +58,17 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             Step::SendToAll(SendToAll {
                 statements,
                 affected,
+                returning,
             }) => {
                 let jobs = statements
                     .into_iter()
                     .map(|t| (t.backend, job(t)))
                     .collect();
-                self.fan_out_jobs(jobs, affected == AffectedRows::OneCopy)
-                    .await
+                let one_copy = affected == AffectedRows::OneCopy;
+                match returning {
+                    Some(returning) => self.fan_out_returning(jobs, returning, one_copy).await,
+                    None => self.fan_out_jobs(jobs, one_copy).await,
+                }
             }
             // The session answers these before anything reaches the engine (a template
             // never binds to one), and runs a migration's steps itself.

@@ -312,6 +312,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             SessionValue::LastInsertId => Some(self.state.last_insert_id.to_string()),
             SessionValue::WarningCount => Some(self.state.diagnostics.warning_count().to_string()),
             SessionValue::ErrorCount => Some(self.state.diagnostics.error_count().to_string()),
+            SessionValue::Version => Some(shardgate_router::SERVER_VERSION.to_string()),
         }
     }
 

@@ -14,6 +14,7 @@ mod keys;
 mod metadata;
 mod prepared;
 mod query;
+mod returning;
 mod savepoints;
 mod scatter;
 mod sql_prepare;

@@ -92,6 +92,7 @@ pub(super) fn analyze(
         merge: MergeTemplate::default(),
         literal_sensitive: false,
         write_limit: false,
+        returning: false,
         analyzed_for: topology_id(topology),
     })
 }

@@ -10,6 +10,7 @@ use sqlparser::ast::{
     Distinct, Expr, GroupByExpr, OrderByKind, OrderBySort, Query, Select, SelectItem,
 };
 
+use super::added_text::added_pieces;
 pub(super) use super::aggregate::{aggregate_of, single_argument};
 use super::computable::{aggregate_inside, uncomputable};
 use super::group_concat::GroupConcatCall;
@@ -493,7 +494,7 @@ impl DerivedPlan<'_> {
         let end = text[..from].trim_end().len();
         a.edits.push(Edit {
             range: end..end,
-            kind: EditKind::AppendWhenMulti(std::mem::take(&mut self.extra)),
+            kind: EditKind::AppendWhenMulti(added_pieces(a, &std::mem::take(&mut self.extra))),
         });
         if !self.group_extra.is_empty() {
             // Shards group by the DISTINCT arguments too: after the GROUP BY list, or in a
@@ -510,7 +511,7 @@ impl DerivedPlan<'_> {
             let end = text[..end].trim_end().len();
             a.edits.push(Edit {
                 range: end..end,
-                kind: EditKind::AppendWhenMulti(extra),
+                kind: EditKind::AppendWhenMulti(added_pieces(a, &extra)),
             });
         }
         Ok(())

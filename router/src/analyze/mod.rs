@@ -1,6 +1,7 @@
 //! Statement analysis: AST -> [`Template`]. Name resolution and the decision of which kind of
 //! route a statement can safely take live here; the statement kinds have their own files.
 
+mod added_text;
 mod aggregate;
 mod computable;
 mod ddl;
@@ -48,7 +49,9 @@ pub(crate) fn analyze(
         }
         Statement::Insert(insert) => {
             let a = Analysis::new(stmt, src, topology, 0)?;
-            write::insert(insert, a)
+            let mut template = write::insert(insert, a)?;
+            template.returning = insert.returning.is_some();
+            Ok(template)
         }
         Statement::Update(update) => {
             let a = Analysis::new(stmt, src, topology, 0)?;
@@ -56,7 +59,9 @@ pub(crate) fn analyze(
         }
         Statement::Delete(delete) => {
             let a = Analysis::new(stmt, src, topology, 0)?;
-            write::delete(delete, a)
+            let mut template = write::delete(delete, a)?;
+            template.returning = delete.returning.is_some();
+            Ok(template)
         }
         Statement::CreateTable(_)
         | Statement::AlterTable(_)
@@ -434,6 +439,7 @@ impl<'a> Analysis<'a> {
             merge,
             literal_sensitive: self.literal_sensitive,
             write_limit,
+            returning: false,
             analyzed_for: topology_id(self.topology),
         })
     }

@@ -301,6 +301,7 @@ const SESSION_FUNCTIONS: &[&str] = &[
     "SESSION_USER",
     "SYSTEM_USER",
     "USER",
+    "VERSION",
 ];
 
 /// Refuses what a statement may not contain; see the module documentation.

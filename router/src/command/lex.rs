@@ -2,14 +2,14 @@
 //! command a statement is) and for the session statements sqlparser does not model the way
 //! MySQL means them. Comments are skipped as MySQL skips them; `/*! ... */` is code.
 
-/// The server version executable comments are read against: that of the greeting
-/// (5.7.99). `/*!NNNNN ... */` is code when NNNNN is at most this, a comment otherwise.
-const EXECUTABLE_UP_TO: u32 = 50799;
+/// The server version executable comments are read against: the one shardgate claims
+/// ([`crate::server_version::VERSION_ID`]).
+const EXECUTABLE_UP_TO: u32 = crate::server_version::VERSION_ID;
 
-/// MySQL's executable comments written out as the code they hold, as MySQL 5.7 reads them:
-/// `SHOW /*!50002 FULL*/ TABLES` is `SHOW  FULL  TABLES`; a versioned one for a later server
-/// and MariaDB's `/*M!NNNNNN ... */` (code to MariaDB alone, which shardgate does not claim
-/// to be) are comments. Quoted text is left alone. Borrowed when there are none.
+/// Executable comments written out as the code they hold, as MariaDB reads them:
+/// `SHOW /*!50002 FULL*/ TABLES` is `SHOW  FULL  TABLES`, and `/*M!NNNNNN ... */` is code to
+/// MariaDB as well; one versioned for a later server than shardgate claims is a comment.
+/// Quoted text is left alone. Borrowed when there are none.
 pub fn expand_executable_comments(sql: &str) -> std::borrow::Cow<'_, str> {
     if !sql.contains("/*!") && !sql.contains("/*M!") {
         return std::borrow::Cow::Borrowed(sql);
@@ -46,13 +46,18 @@ pub fn expand_executable_comments(sql: &str) -> std::borrow::Cow<'_, str> {
                 };
                 let body = &sql[body_start..body_start + len];
                 let digits = body.bytes().take_while(u8::is_ascii_digit).count();
-                let version: Option<u32> =
-                    body[..digits.min(if mariadb { 6 } else { 5 })].parse().ok();
-                let code = !mariadb && version.is_none_or(|v| v <= EXECUTABLE_UP_TO);
+                // Five digits (50002) or six (100101).
+                let digits = if digits >= 6 { 6 } else { digits.min(5) };
+                let version: Option<u32> = body[..digits].parse().ok();
+                // `/*M!` needs a version; `/*!` runs without one.
+                let code = match version {
+                    Some(v) => v <= EXECUTABLE_UP_TO,
+                    None => !mariadb,
+                };
                 out.push_str(&sql[at..i]);
                 out.push(' ');
                 if code {
-                    out.push_str(&body[digits.min(5)..]);
+                    out.push_str(&body[digits..]);
                     out.push(' ');
                 }
                 i = body_start + len + 2;
@@ -275,7 +280,7 @@ mod tests {
     }
 
     #[test]
-    fn expands_executable_comments_as_mysql_5_7_reads_them() {
+    fn expands_executable_comments_as_mariadb_reads_them() {
         // Whitespace collapsed: where the comment's delimiters leave blanks does not matter.
         let expand = |s| {
             expand_executable_comments(s)
@@ -298,9 +303,11 @@ mod tests {
             "ALTER TABLE t DISABLE KEYS"
         );
         assert_eq!(expand("SELECT 1 /*!*/"), "SELECT 1");
-        // For a later server, or for MariaDB alone: comments.
-        assert_eq!(expand("SELECT 1 /*!80000 , 2 */"), "SELECT 1");
-        assert_eq!(expand("/*M!100101 SET x = 1 */SELECT 1"), "SELECT 1");
+        // MySQL 8's and MariaDB's own are code to MariaDB 10.11; a later server's are not.
+        assert_eq!(expand("SELECT 1 /*!80000 , 2 */"), "SELECT 1 , 2");
+        assert_eq!(expand("/*M!100101 SELECT 1 */"), "SELECT 1");
+        assert_eq!(expand("SELECT 1 /*M!110000 , 2 */"), "SELECT 1");
+        assert_eq!(expand("SELECT 1 /*!110000 , 2 */"), "SELECT 1");
         // Inside quotes, and in ordinary comments, nothing is code.
         assert_eq!(expand("SELECT '/*!50002 x */'"), "SELECT '/*!50002 x */'");
         assert_eq!(

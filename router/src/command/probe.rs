@@ -22,6 +22,8 @@ pub enum SessionValue {
     WarningCount,
     /// `@@error_count`: errors of the last statement.
     ErrorCount,
+    /// `VERSION()`, `@@version`: the server shardgate says it is.
+    Version,
 }
 
 /// One item of a probe's select list.
@@ -119,6 +121,7 @@ fn probe_item(expr: &str) -> Option<ProbeItem> {
             "identity" | "last_insert_id" => ProbeItem::Session(SessionValue::LastInsertId),
             "warning_count" => ProbeItem::Session(SessionValue::WarningCount),
             "error_count" => ProbeItem::Session(SessionValue::ErrorCount),
+            "version" => ProbeItem::Session(SessionValue::Version),
             "transaction_read_only" | "tx_read_only" => {
                 ProbeItem::Variable("@@session.tx_read_only".into())
             }
@@ -140,6 +143,7 @@ fn probe_item(expr: &str) -> Option<ProbeItem> {
         "CURRENT_USER" => SessionValue::CurrentUser,
         "CONNECTION_ID" => SessionValue::ConnectionId,
         "LAST_INSERT_ID" => SessionValue::LastInsertId,
+        "VERSION" => SessionValue::Version,
         _ => return None,
     };
     Some(ProbeItem::Session(value))

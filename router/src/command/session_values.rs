@@ -31,6 +31,7 @@ impl SessionFacts<'_> {
             "CURRENT_USER" => quoted(&format!("{}@%", self.user)),
             "CONNECTION_ID" => self.connection_id.to_string(),
             "LAST_INSERT_ID" => self.last_insert_id?.to_string(),
+            "VERSION" => quoted(crate::SERVER_VERSION),
             _ => return None,
         })
     }

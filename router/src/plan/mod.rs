@@ -89,11 +89,24 @@ pub struct Scatter {
     pub merge: Box<SelectMerge>,
 }
 
-/// A write or DDL on several physical tables, answered with one OK.
+/// A write or DDL on several physical tables, answered with one OK (or, with RETURNING,
+/// one result).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SendToAll {
     pub statements: Vec<PhysicalStatement>,
     pub affected: AffectedRows,
+    pub returning: Option<Returning>,
+}
+
+/// `INSERT/REPLACE/DELETE ... RETURNING` on several tables: every statement answers with
+/// rows, and the client gets them as one result.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Returning {
+    /// For an INSERT split by rows: the positions in the client's VALUES list of each
+    /// statement's rows, in statement order, so the merged rows come back in the order the
+    /// client wrote them (ORMs pair returned keys with their objects by that order). Empty:
+    /// the statements' rows one statement after the other.
+    pub row_order: Vec<Vec<usize>>,
 }
 
 /// How the physical statements run and their answers become the client's.
@@ -147,6 +160,7 @@ impl Step {
             Step::SendToAll(SendToAll {
                 statements,
                 affected,
+                returning: None,
             })
         }
     }

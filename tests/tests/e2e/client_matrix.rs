@@ -104,3 +104,28 @@ async fn mariadb_connector_j() {
         assert!(out.contains("generated key: yes"), "{mode}:\n{out}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlalchemy_orm() {
+    tokio::task::block_in_place(ensure_python_clients);
+    let matrix = Matrix::start().await;
+    let script = client_path("sqlalchemy_orm.py");
+    for dialect in ["mysql+pymysql", "mariadb+pymysql"] {
+        let out =
+            tokio::task::block_in_place(|| matrix.same_answers("python3", &[&script, dialect]));
+        assert!(
+            out.contains("each id finds its own row: yes"),
+            "{dialect}:\n{out}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn django_orm() {
+    tokio::task::block_in_place(ensure_python_clients);
+    let matrix = Matrix::start().await;
+    let script = client_path("django_orm.py");
+    let out = tokio::task::block_in_place(|| matrix.same_answers("python3", &[&script]));
+    assert!(out.contains("each id finds its own row: yes"), "{out}");
+    assert!(out.contains("mariadb: True"), "{out}");
+}

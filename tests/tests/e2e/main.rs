@@ -17,5 +17,6 @@ mod proxy_clients;
 mod proxy_prepared;
 mod proxy_robustness;
 mod pymysql;
+mod returning;
 mod router_on_mariadb;
 mod session_state;

@@ -1,0 +1,1 @@
+"""The Django app of the client matrix: models over the orders layout's logical tables."""
