@@ -189,7 +189,9 @@ fn router_code(e: &RouterError) -> (u16, &'static str) {
         RouterError::Malformed(_) => codes::ER_PARSE_ERROR,
         RouterError::UnknownTable { .. } => codes::ER_NO_SUCH_TABLE,
         RouterError::ParamCount { .. } => codes::ER_WRONG_ARGUMENTS,
-        RouterError::BadShardKey(_) => ER_NO_DEFAULT_FOR_FIELD,
+        RouterError::BadShardKey(_) | RouterError::InsertWithoutColumns { .. } => {
+            ER_NO_DEFAULT_FOR_FIELD
+        }
         RouterError::Keys(KeyError::NotReady { .. }) | RouterError::Keys(_) => {
             codes::ER_UNKNOWN_ERROR
         }

@@ -42,6 +42,10 @@ pub enum RouterError {
     /// An INSERT row whose sharding key is missing or cannot be routed.
     #[error("router: {0}")]
     BadShardKey(String),
+    /// An INSERT into sharded table `table` without a column list: the session may give
+    /// the table's columns ([`crate::Router::insert_with_columns`]) and plan it again.
+    #[error("router: INSERT into `{table}` must list its columns, so that the sharding column `{key}` can be found")]
+    InsertWithoutColumns { table: String, key: String },
     /// A template bound against another topology than the one it was analyzed with.
     #[error(
         "router: the statement was analyzed for another routing configuration; prepare it again"

@@ -10,7 +10,7 @@ use crate::command::{
 };
 use crate::error::{Result, RouterError};
 use crate::keys::KeySource;
-use crate::plan::{Metadata, Plan, ProbeStep, Step};
+use crate::plan::{Metadata, Plan, ProbeStep, SessionOp, Step};
 use crate::{Router, ShapeCache, Template};
 
 /// What a COM_STMT_PREPARE becomes.
@@ -40,9 +40,20 @@ impl Router {
         session: &SessionFacts<'_>,
     ) -> Result<Plan> {
         let expanded = command::expand_executable_comments(sql);
-        let sql = expanded.as_ref();
+        let unhinted = command::strip_query_cache_hint(expanded.as_ref());
+        let sql = unhinted.as_ref();
         let step = match command::decode(sql) {
             Command::Statement(text) => return self.plan_statement(text, cache, keys, session),
+            Command::Session(SessionOp::LockTables(tables)) => {
+                for written in &tables {
+                    self.check_logical_table(written, "LOCK TABLES")?;
+                }
+                Step::SessionOp(SessionOp::LockTables(tables))
+            }
+            Command::Session(SessionOp::SwitchKeys(table)) => {
+                self.check_logical_table(&table, "ALTER TABLE")?;
+                Step::SessionOp(SessionOp::SwitchKeys(table))
+            }
             Command::Session(op) => Step::SessionOp(op),
             Command::Show(show) => Step::Metadata(Metadata::Show {
                 show,
@@ -58,6 +69,23 @@ impl Router {
             Command::Malformed(why) => return Err(RouterError::Malformed(why)),
         };
         Ok(Plan::session(step))
+    }
+
+    /// Refuses a table a session statement names that is not a logical table.
+    fn check_logical_table(&self, written: &str, statement: &str) -> Result<()> {
+        let schema = &self.topology().schema;
+        let name = command::table_in_schema(written, schema).ok_or_else(|| {
+            RouterError::OtherSchema(format!(
+                "{statement} `{written}`: shardgate acts only on tables of schema `{schema}`"
+            ))
+        })?;
+        match self.topology().table(name) {
+            Some(_) => Ok(()),
+            None => Err(RouterError::UnknownTable {
+                table: name.to_string(),
+                schema: schema.clone(),
+            }),
+        }
     }
 
     /// A statement for the backends, through the shape cache; session functions in it are
@@ -84,7 +112,8 @@ impl Router {
     /// refused when prepared.
     pub fn plan_prepare(&self, sql: &str, session: &SessionFacts<'_>) -> Result<PreparedCommand> {
         let expanded = command::expand_executable_comments(sql);
-        let sql = expanded.as_ref();
+        let unhinted = command::strip_query_cache_hint(expanded.as_ref());
+        let sql = unhinted.as_ref();
         match command::decode(sql) {
             decoded if decoded.is_session_statement() => {
                 if has_placeholder(sql) {

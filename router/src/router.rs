@@ -83,6 +83,13 @@ impl Router {
             .bind_with_keys(&self.topology, Params::Text { sql, literals: &[] }, keys)
     }
 
+    /// `sql`, an INSERT into a sharded table without a column list (refused with
+    /// [`RouterError::InsertWithoutColumns`]), with the table's `columns` written in, in
+    /// their order: plan that instead.
+    pub fn insert_with_columns(&self, sql: &str, columns: &[String]) -> Result<String> {
+        crate::analyze::insert_with_columns(sql, columns)
+    }
+
     /// Parses and analyzes a statement whose `?` are parameters (COM_STMT_PREPARE). Bind the
     /// template with [`Params::Prepared`] on every execute.
     pub fn prepare(&self, sql: &str) -> Result<Template> {

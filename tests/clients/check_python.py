@@ -2,7 +2,7 @@
 import sys
 
 try:
-    import cryptography, django, MySQLdb, pymysql, sqlalchemy  # noqa: F401
+    import cryptography, django, mycli, MySQLdb, pymysql, sqlalchemy  # noqa: F401
     import mysql.connector
     from mysql.connector.connection_cext import CMySQLConnection  # noqa: F401
 except ImportError as e:

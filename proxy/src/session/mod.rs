@@ -97,12 +97,18 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         hello: ClientHello,
     ) -> Self {
         let cache = ShapeCache::new(ctx.topology.proxy.shape_cache_size);
+        let mut state = SessionState::new(connection_id, hello.user, hello.database.clone());
+        // The character set the client named in its handshake is its session's, as on
+        // MariaDB: replayed on every backend connection like a SET NAMES.
+        if let Some(names) = handshake_names(hello.collation) {
+            state.vars.settings.insert("names".into(), names);
+        }
         Session {
             ctx,
             reader,
             writer,
             capabilities: hello.capabilities,
-            state: SessionState::new(connection_id, hello.user, hello.database.clone()),
+            state,
             pinned: Default::default(),
             cache,
             more_results: false,
@@ -432,4 +438,20 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         self.state.identity.user = request;
         self.reset_connection().await
     }
+}
+
+/// `NAMES charset` for the collation a client's handshake names, when it is not utf8mb4
+/// (what the pools' connections speak); `None` for utf8mb4 and for ids MariaDB would not
+/// know. The collation itself is not named: MySQL 8's `utf8mb4_0900_*` are unknown to
+/// MariaDB, and each character set's default is what MariaDB picks for a handshake too.
+fn handshake_names(collation: u8) -> Option<String> {
+    use mysql_common::collations::{Collation, CollationId};
+    if collation == 0 {
+        return None;
+    }
+    let charset = Collation::from(CollationId::from(u16::from(collation)))
+        .charset()
+        .to_string();
+    let known = !charset.is_empty() && charset.bytes().all(|b| b.is_ascii_alphanumeric());
+    (known && charset != "utf8mb4").then(|| format!("NAMES {charset}"))
 }

@@ -42,6 +42,10 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     async fn session_op(&mut self, op: SessionOp) -> Result<(), SessionError> {
         match op {
             SessionOp::Set(items) => self.set_statement(items).await,
+            // Acknowledged: see SessionOp::LockTables.
+            SessionOp::LockTables(_) | SessionOp::UnlockTables | SessionOp::SwitchKeys(_) => {
+                self.send_ok(OkInfo::default()).await
+            }
             SessionOp::Use(db) => self.init_db(&db).await,
             SessionOp::Begin(statement) => self.begin(&statement).await,
             SessionOp::Commit => self.commit().await,
@@ -293,7 +297,51 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 Err(e) => Err(RouterError::Keys(e)),
             };
         }
+        if let Err(RouterError::InsertWithoutColumns { table, .. }) = &planned {
+            // `INSERT INTO t VALUES (...)` (mariadb-dump): the table's columns, in order,
+            // written in; then planned as if the client had listed them.
+            let columns = match self.logical_columns(table).await {
+                Ok(columns) => columns,
+                Err(e) => return Err(e),
+            };
+            let listed = router.insert_with_columns(sql, &columns)?;
+            return Box::pin(self.plan_text(&listed)).await;
+        }
         planned.map(|plan| (plan, snapshot))
+    }
+
+    /// The columns of logical table `table`, in order, as its first physical table has
+    /// them.
+    async fn logical_columns(&mut self, table: &str) -> Result<Vec<String>, RouterError> {
+        let topology = self.ctx.topology.clone();
+        let unknown = || RouterError::UnknownTable {
+            table: table.to_string(),
+            schema: topology.schema.clone(),
+        };
+        let (_, logical) = topology.table(table).ok_or_else(unknown)?;
+        let (database, physical) = logical.first_physical();
+        let db = &topology.databases[database];
+        let sql = format!(
+            "SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = '{}' AND TABLE_NAME = '{}' ORDER BY ORDINAL_POSITION",
+            db.name, physical
+        );
+        let failed = |e: crate::backend::BackendError| {
+            RouterError::Refused(format!(
+                "the columns of `{table}` could not be read for an INSERT without a column list: {e}"
+            ))
+        };
+        let mut conn = self.take_unpinned(db.backend).await.map_err(failed)?;
+        let answer = conn.query_rows(&sql).await;
+        self.give_back_unpinned(conn);
+        let (_, rows) = answer.map_err(failed)?;
+        let columns: Vec<String> = rows
+            .into_iter()
+            .filter_map(|row| row.into_iter().next().flatten())
+            .collect();
+        if columns.is_empty() {
+            return Err(unknown());
+        }
+        Ok(columns)
     }
 
     pub(crate) async fn send_router_error(&mut self, e: &RouterError) -> Result<(), SessionError> {

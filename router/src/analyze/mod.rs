@@ -15,6 +15,8 @@ mod project;
 mod select;
 mod write;
 
+pub(crate) use write::with_columns as insert_with_columns;
+
 use shardgate_config::{ShardedLayout, TableId, TableKind, Topology};
 use sqlparser::ast::{Expr, Ident, Statement, Visit};
 

@@ -76,9 +76,10 @@ pub(super) fn insert(insert: &Insert, mut a: Analysis<'_>) -> Result<Template> {
             }
         };
         if insert.columns.is_empty() {
-            return Err(RouterError::BadShardKey(format!(
-                "INSERT into `{table_name}` must list its columns, so that the sharding column `{key}` can be found"
-            )));
+            return Err(RouterError::InsertWithoutColumns {
+                table: table_name,
+                key,
+            });
         }
         if position.is_none() {
             if !generated {
@@ -334,4 +335,39 @@ fn key_operand(a: &Analysis<'_>, expr: &Expr) -> Operand {
     let is_key = |_: &Expr| false;
     let param_at = |e: &Expr| a.param_of(e);
     a.cond_builder(&is_key, &param_at).operand(expr)
+}
+
+/// `sql`, an INSERT without a column list, with `columns` written in after its table name
+/// (mariadb-dump writes `INSERT INTO t VALUES (...)`; the sharding column must be found).
+pub(crate) fn with_columns(sql: &str, columns: &[String]) -> Result<String> {
+    use sqlparser::dialect::MySqlDialect;
+    use sqlparser::parser::Parser;
+    let statements =
+        Parser::parse_sql(&MySqlDialect {}, sql).map_err(|e| RouterError::Parse(e.to_string()))?;
+    let [sqlparser::ast::Statement::Insert(insert)] = statements.as_slice() else {
+        return Err(RouterError::Unsafe("expected one INSERT".into()));
+    };
+    if !insert.columns.is_empty() || columns.is_empty() {
+        return Err(RouterError::Unsafe(
+            "expected an INSERT without a column list".into(),
+        ));
+    }
+    let src = crate::source::SourceText::new(sql);
+    let end = match &insert.table {
+        sqlparser::ast::TableObject::TableName(name) => src.range(name.span()).map(|r| r.end),
+        _ => None,
+    }
+    .ok_or_else(|| {
+        RouterError::Unsafe("cannot locate the INSERT's table in the statement text".into())
+    })?;
+    let list: Vec<String> = columns
+        .iter()
+        .map(|c| format!("`{}`", c.replace('`', "``")))
+        .collect();
+    Ok(format!(
+        "{} ({}){}",
+        &sql[..end],
+        list.join(", "),
+        &sql[end..]
+    ))
 }

@@ -51,6 +51,10 @@ const SERVER_WIDE: &[&str] = &[
     "SQL_FUNCTIONS",
 ];
 
+/// Tables about storage files (NDB's tablespaces; InnoDB's files on MySQL 8): answered
+/// empty, as MariaDB answers FILES, naming no physical file.
+const EMPTY: &[&str] = &["FILES"];
+
 /// Rewrites `statement`, already checked to read `information_schema` tables alone, so that
 /// every table it reads shows only the rows of `catalog` and of `information_schema`; refuses
 /// tables that describe the server. The SQL to run.
@@ -86,7 +90,17 @@ impl VisitorMut for Confine<'_> {
         if SERVER_WIDE.contains(&table.as_str()) {
             return ControlFlow::Continue(());
         }
-        let Some((_, column)) = SCHEMA_SCOPED.iter().find(|(t, _)| *t == table) else {
+        let condition = if EMPTY.contains(&table.as_str()) {
+            Some("1 = 0".to_string())
+        } else {
+            SCHEMA_SCOPED
+                .iter()
+                .find(|(t, _)| *t == table)
+                .map(|(_, column)| {
+                    format!("{column} IN ('{}', 'information_schema')", self.catalog)
+                })
+        };
+        let Some(condition) = condition else {
             self.refused = Some(RouterError::Refused(format!(
                 "information_schema.{table} describes the backend servers, not the logical schema; shardgate answers information_schema tables about schema objects ({}) and {}",
                 SCHEMA_SCOPED.iter().map(|(t, _)| *t).collect::<Vec<_>>().join(", "),
@@ -94,10 +108,7 @@ impl VisitorMut for Confine<'_> {
             )));
             return ControlFlow::Break(());
         };
-        let sql = format!(
-            "SELECT * FROM information_schema.{table} WHERE {column} IN ('{}', 'information_schema')",
-            self.catalog
-        );
+        let sql = format!("SELECT * FROM information_schema.{table} WHERE {condition}");
         let subquery = match Parser::parse_sql(&MySqlDialect {}, &sql)
             .ok()
             .and_then(|mut s| s.pop())

@@ -78,6 +78,25 @@ pub fn expand_executable_comments(sql: &str) -> std::borrow::Cow<'_, str> {
     std::borrow::Cow::Owned(out)
 }
 
+/// A SELECT without its query-cache hint (`SELECT SQL_NO_CACHE ...`, mariadb-dump's
+/// `SELECT /*!40001 SQL_NO_CACHE */ *` once written out): the hint changes nothing on
+/// InnoDB without the query cache, and MariaDB refuses it (1234) inside the UNION ALL that
+/// reads many tables at once. Borrowed when there is none.
+pub fn strip_query_cache_hint(sql: &str) -> std::borrow::Cow<'_, str> {
+    let rest = skip_comments(sql);
+    let Some(after) = strip_keyword(rest, "SELECT") else {
+        return std::borrow::Cow::Borrowed(sql);
+    };
+    let after = skip_comments(after);
+    for hint in ["SQL_NO_CACHE", "SQL_CACHE"] {
+        if let Some(tail) = strip_keyword(after, hint) {
+            let head = sql.len() - after.len();
+            return std::borrow::Cow::Owned(format!("{} {}", &sql[..head], tail));
+        }
+    }
+    std::borrow::Cow::Borrowed(sql)
+}
+
 /// `/*!40101 SET NAMES utf8 */` is code to MySQL: the text inside.
 pub fn unwrap_executable_comment(sql: &str) -> &str {
     let t = sql.trim();
@@ -277,6 +296,26 @@ mod tests {
         );
         assert_eq!(unwrap_executable_comment("/*!*/"), "");
         assert_eq!(unwrap_executable_comment("SELECT 1"), "SELECT 1");
+    }
+
+    #[test]
+    fn query_cache_hints_are_dropped() {
+        assert_eq!(
+            strip_query_cache_hint("SELECT  SQL_NO_CACHE  * FROM `t_order`"),
+            "SELECT     * FROM `t_order`"
+        );
+        assert_eq!(
+            strip_query_cache_hint("select sql_cache a from t"),
+            "select   a from t"
+        );
+        assert_eq!(
+            strip_query_cache_hint("SELECT SQL_NO_CACHEX FROM t"),
+            "SELECT SQL_NO_CACHEX FROM t"
+        );
+        assert_eq!(
+            strip_query_cache_hint("SELECT 'SQL_NO_CACHE'"),
+            "SELECT 'SQL_NO_CACHE'"
+        );
     }
 
     #[test]

@@ -15,7 +15,9 @@ mod show;
 mod sql_prepare;
 
 pub use catalog::{catalog_query, CATALOG_DATABASE};
-pub use lex::{expand_executable_comments, has_placeholder, leading_keyword};
+pub use lex::{
+    expand_executable_comments, has_placeholder, leading_keyword, strip_query_cache_hint,
+};
 pub use probe::{Probe, ProbeItem, SessionValue};
 pub use savepoint::SavepointOp;
 pub use session_values::{substitute_session_values, SessionFacts};
@@ -118,6 +120,24 @@ pub fn decode(sql: &str) -> Command<'_> {
             Err(e) => from_error(e),
         },
         "PREPARE" | "EXECUTE" | "DEALLOCATE" => prepared(text),
+        "LOCK" => lock_tables(text),
+        "ALTER" => match lex::words(text).as_slice() {
+            [_, table_word, name, switch, keys]
+                if table_word.eq_ignore_ascii_case("TABLE")
+                    && (switch.eq_ignore_ascii_case("DISABLE")
+                        || switch.eq_ignore_ascii_case("ENABLE"))
+                    && keys.eq_ignore_ascii_case("KEYS") =>
+            {
+                Command::Session(SessionOp::SwitchKeys(name.to_string()))
+            }
+            _ => Command::Statement(sql),
+        },
+        "UNLOCK" => match lex::words(text).as_slice() {
+            [_, t] if t.eq_ignore_ascii_case("TABLES") || t.eq_ignore_ascii_case("TABLE") => {
+                Command::Session(SessionOp::UnlockTables)
+            }
+            _ => Command::Refused("UNLOCK other than UNLOCK TABLES".into()),
+        },
         "DROP" if lex::words(text)
             .get(1)
             .is_some_and(|w| w.eq_ignore_ascii_case("PREPARE")) =>
@@ -126,6 +146,44 @@ pub fn decode(sql: &str) -> Command<'_> {
         }
         _ => Command::Statement(sql),
     }
+}
+
+/// `LOCK TABLE[S] t [[AS] alias] {READ [LOCAL] | [LOW_PRIORITY] WRITE} [, ...]`: the tables
+/// it names.
+fn lock_tables(text: &str) -> Command<'_> {
+    let body = text.trim().trim_end_matches(';');
+    let words = lex::words(body);
+    if !words
+        .get(1)
+        .is_some_and(|w| w.eq_ignore_ascii_case("TABLES") || w.eq_ignore_ascii_case("TABLE"))
+    {
+        return Command::Refused("LOCK other than LOCK TABLES".into());
+    }
+    let rest = words[2..].join(" ");
+    let mut tables = Vec::new();
+    for item in lex::split_top_level(&rest) {
+        let item_words: Vec<&str> = item.split_whitespace().collect();
+        let Some(name) = item_words.first() else {
+            return Command::Malformed("LOCK TABLES needs a table".into());
+        };
+        let mode_ok = item_words.iter().skip(1).all(|w| {
+            let w = w.to_ascii_uppercase();
+            matches!(
+                w.as_str(),
+                "READ" | "WRITE" | "LOCAL" | "LOW_PRIORITY" | "AS"
+            ) || !w.is_empty()
+                && w.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'`')
+        });
+        if !mode_ok {
+            return Command::Malformed(format!("could not read `{item}` in LOCK TABLES"));
+        }
+        tables.push(name.to_string());
+    }
+    if tables.is_empty() {
+        return Command::Malformed("LOCK TABLES needs a table".into());
+    }
+    Command::Session(SessionOp::LockTables(tables))
 }
 
 fn begin(opening: &str) -> Command<'static> {

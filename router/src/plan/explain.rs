@@ -220,6 +220,11 @@ impl fmt::Display for Explain<'_> {
 fn op_name(op: &SessionOp) -> &'static str {
     match op {
         SessionOp::Set(_) => "SET",
+        SessionOp::LockTables(_) => "LOCK TABLES (acknowledged, no lock taken)",
+        SessionOp::UnlockTables => "UNLOCK TABLES",
+        SessionOp::SwitchKeys(_) => {
+            "ALTER TABLE ... DISABLE/ENABLE KEYS (acknowledged; InnoDB ignores it)"
+        }
         SessionOp::Use(_) => "USE",
         SessionOp::Begin(_) => "BEGIN",
         SessionOp::Commit => "COMMIT",

@@ -20,6 +20,16 @@ pub enum SessionOp {
     Savepoint(SavepointOp),
     /// PREPARE / EXECUTE / DEALLOCATE PREPARE as SQL.
     Prepared(SqlPrepared),
+    /// `LOCK TABLES t READ, ...` naming logical tables (checked to exist): acknowledged and
+    /// nothing more. Locking every physical table would stall every other client, and a
+    /// backend's lock ends with its pooled connection; mariadb-dump's default mode needs no
+    /// more, and `--single-transaction` is the consistent dump (README).
+    LockTables(Vec<String>),
+    /// `UNLOCK TABLES`: acknowledged.
+    UnlockTables,
+    /// `ALTER TABLE t DISABLE KEYS` / `ENABLE KEYS` (mariadb-dump wraps its INSERTs in
+    /// them) on a logical table: acknowledged, as InnoDB ignores them.
+    SwitchKeys(String),
 }
 
 /// A question about the logical schema or the server. Never answered on a transaction's

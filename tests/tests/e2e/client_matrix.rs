@@ -129,3 +129,129 @@ async fn django_orm() {
     assert!(out.contains("each id finds its own row: yes"), "{out}");
     assert!(out.contains("mariadb: True"), "{out}");
 }
+
+/// Every table's rows, ordered, as text: through shardgate and on the plain server alike.
+async fn table_contents(conn: &mut mysql_async::Conn) -> Vec<String> {
+    use mysql_async::prelude::Queryable;
+    let mut out = Vec::new();
+    for (table, key) in [
+        ("t_order", "order_id"),
+        ("t_order_item", "order_id, item_id"),
+        ("t_currency", "code"),
+        ("t_shop_setting", "name"),
+    ] {
+        let rows: Vec<mysql_async::Row> = conn
+            .query(format!("SELECT * FROM {table} ORDER BY {key}"))
+            .await
+            .unwrap_or_else(|e| panic!("{table}: {e}"));
+        for row in rows {
+            let cells: Vec<String> = (0..row.len())
+                .map(|i| match row.as_ref(i) {
+                    Some(mysql_async::Value::Bytes(b)) => String::from_utf8_lossy(b).into_owned(),
+                    Some(v) => v.as_sql(true),
+                    None => "?".into(),
+                })
+                .collect();
+            out.push(format!("{table}: {}", cells.join("|")));
+        }
+    }
+    out
+}
+
+/// mariadb-dump of the logical schema (default mode, --single-transaction,
+/// --skip-lock-tables), restored through shardgate with the mariadb CLI: the tables hold what
+/// they held, values and all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mariadb_dump_and_restore() {
+    let matrix = Matrix::start().await;
+    let want = table_contents(&mut matrix.cluster.client().await).await;
+    assert!(want.len() > 30, "{want:?}");
+    let target = matrix.proxy();
+    for mode in [
+        None,
+        Some("--single-transaction"),
+        Some("--skip-lock-tables"),
+    ] {
+        let dump = tokio::task::block_in_place(|| {
+            let mut cmd = std::process::Command::new("mariadb-dump");
+            cmd.args([
+                "-h127.0.0.1",
+                &format!("-P{}", target.port),
+                &format!("-u{}", target.user),
+                &format!("-p{}", target.password),
+                "--skip-dump-date",
+            ]);
+            cmd.args(mode);
+            cmd.arg("shop");
+            cmd.output().expect("run mariadb-dump")
+        });
+        assert!(
+            dump.status.success(),
+            "mariadb-dump {mode:?}: {}",
+            String::from_utf8_lossy(&dump.stderr)
+        );
+        let text = String::from_utf8_lossy(&dump.stdout).into_owned();
+        assert!(text.contains("CREATE TABLE `t_order`"), "{mode:?}:\n{text}");
+        assert!(
+            !text.contains("order_db_"),
+            "a physical name in the dump:\n{text}"
+        );
+        let restore = tokio::task::block_in_place(|| {
+            use std::io::Write;
+            let mut child = std::process::Command::new("mariadb")
+                .args([
+                    "-h127.0.0.1",
+                    &format!("-P{}", target.port),
+                    &format!("-u{}", target.user),
+                    &format!("-p{}", target.password),
+                    "shop",
+                ])
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("run the mariadb CLI");
+            if let Some(mut stdin) = child.stdin.take() {
+                stdin.write_all(text.as_bytes()).expect("write the dump");
+            }
+            child.wait_with_output().expect("restore")
+        });
+        assert!(
+            restore.status.success(),
+            "restoring the {mode:?} dump: {}",
+            String::from_utf8_lossy(&restore.stderr)
+        );
+        let mut conn = matrix.cluster.client().await;
+        assert_eq!(
+            table_contents(&mut conn).await,
+            want,
+            "after restoring the {mode:?} dump"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mariadb_cli_and_mycli() {
+    tokio::task::block_in_place(ensure_python_clients);
+    let matrix = Matrix::start().await;
+    let script = client_path("cli_tools.sh");
+    for tool in ["mariadb", "mycli"] {
+        let out = tokio::task::block_in_place(|| matrix.same_answers("bash", &[&script, tool]));
+        assert!(out.contains("a status much lo"), "{tool}:\n{out}");
+        if tool == "mariadb" {
+            assert!(out.contains("1265"), "the truncation warning:\n{out}");
+        }
+    }
+    // The version line of `status`: the one shardgate's greeting and VERSION() give.
+    let status = tokio::task::block_in_place(|| {
+        shardgate_tests::clients::mariadb_cli(matrix.cluster.proxy.port(), "status", &[])
+    });
+    let text = String::from_utf8_lossy(&status.stdout);
+    assert!(
+        text.contains(&format!(
+            "Server version:\t\t{}",
+            shardgate_router::SERVER_VERSION
+        )),
+        "{text}"
+    );
+}

@@ -7,6 +7,7 @@ mod diagnostics_and_probes;
 mod distributed_joins;
 mod distributed_properties;
 mod distributed_select;
+mod dump_statements;
 mod idgen;
 mod lifecycle;
 mod login_security;
