@@ -94,8 +94,11 @@ impl Router {
     /// template with [`Params::Prepared`] on every execute.
     pub fn prepare(&self, sql: &str) -> Result<Template> {
         crate::depth::check_expression_depth(sql)?;
-        let folded = crate::fold::Folds::fold(sql);
-        let read = folded.as_ref().map_or(sql, |(parsed, _)| parsed.as_str());
+        let spelled = spelled_for_the_parser(sql);
+        let folded = crate::fold::Folds::fold(&spelled);
+        let read = folded
+            .as_ref()
+            .map_or(spelled.as_ref(), |(parsed, _)| parsed.as_str());
         let statements = Parser::parse_sql(&MySqlDialect {}, read).map_err(|e| {
             crate::analyze::policy::refused_unparsed(sql)
                 .unwrap_or_else(|| RouterError::Parse(e.to_string()))
@@ -104,5 +107,47 @@ impl Router {
             [statement] => analyze(statement, sql, folded, &self.topology),
             other => Err(RouterError::StatementCount(other.len())),
         }
+    }
+}
+
+/// MySQL spellings sqlparser does not read, respelled for the parser alone at the same
+/// length (so every span still points into the client's text, which is what the backends
+/// get): `LOCK IN SHARE MODE` is read as `FOR SHARE`.
+fn spelled_for_the_parser(sql: &str) -> std::borrow::Cow<'_, str> {
+    const MYSQL: &str = "LOCK IN SHARE MODE";
+    const PARSED: &str = "FOR SHARE         ";
+    let bytes = sql.as_bytes();
+    let mut out: Option<String> = None;
+    let mut quote: Option<u8> = None;
+    let mut i = 0;
+    while i < bytes.len() {
+        let c = bytes[i];
+        match quote {
+            Some(q) => {
+                if c == b'\\' && q != b'`' {
+                    i += 1;
+                } else if c == q {
+                    quote = None;
+                }
+            }
+            None if matches!(c, b'\'' | b'"' | b'`') => quote = Some(c),
+            None if (c == b'L' || c == b'l')
+                && bytes
+                    .get(i..i + MYSQL.len())
+                    .is_some_and(|w| w.eq_ignore_ascii_case(MYSQL.as_bytes()))
+                && (i == 0 || bytes[i - 1].is_ascii_whitespace() || bytes[i - 1] == b')') =>
+            {
+                let text = out.get_or_insert_with(|| sql.to_string());
+                text.replace_range(i..i + MYSQL.len(), PARSED);
+                i += MYSQL.len();
+                continue;
+            }
+            None => {}
+        }
+        i += 1;
+    }
+    match out {
+        Some(text) => std::borrow::Cow::Owned(text),
+        None => std::borrow::Cow::Borrowed(sql),
     }
 }

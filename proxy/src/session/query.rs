@@ -43,6 +43,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         match op {
             SessionOp::Set(items) => self.set_statement(items).await,
             // Acknowledged: see SessionOp::LockTables.
+            SessionOp::Do(exprs) => self.do_statement(&exprs).await,
             SessionOp::LockTables(_) | SessionOp::UnlockTables | SessionOp::SwitchKeys(_) => {
                 self.send_ok(OkInfo::default()).await
             }
@@ -308,6 +309,21 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             return Box::pin(self.plan_text(&listed)).await;
         }
         planned.map(|plan| (plan, snapshot))
+    }
+
+    /// `DO exprs`: a backend evaluates them (a SELECT whose rows are dropped); OK.
+    async fn do_statement(&mut self, exprs: &str) -> Result<(), SessionError> {
+        let backend = self.any_backend();
+        let mut conn = match self.take_conn(backend).await {
+            Ok(c) => c,
+            Err(e) => return self.send_backend_error(&e).await,
+        };
+        let ran = conn.execute_internal(&format!("SELECT {exprs}")).await;
+        self.give_back(backend, conn);
+        match ran {
+            Ok(_) => self.send_ok(OkInfo::default()).await,
+            Err(e) => self.send_backend_error(&e).await,
+        }
     }
 
     /// The columns of logical table `table`, in order, as its first physical table has

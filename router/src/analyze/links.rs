@@ -18,6 +18,11 @@ enum JoinLink<'a> {
         right: String,
         columns: Vec<String>,
     },
+    /// `NATURAL JOIN`: the right table's name or alias. It joins on every column the two
+    /// sides share, so on the right table's sharding column when the left has it too.
+    Natural {
+        right: String,
+    },
 }
 
 /// The ON expressions and USING lists of some FROM items.
@@ -37,18 +42,21 @@ fn join_constraints(from: &[TableWithJoins]) -> Vec<JoinLink<'_>> {
                 | JoinOperator::StraightJoin(c) => c,
                 _ => continue,
             };
+            let right = match &join.relation {
+                TableFactor::Table { name, alias, .. } => match alias {
+                    Some(a) => a.name.value.clone(),
+                    None => name_parts(name).pop().unwrap_or_default(),
+                },
+                _ => String::new(),
+            };
             match constraint {
                 JoinConstraint::On(expr) => out.push(JoinLink::On(expr)),
-                JoinConstraint::Using(cols) => {
-                    let right = match &join.relation {
-                        TableFactor::Table { name, alias, .. } => match alias {
-                            Some(a) => a.name.value.clone(),
-                            None => name_parts(name).pop().unwrap_or_default(),
-                        },
-                        _ => continue,
-                    };
+                JoinConstraint::Using(cols) if !right.is_empty() => {
                     let columns = cols.iter().filter_map(|c| name_parts(c).pop()).collect();
                     out.push(JoinLink::Using { right, columns });
+                }
+                JoinConstraint::Natural if !right.is_empty() => {
+                    out.push(JoinLink::Natural { right })
                 }
                 _ => {}
             }
@@ -68,7 +76,7 @@ pub(crate) fn key_links(
     let mut links = using_as_equalities(a, &joins);
     links.extend(joins.into_iter().filter_map(|j| match j {
         JoinLink::On(e) => Some(e.clone()),
-        JoinLink::Using { .. } => None,
+        JoinLink::Using { .. } | JoinLink::Natural { .. } => None,
     }));
     links.extend(selection.cloned());
     links
@@ -127,10 +135,27 @@ fn using_as_equalities(a: &Analysis<'_>, links: &[JoinLink<'_>]) -> Vec<Expr> {
     use sqlparser::ast::Ident;
     let mut out = Vec::new();
     for link in links {
-        let JoinLink::Using { right, columns } = link else {
-            continue;
+        let (right, columns) = match link {
+            JoinLink::Using { right, columns } => (right, columns.clone()),
+            JoinLink::Natural { right } => {
+                // The right table's sharding column, which a natural join equates with the
+                // left side's column of that name, if it has one.
+                let key = a
+                    .refs
+                    .iter()
+                    .find(|r| {
+                        r.alias
+                            .as_deref()
+                            .unwrap_or(&r.written)
+                            .eq_ignore_ascii_case(right)
+                    })
+                    .and_then(|r| a.layout(r.table))
+                    .map(|layout| layout.sharding_column.clone());
+                (right, key.into_iter().collect())
+            }
+            JoinLink::On(_) => continue,
         };
-        for col in columns {
+        for col in &columns {
             // The right table's key equals the same-named key of every other sharded ref.
             for r in &a.refs {
                 let name = r.alias.clone().unwrap_or_else(|| r.written.clone());

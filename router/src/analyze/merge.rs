@@ -78,10 +78,12 @@ impl SelectList {
                 return Some(*i);
             }
         }
+        // Parentheses change nothing: `DISTINCT(user_id)` selects `user_id`.
+        let bare = unparenthesized(expr);
         let found = self
             .items
             .iter()
-            .find(|(_, e, _)| e == expr)
+            .find(|(_, e, _)| unparenthesized(e) == bare)
             .map(|(i, ..)| *i);
         if found.is_some() && has_placeholder(expr) {
             self.placeholder_compared.set(true);
@@ -89,6 +91,14 @@ impl SelectList {
         }
         found
     }
+}
+
+/// `expr` without the parentheses around it.
+fn unparenthesized(mut expr: &Expr) -> &Expr {
+    while let Expr::Nested(inner) = expr {
+        expr = inner;
+    }
+    expr
 }
 
 /// Whether `expr` holds a `?` (a prepared statement's parameter, or a literal of a shape).

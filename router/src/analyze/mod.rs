@@ -143,6 +143,10 @@ impl<'a> Analysis<'a> {
         };
         let relations = std::mem::take(&mut a.collected.relations);
         for rel in &relations {
+            // `FROM dual` names no table: MySQL's placeholder for a FROM clause.
+            if matches!(rel.parts.as_slice(), [only] if only.eq_ignore_ascii_case("dual")) {
+                continue;
+            }
             let Some(table) = a.resolve(&rel.parts)? else {
                 a.system_tables += 1;
                 continue;

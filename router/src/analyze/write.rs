@@ -32,6 +32,41 @@ pub(super) fn insert(insert: &Insert, mut a: Analysis<'_>) -> Result<Template> {
         );
     };
     let table = a.refs[written].table;
+    // `INSERT INTO t (t.a, shop.t.b)`: the qualifiers name the physical table, as in
+    // expressions.
+    for column in &insert.columns {
+        let parts = &column.0;
+        if parts.len() < 2 {
+            continue;
+        }
+        let (Some(first), Some(last_qualifier)) = (parts.first(), parts.get(parts.len() - 2))
+        else {
+            continue;
+        };
+        // Only a qualifier naming the table written to (another is MariaDB's error to give).
+        let qualifier = name_parts(column);
+        let qualifier: Vec<&str> = qualifier[..qualifier.len() - 1]
+            .iter()
+            .map(String::as_str)
+            .collect();
+        if a.qualifier_ref(&qualifier) != Some(written) {
+            continue;
+        }
+        let range = a
+            .src
+            .range(first.span())
+            .zip(a.src.range(last_qualifier.span()))
+            .map(|(start, end)| start.start..end.end);
+        let Some(range) = range else {
+            return Err(RouterError::Unsafe(
+                "cannot locate a qualified column of the INSERT in the statement text".into(),
+            ));
+        };
+        a.edits.push(Edit {
+            range,
+            kind: EditKind::Qualifier(written),
+        });
+    }
     let Some(layout) = a.layout(table) else {
         let route = match a.classify(Some(written), &[])? {
             Class::Broadcast => RouteTemplate::BroadcastWrite,

@@ -121,6 +121,21 @@ pub fn decode(sql: &str) -> Command<'_> {
         },
         "PREPARE" | "EXECUTE" | "DEALLOCATE" => prepared(text),
         "LOCK" => lock_tables(text),
+        "DO" => {
+            let body = text.trim().trim_end_matches(';').trim_end();
+            match lex::strip_keyword(body, "DO") {
+                Some(exprs) if !exprs.trim().is_empty() => {
+                    match lex::split_top_level(exprs)
+                        .into_iter()
+                        .try_for_each(crate::analyze::policy::check_set_value)
+                    {
+                        Ok(()) => Command::Session(SessionOp::Do(exprs.trim().to_string())),
+                        Err(e) => from_error(e),
+                    }
+                }
+                _ => Command::Malformed("expected DO expression [, expression ...]".into()),
+            }
+        }
         "ALTER" => match lex::words(text).as_slice() {
             [_, table_word, name, switch, keys]
                 if table_word.eq_ignore_ascii_case("TABLE")

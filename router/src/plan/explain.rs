@@ -222,6 +222,7 @@ fn op_name(op: &SessionOp) -> &'static str {
         SessionOp::Set(_) => "SET",
         SessionOp::LockTables(_) => "LOCK TABLES (acknowledged, no lock taken)",
         SessionOp::UnlockTables => "UNLOCK TABLES",
+        SessionOp::Do(_) => "DO (evaluated by a backend, rows dropped)",
         SessionOp::SwitchKeys(_) => {
             "ALTER TABLE ... DISABLE/ENABLE KEYS (acknowledged; InnoDB ignores it)"
         }

@@ -27,6 +27,9 @@ pub enum SessionOp {
     LockTables(Vec<String>),
     /// `UNLOCK TABLES`: acknowledged.
     UnlockTables,
+    /// `DO expr, ...`: the expressions (checked: no tables, allowed functions), evaluated
+    /// by a backend as a SELECT whose rows are dropped.
+    Do(String),
     /// `ALTER TABLE t DISABLE KEYS` / `ENABLE KEYS` (mariadb-dump wraps its INSERTs in
     /// them) on a logical table: acknowledged, as InnoDB ignores them.
     SwitchKeys(String),

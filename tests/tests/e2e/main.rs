@@ -12,6 +12,7 @@ mod idgen;
 mod lifecycle;
 mod login_security;
 mod multi_statements;
+mod mysql_spellings;
 mod protocol_bytes;
 mod proxy_backend_down;
 mod proxy_clients;
