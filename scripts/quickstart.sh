@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-bash scripts/deps.sh
+bash scripts/deps.sh --servers-only
 cargo build --release --quiet --bin shardgate
 shardgate=target/release/shardgate
 log=target/sandbox.log

@@ -77,3 +77,36 @@ fn concurrent_workers_never_collide() {
     }
     assert_eq!(all.len(), 400_000);
 }
+
+/// The layout for clients that read BIGINT into a double (JavaScript without big-number
+/// options): 41 bits of time, 2 of worker, 10 of sequence keeps every id below 2^53, exact in
+/// a double, and still spreads evenly over the 32 x 32 tables.
+#[test]
+fn a_javascript_safe_layout_stays_below_2_53_and_spreads_evenly() {
+    let layout = Layout::new(Layout::default().epoch_ms, 41, 2, 10).unwrap();
+    // The last millisecond the 41 time bits hold, the highest worker and sequence.
+    let highest = layout.compose(
+        layout.max_time(),
+        layout.max_worker(),
+        layout.max_sequence(),
+    );
+    assert!(highest < 1 << 53, "{highest}");
+    assert_eq!(highest as f64 as i64, highest);
+    let clock = Arc::new(ManualClock::new(layout.epoch_ms + 86_400_000));
+    let g = Snowflake::new(layout, 3, clock.clone(), 5).unwrap();
+    let mut spread = Spread::default();
+    for _ in 0..102_400 {
+        clock.advance(1000);
+        let id = g.next_id().unwrap();
+        assert!(id < 1 << 53);
+        spread.add(id);
+    }
+    assert_eq!(spread.empty(), 0);
+    assert!(
+        spread.p_value() > 0.001,
+        "chi-square {}",
+        spread.chi_square()
+    );
+    // And a fifth worker does not fit.
+    assert!(Snowflake::new(layout, 4, clock, 5).is_err());
+}
