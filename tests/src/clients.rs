@@ -3,29 +3,10 @@
 
 use std::process::{Command, Output};
 
-/// Installs PyMySQL (and cryptography, for caching_sha2_password's RSA exchange) with pip
-/// when missing.
+/// Installs PyMySQL (and cryptography, for caching_sha2_password's RSA exchange) when
+/// missing: with the rest of the client matrix's Python clients.
 pub fn ensure_pymysql() {
-    let have = Command::new("python3")
-        .args(["-c", "import pymysql, cryptography"])
-        .status()
-        .is_ok_and(|s| s.success());
-    if have {
-        return;
-    }
-    let status = Command::new("python3")
-        .args([
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            "PyMySQL",
-            "cryptography",
-        ])
-        .status()
-        .expect("run pip");
-    assert!(status.success(), "pip install PyMySQL cryptography failed");
+    ensure_python_clients();
 }
 
 /// Installs the Python clients of the client matrix (tests/clients/requirements.txt) with

@@ -231,24 +231,8 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     /// BEGIN, COMMIT, SET ... prepared: described as taking no parameters and returning no
     /// columns, and run as text on each execute.
     async fn prepare_session_statement(&mut self, sql: &str) -> Result<(), SessionError> {
-        self.state.prepared.binary.next_id =
-            self.state.prepared.binary.next_id.wrapping_add(1).max(1);
-        let id = self.state.prepared.binary.next_id;
-        let (status, deprecate_eof) = (self.status(), self.deprecate_eof());
-        self.writer
-            .prepare_ok(id, &[], &[], status, deprecate_eof)
-            .await?;
-        self.state.prepared.binary.map.insert(
-            id,
-            ClientStatement {
-                prepared: Prepared::Session(sql.to_string()),
-                params: 0,
-                types: Vec::new(),
-                long_data: HashMap::new(),
-                long_data_too_large: false,
-            },
-        );
-        Ok(())
+        self.register_answered(Prepared::Session(sql.to_string()), &[])
+            .await
     }
 
     /// A probe prepared: its columns described (VARCHARs named as the client wrote them),
@@ -258,24 +242,8 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         let definitions = TextResult::new(&labels)
             .unsigned(super::metadata::numeric_probe_items(&probe))
             .column_definitions();
-        self.state.prepared.binary.next_id =
-            self.state.prepared.binary.next_id.wrapping_add(1).max(1);
-        let id = self.state.prepared.binary.next_id;
-        let (status, deprecate_eof) = (self.status(), self.deprecate_eof());
-        self.writer
-            .prepare_ok(id, &[], &definitions, status, deprecate_eof)
-            .await?;
-        self.state.prepared.binary.map.insert(
-            id,
-            ClientStatement {
-                prepared: Prepared::Probe(probe),
-                params: 0,
-                types: Vec::new(),
-                long_data: HashMap::new(),
-                long_data_too_large: false,
-            },
-        );
-        Ok(())
+        self.register_answered(Prepared::Probe(probe), &definitions)
+            .await
     }
 
     /// SHOW, DESCRIBE or an information_schema query prepared: answered once to describe
@@ -285,17 +253,28 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             return Ok(());
         };
         let definitions = answer.column_definitions();
+        self.register_answered(Prepared::Metadata(metadata), &definitions)
+            .await
+    }
+
+    /// Registers a statement without parameters that the session answers itself, and
+    /// sends PREPARE_OK with `columns`.
+    async fn register_answered(
+        &mut self,
+        prepared: Prepared,
+        columns: &[Vec<u8>],
+    ) -> Result<(), SessionError> {
         self.state.prepared.binary.next_id =
             self.state.prepared.binary.next_id.wrapping_add(1).max(1);
         let id = self.state.prepared.binary.next_id;
         let (status, deprecate_eof) = (self.status(), self.deprecate_eof());
         self.writer
-            .prepare_ok(id, &[], &definitions, status, deprecate_eof)
+            .prepare_ok(id, &[], columns, status, deprecate_eof)
             .await?;
         self.state.prepared.binary.map.insert(
             id,
             ClientStatement {
-                prepared: Prepared::Metadata(metadata),
+                prepared,
                 params: 0,
                 types: Vec::new(),
                 long_data: HashMap::new(),

@@ -5,30 +5,45 @@
 use shardgate_tests::clients::ensure_python_clients;
 use shardgate_tests::matrix::{client_path, Matrix};
 
+/// Starts the matrix, then runs `program args... MODE` for each of `modes`: the same answers
+/// through shardgate as from plain MariaDB, each holding `marker`.
+async fn each_mode(program: &str, args: &[&str], modes: &[&str], marker: &str) -> Matrix {
+    let matrix = Matrix::start().await;
+    for mode in modes {
+        let mut all = args.to_vec();
+        all.push(mode);
+        let out = tokio::task::block_in_place(|| matrix.same_answers(program, &all));
+        assert!(
+            out.contains(marker),
+            "{program} {mode}: no `{marker}`:\n{out}"
+        );
+    }
+    matrix
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn python_dbapi_drivers() {
     tokio::task::block_in_place(ensure_python_clients);
-    let matrix = Matrix::start().await;
     let script = client_path("python_dbapi.py");
-    for mode in [
+    let modes = [
         "pymysql",
         "connector-pure",
         "connector-cext",
         "connector-prepared",
-    ] {
-        let out = tokio::task::block_in_place(|| matrix.same_answers("python3", &[&script, mode]));
-        assert!(out.contains("generated key: yes"), "{mode}:\n{out}");
-    }
+    ];
+    each_mode("python3", &[&script], &modes, "generated key: yes").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn node_mysql2() {
-    let matrix = Matrix::start().await;
     let script = client_path("node/mysql2.js");
-    for mode in ["query", "execute"] {
-        let out = tokio::task::block_in_place(|| matrix.same_answers("node", &[&script, mode]));
-        assert!(out.contains("generated key: yes"), "{mode}:\n{out}");
-    }
+    each_mode(
+        "node",
+        &[&script],
+        &["query", "execute"],
+        "generated key: yes",
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -49,75 +64,62 @@ async fn go_sql_driver() {
         "go build: {}",
         String::from_utf8_lossy(&build.stderr)
     );
-    let matrix = Matrix::start().await;
     let program = program.display().to_string();
-    for mode in ["default", "interpolate"] {
-        let out = tokio::task::block_in_place(|| matrix.same_answers(&program, &[mode]));
-        assert!(out.contains("generated key: yes"), "{mode}:\n{out}");
-    }
+    let modes = ["default", "interpolate"];
+    each_mode(&program, &[], &modes, "generated key: yes").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn php_pdo_and_mysqli() {
-    let matrix = Matrix::start().await;
     let script = client_path("php/matrix.php");
-    for mode in ["pdo-emulated", "pdo-native", "mysqli"] {
-        let out = tokio::task::block_in_place(|| matrix.same_answers("php", &[&script, mode]));
-        assert!(out.contains("generated key: yes"), "{mode}:\n{out}");
-    }
+    let modes = ["pdo-emulated", "pdo-native", "mysqli"];
+    each_mode("php", &[&script], &modes, "generated key: yes").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn perl_dbd_mariadb_and_mysql() {
-    let matrix = Matrix::start().await;
     let script = client_path("perl/matrix.pl");
-    for mode in [
+    let modes = [
         "MariaDB",
         "MariaDB:server_prepare",
         "mysql",
         "mysql:server_prepare",
-    ] {
-        let out = tokio::task::block_in_place(|| matrix.same_answers("perl", &[&script, mode]));
-        assert!(out.contains("table_info: "), "{mode}:\n{out}");
-    }
+    ];
+    each_mode("perl", &[&script], &modes, "table_info: ").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ruby_mysql2() {
-    let matrix = Matrix::start().await;
     let script = client_path("ruby/matrix.rb");
-    for mode in ["query", "prepare"] {
-        let out = tokio::task::block_in_place(|| matrix.same_answers("ruby", &[&script, mode]));
-        assert!(out.contains("generated key: yes"), "{mode}:\n{out}");
-    }
+    each_mode(
+        "ruby",
+        &[&script],
+        &["query", "prepare"],
+        "generated key: yes",
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mariadb_connector_j() {
-    let matrix = Matrix::start().await;
     let source = client_path("java/Matrix.java");
     let jar = "/usr/share/java/mariadb-java-client.jar";
-    for mode in ["default", "useServerPrepStmts", "rewriteBatchedStatements"] {
-        let out = tokio::task::block_in_place(|| {
-            matrix.same_answers("java", &["-cp", jar, &source, mode])
-        });
-        assert!(out.contains("generated key: yes"), "{mode}:\n{out}");
-    }
+    let modes = ["default", "useServerPrepStmts", "rewriteBatchedStatements"];
+    each_mode("java", &["-cp", jar, &source], &modes, "generated key: yes").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlalchemy_orm() {
     tokio::task::block_in_place(ensure_python_clients);
-    let matrix = Matrix::start().await;
     let script = client_path("sqlalchemy_orm.py");
-    for dialect in ["mysql+pymysql", "mariadb+pymysql"] {
-        let out =
-            tokio::task::block_in_place(|| matrix.same_answers("python3", &[&script, dialect]));
-        assert!(
-            out.contains("each id finds its own row: yes"),
-            "{dialect}:\n{out}"
-        );
-    }
+    let dialects = ["mysql+pymysql", "mariadb+pymysql"];
+    each_mode(
+        "python3",
+        &[&script],
+        &dialects,
+        "each id finds its own row: yes",
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -197,24 +199,7 @@ async fn mariadb_dump_and_restore() {
             "a physical name in the dump:\n{text}"
         );
         let restore = tokio::task::block_in_place(|| {
-            use std::io::Write;
-            let mut child = std::process::Command::new("mariadb")
-                .args([
-                    "-h127.0.0.1",
-                    &format!("-P{}", target.port),
-                    &format!("-u{}", target.user),
-                    &format!("-p{}", target.password),
-                    "shop",
-                ])
-                .stdin(std::process::Stdio::piped())
-                .stdout(std::process::Stdio::piped())
-                .stderr(std::process::Stdio::piped())
-                .spawn()
-                .expect("run the mariadb CLI");
-            if let Some(mut stdin) = child.stdin.take() {
-                stdin.write_all(text.as_bytes()).expect("write the dump");
-            }
-            child.wait_with_output().expect("restore")
+            shardgate_tests::clients::mariadb_cli(target.port, &text, &[])
         });
         assert!(
             restore.status.success(),
