@@ -103,7 +103,20 @@ impl MariaDb {
             ),
         };
         if !dir.path().join("data").join("mysql").exists() {
-            install(dir.path())?;
+            match (&dir, super::template::template(install)) {
+                // A temporary server starts from the process's template; a kept data
+                // directory is installed in place.
+                (SandboxDir::Temp(_), Some(template)) => {
+                    prepare_dir(dir.path())?;
+                    super::template::copy_tree(template, &dir.path().join("data")).map_err(
+                        |source| SandboxError::Io {
+                            step: "copy the template data directory",
+                            source,
+                        },
+                    )?;
+                }
+                _ => install(dir.path())?,
+            }
         }
         // A free port can be taken by someone else between our probe and the server's bind:
         // try a few.
@@ -292,13 +305,28 @@ fn running_as_root() -> bool {
             .unwrap_or(false)
 }
 
-fn install(dir: &Path) -> Result<(), SandboxError> {
-    // Servers bootstrapping side by side must not share a tmpdir: their temporary tables
-    // collide there.
+/// The server's tmpdir and init file, beside its data directory.
+fn prepare_dir(dir: &Path) -> Result<(), SandboxError> {
+    // Servers running side by side must not share a tmpdir: their temporary tables collide
+    // there.
     std::fs::create_dir_all(dir.join("tmp")).map_err(|source| SandboxError::Io {
         step: "create tmpdir",
         source,
     })?;
+    // Root may log in over TCP from 127.0.0.1 with no password; runs at every start.
+    std::fs::write(
+        dir.join("init.sql"),
+        "CREATE USER IF NOT EXISTS 'root'@'127.0.0.1' IDENTIFIED BY '';\n\
+         GRANT ALL PRIVILEGES ON *.* TO 'root'@'127.0.0.1' WITH GRANT OPTION;\n",
+    )
+    .map_err(|source| SandboxError::Io {
+        step: "write init.sql",
+        source,
+    })
+}
+
+fn install(dir: &Path) -> Result<(), SandboxError> {
+    prepare_dir(dir)?;
     let mut cmd = Command::new(program("mariadb-install-db")?);
     cmd.arg("--no-defaults")
         .arg(format!("--datadir={}", dir.join("data").display()))
@@ -325,16 +353,7 @@ fn install(dir: &Path) -> Result<(), SandboxError> {
             ),
         });
     }
-    // Root may log in over TCP from 127.0.0.1 with no password; runs at every start.
-    std::fs::write(
-        dir.join("init.sql"),
-        "CREATE USER IF NOT EXISTS 'root'@'127.0.0.1' IDENTIFIED BY '';\n\
-         GRANT ALL PRIVILEGES ON *.* TO 'root'@'127.0.0.1' WITH GRANT OPTION;\n",
-    )
-    .map_err(|source| SandboxError::Io {
-        step: "write init.sql",
-        source,
-    })
+    Ok(())
 }
 
 fn free_port() -> Result<u16, SandboxError> {
