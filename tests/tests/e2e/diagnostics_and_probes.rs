@@ -370,3 +370,23 @@ async fn session_functions_inside_statements() {
     );
     assert_eq!(String::from_utf8_lossy(&output.stdout).trim(), "shop\t2");
 }
+
+/// The character set of the handshake is the session's on every backend connection (it was
+/// ignored: a latin1 client's bytes were read as utf8mb4).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_handshake_character_set_is_the_sessions() {
+    let cluster = start().await;
+    let port = cluster.proxy.port().to_string();
+    let output = tokio::task::block_in_place(|| {
+        python_script(
+            "handshake_charset.py",
+            &["127.0.0.1", &port, USER, PASSWORD],
+        )
+    });
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success() && stdout.contains("all checks passed"),
+        "handshake_charset.py:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
