@@ -195,20 +195,35 @@ impl StateStore {
     }
 
     /// Drops the rows of proxies whose heartbeat lapsed over an hour ago (killed without
-    /// unregistering), so the registry does not grow with every restart.
+    /// unregistering), so the registry does not grow with every restart. Housekeeping, so
+    /// best effort: the ids are read without locks and deleted one by one by key, and a
+    /// deadlock or lock wait with the live proxies' heartbeats (a DELETE over a subquery
+    /// locked ranges they update: 1213 failed a rollback's wait) leaves them for next time.
     async fn forget_long_dead(&self) -> Result<(), MigrateError> {
         let mut conn = self.conn().await?;
         let db = self.database();
-        for sql in [
-            format!(
-                "DELETE FROM `{db}`.migration_acks WHERE proxy_id IN (SELECT proxy_id FROM \
-                 `{db}`.migration_proxies WHERE heartbeat_at < NOW(3) - INTERVAL 1 HOUR)"
-            ),
-            format!(
-                "DELETE FROM `{db}`.migration_proxies WHERE heartbeat_at < NOW(3) - INTERVAL 1 HOUR"
-            ),
-        ] {
-            conn.query_drop(sql).await.map_err(|e| self.err(e))?;
+        let dead: Vec<String> = conn
+            .query(format!(
+                "SELECT proxy_id FROM `{db}`.migration_proxies WHERE heartbeat_at < NOW(3) - INTERVAL 1 HOUR"
+            ))
+            .await
+            .map_err(|e| self.err(e))?;
+        for proxy in dead {
+            for table in ["migration_acks", "migration_proxies"] {
+                let deleted = conn
+                    .exec_drop(
+                        format!("DELETE FROM `{db}`.{table} WHERE proxy_id = ?"),
+                        (proxy.as_str(),),
+                    )
+                    .await;
+                match deleted {
+                    Ok(()) => {}
+                    Err(mysql_async::Error::Server(e)) if e.code == 1213 || e.code == 1205 => {
+                        return Ok(())
+                    }
+                    Err(e) => return Err(self.err(e)),
+                }
+            }
         }
         Ok(())
     }

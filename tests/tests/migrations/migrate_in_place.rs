@@ -133,7 +133,27 @@ async fn four_by_four_becomes_eight_by_four_on_the_same_servers() {
         .unwrap();
     assert_eq!(total, Some(new.len() as i64), "reads go by the new layout");
 
+    // A proxy killed over an hour ago, never unregistered: the next wait forgets it.
+    servers[0]
+        .query_drop(
+            "INSERT INTO shardgate_meta.migration_proxies (proxy_id, heartbeat_at) VALUES ('long-dead', NOW(3) - INTERVAL 2 HOUR); \
+             INSERT INTO shardgate_meta.migration_acks (proxy_id, table_name, phase, version) VALUES ('long-dead', 't_order', 'cut_over', 1)",
+        )
+        .await
+        .unwrap();
     step("rollback").unwrap();
+    let remembered: Option<i64> = servers[0]
+        .query_first(
+            "SELECT (SELECT COUNT(*) FROM shardgate_meta.migration_proxies WHERE proxy_id = 'long-dead') \
+             + (SELECT COUNT(*) FROM shardgate_meta.migration_acks WHERE proxy_id = 'long-dead')",
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        remembered,
+        Some(0),
+        "a proxy dead for over an hour is forgotten"
+    );
     let old = read_layout(&physical(4, 4, "t_order"), &mut servers)
         .await
         .unwrap();
