@@ -27,8 +27,8 @@ pub use error::MigrateError;
 pub use mirror::{table_columns, KeyedRow, RowWriter};
 pub use plan::{MigrationPlan, PhysicalTable, Side};
 pub use registry::{
-    heartbeat, registry_ddl, unregister, Ack, ProxyAcks, Settle, ACK_WAIT, PROXY_LEASE, STATE_POLL,
-    STATE_POLL_ACTIVE,
+    heartbeat, registry_ddl, unregister, Ack, ProxyAcks, Registry, Settle, ACK_WAIT, PROXY_LEASE,
+    STATE_POLL, STATE_POLL_ACTIVE,
 };
 pub use state::{next, Phase, Step, FENCE_LEASE};
 pub use store::{Checkpoint, StateStore, Status};

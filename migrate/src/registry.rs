@@ -50,6 +50,16 @@ pub fn registry_ddl(db: &str) -> [String; 2] {
     ]
 }
 
+/// What the registry says of one table, read in one go: which proxies renew their heartbeat
+/// within [`PROXY_LEASE`] (live) or stopped (lapsed), and the state each acts on.
+#[derive(Debug, Clone, Default)]
+pub struct Registry {
+    pub live: Vec<String>,
+    pub lapsed: Vec<String>,
+    /// Proxy id -> (phase, state version) it acknowledged for the table.
+    pub acks: BTreeMap<String, (Phase, u64)>,
+}
+
 /// One proxy's acknowledgment of one table's state.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Ack {
@@ -156,7 +166,7 @@ impl StateStore {
         let settle = settle.least();
         self.forget_long_dead().await?;
         loop {
-            let (live, lapsed, acks) = self.registry(table).await?;
+            let Registry { live, lapsed, acks } = self.registry(table).await?;
             let pending: Vec<&String> = live
                 .iter()
                 .filter(|p| {
@@ -228,12 +238,8 @@ impl StateStore {
         Ok(())
     }
 
-    /// (live proxies, lapsed proxies, acknowledgments of `table` by proxy).
-    #[allow(clippy::type_complexity)]
-    pub async fn registry(
-        &self,
-        table: &str,
-    ) -> Result<(Vec<String>, Vec<String>, BTreeMap<String, (Phase, u64)>), MigrateError> {
+    /// The registered proxies and their acknowledgments of `table`'s state.
+    pub async fn registry(&self, table: &str) -> Result<Registry, MigrateError> {
         let mut conn = self.conn().await?;
         let db = self.database();
         let lease_us = PROXY_LEASE.as_micros();
@@ -254,12 +260,13 @@ impl StateStore {
             .await
             .map_err(|e| self.err(e))?;
         let (live, lapsed): (Vec<_>, Vec<_>) = proxies.into_iter().partition(|(_, l)| *l != 0);
-        Ok((
-            live.into_iter().map(|(p, _)| p).collect(),
-            lapsed.into_iter().map(|(p, _)| p).collect(),
-            acks.into_iter()
+        Ok(Registry {
+            live: live.into_iter().map(|(p, _)| p).collect(),
+            lapsed: lapsed.into_iter().map(|(p, _)| p).collect(),
+            acks: acks
+                .into_iter()
                 .filter_map(|(p, phase, v)| Some((p, (Phase::parse(&phase)?, v))))
                 .collect(),
-        ))
+        })
     }
 }

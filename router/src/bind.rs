@@ -14,7 +14,7 @@ use crate::keys::{KeyError, KeyFill, KeySource, NoKeys};
 use crate::normalize::Literal;
 use crate::params::ParamValue;
 use crate::plan::{
-    AffectedRows, PhysicalStatement, Plan, Returning, RouteKind, StatementKind, Step,
+    AffectedRows, Generate, PhysicalStatement, Plan, Returning, RouteKind, StatementKind, Step,
 };
 use crate::render::{Renderer, Target};
 use crate::targets::TargetSet;
@@ -76,7 +76,7 @@ impl Template {
             });
         }
         let mut targets = Vec::new();
-        let mut generated_keys = Vec::new();
+        let mut generate = None;
         let mut row_order: Vec<Vec<usize>> = Vec::new();
         let route = match &self.route {
             RouteTemplate::NoTable => {
@@ -206,7 +206,17 @@ impl Template {
                     };
                     groups.entry(pair).or_default().push(n);
                 }
-                generated_keys = generated.iter().flatten().copied().collect();
+                let ids: Vec<i64> = generated.iter().flatten().copied().collect();
+                if let (false, Some(generator)) = (
+                    ids.is_empty(),
+                    topology.tables[*layout_of].key_generator.as_deref(),
+                ) {
+                    generate = Some(Generate {
+                        generator: generator.to_string(),
+                        column: column.clone(),
+                        keys: ids,
+                    });
+                }
                 row_order = groups.values().cloned().collect();
                 let ranges: Vec<Option<Range<usize>>> =
                     rows.iter().map(|r| r.range.clone()).collect();
@@ -289,7 +299,7 @@ impl Template {
             kind: self.kind,
             route,
             step,
-            generated_keys,
+            generate,
             // Only writes need them (a migration refuses writes); reads skip the allocation.
             tables: if self.kind == StatementKind::Select {
                 Vec::new()

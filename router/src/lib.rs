@@ -45,10 +45,10 @@ pub use mirror::{write_keys, WriteKeys};
 pub use normalize::{normalize, split_statements, Literal};
 pub use params::ParamValue;
 pub use plan::{
-    AffectedRows, Aggregate, AggregateFunction, CompareOp, Derived, DualWrite, GroupConcat,
-    HavingFilter, HavingOperand, MergeOperator, Metadata, MigrationPhase, PhysicalStatement, Plan,
-    ProbeStep, Returning, RouteKind, Scatter, SelectMerge, SendToAll, SessionOp, SortKey,
-    StatementKind, Step,
+    AffectedRows, Aggregate, AggregateFunction, CompareOp, Derived, DualWrite, Generate,
+    GroupConcat, HavingFilter, HavingOperand, MergeOperator, Metadata, MigrationPhase,
+    PhysicalStatement, Plan, ProbeStep, Returning, RouteKind, Scatter, SelectMerge, SendToAll,
+    SessionOp, SortKey, StatementKind, Step,
 };
 pub use planner::PreparedCommand;
 pub use router::Router;

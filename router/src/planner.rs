@@ -55,10 +55,7 @@ impl Router {
                 Step::SessionOp(SessionOp::SwitchKeys(table))
             }
             Command::Session(op) => Step::SessionOp(op),
-            Command::Show(show) => Step::Metadata(Metadata::Show {
-                show,
-                sql: sql.to_string(),
-            }),
+            Command::Show(show) => Step::Metadata(Metadata::Show(show)),
             Command::InformationSchema(text) => {
                 let catalog_sql = catalog_query(text, &self.topology().schema, CATALOG_DATABASE)?;
                 Step::Metadata(Metadata::InformationSchema { catalog_sql })
@@ -129,10 +126,7 @@ impl Router {
                     "parameters in prepared SHOW, DESCRIBE and information_schema statements are not supported (write the values into the statement)".into(),
                 ))
             }
-            Command::Show(show) => Ok(PreparedCommand::Metadata(Metadata::Show {
-                show,
-                sql: sql.to_string(),
-            })),
+            Command::Show(show) => Ok(PreparedCommand::Metadata(Metadata::Show(show))),
             Command::InformationSchema(text) => {
                 let catalog_sql = catalog_query(text, &self.topology().schema, CATALOG_DATABASE)?;
                 Ok(PreparedCommand::Metadata(Metadata::InformationSchema {
@@ -234,14 +228,11 @@ mod tests {
     fn metadata_and_probes_are_answered_by_the_session() {
         assert!(matches!(
             step("SHOW TABLES"),
-            Step::Metadata(Metadata::Show {
-                show: Show::Tables { .. },
-                ..
-            })
+            Step::Metadata(Metadata::Show(Show::Tables { .. }))
         ));
         let server = step("SHOW VARIABLES LIKE 'sql_mode'");
         assert!(
-            matches!(&server, Step::Metadata(m) if m.server_sql() == Some("SHOW VARIABLES LIKE 'sql_mode'"))
+            matches!(&server, Step::Metadata(Metadata::Show(Show::Server(sql))) if sql == "SHOW VARIABLES LIKE 'sql_mode'")
         );
         assert!(!step("SHOW WARNINGS").clears_diagnostics());
         match step("SELECT table_name FROM information_schema.tables WHERE table_schema = 'shop'") {

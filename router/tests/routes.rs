@@ -382,8 +382,20 @@ fn missing_null_and_zero_keys_are_generated() {
             &mut keys,
         )
         .unwrap();
-    assert_eq!(plan.generated_keys, vec![1000, 1001]);
+    assert_eq!(plan.generated_keys(), [1000, 1001]);
     assert_eq!(keys.asked, vec![("order_id_gen".to_string(), 2)]);
+    let generate = plan.generate.as_ref().unwrap();
+    assert_eq!(
+        (generate.generator.as_str(), generate.column.as_str()),
+        ("order_id_gen", "order_id")
+    );
+    assert!(
+        plan.explain(r.topology())
+            .to_string()
+            .contains("generate: 2 id(s) for `order_id` from `order_id_gen`: 1000, 1001\n"),
+        "{}",
+        plan.explain(r.topology())
+    );
     assert_eq!(
         statements(&plan),
         vec![
@@ -401,13 +413,13 @@ fn missing_null_and_zero_keys_are_generated() {
                 &mut keys,
             )
             .unwrap();
-        assert_eq!(plan.generated_keys.len(), 2);
+        assert_eq!(plan.generated_keys().len(), 2);
         let sqls: Vec<String> = statements(&plan).into_iter().map(|(_, s)| s).collect();
         assert!(
             sqls.iter().any(|s| s.ends_with("VALUES (4242, 2)")),
             "{sqls:?}"
         );
-        for id in &plan.generated_keys {
+        for id in plan.generated_keys() {
             assert!(
                 sqls.iter().any(|s| s.contains(&format!("VALUES ({id}, "))),
                 "{sqls:?}"
@@ -426,7 +438,7 @@ fn missing_null_and_zero_keys_are_generated() {
         )
         .unwrap();
     assert_eq!(plan.statements().len(), 1);
-    let id = plan.generated_keys[0];
+    let id = plan.generated_keys()[0];
     assert!(
         plan.statements()[0]
             .sql

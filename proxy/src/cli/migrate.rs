@@ -302,9 +302,9 @@ pub fn status(args: MigrateArgs<'_>, out: &mut impl Write) -> anyhow::Result<()>
             None => bail!("no migration of `{}` has started", plan.table),
         }
         // The live proxies, and the state each acts on.
-        let (live, _, acks) = store.registry(&plan.table).await?;
-        for proxy in live {
-            match acks.get(&proxy) {
+        let registry = store.registry(&plan.table).await?;
+        for proxy in registry.live {
+            match registry.acks.get(&proxy) {
                 Some((phase, version)) => writeln!(
                     out,
                     "proxy {proxy}: acts on {} (version {version})",

@@ -22,7 +22,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     ) -> Result<(), SessionError> {
         // Generated keys: the OK packet and LAST_INSERT_ID() report the first, as MySQL does
         // for AUTO_INCREMENT.
-        self.state.generated_insert_id = plan.generated_keys.first().map(|&id| id as u64);
+        self.state.generated_insert_id = plan.generated_keys().first().map(|&id| id as u64);
         match plan.step {
             Step::Route(target) => {
                 // A statement without a table runs wherever a connection is free.

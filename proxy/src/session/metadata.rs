@@ -18,11 +18,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     /// physical table, information_schema from the catalog.
     pub(crate) async fn metadata(&mut self, metadata: Metadata) -> Result<(), SessionError> {
         // Server-wide facts: any backend answers alike, relayed with its own definitions.
-        if let Metadata::Show {
-            show: Show::Server,
-            sql,
-        } = &metadata
-        {
+        if let Metadata::Show(Show::Server(sql)) = &metadata {
             let backend = self.any_backend();
             return self.single(backend, sql.as_bytes()).await;
         }
@@ -39,7 +35,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         metadata: &Metadata,
     ) -> Result<Option<TextResult>, SessionError> {
         match metadata {
-            Metadata::Show { show, sql } => self.show(show, sql).await,
+            Metadata::Show(show) => self.show(show).await,
             Metadata::InformationSchema { catalog_sql } => {
                 self.information_schema(catalog_sql).await
             }
@@ -54,7 +50,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         }
     }
 
-    async fn show(&mut self, show: &Show, sql: &str) -> Result<Option<TextResult>, SessionError> {
+    async fn show(&mut self, show: &Show) -> Result<Option<TextResult>, SessionError> {
         match show {
             Show::Databases { like } => {
                 let mut result = TextResult::new(&["Database"]);
@@ -122,7 +118,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 count,
                 limit,
             } => Ok(Some(self.diagnostics_result(*errors, *count, *limit))),
-            Show::Server => {
+            Show::Server(sql) => {
                 let backend = self.any_backend();
                 let mut conn = match self.take_unpinned(backend).await {
                     Ok(c) => c,

@@ -253,7 +253,12 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                         .and_then(|s| s.routing())
                         .map_or_else(|| self.ctx.router.clone(), |r| r.router.clone());
                     let done = self
-                        .dual_write(*write, plan.generated_keys, migration, router)
+                        .dual_write(
+                            *write,
+                            plan.generate.map(|g| g.keys).unwrap_or_default(),
+                            migration,
+                            router,
+                        )
                         .await;
                     drop(writing);
                     return done;

@@ -35,8 +35,9 @@ pub enum Show {
         limit: Option<(u64, u64)>,
     },
     /// Server-wide facts (variables, status, character sets, collations, engines, plugins):
-    /// answered by a backend as written. A WHERE condition has been checked.
-    Server,
+    /// answered by a backend as written: the statement's text. A WHERE condition has been
+    /// checked.
+    Server(String),
 }
 
 /// SHOW statements a backend answers as they are (server-wide facts, not tables).
@@ -136,7 +137,7 @@ impl Show {
                 if let Some(at) = upper.iter().position(|w| w == "WHERE") {
                     check_set_value(&words[at + 1..].join(" "))?;
                 }
-                Show::Server
+                Show::Server(sql.to_string())
             }
             w => {
                 return Err(RouterError::NotRoutable(format!(
@@ -273,7 +274,7 @@ mod tests {
         );
         assert_eq!(
             Show::parse("SHOW SESSION VARIABLES LIKE 'x'"),
-            Ok(Show::Server)
+            Ok(Show::Server("SHOW SESSION VARIABLES LIKE 'x'".into()))
         );
         assert!(
             Show::parse("SHOW VARIABLES WHERE Variable_name = (SELECT user FROM mysql.user)")

@@ -157,6 +157,17 @@ impl fmt::Display for Explain<'_> {
             RouteKind::Session => "session",
         };
         let count = self.plan.statements().len();
+        if let Some(g) = &self.plan.generate {
+            let ids: Vec<String> = g.keys.iter().map(ToString::to_string).collect();
+            writeln!(
+                f,
+                "generate: {} id(s) for `{}` from `{}`: {}",
+                g.keys.len(),
+                g.column,
+                g.generator,
+                ids.join(", ")
+            )?;
+        }
         write!(f, "route: {route}, {count} statement(s); step: ")?;
         match &self.plan.step {
             Step::Route(_) => write!(f, "route (single target, passthrough)"),
@@ -165,7 +176,7 @@ impl fmt::Display for Explain<'_> {
                 AffectedRows::OneCopy => write!(f, "send to all, affected rows of one copy"),
             },
             Step::SessionOp(op) => write!(f, "session operation ({})", op_name(op)),
-            Step::Metadata(Metadata::Show { show, .. }) => {
+            Step::Metadata(Metadata::Show(show)) => {
                 write!(f, "metadata ({})", show_name(show))
             }
             Step::Metadata(Metadata::InformationSchema { catalog_sql }) => {
@@ -247,6 +258,6 @@ fn show_name(show: &Show) -> &'static str {
         Show::Index { .. } => "indexes of a representative physical table",
         Show::CreateTable { .. } => "CREATE TABLE of a representative physical table",
         Show::Diagnostics { .. } => "the last statement's warnings, from the session",
-        Show::Server => "server facts, from a backend off the transaction",
+        Show::Server(_) => "server facts, from a backend off the transaction",
     }
 }

@@ -62,7 +62,7 @@ impl Plan {
         // the server's AUTO_INCREMENT, which the OK packet reports.
         if let WriteKeys::Rows(rows) = &keys {
             let missing = rows.iter().filter(|k| k.is_none()).count();
-            if missing > self.generated_keys.len() && rows.len() > 1 {
+            if missing > self.generated_keys().len() && rows.len() > 1 {
                 return Err(RouterError::Refused(format!(
                     "a multi-row INSERT into `{table}` must give every row's `{key}` while the table is being migrated"
                 )));

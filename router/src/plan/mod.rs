@@ -4,7 +4,8 @@
 //! DDL on many tables, one OK) — and a scatter's [`SelectMerge`] holds the merge operators
 //! over its shard results ([`SelectMerge::operators`]) — or the session answers the
 //! command itself: [`Step::SessionOp`], [`Step::Metadata`], [`Step::Probe`]. A write on a
-//! table being migrated is wrapped in [`Step::DualWrite`] or [`Step::Fence`].
+//! table being migrated is wrapped in [`Step::DualWrite`] or [`Step::Fence`]. Ids for INSERT
+//! rows without a key are the plan's [`Generate`], taken before the rows are routed.
 
 mod explain;
 mod merge;
@@ -109,6 +110,20 @@ pub struct Returning {
     pub row_order: Vec<Vec<usize>>,
 }
 
+/// Ids for the INSERT rows that left their key out (or gave NULL or 0 where the key
+/// generator fills those). The ids decide the rows' tables, so they are taken while
+/// planning, from a key source that answers at once: the planner never waits for ids. When
+/// a generator must wait (a Leaf segment to fetch), the session awaits it and plans again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Generate {
+    /// The key generator's name (`key_generators` in the YAML).
+    pub generator: String,
+    /// The column the ids fill: the table's sharding column.
+    pub column: String,
+    /// The ids, in row order: the first is what LAST_INSERT_ID() reports.
+    pub keys: Vec<i64>,
+}
+
 /// How the physical statements run and their answers become the client's.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Step {
@@ -192,7 +207,7 @@ impl Step {
                     SessionOp::Prepared(crate::command::SqlPrepared::Execute { .. })
                 )
             }
-            Step::Metadata(Metadata::Show { show, .. }) => {
+            Step::Metadata(Metadata::Show(show)) => {
                 !matches!(show, crate::command::Show::Diagnostics { .. })
             }
             Step::Metadata(Metadata::InformationSchema { .. }) => true,
@@ -207,9 +222,8 @@ pub struct Plan {
     pub kind: StatementKind,
     pub route: RouteKind,
     pub step: Step,
-    /// Keys generated for INSERT rows that had none, in row order: the first is what
-    /// LAST_INSERT_ID() reports.
-    pub generated_keys: Vec<i64>,
+    /// Ids generated for INSERT rows that had none; `None` when no row needed one.
+    pub generate: Option<Generate>,
     /// The logical tables a write or DDL statement names (indexes into the topology's
     /// tables); empty for SELECT.
     pub tables: Vec<usize>,
@@ -222,7 +236,7 @@ impl Plan {
             kind: StatementKind::Session,
             route: RouteKind::Session,
             step,
-            generated_keys: Vec::new(),
+            generate: None,
             tables: Vec::new(),
         }
     }
@@ -230,6 +244,11 @@ impl Plan {
     /// The physical statements, in target order.
     pub fn statements(&self) -> &[PhysicalStatement] {
         self.step.statements()
+    }
+
+    /// The ids generated for INSERT rows, in row order (empty when none were).
+    pub fn generated_keys(&self) -> &[i64] {
+        self.generate.as_ref().map_or(&[], |g| &g.keys)
     }
 
     /// The merge of a SELECT over several tables; `None` for any other step.

@@ -39,24 +39,11 @@ pub enum SessionOp {
 /// pinned connection: a catalog statement there would commit the transaction.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Metadata {
-    /// SHOW, DESC, DESCRIBE. A [`Show::Server`] is run as [`Metadata::server_sql`] says.
-    Show { show: Show, sql: String },
+    /// SHOW, DESC, DESCRIBE. A [`Show::Server`] carries the text a backend runs.
+    Show(Show),
     /// A SELECT over `information_schema`, rewritten to run in the catalog database
     /// ([`crate::command::CATALOG_DATABASE`]).
     InformationSchema { catalog_sql: String },
-}
-
-impl Metadata {
-    /// The text a backend runs for a SHOW of server-wide facts.
-    pub fn server_sql(&self) -> Option<&str> {
-        match self {
-            Metadata::Show {
-                show: Show::Server,
-                sql,
-            } => Some(sql),
-            _ => None,
-        }
-    }
 }
 
 /// A question the session answers from what it knows, or the proxy from its generators.
