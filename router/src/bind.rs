@@ -13,12 +13,13 @@ use crate::key_list::KeyListRoutes;
 use crate::keys::{KeyError, KeyFill, KeySource, NoKeys};
 use crate::normalize::Literal;
 use crate::params::ParamValue;
+use crate::plan::Subquery;
 use crate::plan::{
     AffectedRows, Generate, PhysicalStatement, Plan, Returning, RouteKind, StatementKind, Step,
 };
 use crate::render::{Renderer, Target};
 use crate::targets::TargetSet;
-use crate::template::{topology_id, EditKind, InsertRow, RouteTemplate, Template};
+use crate::template::{topology_id, EditKind, InsertRow, RouteTemplate, Template, WindowTemplate};
 
 /// The values for a template's placeholders.
 #[derive(Debug, Clone, Copy)]
@@ -74,6 +75,9 @@ impl Template {
                 expected: self.param_count,
                 given: params.len(),
             });
+        }
+        if let Some(window) = &self.window {
+            return self.bind_subquery(topology, params, window);
         }
         let mut targets = Vec::new();
         let mut generate = None;
@@ -392,6 +396,39 @@ impl Template {
         Ok(())
     }
 
+    /// A SELECT over a derived table with LIMIT over a sharded table: its first phase is
+    /// the derived table's query as a logical statement, reading its first offset + count
+    /// rows; the second is planned from what that finds.
+    fn bind_subquery(
+        &self,
+        topology: &Topology,
+        params: Params<'_>,
+        window: &WindowTemplate,
+    ) -> Result<Plan> {
+        let logical = Target {
+            database: None,
+            table: None,
+        };
+        let mut r = Renderer::new(self, topology, params, logical, false);
+        r.range(window.inner.clone());
+        let inner_sql = r.out;
+        let offset = int_of(&window.offset, &params).unwrap_or(0).max(0) as u64;
+        let subquery = Subquery::new(
+            inner_sql,
+            window.key_column.clone(),
+            offset,
+            self.clone(),
+            &params,
+        )?;
+        Ok(Plan {
+            kind: StatementKind::Select,
+            route: RouteKind::Scatter,
+            step: Step::Subquery(Box::new(subquery)),
+            generate: None,
+            tables: Vec::new(),
+        })
+    }
+
     fn render_whole(
         &self,
         topology: &Topology,
@@ -417,7 +454,7 @@ impl Template {
     }
 
     /// The whole text through `r`; a HAVING is the merge's when several tables answer.
-    fn render_all(&self, mut r: Renderer<'_>, multi: bool) -> PhysicalStatement {
+    pub(crate) fn render_all(&self, mut r: Renderer<'_>, multi: bool) -> PhysicalStatement {
         match (&self.merge.having_range, multi) {
             (Some(having), true) => {
                 r.range(0..having.start);

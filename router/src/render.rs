@@ -34,6 +34,9 @@ pub(crate) struct Renderer<'t> {
     /// Where the values of the key lists go, and this statement's (layout database,
     /// table): set when several tables share the statement.
     pub(crate) key_lists: Option<(&'t KeyListRoutes, (usize, usize))>,
+    /// A two-phase SELECT's second phase: this table's (first row, share) of the derived
+    /// table's rows. `None` renders the first phase (see [`EditKind::WindowCount`]).
+    pub(crate) window: Option<(u64, u64)>,
 }
 
 impl<'t> Renderer<'t> {
@@ -54,6 +57,7 @@ impl<'t> Renderer<'t> {
             param_order: Vec::new(),
             generated: &[],
             key_lists: None,
+            window: None,
         }
     }
 
@@ -106,6 +110,26 @@ impl<'t> Renderer<'t> {
                     }
                 }
                 EditKind::Append(extra) => self.out.push_str(extra),
+                EditKind::WindowOffset => {
+                    let first = self.window.map_or(0, |(first, _)| first);
+                    let _ = write!(self.out, "{first}");
+                }
+                EditKind::WindowCount { has_offset } => match self.window {
+                    Some((first, share)) if !has_offset && first > 0 => {
+                        let _ = write!(self.out, "{first}, {share}");
+                    }
+                    Some((_, share)) => {
+                        let _ = write!(self.out, "{share}");
+                    }
+                    None => {
+                        let rows = self.template.window.as_ref().map_or(0, |w| {
+                            let offset = int_of(&w.offset, &self.params).unwrap_or(0).max(0);
+                            let count = int_of(&w.count, &self.params).unwrap_or(0).max(0);
+                            offset + count
+                        });
+                        let _ = write!(self.out, "{rows}");
+                    }
+                },
                 EditKind::KeyAppend { row } => {
                     if let Some(Some(id)) = self.generated.get(*row) {
                         let _ = write!(self.out, ", {id}");

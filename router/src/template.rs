@@ -37,6 +37,12 @@ pub(crate) enum EditKind {
     /// INSERT row `row`'s key value: the generated id when the row got one, else the
     /// parameter `param` (or the text as written).
     KeyValue { row: usize, param: Option<usize> },
+    /// The OFFSET of a derived table's LIMIT (see [`WindowTemplate`]): `0` in the first
+    /// phase, the target's first row in the second.
+    WindowOffset,
+    /// The row count of a derived table's LIMIT: `offset + count` in the first phase, the
+    /// target's share in the second (`first, share` when the LIMIT had no OFFSET).
+    WindowCount { has_offset: bool },
     /// The values of a `key IN (...)` on the sharding key of the layout the statement is
     /// routed by: each physical statement carries those that route to its table (see
     /// [`crate::key_list`]).
@@ -116,6 +122,17 @@ pub(crate) enum RouteTemplate {
     },
 }
 
+/// The derived table of a two-phase SELECT (see `analyze::derived`).
+#[derive(Debug, Clone)]
+pub(crate) struct WindowTemplate {
+    /// Its query's text, without the parentheses.
+    pub inner: Range<usize>,
+    /// The name its result gives the sharding column.
+    pub key_column: String,
+    pub offset: Operand,
+    pub count: Operand,
+}
+
 /// A GROUP_CONCAT of the merge, its separator still to bind.
 #[derive(Debug, Clone)]
 pub(crate) struct GroupConcatTemplate {
@@ -181,6 +198,8 @@ pub struct Template {
     pub(crate) write_limit: bool,
     /// An INSERT, REPLACE or DELETE with RETURNING: its statements answer with rows.
     pub(crate) returning: bool,
+    /// A derived table with LIMIT over a sharded table: the statement runs in two phases.
+    pub(crate) window: Option<WindowTemplate>,
     /// Generation of the topology the template was analyzed for: its ids index that one
     /// only.
     pub(crate) analyzed_for: u64,

@@ -76,7 +76,8 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             | Step::Metadata(_)
             | Step::Probe(_)
             | Step::DualWrite(_)
-            | Step::Fence(_) => {
+            | Step::Fence(_)
+            | Step::Subquery(_) => {
                 self.send_error(
                     codes::ER_NOT_SUPPORTED_YET,
                     "shardgate: a session statement cannot run as part of another statement",

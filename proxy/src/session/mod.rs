@@ -19,6 +19,7 @@ mod savepoints;
 mod scatter;
 mod sql_prepare;
 pub(crate) mod state;
+mod subquery;
 pub mod vars;
 
 use std::sync::Arc;

@@ -184,6 +184,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             Step::SessionOp(op) => self.session_op(op).await,
             Step::Metadata(metadata) => self.metadata(metadata).await,
             Step::Probe(probe) => self.probe(probe).await,
+            Step::Subquery(subquery) => self.subquery(*subquery, snapshot).await,
             step => self.run_routed(sql, Plan { step, ..plan }, snapshot).await,
         }
     }
@@ -279,7 +280,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     /// Plans a text statement against the routing in force (a migration's cutover may
     /// route its table by the new layout), with generated keys where its INSERT rows need
     /// them.
-    async fn plan_text(&mut self, sql: &str) -> Result<(Plan, Snapshot), RouterError> {
+    pub(crate) async fn plan_text(&mut self, sql: &str) -> Result<(Plan, Snapshot), RouterError> {
         let ctx = self.ctx.clone();
         let snapshot = ctx.migrations.snapshot();
         let router = snapshot

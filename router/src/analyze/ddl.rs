@@ -75,6 +75,7 @@ pub(super) fn analyze(
         edits: Vec::new(),
         system_tables: 0,
         literal_sensitive: false,
+        derived_key: None,
     };
     let table = a
         .resolve(&name_parts(&name))?
@@ -93,6 +94,7 @@ pub(super) fn analyze(
         literal_sensitive: false,
         write_limit: false,
         returning: false,
+        window: None,
         analyzed_for: topology_id(topology),
     })
 }

@@ -5,6 +5,7 @@ mod added_text;
 mod aggregate;
 mod computable;
 mod ddl;
+mod derived;
 mod group_concat;
 mod having;
 mod key_list;
@@ -113,6 +114,19 @@ pub(crate) struct Analysis<'a> {
     /// A placeholder stands where its value changes the plan (ORDER BY 2): a shape template
     /// would be wrong for other values.
     pub literal_sensitive: bool,
+    /// The key column of a derived table over a sharded table, which joins name as
+    /// `alias.column` (see `derived`).
+    pub derived_key: Option<DerivedKey>,
+}
+
+/// How the statement around a derived table names the derived table's sharding key.
+pub(crate) struct DerivedKey {
+    /// The derived table's alias.
+    pub alias: String,
+    /// The name its query gives the sharding column.
+    pub column: String,
+    /// The ref of the sharded table it reads.
+    pub inner_ref: usize,
 }
 
 impl<'a> Analysis<'a> {
@@ -140,6 +154,7 @@ impl<'a> Analysis<'a> {
             edits: Vec::new(),
             system_tables: 0,
             literal_sensitive: false,
+            derived_key: None,
         };
         let relations = std::mem::take(&mut a.collected.relations);
         for rel in &relations {
@@ -366,6 +381,14 @@ impl<'a> Analysis<'a> {
             }
             _ => return None,
         };
+        if let (Some(key), Some(q)) = (&self.derived_key, qualifier.last()) {
+            if key.alias.eq_ignore_ascii_case(&q.value) {
+                return key
+                    .column
+                    .eq_ignore_ascii_case(&col.value)
+                    .then_some(key.inner_ref);
+            }
+        }
         let candidates: Vec<usize> = (0..self.refs.len())
             .filter(|i| {
                 let r = &self.refs[*i];
@@ -446,6 +469,7 @@ impl<'a> Analysis<'a> {
             literal_sensitive: self.literal_sensitive,
             write_limit,
             returning: false,
+            window: None,
             analyzed_for: topology_id(self.topology),
         })
     }

@@ -32,6 +32,16 @@ pub(super) fn analyze(query: &Query, mut a: Analysis<'_>) -> Result<Template> {
         );
     };
 
+    // A derived table over a sharded table runs in two phases (see `derived`).
+    if let Some((inner, alias)) = super::derived::derived_table(select) {
+        let reads_sharded = a
+            .refs
+            .iter()
+            .any(|r| r.depth > 0 && a.layout(r.table).is_some());
+        if reads_sharded {
+            return super::derived::analyze(query, select, inner, &alias, a);
+        }
+    }
     let links = key_links(&a, &select.from, select.selection.as_ref());
     let route = match a.classify(None, &links)? {
         Class::Sharded { layout_of } => {
@@ -72,7 +82,7 @@ pub(super) fn where_cond(a: &Analysis<'_>, selection: Option<&Expr>) -> Cond {
     }
 }
 
-fn operand(a: &Analysis<'_>, expr: &Expr) -> Operand {
+pub(super) fn operand(a: &Analysis<'_>, expr: &Expr) -> Operand {
     let is_key = |_: &Expr| false;
     let param_at = |e: &Expr| a.param_of(e);
     a.cond_builder(&is_key, &param_at).operand(expr)

@@ -199,6 +199,11 @@ impl fmt::Display for Explain<'_> {
                 if d.by_target { "new" } else { "old" },
                 if d.by_target { "old" } else { "new" }
             ),
+            Step::Subquery(s) => write!(
+                f,
+                "subquery in two phases: first `{}` over every shard, merged (the tables holding its rows, by `{}`); then the statement on each of those tables, its derived table's LIMIT narrowed to that table's rows, merged",
+                s.inner_sql, s.key_column
+            ),
             Step::Fence(table) => {
                 write!(
                     f,

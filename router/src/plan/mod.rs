@@ -5,17 +5,21 @@
 //! over its shard results ([`SelectMerge::operators`]) — or the session answers the
 //! command itself: [`Step::SessionOp`], [`Step::Metadata`], [`Step::Probe`]. A write on a
 //! table being migrated is wrapped in [`Step::DualWrite`] or [`Step::Fence`]. Ids for INSERT
-//! rows without a key are the plan's [`Generate`], taken before the rows are routed.
+//! rows without a key are the plan's [`Generate`], taken before the rows are routed. A
+//! SELECT over a derived table with LIMIT over a sharded table is a [`Step::Subquery`]: two
+//! phases, the second planned from the first's rows.
 
 mod explain;
 mod merge;
 mod migration;
 mod session;
+mod subquery;
 
 pub use explain::{Explain, MergeOperator};
 pub use merge::*;
 pub use migration::{DualWrite, MigrationPhase};
 pub use session::{Metadata, ProbeStep, SessionOp};
+pub use subquery::{Subquery, Windows};
 
 use shardgate_config::{BackendId, DatabaseId};
 
@@ -148,6 +152,9 @@ pub enum Step {
     /// A write on a table whose layouts are switching (the logical table named): held at
     /// the fence, then planned again.
     Fence(String),
+    /// A SELECT over a derived table with LIMIT over a sharded table: the derived table's
+    /// query runs first; what it finds plans the second phase.
+    Subquery(Box<Subquery>),
 }
 
 impl Step {
@@ -187,7 +194,11 @@ impl Step {
             Step::Scatter(s) => &s.statements,
             Step::SendToAll(s) => &s.statements,
             Step::DualWrite(d) => d.write.statements(),
-            Step::SessionOp(_) | Step::Metadata(_) | Step::Probe(_) | Step::Fence(_) => &[],
+            Step::SessionOp(_)
+            | Step::Metadata(_)
+            | Step::Probe(_)
+            | Step::Fence(_)
+            | Step::Subquery(_) => &[],
         }
     }
 
@@ -200,7 +211,8 @@ impl Step {
             | Step::Scatter(_)
             | Step::SendToAll(_)
             | Step::DualWrite(_)
-            | Step::Fence(_) => true,
+            | Step::Fence(_)
+            | Step::Subquery(_) => true,
             Step::SessionOp(op) => {
                 matches!(
                     op,

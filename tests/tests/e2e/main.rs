@@ -3,6 +3,7 @@
 
 mod client_matrix;
 mod default_deny;
+mod derived_tables;
 mod diagnostics_and_probes;
 mod distributed_joins;
 mod distributed_properties;

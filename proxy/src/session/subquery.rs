@@ -1,0 +1,238 @@
+//! A SELECT over a derived table with LIMIT over a sharded table (`Step::Subquery`): the
+//! derived table's query runs first, merged over every shard, and only the key of each row
+//! it chose is kept; where those keys live plans the second phase, which runs like any
+//! SELECT. Between the phases other clients' writes may land (as between the shards of any
+//! scatter); inside a transaction both phases read the same snapshot of each backend.
+
+use std::sync::Arc;
+
+use shardgate_router::{combine_per_database, Plan, SelectMerge, Step, Subquery, Windows};
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use super::{Session, SessionError};
+use crate::engine::fanout::Job;
+use crate::engine::merge::stream::{Budget, StreamError};
+use crate::engine::merge::{MergeError, Merger, OutRow, Strategy};
+use crate::engine::scatter::{start, ReadLane};
+use crate::error::StatementError;
+use crate::migration::MigrationSnapshot;
+use crate::protocol::codes;
+use crate::protocol::wire::Reader;
+
+/// Column types whose text is an integer key.
+const INTEGER_TYPES: [u8; 6] = [1, 2, 3, 8, 9, 13];
+
+/// What the first phase found: each chosen row's key, in the derived table's order.
+struct Chosen {
+    keys: Vec<Option<Vec<u8>>>,
+    integer: bool,
+}
+
+impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
+    pub(crate) async fn subquery(
+        &mut self,
+        subquery: Subquery,
+        snapshot: Option<Arc<MigrationSnapshot>>,
+    ) -> Result<(), SessionError> {
+        let (inner, _) = match self.plan_text(&subquery.inner_sql).await {
+            Ok(planned) => planned,
+            Err(e) => return self.send_router_error(&e).await,
+        };
+        let (statements, merge) = match inner.step {
+            Step::Route(one) => (vec![one], SelectMerge::default()),
+            Step::Scatter(s) => (s.statements, *s.merge),
+            _ => {
+                return self
+                    .send_error(
+                        codes::ER_NOT_SUPPORTED_YET,
+                        "shardgate: the derived table's query is not a plain SELECT",
+                    )
+                    .await
+            }
+        };
+        let chosen = match self
+            .chosen_keys(&subquery.key_column, statements, &merge)
+            .await?
+        {
+            Some(chosen) => chosen,
+            None => return Ok(()),
+        };
+        let ctx = self.ctx.clone();
+        let router = snapshot
+            .as_deref()
+            .map_or(&ctx.router, |s| s.router(&ctx.router));
+        let topology = router.topology();
+        let mut windows = Windows::new();
+        for (n, key) in chosen.keys.iter().enumerate() {
+            let located = key
+                .as_deref()
+                .and_then(|k| subquery.locate(topology, k, chosen.integer));
+            let Some(at) = located else {
+                let message = format!(
+                    "shardgate: row {} of the derived table has a sharding key (`{}`) that names no table, so the rows joined to it cannot be found",
+                    n + 1,
+                    subquery.key_column
+                );
+                return self.send_error(codes::ER_NOT_SUPPORTED_YET, &message).await;
+            };
+            let window = windows.entry(at).or_insert((0, 0));
+            if (n as u64) < subquery.offset {
+                window.0 += 1;
+            } else {
+                window.1 += 1;
+            }
+        }
+        windows.retain(|_, (_, share)| *share > 0);
+        let outer: Plan = match subquery.outer_plan(topology, &windows) {
+            Ok(plan) => plan,
+            Err(e) => return self.send_router_error(&e).await,
+        };
+        self.execute_plan(outer, |t| Job::Text(t.sql)).await
+    }
+
+    /// Runs the first phase and keeps the key of each row; `None` when an error went to the
+    /// client.
+    async fn chosen_keys(
+        &mut self,
+        key_column: &str,
+        statements: Vec<shardgate_router::PhysicalStatement>,
+        merge: &SelectMerge,
+    ) -> Result<Option<Chosen>, SessionError> {
+        let targets = statements.len();
+        let combined = combine_per_database(
+            statements,
+            merge.shard_order.as_deref(),
+            merge.sorted_by_statements(),
+        );
+        let jobs: Vec<(usize, Job)> = combined
+            .statements
+            .into_iter()
+            .map(|t| (t.backend, Job::Text(t.sql)))
+            .collect();
+        let (lane_backends, lanes): (Vec<usize>, Vec<ReadLane>) = match self.lanes(jobs).await {
+            Ok(lanes) => lanes
+                .into_iter()
+                .map(|(backend, conn, jobs)| (backend, ReadLane { conn, jobs }))
+                .unzip(),
+            Err(e) => {
+                self.send_backend_error(&e).await?;
+                return Ok(None);
+            }
+        };
+        let budget = Budget::new(self.ctx.topology.proxy.merge_memory_limit);
+        let strategy = Strategy::choose(merge, combined.ordered);
+        let scatter = start(
+            lanes,
+            &budget,
+            strategy.decode(merge),
+            strategy.needs_all_heads(),
+        );
+        let read = match Merger::start(merge, strategy, scatter.streams).await {
+            Ok(mut merger) => read_keys(&mut merger, key_column, &budget).await,
+            Err(e) => Err(e),
+        };
+        for (backend, task) in lane_backends.into_iter().zip(scatter.tasks) {
+            if let Ok(conn) = task.await {
+                self.give_back(backend, conn);
+            }
+        }
+        match read {
+            Ok(chosen) => Ok(Some(chosen)),
+            Err(error) => {
+                self.send_failure(StatementError::Merge {
+                    error,
+                    targets,
+                    memory_limit: budget.limit,
+                })
+                .await?;
+                Ok(None)
+            }
+        }
+    }
+}
+
+/// The key column of each merged row, charged to the merge's memory budget.
+async fn read_keys(
+    merger: &mut Merger,
+    key_column: &str,
+    budget: &Budget,
+) -> Result<Chosen, MergeError> {
+    let named: Vec<(usize, u8)> = merger
+        .header
+        .columns
+        .iter()
+        .enumerate()
+        .filter_map(|(i, def)| {
+            let name = column_name(def)?;
+            name.eq_ignore_ascii_case(key_column.as_bytes())
+                .then(|| (i, merger.header.types.get(i).map_or(253, |t| t.0)))
+        })
+        .collect();
+    let (at, kind) = match named.as_slice() {
+        [one] => *one,
+        _ => {
+            return Err(MergeError::NotSupported(format!(
+                "a derived table whose result does not name its sharding column `{key_column}` exactly once"
+            )))
+        }
+    };
+    let columns = merger.header.columns.len();
+    let mut keys = Vec::new();
+    while let Some(row) = merger.next().await? {
+        let key = match &row {
+            OutRow::Values(values) => values.get(at).cloned().flatten(),
+            OutRow::Packet(packet) => text_value(packet, at, columns),
+        };
+        let cost = key.as_ref().map_or(0, Vec::len) + 32;
+        if !budget.charge(cost) {
+            return Err(MergeError::Stream(StreamError::OverBudget));
+        }
+        keys.push(key);
+    }
+    Ok(Chosen {
+        keys,
+        integer: INTEGER_TYPES.contains(&kind),
+    })
+}
+
+/// A column definition's name (after catalog, schema, table and original table).
+fn column_name(def: &[u8]) -> Option<&[u8]> {
+    let mut r = Reader::new(def);
+    for _ in 0..4 {
+        r.lenenc_bytes()?;
+    }
+    r.lenenc_bytes()
+}
+
+/// Column `at` of a text-protocol row packet; `None` for NULL.
+fn text_value(packet: &[u8], at: usize, columns: usize) -> Option<Vec<u8>> {
+    let mut r = Reader::new(packet);
+    for i in 0..columns {
+        if r.remaining().first() == Some(&0xFB) {
+            r.u8()?;
+            if i == at {
+                return None;
+            }
+            continue;
+        }
+        let value = r.lenenc_bytes()?;
+        if i == at {
+            return Some(value.to_vec());
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::text_value;
+
+    #[test]
+    fn a_text_row_gives_its_columns() {
+        let packet = [1, b'7', 0xFB, 2, b'4', b'2'];
+        assert_eq!(text_value(&packet, 0, 3), Some(b"7".to_vec()));
+        assert_eq!(text_value(&packet, 1, 3), None);
+        assert_eq!(text_value(&packet, 2, 3), Some(b"42".to_vec()));
+        assert_eq!(text_value(&packet[..3], 2, 3), None);
+    }
+}

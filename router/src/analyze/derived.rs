@@ -1,0 +1,364 @@
+//! A derived table with LIMIT over a sharded table, joined by key to tables of its binding
+//! group: `SELECT ... FROM (SELECT ... FROM t_order WHERE ... ORDER BY ... LIMIT n) AS o
+//! LEFT JOIN t_order_item i ON o.order_id = i.order_id`, which SQLAlchemy's `joinedload`
+//! with LIMIT and paginators write. Each shard alone would pick its own first n rows, so the
+//! statement cannot simply run everywhere. It runs in two phases ([`crate::plan::Subquery`]):
+//! the derived table's query first, merged over every shard, which says where each of the
+//! chosen rows lives; then the whole statement on each table holding some of them, its inner
+//! LIMIT narrowed to the rows of that table. A table's share of the first n rows is a run of
+//! its own rows in the same order, so the narrowed LIMIT picks them again, and the join
+//! around them stays on that table because it is on the key.
+
+use std::ops::Range;
+
+use sqlparser::ast::{
+    Expr, GroupByExpr, LimitClause, Query, Select, SelectItem, SelectItemQualifiedWildcardKind,
+    SetExpr, Spanned, TableFactor,
+};
+
+use super::links::key_links;
+use super::{Analysis, Class, DerivedKey};
+use crate::condition::{Cond, Operand};
+use crate::error::{Result, RouterError};
+use crate::params::ParamValue;
+use crate::plan::StatementKind;
+use crate::template::{Edit, EditKind, RouteTemplate, Template, WindowTemplate};
+
+/// Functions that fold rows: a derived table using them is not a run of one table's rows.
+const FOLDING: [&str; 16] = [
+    "COUNT",
+    "SUM",
+    "MIN",
+    "MAX",
+    "AVG",
+    "GROUP_CONCAT",
+    "BIT_AND",
+    "BIT_OR",
+    "BIT_XOR",
+    "STD",
+    "STDDEV",
+    "STDDEV_POP",
+    "STDDEV_SAMP",
+    "VARIANCE",
+    "VAR_POP",
+    "VAR_SAMP",
+];
+
+/// The statement as a two-phase plan: its FROM has a derived table (`inner`, named
+/// `alias`) that reads a sharded table.
+pub(super) fn analyze(
+    query: &Query,
+    select: &Select,
+    inner: &Query,
+    alias: &str,
+    mut a: Analysis<'_>,
+) -> Result<Template> {
+    let window = window(select, inner, alias, &mut a)?;
+    let merge = super::merge::merge_template(&mut a, query, select)?;
+    let layout_of = match a.derived_key.as_ref() {
+        Some(k) => a.refs[k.inner_ref].table,
+        None => {
+            return Err(RouterError::Unsafe(
+                "a derived table without its key".into(),
+            ))
+        }
+    };
+    let mut template = a.finish(
+        StatementKind::Select,
+        RouteTemplate::Sharded {
+            layout_of,
+            cond: Cond::Any,
+            key_assignments: Vec::new(),
+        },
+        merge,
+        false,
+    )?;
+    template.window = Some(window);
+    Ok(template)
+}
+
+/// The FROM clause's derived table, and its alias, when it has exactly one.
+pub(super) fn derived_table(select: &Select) -> Option<(&Query, String)> {
+    let mut found = None;
+    for twj in &select.from {
+        let factors = std::iter::once(&twj.relation).chain(twj.joins.iter().map(|j| &j.relation));
+        for factor in factors {
+            if let TableFactor::Derived {
+                lateral: false,
+                subquery,
+                alias: Some(alias),
+                ..
+            } = factor
+            {
+                if found.is_some() {
+                    return None;
+                }
+                found = Some((subquery.as_ref(), alias.name.value.clone()));
+            }
+        }
+    }
+    found
+}
+
+/// Checks the derived table's query and the joins around it, and records what the two
+/// phases need (edits for the inner LIMIT, the key column, the inner text).
+fn window(
+    select: &Select,
+    inner: &Query,
+    alias: &str,
+    a: &mut Analysis<'_>,
+) -> Result<WindowTemplate> {
+    let refuse = |why: &str| Err(RouterError::Unsafe(why.to_string()));
+    let SetExpr::Select(body) = inner.body.as_ref() else {
+        return refuse("a derived table over a sharded table must be one plain SELECT");
+    };
+    if inner.with.is_some() || inner.fetch.is_some() || !inner.locks.is_empty() {
+        return refuse("a derived table over a sharded table must be one plain SELECT");
+    }
+    let Some((offset, count)) = limit_operands(a, inner.limit_clause.as_ref()) else {
+        return refuse(
+            "a derived table over a sharded table needs a LIMIT of literal numbers (the shard-local case without one is not planned yet)",
+        );
+    };
+    let grouped = !matches!(&body.group_by, GroupByExpr::Expressions(e, _) if e.is_empty())
+        || body.having.is_some()
+        || body.distinct.is_some();
+    if grouped || folds_rows(&body.projection) {
+        return refuse("a derived table with LIMIT over a sharded table may not group, fold or deduplicate rows (DISTINCT, GROUP BY, aggregates) yet");
+    }
+    let [only] = body.from.as_slice() else {
+        return refuse("a derived table with LIMIT over a sharded table must read one table");
+    };
+    if !only.joins.is_empty() {
+        return refuse(
+            "a derived table with LIMIT over a sharded table must read one table, without joins",
+        );
+    }
+    let TableFactor::Table {
+        name,
+        alias: table_alias,
+        ..
+    } = &only.relation
+    else {
+        return refuse("a derived table with LIMIT over a sharded table must read one table");
+    };
+    // The inner query's text: from its SELECT to the parenthesis that closes the derived
+    // table.
+    let start = a
+        .src
+        .range(body.select_token.0.span)
+        .map(|r| r.start)
+        .ok_or_else(|| RouterError::Unsafe("cannot locate the derived table's query".into()))?;
+    let end = closing_parenthesis(a.src.text(), start)
+        .ok_or_else(|| RouterError::Unsafe("cannot locate the derived table's end".into()))?;
+    let inner_range: Range<usize> = start..end;
+    let name_range = a
+        .src
+        .range(name.span())
+        .ok_or_else(|| RouterError::Unsafe("cannot locate the derived table's table".into()))?;
+    let inner_ref = a
+        .edits
+        .iter()
+        .find_map(|e| match e.kind {
+            EditKind::Table(r) if e.range.start == name_range.start => Some(r),
+            _ => None,
+        })
+        .ok_or_else(|| RouterError::Unsafe("cannot locate the derived table's table".into()))?;
+    let Some(layout) = a.layout(a.refs[inner_ref].table) else {
+        return refuse("a derived table with LIMIT must read a sharded table here");
+    };
+    let qualifier = table_alias
+        .as_ref()
+        .map(|t| t.name.value.clone())
+        .unwrap_or_else(|| a.refs[inner_ref].written.clone());
+    let key_column = key_output(&body.projection, &layout.sharding_column, &qualifier)
+        .ok_or_else(|| {
+            RouterError::Unsafe(format!(
+                "a derived table with LIMIT over sharded table `{}` must select its sharding column `{}`, so each chosen row's shard is known",
+                a.topology.tables[a.refs[inner_ref].table].name, layout.sharding_column
+            ))
+        })?;
+    // Refs inside the derived table other than its one table are subqueries of it.
+    if let Some(other) = (0..a.refs.len()).find(|r| *r != inner_ref && a.refs[*r].depth > 0) {
+        if a.layout(a.refs[other].table).is_some() {
+            return Err(RouterError::Unsafe(format!(
+                "a subquery over sharded table `{}` would see only one shard's rows",
+                a.topology.tables[a.refs[other].table].name
+            )));
+        }
+    }
+    a.refs[inner_ref].depth = 0;
+    a.derived_key = Some(DerivedKey {
+        alias: alias.to_string(),
+        column: key_column.clone(),
+        inner_ref,
+    });
+    // The tables joined around it: of its binding group and on its key, or broadcast.
+    let links = key_links(a, &select.from, select.selection.as_ref());
+    match a.classify(None, &links)? {
+        Class::Sharded { .. } => {}
+        _ => return refuse(
+            "a derived table over a sharded table is joined with tables it cannot be joined with",
+        ),
+    }
+    // The inner LIMIT is rewritten per phase: `offset + count` rows from the first in the
+    // first; each table's share in the second.
+    let has_offset = offset.is_some();
+    if let Some((_, range)) = &offset {
+        a.edits.push(Edit {
+            range: range.clone(),
+            kind: EditKind::WindowOffset,
+        });
+    }
+    a.edits.push(Edit {
+        range: count.1.clone(),
+        kind: EditKind::WindowCount { has_offset },
+    });
+    Ok(WindowTemplate {
+        inner: inner_range,
+        key_column,
+        offset: offset.map_or(Operand::Const(ParamValue::Int(0)), |(op, _)| op),
+        count: count.0,
+    })
+}
+
+/// The operands of a LIMIT clause and where their literals stand: `(offset, count)`;
+/// `None` without a LIMIT or when a value is not a literal or placeholder.
+#[allow(clippy::type_complexity)]
+fn limit_operands(
+    a: &Analysis<'_>,
+    limit: Option<&LimitClause>,
+) -> Option<(Option<(Operand, Range<usize>)>, (Operand, Range<usize>))> {
+    let (offset, count) = match limit? {
+        LimitClause::LimitOffset {
+            limit: Some(count),
+            offset,
+            ..
+        } => (offset.as_ref().map(|o| &o.value), count),
+        LimitClause::OffsetCommaLimit { offset, limit } => (Some(offset), limit),
+        LimitClause::LimitOffset { limit: None, .. } => return None,
+    };
+    let located = |expr: &Expr| -> Option<(Operand, Range<usize>)> {
+        match expr {
+            Expr::Value(v) => Some((super::select::operand(a, expr), a.src.range(v.span)?)),
+            _ => None,
+        }
+    };
+    let count = located(count)?;
+    let offset = match offset {
+        Some(o) => Some(located(o)?),
+        None => None,
+    };
+    Some((offset, count))
+}
+
+/// Whether a select list calls a function that folds rows (or a window function).
+fn folds_rows(projection: &[SelectItem]) -> bool {
+    use sqlparser::ast::{Visit, Visitor};
+    use std::ops::ControlFlow;
+    struct Folding;
+    impl Visitor for Folding {
+        type Break = ();
+        fn pre_visit_expr(&mut self, expr: &Expr) -> ControlFlow<()> {
+            if let Expr::Function(f) = expr {
+                let name = f.name.to_string().to_ascii_uppercase();
+                if f.over.is_some() || FOLDING.contains(&name.as_str()) {
+                    return ControlFlow::Break(());
+                }
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    projection
+        .iter()
+        .any(|item| item.visit(&mut Folding).is_break())
+}
+
+/// The name the inner result gives the sharding column, when the select list has it.
+fn key_output(projection: &[SelectItem], key: &str, qualifier: &str) -> Option<String> {
+    let names_key = |expr: &Expr| match expr {
+        Expr::Identifier(c) => c.value.eq_ignore_ascii_case(key),
+        Expr::CompoundIdentifier(parts) => match parts.as_slice() {
+            [q, c] => q.value.eq_ignore_ascii_case(qualifier) && c.value.eq_ignore_ascii_case(key),
+            [_, q, c] => {
+                q.value.eq_ignore_ascii_case(qualifier) && c.value.eq_ignore_ascii_case(key)
+            }
+            _ => false,
+        },
+        _ => false,
+    };
+    projection.iter().find_map(|item| match item {
+        SelectItem::UnnamedExpr(e) if names_key(e) => Some(key.to_string()),
+        SelectItem::ExprWithAlias { expr, alias } if names_key(expr) => Some(alias.value.clone()),
+        SelectItem::Wildcard(_) => Some(key.to_string()),
+        SelectItem::QualifiedWildcard(SelectItemQualifiedWildcardKind::ObjectName(n), _)
+            if n.0.last().is_some_and(|p| {
+                p.to_string()
+                    .trim_matches('`')
+                    .eq_ignore_ascii_case(qualifier)
+            }) =>
+        {
+            Some(key.to_string())
+        }
+        _ => None,
+    })
+}
+
+/// The position of the `)` that closes the parenthesis `text[start..]` is inside, skipping
+/// quoted text, comments and nested parentheses.
+fn closing_parenthesis(text: &str, start: usize) -> Option<usize> {
+    let bytes = text.as_bytes();
+    let mut depth = 0usize;
+    let mut i = start;
+    while i < bytes.len() {
+        match bytes[i] {
+            q @ (b'\'' | b'"' | b'`') => {
+                i += 1;
+                while i < bytes.len() && bytes[i] != q {
+                    if bytes[i] == b'\\' && q != b'`' {
+                        i += 1;
+                    }
+                    i += 1;
+                }
+            }
+            b'#' => {
+                while i < bytes.len() && bytes[i] != b'\n' {
+                    i += 1;
+                }
+            }
+            b'-' if bytes.get(i + 1) == Some(&b'-')
+                && bytes.get(i + 2).is_none_or(|c| c.is_ascii_whitespace()) =>
+            {
+                while i < bytes.len() && bytes[i] != b'\n' {
+                    i += 1;
+                }
+            }
+            b'/' if bytes.get(i + 1) == Some(&b'*') => {
+                i += 2;
+                while i + 1 < bytes.len() && !(bytes[i] == b'*' && bytes[i + 1] == b'/') {
+                    i += 1;
+                }
+                i += 1;
+            }
+            b'(' => depth += 1,
+            b')' if depth == 0 => return Some(i),
+            b')' => depth -= 1,
+            _ => {}
+        }
+        i += 1;
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::closing_parenthesis;
+
+    #[test]
+    fn the_closing_parenthesis_skips_quotes_comments_and_nesting() {
+        let text = "(SELECT a, ')' , `)`, f(1) /* ) */ FROM t -- )\n LIMIT 2) AS x";
+        let end = closing_parenthesis(text, 1).unwrap();
+        assert_eq!(&text[end..], ") AS x");
+        assert_eq!(closing_parenthesis("(SELECT 'a\\')'", 1), None);
+    }
+}
