@@ -572,3 +572,42 @@ fn writes_on_a_migrating_table_are_wrapped_by_its_phase() {
         assert!(err.to_string().contains(why), "{sql}: {err}");
     }
 }
+
+#[test]
+fn a_limited_derived_table_is_planned_in_two_phases() {
+    let r = router();
+    let sql = "SELECT o.order_id, i.sku FROM (SELECT order_id, amount FROM t_order WHERE user_id = 5 ORDER BY amount DESC LIMIT 2, 3) AS o LEFT JOIN t_order_item i ON o.order_id = i.order_id ORDER BY o.amount DESC";
+    let mut cache = ShapeCache::default();
+    let plan = r.route(sql, &mut cache).unwrap();
+    let Step::Subquery(sub) = &plan.step else {
+        panic!("{:?}", plan.step)
+    };
+    // The first phase reads the first offset + count rows, logical names kept.
+    assert_eq!(
+        sub.inner_sql,
+        "SELECT order_id, amount FROM t_order WHERE user_id = 5 ORDER BY amount DESC LIMIT 0, 5"
+    );
+    assert_eq!((sub.key_column.as_str(), sub.offset), ("order_id", 2));
+    // 4242 lives in order_db_18.t_order_4.
+    let at = sub.locate(r.topology(), b"4242", true).unwrap();
+    // The second phase: each table holding chosen rows, its share of them.
+    let windows = shardgate_router::Windows::from([(at, (1, 2)), ((0, 0), (0, 1))]);
+    let outer = sub.outer_plan(r.topology(), &windows).unwrap();
+    let sqls: Vec<&str> = outer.statements().iter().map(|s| s.sql.as_str()).collect();
+    assert_eq!(sqls.len(), 2, "{sqls:?}");
+    assert!(sqls.iter().any(|s| s.contains("FROM order_db_18.t_order_4 WHERE user_id = 5 ORDER BY amount DESC LIMIT 1, 2) AS o LEFT JOIN order_db_18.t_order_item_4 i")), "{sqls:?}");
+    assert!(
+        sqls.iter().any(|s| s.contains(
+            "FROM order_db_0.t_order_0 WHERE user_id = 5 ORDER BY amount DESC LIMIT 0, 1)"
+        )),
+        "{sqls:?}"
+    );
+    assert!(outer.select_merge().is_some());
+    // The same shape from the cache plans alike; a join off the key is refused.
+    assert!(matches!(
+        r.route(sql, &mut cache).unwrap().step,
+        Step::Subquery(_)
+    ));
+    let err = route_err("SELECT o.order_id FROM (SELECT order_id, user_id FROM t_order LIMIT 3) o JOIN t_order_item i ON o.user_id = i.order_id");
+    assert!(err.to_string().contains("not on the sharding key"), "{err}");
+}
