@@ -410,6 +410,7 @@ impl Template {
             table: None,
         };
         let mut r = Renderer::new(self, topology, params, logical, false);
+        r.inline_params = true;
         r.range(window.inner.clone());
         let inner_sql = r.out;
         let offset = int_of(&window.offset, &params).unwrap_or(0).max(0) as u64;

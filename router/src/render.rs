@@ -37,6 +37,9 @@ pub(crate) struct Renderer<'t> {
     /// A two-phase SELECT's second phase: this table's (first row, share) of the derived
     /// table's rows. `None` renders the first phase (see [`EditKind::WindowCount`]).
     pub(crate) window: Option<(u64, u64)>,
+    /// Write a prepared statement's parameters in as SQL literals (a two-phase SELECT's
+    /// first phase runs as text).
+    pub(crate) inline_params: bool,
 }
 
 impl<'t> Renderer<'t> {
@@ -58,6 +61,7 @@ impl<'t> Renderer<'t> {
             generated: &[],
             key_lists: None,
             window: None,
+            inline_params: false,
         }
     }
 
@@ -110,11 +114,20 @@ impl<'t> Renderer<'t> {
                     }
                 }
                 EditKind::Append(extra) => self.out.push_str(extra),
-                EditKind::WindowOffset => {
+                EditKind::WindowOffset(op) | EditKind::WindowCount { count: op, .. }
+                    if self.describing() =>
+                {
+                    // A prepared statement being described: its LIMIT as written.
+                    match op {
+                        Operand::Param { index, .. } => self.param(*index),
+                        _ => self.out.push_str(&text[edit.range.clone()]),
+                    }
+                }
+                EditKind::WindowOffset(_) => {
                     let first = self.window.map_or(0, |(first, _)| first);
                     let _ = write!(self.out, "{first}");
                 }
-                EditKind::WindowCount { has_offset } => match self.window {
+                EditKind::WindowCount { has_offset, .. } => match self.window {
                     Some((first, share)) if !has_offset && first > 0 => {
                         let _ = write!(self.out, "{first}, {share}");
                     }
@@ -189,10 +202,20 @@ impl<'t> Renderer<'t> {
         }
     }
 
+    /// A prepared statement rendered without its values and its windows: the text a
+    /// backend describes.
+    fn describing(&self) -> bool {
+        matches!(self.params, Params::Prepared(_)) && self.window.is_none() && !self.inline_params
+    }
+
     fn param(&mut self, i: usize) {
         match self.params {
             Params::Text { sql, literals } => match literals.get(i) {
                 Some(l) => self.out.push_str(&sql[l.span.clone()]),
+                None => self.out.push('?'),
+            },
+            Params::Prepared(values) if self.inline_params => match values.get(i) {
+                Some(v) => self.out.push_str(&crate::literals::sql_literal(v)),
                 None => self.out.push('?'),
             },
             Params::Prepared(_) => {

@@ -39,10 +39,10 @@ pub(crate) enum EditKind {
     KeyValue { row: usize, param: Option<usize> },
     /// The OFFSET of a derived table's LIMIT (see [`WindowTemplate`]): `0` in the first
     /// phase, the target's first row in the second.
-    WindowOffset,
+    WindowOffset(Operand),
     /// The row count of a derived table's LIMIT: `offset + count` in the first phase, the
     /// target's share in the second (`first, share` when the LIMIT had no OFFSET).
-    WindowCount { has_offset: bool },
+    WindowCount { has_offset: bool, count: Operand },
     /// The values of a `key IN (...)` on the sharding key of the layout the statement is
     /// routed by: each physical statement carries those that route to its table (see
     /// [`crate::key_list`]).

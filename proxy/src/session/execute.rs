@@ -2,7 +2,8 @@
 //! (COM_QUERY), as a binary execute (COM_STMT_EXECUTE) or as SQL `EXECUTE ... USING`. Only
 //! the job each physical statement becomes differs; one target is relayed as it comes, a
 //! SELECT over several is merged, a write over several is fanned out and answered with one
-//! OK.
+//! OK; a SELECT over a limited derived table runs its first phase as text, then its second
+//! like any SELECT.
 
 use shardgate_router::{
     combine_per_database, AffectedRows, PhysicalStatement, Plan, Scatter, SendToAll, Step,
@@ -48,6 +49,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 self.scatter_jobs(&merge, jobs, tables, combined.ordered)
                     .await
             }
+            Step::Subquery(subquery) => self.subquery(*subquery, job).await,
             Step::Scatter(_) => {
                 self.send_error(
                     codes::ER_NOT_SUPPORTED_YET,
@@ -76,8 +78,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             | Step::Metadata(_)
             | Step::Probe(_)
             | Step::DualWrite(_)
-            | Step::Fence(_)
-            | Step::Subquery(_) => {
+            | Step::Fence(_) => {
                 self.send_error(
                     codes::ER_NOT_SUPPORTED_YET,
                     "shardgate: a session statement cannot run as part of another statement",

@@ -184,7 +184,6 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             Step::SessionOp(op) => self.session_op(op).await,
             Step::Metadata(metadata) => self.metadata(metadata).await,
             Step::Probe(probe) => self.probe(probe).await,
-            Step::Subquery(subquery) => self.subquery(*subquery, snapshot).await,
             step => self.run_routed(sql, Plan { step, ..plan }, snapshot).await,
         }
     }

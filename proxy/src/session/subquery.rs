@@ -4,9 +4,9 @@
 //! SELECT. Between the phases other clients' writes may land (as between the shards of any
 //! scatter); inside a transaction both phases read the same snapshot of each backend.
 
-use std::sync::Arc;
-
-use shardgate_router::{combine_per_database, Plan, SelectMerge, Step, Subquery, Windows};
+use shardgate_router::{
+    combine_per_database, PhysicalStatement, Plan, SelectMerge, Step, Subquery, Windows,
+};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::{Session, SessionError};
@@ -15,7 +15,6 @@ use crate::engine::merge::stream::{Budget, StreamError};
 use crate::engine::merge::{MergeError, Merger, OutRow, Strategy};
 use crate::engine::scatter::{start, ReadLane};
 use crate::error::StatementError;
-use crate::migration::MigrationSnapshot;
 use crate::protocol::codes;
 use crate::protocol::wire::Reader;
 
@@ -29,10 +28,12 @@ struct Chosen {
 }
 
 impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
+    /// Runs both phases; the second phase's statements are sent as `job` makes them (the
+    /// client's protocol).
     pub(crate) async fn subquery(
         &mut self,
         subquery: Subquery,
-        snapshot: Option<Arc<MigrationSnapshot>>,
+        job: impl Fn(PhysicalStatement) -> Job,
     ) -> Result<(), SessionError> {
         let (inner, _) = match self.plan_text(&subquery.inner_sql).await {
             Ok(planned) => planned,
@@ -57,10 +58,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             Some(chosen) => chosen,
             None => return Ok(()),
         };
-        let ctx = self.ctx.clone();
-        let router = snapshot
-            .as_deref()
-            .map_or(&ctx.router, |s| s.router(&ctx.router));
+        let router = self.router();
         let topology = router.topology();
         let mut windows = Windows::new();
         for (n, key) in chosen.keys.iter().enumerate() {
@@ -87,7 +85,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             Ok(plan) => plan,
             Err(e) => return self.send_router_error(&e).await,
         };
-        self.execute_plan(outer, |t| Job::Text(t.sql)).await
+        Box::pin(self.execute_plan(outer, job)).await
     }
 
     /// Runs the first phase and keeps the key of each row; `None` when an error went to the
@@ -95,7 +93,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     async fn chosen_keys(
         &mut self,
         key_column: &str,
-        statements: Vec<shardgate_router::PhysicalStatement>,
+        statements: Vec<PhysicalStatement>,
         merge: &SelectMerge,
     ) -> Result<Option<Chosen>, SessionError> {
         let targets = statements.len();

@@ -204,15 +204,18 @@ fn window(
     // The inner LIMIT is rewritten per phase: `offset + count` rows from the first in the
     // first; each table's share in the second.
     let has_offset = offset.is_some();
-    if let Some((_, range)) = &offset {
+    if let Some((op, range)) = &offset {
         a.edits.push(Edit {
             range: range.clone(),
-            kind: EditKind::WindowOffset,
+            kind: EditKind::WindowOffset(op.clone()),
         });
     }
     a.edits.push(Edit {
         range: count.1.clone(),
-        kind: EditKind::WindowCount { has_offset },
+        kind: EditKind::WindowCount {
+            has_offset,
+            count: count.0.clone(),
+        },
     });
     Ok(WindowTemplate {
         inner: inner_range,

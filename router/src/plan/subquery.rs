@@ -11,6 +11,7 @@ use crate::bind::Params;
 use crate::condition::{Evaluator, KeyValue};
 use crate::error::{Result, RouterError};
 use crate::normalize::Literal;
+use crate::params::ParamValue;
 use crate::render::{Renderer, Target};
 use crate::template::{RouteTemplate, Template};
 
@@ -30,14 +31,34 @@ pub struct Subquery {
     /// How many of the first phase's rows the derived table skips (its OFFSET).
     pub offset: u64,
     outer: Box<Template>,
-    /// The client's statement and its literals, which the second phase renders.
-    sql: String,
-    literals: Vec<Literal<'static>>,
+    /// The client's values, which the second phase renders.
+    params: OwnedParams,
+}
+
+/// [`Params`] kept for the second phase.
+#[derive(Debug, Clone)]
+enum OwnedParams {
+    /// A text statement and its literals.
+    Text {
+        sql: String,
+        literals: Vec<Literal<'static>>,
+    },
+    /// A prepared statement's parameters: the second phase's statements keep their `?`.
+    Prepared(Vec<ParamValue<'static>>),
+}
+
+impl OwnedParams {
+    fn borrow(&self) -> Params<'_> {
+        match self {
+            OwnedParams::Text { sql, literals } => Params::Text { sql, literals },
+            OwnedParams::Prepared(values) => Params::Prepared(values),
+        }
+    }
 }
 
 impl PartialEq for Subquery {
     fn eq(&self, other: &Self) -> bool {
-        self.sql == other.sql && self.inner_sql == other.inner_sql
+        self.inner_sql == other.inner_sql && self.outer.text == other.outer.text
     }
 }
 
@@ -51,24 +72,27 @@ impl Subquery {
         outer: Template,
         params: &Params<'_>,
     ) -> Result<Subquery> {
-        let Params::Text { sql, literals } = params else {
-            return Err(RouterError::Refused(
-                "a prepared SELECT over a derived table with LIMIT over a sharded table is not supported yet (send it as text)".into(),
-            ));
+        let params = match params {
+            Params::Text { sql, literals } => OwnedParams::Text {
+                sql: sql.to_string(),
+                literals: literals
+                    .iter()
+                    .map(|l| Literal {
+                        span: l.span.clone(),
+                        value: l.value.clone().into_owned(),
+                    })
+                    .collect(),
+            },
+            Params::Prepared(values) => {
+                OwnedParams::Prepared(values.iter().map(|v| v.clone().into_owned()).collect())
+            }
         };
         Ok(Subquery {
             inner_sql,
             key_column,
             offset,
             outer: Box::new(outer),
-            sql: sql.to_string(),
-            literals: literals
-                .iter()
-                .map(|l| Literal {
-                    span: l.span.clone(),
-                    value: l.value.clone().into_owned(),
-                })
-                .collect(),
+            params,
         })
     }
 
@@ -115,10 +139,7 @@ impl Subquery {
         // over no rows), from one table given none of its rows.
         let none = Windows::from([((0, 0), (0, 0))]);
         let windows = if windows.is_empty() { &none } else { windows };
-        let params = Params::Text {
-            sql: &self.sql,
-            literals: &self.literals,
-        };
+        let params = self.params.borrow();
         let multi = windows.len() > 1;
         let statements = windows
             .iter()
