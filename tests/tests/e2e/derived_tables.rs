@@ -5,7 +5,8 @@
 //! refused with the reason.
 
 use mysql_async::prelude::Queryable;
-use shardgate_tests::{assert_same, create_both, insert_both, Cluster};
+use shardgate_tests::clients::mariadb_cli;
+use shardgate_tests::{all_rows, assert_same, create_both, insert_both, Cluster};
 
 const ORDERS: &str = "(order_id BIGINT NOT NULL PRIMARY KEY, user_id INT NULL, \
     amount DECIMAL(12,2) NULL, note VARCHAR(20) NULL)";
@@ -119,6 +120,35 @@ async fn a_limited_derived_table_joined_by_key_matches_one_database() {
             values(expected),
             "{sql} with {user}, {offset}, {count}"
         );
+    }
+
+    // The mariadb CLI (Connector/C, strict about packets) reads the same rows.
+    for sql in [&statements[0], &statements[2], &statements[7]] {
+        let expected: Vec<String> = all_rows(&mut reference, &on_reference(sql))
+            .await
+            .into_iter()
+            .map(|row| {
+                row.iter()
+                    .map(|v| match v {
+                        mysql_async::Value::Bytes(b) => String::from_utf8_lossy(b).into_owned(),
+                        _ => "NULL".to_string(),
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\t")
+            })
+            .collect();
+        let out = mariadb_cli(cluster.proxy.port(), sql, &[]);
+        assert!(
+            out.status.success(),
+            "{sql}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let got: Vec<String> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(String::from)
+            .collect();
+        assert!(!expected.is_empty() || sql.contains("COUNT"), "{sql}");
+        assert_eq!(got, expected, "mariadb CLI: {sql}");
     }
 
     // What the two phases cannot answer exactly is refused with the reason; the
