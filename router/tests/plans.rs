@@ -611,3 +611,23 @@ fn a_limited_derived_table_is_planned_in_two_phases() {
     let err = route_err("SELECT o.order_id FROM (SELECT order_id, user_id FROM t_order LIMIT 3) o JOIN t_order_item i ON o.user_id = i.order_id");
     assert!(err.to_string().contains("not on the sharding key"), "{err}");
 }
+
+#[test]
+fn a_derived_table_without_limit_is_each_shards_own() {
+    // Pruned by the derived table's own WHERE: one table, as written.
+    let plan = route("SELECT * FROM (SELECT order_id, note FROM t_order WHERE order_id = 4242) x LEFT JOIN t_order_item i ON i.order_id = x.order_id");
+    assert_eq!(
+        statements(&plan),
+        vec![("order_db_18".into(), "SELECT * FROM (SELECT order_id, note FROM order_db_18.t_order_4 WHERE order_id = 4242) x LEFT JOIN order_db_18.t_order_item_4 i ON i.order_id = x.order_id".into())]
+    );
+    // Grouped by the key: every table, counts merged.
+    let plan = route("SELECT COUNT(*) FROM (SELECT order_id, COUNT(*) AS n FROM t_order_item GROUP BY order_id) x");
+    assert_eq!(plan.statements().len(), 1024);
+    assert!(matches!(plan.step, Step::Scatter(_)));
+    // Groups of another column span shards.
+    let err = route_err("SELECT * FROM (SELECT user_id, COUNT(*) FROM t_order GROUP BY user_id) x");
+    assert!(
+        err.to_string().contains("only by its sharding column"),
+        "{err}"
+    );
+}

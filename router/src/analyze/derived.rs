@@ -53,28 +53,34 @@ pub(super) fn analyze(
     alias: &str,
     mut a: Analysis<'_>,
 ) -> Result<Template> {
-    let window = window(select, inner, alias, &mut a)?;
+    let (shape, inner_ref) = shape(select, inner, alias, &mut a)?;
     let merge = super::merge::merge_template(&mut a, query, select)?;
-    let layout_of = match a.derived_key.as_ref() {
-        Some(k) => a.refs[k.inner_ref].table,
-        None => {
-            return Err(RouterError::Unsafe(
-                "a derived table without its key".into(),
-            ))
-        }
+    let layout_of = a.refs[inner_ref].table;
+    let (cond, window) = match shape {
+        Shape::Window(window) => (Cond::Any, Some(window)),
+        Shape::Local { cond } => (cond, None),
     };
     let mut template = a.finish(
         StatementKind::Select,
         RouteTemplate::Sharded {
             layout_of,
-            cond: Cond::Any,
+            cond,
             key_assignments: Vec::new(),
         },
         merge,
         false,
     )?;
-    template.window = Some(window);
+    template.window = window;
     Ok(template)
+}
+
+/// How a statement with a derived table over a sharded table runs.
+enum Shape {
+    /// With LIMIT: in two phases.
+    Window(WindowTemplate),
+    /// Without: each shard's derived rows are the shard's own, so the statement runs on
+    /// every table its inner WHERE allows, as written.
+    Local { cond: Cond },
 }
 
 /// The FROM clause's derived table, and its alias, when it has exactly one.
@@ -101,13 +107,14 @@ pub(super) fn derived_table(select: &Select) -> Option<(&Query, String)> {
 }
 
 /// Checks the derived table's query and the joins around it, and records what the two
-/// phases need (edits for the inner LIMIT, the key column, the inner text).
-fn window(
+/// phases need (edits for the inner LIMIT, the key column, the inner text); also the ref
+/// of the table it reads.
+fn shape(
     select: &Select,
     inner: &Query,
     alias: &str,
     a: &mut Analysis<'_>,
-) -> Result<WindowTemplate> {
+) -> Result<(Shape, usize)> {
     let refuse = |why: &str| Err(RouterError::Unsafe(why.to_string()));
     let SetExpr::Select(body) = inner.body.as_ref() else {
         return refuse("a derived table over a sharded table must be one plain SELECT");
@@ -115,24 +122,22 @@ fn window(
     if inner.with.is_some() || inner.fetch.is_some() || !inner.locks.is_empty() {
         return refuse("a derived table over a sharded table must be one plain SELECT");
     }
-    let Some((offset, count)) = limit_operands(a, inner.limit_clause.as_ref()) else {
-        return refuse(
-            "a derived table over a sharded table needs a LIMIT of literal numbers (the shard-local case without one is not planned yet)",
-        );
+    let limit = match &inner.limit_clause {
+        None => None,
+        Some(clause) => match limit_operands(a, Some(clause)) {
+            Some(limit) => Some(limit),
+            None => {
+                return refuse(
+                    "a derived table over a sharded table needs a LIMIT of literal numbers or parameters",
+                )
+            }
+        },
     };
-    let grouped = !matches!(&body.group_by, GroupByExpr::Expressions(e, _) if e.is_empty())
-        || body.having.is_some()
-        || body.distinct.is_some();
-    if grouped || folds_rows(&body.projection) {
-        return refuse("a derived table with LIMIT over a sharded table may not group, fold or deduplicate rows (DISTINCT, GROUP BY, aggregates) yet");
-    }
     let [only] = body.from.as_slice() else {
-        return refuse("a derived table with LIMIT over a sharded table must read one table");
+        return refuse("a derived table over a sharded table must read one table");
     };
     if !only.joins.is_empty() {
-        return refuse(
-            "a derived table with LIMIT over a sharded table must read one table, without joins",
-        );
+        return refuse("a derived table over a sharded table must read one table, without joins");
     }
     let TableFactor::Table {
         name,
@@ -140,7 +145,7 @@ fn window(
         ..
     } = &only.relation
     else {
-        return refuse("a derived table with LIMIT over a sharded table must read one table");
+        return refuse("a derived table over a sharded table must read one table");
     };
     // The inner query's text: from its SELECT to the parenthesis that closes the derived
     // table.
@@ -165,19 +170,40 @@ fn window(
         })
         .ok_or_else(|| RouterError::Unsafe("cannot locate the derived table's table".into()))?;
     let Some(layout) = a.layout(a.refs[inner_ref].table) else {
-        return refuse("a derived table with LIMIT must read a sharded table here");
+        return refuse("a derived table over a sharded table must read that table alone");
     };
+    let table_name = &a.topology.tables[a.refs[inner_ref].table].name;
     let qualifier = table_alias
         .as_ref()
         .map(|t| t.name.value.clone())
         .unwrap_or_else(|| a.refs[inner_ref].written.clone());
-    let key_column = key_output(&body.projection, &layout.sharding_column, &qualifier)
-        .ok_or_else(|| {
-            RouterError::Unsafe(format!(
-                "a derived table with LIMIT over sharded table `{}` must select its sharding column `{}`, so each chosen row's shard is known",
-                a.topology.tables[a.refs[inner_ref].table].name, layout.sharding_column
-            ))
-        })?;
+    let key_output = key_output(&body.projection, &layout.sharding_column, &qualifier);
+    // Its rows must each come from one shard: groups and distinct rows that hold the
+    // sharding key do; others would span shards.
+    let group_by = match &body.group_by {
+        GroupByExpr::Expressions(exprs, modifiers) if modifiers.is_empty() => exprs.as_slice(),
+        _ => {
+            return refuse(
+                "a derived table over a sharded table may not use GROUP BY ALL or WITH ROLLUP",
+            )
+        }
+    };
+    let names_key = |e: &Expr| names_column(e, &layout.sharding_column, &qualifier);
+    let local_rows = if !group_by.is_empty() {
+        group_by.iter().any(names_key)
+    } else if folds_rows(&body.projection) || body.having.is_some() {
+        false
+    } else if body.distinct.is_some() {
+        key_output.is_some()
+    } else {
+        true
+    };
+    if !local_rows {
+        return Err(RouterError::Unsafe(format!(
+            "a derived table over sharded table `{table_name}` may group, aggregate or deduplicate rows only by its sharding column `{}` (other groups span shards)",
+            layout.sharding_column
+        )));
+    }
     // Refs inside the derived table other than its one table are subqueries of it.
     if let Some(other) = (0..a.refs.len()).find(|r| *r != inner_ref && a.refs[*r].depth > 0) {
         if a.layout(a.refs[other].table).is_some() {
@@ -188,9 +214,9 @@ fn window(
         }
     }
     a.refs[inner_ref].depth = 0;
-    a.derived_key = Some(DerivedKey {
+    a.derived_key = key_output.clone().map(|column| DerivedKey {
         alias: alias.to_string(),
-        column: key_column.clone(),
+        column,
         inner_ref,
     });
     // The tables joined around it: of its binding group and on its key, or broadcast.
@@ -201,6 +227,16 @@ fn window(
             "a derived table over a sharded table is joined with tables it cannot be joined with",
         ),
     }
+    let Some((offset, count)) = limit else {
+        let cond = super::select::where_cond(a, body.selection.as_ref());
+        return Ok((Shape::Local { cond }, inner_ref));
+    };
+    let key_column = key_output.ok_or_else(|| {
+        RouterError::Unsafe(format!(
+            "a derived table with LIMIT over sharded table `{table_name}` must select its sharding column `{}`, so each chosen row's shard is known",
+            layout.sharding_column
+        ))
+    })?;
     // The inner LIMIT is rewritten per phase: `offset + count` rows from the first in the
     // first; each table's share in the second.
     let has_offset = offset.is_some();
@@ -217,12 +253,13 @@ fn window(
             count: count.0.clone(),
         },
     });
-    Ok(WindowTemplate {
+    let window = WindowTemplate {
         inner: inner_range,
         key_column,
         offset: offset.map_or(Operand::Const(ParamValue::Int(0)), |(op, _)| op),
         count: count.0,
-    })
+    };
+    Ok((Shape::Window(window), inner_ref))
 }
 
 /// The operands of a LIMIT clause and where their literals stand: `(offset, count)`;
@@ -277,19 +314,24 @@ fn folds_rows(projection: &[SelectItem]) -> bool {
         .any(|item| item.visit(&mut Folding).is_break())
 }
 
-/// The name the inner result gives the sharding column, when the select list has it.
-fn key_output(projection: &[SelectItem], key: &str, qualifier: &str) -> Option<String> {
-    let names_key = |expr: &Expr| match expr {
-        Expr::Identifier(c) => c.value.eq_ignore_ascii_case(key),
+/// Whether `expr` names column `column` of the table written as `qualifier`.
+fn names_column(expr: &Expr, column: &str, qualifier: &str) -> bool {
+    match expr {
+        Expr::Nested(inner) => names_column(inner, column, qualifier),
+        Expr::Identifier(c) => c.value.eq_ignore_ascii_case(column),
         Expr::CompoundIdentifier(parts) => match parts.as_slice() {
-            [q, c] => q.value.eq_ignore_ascii_case(qualifier) && c.value.eq_ignore_ascii_case(key),
-            [_, q, c] => {
-                q.value.eq_ignore_ascii_case(qualifier) && c.value.eq_ignore_ascii_case(key)
+            [q, c] | [_, q, c] => {
+                q.value.eq_ignore_ascii_case(qualifier) && c.value.eq_ignore_ascii_case(column)
             }
             _ => false,
         },
         _ => false,
-    };
+    }
+}
+
+/// The name the inner result gives the sharding column, when the select list has it.
+fn key_output(projection: &[SelectItem], key: &str, qualifier: &str) -> Option<String> {
+    let names_key = |expr: &Expr| names_column(expr, key, qualifier);
     projection.iter().find_map(|item| match item {
         SelectItem::UnnamedExpr(e) if names_key(e) => Some(key.to_string()),
         SelectItem::ExprWithAlias { expr, alias } if names_key(expr) => Some(alias.value.clone()),

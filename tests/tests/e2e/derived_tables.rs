@@ -92,6 +92,14 @@ async fn a_limited_derived_table_joined_by_key_matches_one_database() {
             // An inner join grouped around the window, an outer LIMIT, comments and odd spacing.
             "SELECT x.order_id, COUNT(i.line), MIN(i.sku) FROM ( SELECT /* inner ) */ order_id FROM t_order ORDER BY order_id LIMIT 30 ) x JOIN t_order_item i ON i.order_id = x.order_id GROUP BY x.order_id ORDER BY x.order_id",
             "SELECT o.order_id, i.line FROM (SELECT t.order_id AS order_id, t.amount FROM t_order t WHERE t.note <> 'n1' ORDER BY t.amount, t.order_id LIMIT 25) AS o LEFT JOIN t_order_item i USING (order_id) ORDER BY o.amount DESC, o.order_id, i.line LIMIT 8",
+            // Groups by the key: each is one shard's, so the window still holds.
+            "SELECT x.order_id, x.n FROM (SELECT order_id, COUNT(*) AS n, MAX(sku) AS top FROM t_order_item GROUP BY order_id ORDER BY n DESC, order_id LIMIT 10) x ORDER BY x.n DESC, x.order_id",
+            "SELECT COUNT(*) FROM (SELECT DISTINCT order_id, note FROM t_order ORDER BY order_id LIMIT 3, 40) d",
+            // Without LIMIT the derived table is each shard's own: run as written, merged.
+            "SELECT COUNT(*), SUM(x.amount) FROM (SELECT amount FROM t_order WHERE user_id = 2) x",
+            "SELECT x.order_id, x.n, o.note FROM (SELECT order_id, COUNT(*) AS n FROM t_order_item GROUP BY order_id) x JOIN t_order o ON o.order_id = x.order_id ORDER BY x.n DESC, x.order_id LIMIT 15",
+            "SELECT d.note, COUNT(*) FROM (SELECT DISTINCT order_id, note FROM t_order WHERE amount < 30) AS d GROUP BY d.note ORDER BY d.note",
+            "SELECT * FROM (SELECT order_id, note FROM t_order WHERE order_id = 804) x LEFT JOIN t_order_item i ON i.order_id = x.order_id ORDER BY i.line",
         ]
         .map(String::from),
     );
@@ -156,11 +164,15 @@ async fn a_limited_derived_table_joined_by_key_matches_one_database() {
     for (sql, reason) in [
         (
             "SELECT * FROM (SELECT user_id, COUNT(*) AS c FROM t_order GROUP BY user_id LIMIT 3) x",
-            "may not group",
+            "only by its sharding column",
         ),
         (
-            "SELECT * FROM (SELECT DISTINCT amount, order_id FROM t_order LIMIT 3) x",
-            "may not group",
+            "SELECT * FROM (SELECT DISTINCT amount FROM t_order) x",
+            "only by its sharding column",
+        ),
+        (
+            "SELECT x.c FROM (SELECT COUNT(*) AS c FROM t_order) x",
+            "only by its sharding column",
         ),
         (
             "SELECT x.amount FROM (SELECT amount FROM t_order ORDER BY amount LIMIT 3) x",
@@ -171,8 +183,12 @@ async fn a_limited_derived_table_joined_by_key_matches_one_database() {
             "not on the sharding key",
         ),
         (
-            "SELECT x.order_id FROM (SELECT order_id FROM t_order) x",
-            "needs a LIMIT",
+            "SELECT x.order_id FROM (SELECT order_id FROM t_order LIMIT 1 + 1) x",
+            "needs a LIMIT of literal numbers",
+        ),
+        (
+            "SELECT x.amount FROM (SELECT amount FROM t_order) x JOIN t_order_item i ON i.order_id = x.amount",
+            "not on the sharding key",
         ),
         (
             "SELECT x.order_id FROM (SELECT o.order_id FROM t_order o JOIN t_order_item i ON i.order_id = o.order_id LIMIT 3) x",
