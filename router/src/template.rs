@@ -200,6 +200,9 @@ pub struct Template {
     pub(crate) returning: bool,
     /// A derived table with LIMIT over a sharded table: the statement runs in two phases.
     pub(crate) window: Option<WindowTemplate>,
+    /// The text inside the parentheses of an `IN (SELECT ...)` over a sharded table: its
+    /// values are found first.
+    pub(crate) in_subquery: Option<Range<usize>>,
     /// Generation of the topology the template was analyzed for: its ids index that one
     /// only.
     pub(crate) analyzed_for: u64,

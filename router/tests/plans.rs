@@ -99,7 +99,7 @@ fn unsafe_joins_are_refused() {
         "{err}"
     );
     let err = route_err(
-        "SELECT * FROM t_order WHERE order_id IN (SELECT order_id FROM t_order_item WHERE qty > 1)",
+        "SELECT * FROM t_order WHERE EXISTS (SELECT order_id FROM t_order_item WHERE qty > 1)",
     );
     assert!(
         err.to_string()
@@ -630,4 +630,34 @@ fn a_derived_table_without_limit_is_each_shards_own() {
         err.to_string().contains("only by its sharding column"),
         "{err}"
     );
+}
+
+#[test]
+fn in_subquery_over_a_sharded_table_finds_its_values_first() {
+    let r = router();
+    let sql = "SELECT note FROM t_order WHERE order_id IN (SELECT order_id FROM t_order_item WHERE sku = 'a') ORDER BY note";
+    let plan = r.route(sql, &mut ShapeCache::default()).unwrap();
+    let Step::SubqueryValues(values) = &plan.step else {
+        panic!("{:?}", plan.step)
+    };
+    assert_eq!(
+        values.inner_sql,
+        "SELECT order_id FROM t_order_item WHERE sku = 'a'"
+    );
+    // Its values written in make a statement that prunes by key.
+    let statement = values.with_values(&["4242".into()]);
+    assert_eq!(
+        statement,
+        "SELECT note FROM t_order WHERE order_id IN (4242) ORDER BY note"
+    );
+    assert_eq!(one(&statement).0, "order_db_18");
+    // No value: a subquery without rows, so NOT IN stays true.
+    assert!(values
+        .with_values(&[])
+        .contains("IN (SELECT NULL FROM DUAL WHERE FALSE)"));
+    // A subquery over unsharded tables stays as it was.
+    assert!(!matches!(
+        route("SELECT * FROM t_order WHERE order_id IN (SELECT 1 FROM t_currency)").step,
+        Step::SubqueryValues(_)
+    ));
 }

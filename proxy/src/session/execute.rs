@@ -50,6 +50,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                     .await
             }
             Step::Subquery(subquery) => self.subquery(*subquery, job).await,
+            Step::SubqueryValues(values) => self.subquery_values(*values).await,
             Step::Scatter(_) => {
                 self.send_error(
                     codes::ER_NOT_SUPPORTED_YET,

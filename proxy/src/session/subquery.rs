@@ -5,7 +5,8 @@
 //! scatter); inside a transaction both phases read the same snapshot of each backend.
 
 use shardgate_router::{
-    combine_per_database, PhysicalStatement, Plan, SelectMerge, Step, Subquery, Windows,
+    combine_per_database, PhysicalStatement, Plan, SelectMerge, Step, Subquery, SubqueryValues,
+    Windows,
 };
 use tokio::io::{AsyncRead, AsyncWrite};
 
@@ -20,11 +21,38 @@ use crate::protocol::wire::Reader;
 
 /// Column types whose text is an integer key.
 const INTEGER_TYPES: [u8; 6] = [1, 2, 3, 8, 9, 13];
+/// DECIMAL and NEWDECIMAL: their text is a number literal as it is.
+const DECIMAL_TYPES: [u8; 2] = [0, 246];
 
-/// What the first phase found: each chosen row's key, in the derived table's order.
+/// Digits, with a sign and a decimal point: text safe to write into a statement.
+fn is_number(text: &str) -> bool {
+    let digits = text.strip_prefix('-').unwrap_or(text);
+    !digits.is_empty()
+        && digits.chars().all(|c| c.is_ascii_digit() || c == '.')
+        && digits.chars().filter(|c| *c == '.').count() <= 1
+        && digits.chars().any(|c| c.is_ascii_digit())
+}
+
+/// What the first phase found: one column's value of each row, in the result's order.
 struct Chosen {
     keys: Vec<Option<Vec<u8>>>,
-    integer: bool,
+    /// The column's protocol type.
+    kind: u8,
+}
+
+impl Chosen {
+    fn integer(&self) -> bool {
+        INTEGER_TYPES.contains(&self.kind)
+    }
+}
+
+/// Which column of the first phase's result is read.
+#[derive(Clone, Copy)]
+enum Column<'a> {
+    /// The one of this name (the derived table's sharding column).
+    Named(&'a str),
+    /// The only one (a subquery's value).
+    Only,
 }
 
 impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
@@ -35,36 +63,19 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         subquery: Subquery,
         job: impl Fn(PhysicalStatement) -> Job,
     ) -> Result<(), SessionError> {
-        let (inner, _) = match self.plan_text(&subquery.inner_sql).await {
-            Ok(planned) => planned,
-            Err(e) => return self.send_router_error(&e).await,
-        };
-        let (statements, merge) = match inner.step {
-            Step::Route(one) => (vec![one], SelectMerge::default()),
-            Step::Scatter(s) => (s.statements, *s.merge),
-            _ => {
-                return self
-                    .send_error(
-                        codes::ER_NOT_SUPPORTED_YET,
-                        "shardgate: the derived table's query is not a plain SELECT",
-                    )
-                    .await
-            }
-        };
-        let chosen = match self
-            .chosen_keys(&subquery.key_column, statements, &merge)
-            .await?
-        {
+        let column = Column::Named(&subquery.key_column);
+        let chosen = match self.first_phase(&subquery.inner_sql, column).await? {
             Some(chosen) => chosen,
             None => return Ok(()),
         };
+        let integer = chosen.integer();
         let router = self.router();
         let topology = router.topology();
         let mut windows = Windows::new();
         for (n, key) in chosen.keys.iter().enumerate() {
             let located = key
                 .as_deref()
-                .and_then(|k| subquery.locate(topology, k, chosen.integer));
+                .and_then(|k| subquery.locate(topology, k, integer));
             let Some(at) = located else {
                 let message = format!(
                     "shardgate: row {} of the derived table has a sharding key (`{}`) that names no table, so the rows joined to it cannot be found",
@@ -88,11 +99,81 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         Box::pin(self.execute_plan(outer, job)).await
     }
 
-    /// Runs the first phase and keeps the key of each row; `None` when an error went to the
-    /// client.
-    async fn chosen_keys(
+    /// `IN (SELECT ...)` over a sharded table: the subquery's distinct values, then the
+    /// statement with them written in, run as a statement of its own.
+    pub(crate) async fn subquery_values(
         &mut self,
-        key_column: &str,
+        values: SubqueryValues,
+    ) -> Result<(), SessionError> {
+        let chosen = match self.first_phase(&values.inner_sql, Column::Only).await? {
+            Some(chosen) => chosen,
+            None => return Ok(()),
+        };
+        let numeric = chosen.integer() || DECIMAL_TYPES.contains(&chosen.kind);
+        let mut literals: Vec<String> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for value in chosen.keys {
+            let literal = match value {
+                None => "NULL".to_string(),
+                Some(bytes) => match std::str::from_utf8(&bytes) {
+                    Ok(text) if numeric && is_number(text) => text.to_string(),
+                    _ => {
+                        return self
+                            .send_error(
+                                codes::ER_NOT_SUPPORTED_YET,
+                                "shardgate: IN (SELECT ...) over a sharded table whose values are not numbers is not supported yet",
+                            )
+                            .await
+                    }
+                },
+            };
+            if seen.insert(literal.clone()) {
+                literals.push(literal);
+            }
+            if literals.len() > SubqueryValues::MAX_VALUES {
+                let message = format!(
+                    "shardgate: IN (SELECT ...) over a sharded table gives more than {} distinct values; narrow the subquery",
+                    SubqueryValues::MAX_VALUES
+                );
+                return self.send_error(codes::ER_NOT_SUPPORTED_YET, &message).await;
+            }
+        }
+        let statement = values.with_values(&literals);
+        Box::pin(self.com_query(&statement)).await
+    }
+
+    /// Runs the first phase and keeps one column of each row; `None` when an error went to
+    /// the client.
+    async fn first_phase(
+        &mut self,
+        sql: &str,
+        column: Column<'_>,
+    ) -> Result<Option<Chosen>, SessionError> {
+        let (inner, _) = match self.plan_text(sql).await {
+            Ok(planned) => planned,
+            Err(e) => {
+                self.send_router_error(&e).await?;
+                return Ok(None);
+            }
+        };
+        let (statements, merge) = match inner.step {
+            Step::Route(one) => (vec![one], SelectMerge::default()),
+            Step::Scatter(s) => (s.statements, *s.merge),
+            _ => {
+                self.send_error(
+                    codes::ER_NOT_SUPPORTED_YET,
+                    "shardgate: a subquery here must be a plain SELECT",
+                )
+                .await?;
+                return Ok(None);
+            }
+        };
+        self.read_column(column, statements, &merge).await
+    }
+
+    async fn read_column(
+        &mut self,
+        column: Column<'_>,
         statements: Vec<PhysicalStatement>,
         merge: &SelectMerge,
     ) -> Result<Option<Chosen>, SessionError> {
@@ -126,7 +207,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             strategy.needs_all_heads(),
         );
         let read = match Merger::start(merge, strategy, scatter.streams).await {
-            Ok(mut merger) => read_keys(&mut merger, key_column, &budget).await,
+            Ok(mut merger) => read_keys(&mut merger, column, &budget).await,
             Err(e) => Err(e),
         };
         for (backend, task) in lane_backends.into_iter().zip(scatter.tasks) {
@@ -152,26 +233,37 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
 /// The key column of each merged row, charged to the merge's memory budget.
 async fn read_keys(
     merger: &mut Merger,
-    key_column: &str,
+    column: Column<'_>,
     budget: &Budget,
 ) -> Result<Chosen, MergeError> {
-    let named: Vec<(usize, u8)> = merger
-        .header
-        .columns
-        .iter()
-        .enumerate()
-        .filter_map(|(i, def)| {
-            let name = column_name(def)?;
-            name.eq_ignore_ascii_case(key_column.as_bytes())
-                .then(|| (i, merger.header.types.get(i).map_or(253, |t| t.0)))
-        })
-        .collect();
-    let (at, kind) = match named.as_slice() {
-        [one] => *one,
-        _ => {
-            return Err(MergeError::NotSupported(format!(
-                "a derived table whose result does not name its sharding column `{key_column}` exactly once"
-            )))
+    let kind_of = |i: usize| merger.header.types.get(i).map_or(253, |t| t.0);
+    let (at, kind) = match column {
+        Column::Named(key_column) => {
+            let named: Vec<(usize, u8)> = merger
+                .header
+                .columns
+                .iter()
+                .enumerate()
+                .filter_map(|(i, def)| {
+                    let name = column_name(def)?;
+                    name.eq_ignore_ascii_case(key_column.as_bytes())
+                        .then(|| (i, kind_of(i)))
+                })
+                .collect();
+            match named.as_slice() {
+                [one] => *one,
+                _ => {
+                    return Err(MergeError::NotSupported(format!(
+                        "a derived table whose result does not name its sharding column `{key_column}` exactly once"
+                    )))
+                }
+            }
+        }
+        Column::Only if merger.header.columns.len() == 1 => (0, kind_of(0)),
+        Column::Only => {
+            return Err(MergeError::NotSupported(
+                "IN (SELECT ...) whose subquery gives other than one column".into(),
+            ))
         }
     };
     let columns = merger.header.columns.len();
@@ -187,10 +279,7 @@ async fn read_keys(
         }
         keys.push(key);
     }
-    Ok(Chosen {
-        keys,
-        integer: INTEGER_TYPES.contains(&kind),
-    })
+    Ok(Chosen { keys, kind })
 }
 
 /// A column definition's name (after catalog, schema, table and original table).

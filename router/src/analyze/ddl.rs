@@ -95,6 +95,7 @@ pub(super) fn analyze(
         write_limit: false,
         returning: false,
         window: None,
+        in_subquery: None,
         analyzed_for: topology_id(topology),
     })
 }

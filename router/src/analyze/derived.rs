@@ -351,7 +351,7 @@ fn key_output(projection: &[SelectItem], key: &str, qualifier: &str) -> Option<S
 
 /// The position of the `)` that closes the parenthesis `text[start..]` is inside, skipping
 /// quoted text, comments and nested parentheses.
-fn closing_parenthesis(text: &str, start: usize) -> Option<usize> {
+pub(super) fn closing_parenthesis(text: &str, start: usize) -> Option<usize> {
     let bytes = text.as_bytes();
     let mut depth = 0usize;
     let mut i = start;

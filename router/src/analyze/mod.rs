@@ -8,6 +8,7 @@ mod ddl;
 mod derived;
 mod group_concat;
 mod having;
+mod in_subquery;
 mod key_list;
 mod links;
 mod merge;
@@ -470,6 +471,7 @@ impl<'a> Analysis<'a> {
             write_limit,
             returning: false,
             window: None,
+            in_subquery: None,
             analyzed_for: topology_id(self.topology),
         })
     }

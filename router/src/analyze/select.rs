@@ -32,6 +32,19 @@ pub(super) fn analyze(query: &Query, mut a: Analysis<'_>) -> Result<Template> {
         );
     };
 
+    // `IN (SELECT ...)` over a sharded table: the subquery's values first (see
+    // `in_subquery`). Planned from the statement's own text each time.
+    if let Some(inner) = super::in_subquery::find(select, &a)? {
+        a.literal_sensitive = true;
+        let mut template = a.finish(
+            StatementKind::Select,
+            RouteTemplate::NoTable,
+            MergeTemplate::default(),
+            false,
+        )?;
+        template.in_subquery = Some(inner);
+        return Ok(template);
+    }
     // A derived table over a sharded table runs in two phases (see `derived`).
     if let Some((inner, alias)) = super::derived::derived_table(select) {
         let reads_sharded = a

@@ -204,6 +204,11 @@ impl fmt::Display for Explain<'_> {
                 "subquery in two phases: first `{}` over every shard, merged (the tables holding its rows, by `{}`); then the statement on each of those tables, its derived table's LIMIT narrowed to that table's rows, merged",
                 s.inner_sql, s.key_column
             ),
+            Step::SubqueryValues(v) => write!(
+                f,
+                "subquery values: first `{}` over every shard, merged; then the statement with its values written in, planned again",
+                v.inner_sql
+            ),
             Step::Fence(table) => {
                 write!(
                     f,

@@ -19,7 +19,7 @@ pub use explain::{Explain, MergeOperator};
 pub use merge::*;
 pub use migration::{DualWrite, MigrationPhase};
 pub use session::{Metadata, ProbeStep, SessionOp};
-pub use subquery::{Subquery, Windows};
+pub use subquery::{Subquery, SubqueryValues, Windows};
 
 use shardgate_config::{BackendId, DatabaseId};
 
@@ -155,6 +155,9 @@ pub enum Step {
     /// A SELECT over a derived table with LIMIT over a sharded table: the derived table's
     /// query runs first; what it finds plans the second phase.
     Subquery(Box<Subquery>),
+    /// A SELECT with `IN (SELECT ...)` over a sharded table: the subquery's values first,
+    /// then the statement with them written in, planned again.
+    SubqueryValues(Box<SubqueryValues>),
 }
 
 impl Step {
@@ -198,7 +201,8 @@ impl Step {
             | Step::Metadata(_)
             | Step::Probe(_)
             | Step::Fence(_)
-            | Step::Subquery(_) => &[],
+            | Step::Subquery(_)
+            | Step::SubqueryValues(_) => &[],
         }
     }
 
@@ -212,7 +216,8 @@ impl Step {
             | Step::SendToAll(_)
             | Step::DualWrite(_)
             | Step::Fence(_)
-            | Step::Subquery(_) => true,
+            | Step::Subquery(_)
+            | Step::SubqueryValues(_) => true,
             Step::SessionOp(op) => {
                 matches!(
                     op,

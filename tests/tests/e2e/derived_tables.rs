@@ -1,7 +1,8 @@
 //! Differential tests of a derived table with LIMIT over a sharded table, joined by key to
 //! its binding table (SQLAlchemy's `joinedload` with LIMIT, paginators, Django's count of a
 //! sliced queryset): run in two phases, it must give what one unsharded database gives,
-//! with a cold and a warm shape cache, in both protocols. Shapes the two phases cannot answer exactly are
+//! with a cold and a warm shape cache, in both protocols; so must `IN (SELECT ...)` over a
+//! sharded table, its values found first. Shapes the two phases cannot answer exactly are
 //! refused with the reason.
 
 use mysql_async::prelude::Queryable;
@@ -18,6 +19,7 @@ fn on_reference(sql: &str) -> String {
         .iter()
         .fold(format!(" {sql} "), |s, table| {
             s.replace(&format!(" {table} "), &format!(" reference.{table} "))
+                .replace(&format!(" {table})"), &format!(" reference.{table})"))
         })
         .trim()
         .to_string()
@@ -159,6 +161,26 @@ async fn a_limited_derived_table_joined_by_key_matches_one_database() {
         assert_eq!(got, expected, "mariadb CLI: {sql}");
     }
 
+    // `IN (SELECT ...)` over a sharded table: the subquery's values first, then the
+    // statement with them written in (text protocol; the prepared form is refused below).
+    for sql in [
+        "SELECT order_id, note FROM t_order WHERE order_id IN (SELECT order_id FROM t_order_item WHERE sku = 'sku-3') ORDER BY order_id",
+        "SELECT COUNT(*) FROM t_order WHERE order_id NOT IN (SELECT order_id FROM t_order_item)",
+        "SELECT COUNT(*) FROM t_order WHERE order_id NOT IN (SELECT order_id FROM t_order_item WHERE sku = 'none')",
+        "SELECT COUNT(*) FROM t_order WHERE order_id IN ( SELECT order_id FROM t_order_item WHERE sku = 'none' )",
+        // NULL among the values: IN is never true for it, NOT IN never true at all.
+        "SELECT order_id FROM t_order WHERE user_id IN (SELECT user_id FROM t_order WHERE amount > 35) AND amount < 3 ORDER BY order_id",
+        "SELECT COUNT(*) FROM t_order WHERE user_id NOT IN (SELECT user_id FROM t_order WHERE amount > 35)",
+        // Two subqueries, decimal values, and a merge around them.
+        "SELECT note, COUNT(*) FROM t_order WHERE order_id IN (SELECT order_id FROM t_order_item WHERE line = 4) OR amount IN (SELECT amount FROM t_order WHERE note = 'n2' AND user_id = 1) GROUP BY note ORDER BY note",
+    ] {
+        for round in ["cold", "warm"] {
+            let expected = all_rows(&mut reference, &on_reference(sql)).await;
+            let got = all_rows(&mut proxy, sql).await;
+            assert_eq!(got, expected, "{round}: {sql}");
+        }
+    }
+
     // What the two phases cannot answer exactly is refused with the reason; the
     // connection goes on.
     for (sql, reason) in [
@@ -198,6 +220,14 @@ async fn a_limited_derived_table_joined_by_key_matches_one_database() {
             "SELECT x.order_id FROM (SELECT order_id FROM t_order WHERE order_id IN (SELECT order_id FROM t_order_item) LIMIT 3) x",
             "subquery",
         ),
+        (
+            "SELECT COUNT(*) FROM t_order WHERE note IN (SELECT sku FROM t_order_item)",
+            "not numbers",
+        ),
+        (
+            "UPDATE t_order SET note = 'x' WHERE order_id IN (SELECT order_id FROM t_order_item)",
+            "subquery",
+        ),
     ] {
         match proxy.query_drop(sql).await {
             Err(mysql_async::Error::Server(e)) => {
@@ -207,6 +237,30 @@ async fn a_limited_derived_table_joined_by_key_matches_one_database() {
             other => panic!("{sql}: {other:?}"),
         }
     }
+    // Prepared, it is refused with the reason; correlated, the subquery alone fails as
+    // MySQL would fail it, and the connection goes on.
+    let in_subquery =
+        "SELECT order_id FROM t_order WHERE order_id IN (SELECT order_id FROM t_order_item WHERE line = ?)";
+    match proxy.exec_drop(in_subquery, (2,)).await {
+        Err(mysql_async::Error::Server(e)) => {
+            assert_eq!(e.code, 1235, "{}", e.message);
+            assert!(e.message.contains("as text"), "{}", e.message);
+        }
+        other => panic!("{other:?}"),
+    }
+    let many = format!(
+        "SELECT 1 FROM t_order WHERE {} 1 = 0",
+        "order_id IN (SELECT order_id FROM t_order_item) OR ".repeat(9)
+    );
+    match proxy.query_drop(&many).await {
+        Err(mysql_async::Error::Server(e)) => {
+            assert_eq!(e.code, 1235, "{}", e.message);
+            assert!(e.message.contains("more than 8"), "{}", e.message);
+        }
+        other => panic!("{other:?}"),
+    }
+    let correlated = "SELECT order_id FROM t_order o WHERE order_id IN (SELECT order_id FROM t_order_item i WHERE i.line = o.user_id)";
+    assert!(proxy.query_drop(correlated).await.is_err());
     let count: Option<i64> = proxy
         .query_first("SELECT COUNT(*) FROM t_order_item")
         .await
