@@ -69,7 +69,19 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             None => return Ok(()),
         };
         let integer = chosen.integer();
-        let router = self.router();
+        // The routing the statement was planned by: the migrations' snapshot (text), or
+        // the published routing (prepared statements).
+        let ctx = self.ctx.clone();
+        let snapshot = ctx.migrations.snapshot();
+        let planned_by = snapshot
+            .as_deref()
+            .map_or(&ctx.router, |s| s.router(&ctx.router))
+            .clone();
+        let router = if subquery.fits(planned_by.topology()) {
+            planned_by
+        } else {
+            self.router()
+        };
         let topology = router.topology();
         let mut windows = Windows::new();
         for (n, key) in chosen.keys.iter().enumerate() {

@@ -117,6 +117,12 @@ impl Subquery {
         .locate(value, true)
     }
 
+    /// Whether the statement was planned for `topology` (the second phase renders for that
+    /// one only).
+    pub fn fits(&self, topology: &Topology) -> bool {
+        self.outer.fits(topology)
+    }
+
     /// The layout the derived table's table is sharded by.
     fn layout<'t>(&self, topology: &'t Topology) -> Option<&'t ShardedLayout> {
         let RouteTemplate::Sharded { layout_of, .. } = &self.outer.route else {
