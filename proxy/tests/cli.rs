@@ -151,3 +151,36 @@ fn idgen_bench_reports_rate_uniqueness_and_spread() {
         assert!(stdout.contains("consistent with uniform"), "{stdout}");
     }
 }
+
+#[test]
+fn route_shows_the_ids_rows_without_a_key_would_get_and_the_two_phases_of_a_derived_table() {
+    let out = shardgate(&[
+        "route",
+        "--config",
+        EXAMPLE,
+        "INSERT INTO t_order (user_id) VALUES (1), (2)",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    let generate = stdout
+        .lines()
+        .find(|l| l.starts_with("generate: 2 id(s) for `order_id` from `order_id_gen`: "))
+        .unwrap_or_else(|| panic!("{stdout}"));
+    // Each id is in the statement of the table it routes to.
+    for id in generate.rsplit(": ").next().unwrap_or_default().split(", ") {
+        assert!(stdout.contains(&format!(", {id})")), "{stdout}");
+    }
+
+    let out = shardgate(&[
+        "route",
+        "--config",
+        EXAMPLE,
+        "SELECT o.order_id, i.item_id FROM (SELECT order_id FROM t_order ORDER BY order_id LIMIT 10) o LEFT JOIN t_order_item i ON i.order_id = o.order_id",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("subquery in two phases: first `SELECT order_id FROM t_order ORDER BY order_id LIMIT 10` over every shard"),
+        "{}",
+        text(&out.stdout)
+    );
+}

@@ -51,12 +51,19 @@ pub enum RouterError {
         "router: the statement was analyzed for another routing configuration; prepare it again"
     )]
     StaleTemplate,
-    /// Generated keys could not be had.
+    /// Generated keys could not be had. Not marked as the error's source: the message
+    /// already says it, and a printed chain would say it twice.
     #[error("router: {0}")]
-    Keys(#[from] crate::keys::KeyError),
+    Keys(crate::keys::KeyError),
     /// The parameters handed to `bind` do not fit the statement.
     #[error("router: statement has {expected} parameters but {given} were bound")]
     ParamCount { expected: usize, given: usize },
 }
 
 pub type Result<T, E = RouterError> = std::result::Result<T, E>;
+
+impl From<crate::keys::KeyError> for RouterError {
+    fn from(e: crate::keys::KeyError) -> Self {
+        RouterError::Keys(e)
+    }
+}
