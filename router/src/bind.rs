@@ -16,7 +16,7 @@ use crate::params::ParamValue;
 use crate::plan::{
     AffectedRows, Generate, PhysicalStatement, Plan, Returning, RouteKind, StatementKind, Step,
 };
-use crate::plan::{Subquery, SubqueryValues};
+use crate::plan::{Subquery, SubqueryKind, SubqueryValues};
 use crate::render::{Renderer, Target};
 use crate::targets::TargetSet;
 use crate::template::{topology_id, EditKind, InsertRow, RouteTemplate, Template, WindowTemplate};
@@ -79,8 +79,8 @@ impl Template {
         if let Some(window) = &self.window {
             return self.bind_subquery(topology, params, window);
         }
-        if let Some(inner) = &self.in_subquery {
-            return self.bind_in_subquery(params, inner.clone());
+        if let Some((kind, inner)) = &self.in_subquery {
+            return self.bind_in_subquery(params, *kind, inner.clone());
         }
         let mut targets = Vec::new();
         let mut generate = None;
@@ -433,18 +433,24 @@ impl Template {
         })
     }
 
-    /// `IN (SELECT ...)` over a sharded table: the subquery, and the text around it that
-    /// takes its values. The template was analyzed from the statement's own text.
-    fn bind_in_subquery(&self, params: Params<'_>, inner: Range<usize>) -> Result<Plan> {
+    /// A subquery over a sharded table that runs first: it, and the text around it that
+    /// takes its answer. The template was analyzed from the statement's own text.
+    fn bind_in_subquery(
+        &self,
+        params: Params<'_>,
+        kind: SubqueryKind,
+        inner: Range<usize>,
+    ) -> Result<Plan> {
         match params {
             Params::Text { literals: [], .. } => {}
             _ => {
                 return Err(RouterError::Refused(
-                    "a prepared SELECT with IN (SELECT ...) over a sharded table is not supported yet (send it as text)".into(),
+                    "a prepared SELECT with a subquery over a sharded table is not supported yet (send it as text)".into(),
                 ))
             }
         }
         let values = SubqueryValues {
+            kind,
             inner_sql: self.text[inner.clone()].to_string(),
             before: self.text[..inner.start].to_string(),
             after: self.text[inner.end..].to_string(),

@@ -48,7 +48,8 @@ pub use plan::{
     AffectedRows, Aggregate, AggregateFunction, CompareOp, Derived, DualWrite, Generate,
     GroupConcat, HavingFilter, HavingOperand, MergeOperator, Metadata, MigrationPhase,
     PhysicalStatement, Plan, ProbeStep, Returning, RouteKind, Scatter, SelectMerge, SendToAll,
-    SessionOp, SortKey, StatementKind, Step, Subquery, SubqueryValues, Windows,
+    SessionOp, SortKey, StatementKind, Step, Subquery, SubqueryAnswerError, SubqueryKind,
+    SubqueryValues, Windows,
 };
 pub use planner::PreparedCommand;
 pub use router::Router;

@@ -139,7 +139,7 @@ impl Router {
                 // Its values are found when it runs, as text; the binary protocol's
                 // statement could not be described.
                 Ok(t) if t.in_subquery.is_some() => Err(RouterError::Refused(
-                    "a prepared SELECT with IN (SELECT ...) over a sharded table is not supported yet (send it as text)".into(),
+                    "a prepared SELECT with a subquery over a sharded table is not supported yet (send it as text)".into(),
                 )),
                 other => other.map(|t| PreparedCommand::Template(std::sync::Arc::new(t))),
             },

@@ -200,9 +200,9 @@ pub struct Template {
     pub(crate) returning: bool,
     /// A derived table with LIMIT over a sharded table: the statement runs in two phases.
     pub(crate) window: Option<WindowTemplate>,
-    /// The text inside the parentheses of an `IN (SELECT ...)` over a sharded table: its
-    /// values are found first.
-    pub(crate) in_subquery: Option<Range<usize>>,
+    /// A subquery over a sharded table in the WHERE clause, and the text inside its
+    /// parentheses: its answer is found first.
+    pub(crate) in_subquery: Option<(crate::plan::SubqueryKind, Range<usize>)>,
     /// Generation of the topology the template was analyzed for: its ids index that one
     /// only.
     pub(crate) analyzed_for: u64,

@@ -98,9 +98,8 @@ fn unsafe_joins_are_refused() {
         ),
         "{err}"
     );
-    let err = route_err(
-        "SELECT * FROM t_order WHERE EXISTS (SELECT order_id FROM t_order_item WHERE qty > 1)",
-    );
+    let err =
+        route_err("SELECT (SELECT MAX(order_id) FROM t_order_item WHERE qty > 1) FROM t_order");
     assert!(
         err.to_string()
             .contains("subquery over sharded table `t_order_item`"),
@@ -645,7 +644,7 @@ fn in_subquery_over_a_sharded_table_finds_its_values_first() {
         "SELECT order_id FROM t_order_item WHERE sku = 'a'"
     );
     // Its values written in make a statement that prunes by key.
-    let statement = values.with_values(&["4242".into()]);
+    let statement = values.statement(&["4242".into()]).unwrap();
     assert_eq!(
         statement,
         "SELECT note FROM t_order WHERE order_id IN (4242) ORDER BY note"
@@ -653,8 +652,45 @@ fn in_subquery_over_a_sharded_table_finds_its_values_first() {
     assert_eq!(one(&statement).0, "order_db_18");
     // No value: a subquery without rows, so NOT IN stays true.
     assert!(values
-        .with_values(&[])
+        .statement(&[])
+        .unwrap()
         .contains("IN (SELECT NULL FROM DUAL WHERE FALSE)"));
+    // EXISTS: a row or none; a scalar subquery: its one value, NULL, or MySQL's error.
+    let exists = r
+        .route(
+            "SELECT COUNT(*) FROM t_order WHERE NOT EXISTS (SELECT 1 FROM t_order_item WHERE sku = 'a')",
+            &mut ShapeCache::default(),
+        )
+        .unwrap();
+    let Step::SubqueryValues(exists) = &exists.step else {
+        panic!("{:?}", exists.step)
+    };
+    assert_eq!(
+        exists.statement(&["1".into()]).unwrap(),
+        "SELECT COUNT(*) FROM t_order WHERE NOT EXISTS (SELECT 1)"
+    );
+    let scalar = r
+        .route(
+            "SELECT note FROM t_order WHERE order_id = (SELECT MAX(order_id) FROM t_order_item)",
+            &mut ShapeCache::default(),
+        )
+        .unwrap();
+    let Step::SubqueryValues(scalar) = &scalar.step else {
+        panic!("{:?}", scalar.step)
+    };
+    assert_eq!(
+        scalar.statement(&["4242".into()]).unwrap(),
+        "SELECT note FROM t_order WHERE order_id = (4242)"
+    );
+    assert_eq!(
+        one("SELECT note FROM t_order WHERE order_id = (4242)").0,
+        "order_db_18"
+    );
+    assert_eq!(
+        scalar.statement(&[]).unwrap(),
+        "SELECT note FROM t_order WHERE order_id = (NULL)"
+    );
+    assert!(scalar.statement(&["1".into(), "2".into()]).is_err());
     // A subquery over unsharded tables stays as it was.
     assert!(!matches!(
         route("SELECT * FROM t_order WHERE order_id IN (SELECT 1 FROM t_currency)").step,

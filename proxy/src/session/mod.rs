@@ -20,6 +20,7 @@ mod scatter;
 mod sql_prepare;
 pub(crate) mod state;
 mod subquery;
+mod subquery_values;
 pub mod vars;
 
 use std::sync::Arc;

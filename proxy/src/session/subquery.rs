@@ -5,8 +5,7 @@
 //! scatter); inside a transaction both phases read the same snapshot of each backend.
 
 use shardgate_router::{
-    combine_per_database, PhysicalStatement, Plan, SelectMerge, Step, Subquery, SubqueryValues,
-    Windows,
+    combine_per_database, PhysicalStatement, Plan, SelectMerge, Step, Subquery, Windows,
 };
 use tokio::io::{AsyncRead, AsyncWrite};
 
@@ -25,7 +24,7 @@ const INTEGER_TYPES: [u8; 6] = [1, 2, 3, 8, 9, 13];
 const DECIMAL_TYPES: [u8; 2] = [0, 246];
 
 /// Digits, with a sign and a decimal point: text safe to write into a statement.
-fn is_number(text: &str) -> bool {
+pub(super) fn is_number(text: &str) -> bool {
     let digits = text.strip_prefix('-').unwrap_or(text);
     !digits.is_empty()
         && digits.chars().all(|c| c.is_ascii_digit() || c == '.')
@@ -34,25 +33,32 @@ fn is_number(text: &str) -> bool {
 }
 
 /// What the first phase found: one column's value of each row, in the result's order.
-struct Chosen {
-    keys: Vec<Option<Vec<u8>>>,
+pub(super) struct Chosen {
+    pub(super) keys: Vec<Option<Vec<u8>>>,
     /// The column's protocol type.
-    kind: u8,
+    pub(super) kind: u8,
 }
 
 impl Chosen {
-    fn integer(&self) -> bool {
+    pub(super) fn integer(&self) -> bool {
         INTEGER_TYPES.contains(&self.kind)
+    }
+
+    /// Whether the column's text is a number literal as it is.
+    pub(super) fn numeric(&self) -> bool {
+        self.integer() || DECIMAL_TYPES.contains(&self.kind)
     }
 }
 
-/// Which column of the first phase's result is read.
+/// Which column of the first phase's result is read, and how many rows.
 #[derive(Clone, Copy)]
-enum Column<'a> {
-    /// The one of this name (the derived table's sharding column).
+pub(super) enum Column<'a> {
+    /// The one of this name (the derived table's sharding column), every row.
     Named(&'a str),
-    /// The only one (a subquery's value).
-    Only,
+    /// The only one (a subquery's values), at most this many rows.
+    Only(usize),
+    /// Whether there is a row: the first column of the first row.
+    AnyRow,
 }
 
 impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
@@ -111,52 +117,9 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         Box::pin(self.execute_plan(outer, job)).await
     }
 
-    /// `IN (SELECT ...)` over a sharded table: the subquery's distinct values, then the
-    /// statement with them written in, run as a statement of its own.
-    pub(crate) async fn subquery_values(
-        &mut self,
-        values: SubqueryValues,
-    ) -> Result<(), SessionError> {
-        let chosen = match self.first_phase(&values.inner_sql, Column::Only).await? {
-            Some(chosen) => chosen,
-            None => return Ok(()),
-        };
-        let numeric = chosen.integer() || DECIMAL_TYPES.contains(&chosen.kind);
-        let mut literals: Vec<String> = Vec::new();
-        let mut seen = std::collections::HashSet::new();
-        for value in chosen.keys {
-            let literal = match value {
-                None => "NULL".to_string(),
-                Some(bytes) => match std::str::from_utf8(&bytes) {
-                    Ok(text) if numeric && is_number(text) => text.to_string(),
-                    _ => {
-                        return self
-                            .send_error(
-                                codes::ER_NOT_SUPPORTED_YET,
-                                "shardgate: IN (SELECT ...) over a sharded table whose values are not numbers is not supported yet",
-                            )
-                            .await
-                    }
-                },
-            };
-            if seen.insert(literal.clone()) {
-                literals.push(literal);
-            }
-            if literals.len() > SubqueryValues::MAX_VALUES {
-                let message = format!(
-                    "shardgate: IN (SELECT ...) over a sharded table gives more than {} distinct values; narrow the subquery",
-                    SubqueryValues::MAX_VALUES
-                );
-                return self.send_error(codes::ER_NOT_SUPPORTED_YET, &message).await;
-            }
-        }
-        let statement = values.with_values(&literals);
-        Box::pin(self.com_query(&statement)).await
-    }
-
     /// Runs the first phase and keeps one column of each row; `None` when an error went to
     /// the client.
-    async fn first_phase(
+    pub(super) async fn first_phase(
         &mut self,
         sql: &str,
         column: Column<'_>,
@@ -271,16 +234,25 @@ async fn read_keys(
                 }
             }
         }
-        Column::Only if merger.header.columns.len() == 1 => (0, kind_of(0)),
-        Column::Only => {
+        Column::Only(_) if merger.header.columns.len() == 1 => (0, kind_of(0)),
+        Column::Only(_) => {
             return Err(MergeError::NotSupported(
-                "IN (SELECT ...) whose subquery gives other than one column".into(),
+                "a subquery whose value is other than one column".into(),
             ))
         }
+        Column::AnyRow => (0, kind_of(0)),
+    };
+    let rows = match column {
+        Column::Named(_) => usize::MAX,
+        Column::Only(rows) => rows,
+        Column::AnyRow => 1,
     };
     let columns = merger.header.columns.len();
     let mut keys = Vec::new();
-    while let Some(row) = merger.next().await? {
+    while keys.len() < rows {
+        let Some(row) = merger.next().await? else {
+            break;
+        };
         let key = match &row {
             OutRow::Values(values) => values.get(at).cloned().flatten(),
             OutRow::Packet(packet) => text_value(packet, at, columns),

@@ -8,13 +8,13 @@ mod ddl;
 mod derived;
 mod group_concat;
 mod having;
-mod in_subquery;
 mod key_list;
 mod links;
 mod merge;
 pub mod policy;
 mod project;
 mod select;
+mod subquery_values;
 mod write;
 
 pub(crate) use write::with_columns as insert_with_columns;

@@ -14,12 +14,14 @@ mod merge;
 mod migration;
 mod session;
 mod subquery;
+mod subquery_values;
 
 pub use explain::{Explain, MergeOperator};
 pub use merge::*;
 pub use migration::{DualWrite, MigrationPhase};
 pub use session::{Metadata, ProbeStep, SessionOp};
-pub use subquery::{Subquery, SubqueryValues, Windows};
+pub use subquery::{Subquery, Windows};
+pub use subquery_values::{SubqueryAnswerError, SubqueryKind, SubqueryValues};
 
 use shardgate_config::{BackendId, DatabaseId};
 
@@ -155,8 +157,9 @@ pub enum Step {
     /// A SELECT over a derived table with LIMIT over a sharded table: the derived table's
     /// query runs first; what it finds plans the second phase.
     Subquery(Box<Subquery>),
-    /// A SELECT with `IN (SELECT ...)` over a sharded table: the subquery's values first,
-    /// then the statement with them written in, planned again.
+    /// A SELECT with `IN (SELECT ...)`, `EXISTS (SELECT ...)` or a scalar subquery over a
+    /// sharded table in its WHERE: the subquery first, then the statement with its answer
+    /// written in, planned again.
     SubqueryValues(Box<SubqueryValues>),
 }
 

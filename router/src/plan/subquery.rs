@@ -183,31 +183,3 @@ impl Subquery {
         })
     }
 }
-
-/// `expr IN (SELECT ...)` over a sharded table in a SELECT's WHERE: the subquery runs first,
-/// merged over every shard; its values, written in as a list between `before` and `after`,
-/// make the statement that runs (and plans like any other).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SubqueryValues {
-    /// The subquery, a logical statement.
-    pub inner_sql: String,
-    /// The statement's text up to the subquery (ending in `(`), and after it.
-    pub before: String,
-    pub after: String,
-}
-
-impl SubqueryValues {
-    /// How many distinct values a subquery may give: past it, the statement is refused.
-    pub const MAX_VALUES: usize = 10_000;
-
-    /// The statement with `values` (SQL literals) in the subquery's place. No value: a
-    /// subquery that gives no row, so `NOT IN` stays true.
-    pub fn with_values(&self, values: &[String]) -> String {
-        let list = if values.is_empty() {
-            "SELECT NULL FROM DUAL WHERE FALSE".to_string()
-        } else {
-            values.join(", ")
-        };
-        format!("{}{list}{}", self.before, self.after)
-    }
-}

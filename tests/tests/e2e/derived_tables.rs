@@ -171,6 +171,14 @@ async fn a_limited_derived_table_joined_by_key_matches_one_database() {
         // NULL among the values: IN is never true for it, NOT IN never true at all.
         "SELECT order_id FROM t_order WHERE user_id IN (SELECT user_id FROM t_order WHERE amount > 35) AND amount < 3 ORDER BY order_id",
         "SELECT COUNT(*) FROM t_order WHERE user_id NOT IN (SELECT user_id FROM t_order WHERE amount > 35)",
+        // EXISTS and scalar subqueries, uncorrelated.
+        "SELECT COUNT(*) FROM t_order WHERE EXISTS (SELECT 1 FROM t_order_item WHERE sku = 'sku-5')",
+        "SELECT COUNT(*) FROM t_order WHERE NOT EXISTS (SELECT 1 FROM t_order_item WHERE sku = 'none') AND user_id = 3",
+        "SELECT COUNT(*) FROM t_order WHERE EXISTS (SELECT order_id, sku FROM t_order_item WHERE sku = 'none')",
+        "SELECT order_id, note FROM t_order WHERE order_id = (SELECT MAX(order_id) FROM t_order_item WHERE line = 2)",
+        "SELECT COUNT(*) FROM t_order WHERE amount > (SELECT AVG(amount) FROM t_order WHERE note = 'n3')",
+        "SELECT COUNT(*) FROM t_order WHERE amount BETWEEN (SELECT MIN(amount) FROM t_order WHERE user_id = 2) AND (SELECT MAX(amount) FROM t_order WHERE user_id = 4)",
+        "SELECT COUNT(*) FROM t_order WHERE order_id = (SELECT order_id FROM t_order_item WHERE sku = 'none')",
         // Two subqueries, decimal values, and a merge around them.
         "SELECT note, COUNT(*) FROM t_order WHERE order_id IN (SELECT order_id FROM t_order_item WHERE line = 4) OR amount IN (SELECT amount FROM t_order WHERE note = 'n2' AND user_id = 1) GROUP BY note ORDER BY note",
     ] {
@@ -255,7 +263,21 @@ async fn a_limited_derived_table_joined_by_key_matches_one_database() {
     match proxy.query_drop(&many).await {
         Err(mysql_async::Error::Server(e)) => {
             assert_eq!(e.code, 1235, "{}", e.message);
-            assert!(e.message.contains("more than 8"), "{}", e.message);
+            assert!(
+                e.message.contains("more than 8 subqueries"),
+                "{}",
+                e.message
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    // A scalar subquery of several rows: MySQL's error.
+    match proxy
+        .query_drop("SELECT 1 FROM t_order WHERE order_id = (SELECT order_id FROM t_order_item)")
+        .await
+    {
+        Err(mysql_async::Error::Server(e)) => {
+            assert_eq!((e.code, e.state.as_str()), (1242, "21000"), "{}", e.message)
         }
         other => panic!("{other:?}"),
     }
