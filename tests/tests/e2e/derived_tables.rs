@@ -20,6 +20,7 @@ fn on_reference(sql: &str) -> String {
         .fold(format!(" {sql} "), |s, table| {
             s.replace(&format!(" {table} "), &format!(" reference.{table} "))
                 .replace(&format!(" {table})"), &format!(" reference.{table})"))
+                .replace(&format!(" `{table}` "), &format!(" reference.`{table}` "))
         })
         .trim()
         .to_string()
@@ -167,6 +168,7 @@ async fn a_limited_derived_table_joined_by_key_matches_one_database() {
         "SELECT order_id, note FROM t_order WHERE order_id IN (SELECT order_id FROM t_order_item WHERE sku = 'sku-3') ORDER BY order_id",
         "SELECT COUNT(*) FROM t_order WHERE order_id NOT IN (SELECT order_id FROM t_order_item)",
         "SELECT COUNT(*) FROM t_order WHERE order_id NOT IN (SELECT order_id FROM t_order_item WHERE sku = 'none')",
+        "SELECT COUNT(*)\nFROM t_order WHERE order_id IN(/* ( */SELECT order_id FROM `t_order_item` WHERE sku = ')'\n)",
         "SELECT COUNT(*) FROM t_order WHERE order_id IN ( SELECT order_id FROM t_order_item WHERE sku = 'none' )",
         // NULL among the values: IN is never true for it, NOT IN never true at all.
         "SELECT order_id FROM t_order WHERE user_id IN (SELECT user_id FROM t_order WHERE amount > 35) AND amount < 3 ORDER BY order_id",
@@ -235,6 +237,15 @@ async fn a_limited_derived_table_joined_by_key_matches_one_database() {
         (
             "UPDATE t_order SET note = 'x' WHERE order_id IN (SELECT order_id FROM t_order_item)",
             "subquery",
+        ),
+        // Other schemas stay out of reach inside subqueries and derived tables.
+        (
+            "SELECT COUNT(*) FROM t_order WHERE order_id IN (SELECT user FROM mysql.user)",
+            "schema",
+        ),
+        (
+            "SELECT * FROM (SELECT * FROM order_db_1.t_order_1 LIMIT 1) x",
+            "schema",
         ),
     ] {
         match proxy.query_drop(sql).await {
