@@ -11,6 +11,7 @@
 mod analyze;
 mod bind;
 mod bind_merge;
+mod bind_subquery;
 mod cache;
 mod collect;
 pub mod command;
