@@ -64,6 +64,7 @@ impl Template {
             derived: m.derived.clone(),
             unsupported: m.unsupported.clone(),
             shard_order: m.shard_order.clone(),
+            union_safe: m.union_safe,
         }
     }
 }

@@ -163,6 +163,8 @@ pub(crate) struct MergeTemplate {
     pub having: Option<String>,
     pub limit: Option<(Operand, Operand)>,
     pub shard_order: Option<String>,
+    /// See [`crate::plan::SelectMerge::union_safe`].
+    pub union_safe: bool,
 }
 
 impl MergeTemplate {

@@ -31,15 +31,18 @@ pub struct Combined {
 /// Combines the statements of each database into one, in target order, each sorted by
 /// `order` when there is one. `sorted_by_itself`: a statement's own ORDER BY already sorts
 /// its rows as `order` does (a merge of plain rows by the query's sort keys).
+/// `union_safe`: the result's column names are distinct (a UNION refuses others).
 pub fn combine_per_database(
     targets: Vec<PhysicalStatement>,
     order: Option<&str>,
     sorted_by_itself: bool,
+    union_safe: bool,
 ) -> Combined {
-    let separate = targets.first().is_some_and(|t| {
-        let upper = t.sql.to_ascii_uppercase();
-        KEEP_SEPARATE.iter().any(|clause| upper.contains(clause))
-    });
+    let separate = !union_safe
+        || targets.first().is_some_and(|t| {
+            let upper = t.sql.to_ascii_uppercase();
+            KEEP_SEPARATE.iter().any(|clause| upper.contains(clause))
+        });
     if separate || (targets.len() < 2 && order.is_none()) {
         return Combined {
             statements: targets,
@@ -130,6 +133,7 @@ mod tests {
             ],
             None,
             false,
+            true,
         )
         .statements;
         assert_eq!(combined.len(), 3);
@@ -144,6 +148,7 @@ mod tests {
                 .collect(),
             None,
             false,
+            true,
         )
         .statements;
         assert_eq!(many.len(), 2);
@@ -158,6 +163,7 @@ mod tests {
             ],
             Some(" ORDER BY 1"),
             false,
+            true,
         );
         assert_eq!(locking.statements.len(), 2);
         assert!(!locking.ordered);
@@ -169,6 +175,7 @@ mod tests {
             ],
             Some(" ORDER BY 1 DESC"),
             false,
+            true,
         );
         assert!(sorted.ordered);
         assert_eq!(
@@ -191,6 +198,7 @@ mod tests {
             ],
             Some(" ORDER BY 1"),
             false,
+            true,
         );
         assert_eq!(
             limited.statements[0].sql,

@@ -98,8 +98,9 @@ fn unsafe_joins_are_refused() {
         ),
         "{err}"
     );
-    let err =
-        route_err("SELECT (SELECT MAX(order_id) FROM t_order_item WHERE qty > 1) FROM t_order");
+    let err = route_err(
+        "SELECT * FROM t_order WHERE (order_id, user_id) IN (SELECT order_id, qty FROM t_order_item)",
+    );
     assert!(
         err.to_string()
             .contains("subquery over sharded table `t_order_item`"),

@@ -40,6 +40,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                     statements,
                     merge.shard_order.as_deref(),
                     merge.sorted_by_statements(),
+                    merge.union_safe,
                 );
                 let jobs = combined
                     .statements

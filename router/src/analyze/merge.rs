@@ -292,7 +292,39 @@ pub(super) fn merge_template(
         having,
         limit,
         shard_order,
+        union_safe: names_are_distinct(select),
     })
+}
+
+/// Whether the select list's column names are distinct (MySQL names a column by its alias,
+/// its column's name, or an expression's text, compared without case). A wildcard with
+/// anything else, or over a join, may repeat a name: not distinct.
+fn names_are_distinct(select: &Select) -> bool {
+    use sqlparser::ast::Expr;
+    let tables: usize = select.from.iter().map(|t| 1 + t.joins.len()).sum();
+    let mut names = std::collections::HashSet::new();
+    for item in &select.projection {
+        let name = match item {
+            SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(..) => {
+                if tables > 1 || select.projection.len() > 1 {
+                    return false;
+                }
+                continue;
+            }
+            SelectItem::ExprWithAlias { alias, .. } => alias.value.to_lowercase(),
+            SelectItem::UnnamedExpr(Expr::Identifier(column)) => column.value.to_lowercase(),
+            SelectItem::UnnamedExpr(Expr::CompoundIdentifier(parts)) => match parts.last() {
+                Some(column) => column.value.to_lowercase(),
+                None => return false,
+            },
+            SelectItem::UnnamedExpr(expr) => expr.to_string().to_lowercase(),
+            _ => return false,
+        };
+        if !names.insert(name) {
+            return false;
+        }
+    }
+    true
 }
 
 /// The ORDER BY that sorts a per-database statement's rows for a streaming merge (see

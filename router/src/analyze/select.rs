@@ -35,7 +35,7 @@ pub(super) fn analyze(query: &Query, mut a: Analysis<'_>) -> Result<Template> {
     // `IN (SELECT ...)`, `EXISTS` or a scalar subquery over a sharded table: the
     // subquery's answer first (see `subquery_values`). Planned from the statement's own
     // text each time.
-    if let Some(inner) = super::subquery_values::find(select, &a)? {
+    if let Some(inner) = super::subquery_values::find(query, &a)? {
         a.literal_sensitive = true;
         let mut template = a.finish(
             StatementKind::Select,

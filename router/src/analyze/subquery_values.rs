@@ -1,4 +1,4 @@
-//! Subqueries over a sharded table in a SELECT's WHERE that run before the statement:
+//! Subqueries over a sharded table in a SELECT that run before the statement:
 //! `expr IN (SELECT ...)`, `EXISTS (SELECT ...)` and a scalar `(SELECT ...)` (see
 //! [`crate::plan::SubqueryValues`]). Uncorrelated only: the subquery planned alone
 //! resolves its names as it did inside the statement, or fails (an outer column is unknown
@@ -6,7 +6,7 @@
 
 use std::ops::Range;
 
-use sqlparser::ast::{Expr, InTarget, Query, Select, SetExpr, Visit, Visitor};
+use sqlparser::ast::{Expr, InTarget, Query, SetExpr, Visit, Visitor};
 
 use super::derived::closing_parenthesis;
 use super::Analysis;
@@ -18,10 +18,11 @@ use crate::template::EditKind;
 /// other.
 const MAX_SUBQUERIES: usize = 8;
 
-/// The first such subquery of the WHERE clause that reads a sharded table: its kind and the
-/// text inside its parentheses.
+/// The first such subquery of the statement (its WHERE, select list, joins' conditions, a
+/// derived table's WHERE) that reads a sharded table: its kind and the text inside its
+/// parentheses. Uncorrelated, its answer is the same for every row, wherever it stands.
 pub(super) fn find(
-    select: &Select,
+    query: &Query,
     a: &Analysis<'_>,
 ) -> Result<Option<(SubqueryKind, Range<usize>)>> {
     struct Subqueries<'s, 'a> {
@@ -74,15 +75,12 @@ pub(super) fn find(
             std::ops::ControlFlow::Continue(())
         }
     }
-    let Some(selection) = select.selection.as_ref() else {
-        return Ok(None);
-    };
     let mut visitor = Subqueries {
         a,
         found: None,
         count: 0,
     };
-    let _ = selection.visit(&mut visitor);
+    let _ = query.visit(&mut visitor);
     if visitor.count > MAX_SUBQUERIES {
         return Err(RouterError::Unsafe(format!(
             "more than {MAX_SUBQUERIES} subqueries over sharded tables in one statement"

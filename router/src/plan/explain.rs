@@ -220,6 +220,7 @@ impl fmt::Display for Explain<'_> {
                     s.statements.clone(),
                     s.merge.shard_order.as_deref(),
                     s.merge.sorted_by_statements(),
+                    s.merge.union_safe,
                 );
                 let ops: Vec<String> = s
                     .merge

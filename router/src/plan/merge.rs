@@ -103,6 +103,9 @@ pub struct SelectMerge {
     /// query's sort keys, or its group keys when groups can be folded as they pass. `None`
     /// when the merge buffers instead.
     pub shard_order: Option<String>,
+    /// The result's column names are distinct, so one database's statements can be joined
+    /// into one `(...) UNION ALL (...)`; a UNION refuses two columns of one name (1060).
+    pub union_safe: bool,
 }
 
 impl SelectMerge {

@@ -113,7 +113,7 @@ async fn binding_and_broadcast_joins_match_one_database() {
             "not on the sharding key",
         ),
         (
-            "SELECT order_id, (SELECT MAX(order_id) FROM t_order_item WHERE qty > 3) FROM t_order",
+            "SELECT order_id FROM t_order WHERE (order_id, user_id) IN (SELECT order_id, qty FROM t_order_item WHERE qty > 3)",
             "subquery",
         ),
     ] {
