@@ -431,5 +431,22 @@ fn assert_same(got: &[Vec<Value>], expected: &[Vec<Value>], what: &str) {
             .iter()
             .zip(expected)
             .all(|(g, e)| g.len() == e.len() && g.iter().zip(e).all(|(a, b)| close(a, b)));
-    assert!(same, "{what}\n got: {got:?}\nwant: {expected:?}");
+    // Values spelled out in full: Debug shortens long byte strings.
+    let spelled = |rows: &[Vec<Value>]| {
+        rows.iter()
+            .map(|r| {
+                r.iter()
+                    .map(|v| v.as_sql(false))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            })
+            .collect::<Vec<_>>()
+            .join("\n      ")
+    };
+    assert!(
+        same,
+        "{what}\n got: {}\nwant: {}",
+        spelled(got),
+        spelled(expected)
+    );
 }
