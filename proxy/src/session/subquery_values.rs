@@ -19,15 +19,27 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         &mut self,
         values: SubqueryValues,
     ) -> Result<(), SessionError> {
+        match self.answered(values).await? {
+            Some(statement) => Box::pin(self.com_query(&statement)).await,
+            None => Ok(()),
+        }
+    }
+
+    /// The statement with the subquery's answer written in; `None` when an error went to
+    /// the client.
+    pub(super) async fn answered(
+        &mut self,
+        values: SubqueryValues,
+    ) -> Result<Option<String>, SessionError> {
         let column = match values.kind {
             SubqueryKind::In => Column::Only(usize::MAX),
             // Two rows are enough to know there are too many.
             SubqueryKind::Scalar => Column::Only(2),
             SubqueryKind::Exists => Column::AnyRow,
         };
-        let chosen = match self.first_phase(&values.inner_sql, column).await? {
+        let chosen = match Box::pin(self.first_phase(&values.inner_sql, column)).await? {
             Some(chosen) => chosen,
-            None => return Ok(()),
+            None => return Ok(None),
         };
         let mut literals: Vec<String> = Vec::new();
         if values.kind == SubqueryKind::Exists {
@@ -42,12 +54,12 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                     Some(bytes) => match std::str::from_utf8(bytes) {
                         Ok(text) if numeric && is_number(text) => text.to_string(),
                         _ => {
-                            return self
-                                .send_error(
-                                    codes::ER_NOT_SUPPORTED_YET,
-                                    "shardgate: a subquery over a sharded table whose values are not numbers is not supported yet (strings and dates would need the column's collation)",
-                                )
-                                .await
+                            self.send_error(
+                                codes::ER_NOT_SUPPORTED_YET,
+                                "shardgate: a subquery over a sharded table whose values are not numbers is not supported yet (strings and dates would need the column's collation)",
+                            )
+                            .await?;
+                            return Ok(None);
                         }
                     },
                 };
@@ -61,15 +73,18 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                         "shardgate: IN (SELECT ...) over a sharded table gives more than {} distinct values; narrow the subquery",
                         SubqueryValues::MAX_VALUES
                     );
-                    return self.send_error(codes::ER_NOT_SUPPORTED_YET, &message).await;
+                    self.send_error(codes::ER_NOT_SUPPORTED_YET, &message)
+                        .await?;
+                    return Ok(None);
                 }
             }
         }
         match values.statement(&literals) {
-            Ok(statement) => Box::pin(self.com_query(&statement)).await,
+            Ok(statement) => Ok(Some(statement)),
             Err(SubqueryAnswerError::MoreThanOneRow) => {
                 self.send_error(ER_SUBQUERY_NO_1_ROW, "Subquery returns more than 1 row")
-                    .await
+                    .await?;
+                Ok(None)
             }
         }
     }

@@ -181,6 +181,8 @@ async fn a_limited_derived_table_joined_by_key_matches_one_database() {
         "SELECT COUNT(*) FROM t_order WHERE amount > (SELECT AVG(amount) FROM t_order WHERE note = 'n3')",
         "SELECT COUNT(*) FROM t_order WHERE amount BETWEEN (SELECT MIN(amount) FROM t_order WHERE user_id = 2) AND (SELECT MAX(amount) FROM t_order WHERE user_id = 4)",
         "SELECT COUNT(*) FROM t_order WHERE order_id = (SELECT order_id FROM t_order_item WHERE sku = 'none')",
+        // A subquery inside the subquery: the innermost first.
+        "SELECT COUNT(*) FROM t_order WHERE order_id IN (SELECT order_id FROM t_order_item WHERE order_id IN (SELECT order_id FROM t_order WHERE user_id = 4) AND line > 1)",
         // In the select list, and in a derived table's WHERE.
         "SELECT (SELECT COUNT(*) FROM t_order_item WHERE line = 3), (SELECT MAX(amount) FROM t_order)",
         "SELECT COUNT(*) FROM (SELECT order_id FROM t_order WHERE order_id IN (SELECT order_id FROM t_order_item WHERE line = 2) ORDER BY order_id LIMIT 20) x",
