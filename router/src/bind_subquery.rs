@@ -36,7 +36,7 @@ impl Template {
             offset,
             self.clone(),
             &params,
-        )?;
+        );
         Ok(Plan {
             kind: StatementKind::Select,
             route: RouteKind::Scatter,

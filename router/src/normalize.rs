@@ -262,9 +262,43 @@ pub fn top_level_keyword(sql: &str, word: &str, from: usize) -> Option<usize> {
     None
 }
 
+/// The position of the `)` that closes the parenthesis `sql[start..]` is inside (a
+/// subquery's end), skipping strings, quoted identifiers, comments and nested parentheses.
+pub(crate) fn closing_parenthesis(sql: &str, start: usize) -> Option<usize> {
+    let bytes = sql.as_bytes();
+    let mut depth = 0usize;
+    let mut i = start;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\'' | b'"' | b'`' => {
+                i = quoted_end(bytes, i, bytes[i]);
+                continue;
+            }
+            b'#' | b'-' | b'/' if comment_end(sql, i).is_some() => {
+                i = comment_end(sql, i).unwrap_or(bytes.len());
+                continue;
+            }
+            b'(' => depth += 1,
+            b')' if depth == 0 => return Some(i),
+            b')' => depth -= 1,
+            _ => {}
+        }
+        i += 1;
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_closing_parenthesis_skips_quotes_comments_and_nesting() {
+        let text = "(SELECT a, ')' , `)`, f(1) /* ) */ FROM t -- )\n LIMIT 2) AS x";
+        let end = closing_parenthesis(text, 1).unwrap();
+        assert_eq!(&text[end..], ") AS x");
+        assert_eq!(closing_parenthesis("(SELECT 'a\\')'", 1), None);
+    }
 
     #[test]
     fn replaces_numbers_and_strings() {

@@ -320,6 +320,19 @@ pub async fn insert_both(
     }
 }
 
+/// Rows spelled out in full as SQL values, a line each (Debug shortens long byte strings).
+pub fn spelled(rows: &[Vec<mysql_async::Value>]) -> String {
+    rows.iter()
+        .map(|r| {
+            r.iter()
+                .map(|v| v.as_sql(false))
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// `sql` through the proxy and `direct` on the reference give the same rows in the same
 /// order, in the text and the binary protocol.
 pub async fn assert_same(
@@ -332,21 +345,10 @@ pub async fn assert_same(
     let expected = all_rows(reference, direct).await;
     let got = all_rows(proxy, sql).await;
     if got != expected {
-        let text = |rows: &[Vec<mysql_async::Value>]| {
-            rows.iter()
-                .map(|r| {
-                    r.iter()
-                        .map(|v| v.as_sql(false))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                })
-                .collect::<Vec<_>>()
-                .join("\n")
-        };
         panic!(
             "{sql}\nproxy:\n{}\nreference:\n{}",
-            text(&got),
-            text(&expected)
+            spelled(&got),
+            spelled(&expected)
         );
     }
     // Prepared: binary rows, merged by their decoded values.

@@ -17,32 +17,14 @@ use sqlparser::ast::{
 };
 
 use super::links::key_links;
+use super::policy::AGGREGATE_FUNCTIONS;
 use super::{Analysis, Class, DerivedKey};
 use crate::condition::{Cond, Operand};
 use crate::error::{Result, RouterError};
+use crate::normalize::closing_parenthesis;
 use crate::params::ParamValue;
 use crate::plan::StatementKind;
 use crate::template::{Edit, EditKind, RouteTemplate, Template, WindowTemplate};
-
-/// Functions that fold rows: a derived table using them is not a run of one table's rows.
-const FOLDING: [&str; 16] = [
-    "COUNT",
-    "SUM",
-    "MIN",
-    "MAX",
-    "AVG",
-    "GROUP_CONCAT",
-    "BIT_AND",
-    "BIT_OR",
-    "BIT_XOR",
-    "STD",
-    "STDDEV",
-    "STDDEV_POP",
-    "STDDEV_SAMP",
-    "VARIANCE",
-    "VAR_POP",
-    "VAR_SAMP",
-];
 
 /// The statement as a two-phase plan: its FROM has a derived table (`inner`, named
 /// `alias`) that reads a sharded table.
@@ -191,7 +173,7 @@ fn shape(
     let names_key = |e: &Expr| names_column(e, &layout.sharding_column, &qualifier);
     let local_rows = if !group_by.is_empty() {
         group_by.iter().any(names_key)
-    } else if folds_rows(&body.projection) || body.having.is_some() {
+    } else if folds_rows(&body.projection) || folds_rows(&inner.order_by) || body.having.is_some() {
         false
     } else if body.distinct.is_some() {
         key_output.is_some()
@@ -269,15 +251,7 @@ fn limit_operands(
     a: &Analysis<'_>,
     limit: Option<&LimitClause>,
 ) -> Option<(Option<(Operand, Range<usize>)>, (Operand, Range<usize>))> {
-    let (offset, count) = match limit? {
-        LimitClause::LimitOffset {
-            limit: Some(count),
-            offset,
-            ..
-        } => (offset.as_ref().map(|o| &o.value), count),
-        LimitClause::OffsetCommaLimit { offset, limit } => (Some(offset), limit),
-        LimitClause::LimitOffset { limit: None, .. } => return None,
-    };
+    let (offset, count) = super::select::limit_exprs(limit)?;
     let located = |expr: &Expr| -> Option<(Operand, Range<usize>)> {
         match expr {
             Expr::Value(v) => Some((super::select::operand(a, expr), a.src.range(v.span)?)),
@@ -292,9 +266,10 @@ fn limit_operands(
     Some((offset, count))
 }
 
-/// Whether a select list calls a function that folds rows (or a window function).
-fn folds_rows(projection: &[SelectItem]) -> bool {
-    use sqlparser::ast::{Visit, Visitor};
+/// Whether `node` (a select list, an ORDER BY) calls a function that folds rows (or a
+/// window function).
+fn folds_rows<V: sqlparser::ast::Visit>(node: &V) -> bool {
+    use sqlparser::ast::Visitor;
     use std::ops::ControlFlow;
     struct Folding;
     impl Visitor for Folding {
@@ -302,16 +277,14 @@ fn folds_rows(projection: &[SelectItem]) -> bool {
         fn pre_visit_expr(&mut self, expr: &Expr) -> ControlFlow<()> {
             if let Expr::Function(f) = expr {
                 let name = f.name.to_string().to_ascii_uppercase();
-                if f.over.is_some() || FOLDING.contains(&name.as_str()) {
+                if f.over.is_some() || AGGREGATE_FUNCTIONS.contains(&name.as_str()) {
                     return ControlFlow::Break(());
                 }
             }
             ControlFlow::Continue(())
         }
     }
-    projection
-        .iter()
-        .any(|item| item.visit(&mut Folding).is_break())
+    node.visit(&mut Folding).is_break()
 }
 
 /// Whether `expr` names column `column` of the table written as `qualifier`.
@@ -347,63 +320,4 @@ fn key_output(projection: &[SelectItem], key: &str, qualifier: &str) -> Option<S
         }
         _ => None,
     })
-}
-
-/// The position of the `)` that closes the parenthesis `text[start..]` is inside, skipping
-/// quoted text, comments and nested parentheses.
-pub(super) fn closing_parenthesis(text: &str, start: usize) -> Option<usize> {
-    let bytes = text.as_bytes();
-    let mut depth = 0usize;
-    let mut i = start;
-    while i < bytes.len() {
-        match bytes[i] {
-            q @ (b'\'' | b'"' | b'`') => {
-                i += 1;
-                while i < bytes.len() && bytes[i] != q {
-                    if bytes[i] == b'\\' && q != b'`' {
-                        i += 1;
-                    }
-                    i += 1;
-                }
-            }
-            b'#' => {
-                while i < bytes.len() && bytes[i] != b'\n' {
-                    i += 1;
-                }
-            }
-            b'-' if bytes.get(i + 1) == Some(&b'-')
-                && bytes.get(i + 2).is_none_or(|c| c.is_ascii_whitespace()) =>
-            {
-                while i < bytes.len() && bytes[i] != b'\n' {
-                    i += 1;
-                }
-            }
-            b'/' if bytes.get(i + 1) == Some(&b'*') => {
-                i += 2;
-                while i + 1 < bytes.len() && !(bytes[i] == b'*' && bytes[i + 1] == b'/') {
-                    i += 1;
-                }
-                i += 1;
-            }
-            b'(' => depth += 1,
-            b')' if depth == 0 => return Some(i),
-            b')' => depth -= 1,
-            _ => {}
-        }
-        i += 1;
-    }
-    None
-}
-
-#[cfg(test)]
-mod tests {
-    use super::closing_parenthesis;
-
-    #[test]
-    fn the_closing_parenthesis_skips_quotes_comments_and_nesting() {
-        let text = "(SELECT a, ')' , `)`, f(1) /* ) */ FROM t -- )\n LIMIT 2) AS x";
-        let end = closing_parenthesis(text, 1).unwrap();
-        assert_eq!(&text[end..], ") AS x");
-        assert_eq!(closing_parenthesis("(SELECT 'a\\')'", 1), None);
-    }
 }

@@ -102,20 +102,26 @@ pub(super) fn operand(a: &Analysis<'_>, expr: &Expr) -> Operand {
     a.cond_builder(&is_key, &param_at).operand(expr)
 }
 
+/// A LIMIT clause's (offset, count) expressions, however it is spelled; `None` without a
+/// row count.
+pub(super) fn limit_exprs(limit: Option<&LimitClause>) -> Option<(Option<&Expr>, &Expr)> {
+    match limit? {
+        LimitClause::LimitOffset {
+            limit: Some(count),
+            offset,
+            ..
+        } => Some((offset.as_ref().map(|o| &o.value), count)),
+        LimitClause::OffsetCommaLimit { offset, limit } => Some((Some(offset), limit)),
+        LimitClause::LimitOffset { limit: None, .. } => None,
+    }
+}
+
 /// Adds the LIMIT edits and returns the (offset, count) operands.
 pub(super) fn limit_edits(
     a: &mut Analysis<'_>,
     limit: Option<&LimitClause>,
 ) -> Option<(Operand, Operand)> {
-    let (offset, count) = match limit? {
-        LimitClause::LimitOffset {
-            limit: Some(count),
-            offset,
-            ..
-        } => (offset.as_ref().map(|o| &o.value), count),
-        LimitClause::OffsetCommaLimit { offset, limit } => (Some(offset), limit),
-        LimitClause::LimitOffset { limit: None, .. } => return None,
-    };
+    let (offset, count) = limit_exprs(limit)?;
     let edit = |a: &mut Analysis<'_>, expr: &Expr, is_offset: bool| -> Operand {
         let op = operand(a, expr);
         if let Some(range) = expr_range(a, expr) {

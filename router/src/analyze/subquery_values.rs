@@ -8,9 +8,9 @@ use std::ops::Range;
 
 use sqlparser::ast::{Expr, InTarget, Query, SetExpr, Visit, Visitor};
 
-use super::derived::closing_parenthesis;
 use super::Analysis;
 use crate::error::{Result, RouterError};
+use crate::normalize::closing_parenthesis;
 use crate::plan::SubqueryKind;
 use crate::template::EditKind;
 

@@ -71,7 +71,7 @@ impl Subquery {
         offset: u64,
         outer: Template,
         params: &Params<'_>,
-    ) -> Result<Subquery> {
+    ) -> Subquery {
         let params = match params {
             Params::Text { sql, literals } => OwnedParams::Text {
                 sql: sql.to_string(),
@@ -87,13 +87,13 @@ impl Subquery {
                 OwnedParams::Prepared(values.iter().map(|v| v.clone().into_owned()).collect())
             }
         };
-        Ok(Subquery {
+        Subquery {
             inner_sql,
             key_column,
             offset,
             outer: Box::new(outer),
             params,
-        })
+        }
     }
 
     /// The (database, table) of the layout that holds a row whose key column reads `key`

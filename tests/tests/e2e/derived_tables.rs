@@ -211,6 +211,15 @@ async fn a_limited_derived_table_joined_by_key_matches_one_database() {
             "SELECT x.c FROM (SELECT COUNT(*) AS c FROM t_order) x",
             "only by its sharding column",
         ),
+        // Aggregates fold rows wherever they stand: any of MySQL's, and in ORDER BY too.
+        (
+            "SELECT * FROM (SELECT order_id, JSON_ARRAYAGG(note) AS j FROM t_order LIMIT 3) x",
+            "only by its sharding column",
+        ),
+        (
+            "SELECT * FROM (SELECT order_id FROM t_order ORDER BY COUNT(*) LIMIT 3) x",
+            "only by its sharding column",
+        ),
         (
             "SELECT x.amount FROM (SELECT amount FROM t_order ORDER BY amount LIMIT 3) x",
             "sharding column",

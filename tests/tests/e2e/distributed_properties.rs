@@ -15,7 +15,7 @@ use mysql_async::{Row, Value};
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use proptest::test_runner::{Config, TestRunner};
-use shardgate_tests::{create_both, insert_both, Cluster};
+use shardgate_tests::{create_both, insert_both, spelled, Cluster};
 
 const TABLE: &str = "(order_id BIGINT NOT NULL PRIMARY KEY, user_id INT NULL, \
     status VARCHAR(16) COLLATE utf8mb4_general_ci NULL, amount DECIMAL(10,2) NULL, \
@@ -431,18 +431,6 @@ fn assert_same(got: &[Vec<Value>], expected: &[Vec<Value>], what: &str) {
             .iter()
             .zip(expected)
             .all(|(g, e)| g.len() == e.len() && g.iter().zip(e).all(|(a, b)| close(a, b)));
-    // Values spelled out in full: Debug shortens long byte strings.
-    let spelled = |rows: &[Vec<Value>]| {
-        rows.iter()
-            .map(|r| {
-                r.iter()
-                    .map(|v| v.as_sql(false))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            })
-            .collect::<Vec<_>>()
-            .join("\n      ")
-    };
     assert!(
         same,
         "{what}\n got: {}\nwant: {}",
