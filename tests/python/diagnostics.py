@@ -7,14 +7,9 @@ import sys
 
 import pymysql
 
+from checks import check
+
 host, port, user, password = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
-
-
-def check(name, got, expected):
-    if got != expected:
-        print(f"FAIL {name}: got {got!r}, expected {expected!r}")
-        sys.exit(1)
-    print(f"ok {name}")
 
 
 conn = pymysql.connect(host=host, port=port, user=user, password=password, database="shop",

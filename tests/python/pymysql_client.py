@@ -8,6 +8,8 @@ import sys
 
 import pymysql
 
+from checks import check
+
 host, port, user, password, sha2_user, sha2_tls_user, ca_file = sys.argv[1], int(sys.argv[2]), *sys.argv[3:8]
 
 
@@ -15,13 +17,6 @@ def connect(**kwargs):
     options = dict(host=host, port=port, user=user, password=password, database="shop", autocommit=True)
     options.update(kwargs)
     return pymysql.connect(**options)
-
-
-def check(name, got, expected):
-    if got != expected:
-        print(f"FAIL {name}: got {got!r}, expected {expected!r}")
-        sys.exit(1)
-    print(f"ok {name}")
 
 
 conn = connect()
