@@ -1,7 +1,7 @@
 //! One throwaway MariaDB server.
 
 use std::io::Read;
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -244,7 +244,11 @@ fn wait_ready(
     timeout: Duration,
 ) -> Result<(), SandboxError> {
     let deadline = Instant::now() + timeout;
-    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    // Asked on the server's own socket file, not its TCP port: two sandboxes starting at
+    // once can be handed the same free port, and the one whose server fails to bind it
+    // would otherwise take the other's handshake for its own (and its tests would run on
+    // the other's server). mariadbd opens its socket only after binding the port.
+    let socket = dir.join("mariadb.sock");
     loop {
         if let Ok(Some(status)) = child.try_wait() {
             return Err(SandboxError::StartFailed {
@@ -252,7 +256,7 @@ fn wait_ready(
                 log: format!("exited with {status}: {}", log_tail(dir)),
             });
         }
-        if let Ok(mut stream) = TcpStream::connect_timeout(&addr, Duration::from_millis(200)) {
+        if let Ok(mut stream) = std::os::unix::net::UnixStream::connect(&socket) {
             // A handshake (protocol version 10 after the 4-byte header) means it serves.
             let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
             let mut head = [0u8; 5];
