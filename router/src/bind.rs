@@ -78,6 +78,9 @@ impl Template {
         if let Some(window) = &self.window {
             return self.bind_subquery(topology, params, window);
         }
+        if let Some(union) = &self.union {
+            return self.bind_union(topology, params, union);
+        }
         if let Some((kind, inner)) = &self.in_subquery {
             return self.bind_in_subquery(params, *kind, inner.clone());
         }

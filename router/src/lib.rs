@@ -12,6 +12,7 @@ mod analyze;
 mod bind;
 mod bind_merge;
 mod bind_subquery;
+mod bind_union;
 mod cache;
 mod collect;
 pub mod command;
@@ -50,7 +51,7 @@ pub use plan::{
     GroupConcat, HavingFilter, HavingOperand, MergeOperator, Metadata, MigrationPhase,
     PhysicalStatement, Plan, ProbeStep, Returning, RouteKind, Scatter, SelectMerge, SendToAll,
     SessionOp, SortKey, StatementKind, Step, Subquery, SubqueryAnswerError, SubqueryKind,
-    SubqueryValues, Windows,
+    SubqueryValues, Union, Windows,
 };
 pub use planner::PreparedCommand;
 pub use router::Router;

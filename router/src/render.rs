@@ -40,6 +40,9 @@ pub(crate) struct Renderer<'t> {
     /// Write a prepared statement's parameters in as SQL literals (a two-phase SELECT's
     /// first phase runs as text).
     pub(crate) inline_params: bool,
+    /// Write table names as the client wrote them: the text is a logical statement that
+    /// is planned again (a UNION's branch).
+    pub(crate) tables_as_written: bool,
 }
 
 impl<'t> Renderer<'t> {
@@ -62,6 +65,7 @@ impl<'t> Renderer<'t> {
             key_lists: None,
             window: None,
             inline_params: false,
+            tables_as_written: false,
         }
     }
 
@@ -81,6 +85,9 @@ impl<'t> Renderer<'t> {
             self.out.push_str(&text[pos..edit.range.start]);
             match &edit.kind {
                 EditKind::Param(i) => self.param(*i),
+                EditKind::Table(_) | EditKind::Qualifier(_) if self.tables_as_written => {
+                    self.out.push_str(&text[edit.range.clone()])
+                }
                 EditKind::Table(r) | EditKind::Qualifier(r) => self.table(*r),
                 EditKind::LimitOffset(_) if self.multi => self.out.push('0'),
                 EditKind::LimitCount(_) if self.multi && self.template.merge.grouped() => {

@@ -133,6 +133,18 @@ pub(crate) struct WindowTemplate {
     pub count: Operand,
 }
 
+/// A UNION over sharded tables (see `analyze::union_branches`).
+#[derive(Debug, Clone)]
+pub(crate) struct UnionTemplate {
+    /// Each branch's SELECT, without parentheses around it.
+    pub branches: Vec<Range<usize>>,
+    pub distinct: bool,
+    /// The union's ORDER BY, each key a result column.
+    pub order_by: Vec<SortKey>,
+    /// The union's LIMIT: (offset, count).
+    pub limit: Option<(Operand, Operand)>,
+}
+
 /// A GROUP_CONCAT of the merge, its separator still to bind.
 #[derive(Debug, Clone)]
 pub(crate) struct GroupConcatTemplate {
@@ -205,6 +217,8 @@ pub struct Template {
     /// A subquery over a sharded table in the WHERE clause, and the text inside its
     /// parentheses: its answer is found first.
     pub(crate) in_subquery: Option<(crate::plan::SubqueryKind, Range<usize>)>,
+    /// A UNION over sharded tables: its branches run as statements of their own.
+    pub(crate) union: Option<UnionTemplate>,
     /// Generation of the topology the template was analyzed for: its ids index that one
     /// only.
     pub(crate) analyzed_for: u64,

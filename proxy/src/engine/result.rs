@@ -9,6 +9,7 @@ use super::merge::{MergeError, Merger, OutRow};
 use super::relay::{RelayError, RelayStream};
 use super::warnings::{Condition, WarningSink, Warnings};
 use crate::backend::BackendError;
+use crate::protocol::binary_row::decode_text_row;
 
 /// One answer, whichever way the engine makes it.
 pub enum ResultStream<'s, 'c> {
@@ -79,6 +80,9 @@ pub struct MergedStream<'c> {
     warnings: &'c WarningSink,
     state: MergedState,
     row: Option<OutRow>,
+    /// The client reads binary rows while the merged rows are text (a UNION's branches
+    /// run as text statements): each row is re-encoded.
+    to_binary: bool,
 }
 
 impl<'c> MergedStream<'c> {
@@ -94,7 +98,14 @@ impl<'c> MergedStream<'c> {
             warnings,
             state: MergedState::Columns,
             row: None,
+            to_binary: false,
         }
+    }
+
+    /// Rows go to the client in the binary protocol whatever the merge's rows are.
+    pub fn with_binary_rows(mut self, binary: bool) -> Self {
+        self.to_binary = binary;
+        self
     }
 
     async fn next(&mut self) -> Result<Option<ResultEvent<'_>>, AnswerError> {
@@ -106,11 +117,26 @@ impl<'c> MergedStream<'c> {
             MergedState::Rows => match self.merger.next().await {
                 Ok(Some(row)) => {
                     let header = &self.merger.header;
+                    let convert = self.to_binary && !header.binary;
+                    let row = match row {
+                        OutRow::Packet(packet) if convert => {
+                            match decode_text_row(&packet, header.columns.len()) {
+                                Some(values) => OutRow::Values(values),
+                                None => {
+                                    self.state = MergedState::Done;
+                                    return Err(AnswerError::Merge(MergeError::NotSupported(
+                                        "a result row that does not read as one".into(),
+                                    )));
+                                }
+                            }
+                        }
+                        other => other,
+                    };
                     Ok(Some(match self.row.insert(row) {
                         OutRow::Packet(packet) => ResultEvent::Packet(packet),
                         OutRow::Values(values) => ResultEvent::Row {
                             values,
-                            binary: header.binary,
+                            binary: header.binary || self.to_binary,
                             types: &header.types,
                         },
                     }))

@@ -16,8 +16,8 @@ use crate::backend::conn::{is_terminator, terminator_status, terminator_warnings
 use crate::backend::{BackendConn, BackendError, BackendErrorKind, PooledConn};
 use crate::engine::fanout::Job;
 use crate::engine::merge::stream::{
-    channel, Budget, Chunk, ChunkSender, Decode, ShardHeader, ShardRow, ShardStream, StreamError,
-    BATCH_BYTES, BATCH_ROWS,
+    channel, Budget, Chunk, ChunkSender, Decode, ShardHeader, ShardRow, ShardStream, SharedShape,
+    StreamError, BATCH_BYTES, BATCH_ROWS,
 };
 use crate::protocol::binary_row::{column_info, decode_binary_row};
 use crate::protocol::wire::Reader;
@@ -46,7 +46,7 @@ pub struct Scatter {
 pub fn start(lanes: Vec<ReadLane>, budget: &Budget, decode: Decode, all_heads: bool) -> Scatter {
     let mut streams = Vec::new();
     let mut tasks = Vec::with_capacity(lanes.len());
-    let shape = crate::engine::merge::stream::SharedShape::default();
+    let shape = SharedShape::default();
     let warnings = WarningSink::default();
     for mut lane in lanes {
         let count = lane.jobs.len();

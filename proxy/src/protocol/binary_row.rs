@@ -107,6 +107,34 @@ pub fn encode_binary_row(values: &[Option<Vec<u8>>], types: &[(u8, u16, u8)]) ->
     out
 }
 
+/// Decodes a text-protocol row of `columns` values; `None` for NULL. `None` overall for a
+/// malformed row.
+pub fn decode_text_row(packet: &[u8], columns: usize) -> Option<Vec<Option<Vec<u8>>>> {
+    let mut r = Reader::new(packet);
+    let mut values = Vec::with_capacity(columns);
+    for _ in 0..columns {
+        if r.remaining().first() == Some(&0xFB) {
+            r.u8()?;
+            values.push(None);
+        } else {
+            values.push(Some(r.lenenc_bytes()?.to_vec()));
+        }
+    }
+    Some(values)
+}
+
+/// Encodes text values as a text-protocol row.
+pub fn encode_text_row(values: &[Option<Vec<u8>>]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for value in values {
+        match value {
+            Some(v) => wire::put_lenenc_bytes(&mut out, v),
+            None => out.push(0xFB),
+        }
+    }
+    out
+}
+
 /// Decodes a binary-protocol row into comparable text values (the text protocol's
 /// spelling: integers in decimal, dates as `YYYY-MM-DD hh:mm:ss.ffffff`).
 pub fn decode_binary_row(packet: &[u8], types: &[(u8, u16)]) -> Option<Vec<Option<Vec<u8>>>> {
@@ -261,4 +289,20 @@ pub fn fraction_micros(digits: &str) -> u32 {
         .take(6)
         .collect();
     digits.parse().unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn text_rows_decode_what_they_encode() {
+        let values = vec![
+            Some(b"42".to_vec()),
+            None,
+            Some(Vec::new()),
+            Some(vec![b'x'; 300]),
+        ];
+        let packet = super::encode_text_row(&values);
+        assert_eq!(super::decode_text_row(&packet, 4), Some(values));
+        assert_eq!(super::decode_text_row(&packet[..3], 4), None);
+    }
 }

@@ -52,6 +52,18 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             }
             Step::Subquery(subquery) => self.subquery(*subquery, job).await,
             Step::SubqueryValues(values) => self.subquery_values(*values).await,
+            Step::Union(union) => {
+                // The branches run as text; a client of the binary protocol (the job is a
+                // COM_STMT_EXECUTE) gets the rows re-encoded.
+                let probe = PhysicalStatement {
+                    backend: 0,
+                    database: None,
+                    sql: String::new(),
+                    params: Vec::new(),
+                };
+                let to_binary = matches!(job(probe), Job::Execute { .. });
+                self.union(*union, to_binary).await
+            }
             Step::Scatter(_) => {
                 self.send_error(
                     codes::ER_NOT_SUPPORTED_YET,

@@ -21,6 +21,7 @@ mod sql_prepare;
 pub(crate) mod state;
 mod subquery;
 mod subquery_values;
+mod union;
 pub mod vars;
 
 use std::sync::Arc;

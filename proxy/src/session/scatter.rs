@@ -49,7 +49,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         let warnings = scatter.warnings;
         let answered = match Merger::start(spec, strategy, scatter.streams).await {
             Ok(mut merger) => {
-                self.write_merged(&mut merger, targets, &budget, &warnings)
+                self.write_merged(&mut merger, targets, &budget, &warnings, false)
                     .await
             }
             Err(e) => self.send_merge_error(e, targets, &budget).await,
@@ -66,7 +66,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         answered
     }
 
-    async fn send_merge_error(
+    pub(super) async fn send_merge_error(
         &mut self,
         error: MergeError,
         targets: usize,
@@ -82,13 +82,15 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
 
     /// Writes the merged result set as its rows come, with logical names in its metadata.
     /// A failure after the column definitions went out ends the result with an ERR packet,
-    /// as a server does when a query fails midway.
-    async fn write_merged(
+    /// as a server does when a query fails midway. `to_binary`: the client reads binary
+    /// rows though the merge's are text.
+    pub(super) async fn write_merged(
         &mut self,
         merger: &mut Merger,
         targets: usize,
         budget: &Budget,
         warnings: &WarningSink,
+        to_binary: bool,
     ) -> Result<(), SessionError> {
         let status = self.status();
         let deprecate_eof = self.deprecate_eof();
@@ -102,7 +104,8 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 def
             })
             .collect();
-        let mut merged = MergedStream::new(merger, definitions, warnings);
+        let mut merged =
+            MergedStream::new(merger, definitions, warnings).with_binary_rows(to_binary);
         let answered = self
             .writer
             .answer(

@@ -96,6 +96,7 @@ pub(super) fn analyze(
         returning: false,
         window: None,
         in_subquery: None,
+        union: None,
         analyzed_for: topology_id(topology),
     })
 }

@@ -563,7 +563,7 @@ impl DerivedPlan<'_> {
 /// `ORDER BY 2` means the second column. A `?` there came from the shape normalizer (a
 /// prepared statement's `?` would be a constant, but those are rare enough to treat alike):
 /// the template then depends on the literal and must not be reused.
-fn ordinal(a: &mut Analysis<'_>, expr: &Expr) -> Option<usize> {
+pub(super) fn ordinal(a: &mut Analysis<'_>, expr: &Expr) -> Option<usize> {
     match expr {
         Expr::Value(v) => match &v.value {
             sqlparser::ast::Value::Placeholder(_) => {

@@ -15,6 +15,7 @@ pub mod policy;
 mod project;
 mod select;
 mod subquery_values;
+mod union_branches;
 mod write;
 
 pub(crate) use write::with_columns as insert_with_columns;
@@ -472,6 +473,7 @@ impl<'a> Analysis<'a> {
             returning: false,
             window: None,
             in_subquery: None,
+            union: None,
             analyzed_for: topology_id(self.topology),
         })
     }

@@ -16,8 +16,14 @@ pub(super) fn analyze(query: &Query, mut a: Analysis<'_>) -> Result<Template> {
         _ => None,
     };
     let Some(select) = select else {
-        // UNION, CTEs, VALUES: fine over unsharded tables, not planned over sharded ones yet.
-        if let Some(r) = (0..a.refs.len()).find(|r| a.layout(a.refs[*r].table).is_some()) {
+        let sharded = (0..a.refs.len()).find(|r| a.layout(a.refs[*r].table).is_some());
+        // A UNION over sharded tables: its branches are planned on their own.
+        if let (Some(r), SetExpr::SetOperation { .. }) = (sharded, query.body.as_ref()) {
+            let layout_of = a.refs[r].table;
+            return super::union_branches::analyze(query, layout_of, a);
+        }
+        // CTEs, VALUES: fine over unsharded tables, not planned over sharded ones yet.
+        if let Some(r) = sharded {
             return Err(RouterError::Unsafe(format!(
                 "UNION, WITH and parenthesized queries over sharded table `{}` are not supported yet",
                 a.topology.tables[a.refs[r].table].name

@@ -209,6 +209,21 @@ impl fmt::Display for Explain<'_> {
                 "subquery values: first `{}` over every shard, merged; then the statement with its values written in, planned again",
                 v.inner_sql
             ),
+            Step::Union(u) => {
+                write!(
+                    f,
+                    "union{} of {} SELECTs, each planned on its own:",
+                    if u.distinct { "" } else { " all" },
+                    u.branches.len()
+                )?;
+                for branch in &u.branches {
+                    write!(f, "\n    `{branch}`")?;
+                }
+                for op in u.merge().operators(false) {
+                    write!(f, "\n  then {op}")?;
+                }
+                Ok(())
+            }
             Step::Fence(table) => {
                 write!(
                     f,

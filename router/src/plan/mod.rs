@@ -7,7 +7,8 @@
 //! table being migrated is wrapped in [`Step::DualWrite`] or [`Step::Fence`]. Ids for INSERT
 //! rows without a key are the plan's [`Generate`], taken before the rows are routed. A
 //! SELECT over a derived table with LIMIT over a sharded table is a [`Step::Subquery`]: two
-//! phases, the second planned from the first's rows.
+//! phases, the second planned from the first's rows; a UNION over sharded tables is a
+//! [`Step::Union`] of SELECTs planned on their own.
 
 mod explain;
 mod merge;
@@ -15,6 +16,7 @@ mod migration;
 mod session;
 mod subquery;
 mod subquery_values;
+mod union;
 
 pub use explain::{Explain, MergeOperator};
 pub use merge::*;
@@ -22,6 +24,7 @@ pub use migration::{DualWrite, MigrationPhase};
 pub use session::{Metadata, ProbeStep, SessionOp};
 pub use subquery::{Subquery, Windows};
 pub use subquery_values::{SubqueryAnswerError, SubqueryKind, SubqueryValues};
+pub use union::Union;
 
 use shardgate_config::{BackendId, DatabaseId};
 
@@ -161,6 +164,9 @@ pub enum Step {
     /// sharded table in its WHERE: the subquery first, then the statement with its answer
     /// written in, planned again.
     SubqueryValues(Box<SubqueryValues>),
+    /// UNION or UNION ALL over sharded tables: each branch planned and run as a SELECT of
+    /// its own, their rows merged.
+    Union(Box<Union>),
 }
 
 impl Step {
@@ -205,7 +211,8 @@ impl Step {
             | Step::Probe(_)
             | Step::Fence(_)
             | Step::Subquery(_)
-            | Step::SubqueryValues(_) => &[],
+            | Step::SubqueryValues(_)
+            | Step::Union(_) => &[],
         }
     }
 
@@ -220,7 +227,8 @@ impl Step {
             | Step::DualWrite(_)
             | Step::Fence(_)
             | Step::Subquery(_)
-            | Step::SubqueryValues(_) => true,
+            | Step::SubqueryValues(_)
+            | Step::Union(_) => true,
             Step::SessionOp(op) => {
                 matches!(
                     op,

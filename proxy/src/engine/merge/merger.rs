@@ -112,11 +112,23 @@ impl Merger {
     pub async fn start(
         spec: &SelectMerge,
         strategy: Strategy,
-        mut streams: Vec<ShardStream>,
+        streams: Vec<ShardStream>,
     ) -> Result<Merger, MergeError> {
-        let header = match streams.first_mut() {
-            Some(s) => s.header().await?.clone(),
-            None => ShardHeader::default(),
+        Merger::start_with_header(spec, strategy, streams, None).await
+    }
+
+    /// [`Merger::start`], the result's columns given (a UNION's, reconciled from its
+    /// branches') rather than the first statement's.
+    pub async fn start_with_header(
+        spec: &SelectMerge,
+        strategy: Strategy,
+        mut streams: Vec<ShardStream>,
+        given: Option<ShardHeader>,
+    ) -> Result<Merger, MergeError> {
+        let header = match (given, streams.first_mut()) {
+            (Some(header), _) => header,
+            (None, Some(s)) => s.header().await?.clone(),
+            (None, None) => ShardHeader::default(),
         };
         let visible = spec.visible(header.columns.len());
         let hide = visible < header.columns.len();
@@ -149,7 +161,7 @@ impl Merger {
                 Source::Rows(rows.into_iter())
             }
             Strategy::Buffered => {
-                let rows = buffered(spec, streams, sort_keys, visible, hide).await?;
+                let rows = buffered(spec, streams, sort_keys, &header.kinds, visible, hide).await?;
                 Source::Rows(rows.into_iter())
             }
         };
@@ -329,15 +341,12 @@ async fn buffered(
     spec: &SelectMerge,
     streams: Vec<ShardStream>,
     mut keys: Keys,
+    kinds: &[ColumnKind],
     visible: usize,
     hide: bool,
 ) -> Result<Vec<OutRow>, MergeError> {
     let mut rows: Vec<ShardRow> = Vec::new();
-    let mut kinds = Vec::new();
     for mut stream in streams {
-        if kinds.is_empty() {
-            kinds = stream.header().await?.kinds.clone();
-        }
         while let Some(row) = stream.next().await? {
             stream.keep(&row)?;
             rows.push(row);

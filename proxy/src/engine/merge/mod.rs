@@ -14,9 +14,11 @@ mod merger;
 mod project;
 mod select;
 pub mod stream;
+mod union_header;
 pub(crate) mod value;
 mod variance;
 
 pub use merger::{Merger, OutRow, Strategy};
 pub use select::{support, MergeError};
+pub use union_header::union_header;
 pub use value::ColumnKind;

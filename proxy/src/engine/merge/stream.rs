@@ -182,6 +182,13 @@ impl ShardStream {
         self
     }
 
+    /// Stops checking this statement's column types against the others' (a UNION's
+    /// branches, whose types the union reconciles).
+    pub fn unchecked(mut self) -> Self {
+        self.shape = None;
+        self
+    }
+
     /// The result's column definitions, waiting for them if need be.
     pub async fn header(&mut self) -> Result<&ShardHeader, StreamError> {
         if self.header.is_none() {

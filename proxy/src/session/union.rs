@@ -1,0 +1,337 @@
+//! A UNION over sharded tables (`Step::Union`): each branch is planned as a SELECT of its
+//! own (pruned by its own key). Branches whose rows need no merge of their own — one
+//! statement, or plain rows over several tables — run together as one scatter; a branch
+//! that merges (aggregates, its own ORDER BY and LIMIT, DISTINCT) is merged first and its
+//! rows kept under the query's memory budget. The union's merge then reads them all as one
+//! result: concatenated, deduplicated for UNION, sorted and limited. Every branch runs as
+//! text; a prepared statement's client gets the rows re-encoded in the binary protocol.
+
+use shardgate_router::{combine_per_database, PhysicalStatement, SelectMerge, Step, Union};
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use super::{Session, SessionError};
+use crate::engine::fanout::Job;
+use crate::engine::merge::stream::{
+    channel, Budget, Chunk, ShardHeader, ShardRow, ShardStream, StreamError,
+};
+use crate::engine::merge::{support, union_header, MergeError, Merger, OutRow, Strategy};
+use crate::engine::scatter::{start, ReadLane};
+use crate::error::StatementError;
+use crate::protocol::binary_row::{decode_text_row, encode_text_row};
+use crate::protocol::codes;
+
+/// MySQL's error for UNION branches with different numbers of columns.
+const ER_WRONG_NUMBER_OF_COLUMNS_IN_SELECT: (u16, &str) = (1222, "21000");
+
+/// What a row costs the budget beyond its bytes (as the scatter readers count it).
+const ROW_OVERHEAD: usize = 64;
+
+/// One branch, planned.
+enum Branch {
+    /// Statements whose rows are the branch's rows as they come; `union_safe`: their
+    /// column names are distinct (see `SelectMerge::union_safe`).
+    Plain {
+        statements: Vec<PhysicalStatement>,
+        union_safe: bool,
+    },
+    /// Statements whose rows the branch's own merge combines first.
+    Merged(Vec<PhysicalStatement>, Box<SelectMerge>),
+}
+
+/// A merged branch's result, kept until the union's merge reads it.
+struct Kept {
+    header: ShardHeader,
+    rows: Vec<ShardRow>,
+}
+
+/// Whether a branch's merge leaves its rows as they are.
+fn plain(merge: &SelectMerge) -> bool {
+    let mut bare = merge.clone();
+    bare.union_safe = false;
+    bare == SelectMerge::default()
+}
+
+impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
+    /// Plans every branch, runs them, and answers with the union. `to_binary`: the client
+    /// reads binary rows (COM_STMT_EXECUTE).
+    pub(crate) async fn union(
+        &mut self,
+        union: Union,
+        to_binary: bool,
+    ) -> Result<(), SessionError> {
+        let spec = union.merge();
+        let mut branches = Vec::with_capacity(union.branches.len());
+        for sql in &union.branches {
+            match self.plan_branch(sql).await? {
+                Some(branch) => branches.push(branch),
+                None => return Ok(()),
+            }
+        }
+        let budget = Budget::new(self.ctx.topology.proxy.merge_memory_limit);
+        let mut targets = 0;
+        // The plain branches' statements, each tagged with its branch; per branch, those of
+        // one database go as one `(...) UNION ALL (...)` where the branch's column names
+        // allow it.
+        let mut jobs: Vec<(usize, (usize, Job))> = Vec::new();
+        let mut kept: Vec<(usize, ShardStream)> = Vec::new();
+        for (n, branch) in branches.into_iter().enumerate() {
+            match branch {
+                Branch::Plain {
+                    statements,
+                    union_safe,
+                } => {
+                    targets += statements.len();
+                    let combined = combine_per_database(statements, None, false, union_safe);
+                    jobs.extend(
+                        combined
+                            .statements
+                            .into_iter()
+                            .map(|t| (t.backend, (n, Job::Text(t.sql)))),
+                    );
+                }
+                Branch::Merged(statements, merge) => {
+                    targets += statements.len();
+                    match self.keep_branch(statements, &merge, &budget).await? {
+                        Some(rows) => kept.push((n, kept_stream(rows, &budget))),
+                        None => return Ok(()),
+                    }
+                }
+            }
+        }
+        let strategy = Strategy::choose(&spec, false);
+        let (lane_backends, lanes, tags) = match self.lanes(jobs).await {
+            Ok(lanes) => {
+                let mut tags = Vec::new();
+                let mut read_lanes = Vec::new();
+                let mut backends = Vec::new();
+                for (backend, conn, jobs) in lanes {
+                    let (lane_tags, jobs): (Vec<usize>, Vec<Job>) = jobs.into_iter().unzip();
+                    tags.extend(lane_tags);
+                    backends.push(backend);
+                    read_lanes.push(ReadLane { conn, jobs });
+                }
+                (backends, read_lanes, tags)
+            }
+            Err(e) => return self.send_backend_error(&e).await,
+        };
+        // Every statement's columns are needed before the first row goes out, so each
+        // lane reads past its statements (under the budget) as a k-way merge's do.
+        let scatter = start(lanes, &budget, strategy.decode(&spec), true);
+        let mut tagged: Vec<(usize, ShardStream)> = tags
+            .into_iter()
+            .zip(scatter.streams.into_iter().map(ShardStream::unchecked))
+            .chain(kept)
+            .collect();
+        // In branch order: the first branch's columns name the result.
+        tagged.sort_by_key(|(n, _)| *n);
+        let mut streams: Vec<ShardStream> = tagged.into_iter().map(|(_, s)| s).collect();
+        let warnings = scatter.warnings;
+        let answered = match union_columns(&mut streams).await {
+            Ok(header) => {
+                match Merger::start_with_header(&spec, strategy, streams, Some(header)).await {
+                    Ok(mut merger) => {
+                        self.write_merged(&mut merger, targets, &budget, &warnings, to_binary)
+                            .await
+                    }
+                    Err(e) => self.send_merge_error(e, targets, &budget).await,
+                }
+            }
+            Err(UnionColumnsError::Count) => {
+                self.send_error(
+                    ER_WRONG_NUMBER_OF_COLUMNS_IN_SELECT,
+                    "The used SELECT statements have a different number of columns",
+                )
+                .await
+            }
+            Err(UnionColumnsError::Merge(e)) => self.send_merge_error(e, targets, &budget).await,
+        };
+        for (backend, task) in lane_backends.into_iter().zip(scatter.tasks) {
+            if let Ok(conn) = task.await {
+                self.give_back(backend, conn);
+            }
+        }
+        if !self.errored {
+            self.keep_warnings(warnings.take());
+        }
+        answered
+    }
+
+    /// Plans one branch; `None` when an error went to the client.
+    async fn plan_branch(&mut self, sql: &str) -> Result<Option<Branch>, SessionError> {
+        let mut sql = sql.to_string();
+        loop {
+            let (plan, _) = match self.plan_text(&sql).await {
+                Ok(planned) => planned,
+                Err(e) => {
+                    self.send_router_error(&e).await?;
+                    return Ok(None);
+                }
+            };
+            let refusal = match plan.step {
+                Step::Route(one) => {
+                    return Ok(Some(Branch::Plain {
+                        statements: vec![one],
+                        union_safe: false,
+                    }))
+                }
+                Step::Scatter(s) if plain(&s.merge) => {
+                    return Ok(Some(Branch::Plain {
+                        statements: s.statements,
+                        union_safe: s.merge.union_safe,
+                    }))
+                }
+                Step::Scatter(s) => match support(&s.merge) {
+                    Ok(()) => return Ok(Some(Branch::Merged(s.statements, s.merge))),
+                    Err(reason) => format!("shardgate does not support {reason} yet"),
+                },
+                // A subquery inside the branch: its answer first.
+                Step::SubqueryValues(values) => match self.answered(*values).await? {
+                    Some(answered) => {
+                        sql = answered;
+                        continue;
+                    }
+                    None => return Ok(None),
+                },
+                Step::Union(_) => {
+                    "shardgate: a UNION inside a UNION's branch over sharded tables is not supported yet".to_string()
+                }
+                Step::Subquery(_) => {
+                    "shardgate: a derived table with LIMIT inside a UNION's branch over sharded tables is not supported yet".to_string()
+                }
+                _ => "shardgate: a UNION's branch must be a SELECT".to_string(),
+            };
+            self.send_error(codes::ER_NOT_SUPPORTED_YET, &refusal)
+                .await?;
+            return Ok(None);
+        }
+    }
+
+    /// Runs a branch that merges on its own and keeps its rows; `None` when an error went
+    /// to the client.
+    async fn keep_branch(
+        &mut self,
+        statements: Vec<PhysicalStatement>,
+        merge: &SelectMerge,
+        budget: &Budget,
+    ) -> Result<Option<Kept>, SessionError> {
+        let targets = statements.len();
+        let combined = combine_per_database(
+            statements,
+            merge.shard_order.as_deref(),
+            merge.sorted_by_statements(),
+            merge.union_safe,
+        );
+        let jobs: Vec<(usize, Job)> = combined
+            .statements
+            .into_iter()
+            .map(|t| (t.backend, Job::Text(t.sql)))
+            .collect();
+        let (lane_backends, lanes): (Vec<usize>, Vec<ReadLane>) = match self.lanes(jobs).await {
+            Ok(lanes) => lanes
+                .into_iter()
+                .map(|(backend, conn, jobs)| (backend, ReadLane { conn, jobs }))
+                .unzip(),
+            Err(e) => {
+                self.send_backend_error(&e).await?;
+                return Ok(None);
+            }
+        };
+        let strategy = Strategy::choose(merge, combined.ordered);
+        let scatter = start(
+            lanes,
+            budget,
+            strategy.decode(merge),
+            strategy.needs_all_heads(),
+        );
+        let read = match Merger::start(merge, strategy, scatter.streams).await {
+            Ok(mut merger) => read_all(&mut merger, budget).await,
+            Err(e) => Err(e),
+        };
+        for (backend, task) in lane_backends.into_iter().zip(scatter.tasks) {
+            if let Ok(conn) = task.await {
+                self.give_back(backend, conn);
+            }
+        }
+        match read {
+            Ok(kept) => Ok(Some(kept)),
+            Err(error) => {
+                self.send_failure(StatementError::Merge {
+                    error,
+                    targets,
+                    memory_limit: budget.limit,
+                })
+                .await?;
+                Ok(None)
+            }
+        }
+    }
+}
+
+/// Every row of a merge, as text rows with their values, charged to the budget.
+async fn read_all(merger: &mut Merger, budget: &Budget) -> Result<Kept, MergeError> {
+    let columns = merger.header.columns.len();
+    let mut rows = Vec::new();
+    while let Some(row) = merger.next().await? {
+        let (packet, values) = match row {
+            OutRow::Packet(packet) => {
+                let values = decode_text_row(&packet, columns).ok_or_else(|| {
+                    MergeError::NotSupported("a result row that does not read as one".into())
+                })?;
+                (packet, values)
+            }
+            OutRow::Values(values) => (encode_text_row(&values), values),
+        };
+        let size = ROW_OVERHEAD + 2 * packet.len() + 32 * values.len();
+        if !budget.charge(size) {
+            return Err(MergeError::Stream(StreamError::OverBudget));
+        }
+        rows.push(ShardRow {
+            packet,
+            values,
+            cost: size,
+            size,
+        });
+    }
+    Ok(Kept {
+        header: merger.header.clone(),
+        rows,
+    })
+}
+
+/// Why the branches' columns do not make one result.
+enum UnionColumnsError {
+    /// They answer with different numbers of columns (MySQL's 1222).
+    Count,
+    Merge(MergeError),
+}
+
+/// The union's columns, from every statement's (each waited for).
+async fn union_columns(streams: &mut [ShardStream]) -> Result<ShardHeader, UnionColumnsError> {
+    let mut headers = Vec::with_capacity(streams.len());
+    for stream in streams.iter_mut() {
+        let header = stream
+            .header()
+            .await
+            .map_err(|e| UnionColumnsError::Merge(MergeError::Stream(e)))?;
+        headers.push(header);
+    }
+    if headers
+        .windows(2)
+        .any(|w| w[0].columns.len() != w[1].columns.len())
+    {
+        return Err(UnionColumnsError::Count);
+    }
+    union_header(&headers)
+        .map_err(|m| UnionColumnsError::Merge(MergeError::Stream(StreamError::Shape(m))))
+}
+
+/// A kept branch as a stream the union's merge reads like a statement's: its rows stay
+/// charged until the merge is done with them.
+fn kept_stream(kept: Kept, budget: &Budget) -> ShardStream {
+    let (tx, stream) = channel(false, budget.clone());
+    // The channel is unbounded and its receiver alive: sending cannot fail.
+    let _ = tx.try_send(Ok(Chunk::Header(kept.header)));
+    let _ = tx.try_send(Ok(Chunk::Rows(kept.rows)));
+    let _ = tx.try_send(Ok(Chunk::End));
+    stream
+}
