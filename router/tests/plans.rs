@@ -106,8 +106,8 @@ fn unsafe_joins_are_refused() {
             .contains("subquery over sharded table `t_order_item`"),
         "{err}"
     );
-    let err = route_err("SELECT order_id FROM t_order UNION SELECT order_id FROM t_order_item");
-    assert!(err.to_string().contains("UNION"), "{err}");
+    let err = route_err("SELECT order_id FROM t_order INTERSECT SELECT order_id FROM t_order_item");
+    assert!(err.to_string().contains("INTERSECT"), "{err}");
 }
 
 #[test]

@@ -23,3 +23,4 @@ mod pymysql;
 mod returning;
 mod router_on_mariadb;
 mod session_state;
+mod unions;

@@ -13,6 +13,8 @@ use crate::protocol::wire::Reader;
 
 /// NOT_NULL_FLAG: the result column is NOT NULL only if every branch's is.
 const NOT_NULL: u16 = 0x01;
+/// MYSQL_TYPE_NULL: a column of NULLs only.
+const NULL_TYPE: u8 = 0x06;
 /// UNSIGNED_FLAG.
 const UNSIGNED: u16 = 0x20;
 
@@ -28,6 +30,11 @@ fn integer_rank(column_type: u8, decimals: u8) -> Option<u8> {
         0xF6 if decimals == 0 => Some(6),
         _ => None,
     }
+}
+
+/// Types whose decimals show in their values (a string's say nothing).
+fn spells_decimals(column_type: u8) -> bool {
+    matches!(column_type, 0x00 | 0x04 | 0x05 | 0x07 | 0x0A..=0x0C | 0x0E | 0x11..=0x13 | 0xF6)
 }
 
 /// Where a definition's fixed fields start (after its six names and the fields' length).
@@ -75,6 +82,14 @@ pub fn union_header(headers: &[&ShardHeader]) -> Result<ShardHeader, String> {
         let mut chosen = 0;
         for (i, info) in infos.iter().enumerate().skip(1) {
             let base = &infos[chosen];
+            // `SELECT NULL`: its values fit any type.
+            if info.column_type == NULL_TYPE {
+                continue;
+            }
+            if base.column_type == NULL_TYPE {
+                chosen = i;
+                continue;
+            }
             if info.column_type == base.column_type {
                 if info.collation != base.collation {
                     return refuse(column, "different collations");
@@ -82,7 +97,7 @@ pub fn union_header(headers: &[&ShardHeader]) -> Result<ShardHeader, String> {
                 if (info.flags ^ base.flags) & UNSIGNED != 0 {
                     return refuse(column, "signed and unsigned integers");
                 }
-                if info.decimals != base.decimals {
+                if info.decimals != base.decimals && spells_decimals(info.column_type) {
                     return refuse(column, "different numbers of decimals");
                 }
                 continue;
@@ -210,6 +225,9 @@ mod tests {
         let sum = header(vec![def("a", 63, 33, 0xF6, 0)]);
         let widened = union_header(&[&int, &sum]).expect("DECIMAL(n,0) holds integers");
         assert_eq!(widened.types[0].0, 0xF6);
+        let null = header(vec![def("NULL", 63, 0, NULL_TYPE, 0)]);
+        let typed = union_header(&[&null, &text]).expect("NULL fits any type");
+        assert_eq!(typed.types[0].0, 0xFD);
         assert!(union_header(&[&int, &text]).is_err());
         assert!(union_header(&[&text, &text_bin]).is_err());
         assert!(union_header(&[&int, &unsigned]).is_err());
