@@ -4,7 +4,8 @@
 //! aggregates, expressions over aggregates, BIT_AND/OR/XOR, STD/VARIANCE, GROUP_CONCAT with ORDER BY and
 //! SEPARATOR, HAVING, ORDER BY a position or
 //! an aggregate with literals, derived tables with LIMIT and queries around them,
-//! subqueries in WHERE that run first) over random data, run against one
+//! subqueries in WHERE that run first, UNION and UNION ALL of plain, grouped and limited
+//! branches) over random data, run against one
 //! unsharded table and through shardgate, each on a fresh connection (a cold shape cache)
 //! and on one that has seen the earlier cases (a cache warmed by statements of the same
 //! shapes with other literals), in both protocols; the results must be identical. A bounded
@@ -52,6 +53,17 @@ enum Shape {
         order: Vec<(&'static str, bool)>,
         limit: (u32, u32),
         outer: u8,
+    },
+    /// A UNION (ALL) of branches of two columns (an integer, a status) over the sharded
+    /// table, each with its own condition: plain rows, an INT beside the BIGINT key,
+    /// groups, a limited window in parentheses, a lone aggregate row; ordered by both
+    /// columns (statuses never differ in case only, so the order is total but for identical
+    /// rows), with a LIMIT.
+    Union {
+        branches: Vec<(u8, Option<String>)>,
+        all: bool,
+        descending: bool,
+        limit: Option<(u32, u32)>,
     },
 }
 
@@ -151,7 +163,19 @@ fn shape() -> impl Strategy<Value = Shape> {
             limit,
             outer,
         });
-    prop_oneof![rows, distinct, grouped, derived]
+    let union = (
+        prop::collection::vec((0u8..5, filter()), 2..4),
+        any::<bool>(),
+        any::<bool>(),
+        prop::option::of((0u32..20, 0u32..40)),
+    )
+        .prop_map(|(branches, all, descending, limit)| Shape::Union {
+            branches,
+            all,
+            descending,
+            limit,
+        });
+    prop_oneof![rows, distinct, grouped, derived, union]
 }
 
 /// A WHERE condition with a subquery over the sharded table, which runs first (text
@@ -252,6 +276,40 @@ fn sql(shape: &Shape, filter: &Option<String>) -> String {
                     "SELECT d.user_id, COUNT(*), SUM(d.amount) FROM ({inner}) AS d GROUP BY d.user_id ORDER BY d.user_id"
                 ),
             }
+        }
+        Shape::Union {
+            branches,
+            all,
+            descending,
+            limit,
+        } => {
+            let branches: Vec<String> = branches
+                .iter()
+                .map(|(kind, filter)| {
+                    let w = filter
+                        .as_ref()
+                        .map(|f| format!(" WHERE {f}"))
+                        .unwrap_or_default();
+                    match kind {
+                        0 => format!("SELECT order_id, status FROM t_order{w}"),
+                        1 => format!("SELECT user_id, status FROM t_order{w}"),
+                        2 => format!("SELECT user_id, MAX(status) FROM t_order{w} GROUP BY user_id"),
+                        3 => format!(
+                            "(SELECT order_id, status FROM t_order{w} ORDER BY amount DESC, order_id LIMIT 7)"
+                        ),
+                        _ => format!("SELECT COUNT(*), MIN(status) FROM t_order{w}"),
+                    }
+                })
+                .collect();
+            let glue = if *all { " UNION ALL " } else { " UNION " };
+            let direction = if *descending { " DESC" } else { "" };
+            let limit = limit
+                .map(|(o, n)| format!(" LIMIT {n} OFFSET {o}"))
+                .unwrap_or_default();
+            format!(
+                "{} ORDER BY 1{direction}, 2{direction}{limit}",
+                branches.join(glue)
+            )
         }
         Shape::Grouped {
             key,
@@ -355,6 +413,19 @@ async fn random_queries_match_one_unsharded_table() {
             filter().new_tree(&mut runner).unwrap().current()
         };
         cases.push(sql(&s, &f));
+    }
+    // The grammar reaches every kind of statement it has.
+    for kind in [
+        " UNION ALL ",
+        " UNION SELECT",
+        "GROUP BY",
+        "DISTINCT",
+        ") AS d",
+    ] {
+        assert!(
+            cases.iter().any(|c| c.contains(kind)),
+            "no case has `{kind}`"
+        );
     }
     for query in cases {
         let direct = query.replace("FROM t_order", "FROM reference.t_order");
