@@ -19,7 +19,8 @@ fn status_kib(field: &str) -> u64 {
 /// 10 MB (it used to reserve 16 MiB for each). Then an IN list of 100,000 keys on the
 /// sharding key answers exactly, with the proxy growing by less than 100 MB: each physical
 /// statement carries only its own keys (it used to carry all of them, to every one of the
-/// 1,024 tables: 1.47 GB).
+/// 1,024 tables: 1.47 GB). A UNION over every table, which the proxy must keep whole to
+/// deduplicate, stays within `proxy.merge_memory_limit`, and past it is refused.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn memory_before_login_and_for_huge_in_lists_stays_small() {
     let cluster = Cluster::start().await;
@@ -83,6 +84,42 @@ async fn memory_before_login_and_for_huge_in_lists_stays_small() {
     assert!(
         grown_mib < 100,
         "a 100,000-key IN list grew the proxy by {grown_mib} MiB"
+    );
+
+    // A UNION over all 1,024 tables twice, which the proxy deduplicates and sorts: it keeps
+    // every row, counted against proxy.merge_memory_limit (64 MiB). About 24 MB of rows
+    // answer, the proxy growing by less than twice the budget...
+    let union = |pad: usize| {
+        format!(
+            "SELECT order_id, REPEAT('a', {pad}) AS pad FROM t_order UNION SELECT order_id, REPEAT('b', {pad}) FROM t_order ORDER BY order_id, pad"
+        )
+    };
+    let before = status_kib("VmRSS");
+    let rows: Vec<(i64, String)> = conn.query(union(4000)).await.unwrap();
+    let grown_mib = status_kib("VmHWM").saturating_sub(before) / 1024;
+    println!("UNION of 24 MB over 2 x 1,024 tables: +{grown_mib} MiB");
+    assert_eq!(rows.len(), 2 * inserted.len());
+    assert!(rows[0].1.starts_with('a') && rows[1].1.starts_with('b'));
+    assert!(
+        grown_mib < 128,
+        "a UNION of 24 MB grew the proxy by {grown_mib} MiB"
+    );
+    drop(rows);
+    // ...and past the budget (120 MB of rows) it is refused with ER_OUT_OF_RESOURCES,
+    // the proxy growing by no more.
+    let before = status_kib("VmRSS");
+    match conn.query_drop(union(20_000)).await {
+        Err(mysql_async::Error::Server(e)) => {
+            assert_eq!(e.code, 1041, "{}", e.message);
+            assert!(e.message.contains("merge_memory_limit"), "{}", e.message);
+        }
+        other => panic!("a UNION past the budget: {other:?}"),
+    }
+    let grown_mib = status_kib("VmHWM").saturating_sub(before) / 1024;
+    println!("UNION of 120 MB refused: +{grown_mib} MiB");
+    assert!(
+        grown_mib < 128,
+        "a refused UNION grew the proxy by {grown_mib} MiB"
     );
     // The connection goes on.
     let one: Option<i64> = conn

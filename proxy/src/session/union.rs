@@ -307,6 +307,20 @@ enum UnionColumnsError {
 
 /// The union's columns, from every statement's (each waited for).
 async fn union_columns(streams: &mut [ShardStream]) -> Result<ShardHeader, UnionColumnsError> {
+    for at in 0..streams.len() {
+        match streams[at].header().await {
+            Ok(_) => {}
+            Err(StreamError::Aborted) => {
+                // An earlier statement on its connection failed, maybe after its columns
+                // came (a row past the budget): that failure is the one to report.
+                let error = first_failure(&mut streams[..at])
+                    .await
+                    .unwrap_or(StreamError::Aborted);
+                return Err(UnionColumnsError::Merge(MergeError::Stream(error)));
+            }
+            Err(e) => return Err(UnionColumnsError::Merge(MergeError::Stream(e))),
+        }
+    }
     let mut headers = Vec::with_capacity(streams.len());
     for stream in streams.iter_mut() {
         let header = stream
@@ -323,6 +337,20 @@ async fn union_columns(streams: &mut [ShardStream]) -> Result<ShardHeader, Union
     }
     union_header(&headers)
         .map_err(|m| UnionColumnsError::Merge(MergeError::Stream(StreamError::Shape(m))))
+}
+
+/// The first error among `streams`' rows, read (and dropped) to find it.
+async fn first_failure(streams: &mut [ShardStream]) -> Option<StreamError> {
+    for stream in streams {
+        loop {
+            match stream.next().await {
+                Ok(Some(row)) => stream.budget.release(row.cost),
+                Ok(None) => break,
+                Err(e) => return Some(e),
+            }
+        }
+    }
+    None
 }
 
 /// A kept branch as a stream the union's merge reads like a statement's: its rows stay
