@@ -138,6 +138,16 @@ async fn unions_over_sharded_tables_match_one_database() {
         assert_eq!(values(got), values(expected), "{user}, {line}, {limit}");
     }
 
+    // Prepared, a subquery inside a branch is answered first too.
+    let with_subquery = "SELECT order_id FROM t_order WHERE order_id IN (SELECT order_id FROM t_order_item WHERE line = ?) UNION SELECT order_id FROM t_order WHERE user_id = ? ORDER BY order_id";
+    let expected: Vec<i64> = reference
+        .exec(on_reference(with_subquery), (3, 1))
+        .await
+        .unwrap();
+    let got: Vec<i64> = proxy.exec(with_subquery, (3, 1)).await.unwrap();
+    assert!(!expected.is_empty());
+    assert_eq!(got, expected, "prepared {with_subquery}");
+
     // The mariadb CLI (Connector/C, strict about packets) reads the same rows.
     for sql in [statements[0], statements[4], statements[8]] {
         let expected: Vec<String> = all_rows(&mut reference, &on_reference(sql))
