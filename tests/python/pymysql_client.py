@@ -48,6 +48,31 @@ cur.execute("SELECT status FROM t_order WHERE order_id = 5004")
 check("prepared insert", cur.fetchone(), ("prepared",))
 cur.execute("DEALLOCATE PREPARE lookup")
 
+# UNION over sharded tables: deduplicated, sorted and limited by the proxy; the SQL-level
+# prepared form too.
+cur.execute("SELECT order_id, status FROM t_order WHERE order_id IN (5001, 5003) "
+            "UNION SELECT order_id, status FROM t_order WHERE user_id = %s "
+            "UNION SELECT order_id, status FROM t_order WHERE order_id = %s ORDER BY order_id DESC", (1, 5003))
+check("union", cur.fetchall(), ((5003, "paid"), (5001, "new")))
+check("union column names", [d[0] for d in cur.description], ["order_id", "status"])
+cur.execute("SELECT user_id FROM t_order WHERE order_id = 5001 UNION ALL SELECT COUNT(*) FROM t_order "
+            "WHERE order_id IN (5001, 5002) ORDER BY 1")
+check("union all with an aggregate branch", cur.fetchall(), ((1,), (2,)))
+cur.execute("PREPARE u FROM 'SELECT order_id FROM t_order WHERE user_id = ? UNION ALL SELECT order_id FROM t_order WHERE order_id = ? ORDER BY 1 LIMIT 5'")
+cur.execute("SET @a = 3, @b = -7")
+cur.execute("EXECUTE u USING @a, @b")
+check("prepared union", cur.fetchall(), ((-7,), (5003,)))
+cur.execute("DEALLOCATE PREPARE u")
+# A negative number in a variable routes as itself (it used to route as its digits, 7).
+cur.execute("PREPARE neg FROM 'SELECT user_id FROM t_order WHERE order_id = ?'")
+cur.execute("SET @n = -7")
+cur.execute("EXECUTE neg USING @n")
+check("prepared with a negative key in a variable", cur.fetchall(), ((4,),))
+cur.execute("SET @n = 5000 + 3")
+cur.execute("EXECUTE neg USING @n")
+check("prepared with a variable set to an expression", cur.fetchall(), ((3,),))
+cur.execute("DEALLOCATE PREPARE neg")
+
 # A transaction that commits and one that rolls back.
 tx = connect(autocommit=False)
 tcur = tx.cursor()

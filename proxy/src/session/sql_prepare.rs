@@ -29,7 +29,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         let text = match source {
             PrepareSource::Text(text) => text,
             PrepareSource::Variable(var) => match self.user_variable(&var) {
-                ParamValue::Str(s) => s.into_owned(),
+                Some(ParamValue::Str(s)) => s.into_owned(),
                 _ => {
                     return self
                         .send_error(
@@ -91,7 +91,18 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 .send_error(codes::ER_WRONG_ARGUMENTS, "Incorrect arguments to EXECUTE")
                 .await;
         }
-        let values: Vec<ParamValue<'static>> = vars.iter().map(|v| self.user_variable(v)).collect();
+        let mut values: Vec<ParamValue<'static>> = Vec::with_capacity(vars.len());
+        for var in &vars {
+            match self.user_variable(var) {
+                Some(value) => values.push(value),
+                None => {
+                    let message = format!(
+                        "shardgate: EXECUTE ... USING {var}: the variable was set to an expression, whose value the proxy cannot route by; set it to a literal"
+                    );
+                    return self.send_error(codes::ER_NOT_SUPPORTED_YET, &message).await;
+                }
+            }
+        }
         let plan = match self.bind_prepared(&template, &values).await {
             Ok(p) => p,
             Err(e) => return self.send_router_error(&e).await,
@@ -121,8 +132,9 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         .await
     }
 
-    /// A user variable's value as the session set it (NULL when never set).
-    fn user_variable(&self, name: &str) -> ParamValue<'static> {
+    /// A user variable's value as the session set it (NULL when never set); `None` when
+    /// it was set to an expression.
+    fn user_variable(&self, name: &str) -> Option<ParamValue<'static>> {
         match self
             .state
             .vars
@@ -130,7 +142,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             .get(&command::user_variable_key(name))
         {
             Some(assignment) => command::assigned_value(assignment),
-            None => ParamValue::Null,
+            None => Some(ParamValue::Null),
         }
     }
 }

@@ -237,16 +237,34 @@ pub fn user_variable_key(name: &str) -> String {
     }
 }
 
-/// The value a kept assignment (`@x = 'abc'`) gives its variable; NULL when it is not a
-/// literal.
-pub fn assigned_value(assignment: &str) -> crate::ParamValue<'static> {
+/// The value a kept assignment (`@x = 'abc'`, `@x = -7`) gives its variable; `None` when
+/// it is not one literal or signed number (the proxy cannot tell the value).
+pub fn assigned_value(assignment: &str) -> Option<crate::ParamValue<'static>> {
     let value = assignment.split_once('=').map_or("", |(_, v)| v.trim());
     if value.eq_ignore_ascii_case("NULL") {
-        return crate::ParamValue::Null;
+        return Some(crate::ParamValue::Null);
     }
-    match crate::normalize(value).literals.into_iter().next() {
-        Some(l) => l.value.into_owned(),
-        None => crate::ParamValue::Null,
+    let normalized = crate::normalize(value);
+    let shape: String = normalized
+        .shape
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect();
+    let [literal] = normalized.literals.as_slice() else {
+        return None;
+    };
+    let literal = literal.value.clone().into_owned();
+    // Only a value that is one literal, or a signed number: of an expression (`1 + 2`,
+    // `-'7'`) the first literal is not the value, and routing by it would go astray.
+    match (shape.as_str(), literal) {
+        ("?", v) | ("+?", v @ (crate::ParamValue::Int(_) | crate::ParamValue::Number(_))) => {
+            Some(v)
+        }
+        ("-?", crate::ParamValue::Int(v)) => Some(crate::ParamValue::Int(-v)),
+        ("-?", crate::ParamValue::Number(text)) => {
+            Some(crate::ParamValue::Number(format!("-{text}").into()))
+        }
+        _ => None,
     }
 }
 
@@ -259,9 +277,26 @@ mod tests {
         assert_eq!(user_variable_key("@`X`"), "@x");
         assert_eq!(
             assigned_value("@x = 'a=b'"),
-            crate::ParamValue::Str("a=b".into())
+            Some(crate::ParamValue::Str("a=b".into()))
         );
-        assert_eq!(assigned_value("@x = NULL"), crate::ParamValue::Null);
+        assert_eq!(assigned_value("@x = NULL"), Some(crate::ParamValue::Null));
+        // A negative number is the number, not its digits (routing by 7 for -7 went to
+        // another table).
+        assert_eq!(assigned_value("@x = -7"), Some(crate::ParamValue::Int(-7)));
+        assert_eq!(
+            assigned_value("@x = - 1.5"),
+            Some(crate::ParamValue::Number("-1.5".into()))
+        );
+        assert_eq!(assigned_value("@x = +7"), Some(crate::ParamValue::Int(7)));
+        for expression in [
+            "@x = 1 + 2",
+            "@x = -'7'",
+            "@x = CONCAT('a')",
+            "@x = @y",
+            "@x = 0x41",
+        ] {
+            assert_eq!(assigned_value(expression), None, "{expression}");
+        }
     }
 
     #[test]

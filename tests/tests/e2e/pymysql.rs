@@ -1,5 +1,5 @@
 //! A PyMySQL application (tests/python/pymysql_client.py) against shardgate: inserts, point
-//! selects, SQL prepared statements with NULL parameters, a committed and a rolled back
+//! selects, SQL prepared statements with NULL parameters, UNIONs, a committed and a rolled back
 //! transaction, and logins with both auth plugins, over TLS and without.
 
 use std::path::Path;
