@@ -62,6 +62,21 @@ impl Router {
             }
             Command::Probe(probe) => Step::Probe(ProbeStep::Values(probe)),
             Command::NextVal(generator) => Step::Probe(ProbeStep::NextVal(generator)),
+            Command::Explain {
+                modifiers,
+                statement,
+            } => {
+                let plan = self.plan(statement, cache, keys, session)?;
+                if plan.kind == crate::plan::StatementKind::Session {
+                    return Err(RouterError::Refused(
+                        "EXPLAIN of a statement the proxy answers itself".into(),
+                    ));
+                }
+                Step::Metadata(Metadata::Explain {
+                    modifiers,
+                    plan: Box::new(plan),
+                })
+            }
             Command::Refused(why) => return Err(RouterError::Refused(why)),
             Command::Malformed(why) => return Err(RouterError::Malformed(why)),
         };
@@ -133,6 +148,9 @@ impl Router {
                     catalog_sql,
                 }))
             }
+            Command::Explain { .. } => Err(RouterError::Refused(
+                "EXPLAIN as a prepared statement is not supported (send it as text)".into(),
+            )),
             Command::Refused(why) => Err(RouterError::Refused(why)),
             Command::Malformed(why) => Err(RouterError::Malformed(why)),
             _ => match self.prepare_for_session(sql, session) {

@@ -39,6 +39,15 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             Metadata::InformationSchema { catalog_sql } => {
                 self.information_schema(catalog_sql).await
             }
+            // Planned only for a text statement, and answered by `explain`.
+            Metadata::Explain { .. } => {
+                self.send_error(
+                    codes::ER_NOT_SUPPORTED_YET,
+                    "shardgate: EXPLAIN as a prepared statement is not supported",
+                )
+                .await?;
+                Ok(None)
+            }
         }
     }
 

@@ -10,6 +10,7 @@ mod conns;
 mod diagnostics;
 mod dual_write;
 mod execute;
+mod explain;
 mod keys;
 mod metadata;
 mod prepared;

@@ -8,10 +8,10 @@ use std::sync::Arc;
 use crate::migration::{Lookup, MigrationSnapshot};
 
 /// The migrations a plan was made by (their routing and phases); `None`: none under way.
-type Snapshot = Option<Arc<MigrationSnapshot>>;
+pub(super) type Snapshot = Option<Arc<MigrationSnapshot>>;
 use shardgate_migrate::Phase;
 use shardgate_router::command::{autocommit_value, SetItem, SqlPrepared};
-use shardgate_router::{KeyError, MigrationPhase, Plan, RouterError, SessionOp, Step};
+use shardgate_router::{KeyError, Metadata, MigrationPhase, Plan, RouterError, SessionOp, Step};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::{Session, SessionError};
@@ -182,6 +182,9 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     ) -> Result<(), SessionError> {
         match plan.step {
             Step::SessionOp(op) => self.session_op(op).await,
+            Step::Metadata(Metadata::Explain { modifiers, plan }) => {
+                self.explain(modifiers, *plan, snapshot).await
+            }
             Step::Metadata(metadata) => self.metadata(metadata).await,
             Step::Probe(probe) => self.probe(probe).await,
             step => self.run_routed(sql, Plan { step, ..plan }, snapshot).await,

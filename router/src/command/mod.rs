@@ -6,6 +6,7 @@
 
 mod catalog;
 mod catalog_scope;
+mod explain;
 mod lex;
 mod probe;
 mod savepoint;
@@ -44,6 +45,11 @@ pub enum Command<'a> {
     Probe(Probe),
     /// `SELECT NEXTVAL('generator')`.
     NextVal(String),
+    /// `EXPLAIN [modifiers] statement`: the statement is planned, not run.
+    Explain {
+        modifiers: String,
+        statement: &'a str,
+    },
     /// Refused before anything runs: the reason (ER_NOT_SUPPORTED_YET).
     Refused(String),
     /// A session statement that does not read as one (ER_PARSE_ERROR).
@@ -115,7 +121,13 @@ pub fn decode(sql: &str) -> Command<'_> {
                 "this savepoint statement is not understood (SAVEPOINT name, ROLLBACK TO [SAVEPOINT] name, RELEASE SAVEPOINT name)".into(),
             ),
         },
-        "SHOW" | "DESC" | "DESCRIBE" => match Show::parse(text) {
+        "EXPLAIN" | "DESC" | "DESCRIBE" if let Some((modifiers, statement)) = explain::split(text) => {
+            Command::Explain {
+                modifiers,
+                statement,
+            }
+        }
+        "SHOW" | "DESC" | "DESCRIBE" | "EXPLAIN" => match Show::parse(text) {
             Ok(show) => Command::Show(show),
             Err(e) => from_error(e),
         },

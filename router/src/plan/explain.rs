@@ -137,27 +137,49 @@ impl<'a> Explain<'a> {
     }
 }
 
+impl<'a> Explain<'a> {
+    /// Each physical statement's backend name, database name (`None` for a statement
+    /// without a table) and SQL, in target order.
+    pub fn statements(&self) -> impl Iterator<Item = (&'a str, Option<&'a str>, &'a str)> + '_ {
+        self.plan.statements().iter().map(|t| {
+            (
+                self.topology.backends[t.backend].name.as_str(),
+                t.database.map(|d| self.topology.databases[d].name.as_str()),
+                t.sql.as_str(),
+            )
+        })
+    }
+
+    /// The plan without its physical statements: the route, the step and its merge.
+    pub fn summary(&self) -> Summary<'_> {
+        Summary(self)
+    }
+}
+
+/// [`Explain::summary`].
+pub struct Summary<'e>(&'e Explain<'e>);
+
 impl fmt::Display for Explain<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for t in self.plan.statements() {
-            let database = t
-                .database
-                .map_or("-", |d| self.topology.databases[d].name.as_str());
-            writeln!(
-                f,
-                "{}\t{}\t{}",
-                self.topology.backends[t.backend].name, database, t.sql
-            )?;
+        for (backend, database, sql) in self.statements() {
+            writeln!(f, "{backend}\t{}\t{sql}", database.unwrap_or("-"))?;
         }
-        let route = match self.plan.route {
+        write!(f, "{}", self.summary())
+    }
+}
+
+impl fmt::Display for Summary<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Summary(explain) = self;
+        let route = match explain.plan.route {
             RouteKind::NoTable => "no table",
             RouteKind::Direct => "direct",
             RouteKind::Scatter => "scatter",
             RouteKind::Broadcast => "broadcast",
             RouteKind::Session => "session",
         };
-        let count = self.plan.statements().len();
-        if let Some(g) = &self.plan.generate {
+        let count = explain.plan.statements().len();
+        if let Some(g) = &explain.plan.generate {
             let ids: Vec<String> = g.keys.iter().map(ToString::to_string).collect();
             writeln!(
                 f,
@@ -169,7 +191,7 @@ impl fmt::Display for Explain<'_> {
             )?;
         }
         write!(f, "route: {route}, {count} statement(s); step: ")?;
-        match &self.plan.step {
+        match &explain.plan.step {
             Step::Route(_) => write!(f, "route (single target, passthrough)"),
             Step::SendToAll(s) => match s.affected {
                 AffectedRows::Sum => write!(f, "send to all, sum affected rows"),
@@ -178,6 +200,13 @@ impl fmt::Display for Explain<'_> {
             Step::SessionOp(op) => write!(f, "session operation ({})", op_name(op)),
             Step::Metadata(Metadata::Show(show)) => {
                 write!(f, "metadata ({})", show_name(show))
+            }
+            Step::Metadata(Metadata::Explain { plan, .. }) => {
+                write!(
+                    f,
+                    "explain, answered by the session; of:\n{}",
+                    plan.explain(explain.topology)
+                )
             }
             Step::Metadata(Metadata::InformationSchema { catalog_sql }) => {
                 write!(

@@ -18,7 +18,7 @@ mod subquery;
 mod subquery_values;
 mod union;
 
-pub use explain::{Explain, MergeOperator};
+pub use explain::{Explain, MergeOperator, Summary};
 pub use merge::*;
 pub use migration::{DualWrite, MigrationPhase};
 pub use session::{Metadata, ProbeStep, SessionOp};
@@ -238,7 +238,7 @@ impl Step {
             Step::Metadata(Metadata::Show(show)) => {
                 !matches!(show, crate::command::Show::Diagnostics { .. })
             }
-            Step::Metadata(Metadata::InformationSchema { .. }) => true,
+            Step::Metadata(Metadata::InformationSchema { .. } | Metadata::Explain { .. }) => true,
             Step::Probe(_) => false,
         }
     }

@@ -44,6 +44,13 @@ pub enum Metadata {
     /// A SELECT over `information_schema`, rewritten to run in the catalog database
     /// ([`crate::command::CATALOG_DATABASE`]).
     InformationSchema { catalog_sql: String },
+    /// `EXPLAIN [modifiers] statement`: the statement's plan. One physical statement is
+    /// explained by its backend (`EXPLAIN` of the physical SQL); several are described by
+    /// the plan itself.
+    Explain {
+        modifiers: String,
+        plan: Box<super::Plan>,
+    },
 }
 
 /// A question the session answers from what it knows, or the proxy from its generators.

@@ -9,6 +9,7 @@ mod distributed_joins;
 mod distributed_properties;
 mod distributed_select;
 mod dump_statements;
+mod explain;
 mod idgen;
 mod lifecycle;
 mod login_security;
