@@ -78,6 +78,9 @@ impl Template {
         if let Some(window) = &self.window {
             return self.bind_subquery(topology, params, window);
         }
+        if let Some(join) = &self.cross_join {
+            return self.bind_cross_join(topology, params, join);
+        }
         if let Some(union) = &self.union {
             return self.bind_union(topology, params, union);
         }

@@ -10,6 +10,7 @@
 
 mod analyze;
 mod bind;
+mod bind_cross_join;
 mod bind_merge;
 mod bind_subquery;
 mod bind_union;
@@ -47,7 +48,7 @@ pub use mirror::{write_keys, WriteKeys};
 pub use normalize::{normalize, split_statements, Literal};
 pub use params::ParamValue;
 pub use plan::{
-    AffectedRows, Aggregate, AggregateFunction, CompareOp, Derived, DualWrite, Generate,
+    AffectedRows, Aggregate, AggregateFunction, CompareOp, CrossJoin, Derived, DualWrite, Generate,
     GroupConcat, HavingFilter, HavingOperand, MergeOperator, Metadata, MigrationPhase,
     PhysicalStatement, Plan, ProbeStep, Returning, RouteKind, Scatter, SelectMerge, SendToAll,
     SessionOp, SortKey, StatementKind, Step, Subquery, SubqueryAnswerError, SubqueryKind,

@@ -27,7 +27,7 @@ pub struct Normalized<'a> {
     pub literals: Vec<Literal<'a>>,
 }
 
-fn is_word_byte(b: u8) -> bool {
+pub(crate) fn is_word_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b == b'_' || b == b'$' || b >= 0x80
 }
 
@@ -163,7 +163,7 @@ fn line_end(bytes: &[u8], start: usize) -> usize {
         .map_or(bytes.len(), |p| start + p)
 }
 
-fn word_end(bytes: &[u8], start: usize) -> usize {
+pub(crate) fn word_end(bytes: &[u8], start: usize) -> usize {
     bytes[start..]
         .iter()
         .position(|b| !is_word_byte(*b))

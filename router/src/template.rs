@@ -145,6 +145,44 @@ pub(crate) struct UnionTemplate {
     pub limit: Option<(Operand, Operand)>,
 }
 
+/// A join across shards (see `analyze::cross_join`).
+#[derive(Debug, Clone)]
+pub(crate) struct JoinTemplate {
+    /// LEFT JOIN: the left table's rows without a match are kept, with NULLs.
+    pub left: bool,
+    /// The left table, read first.
+    pub outer: JoinSide,
+    /// The right table, looked up by the left rows' join values.
+    pub inner: JoinSide,
+    /// Each result column: (from the right table, its item there).
+    pub output: Vec<(bool, usize)>,
+    /// ORDER BY keys: (from the right table, its item there, descending).
+    pub order_by: Vec<(bool, usize, bool)>,
+    /// (offset, count).
+    pub limit: Option<(Operand, Operand)>,
+}
+
+/// One table of a join across shards: what its own SELECT reads.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct JoinSide {
+    /// Select items: the client's, then hidden sort keys.
+    pub items: Vec<JoinItem>,
+    /// The table, with its alias.
+    pub from: String,
+    /// Conditions ANDed into its WHERE.
+    pub conds: Vec<Range<usize>>,
+    /// Its join column.
+    pub key: Range<usize>,
+}
+
+/// A select item of one side of a join across shards.
+#[derive(Debug, Clone)]
+pub(crate) struct JoinItem {
+    pub range: Range<usize>,
+    /// For a hidden sort key: the alias it is read under.
+    pub hidden_alias: Option<String>,
+}
+
 /// A GROUP_CONCAT of the merge, its separator still to bind.
 #[derive(Debug, Clone)]
 pub(crate) struct GroupConcatTemplate {
@@ -219,6 +257,8 @@ pub struct Template {
     pub(crate) in_subquery: Option<(crate::plan::SubqueryKind, Range<usize>)>,
     /// A UNION over sharded tables: its branches run as statements of their own.
     pub(crate) union: Option<UnionTemplate>,
+    /// A join of two tables that do not live together: joined by the proxy.
+    pub(crate) cross_join: Option<JoinTemplate>,
     /// Generation of the topology the template was analyzed for: its ids index that one
     /// only.
     pub(crate) analyzed_for: u64,

@@ -53,16 +53,12 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             Step::Subquery(subquery) => self.subquery(*subquery, job).await,
             Step::SubqueryValues(values) => self.subquery_values(*values).await,
             Step::Union(union) => {
-                // The branches run as text; a client of the binary protocol (the job is a
-                // COM_STMT_EXECUTE) gets the rows re-encoded.
-                let probe = PhysicalStatement {
-                    backend: 0,
-                    database: None,
-                    sql: String::new(),
-                    params: Vec::new(),
-                };
-                let to_binary = matches!(job(probe), Job::Execute { .. });
+                let to_binary = reads_binary_rows(&job);
                 self.union(*union, to_binary).await
+            }
+            Step::CrossJoin(join) => {
+                let to_binary = reads_binary_rows(&job);
+                self.cross_join(*join, to_binary).await
             }
             Step::Scatter(_) => {
                 self.send_error(
@@ -132,4 +128,16 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         }
         self.relay_answer(backend, conn).await
     }
+}
+
+/// Whether the client reads binary rows: its statements run as COM_STMT_EXECUTE. Steps
+/// whose parts run as text (a UNION's branches, a join's sides) re-encode their rows then.
+fn reads_binary_rows(job: &impl Fn(PhysicalStatement) -> Job) -> bool {
+    let probe = PhysicalStatement {
+        backend: 0,
+        database: None,
+        sql: String::new(),
+        params: Vec::new(),
+    };
+    matches!(job(probe), Job::Execute { .. })
 }

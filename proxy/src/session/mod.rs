@@ -7,10 +7,12 @@
 mod catalog;
 mod connect;
 mod conns;
+mod cross_join;
 mod diagnostics;
 mod dual_write;
 mod execute;
 mod explain;
+mod kept_rows;
 mod keys;
 mod metadata;
 mod prepared;

@@ -9,22 +9,16 @@
 use shardgate_router::{combine_per_database, PhysicalStatement, SelectMerge, Step, Union};
 use tokio::io::{AsyncRead, AsyncWrite};
 
+use super::kept_rows::kept_stream;
 use super::{Session, SessionError};
 use crate::engine::fanout::Job;
-use crate::engine::merge::stream::{
-    channel, Budget, Chunk, ShardHeader, ShardRow, ShardStream, StreamError,
-};
-use crate::engine::merge::{support, union_header, MergeError, Merger, OutRow, Strategy};
+use crate::engine::merge::stream::{Budget, ShardHeader, ShardStream, StreamError};
+use crate::engine::merge::{support, union_header, MergeError, Merger, Strategy};
 use crate::engine::scatter::{start, ReadLane};
-use crate::error::StatementError;
-use crate::protocol::binary_row::{decode_text_row, encode_text_row};
 use crate::protocol::codes;
 
 /// MySQL's error for UNION branches with different numbers of columns.
 const ER_WRONG_NUMBER_OF_COLUMNS_IN_SELECT: (u16, &str) = (1222, "21000");
-
-/// What a row costs the budget beyond its bytes (as the scatter readers count it).
-const ROW_OVERHEAD: usize = 64;
 
 /// One branch, planned.
 enum Branch {
@@ -36,12 +30,6 @@ enum Branch {
     },
     /// Statements whose rows the branch's own merge combines first.
     Merged(Vec<PhysicalStatement>, Box<SelectMerge>),
-}
-
-/// A merged branch's result, kept until the union's merge reads it.
-struct Kept {
-    header: ShardHeader,
-    rows: Vec<ShardRow>,
 }
 
 /// Whether a branch's merge leaves its rows as they are.
@@ -91,7 +79,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 }
                 Branch::Merged(statements, merge) => {
                     targets += statements.len();
-                    match self.keep_branch(statements, &merge, &budget).await? {
+                    match self.keep_rows(statements, &merge, &budget).await? {
                         Some(rows) => kept.push((n, kept_stream(rows, &budget))),
                         None => return Ok(()),
                     }
@@ -205,97 +193,6 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             return Ok(None);
         }
     }
-
-    /// Runs a branch that merges on its own and keeps its rows; `None` when an error went
-    /// to the client.
-    async fn keep_branch(
-        &mut self,
-        statements: Vec<PhysicalStatement>,
-        merge: &SelectMerge,
-        budget: &Budget,
-    ) -> Result<Option<Kept>, SessionError> {
-        let targets = statements.len();
-        let combined = combine_per_database(
-            statements,
-            merge.shard_order.as_deref(),
-            merge.sorted_by_statements(),
-            merge.union_safe,
-        );
-        let jobs: Vec<(usize, Job)> = combined
-            .statements
-            .into_iter()
-            .map(|t| (t.backend, Job::Text(t.sql)))
-            .collect();
-        let (lane_backends, lanes): (Vec<usize>, Vec<ReadLane>) = match self.lanes(jobs).await {
-            Ok(lanes) => lanes
-                .into_iter()
-                .map(|(backend, conn, jobs)| (backend, ReadLane { conn, jobs }))
-                .unzip(),
-            Err(e) => {
-                self.send_backend_error(&e).await?;
-                return Ok(None);
-            }
-        };
-        let strategy = Strategy::choose(merge, combined.ordered);
-        let scatter = start(
-            lanes,
-            budget,
-            strategy.decode(merge),
-            strategy.needs_all_heads(),
-        );
-        let read = match Merger::start(merge, strategy, scatter.streams).await {
-            Ok(mut merger) => read_all(&mut merger, budget).await,
-            Err(e) => Err(e),
-        };
-        for (backend, task) in lane_backends.into_iter().zip(scatter.tasks) {
-            if let Ok(conn) = task.await {
-                self.give_back(backend, conn);
-            }
-        }
-        match read {
-            Ok(kept) => Ok(Some(kept)),
-            Err(error) => {
-                self.send_failure(StatementError::Merge {
-                    error,
-                    targets,
-                    memory_limit: budget.limit,
-                })
-                .await?;
-                Ok(None)
-            }
-        }
-    }
-}
-
-/// Every row of a merge, as text rows with their values, charged to the budget.
-async fn read_all(merger: &mut Merger, budget: &Budget) -> Result<Kept, MergeError> {
-    let columns = merger.header.columns.len();
-    let mut rows = Vec::new();
-    while let Some(row) = merger.next().await? {
-        let (packet, values) = match row {
-            OutRow::Packet(packet) => {
-                let values = decode_text_row(&packet, columns).ok_or_else(|| {
-                    MergeError::NotSupported("a result row that does not read as one".into())
-                })?;
-                (packet, values)
-            }
-            OutRow::Values(values) => (encode_text_row(&values), values),
-        };
-        let size = ROW_OVERHEAD + 2 * packet.len() + 32 * values.len();
-        if !budget.charge(size) {
-            return Err(MergeError::Stream(StreamError::OverBudget));
-        }
-        rows.push(ShardRow {
-            packet,
-            values,
-            cost: size,
-            size,
-        });
-    }
-    Ok(Kept {
-        header: merger.header.clone(),
-        rows,
-    })
 }
 
 /// Why the branches' columns do not make one result.
@@ -351,15 +248,4 @@ async fn first_failure(streams: &mut [ShardStream]) -> Option<StreamError> {
         }
     }
     None
-}
-
-/// A kept branch as a stream the union's merge reads like a statement's: its rows stay
-/// charged until the merge is done with them.
-fn kept_stream(kept: Kept, budget: &Budget) -> ShardStream {
-    let (tx, stream) = channel(false, budget.clone());
-    // The channel is unbounded and its receiver alive: sending cannot fail.
-    let _ = tx.try_send(Ok(Chunk::Header(kept.header)));
-    let _ = tx.try_send(Ok(Chunk::Rows(kept.rows)));
-    let _ = tx.try_send(Ok(Chunk::End));
-    stream
 }

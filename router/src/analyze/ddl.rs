@@ -97,6 +97,7 @@ pub(super) fn analyze(
         window: None,
         in_subquery: None,
         union: None,
+        cross_join: None,
         analyzed_for: topology_id(topology),
     })
 }

@@ -3,7 +3,9 @@
 
 mod added_text;
 mod aggregate;
+mod clause_text;
 mod computable;
+mod cross_join;
 mod ddl;
 mod derived;
 mod group_concat;
@@ -474,6 +476,7 @@ impl<'a> Analysis<'a> {
             window: None,
             in_subquery: None,
             union: None,
+            cross_join: None,
             analyzed_for: topology_id(self.topology),
         })
     }

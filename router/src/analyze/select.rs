@@ -63,7 +63,16 @@ pub(super) fn analyze(query: &Query, mut a: Analysis<'_>) -> Result<Template> {
         }
     }
     let links = key_links(&a, &select.from, select.selection.as_ref());
-    let route = match a.classify(None, &links)? {
+    let class = match a.classify(None, &links) {
+        // Two tables no shard holds together: joined by the proxy (see `cross_join`).
+        Err(RouterError::Unsafe(_))
+            if a.system_tables == 0 && super::cross_join::candidate(select, &a) =>
+        {
+            return super::cross_join::analyze(query, select, a);
+        }
+        other => other?,
+    };
+    let route = match class {
         Class::Sharded { layout_of } => {
             let cond = where_cond(&a, select.selection.as_ref());
             super::key_list::key_list_edits(&mut a, select.selection.as_ref(), layout_of);

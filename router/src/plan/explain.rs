@@ -4,7 +4,9 @@ use std::fmt;
 
 use shardgate_config::Topology;
 
-use super::{AffectedRows, Metadata, Plan, ProbeStep, RouteKind, SelectMerge, SessionOp, Step};
+use super::{
+    AffectedRows, CrossJoin, Metadata, Plan, ProbeStep, RouteKind, SelectMerge, SessionOp, Step,
+};
 use crate::command::{SavepointOp, Show, SqlPrepared};
 use crate::union::combine_per_database;
 
@@ -238,6 +240,20 @@ impl fmt::Display for Summary<'_> {
                 "subquery values: first `{}` over every shard, merged; then the statement with its values written in, planned again",
                 v.inner_sql
             ),
+            Step::CrossJoin(j) => {
+                write!(
+                    f,
+                    "{} across shards, joined by the proxy:\n    first `{}`\n    then `{}...)` with the join values, {} at a time",
+                    if j.left { "left join" } else { "join" },
+                    j.outer_sql,
+                    j.inner_prefix,
+                    CrossJoin::BATCH
+                )?;
+                for op in j.layout().1.operators(false) {
+                    write!(f, "\n  then {op}")?;
+                }
+                Ok(())
+            }
             Step::Union(u) => {
                 write!(
                     f,

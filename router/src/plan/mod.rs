@@ -10,6 +10,7 @@
 //! phases, the second planned from the first's rows; a UNION over sharded tables is a
 //! [`Step::Union`] of SELECTs planned on their own.
 
+mod cross_join;
 mod explain;
 mod merge;
 mod migration;
@@ -18,6 +19,7 @@ mod subquery;
 mod subquery_values;
 mod union;
 
+pub use cross_join::CrossJoin;
 pub use explain::{Explain, MergeOperator, Summary};
 pub use merge::*;
 pub use migration::{DualWrite, MigrationPhase};
@@ -167,6 +169,9 @@ pub enum Step {
     /// UNION or UNION ALL over sharded tables: each branch planned and run as a SELECT of
     /// its own, their rows merged.
     Union(Box<Union>),
+    /// A join of two tables that do not live together: the left table's rows, then the
+    /// right table's matching rows in batches, joined by the proxy.
+    CrossJoin(Box<CrossJoin>),
 }
 
 impl Step {
@@ -212,7 +217,8 @@ impl Step {
             | Step::Fence(_)
             | Step::Subquery(_)
             | Step::SubqueryValues(_)
-            | Step::Union(_) => &[],
+            | Step::Union(_)
+            | Step::CrossJoin(_) => &[],
         }
     }
 
@@ -228,7 +234,8 @@ impl Step {
             | Step::Fence(_)
             | Step::Subquery(_)
             | Step::SubqueryValues(_)
-            | Step::Union(_) => true,
+            | Step::Union(_)
+            | Step::CrossJoin(_) => true,
             Step::SessionOp(op) => {
                 matches!(
                     op,

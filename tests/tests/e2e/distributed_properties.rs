@@ -5,7 +5,7 @@
 //! SEPARATOR, HAVING, ORDER BY a position or
 //! an aggregate with literals, derived tables with LIMIT and queries around them,
 //! subqueries in WHERE that run first, UNION and UNION ALL of plain, grouped and limited
-//! branches) over random data, run against one
+//! branches, joins across shards, INNER and LEFT) over random data, run against one
 //! unsharded table and through shardgate, each on a fresh connection (a cold shape cache)
 //! and on one that has seen the earlier cases (a cache warmed by statements of the same
 //! shapes with other literals), in both protocols; the results must be identical. A bounded
@@ -63,6 +63,15 @@ enum Shape {
         branches: Vec<(u8, Option<String>)>,
         all: bool,
         descending: bool,
+        limit: Option<(u32, u32)>,
+    },
+    /// The table joined with itself on a column that is not its sharding key, which no
+    /// shard can answer alone: INNER or LEFT, a condition on the right side (in ON for a
+    /// LEFT JOIN), ordered by both sides' keys (a total order), with a LIMIT.
+    Join {
+        left: bool,
+        key: &'static str,
+        right: Option<String>,
         limit: Option<(u32, u32)>,
     },
 }
@@ -175,7 +184,28 @@ fn shape() -> impl Strategy<Value = Shape> {
             descending,
             limit,
         });
-    prop_oneof![rows, distinct, grouped, derived, union]
+    let join = (
+        any::<bool>(),
+        prop::sample::select(vec!["user_id", "amount", "created_at"]),
+        prop::option::of(prop_oneof![
+            Just("b.status = 'paid'".to_string()),
+            Just("b.amount < 200".to_string()),
+            Just("b.created_at IS NOT NULL".to_string()),
+        ]),
+        prop::option::of((0u32..20, 1u32..60)),
+    )
+        .prop_map(|(left, key, right, limit)| Shape::Join {
+            left,
+            key,
+            right,
+            // A join on user_id pairs many rows: always limited.
+            limit: if key == "user_id" {
+                Some(limit.unwrap_or((0, 50)))
+            } else {
+                limit
+            },
+        });
+    prop_oneof![rows, distinct, grouped, derived, union, join]
 }
 
 /// A WHERE condition with a subquery over the sharded table, which runs first (text
@@ -276,6 +306,39 @@ fn sql(shape: &Shape, filter: &Option<String>) -> String {
                     "SELECT d.user_id, COUNT(*), SUM(d.amount) FROM ({inner}) AS d GROUP BY d.user_id ORDER BY d.user_id"
                 ),
             }
+        }
+        Shape::Join {
+            left,
+            key,
+            right,
+            limit,
+        } => {
+            // The left table's condition, its columns qualified (a subquery is not taken
+            // by a join across shards).
+            let outer = filter
+                .as_ref()
+                .filter(|f| !f.contains("SELECT"))
+                .map(|f| {
+                    let mut f = f.clone();
+                    for column in ["order_id", "user_id", "status", "amount", "created_at"] {
+                        f = f.replace(column, &format!("a.{column}"));
+                    }
+                    format!(" WHERE {f}")
+                })
+                .unwrap_or_default();
+            let (on_extra, where_extra) = match (right, left) {
+                (Some(r), true) => (format!(" AND {r}"), String::new()),
+                (Some(r), false) if outer.is_empty() => (String::new(), format!(" WHERE {r}")),
+                (Some(r), false) => (String::new(), format!(" AND {r}")),
+                (None, _) => (String::new(), String::new()),
+            };
+            let limit = limit
+                .map(|(o, n)| format!(" LIMIT {o}, {n}"))
+                .unwrap_or_default();
+            format!(
+                "SELECT a.order_id, a.{key}, b.order_id AS b_id, b.status FROM t_order a {} t_order b ON a.{key} = b.{key}{on_extra}{outer}{where_extra} ORDER BY a.order_id, b_id{limit}",
+                if *left { "LEFT JOIN" } else { "JOIN" }
+            )
         }
         Shape::Union {
             branches,
@@ -428,7 +491,9 @@ async fn random_queries_match_one_unsharded_table() {
         );
     }
     for query in cases {
-        let direct = query.replace("FROM t_order", "FROM reference.t_order");
+        let direct = query
+            .replace("FROM t_order", "FROM reference.t_order")
+            .replace("JOIN t_order ", "JOIN reference.t_order ");
         let expected: Vec<Vec<Value>> = reference
             .query::<Row, _>(&direct)
             .await

@@ -2,6 +2,7 @@
 //! one per file; cargo runs the modules' tests side by side as it would a file's).
 
 mod client_matrix;
+mod cross_joins;
 mod default_deny;
 mod derived_tables;
 mod diagnostics_and_probes;

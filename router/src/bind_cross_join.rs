@@ -1,0 +1,106 @@
+//! Binding a join across shards: each side's SELECT as a logical statement with the
+//! statement's values written in, planned again when it runs.
+
+use std::ops::Range;
+
+use shardgate_config::Topology;
+
+use crate::bind::{int_of, Params};
+use crate::error::{Result, RouterError};
+use crate::plan::{CrossJoin, Plan, RouteKind, StatementKind, Step};
+use crate::render::{Renderer, Target};
+use crate::template::{JoinSide, JoinTemplate, Template};
+
+/// The alias each side's join column is read under.
+const KEY_ALIAS: &str = "__sg_key";
+
+impl Template {
+    pub(crate) fn bind_cross_join(
+        &self,
+        topology: &Topology,
+        params: Params<'_>,
+        join: &JoinTemplate,
+    ) -> Result<Plan> {
+        let text = |range: &Range<usize>| {
+            let logical = Target {
+                database: None,
+                table: None,
+            };
+            let mut r = Renderer::new(self, topology, params, logical, false);
+            r.inline_params = true;
+            r.tables_as_written = true;
+            r.range(range.clone());
+            r.out
+        };
+        let select = |side: &JoinSide| {
+            let mut items: Vec<String> = side
+                .items
+                .iter()
+                .map(|item| match &item.hidden_alias {
+                    Some(alias) => format!("{} AS {alias}", text(&item.range)),
+                    None => text(&item.range),
+                })
+                .collect();
+            items.push(format!("{} AS {KEY_ALIAS}", text(&side.key)));
+            let conds: Vec<String> = side
+                .conds
+                .iter()
+                .map(|c| format!("({})", text(c)))
+                .collect();
+            (
+                format!("SELECT {} FROM {}", items.join(", "), side.from),
+                conds,
+            )
+        };
+        let (outer_select, outer_conds) = select(&join.outer);
+        let outer_sql = if outer_conds.is_empty() {
+            outer_select
+        } else {
+            format!("{outer_select} WHERE {}", outer_conds.join(" AND "))
+        };
+        let (inner_select, mut inner_conds) = select(&join.inner);
+        let key = text(&join.inner.key);
+        let column = key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_.`$".contains(&b));
+        inner_conds.push(if column {
+            format!("{key} IN (")
+        } else {
+            format!("({key}) IN (")
+        });
+        let inner_prefix = format!("{inner_select} WHERE {}", inner_conds.join(" AND "));
+        let (limit, offset) = match &join.limit {
+            Some((offset, count)) => {
+                let value = |op| {
+                    int_of(op, &params).ok_or_else(|| {
+                        RouterError::Refused(
+                            "a LIMIT of a join across shards takes integers".into(),
+                        )
+                    })
+                };
+                (
+                    Some(value(count)?.max(0) as u64),
+                    value(offset)?.max(0) as u64,
+                )
+            }
+            None => (None, 0),
+        };
+        Ok(Plan {
+            kind: StatementKind::Select,
+            route: RouteKind::Scatter,
+            step: Step::CrossJoin(Box::new(CrossJoin {
+                left: join.left,
+                outer_sql,
+                outer_items: join.outer.items.len(),
+                inner_prefix,
+                inner_items: join.inner.items.len(),
+                output: join.output.clone(),
+                order_by: join.order_by.clone(),
+                limit,
+                offset,
+            })),
+            generate: None,
+            tables: Vec::new(),
+        })
+    }
+}
