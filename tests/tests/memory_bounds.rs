@@ -20,7 +20,8 @@ fn status_kib(field: &str) -> u64 {
 /// sharding key answers exactly, with the proxy growing by less than 100 MB: each physical
 /// statement carries only its own keys (it used to carry all of them, to every one of the
 /// 1,024 tables: 1.47 GB). A UNION over every table, which the proxy must keep whole to
-/// deduplicate, stays within `proxy.merge_memory_limit`, and past it is refused.
+/// deduplicate, stays within `proxy.merge_memory_limit`, and past it is refused; so does a
+/// join across shards.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn memory_before_login_and_for_huge_in_lists_stays_small() {
     let cluster = Cluster::start().await;
@@ -120,6 +121,39 @@ async fn memory_before_login_and_for_huge_in_lists_stays_small() {
     assert!(
         grown_mib < 128,
         "a refused UNION grew the proxy by {grown_mib} MiB"
+    );
+    // A join across shards (each row of every table with itself, found by key lookups in
+    // batches): the proxy keeps the left rows and the joined ones, within the budget...
+    let join = |pad: usize| {
+        format!(
+            "SELECT a.order_id, REPEAT('j', {pad}) AS pad, b.order_id AS twin FROM t_order a JOIN t_order b ON b.order_id = a.order_id + 0 ORDER BY a.order_id"
+        )
+    };
+    let before = status_kib("VmRSS");
+    let rows: Vec<(i64, String, i64)> = conn.query(join(3000)).await.unwrap();
+    let grown_mib = status_kib("VmHWM").saturating_sub(before) / 1024;
+    println!("join of 9 MB over 1,024 tables: +{grown_mib} MiB");
+    assert_eq!(rows.len(), inserted.len());
+    assert!(rows.iter().all(|(a, pad, b)| a == b && pad.len() == 3000));
+    assert!(
+        grown_mib < 128,
+        "a join across shards grew the proxy by {grown_mib} MiB"
+    );
+    drop(rows);
+    // ...and past it, ER_OUT_OF_RESOURCES.
+    let before = status_kib("VmRSS");
+    match conn.query_drop(join(30_000)).await {
+        Err(mysql_async::Error::Server(e)) => {
+            assert_eq!(e.code, 1041, "{}", e.message);
+            assert!(e.message.contains("merge_memory_limit"), "{}", e.message);
+        }
+        other => panic!("a join past the budget: {other:?}"),
+    }
+    let grown_mib = status_kib("VmHWM").saturating_sub(before) / 1024;
+    println!("join of 90 MB refused: +{grown_mib} MiB");
+    assert!(
+        grown_mib < 128,
+        "a refused join grew the proxy by {grown_mib} MiB"
     );
     // The connection goes on.
     let one: Option<i64> = conn
