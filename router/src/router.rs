@@ -104,7 +104,15 @@ impl Router {
                 .unwrap_or_else(|| RouterError::Parse(e.to_string()))
         })?;
         match statements.as_slice() {
-            [statement] => analyze(statement, sql, folded, &self.topology),
+            [statement] => match analyze(statement, sql, folded, &self.topology) {
+                // WITH over sharded tables: planned again with each CTE written in where it
+                // is read, as a derived table.
+                Err(refused) => match crate::analyze::cte::inline(statement, sql)? {
+                    Some(inlined) => self.prepare(&inlined),
+                    None => Err(refused),
+                },
+                analyzed => analyzed,
+            },
             other => Err(RouterError::StatementCount(other.len())),
         }
     }

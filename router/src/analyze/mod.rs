@@ -6,6 +6,7 @@ mod aggregate;
 mod clause_text;
 mod computable;
 mod cross_join;
+pub(crate) mod cte;
 mod ddl;
 mod derived;
 mod group_concat;

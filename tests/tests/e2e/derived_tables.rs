@@ -2,8 +2,8 @@
 //! its binding table (SQLAlchemy's `joinedload` with LIMIT, paginators, Django's count of a
 //! sliced queryset): run in two phases, it must give what one unsharded database gives,
 //! with a cold and a warm shape cache, in both protocols; so must `IN (SELECT ...)` over a
-//! sharded table, its values found first. Shapes the two phases cannot answer exactly are
-//! refused with the reason.
+//! sharded table, its values found first; and CTEs, read as the derived tables they mean.
+//! Shapes the two phases cannot answer exactly are refused with the reason.
 
 use mysql_async::prelude::Queryable;
 use shardgate_tests::clients::mariadb_cli;
@@ -103,6 +103,10 @@ async fn a_limited_derived_table_joined_by_key_matches_one_database() {
             "SELECT x.order_id, x.n, o.note FROM (SELECT order_id, COUNT(*) AS n FROM t_order_item GROUP BY order_id) x JOIN t_order o ON o.order_id = x.order_id ORDER BY x.n DESC, x.order_id LIMIT 15",
             "SELECT d.note, COUNT(*) FROM (SELECT DISTINCT order_id, note FROM t_order WHERE amount < 30) AS d GROUP BY d.note ORDER BY d.note",
             "SELECT * FROM (SELECT order_id, note FROM t_order WHERE order_id = 804) x LEFT JOIN t_order_item i ON i.order_id = x.order_id ORDER BY i.line",
+            // CTEs: each reference read as the derived table it means.
+            "WITH w AS (SELECT order_id, amount FROM t_order ORDER BY amount DESC, order_id LIMIT 10) SELECT COUNT(*), SUM(w.amount) FROM w",
+            "with w as (SELECT order_id, note FROM t_order WHERE user_id = 2) SELECT w.note, COUNT(*) FROM w GROUP BY w.note ORDER BY w.note",
+            "WITH top AS (SELECT order_id, amount FROM t_order WHERE note <> 'n1' ORDER BY amount, order_id LIMIT 25), /* two */ items AS (SELECT order_id, line FROM t_order_item WHERE line > 1) SELECT o.order_id, i.line FROM top AS o LEFT JOIN t_order_item i ON i.order_id = o.order_id ORDER BY o.amount DESC, o.order_id, i.line LIMIT 8",
         ]
         .map(String::from),
     );
@@ -186,6 +190,8 @@ async fn a_limited_derived_table_joined_by_key_matches_one_database() {
         // In the select list, and in a derived table's WHERE.
         "SELECT (SELECT COUNT(*) FROM t_order_item WHERE line = 3), (SELECT MAX(amount) FROM t_order)",
         "SELECT COUNT(*) FROM (SELECT order_id FROM t_order WHERE order_id IN (SELECT order_id FROM t_order_item WHERE line = 2) ORDER BY order_id LIMIT 20) x",
+        // A CTE read in a subquery.
+        "WITH x AS (SELECT order_id FROM t_order_item WHERE line = 3) SELECT order_id FROM t_order WHERE order_id IN (SELECT order_id FROM x) ORDER BY order_id",
         // Two subqueries, decimal values, and a merge around them.
         "SELECT note, COUNT(*) FROM t_order WHERE order_id IN (SELECT order_id FROM t_order_item WHERE line = 4) OR amount IN (SELECT amount FROM t_order WHERE note = 'n2' AND user_id = 1) GROUP BY note ORDER BY note",
     ] {

@@ -3,7 +3,8 @@
 //! either way or not at all, aggregates including those of DISTINCT values, literals inside
 //! aggregates, expressions over aggregates, BIT_AND/OR/XOR, STD/VARIANCE, GROUP_CONCAT with ORDER BY and
 //! SEPARATOR, HAVING, ORDER BY a position or
-//! an aggregate with literals, derived tables with LIMIT and queries around them,
+//! an aggregate with literals, derived tables with LIMIT and queries around them (also
+//! written as CTEs),
 //! subqueries in WHERE that run first, UNION and UNION ALL of plain, grouped and limited
 //! branches, joins across shards, INNER and LEFT) over random data, run against one
 //! unsharded table and through shardgate, each on a fresh connection (a cold shape cache)
@@ -53,6 +54,8 @@ enum Shape {
         order: Vec<(&'static str, bool)>,
         limit: (u32, u32),
         outer: u8,
+        /// Written as a CTE (`WITH d AS (...) SELECT ... FROM d`).
+        cte: bool,
     },
     /// A UNION (ALL) of branches of two columns (an integer, a status) over the sharded
     /// table, each with its own condition: plain rows, an INT beside the BIGINT key,
@@ -166,11 +169,13 @@ fn shape() -> impl Strategy<Value = Shape> {
         prop::collection::vec((column.clone(), any::<bool>()), 0..3),
         (0u32..40, 0u32..60),
         0u8..3,
+        any::<bool>(),
     )
-        .prop_map(|(order, limit, outer)| Shape::Derived {
+        .prop_map(|(order, limit, outer, cte)| Shape::Derived {
             order,
             limit,
             outer,
+            cte,
         });
     let union = (
         prop::collection::vec((0u8..5, filter()), 2..4),
@@ -286,6 +291,7 @@ fn sql(shape: &Shape, filter: &Option<String>) -> String {
             order,
             limit: (offset, count),
             outer,
+            cte,
         } => {
             let mut keys: Vec<String> = order
                 .iter()
@@ -297,15 +303,21 @@ fn sql(shape: &Shape, filter: &Option<String>) -> String {
                 r#where,
                 keys.join(", ")
             );
-            match outer {
-                0 => format!("SELECT d.* FROM ({inner}) AS d ORDER BY d.amount, d.order_id DESC"),
+            let (with, from) = if *cte {
+                (format!("WITH d AS ({inner}) "), "d".to_string())
+            } else {
+                (String::new(), format!("({inner}) AS d"))
+            };
+            let query = match outer {
+                0 => format!("SELECT d.* FROM {from} ORDER BY d.amount, d.order_id DESC"),
                 1 => format!(
-                    "SELECT COUNT(*), SUM(d.amount), MIN(d.user_id), MAX(d.created_at) FROM ({inner}) AS d"
+                    "SELECT COUNT(*), SUM(d.amount), MIN(d.user_id), MAX(d.created_at) FROM {from}"
                 ),
                 _ => format!(
-                    "SELECT d.user_id, COUNT(*), SUM(d.amount) FROM ({inner}) AS d GROUP BY d.user_id ORDER BY d.user_id"
+                    "SELECT d.user_id, COUNT(*), SUM(d.amount) FROM {from} GROUP BY d.user_id ORDER BY d.user_id"
                 ),
-            }
+            };
+            format!("{with}{query}")
         }
         Shape::Join {
             left,
