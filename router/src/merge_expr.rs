@@ -72,6 +72,14 @@ pub enum MergeFunction {
     Abs,
     Greatest,
     Least,
+    Floor,
+    Ceiling,
+    /// `CASE [operand] WHEN w THEN r ... [ELSE e] END`: its arguments are the operand (when
+    /// `simple`), each WHEN and its THEN in turn, then the ELSE (when `has_else`).
+    Case {
+        simple: bool,
+        has_else: bool,
+    },
 }
 
 impl MergeFunction {
@@ -87,6 +95,8 @@ impl MergeFunction {
             "ABS" => (MergeFunction::Abs, args == 1),
             "GREATEST" => (MergeFunction::Greatest, args >= 2),
             "LEAST" => (MergeFunction::Least, args >= 2),
+            "FLOOR" => (MergeFunction::Floor, args == 1),
+            "CEIL" | "CEILING" => (MergeFunction::Ceiling, args == 1),
             _ => return None,
         };
         fits.then_some(function)

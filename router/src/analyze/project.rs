@@ -5,7 +5,8 @@
 use std::cell::RefCell;
 
 use sqlparser::ast::{
-    BinaryOperator as B, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, UnaryOperator,
+    BinaryOperator as B, CeilFloorKind, DateTimeField, Expr, FunctionArg, FunctionArgExpr,
+    FunctionArguments, UnaryOperator,
 };
 
 use super::having::HavingAggregate;
@@ -113,6 +114,47 @@ impl ProjectionBuilder<'_> {
                     })
                     .collect::<Result<Vec<_>, _>>()?;
                 MergeExpr::Call { function, args }
+            }
+            Expr::Floor { expr: inner, field } | Expr::Ceil { expr: inner, field }
+                if matches!(
+                    field,
+                    CeilFloorKind::DateTimeField(DateTimeField::NoDateTime)
+                ) =>
+            {
+                let function = if matches!(expr, Expr::Floor { .. }) {
+                    MergeFunction::Floor
+                } else {
+                    MergeFunction::Ceiling
+                };
+                MergeExpr::Call {
+                    function,
+                    args: vec![self.build(inner)?],
+                }
+            }
+            Expr::Case {
+                operand,
+                conditions,
+                else_result,
+                ..
+            } => {
+                let mut args = Vec::with_capacity(conditions.len() * 2 + 2);
+                if let Some(operand) = operand {
+                    args.push(self.build(operand)?);
+                }
+                for when in conditions {
+                    args.push(self.build(&when.condition)?);
+                    args.push(self.build(&when.result)?);
+                }
+                if let Some(otherwise) = else_result {
+                    args.push(self.build(otherwise)?);
+                }
+                MergeExpr::Call {
+                    function: MergeFunction::Case {
+                        simple: operand.is_some(),
+                        has_else: else_result.is_some(),
+                    },
+                    args,
+                }
             }
             other => return Err(format!("`{}` over aggregates", shape(other))),
         })

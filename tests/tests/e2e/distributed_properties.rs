@@ -123,6 +123,13 @@ fn shape() -> impl Strategy<Value = Shape> {
     // Literals inside aggregates and in expressions over them: one shape, many values.
     let with_literals = prop_oneof![
         (0i64..13).prop_map(|n| format!("COUNT(IF(user_id > {n}, 1, NULL))")),
+        // Expressions the merge evaluates over the folded aggregates.
+        (0i64..40).prop_map(|n| format!(
+            "CASE WHEN COUNT(*) > {n} THEN 'many' WHEN COUNT(*) > 0 THEN 'some' ELSE 'none' END"
+        )),
+        (1i64..9).prop_map(|n| format!("FLOOR(AVG(amount) / {n})")),
+        (1i64..9).prop_map(|n| format!("CEILING(SUM(amount) / {n})")),
+        (0i64..13).prop_map(|n| format!("CASE MAX(user_id) WHEN {n} THEN 'top' ELSE 'other' END")),
         (0i64..13).prop_map(|n| format!("SUM(IF(user_id = {n}, amount, 0))")),
         (0i64..20).prop_map(|n| format!("COUNT(*) + {n}")),
         (0i64..1000).prop_map(|n| format!("IFNULL(SUM(amount), {n})")),

@@ -245,6 +245,10 @@ async fn expressions_over_aggregates_match_one_unsharded_table() {
         "SELECT COUNT(*) + 7, SUM(user_id) * 2 FROM t_order",
         "SELECT status, COUNT(IF(code = 'a', 1, NULL)) AS a FROM t_order GROUP BY status HAVING COUNT(IF(code = 'b', 1, NULL)) > 5 ORDER BY status",
         "SELECT status, COUNT(IF(code = 'b', 1, NULL)) AS b FROM t_order GROUP BY status HAVING COUNT(IF(code = 'b', 1, NULL)) > 5 ORDER BY status",
+        // CASE (searched and simple), FLOOR and CEILING over aggregates.
+        "SELECT status, CASE WHEN COUNT(*) > 125 THEN 'many' WHEN COUNT(*) > 100 THEN 'some' ELSE 'few' END AS size, CASE MAX(user_id) WHEN 11 THEN 'eleven' WHEN 12 THEN 'twelve' END FROM t_order GROUP BY status ORDER BY status",
+        "SELECT user_id, FLOOR(AVG(amount)), CEILING(AVG(amount)), CEIL(SUM(amount) / 7), FLOOR(-MAX(amount) / 3) FROM t_order GROUP BY user_id ORDER BY user_id",
+        "SELECT CASE WHEN SUM(amount) IS NULL THEN 0 ELSE FLOOR(SUM(amount)) END, CASE COUNT(*) WHEN 0 THEN 'empty' ELSE 'rows' END FROM t_order WHERE user_id = 999",
     ] {
         let direct = sql.replace("FROM t_order", "FROM reference.t_order");
         assert_same(&mut reference, &mut proxy, sql, &direct).await;

@@ -301,6 +301,48 @@ fn call(
                 Value::Str(_) => return Err(refuse("a string in arithmetic")),
             }
         }
+        MergeFunction::Floor | MergeFunction::Ceiling => match arg(0)? {
+            Value::Dec(d) => {
+                let whole = d.round_to(0, false).ok_or_else(overflow)?;
+                let step = match (function, d.cmp(&whole)) {
+                    (MergeFunction::Floor, Ordering::Less) => -1,
+                    (MergeFunction::Ceiling, Ordering::Greater) => 1,
+                    _ => 0,
+                };
+                let one = Decimal::from_int(step).ok_or_else(overflow)?;
+                Value::Dec(whole.checked_add(one).ok_or_else(overflow)?)
+            }
+            Value::Str(_) => return Err(refuse("a string in arithmetic")),
+            v => v,
+        },
+        MergeFunction::Case { simple, has_else } => {
+            let operand = if simple { Some(arg(0)?) } else { None };
+            let first = usize::from(simple);
+            let end = args.len() - usize::from(has_else);
+            let mut at = first;
+            // Each WHEN at `at`, its THEN after it.
+            while at + 1 < end {
+                let when = arg(at)?;
+                let hit = match &operand {
+                    // `CASE x WHEN w`: x = w, which NULL never is.
+                    Some(x) => {
+                        *x != Value::Null
+                            && when != Value::Null
+                            && compare_values(x, &when)? == Ordering::Equal
+                    }
+                    None => truth(&when)? == Some(true),
+                };
+                if hit {
+                    return arg(at + 1);
+                }
+                at += 2;
+            }
+            if has_else {
+                arg(args.len() - 1)?
+            } else {
+                Value::Null
+            }
+        }
         MergeFunction::Greatest | MergeFunction::Least => {
             let mut best: Option<Value> = None;
             for i in 0..args.len() {
@@ -407,6 +449,53 @@ mod tests {
         evaluate(e, &NoValues, column_type, decimals)
             .unwrap()
             .map(|v| String::from_utf8(v).unwrap())
+    }
+
+    #[test]
+    fn case_floor_and_ceiling_as_mariadb_computes_them() {
+        const DEC: u8 = 0xF6;
+        const TEXT: u8 = 0xFD;
+        let text = |t: &str| MergeExpr::Const(MergeConst::Str(t.into()));
+        let null = || MergeExpr::Const(MergeConst::Null);
+        let searched = |x: &str| {
+            call(
+                MergeFunction::Case {
+                    simple: false,
+                    has_else: true,
+                },
+                vec![
+                    op(MergeOp::Gt, num(x), num("5")),
+                    text("many"),
+                    op(MergeOp::Gt, num(x), num("0")),
+                    text("some"),
+                    text("none"),
+                ],
+            )
+        };
+        assert_eq!(shown(&searched("7"), TEXT, 0).as_deref(), Some("many"));
+        assert_eq!(shown(&searched("2"), TEXT, 0).as_deref(), Some("some"));
+        assert_eq!(shown(&searched("0"), TEXT, 0).as_deref(), Some("none"));
+        // A simple CASE without ELSE: no match, or a NULL operand, is NULL.
+        let simple = |x: MergeExpr<MergeConst>| {
+            call(
+                MergeFunction::Case {
+                    simple: true,
+                    has_else: false,
+                },
+                vec![x, num("1"), text("one"), null(), text("null")],
+            )
+        };
+        assert_eq!(shown(&simple(num("1")), TEXT, 0).as_deref(), Some("one"));
+        assert_eq!(shown(&simple(num("2")), TEXT, 0), None);
+        assert_eq!(shown(&simple(null()), TEXT, 0), None);
+        let floor = |x: &str| call(MergeFunction::Floor, vec![num(x)]);
+        let ceiling = |x: &str| call(MergeFunction::Ceiling, vec![num(x)]);
+        assert_eq!(shown(&floor("-2.5"), DEC, 0).as_deref(), Some("-3"));
+        assert_eq!(shown(&floor("2.5"), DEC, 0).as_deref(), Some("2"));
+        assert_eq!(shown(&ceiling("-2.5"), DEC, 0).as_deref(), Some("-2"));
+        assert_eq!(shown(&ceiling("2.01"), DEC, 0).as_deref(), Some("3"));
+        assert_eq!(shown(&ceiling("7"), DEC, 0).as_deref(), Some("7"));
+        assert_eq!(shown(&floor("-4.00"), DEC, 0).as_deref(), Some("-4"));
     }
 
     /// Each expected value is what MariaDB 10.11 answers for the same expression.
