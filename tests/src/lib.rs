@@ -368,6 +368,54 @@ pub async fn assert_same(
     assert_eq!(unwrap(got), unwrap(expected), "prepared {sql}");
 }
 
+/// The mariadb CLI (Connector/C, strict about packets) through the proxy on `port` reads
+/// the rows `direct` gives on the reference connection, as tab-separated text. Returns how
+/// many rows there were.
+pub async fn assert_cli_same(
+    port: u16,
+    reference: &mut mysql_async::Conn,
+    sql: &str,
+    direct: &str,
+) -> usize {
+    let expected: Vec<String> = all_rows(reference, direct)
+        .await
+        .into_iter()
+        .map(|row| {
+            row.iter()
+                .map(|v| match v {
+                    mysql_async::Value::Bytes(b) => String::from_utf8_lossy(b).into_owned(),
+                    _ => "NULL".to_string(),
+                })
+                .collect::<Vec<_>>()
+                .join("\t")
+        })
+        .collect();
+    let out = clients::mariadb_cli(port, sql, &[]);
+    assert!(
+        out.status.success(),
+        "{sql}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let got: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(String::from)
+        .collect();
+    assert_eq!(got, expected, "mariadb CLI: {sql}");
+    got.len()
+}
+
+/// `sql` fails with MySQL error `code` and a message that says `reason`.
+pub async fn assert_refused(conn: &mut mysql_async::Conn, sql: &str, code: u16, reason: &str) {
+    use mysql_async::prelude::Queryable;
+    match conn.query_drop(sql).await {
+        Err(mysql_async::Error::Server(e)) => {
+            assert_eq!(e.code, code, "{sql}: {}", e.message);
+            assert!(e.message.contains(reason), "{sql}: {}", e.message);
+        }
+        other => panic!("{sql}: {other:?}"),
+    }
+}
+
 /// A config with `t_order` unsharded in database `legacy` on the cluster's first server:
 /// the source of a migration to the example's 32 x 32 layout.
 pub fn legacy_source_yaml(cluster: &Cluster) -> String {

@@ -26,13 +26,10 @@ pub(super) struct Kept {
 }
 
 impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
-    /// Plans the logical SELECT `sql` (answering subqueries in it first), runs it and keeps
-    /// its rows; `None` when an error went to the client.
-    pub(super) async fn keep_select(
-        &mut self,
-        sql: &str,
-        budget: &Budget,
-    ) -> Result<Option<Kept>, SessionError> {
+    /// Plans the logical SELECT `sql`, answering the subqueries in it first (each round
+    /// answers one; a statement holds at most a few); `None` when an error went to the
+    /// client.
+    pub(super) async fn plan_select(&mut self, sql: &str) -> Result<Option<Step>, SessionError> {
         let mut sql = sql.to_string();
         loop {
             let (plan, _) = match self.plan_text(&sql).await {
@@ -42,29 +39,39 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                     return Ok(None);
                 }
             };
-            let refusal = match plan.step {
-                Step::Route(one) => {
-                    return self
-                        .keep_rows(vec![one], &SelectMerge::default(), budget)
-                        .await
-                }
-                Step::Scatter(s) => match support(&s.merge) {
-                    Ok(()) => return self.keep_rows(s.statements, &s.merge, budget).await,
-                    Err(reason) => format!("shardgate does not support {reason} yet"),
-                },
+            match plan.step {
                 Step::SubqueryValues(values) => match self.answered(*values).await? {
-                    Some(answered) => {
-                        sql = answered;
-                        continue;
-                    }
+                    Some(answered) => sql = answered,
                     None => return Ok(None),
                 },
-                _ => "shardgate: this part of the statement must be a plain SELECT".to_string(),
-            };
-            self.send_error(codes::ER_NOT_SUPPORTED_YET, &refusal)
-                .await?;
-            return Ok(None);
+                step => return Ok(Some(step)),
+            }
         }
+    }
+
+    /// Plans the logical SELECT `sql`, runs it and keeps its rows; `None` when an error
+    /// went to the client.
+    pub(super) async fn keep_select(
+        &mut self,
+        sql: &str,
+        budget: &Budget,
+    ) -> Result<Option<Kept>, SessionError> {
+        let refusal = match self.plan_select(sql).await? {
+            None => return Ok(None),
+            Some(Step::Route(one)) => {
+                return self
+                    .keep_rows(vec![one], &SelectMerge::default(), budget)
+                    .await
+            }
+            Some(Step::Scatter(s)) => match support(&s.merge) {
+                Ok(()) => return self.keep_rows(s.statements, &s.merge, budget).await,
+                Err(reason) => format!("shardgate does not support {reason} yet"),
+            },
+            Some(_) => "shardgate: this part of the statement must be a plain SELECT".to_string(),
+        };
+        self.send_error(codes::ER_NOT_SUPPORTED_YET, &refusal)
+            .await?;
+        Ok(None)
     }
 
     /// Runs a SELECT's physical statements, merges them by `merge` and keeps every row;

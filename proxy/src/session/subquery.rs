@@ -124,32 +124,17 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         sql: &str,
         column: Column<'_>,
     ) -> Result<Option<Chosen>, SessionError> {
-        let mut sql = sql.to_string();
-        let (statements, merge) = loop {
-            let (inner, _) = match self.plan_text(&sql).await {
-                Ok(planned) => planned,
-                Err(e) => {
-                    self.send_router_error(&e).await?;
-                    return Ok(None);
-                }
-            };
-            match inner.step {
-                Step::Route(one) => break (vec![one], SelectMerge::default()),
-                Step::Scatter(s) => break (s.statements, *s.merge),
-                // A subquery inside it: that one first (each round answers one; a
-                // statement holds at most a few).
-                Step::SubqueryValues(values) => match self.answered(*values).await? {
-                    Some(answered) => sql = answered,
-                    None => return Ok(None),
-                },
-                _ => {
-                    self.send_error(
-                        codes::ER_NOT_SUPPORTED_YET,
-                        "shardgate: a subquery here must be a plain SELECT",
-                    )
-                    .await?;
-                    return Ok(None);
-                }
+        let (statements, merge) = match self.plan_select(sql).await? {
+            None => return Ok(None),
+            Some(Step::Route(one)) => (vec![one], SelectMerge::default()),
+            Some(Step::Scatter(s)) => (s.statements, *s.merge),
+            Some(_) => {
+                self.send_error(
+                    codes::ER_NOT_SUPPORTED_YET,
+                    "shardgate: a subquery here must be a plain SELECT",
+                )
+                .await?;
+                return Ok(None);
             }
         };
         self.read_column(column, statements, &merge).await

@@ -146,52 +146,35 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
 
     /// Plans one branch; `None` when an error went to the client.
     async fn plan_branch(&mut self, sql: &str) -> Result<Option<Branch>, SessionError> {
-        let mut sql = sql.to_string();
-        loop {
-            let (plan, _) = match self.plan_text(&sql).await {
-                Ok(planned) => planned,
-                Err(e) => {
-                    self.send_router_error(&e).await?;
-                    return Ok(None);
-                }
-            };
-            let refusal = match plan.step {
-                Step::Route(one) => {
-                    return Ok(Some(Branch::Plain {
-                        statements: vec![one],
-                        union_safe: false,
-                    }))
-                }
-                Step::Scatter(s) if plain(&s.merge) => {
-                    return Ok(Some(Branch::Plain {
-                        statements: s.statements,
-                        union_safe: s.merge.union_safe,
-                    }))
-                }
-                Step::Scatter(s) => match support(&s.merge) {
-                    Ok(()) => return Ok(Some(Branch::Merged(s.statements, s.merge))),
-                    Err(reason) => format!("shardgate does not support {reason} yet"),
-                },
-                // A subquery inside the branch: its answer first.
-                Step::SubqueryValues(values) => match self.answered(*values).await? {
-                    Some(answered) => {
-                        sql = answered;
-                        continue;
-                    }
-                    None => return Ok(None),
-                },
-                Step::Union(_) => {
-                    "shardgate: a UNION inside a UNION's branch over sharded tables is not supported yet".to_string()
-                }
-                Step::Subquery(_) => {
-                    "shardgate: a derived table with LIMIT inside a UNION's branch over sharded tables is not supported yet".to_string()
-                }
-                _ => "shardgate: a UNION's branch must be a SELECT".to_string(),
-            };
-            self.send_error(codes::ER_NOT_SUPPORTED_YET, &refusal)
-                .await?;
-            return Ok(None);
-        }
+        let refusal = match self.plan_select(sql).await? {
+            None => return Ok(None),
+            Some(Step::Route(one)) => {
+                return Ok(Some(Branch::Plain {
+                    statements: vec![one],
+                    union_safe: false,
+                }))
+            }
+            Some(Step::Scatter(s)) if plain(&s.merge) => {
+                return Ok(Some(Branch::Plain {
+                    statements: s.statements,
+                    union_safe: s.merge.union_safe,
+                }))
+            }
+            Some(Step::Scatter(s)) => match support(&s.merge) {
+                Ok(()) => return Ok(Some(Branch::Merged(s.statements, s.merge))),
+                Err(reason) => format!("shardgate does not support {reason} yet"),
+            },
+            Some(Step::Union(_)) => {
+                "shardgate: a UNION inside a UNION's branch over sharded tables is not supported yet".to_string()
+            }
+            Some(Step::Subquery(_)) => {
+                "shardgate: a derived table with LIMIT inside a UNION's branch over sharded tables is not supported yet".to_string()
+            }
+            Some(_) => "shardgate: a UNION's branch must be a SELECT".to_string(),
+        };
+        self.send_error(codes::ER_NOT_SUPPORTED_YET, &refusal)
+            .await?;
+        Ok(None)
     }
 }
 

@@ -94,6 +94,21 @@ pub(super) fn split(text: &str, range: Range<usize>, separator: Separator) -> Ve
     parts
 }
 
+/// Past whitespace and comments.
+pub(super) fn skip_blank(text: &str, mut at: usize) -> usize {
+    let bytes = text.as_bytes();
+    while at < bytes.len() {
+        if bytes[at].is_ascii_whitespace() {
+            at += 1;
+        } else if let Some(end) = comment_end(text, at) {
+            at = end;
+        } else {
+            break;
+        }
+    }
+    at
+}
+
 /// `range` without the whitespace around it.
 pub(super) fn trimmed(text: &str, range: Range<usize>) -> Range<usize> {
     let piece = &text[range.clone()];

@@ -23,10 +23,9 @@ use std::ops::Range;
 
 use super::clause_text::{self, Separator};
 use super::Analysis;
-use crate::condition::{Cond, Operand};
+use crate::condition::Cond;
 use crate::error::{Result, RouterError};
 use crate::normalize::top_level_keyword;
-use crate::params::ParamValue;
 use crate::plan::StatementKind;
 use crate::template::{JoinItem, JoinSide, JoinTemplate, MergeTemplate, RouteTemplate, Template};
 
@@ -434,16 +433,7 @@ pub(super) fn analyze(query: &Query, select: &Select, mut a: Analysis<'_>) -> Re
             order_by.push((is_inner, side.items.len() - 1, descending));
         }
     }
-    let limit = match super::select::limit_exprs(query.limit_clause.as_ref()) {
-        None => None,
-        Some((offset, count)) => {
-            let operand = |e: &Expr| super::select::operand(&a, e);
-            Some((
-                offset.map_or(Operand::Const(ParamValue::Int(0)), operand),
-                operand(count),
-            ))
-        }
-    };
+    let limit = super::select::limit_operands(&a, query.limit_clause.as_ref());
     let layout_of = a
         .refs
         .iter()

@@ -10,6 +10,7 @@ use sqlparser::dialect::MySqlDialect;
 use sqlparser::parser::Parser;
 use std::ops::{ControlFlow, Range};
 
+use super::clause_text::skip_blank;
 use crate::error::{Result, RouterError};
 use crate::normalize::{closing_parenthesis, comment_end, quoted_end};
 use crate::source::SourceText;
@@ -195,21 +196,6 @@ fn word_at(text: &str, at: usize, word: &str) -> bool {
             .as_bytes()
             .get(at + word.len())
             .is_none_or(|b| !(b.is_ascii_alphanumeric() || *b == b'_'))
-}
-
-/// Past whitespace and comments.
-fn skip_blank(text: &str, mut at: usize) -> usize {
-    let bytes = text.as_bytes();
-    while at < bytes.len() {
-        if bytes[at].is_ascii_whitespace() {
-            at += 1;
-        } else if let Some(end) = comment_end(text, at) {
-            at = end;
-        } else {
-            break;
-        }
-    }
-    at
 }
 
 /// Where the `?` placeholders of `text[range]` stand (not in strings or comments).

@@ -131,6 +131,20 @@ pub(super) fn limit_exprs(limit: Option<&LimitClause>) -> Option<(Option<&Expr>,
     }
 }
 
+/// A LIMIT's (offset, count) operands, the offset 0 when it has none; `None` without a
+/// LIMIT. For statements whose LIMIT the proxy applies itself (a UNION's, a join's).
+pub(super) fn limit_operands(
+    a: &Analysis<'_>,
+    limit: Option<&LimitClause>,
+) -> Option<(Operand, Operand)> {
+    let (offset, count) = limit_exprs(limit)?;
+    let operand = |e: &Expr| operand(a, e);
+    Some((
+        offset.map_or(Operand::Const(ParamValue::Int(0)), operand),
+        operand(count),
+    ))
+}
+
 /// Adds the LIMIT edits and returns the (offset, count) operands.
 pub(super) fn limit_edits(
     a: &mut Analysis<'_>,

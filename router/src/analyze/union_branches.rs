@@ -11,11 +11,11 @@ use sqlparser::ast::{
     Expr, OrderByKind, OrderBySort, Query, SelectItem, SetExpr, SetOperator, SetQuantifier,
 };
 
+use super::clause_text::skip_blank;
 use super::Analysis;
-use crate::condition::{Cond, Operand};
+use crate::condition::Cond;
 use crate::error::{Result, RouterError};
-use crate::normalize::{closing_parenthesis, comment_end, top_level_keyword};
-use crate::params::ParamValue;
+use crate::normalize::{closing_parenthesis, top_level_keyword};
 use crate::plan::{SortKey, StatementKind, Union};
 use crate::template::{MergeTemplate, RouteTemplate, Template, UnionTemplate};
 
@@ -59,16 +59,7 @@ pub(super) fn analyze(query: &Query, layout_of: usize, mut a: Analysis<'_>) -> R
     let branches = branch_ranges(text, leaves.len(), tail)
         .ok_or_else(|| RouterError::Unsafe("cannot locate the UNION's branches".into()))?;
     let order_by = order_keys(query, leaves.first().copied(), &mut a)?;
-    let limit = match super::select::limit_exprs(query.limit_clause.as_ref()) {
-        None => None,
-        Some((offset, count)) => {
-            let operand = |e: &Expr| super::select::operand(&a, e);
-            Some((
-                offset.map_or(Operand::Const(ParamValue::Int(0)), operand),
-                operand(count),
-            ))
-        }
-    };
+    let limit = super::select::limit_operands(&a, query.limit_clause.as_ref());
     let route = RouteTemplate::Sharded {
         layout_of,
         cond: Cond::Any,
@@ -167,21 +158,6 @@ fn branch_ranges(text: &str, count: usize, tail: bool) -> Option<Vec<Range<usize
         .into_iter()
         .map(|r| unparenthesized(text, r))
         .collect()
-}
-
-/// Past whitespace and comments.
-fn skip_blank(text: &str, mut at: usize) -> usize {
-    let bytes = text.as_bytes();
-    while at < bytes.len() {
-        if bytes[at].is_ascii_whitespace() {
-            at += 1;
-        } else if let Some(end) = comment_end(text, at) {
-            at = end;
-        } else {
-            break;
-        }
-    }
-    at
 }
 
 /// A branch written in parentheses: the SELECT inside them.

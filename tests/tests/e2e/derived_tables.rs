@@ -6,8 +6,9 @@
 //! Shapes the two phases cannot answer exactly are refused with the reason.
 
 use mysql_async::prelude::Queryable;
-use shardgate_tests::clients::mariadb_cli;
-use shardgate_tests::{all_rows, assert_same, create_both, insert_both, Cluster};
+use shardgate_tests::{
+    all_rows, assert_cli_same, assert_refused, assert_same, create_both, insert_both, Cluster,
+};
 
 const ORDERS: &str = "(order_id BIGINT NOT NULL PRIMARY KEY, user_id INT NULL, \
     amount DECIMAL(12,2) NULL, note VARCHAR(20) NULL)";
@@ -139,31 +140,14 @@ async fn a_limited_derived_table_joined_by_key_matches_one_database() {
 
     // The mariadb CLI (Connector/C, strict about packets) reads the same rows.
     for sql in [&statements[0], &statements[2], &statements[7]] {
-        let expected: Vec<String> = all_rows(&mut reference, &on_reference(sql))
-            .await
-            .into_iter()
-            .map(|row| {
-                row.iter()
-                    .map(|v| match v {
-                        mysql_async::Value::Bytes(b) => String::from_utf8_lossy(b).into_owned(),
-                        _ => "NULL".to_string(),
-                    })
-                    .collect::<Vec<_>>()
-                    .join("\t")
-            })
-            .collect();
-        let out = mariadb_cli(cluster.proxy.port(), sql, &[]);
-        assert!(
-            out.status.success(),
-            "{sql}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let got: Vec<String> = String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .map(String::from)
-            .collect();
-        assert!(!expected.is_empty() || sql.contains("COUNT"), "{sql}");
-        assert_eq!(got, expected, "mariadb CLI: {sql}");
+        let rows = assert_cli_same(
+            cluster.proxy.port(),
+            &mut reference,
+            sql,
+            &on_reference(sql),
+        )
+        .await;
+        assert!(rows > 0 || sql.contains("COUNT"), "{sql}");
     }
 
     // `IN (SELECT ...)` over a sharded table: the subquery's values first, then the
@@ -268,13 +252,7 @@ async fn a_limited_derived_table_joined_by_key_matches_one_database() {
             "schema",
         ),
     ] {
-        match proxy.query_drop(sql).await {
-            Err(mysql_async::Error::Server(e)) => {
-                assert_eq!(e.code, 1235, "{sql}: {}", e.message);
-                assert!(e.message.contains(reason), "{sql}: {}", e.message);
-            }
-            other => panic!("{sql}: {other:?}"),
-        }
+        assert_refused(&mut proxy, sql, 1235, reason).await;
     }
     // Prepared, it is refused with the reason; correlated, the subquery alone fails as
     // MySQL would fail it, and the connection goes on.

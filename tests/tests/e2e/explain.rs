@@ -5,7 +5,7 @@
 
 use mysql_async::prelude::Queryable;
 use shardgate_tests::clients::mariadb_cli;
-use shardgate_tests::Cluster;
+use shardgate_tests::{assert_refused, Cluster};
 
 type PlanRow = (String, Option<String>, Option<String>, String);
 
@@ -113,13 +113,7 @@ async fn explain_shows_the_plan_and_runs_nothing() {
         ("EXPLAIN SELECT * FROM mysql.user", "schema"),
         ("EXPLAIN SELECT * FROM order_db_1.t_order_1", "schema"),
     ] {
-        match conn.query_drop(sql).await {
-            Err(mysql_async::Error::Server(e)) => {
-                assert_eq!(e.code, 1235, "{sql}: {}", e.message);
-                assert!(e.message.contains(reason), "{sql}: {}", e.message);
-            }
-            other => panic!("{sql}: {other:?}"),
-        }
+        assert_refused(&mut conn, sql, 1235, reason).await;
     }
     match conn
         .prep("EXPLAIN SELECT * FROM t_order WHERE order_id = ?")

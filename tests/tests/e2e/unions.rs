@@ -5,8 +5,9 @@
 //! answered exactly is refused with the reason, and the connection goes on.
 
 use mysql_async::prelude::Queryable;
-use shardgate_tests::clients::mariadb_cli;
-use shardgate_tests::{all_rows, assert_same, create_both, insert_both, Cluster};
+use shardgate_tests::{
+    assert_cli_same, assert_refused, assert_same, create_both, insert_both, Cluster,
+};
 
 const ORDERS: &str = "(order_id BIGINT NOT NULL PRIMARY KEY, user_id INT NULL, \
     amount DECIMAL(12,2) NULL, note VARCHAR(20) NULL)";
@@ -150,31 +151,14 @@ async fn unions_over_sharded_tables_match_one_database() {
 
     // The mariadb CLI (Connector/C, strict about packets) reads the same rows.
     for sql in [statements[0], statements[4], statements[8]] {
-        let expected: Vec<String> = all_rows(&mut reference, &on_reference(sql))
-            .await
-            .into_iter()
-            .map(|row| {
-                row.iter()
-                    .map(|v| match v {
-                        mysql_async::Value::Bytes(b) => String::from_utf8_lossy(b).into_owned(),
-                        _ => "NULL".to_string(),
-                    })
-                    .collect::<Vec<_>>()
-                    .join("\t")
-            })
-            .collect();
-        let out = mariadb_cli(cluster.proxy.port(), sql, &[]);
-        assert!(
-            out.status.success(),
-            "{sql}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let got: Vec<String> = String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .map(String::from)
-            .collect();
-        assert!(!expected.is_empty(), "{sql}");
-        assert_eq!(got, expected, "mariadb CLI: {sql}");
+        let rows = assert_cli_same(
+            cluster.proxy.port(),
+            &mut reference,
+            sql,
+            &on_reference(sql),
+        )
+        .await;
+        assert!(rows > 0, "{sql}");
     }
 
     // Refused with the reason and MySQL's code; the connection goes on.
@@ -215,13 +199,7 @@ async fn unions_over_sharded_tables_match_one_database() {
             "schema",
         ),
     ] {
-        match proxy.query_drop(sql).await {
-            Err(mysql_async::Error::Server(e)) => {
-                assert_eq!(e.code, code, "{sql}: {}", e.message);
-                assert!(e.message.contains(reason), "{sql}: {}", e.message);
-            }
-            other => panic!("{sql}: {other:?}"),
-        }
+        assert_refused(&mut proxy, sql, code, reason).await;
     }
     let count: Option<i64> = proxy
         .query_first("SELECT COUNT(*) FROM t_order_item")
