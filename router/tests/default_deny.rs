@@ -145,8 +145,8 @@ fn merges_the_proxy_cannot_compute_are_refused() {
             "DISTINCT",
         ),
         (
-            "SELECT CASE WHEN COUNT(*) > 1 THEN 1 END FROM t_order",
-            "CASE",
+            "SELECT CASE WHEN COUNT(*) > 1 THEN UPPER(MAX(status)) END FROM t_order",
+            "UPPER",
         ),
         (
             "SELECT order_id, ROW_NUMBER() OVER (ORDER BY order_id) FROM t_order",

@@ -90,8 +90,8 @@ fn what_a_union_cannot_answer_is_refused_with_the_reason() {
             "FOR UPDATE",
         ),
         (
-            "WITH x AS (SELECT 1) SELECT order_id FROM t_order UNION SELECT 1",
-            "WITH",
+            "WITH RECURSIVE x AS (SELECT 1) SELECT order_id FROM t_order UNION SELECT 1",
+            "RECURSIVE",
         ),
     ];
     for (sql, why) in refused {

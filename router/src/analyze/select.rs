@@ -65,10 +65,14 @@ pub(super) fn analyze(query: &Query, mut a: Analysis<'_>) -> Result<Template> {
     let links = key_links(&a, &select.from, select.selection.as_ref());
     let class = match a.classify(None, &links) {
         // Two tables no shard holds together: joined by the proxy (see `cross_join`).
-        Err(RouterError::Unsafe(_))
+        Err(RouterError::Unsafe(why))
             if a.system_tables == 0 && super::cross_join::candidate(select, &a) =>
         {
-            return super::cross_join::analyze(query, select, a);
+            // Refused as a cross-shard join too: both reasons.
+            return super::cross_join::analyze(query, select, a).map_err(|e| match e {
+                RouterError::Unsafe(also) => RouterError::Unsafe(format!("{why}, and {also}")),
+                other => other,
+            });
         }
         other => other?,
     };
