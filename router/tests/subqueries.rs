@@ -132,3 +132,22 @@ fn in_subquery_over_a_sharded_table_finds_its_values_first() {
         Step::SubqueryValues(_)
     ));
 }
+
+#[test]
+fn a_subquery_tied_to_the_outer_row_by_key_runs_on_its_shard() {
+    let (db, sql) = one("SELECT o.order_id FROM t_order o WHERE EXISTS (SELECT 1 FROM t_order_item i WHERE i.order_id = o.order_id AND i.sku = 'x') AND o.order_id = 4242");
+    assert_eq!(db, "order_db_18");
+    assert_eq!(sql, "SELECT o.order_id FROM order_db_18.t_order_4 o WHERE EXISTS (SELECT 1 FROM order_db_18.t_order_item_4 i WHERE i.order_id = o.order_id AND i.sku = 'x') AND o.order_id = 4242");
+    // Without a key: on every table, each with its own item table.
+    let plan = route("SELECT o.order_id, (SELECT COUNT(*) FROM t_order_item i WHERE o.order_id = i.order_id) FROM t_order o");
+    assert_eq!(plan.statements().len(), 1024);
+    assert!(statements(&plan)[5]
+        .1
+        .contains("FROM order_db_0.t_order_item_5 i WHERE o.order_id = i.order_id"));
+    // Tied by another column, it is no shard's: answered first (and, correlated, it fails
+    // there as it would alone).
+    assert!(matches!(
+        route("SELECT o.order_id FROM t_order o WHERE EXISTS (SELECT 1 FROM t_order_item i WHERE i.item_id = o.order_id)").step,
+        Step::SubqueryValues(_)
+    ));
+}

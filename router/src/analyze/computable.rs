@@ -3,8 +3,8 @@
 //! keys and plain columns. Anything else is refused, never concatenated shard by shard.
 
 use sqlparser::ast::{
-    visit_expressions, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, OrderByKind, Query,
-    Select, SelectItem,
+    Expr, FunctionArg, FunctionArgExpr, FunctionArguments, OrderByKind, Query, Select, SelectItem,
+    Visit, Visitor,
 };
 use std::ops::ControlFlow;
 
@@ -19,24 +19,45 @@ use crate::plan::AggregateFunction;
 const NOT_MERGED: &[&str] = &["GROUP_CONCAT", "BIT_", "STD", "VAR", "JSON_"];
 
 /// The first aggregate or window function inside `expr`, by name: what a merge over several
-/// physical tables would have to compute.
+/// physical tables would have to compute. A subquery's aggregates are its own (computed per
+/// row where the subquery runs), not the statement's.
 pub(super) fn aggregate_inside(expr: &Expr) -> Option<String> {
-    let mut found = None;
-    let _ = visit_expressions(expr, |e| {
-        if let Expr::Function(f) = e {
-            let name = f.name.to_string().to_ascii_uppercase();
-            if f.over.is_some() {
-                found = Some(format!("{name}() OVER"));
-                return ControlFlow::Break(());
-            }
-            if AGGREGATE_FUNCTIONS.contains(&name.as_str()) {
-                found = Some(format!("{name}()"));
-                return ControlFlow::Break(());
-            }
+    struct Find {
+        found: Option<String>,
+        /// How many subqueries deep the walk is.
+        depth: usize,
+    }
+    impl Visitor for Find {
+        type Break = ();
+        fn pre_visit_query(&mut self, _: &Query) -> ControlFlow<()> {
+            self.depth += 1;
+            ControlFlow::Continue(())
         }
-        ControlFlow::Continue(())
-    });
-    found
+        fn post_visit_query(&mut self, _: &Query) -> ControlFlow<()> {
+            self.depth -= 1;
+            ControlFlow::Continue(())
+        }
+        fn pre_visit_expr(&mut self, e: &Expr) -> ControlFlow<()> {
+            if let (Expr::Function(f), 0) = (e, self.depth) {
+                let name = f.name.to_string().to_ascii_uppercase();
+                if f.over.is_some() {
+                    self.found = Some(format!("{name}() OVER"));
+                    return ControlFlow::Break(());
+                }
+                if AGGREGATE_FUNCTIONS.contains(&name.as_str()) {
+                    self.found = Some(format!("{name}()"));
+                    return ControlFlow::Break(());
+                }
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let mut find = Find {
+        found: None,
+        depth: 0,
+    };
+    let _ = expr.visit(&mut find);
+    find.found
 }
 
 /// What a merge over several physical tables cannot compute in a select list, ORDER BY or

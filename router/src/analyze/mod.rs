@@ -5,6 +5,7 @@ mod added_text;
 mod aggregate;
 mod clause_text;
 mod computable;
+mod correlated;
 mod cross_join;
 pub(crate) mod cte;
 mod ddl;

@@ -38,6 +38,8 @@ pub(super) fn analyze(query: &Query, mut a: Analysis<'_>) -> Result<Template> {
         );
     };
 
+    // Subqueries tied to the outer row by the sharding key run on its shard, whole.
+    let correlated = super::correlated::push_down(query, &mut a);
     // `IN (SELECT ...)`, `EXISTS` or a scalar subquery over a sharded table: the
     // subquery's answer first (see `subquery_values`). Planned from the statement's own
     // text each time.
@@ -62,7 +64,8 @@ pub(super) fn analyze(query: &Query, mut a: Analysis<'_>) -> Result<Template> {
             return super::derived::analyze(query, select, inner, &alias, a);
         }
     }
-    let links = key_links(&a, &select.from, select.selection.as_ref());
+    let mut links = key_links(&a, &select.from, select.selection.as_ref());
+    links.extend(correlated);
     let class = match a.classify(None, &links) {
         // Two tables no shard holds together: joined by the proxy (see `cross_join`).
         Err(RouterError::Unsafe(why))

@@ -1,6 +1,7 @@
 //! Subqueries over a sharded table in a SELECT that run before the statement:
 //! `expr IN (SELECT ...)`, `EXISTS (SELECT ...)` and a scalar `(SELECT ...)` (see
-//! [`crate::plan::SubqueryValues`]). Uncorrelated only: the subquery planned alone
+//! [`crate::plan::SubqueryValues`]). Not those correlated by the sharding key, which run on
+//! the outer row's shard (see `correlated`). Uncorrelated only: the subquery planned alone
 //! resolves its names as it did inside the statement, or fails (an outer column is unknown
 //! to it).
 
@@ -42,6 +43,7 @@ pub(super) fn find(
                 EditKind::Table(r) => {
                     e.range.start >= start
                         && e.range.end <= end
+                        && self.a.refs[r].depth > 0
                         && self.a.layout(self.a.refs[r].table).is_some()
                 }
                 _ => false,

@@ -104,6 +104,11 @@ async fn a_limited_derived_table_joined_by_key_matches_one_database() {
             "SELECT x.order_id, x.n, o.note FROM (SELECT order_id, COUNT(*) AS n FROM t_order_item GROUP BY order_id) x JOIN t_order o ON o.order_id = x.order_id ORDER BY x.n DESC, x.order_id LIMIT 15",
             "SELECT d.note, COUNT(*) FROM (SELECT DISTINCT order_id, note FROM t_order WHERE amount < 30) AS d GROUP BY d.note ORDER BY d.note",
             "SELECT * FROM (SELECT order_id, note FROM t_order WHERE order_id = 804) x LEFT JOIN t_order_item i ON i.order_id = x.order_id ORDER BY i.line",
+            // Correlated by the sharding key: the subquery runs on the outer row's shard.
+            "SELECT o.order_id, o.note FROM t_order o WHERE EXISTS (SELECT 1 FROM t_order_item i WHERE i.order_id = o.order_id AND i.sku = 'sku-3') ORDER BY o.order_id",
+            "SELECT o.order_id, (SELECT COUNT(*) FROM t_order_item i WHERE i.order_id = o.order_id) AS n, (SELECT MAX(j.sku) FROM t_order_item j WHERE o.order_id = j.order_id AND j.line > 1) AS top FROM t_order o WHERE o.amount > 30 ORDER BY n DESC, o.order_id LIMIT 12",
+            "SELECT COUNT(*) FROM t_order o WHERE NOT EXISTS (SELECT 1 FROM t_order_item WHERE t_order_item.order_id = o.order_id)",
+            "SELECT o.user_id, COUNT(*) FROM t_order o WHERE o.order_id IN (SELECT i.order_id FROM t_order_item i WHERE i.order_id = o.order_id AND i.line = 2) GROUP BY o.user_id ORDER BY o.user_id",
             // CTEs: each reference read as the derived table it means.
             "WITH w AS (SELECT order_id, amount FROM t_order ORDER BY amount DESC, order_id LIMIT 10) SELECT COUNT(*), SUM(w.amount) FROM w",
             "with w as (SELECT order_id, note FROM t_order WHERE user_id = 2) SELECT w.note, COUNT(*) FROM w GROUP BY w.note ORDER BY w.note",
