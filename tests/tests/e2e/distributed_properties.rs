@@ -5,7 +5,8 @@
 //! SEPARATOR, HAVING, ORDER BY a position or
 //! an aggregate with literals, derived tables with LIMIT and queries around them (also
 //! written as CTEs),
-//! subqueries in WHERE that run first, UNION and UNION ALL of plain, grouped and limited
+//! subqueries in WHERE that run first or, correlated by the sharding key, on each row's
+//! shard, UNION and UNION ALL of plain, grouped and limited
 //! branches, joins across shards, INNER and LEFT) over random data, run against one
 //! unsharded table and through shardgate, each on a fresh connection (a cold shape cache)
 //! and on one that has seen the earlier cases (a cache warmed by statements of the same
@@ -488,9 +489,19 @@ async fn random_queries_match_one_unsharded_table() {
     let mut cases = Vec::new();
     for n in 0..96 {
         let s = shape().new_tree(&mut runner).unwrap().current();
-        // Every fourth case's condition has a subquery that runs first.
+        // Every fourth case's condition has a subquery that runs first; some others one
+        // correlated by the sharding key, which runs on each row's shard.
+        let plain_select = matches!(
+            s,
+            Shape::Rows { .. } | Shape::Distinct { .. } | Shape::Grouped { .. }
+        );
         let f = if n % 4 == 3 {
             subquery_filter().new_tree(&mut runner).unwrap().current()
+        } else if n % 8 == 5 && plain_select {
+            let bound = (0i64..500).new_tree(&mut runner).unwrap().current();
+            Some(format!(
+                "EXISTS (SELECT x.order_id FROM t_order x WHERE x.order_id = t_order.order_id AND x.amount > {bound})"
+            ))
         } else {
             filter().new_tree(&mut runner).unwrap().current()
         };
