@@ -81,7 +81,7 @@ fn correlated_by_key(sub: &Query, a: &Analysis<'_>) -> Option<(usize, Expr)> {
         return None;
     }
     let mut parts = Vec::new();
-    conjuncts(select.selection.as_ref()?, &mut parts);
+    super::cross_join::conjuncts(select.selection.as_ref()?, &mut parts);
     for part in parts {
         let Expr::BinaryOp {
             left,
@@ -129,19 +129,4 @@ fn correlated_by_key(sub: &Query, a: &Analysis<'_>) -> Option<(usize, Expr)> {
         }
     }
     None
-}
-
-fn conjuncts<'e>(expr: &'e Expr, out: &mut Vec<&'e Expr>) {
-    match expr {
-        Expr::BinaryOp {
-            left,
-            op: BinaryOperator::And,
-            right,
-        } => {
-            conjuncts(left, out);
-            conjuncts(right, out);
-        }
-        Expr::Nested(inner) => conjuncts(inner, out),
-        other => out.push(other),
-    }
 }

@@ -147,8 +147,8 @@ impl Qualifiers {
     }
 }
 
-/// The conjuncts of an AND chain.
-fn conjuncts<'e>(expr: &'e Expr, out: &mut Vec<&'e Expr>) {
+/// The conjuncts of an AND chain (not inside parentheses).
+pub(super) fn conjuncts<'e>(expr: &'e Expr, out: &mut Vec<&'e Expr>) {
     match expr {
         Expr::BinaryOp {
             left,

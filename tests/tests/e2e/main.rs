@@ -16,6 +16,7 @@ mod lifecycle;
 mod login_security;
 mod multi_statements;
 mod mysql_spellings;
+mod property_grammar;
 mod protocol_bytes;
 mod proxy_backend_down;
 mod proxy_clients;
