@@ -87,6 +87,24 @@ impl Template {
         if let Some((kind, inner)) = &self.in_subquery {
             return self.bind_in_subquery(params, *kind, inner.clone());
         }
+        let plan = self.bind_routed(topology, params, keys)?;
+        match &self.window_functions {
+            // One physical table computes the window functions itself.
+            Some(over) if !matches!(plan.step, Step::Route(_)) => {
+                self.bind_window_functions(topology, params, over)
+            }
+            _ => Ok(plan),
+        }
+    }
+
+    /// Binds a statement the route template places: its physical statements, run as one
+    /// step.
+    fn bind_routed(
+        &self,
+        topology: &Topology,
+        params: Params<'_>,
+        keys: &mut dyn KeySource,
+    ) -> Result<Plan> {
         let mut targets = Vec::new();
         let mut generate = None;
         let mut row_order: Vec<Vec<usize>> = Vec::new();

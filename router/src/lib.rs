@@ -14,6 +14,7 @@ mod bind_cross_join;
 mod bind_merge;
 mod bind_subquery;
 mod bind_union;
+mod bind_window_functions;
 mod cache;
 mod collect;
 pub mod command;
@@ -52,7 +53,7 @@ pub use plan::{
     GroupConcat, HavingFilter, HavingOperand, MergeOperator, Metadata, MigrationPhase,
     PhysicalStatement, Plan, ProbeStep, Returning, RouteKind, Scatter, SelectMerge, SendToAll,
     SessionOp, SortKey, StatementKind, Step, Subquery, SubqueryAnswerError, SubqueryKind,
-    SubqueryValues, Union, Windows,
+    SubqueryValues, Union, WindowColumn, WindowFunction, WindowFunctions, WindowKind, Windows,
 };
 pub use planner::PreparedCommand;
 pub use router::Router;

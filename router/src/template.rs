@@ -162,6 +162,26 @@ pub(crate) struct JoinTemplate {
     pub limit: Option<(Operand, Operand)>,
 }
 
+/// Window functions over several physical tables (see `analyze::window_functions`).
+#[derive(Debug, Clone)]
+pub(crate) struct WindowFunctionsTemplate {
+    /// The statement's select items that are not window functions: the rows' SELECT's
+    /// first columns.
+    pub items: Vec<Range<usize>>,
+    /// The expressions the window functions read (arguments, PARTITION BY, ORDER BY) and
+    /// the statement's ORDER BY keys that are not result columns: the rows' SELECT's
+    /// hidden columns, after the items.
+    pub hidden: Vec<Range<usize>>,
+    /// From `FROM` up to the statement's ORDER BY or LIMIT: the rows' SELECT's tables,
+    /// conditions and grouping, as written.
+    pub rest: Range<usize>,
+    pub functions: Vec<crate::plan::WindowFunction>,
+    pub output: Vec<crate::plan::WindowColumn>,
+    pub order_by: Vec<(crate::plan::WindowColumn, bool)>,
+    /// (offset, count).
+    pub limit: Option<(Operand, Operand)>,
+}
+
 /// One table of a join across shards: what its own SELECT reads.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct JoinSide {
@@ -259,6 +279,9 @@ pub struct Template {
     pub(crate) union: Option<UnionTemplate>,
     /// A join of two tables that do not live together: joined by the proxy.
     pub(crate) cross_join: Option<JoinTemplate>,
+    /// Window functions over a sharded table: computed by the proxy when the statement
+    /// reaches several physical tables.
+    pub(crate) window_functions: Option<WindowFunctionsTemplate>,
     /// Generation of the topology the template was analyzed for: its ids index that one
     /// only.
     pub(crate) analyzed_for: u64,

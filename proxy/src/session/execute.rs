@@ -60,6 +60,10 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 let to_binary = reads_binary_rows(&job);
                 self.cross_join(*join, to_binary).await
             }
+            Step::WindowFunctions(over) => {
+                let to_binary = reads_binary_rows(&job);
+                self.window_functions(*over, to_binary).await
+            }
             Step::Scatter(_) => {
                 self.send_error(
                     codes::ER_NOT_SUPPORTED_YET,

@@ -26,6 +26,7 @@ mod subquery;
 mod subquery_values;
 mod union;
 pub mod vars;
+mod window_functions;
 
 use std::sync::Arc;
 

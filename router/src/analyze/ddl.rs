@@ -98,6 +98,7 @@ pub(super) fn analyze(
         in_subquery: None,
         union: None,
         cross_join: None,
+        window_functions: None,
         analyzed_for: topology_id(topology),
     })
 }

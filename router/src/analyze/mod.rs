@@ -20,6 +20,7 @@ mod project;
 mod select;
 mod subquery_values;
 mod union_branches;
+mod window_functions;
 mod write;
 
 pub(crate) use write::with_columns as insert_with_columns;
@@ -479,6 +480,7 @@ impl<'a> Analysis<'a> {
             in_subquery: None,
             union: None,
             cross_join: None,
+            window_functions: None,
             analyzed_for: topology_id(self.topology),
         })
     }

@@ -91,6 +91,28 @@ pub(super) fn analyze(query: &Query, mut a: Analysis<'_>) -> Result<Template> {
         }
         other => simple_route(other),
     };
+    // Window functions: one table answers them whole; over several, the proxy computes
+    // them (see `window_functions`), or the statement is refused there with the reason.
+    if matches!(route, RouteTemplate::Sharded { .. }) && super::window_functions::candidate(select)
+    {
+        match super::window_functions::analyze(query, select, &mut a) {
+            Ok(over) => {
+                let mut template = a.finish(
+                    StatementKind::Select,
+                    route,
+                    MergeTemplate::default(),
+                    false,
+                )?;
+                template.window_functions = Some(over);
+                return Ok(template);
+            }
+            Err(reason) => {
+                let mut merge = super::merge::merge_template(&mut a, query, select)?;
+                merge.unsupported = Some(reason);
+                return a.finish(StatementKind::Select, route, merge, false);
+            }
+        }
+    }
     let merge = super::merge::merge_template(&mut a, query, select)?;
     a.finish(StatementKind::Select, route, merge, false)
 }

@@ -269,6 +269,18 @@ impl fmt::Display for Summary<'_> {
                 }
                 Ok(())
             }
+            Step::WindowFunctions(w) => {
+                write!(
+                    f,
+                    "window functions computed by the proxy:\n    first `{}`, its rows kept\n    then {} window function(s), each over the rows sorted by its PARTITION BY and ORDER BY",
+                    w.rows_sql,
+                    w.functions.len()
+                )?;
+                for op in w.layout().1.operators(false) {
+                    write!(f, "\n  then {op}")?;
+                }
+                Ok(())
+            }
             Step::Fence(table) => {
                 write!(
                     f,

@@ -18,6 +18,7 @@ mod session;
 mod subquery;
 mod subquery_values;
 mod union;
+mod window_functions;
 
 pub use cross_join::CrossJoin;
 pub use explain::{Explain, MergeOperator, Summary};
@@ -27,6 +28,7 @@ pub use session::{Metadata, ProbeStep, SessionOp};
 pub use subquery::{Subquery, Windows};
 pub use subquery_values::{SubqueryAnswerError, SubqueryKind, SubqueryValues};
 pub use union::Union;
+pub use window_functions::{WindowColumn, WindowFunction, WindowFunctions, WindowKind};
 
 use shardgate_config::{BackendId, DatabaseId};
 
@@ -172,6 +174,9 @@ pub enum Step {
     /// A join of two tables that do not live together: the left table's rows, then the
     /// right table's matching rows in batches, joined by the proxy.
     CrossJoin(Box<CrossJoin>),
+    /// A SELECT with window functions over several physical tables: its rows first, then
+    /// the window functions computed by the proxy.
+    WindowFunctions(Box<WindowFunctions>),
 }
 
 impl Step {
@@ -218,7 +223,8 @@ impl Step {
             | Step::Subquery(_)
             | Step::SubqueryValues(_)
             | Step::Union(_)
-            | Step::CrossJoin(_) => &[],
+            | Step::CrossJoin(_)
+            | Step::WindowFunctions(_) => &[],
         }
     }
 
@@ -235,7 +241,8 @@ impl Step {
             | Step::Subquery(_)
             | Step::SubqueryValues(_)
             | Step::Union(_)
-            | Step::CrossJoin(_) => true,
+            | Step::CrossJoin(_)
+            | Step::WindowFunctions(_) => true,
             Step::SessionOp(op) => {
                 matches!(
                     op,

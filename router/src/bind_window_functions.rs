@@ -1,0 +1,82 @@
+//! Binding window functions over several physical tables: the rows' SELECT as a logical
+//! statement with the statement's values written in (planned again when it runs), and the
+//! statement on one table to describe the result's columns.
+
+use std::ops::Range;
+
+use shardgate_config::Topology;
+
+use crate::bind::{int_of, Params};
+use crate::error::{Result, RouterError};
+use crate::plan::{Plan, RouteKind, StatementKind, Step, WindowFunctions};
+use crate::render::{Renderer, Target};
+use crate::template::{Template, WindowFunctionsTemplate};
+
+/// The alias of the rows' SELECT's `n`th hidden column.
+fn hidden_alias(n: usize) -> String {
+    format!("__sg_w{n}")
+}
+
+impl Template {
+    pub(crate) fn bind_window_functions(
+        &self,
+        topology: &Topology,
+        params: Params<'_>,
+        over: &WindowFunctionsTemplate,
+    ) -> Result<Plan> {
+        let text = |range: &Range<usize>| {
+            let logical = Target {
+                database: None,
+                table: None,
+            };
+            let mut r = Renderer::new(self, topology, params, logical, false);
+            r.inline_params = true;
+            r.tables_as_written = true;
+            r.range(range.clone());
+            r.out
+        };
+        let mut columns: Vec<String> = over.items.iter().map(text).collect();
+        columns.extend(
+            over.hidden
+                .iter()
+                .enumerate()
+                .map(|(n, range)| format!("{} AS {}", text(range), hidden_alias(n))),
+        );
+        if columns.is_empty() {
+            // `SELECT ROW_NUMBER() OVER () FROM t`: the rows still need a column.
+            columns.push(format!("1 AS {}", hidden_alias(0)));
+        }
+        let rows_sql = format!("SELECT {} {}", columns.join(", "), text(&over.rest));
+        let (limit, offset) = match &over.limit {
+            Some((offset, count)) => {
+                let value = |op| {
+                    int_of(op, &params).ok_or_else(|| {
+                        RouterError::Refused(
+                            "a LIMIT of a SELECT with window functions takes integers".into(),
+                        )
+                    })
+                };
+                (
+                    Some(value(count)?.max(0) as u64),
+                    value(offset)?.max(0) as u64,
+                )
+            }
+            None => (None, 0),
+        };
+        Ok(Plan {
+            kind: StatementKind::Select,
+            route: RouteKind::Scatter,
+            step: Step::WindowFunctions(Box::new(WindowFunctions {
+                rows_sql,
+                describe: self.representative(topology)?,
+                functions: over.functions.clone(),
+                output: over.output.clone(),
+                order_by: over.order_by.clone(),
+                limit,
+                offset,
+            })),
+            generate: None,
+            tables: Vec::new(),
+        })
+    }
+}
