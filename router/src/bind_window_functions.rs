@@ -4,13 +4,13 @@
 
 use std::ops::Range;
 
-use shardgate_config::Topology;
+use shardgate_config::{TableKind, Topology};
 
 use crate::bind::{int_of, Params};
 use crate::error::{Result, RouterError};
-use crate::plan::{Plan, RouteKind, StatementKind, Step, WindowFunctions};
+use crate::plan::{PhysicalStatement, Plan, RouteKind, StatementKind, Step, WindowFunctions};
 use crate::render::{Renderer, Target};
-use crate::template::{Template, WindowFunctionsTemplate};
+use crate::template::{RouteTemplate, Template, WindowFunctionsTemplate};
 
 /// The alias of the rows' SELECT's `n`th hidden column.
 fn hidden_alias(n: usize) -> String {
@@ -18,6 +18,24 @@ fn hidden_alias(n: usize) -> String {
 }
 
 impl Template {
+    /// The statement on the first physical table, its values written in (a `?` would
+    /// type `SUM(amount * ?)` as DOUBLE where the value makes it DECIMAL).
+    fn describing(&self, topology: &Topology, params: Params<'_>) -> Result<PhysicalStatement> {
+        let target = match &self.route {
+            RouteTemplate::Sharded { layout_of, .. } => match &topology.tables[*layout_of].kind {
+                TableKind::Sharded(layout) => Target {
+                    database: Some(layout.databases[0]),
+                    table: Some(0),
+                },
+                _ => return Err(RouterError::StaleTemplate),
+            },
+            _ => return Err(RouterError::StaleTemplate),
+        };
+        let mut r = Renderer::new(self, topology, params, target, false);
+        r.inline_params = true;
+        Ok(self.render_all(r, false))
+    }
+
     pub(crate) fn bind_window_functions(
         &self,
         topology: &Topology,
@@ -68,7 +86,7 @@ impl Template {
             route: RouteKind::Scatter,
             step: Step::WindowFunctions(Box::new(WindowFunctions {
                 rows_sql,
-                describe: self.representative(topology)?,
+                describe: self.describing(topology, params)?,
                 functions: over.functions.clone(),
                 output: over.output.clone(),
                 order_by: over.order_by.clone(),

@@ -320,6 +320,32 @@ pub async fn insert_both(
     }
 }
 
+/// Each result column's name, type and NOT NULL flag, as a client reads them.
+pub async fn column_shapes(conn: &mut mysql_async::Conn, sql: &str) -> Vec<(String, String, bool)> {
+    use mysql_async::prelude::Queryable;
+    let result = conn
+        .query_iter(sql)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    let columns = result
+        .columns()
+        .map(|c| {
+            c.iter()
+                .map(|c| {
+                    (
+                        c.name_str().into_owned(),
+                        format!("{:?}", c.column_type()),
+                        c.flags()
+                            .contains(mysql_async::consts::ColumnFlags::NOT_NULL_FLAG),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    result.drop_result().await.expect("the rest of the result");
+    columns
+}
+
 /// Rows spelled out in full as SQL values, a line each (Debug shortens long byte strings).
 pub fn spelled(rows: &[Vec<mysql_async::Value>]) -> String {
     rows.iter()

@@ -7,7 +7,7 @@
 
 use mysql_async::prelude::Queryable;
 use shardgate_tests::{
-    assert_cli_same, assert_refused, assert_same, create_both, insert_both, Cluster,
+    assert_cli_same, assert_refused, assert_same, column_shapes, create_both, insert_both, Cluster,
 };
 
 const ORDERS: &str = "(order_id BIGINT NOT NULL PRIMARY KEY, user_id INT NULL, \
@@ -24,31 +24,6 @@ fn on_reference(sql: &str) -> String {
         })
         .trim()
         .to_string()
-}
-
-/// Each column's name, type and nullability, as a client reads them.
-async fn columns(conn: &mut mysql_async::Conn, sql: &str) -> Vec<(String, String, bool)> {
-    let result = conn
-        .query_iter(sql)
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {e}"));
-    let columns = result
-        .columns()
-        .map(|c| {
-            c.iter()
-                .map(|c| {
-                    (
-                        c.name_str().into_owned(),
-                        format!("{:?}", c.column_type()),
-                        c.flags()
-                            .contains(mysql_async::consts::ColumnFlags::NOT_NULL_FLAG),
-                    )
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    result.drop_result().await.unwrap();
-    columns
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -146,8 +121,8 @@ async fn joins_across_shards_match_one_database() {
             let direct = on_reference(sql);
             assert_same(&mut reference, &mut proxy, sql, &direct).await;
             assert_eq!(
-                columns(&mut proxy, sql).await,
-                columns(&mut reference, &direct).await,
+                column_shapes(&mut proxy, sql).await,
+                column_shapes(&mut reference, &direct).await,
                 "{round}: column names, types and NOT NULL of {sql}"
             );
         }

@@ -27,3 +27,4 @@ mod returning;
 mod router_on_mariadb;
 mod session_state;
 mod unions;
+mod window_functions;
