@@ -61,14 +61,17 @@ fn has_window(expr: &Expr) -> bool {
     found
 }
 
-/// The columns of the rows' SELECT the proxy reads: each expression's text once.
-struct Hidden<'t> {
+/// The columns of the rows' SELECT the proxy reads: the statement's items, then hidden
+/// expressions, each read once. An expression with a literal in it (a `?` in the shape) is
+/// read on its own: two alike may hold different values.
+struct Hidden<'t, 'q> {
     text: &'t str,
-    items: usize,
+    /// The select items that are not window functions, in order.
+    items: Vec<&'q Expr>,
     ranges: Vec<Range<usize>>,
 }
 
-impl Hidden<'_> {
+impl Hidden<'_, '_> {
     /// The rows' SELECT's column for `expr`, written at `range`, checked to parse back.
     fn column(&mut self, range: Range<usize>, expr: &Expr) -> Result<usize> {
         let range = clause_text::trimmed(self.text, range);
@@ -76,15 +79,22 @@ impl Hidden<'_> {
             return unlocated();
         }
         let piece = &self.text[range.clone()];
-        if let Some(at) = self
-            .ranges
-            .iter()
-            .position(|r| &self.text[r.clone()] == piece)
-        {
-            return Ok(self.items + at);
+        if !piece.contains('?') {
+            // A selected expression is read where it is selected (a group key read twice
+            // would not be taken for one by the merge).
+            if let Some(at) = self.items.iter().position(|e| *e == expr) {
+                return Ok(at);
+            }
+            if let Some(at) = self
+                .ranges
+                .iter()
+                .position(|r| &self.text[r.clone()] == piece)
+            {
+                return Ok(self.items.len() + at);
+            }
         }
         self.ranges.push(range);
-        Ok(self.items + self.ranges.len() - 1)
+        Ok(self.items.len() + self.ranges.len() - 1)
     }
 }
 
@@ -136,7 +146,7 @@ fn function(
     f: &Function,
     text: &str,
     item: Range<usize>,
-    hidden: &mut Hidden<'_>,
+    hidden: &mut Hidden<'_, '_>,
 ) -> Result<WindowFunction> {
     let name = f.name.to_string();
     let Some(kind) = WindowKind::of(&name) else {
@@ -273,6 +283,7 @@ pub(super) fn analyze(
     }
     // The items first: the hidden columns come after them.
     let mut items = Vec::new();
+    let mut item_exprs = Vec::new();
     let mut windows = Vec::new();
     let mut names: Vec<(Option<String>, &Expr)> = Vec::new();
     for (item, range) in select.projection.iter().zip(item_ranges) {
@@ -290,12 +301,15 @@ pub(super) fn analyze(
             e if has_window(e) => {
                 return refuse("inside an expression (the proxy computes a select item that is one window function)")
             }
-            _ => items.push(range),
+            _ => {
+                items.push(range);
+                item_exprs.push(expr);
+            }
         }
     }
     let mut hidden = Hidden {
         text,
-        items: items.len(),
+        items: item_exprs,
         ranges: Vec::new(),
     };
     let mut functions = Vec::new();

@@ -7,7 +7,8 @@
 //! written as CTEs),
 //! subqueries in WHERE that run first or, correlated by the sharding key, on each row's
 //! shard, UNION and UNION ALL of plain, grouped and limited
-//! branches, joins across shards, INNER and LEFT) over random data, run against one
+//! branches, joins across shards, INNER and LEFT, window functions over rows and over
+//! groups) over random data, run against one
 //! unsharded table and through shardgate, each on a fresh connection (a cold shape cache)
 //! and on one that has seen the earlier cases (a cache warmed by statements of the same
 //! shapes with other literals), in both protocols; the results must be identical. A bounded
@@ -84,7 +85,10 @@ async fn random_queries_match_one_unsharded_table() {
         // correlated by the sharding key, which runs on each row's shard.
         let plain_select = matches!(
             s,
-            Shape::Rows { .. } | Shape::Distinct { .. } | Shape::Grouped { .. }
+            Shape::Rows { .. }
+                | Shape::Distinct { .. }
+                | Shape::Grouped { .. }
+                | Shape::Window { .. }
         );
         let f = if n % 4 == 3 {
             subquery_filter().new_tree(&mut runner).unwrap().current()
@@ -105,6 +109,7 @@ async fn random_queries_match_one_unsharded_table() {
         "GROUP BY",
         "DISTINCT",
         ") AS d",
+        " OVER (",
     ] {
         assert!(
             cases.iter().any(|c| c.contains(kind)),

@@ -57,6 +57,113 @@ pub(super) enum Shape {
         right: Option<String>,
         limit: Option<(u32, u32)>,
     },
+    /// Window functions over the sharded table (one or two, each with its own PARTITION BY
+    /// and ORDER BY; ROW_NUMBER's order made total by order_id), over rows or over groups
+    /// by user_id, ordered by order_id (or the group key), with a LIMIT.
+    Window {
+        functions: Vec<(u8, Option<&'static str>, Vec<(&'static str, bool)>)>,
+        grouped: bool,
+        limit: Option<(u32, u32)>,
+    },
+}
+
+/// A window function of the grammar: `kind` picks the function, over rows or over groups
+/// (by user_id, whose aggregates it then reads); the `n`th of the statement's.
+fn window_function(
+    n: usize,
+    kind: u8,
+    partition: Option<&str>,
+    order: &[(&str, bool)],
+    grouped: bool,
+) -> String {
+    let column = |c: &str| {
+        if grouped {
+            match c {
+                "user_id" => "user_id".to_string(),
+                "status" => "MAX(status)".to_string(),
+                "amount" => "SUM(amount)".to_string(),
+                _ => "MIN(created_at)".to_string(),
+            }
+        } else {
+            c.to_string()
+        }
+    };
+    let mut keys: Vec<String> = order
+        .iter()
+        .map(|(c, d)| format!("{}{}", column(c), if *d { " DESC" } else { "" }))
+        .collect();
+    if (kind == 1 || kind == 2) && keys.is_empty() {
+        // MariaDB wants an order for RANK and DENSE_RANK (4018 without).
+        keys.push(column("amount"));
+    }
+    if kind == 0 {
+        // ROW_NUMBER numbers ties in any order: a total order makes it one answer.
+        keys.push(if grouped { "user_id" } else { "order_id" }.to_string());
+    }
+    let mut spec = Vec::new();
+    if let Some(p) = partition {
+        spec.push(format!("PARTITION BY {}", column(p)));
+    }
+    if !keys.is_empty() {
+        spec.push(format!("ORDER BY {}", keys.join(", ")));
+    }
+    let argument = |c: &str| {
+        if grouped {
+            format!("COUNT({c})")
+        } else {
+            c.to_string()
+        }
+    };
+    let function = match kind {
+        0 => "ROW_NUMBER()".to_string(),
+        1 => "RANK()".to_string(),
+        2 => "DENSE_RANK()".to_string(),
+        3 => "COUNT(*)".to_string(),
+        4 => format!(
+            "SUM({})",
+            if grouped {
+                "SUM(amount)".into()
+            } else {
+                argument("amount")
+            }
+        ),
+        5 => format!(
+            "AVG({})",
+            if grouped {
+                "SUM(amount)".into()
+            } else {
+                argument("amount")
+            }
+        ),
+        6 => format!(
+            "MIN({})",
+            if grouped {
+                "MIN(created_at)".into()
+            } else {
+                argument("created_at")
+            }
+        ),
+        7 => format!(
+            "MAX({})",
+            if grouped {
+                "MAX(status)".into()
+            } else {
+                argument("status")
+            }
+        ),
+        // Two of these in one statement have one shape but different literals.
+        8 => format!(
+            "SUM({} * {})",
+            if grouped {
+                "SUM(amount)".into()
+            } else {
+                argument("amount")
+            },
+            n + 2
+        ),
+        _ => format!("COUNT({})", argument("user_id")),
+    };
+    format!("{function} OVER ({})", spec.join(" "))
 }
 
 pub(super) fn shape() -> impl Strategy<Value = Shape> {
@@ -197,7 +304,24 @@ pub(super) fn shape() -> impl Strategy<Value = Shape> {
                 limit
             },
         });
-    prop_oneof![rows, distinct, grouped, derived, union, join]
+    let window = (
+        prop::collection::vec(
+            (
+                0u8..10,
+                prop::option::of(prop::sample::select(vec!["user_id", "status"])),
+                prop::collection::vec((column.clone(), any::<bool>()), 0..3),
+            ),
+            1..3,
+        ),
+        any::<bool>(),
+        prop::option::of((0u32..30, 1u32..60)),
+    )
+        .prop_map(|(functions, grouped, limit)| Shape::Window {
+            functions,
+            grouped,
+            limit,
+        });
+    prop_oneof![rows, distinct, grouped, derived, union, join, window]
 }
 
 /// A WHERE condition with a subquery over the sharded table, which runs first (text
@@ -372,6 +496,38 @@ pub(super) fn sql(shape: &Shape, filter: &Option<String>) -> String {
                 "{} ORDER BY 1{direction}, 2{direction}{limit}",
                 branches.join(glue)
             )
+        }
+        Shape::Window {
+            functions,
+            grouped,
+            limit,
+        } => {
+            let windows: Vec<String> = functions
+                .iter()
+                .enumerate()
+                .map(|(n, (kind, partition, order))| {
+                    format!(
+                        "{} AS w{n}",
+                        window_function(n, *kind, *partition, order, *grouped)
+                    )
+                })
+                .collect();
+            let limit = limit
+                .map(|(o, n)| format!(" LIMIT {o}, {n}"))
+                .unwrap_or_default();
+            if *grouped {
+                format!(
+                    "SELECT user_id, COUNT(*) AS n, {} FROM t_order{} GROUP BY user_id ORDER BY user_id{limit}",
+                    windows.join(", "),
+                    r#where
+                )
+            } else {
+                format!(
+                    "SELECT order_id, user_id, {} FROM t_order{} ORDER BY order_id{limit}",
+                    windows.join(", "),
+                    r#where
+                )
+            }
         }
         Shape::Grouped {
             key,

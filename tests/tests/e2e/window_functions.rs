@@ -64,6 +64,9 @@ async fn window_functions_over_shards_match_one_table() {
         "SELECT user_id, order_id, SUM(amount * 2) OVER (PARTITION BY user_id % 3 ORDER BY order_id DESC) AS x FROM t_order WHERE amount > 10 ORDER BY x DESC, order_id LIMIT 5, 20",
         // Over groups: the window reads the merged groups' aggregates.
         "SELECT user_id, SUM(amount) AS total, RANK() OVER (ORDER BY SUM(amount) DESC) AS place, SUM(SUM(amount)) OVER () AS everything FROM t_order GROUP BY user_id ORDER BY place, user_id",
+        // One shape, different literals: each read on its own.
+        "SELECT order_id, SUM(amount + 1) OVER (PARTITION BY user_id) AS a, SUM(amount + 2) OVER (PARTITION BY user_id) AS b FROM t_order WHERE user_id = 4 OR user_id > 8 ORDER BY order_id",
+        "SELECT order_id, SUM(amount + 5) OVER (PARTITION BY user_id) AS a, SUM(amount + 7) OVER (PARTITION BY user_id) AS b FROM t_order WHERE user_id = 4 OR user_id > 8 ORDER BY order_id",
         // Only window functions; ORDER BY a position; odd spacing and a comment.
         "SELECT row_number() over(order by order_id desc) FROM t_order ORDER BY 1 LIMIT 4",
         "SELECT order_id, count(*)   OVER ( /* whole */ ) AS n FROM t_order WHERE order_id < -80000 ORDER BY order_id",
@@ -94,7 +97,7 @@ async fn window_functions_over_shards_match_one_table() {
         assert_eq!(got, expected, "{user}, {limit}");
     }
     // The mariadb CLI (Connector/C) reads the same rows.
-    for sql in [statements[1], statements[6]] {
+    for sql in [statements[1], statements[6], statements[8]] {
         let rows = assert_cli_same(
             cluster.proxy.port(),
             &mut reference,
