@@ -3,6 +3,9 @@
 
 use proptest::prelude::*;
 
+/// A window function of a [`Shape::Window`]: its kind, PARTITION BY and ORDER BY.
+pub(super) type WindowOf = (u8, Option<&'static str>, Vec<(&'static str, bool)>);
+
 #[derive(Debug, Clone)]
 pub(super) enum Shape {
     /// Plain rows: columns, ORDER BY (order_id always last, so the order is total), LIMIT.
@@ -61,7 +64,7 @@ pub(super) enum Shape {
     /// and ORDER BY; ROW_NUMBER's order made total by order_id), over rows or over groups
     /// by user_id, ordered by order_id (or the group key), with a LIMIT.
     Window {
-        functions: Vec<(u8, Option<&'static str>, Vec<(&'static str, bool)>)>,
+        functions: Vec<WindowOf>,
         grouped: bool,
         limit: Option<(u32, u32)>,
     },
