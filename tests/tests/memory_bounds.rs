@@ -155,6 +155,42 @@ async fn memory_before_login_and_for_huge_in_lists_stays_small() {
         grown_mib < 128,
         "a refused join grew the proxy by {grown_mib} MiB"
     );
+    // Window functions over every table: the proxy keeps the rows and computes the window
+    // over them, within the budget...
+    let window = |pad: usize| {
+        format!(
+            "SELECT order_id, REPEAT('w', {pad}) AS pad, ROW_NUMBER() OVER (ORDER BY order_id DESC) AS rn FROM t_order ORDER BY order_id"
+        )
+    };
+    let before = status_kib("VmRSS");
+    let rows: Vec<(i64, String, i64)> = conn.query(window(3000)).await.unwrap();
+    let grown_mib = status_kib("VmHWM").saturating_sub(before) / 1024;
+    println!("window function over 9 MB of 1,024 tables: +{grown_mib} MiB");
+    assert_eq!(rows.len(), inserted.len());
+    assert!(rows
+        .iter()
+        .enumerate()
+        .all(|(n, (_, pad, rn))| *rn as usize == inserted.len() - n && pad.len() == 3000));
+    assert!(
+        grown_mib < 128,
+        "window functions over shards grew the proxy by {grown_mib} MiB"
+    );
+    drop(rows);
+    // ...and past it, ER_OUT_OF_RESOURCES.
+    let before = status_kib("VmRSS");
+    match conn.query_drop(window(30_000)).await {
+        Err(mysql_async::Error::Server(e)) => {
+            assert_eq!(e.code, 1041, "{}", e.message);
+            assert!(e.message.contains("merge_memory_limit"), "{}", e.message);
+        }
+        other => panic!("window functions past the budget: {other:?}"),
+    }
+    let grown_mib = status_kib("VmHWM").saturating_sub(before) / 1024;
+    println!("window function over 90 MB refused: +{grown_mib} MiB");
+    assert!(
+        grown_mib < 128,
+        "refused window functions grew the proxy by {grown_mib} MiB"
+    );
     // The connection goes on.
     let one: Option<i64> = conn
         .query_first("SELECT user_id FROM t_order WHERE order_id = 7")
