@@ -149,10 +149,17 @@ fn merges_the_proxy_cannot_compute_are_refused() {
             "UPPER",
         ),
         (
-            "SELECT order_id, ROW_NUMBER() OVER (ORDER BY order_id) FROM t_order",
-            "OVER",
+            "SELECT order_id, NTILE(4) OVER (ORDER BY order_id) FROM t_order",
+            "NTILE",
         ),
-        ("SELECT SUM(amount) OVER () FROM t_order", "OVER"),
+        (
+            "SELECT SUM(amount) OVER (ROWS BETWEEN 1 PRECEDING AND CURRENT ROW) FROM t_order",
+            "frame",
+        ),
+        (
+            "SELECT ROW_NUMBER() OVER (ORDER BY order_id) + 1 FROM t_order",
+            "inside an expression",
+        ),
         ("SELECT order_id FROM t_order ORDER BY COUNT(*)", "ORDER BY"),
         ("SELECT order_id FROM t_order HAVING COUNT(*) > 1", "HAVING"),
     ] {

@@ -33,7 +33,7 @@ const REFUSED: &[&str] = &[
     "SELECT JSON_ARRAYAGG(status) AS sg_marker FROM t_order",
     "SELECT STD(amount) + 1 AS sg_marker FROM t_order",
     "SELECT CONCAT(COUNT(*), 'x') AS sg_marker FROM t_order",
-    "SELECT order_id, ROW_NUMBER() OVER (ORDER BY order_id) AS sg_marker FROM t_order",
+    "SELECT order_id, NTILE(4) OVER (ORDER BY order_id) AS sg_marker FROM t_order",
     "SET @x = (SELECT 'sg_marker' FROM mysql.user LIMIT 1)",
     "SET @x = LOAD_FILE('/tmp/sg_marker')",
     "SELECT table_name FROM information_schema.tables JOIN mysql.user /* sg_marker */",
