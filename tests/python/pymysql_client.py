@@ -73,6 +73,18 @@ cur.execute("EXECUTE neg USING @n")
 check("prepared with a variable set to an expression", cur.fetchall(), ((3,),))
 cur.execute("DEALLOCATE PREPARE neg")
 
+# Window functions over several physical tables, computed by the proxy; SQL-prepared too.
+window = ("SELECT order_id, ROW_NUMBER() OVER (ORDER BY order_id DESC) AS rn, "
+          "COUNT(*) OVER (PARTITION BY status) AS n FROM t_order WHERE order_id IN (%s, %s, %s, %s) ORDER BY order_id")
+cur.execute(window, (5001, 5002, 5003, -7))
+check("window functions", cur.fetchall(), ((-7, 4, 3), (5001, 3, 3), (5002, 2, 3), (5003, 1, 1)))
+check("window column names", [d[0] for d in cur.description], ["order_id", "rn", "n"])
+cur.execute("PREPARE w FROM '" + window.replace("%s", "?") + "'")
+cur.execute("SET @a = 5001, @b = 5002, @c = 5003, @d = -7")
+cur.execute("EXECUTE w USING @a, @b, @c, @d")
+check("prepared window functions", cur.fetchall(), ((-7, 4, 3), (5001, 3, 3), (5002, 2, 3), (5003, 1, 1)))
+cur.execute("DEALLOCATE PREPARE w")
+
 # A transaction that commits and one that rolls back.
 tx = connect(autocommit=False)
 tcur = tx.cursor()
