@@ -85,7 +85,7 @@ impl Template {
             return self.bind_union(topology, params, union);
         }
         if let Some((kind, inner)) = &self.in_subquery {
-            return self.bind_in_subquery(params, *kind, inner.clone());
+            return self.bind_in_subquery(topology, params, *kind, inner.clone());
         }
         let plan = self.bind_routed(topology, params, keys)?;
         match &self.window_functions {
@@ -365,6 +365,21 @@ impl Template {
             })
         };
         let target = match &self.route {
+            // A subquery over a sharded table that runs first: the statement as it would
+            // run on the first table, subquery and all, describes its columns.
+            RouteTemplate::NoTable if self.in_subquery.is_some() => {
+                match self
+                    .refs
+                    .iter()
+                    .find(|r| matches!(topology.tables[r.table].kind, TableKind::Sharded(_)))
+                {
+                    Some(r) => first_of(r.table)?,
+                    None => Target {
+                        database: None,
+                        table: None,
+                    },
+                }
+            }
             RouteTemplate::NoTable => Target {
                 database: None,
                 table: None,

@@ -47,26 +47,38 @@ impl Template {
     }
 
     /// A subquery over a sharded table that runs first: it, and the text around it that
-    /// takes its answer. The template was analyzed from the statement's own text.
+    /// takes its answer, as logical statements with a prepared statement's values written
+    /// in. The template was analyzed from the statement's own text.
     pub(crate) fn bind_in_subquery(
         &self,
+        topology: &Topology,
         params: Params<'_>,
         kind: SubqueryKind,
         inner: Range<usize>,
     ) -> Result<Plan> {
-        match params {
-            Params::Text { literals: [], .. } => {}
-            _ => {
+        if let Params::Text { literals, .. } = params {
+            if !literals.is_empty() {
                 return Err(RouterError::Refused(
-                    "a prepared SELECT with a subquery over a sharded table is not supported yet (send it as text)".into(),
-                ))
+                    "a subquery over a sharded table in a statement planned by its shape".into(),
+                ));
             }
         }
+        let text = |range: Range<usize>| {
+            let logical = Target {
+                database: None,
+                table: None,
+            };
+            let mut r = Renderer::new(self, topology, params, logical, false);
+            r.inline_params = true;
+            r.tables_as_written = true;
+            r.range(range);
+            r.out
+        };
         let values = SubqueryValues {
             kind,
-            inner_sql: self.text[inner.clone()].to_string(),
-            before: self.text[..inner.start].to_string(),
-            after: self.text[inner.end..].to_string(),
+            inner_sql: text(inner.clone()),
+            before: text(0..inner.start),
+            after: text(inner.end..self.text.len()),
         };
         Ok(Plan {
             kind: StatementKind::Select,

@@ -153,14 +153,9 @@ impl Router {
             )),
             Command::Refused(why) => Err(RouterError::Refused(why)),
             Command::Malformed(why) => Err(RouterError::Malformed(why)),
-            _ => match self.prepare_for_session(sql, session) {
-                // Its values are found when it runs, as text; the binary protocol's
-                // statement could not be described.
-                Ok(t) if t.in_subquery.is_some() => Err(RouterError::Refused(
-                    "a prepared SELECT with a subquery over a sharded table is not supported yet (send it as text)".into(),
-                )),
-                other => other.map(|t| PreparedCommand::Template(std::sync::Arc::new(t))),
-            },
+            _ => self
+                .prepare_for_session(sql, session)
+                .map(|t| PreparedCommand::Template(std::sync::Arc::new(t))),
         }
     }
 

@@ -6,7 +6,8 @@
 //! like any SELECT.
 
 use shardgate_router::{
-    combine_per_database, AffectedRows, PhysicalStatement, Plan, Scatter, SendToAll, Step,
+    combine_per_database, AffectedRows, PhysicalStatement, Plan, Scatter, SelectMerge, SendToAll,
+    Step,
 };
 use tokio::io::{AsyncRead, AsyncWrite};
 
@@ -24,13 +25,32 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         // Generated keys: the OK packet and LAST_INSERT_ID() report the first, as MySQL does
         // for AUTO_INCREMENT.
         self.state.generated_insert_id = plan.generated_keys().first().map(|&id| id as u64);
-        match plan.step {
+        let to_binary = reads_binary_rows(&job);
+        self.execute_step(plan.step, job, to_binary).await
+    }
+
+    /// Runs `step`, each physical statement sent as `job` makes it; `to_binary`: the
+    /// client reads binary rows (a prepared statement's), whatever the jobs answer.
+    pub(crate) async fn execute_step(
+        &mut self,
+        step: Step,
+        job: impl Fn(PhysicalStatement) -> Job,
+        to_binary: bool,
+    ) -> Result<(), SessionError> {
+        match step {
             Step::Route(target) => {
                 // A statement without a table runs wherever a connection is free.
                 let backend = match target.database {
                     Some(_) => target.backend,
                     None => self.any_backend(),
                 };
+                if to_binary && !reads_binary_rows(&job) {
+                    // Text rows for a binary client: re-encoded as they pass.
+                    let jobs = vec![(backend, job(target))];
+                    return self
+                        .scatter_jobs(&SelectMerge::default(), jobs, 1, false, true)
+                        .await;
+                }
                 self.run_one(backend, job(target)).await
             }
             Step::Scatter(Scatter { statements, merge }) if !statements.is_empty() => {
@@ -47,23 +67,16 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                     .into_iter()
                     .map(|t| (t.backend, job(t)))
                     .collect();
-                self.scatter_jobs(&merge, jobs, tables, combined.ordered)
+                // Text rows for a binary client are re-encoded; binary ones pass as they are.
+                let reencode = to_binary && !reads_binary_rows(&job);
+                self.scatter_jobs(&merge, jobs, tables, combined.ordered, reencode)
                     .await
             }
-            Step::Subquery(subquery) => self.subquery(*subquery, job).await,
-            Step::SubqueryValues(values) => self.subquery_values(*values).await,
-            Step::Union(union) => {
-                let to_binary = reads_binary_rows(&job);
-                self.union(*union, to_binary).await
-            }
-            Step::CrossJoin(join) => {
-                let to_binary = reads_binary_rows(&job);
-                self.cross_join(*join, to_binary).await
-            }
-            Step::WindowFunctions(over) => {
-                let to_binary = reads_binary_rows(&job);
-                self.window_functions(*over, to_binary).await
-            }
+            Step::Subquery(subquery) => self.subquery(*subquery, job, to_binary).await,
+            Step::SubqueryValues(values) => self.subquery_values(*values, to_binary).await,
+            Step::Union(union) => self.union(*union, to_binary).await,
+            Step::CrossJoin(join) => self.cross_join(*join, to_binary).await,
+            Step::WindowFunctions(over) => self.window_functions(*over, to_binary).await,
             Step::Scatter(_) => {
                 self.send_error(
                     codes::ER_NOT_SUPPORTED_YET,

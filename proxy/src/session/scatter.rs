@@ -17,13 +17,14 @@ use crate::protocol::codes;
 impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     /// Runs a SELECT's physical statements (text or prepared) over `targets` physical
     /// tables, merges, and answers. `ordered`: each statement ends with the spec's shard
-    /// order.
+    /// order. `to_binary`: the client reads binary rows though the jobs answer as text.
     pub(crate) async fn scatter_jobs(
         &mut self,
         spec: &SelectMerge,
         jobs: Vec<(usize, Job)>,
         targets: usize,
         ordered: bool,
+        to_binary: bool,
     ) -> Result<(), SessionError> {
         if let Err(reason) = support(spec) {
             let message = format!(
@@ -49,7 +50,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         let warnings = scatter.warnings;
         let answered = match Merger::start(spec, strategy, scatter.streams).await {
             Ok(mut merger) => {
-                self.write_merged(&mut merger, targets, &budget, &warnings, false)
+                self.write_merged(&mut merger, targets, &budget, &warnings, to_binary)
                     .await
             }
             Err(e) => self.send_merge_error(e, targets, &budget).await,

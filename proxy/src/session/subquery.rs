@@ -63,11 +63,12 @@ pub(super) enum Column<'a> {
 
 impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     /// Runs both phases; the second phase's statements are sent as `job` makes them (the
-    /// client's protocol).
+    /// client's protocol); `to_binary`: the client reads binary rows.
     pub(crate) async fn subquery(
         &mut self,
         subquery: Subquery,
         job: impl Fn(PhysicalStatement) -> Job,
+        to_binary: bool,
     ) -> Result<(), SessionError> {
         let column = Column::Named(&subquery.key_column);
         let chosen = match self.first_phase(&subquery.inner_sql, column).await? {
@@ -114,7 +115,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             Ok(plan) => plan,
             Err(e) => return self.send_router_error(&e).await,
         };
-        Box::pin(self.execute_plan(outer, job)).await
+        Box::pin(self.execute_step(outer.step, job, to_binary)).await
     }
 
     /// Runs the first phase and keeps one column of each row; `None` when an error went to

@@ -9,18 +9,28 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::subquery::{is_number, Column};
 use super::{Session, SessionError};
+use crate::engine::fanout::Job;
 use crate::protocol::codes;
 
 /// MySQL's error for a scalar subquery that gives more than one row.
 const ER_SUBQUERY_NO_1_ROW: (u16, &str) = (1242, "21000");
 
 impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
+    /// `to_binary`: a prepared statement's client, which reads binary rows: the statement
+    /// with the answer written in runs as text, its rows re-encoded.
     pub(crate) async fn subquery_values(
         &mut self,
         values: SubqueryValues,
+        to_binary: bool,
     ) -> Result<(), SessionError> {
-        match self.answered(values).await? {
-            Some(statement) => Box::pin(self.com_query(&statement)).await,
+        let Some(statement) = self.answered(values).await? else {
+            return Ok(());
+        };
+        if !to_binary {
+            return Box::pin(self.com_query(&statement)).await;
+        }
+        match Box::pin(self.plan_select(&statement)).await? {
+            Some(step) => Box::pin(self.execute_step(step, |t| Job::Text(t.sql), true)).await,
             None => Ok(()),
         }
     }

@@ -327,8 +327,8 @@ pub(super) fn shape() -> impl Strategy<Value = Shape> {
     prop_oneof![rows, distinct, grouped, derived, union, join, window]
 }
 
-/// A WHERE condition with a subquery over the sharded table, which runs first (text
-/// protocol only: the prepared form is refused).
+/// A WHERE condition with a subquery over the sharded table, which runs first (in both
+/// protocols).
 pub(super) fn subquery_filter() -> impl Strategy<Value = Option<String>> {
     prop::option::of(prop_oneof![
         (0i64..13).prop_map(|u| format!(
