@@ -59,12 +59,12 @@ fn ok_err_and_column_definitions() {
 }
 
 /// Column types a row can hold, with flags and decimals.
-fn column_types() -> impl Strategy<Value = Vec<(u8, u16)>> {
+fn column_types() -> impl Strategy<Value = Vec<(u8, u16, u8)>> {
     let ty = prop::sample::select(vec![
         0x00u8, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, 0x09, 0x0A, 0x0B, 0x0C, 0x0D, 0x0E,
         0x0F, 0x10, 0xF5, 0xF6, 0xF7, 0xF8, 0xF9, 0xFA, 0xFB, 0xFC, 0xFD, 0xFE, 0xFF,
     ]);
-    prop::collection::vec((ty, any::<u16>()), 0..12)
+    prop::collection::vec((ty, any::<u16>(), any::<u8>()), 0..12)
 }
 
 #[test]
@@ -79,9 +79,8 @@ fn binary_rows() {
     let values = prop::collection::vec(prop::option::of(bytes(40)), 0..12);
     runner()
         .run(&(values, column_types()), |(values, types)| {
-            let typed: Vec<(u8, u16, u8)> = types.iter().map(|&(t, f)| (t, f, 0)).collect();
-            let n = values.len().min(typed.len());
-            let row = encode_binary_row(&values[..n], &typed[..n]);
+            let n = values.len().min(types.len());
+            let row = encode_binary_row(&values[..n], &types[..n]);
             let _ = decode_binary_row(&row, &types[..n]);
             Ok(())
         })

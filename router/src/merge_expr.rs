@@ -80,6 +80,32 @@ pub enum MergeFunction {
         simple: bool,
         has_else: bool,
     },
+    /// CONCAT and CONCAT_WS: the arguments' text spellings joined (numbers spelled as the
+    /// text protocol spells them).
+    Concat,
+    ConcatWs,
+    /// LENGTH (bytes) and CHAR_LENGTH (characters) of the text spelling.
+    Length,
+    CharLength,
+    /// UPPER and LOWER, of ASCII text only: other letters' case is the collation's.
+    Upper,
+    Lower,
+    /// `CAST(x AS ...)`.
+    Cast(CastTo),
+}
+
+/// What a CAST the merge evaluates converts to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CastTo {
+    /// CHAR without a length: the value's text spelling.
+    Char,
+    /// SIGNED [INTEGER]: decimals rounded half away from zero.
+    Signed,
+    /// UNSIGNED [INTEGER]: as SIGNED, negative values refused (MySQL wraps them).
+    Unsigned,
+    /// DECIMAL(precision, scale): rounded to the scale; a value that does not fit is
+    /// refused (MySQL clamps it with a warning).
+    Decimal { precision: u8, scale: u8 },
 }
 
 impl MergeFunction {
@@ -97,6 +123,12 @@ impl MergeFunction {
             "LEAST" => (MergeFunction::Least, args >= 2),
             "FLOOR" => (MergeFunction::Floor, args == 1),
             "CEIL" | "CEILING" => (MergeFunction::Ceiling, args == 1),
+            "CONCAT" => (MergeFunction::Concat, args >= 1),
+            "CONCAT_WS" => (MergeFunction::ConcatWs, args >= 2),
+            "LENGTH" | "OCTET_LENGTH" => (MergeFunction::Length, args == 1),
+            "CHAR_LENGTH" | "CHARACTER_LENGTH" => (MergeFunction::CharLength, args == 1),
+            "UPPER" | "UCASE" => (MergeFunction::Upper, args == 1),
+            "LOWER" | "LCASE" => (MergeFunction::Lower, args == 1),
             _ => return None,
         };
         fits.then_some(function)

@@ -167,7 +167,7 @@ impl StatementReader<'_> {
                 .push((info.column_type, info.flags, info.decimals));
             header.columns.push(buf.clone());
         }
-        let types: Vec<(u8, u16)> = header.types.iter().map(|t| (t.0, t.1)).collect();
+        let types = header.types.clone();
         let deprecate_eof = self.conn.flags.deprecate_eof;
         if !deprecate_eof {
             self.read(&mut buf).await?;
@@ -214,7 +214,7 @@ impl StatementReader<'_> {
         &self,
         packet: &[u8],
         binary: bool,
-        types: &[(u8, u16)],
+        types: &[(u8, u16, u8)],
     ) -> Result<ShardRow, StreamError> {
         let malformed = || {
             StreamError::Backend(BackendError::new(

@@ -135,14 +135,31 @@ pub fn encode_text_row(values: &[Option<Vec<u8>>]) -> Vec<u8> {
     out
 }
 
-/// Decodes a binary-protocol row into comparable text values (the text protocol's
-/// spelling: integers in decimal, dates as `YYYY-MM-DD hh:mm:ss.ffffff`).
-pub fn decode_binary_row(packet: &[u8], types: &[(u8, u16)]) -> Option<Vec<Option<Vec<u8>>>> {
+/// A temporal value's fraction as the text protocol spells it: as many digits as the
+/// column's decimals (none for 0; all six when the definition does not fix them).
+fn fraction(micros: u32, decimals: u8) -> String {
+    let digits = match decimals {
+        0..=6 => usize::from(decimals),
+        _ if micros != 0 => 6,
+        _ => 0,
+    };
+    if digits == 0 {
+        return String::new();
+    }
+    let all = format!("{micros:06}");
+    format!(".{}", &all[..digits])
+}
+
+/// Decodes a binary-protocol row into the text protocol's spelling of its values
+/// (integers in decimal, `YYYY-MM-DD`, `YYYY-MM-DD hh:mm:ss[.f]` and `[-]hh:mm:ss[.f]` with
+/// the column's decimals): what the merge compares, and what string functions over merged
+/// values read. `types`: each column's (type, flags, decimals).
+pub fn decode_binary_row(packet: &[u8], types: &[(u8, u16, u8)]) -> Option<Vec<Option<Vec<u8>>>> {
     let mut r = Reader::new(packet);
     (r.u8()? == 0x00).then_some(())?;
     let bitmap = r.take((types.len() + 7 + 2) / 8)?.to_vec();
     let mut row = Vec::with_capacity(types.len() + 1);
-    for (i, &(column_type, flags)) in types.iter().enumerate() {
+    for (i, &(column_type, flags, decimals)) in types.iter().enumerate() {
         let bit = i + 2;
         if bitmap[bit / 8] & (1 << (bit % 8)) != 0 {
             row.push(None);
@@ -196,15 +213,19 @@ pub fn decode_binary_row(packet: &[u8], types: &[(u8, u16)]) -> Option<Vec<Optio
                 let d = r.take(len)?;
                 let get = |i: usize| d.get(i).copied().unwrap_or(0);
                 let year = u16::from_le_bytes([get(0), get(1)]);
-                let micros = u32::from_le_bytes([get(7), get(8), get(9), get(10)]);
-                format!(
-                    "{year:04}-{:02}-{:02} {:02}:{:02}:{:02}.{micros:06}",
-                    get(2),
-                    get(3),
-                    get(4),
-                    get(5),
-                    get(6)
-                )
+                let date = format!("{year:04}-{:02}-{:02}", get(2), get(3));
+                if column_type == 0x0A {
+                    date
+                } else {
+                    let micros = u32::from_le_bytes([get(7), get(8), get(9), get(10)]);
+                    format!(
+                        "{date} {:02}:{:02}:{:02}{}",
+                        get(4),
+                        get(5),
+                        get(6),
+                        fraction(micros, decimals)
+                    )
+                }
             }
             0x0B => {
                 let len = usize::from(r.u8()?);
@@ -212,12 +233,13 @@ pub fn decode_binary_row(packet: &[u8], types: &[(u8, u16)]) -> Option<Vec<Optio
                 let get = |i: usize| d.get(i).copied().unwrap_or(0);
                 let days = u32::from_le_bytes([get(1), get(2), get(3), get(4)]);
                 let micros = u32::from_le_bytes([get(8), get(9), get(10), get(11)]);
-                let sign = if get(0) == 1 { "-" } else { "+" };
+                let sign = if get(0) == 1 { "-" } else { "" };
+                let hours = u64::from(days) * 24 + u64::from(get(5));
                 format!(
-                    "{sign}{days:05} {:02}:{:02}:{:02}.{micros:06}",
-                    get(5),
+                    "{sign}{hours:02}:{:02}:{:02}{}",
                     get(6),
-                    get(7)
+                    get(7),
+                    fraction(micros, decimals)
                 )
             }
             _ => {
@@ -304,5 +326,29 @@ mod tests {
         let packet = super::encode_text_row(&values);
         assert_eq!(super::decode_text_row(&packet, 4), Some(values));
         assert_eq!(super::decode_text_row(&packet[..3], 4), None);
+    }
+
+    #[test]
+    fn temporal_values_decode_as_the_text_protocol_spells_them() {
+        // (type, decimals, text): each survives binary encoding and decoding unchanged.
+        let cases: [(u8, u8, &str); 7] = [
+            (0x0C, 0, "2026-01-02 03:04:05"),
+            (0x0C, 3, "2026-01-02 03:04:05.120"),
+            (0x07, 6, "2026-01-02 00:00:00.000001"),
+            (0x0A, 0, "2026-01-02"),
+            (0x0B, 0, "-838:59:59"),
+            (0x0B, 1, "100:00:00.5"),
+            (0x0C, 0, "0000-00-00 00:00:00"),
+        ];
+        for (column_type, decimals, text) in cases {
+            let types = [(column_type, 0, decimals)];
+            let packet = super::encode_binary_row(&[Some(text.as_bytes().to_vec())], &types);
+            let decoded = super::decode_binary_row(&packet, &types);
+            assert_eq!(
+                decoded,
+                Some(vec![Some(text.as_bytes().to_vec())]),
+                "{text}"
+            );
+        }
     }
 }

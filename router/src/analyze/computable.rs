@@ -120,7 +120,7 @@ pub(super) fn uncomputable(
                     }
                     Err(what) => {
                         return Some(format!(
-                            "`{}` over several physical tables: the merge does not evaluate {what} (it evaluates arithmetic, comparisons, AND/OR/NOT, IS NULL, CASE, IFNULL, COALESCE, IF, NULLIF, ROUND, TRUNCATE, FLOOR, CEILING, ABS, GREATEST and LEAST over COUNT, SUM, MIN, MAX, AVG and group keys)",
+                            "`{}` over several physical tables: the merge does not evaluate {what} (it evaluates arithmetic, comparisons, AND/OR/NOT, IS NULL, CASE, IFNULL, COALESCE, IF, NULLIF, ROUND, TRUNCATE, FLOOR, CEILING, ABS, GREATEST, LEAST, CONCAT, CONCAT_WS, LENGTH, CHAR_LENGTH, ASCII UPPER and LOWER, and CAST to CHAR, SIGNED, UNSIGNED and DECIMAL over COUNT, SUM, MIN, MAX, AVG and group keys)",
                             shape(expr)
                         ))
                     }

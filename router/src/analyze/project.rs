@@ -5,14 +5,14 @@
 use std::cell::RefCell;
 
 use sqlparser::ast::{
-    BinaryOperator as B, CeilFloorKind, DateTimeField, Expr, FunctionArg, FunctionArgExpr,
-    FunctionArguments, UnaryOperator,
+    BinaryOperator as B, CastKind, CeilFloorKind, DataType, DateTimeField, ExactNumberInfo, Expr,
+    FunctionArg, FunctionArgExpr, FunctionArguments, UnaryOperator,
 };
 
 use super::having::HavingAggregate;
 use super::merge::{aggregate_of, single_argument, SelectList};
 use crate::condition::{CondBuilder, Operand};
-use crate::merge_expr::{MergeExpr, MergeFunction, MergeOp};
+use crate::merge_expr::{CastTo, MergeExpr, MergeFunction, MergeOp};
 use crate::plan::AggregateFunction;
 
 pub(super) struct ProjectionBuilder<'f> {
@@ -25,6 +25,72 @@ pub(super) struct ProjectionBuilder<'f> {
 }
 
 type Built = Result<MergeExpr<Operand>, String>;
+
+/// A function that reads its arguments as text must see them spelled as MySQL spells
+/// them: a quotient (`/`, AVG) is computed to more digits than it shows, and MySQL rounds
+/// it to its decimals before spelling it, which the merge does not know here.
+fn spelled_exactly(function: MergeFunction, args: &[MergeExpr<Operand>]) -> Result<(), String> {
+    let reads_text = matches!(
+        function,
+        MergeFunction::Concat
+            | MergeFunction::ConcatWs
+            | MergeFunction::Length
+            | MergeFunction::CharLength
+            | MergeFunction::Upper
+            | MergeFunction::Lower
+            | MergeFunction::Cast(CastTo::Char)
+    );
+    if reads_text && args.iter().any(has_quotient) {
+        return Err("a quotient (`/` or AVG) read as text (CAST it to DECIMAL first)".into());
+    }
+    Ok(())
+}
+
+fn has_quotient(e: &MergeExpr<Operand>) -> bool {
+    match e {
+        MergeExpr::Binary {
+            op: MergeOp::Div, ..
+        } => true,
+        MergeExpr::Binary { left, right, .. } => has_quotient(left) || has_quotient(right),
+        MergeExpr::Negate(e) | MergeExpr::Not(e) | MergeExpr::IsNull { expr: e, .. } => {
+            has_quotient(e)
+        }
+        // A CAST to a number, FLOOR and CEILING give a value of their own scale.
+        MergeExpr::Call {
+            function:
+                MergeFunction::Cast(CastTo::Signed | CastTo::Unsigned | CastTo::Decimal { .. })
+                | MergeFunction::Floor
+                | MergeFunction::Ceiling,
+            ..
+        } => false,
+        MergeExpr::Call { args, .. } => args.iter().any(has_quotient),
+        MergeExpr::Aggregate(_) | MergeExpr::Column(_) | MergeExpr::Const(_) => false,
+    }
+}
+
+/// The CASTs the merge evaluates: to CHAR (no length), SIGNED, UNSIGNED, DECIMAL(p, s).
+fn cast_to(data_type: &DataType) -> Option<CastTo> {
+    Some(match data_type {
+        DataType::Char(None) => CastTo::Char,
+        DataType::Signed | DataType::SignedInteger => CastTo::Signed,
+        DataType::Unsigned | DataType::UnsignedInteger => CastTo::Unsigned,
+        DataType::Decimal(info) => {
+            let (precision, scale) = match info {
+                ExactNumberInfo::None => (10, 0),
+                ExactNumberInfo::Precision(p) => (*p, 0),
+                ExactNumberInfo::PrecisionAndScale(p, s) => (*p, u64::try_from(*s).ok()?),
+            };
+            if precision == 0 || precision > 38 || scale > precision || scale > 30 {
+                return None;
+            }
+            CastTo::Decimal {
+                precision: precision as u8,
+                scale: scale as u8,
+            }
+        }
+        _ => return None,
+    })
+}
 
 /// An expression in a reason, as its shape (literals as `?`): the same whether the plan came
 /// from the shape cache or not.
@@ -113,6 +179,7 @@ impl ProjectionBuilder<'_> {
                         _ => Err(format!("an argument of {name}()")),
                     })
                     .collect::<Result<Vec<_>, _>>()?;
+                spelled_exactly(function, &args)?;
                 MergeExpr::Call { function, args }
             }
             Expr::Floor { expr: inner, field } | Expr::Ceil { expr: inner, field }
@@ -155,6 +222,20 @@ impl ProjectionBuilder<'_> {
                     },
                     args,
                 }
+            }
+            Expr::Cast {
+                kind: CastKind::Cast,
+                expr: inner,
+                data_type,
+                format: None,
+            } => {
+                let function = MergeFunction::Cast(
+                    cast_to(data_type)
+                        .ok_or_else(|| format!("CAST(... AS {data_type}) over aggregates"))?,
+                );
+                let args = vec![self.build(inner)?];
+                spelled_exactly(function, &args)?;
+                MergeExpr::Call { function, args }
             }
             other => return Err(format!("`{}` over aggregates", shape(other))),
         })

@@ -226,6 +226,15 @@ pub(super) fn shape() -> impl Strategy<Value = Shape> {
         (0i64..4).prop_map(|d| format!("ROUND(AVG(amount), {d})")),
         (0i64..40).prop_map(|n| format!("COUNT(*) > {n}")),
         (1i64..5).prop_map(|n| format!("COALESCE(MIN(user_id), -{n}) * {n}")),
+        // String functions and CASTs over the folded aggregates.
+        (0i64..20).prop_map(|n| format!("CONCAT(COUNT(*), '-{n}', MAX(status))")),
+        (0i64..4).prop_map(|d| format!("CAST(AVG(amount) AS DECIMAL(14,{d}))")),
+        (0i64..3).prop_map(|n| format!(
+            "CONCAT_WS('/', MIN(status), MAX(created_at), SUM(amount) + {n})"
+        )),
+        (0i64..3).prop_map(|n| format!("LENGTH(SUM(amount)) + {n}")),
+        (0i64..3).prop_map(|n| format!("CAST(SUM(amount) * {n} AS SIGNED)")),
+        (0i64..3).prop_map(|n| format!("UPPER(IFNULL(MIN(status), 'none{n}'))")),
         // GROUP_CONCAT, its order total (order_id is unique) so the answer is exact.
         (0i64..13).prop_map(|n| format!(
             "GROUP_CONCAT(IF(user_id > {n}, status, NULL) ORDER BY order_id SEPARATOR '|{n}|')"

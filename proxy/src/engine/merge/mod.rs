@@ -15,6 +15,7 @@ mod merger;
 mod project;
 mod select;
 pub mod stream;
+mod text_functions;
 mod union_header;
 pub(crate) mod value;
 mod variance;

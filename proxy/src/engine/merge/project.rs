@@ -2,7 +2,8 @@
 //! MySQL's semantics for integers and decimals: NULL propagates, division by zero is NULL,
 //! `/` divides as MySQL's decimal division does (whole 9-digit words, truncated, then
 //! rounded to the column's decimals when shown), comparisons
-//! and logic give 1, 0 or NULL. Floating-point values and strings in arithmetic are refused
+//! and logic give 1, 0 or NULL; string functions and CAST in [`super::text_functions`].
+//! Floating-point values and strings in arithmetic are refused
 //! rather than computed approximately. The result is spelled as the column's type is (the
 //! shards computed the same expression, so the column definition is MySQL's own).
 
@@ -15,7 +16,7 @@ use super::value::Decimal;
 
 /// A value during evaluation.
 #[derive(Debug, Clone, PartialEq)]
-enum Value {
+pub(super) enum Value {
     Null,
     Int(i128),
     Dec(Decimal),
@@ -29,13 +30,13 @@ pub trait GroupValues {
     fn column(&self, column: usize) -> Option<(Option<&[u8]>, u8)>;
 }
 
-fn refuse(what: &str) -> MergeError {
+pub(super) fn refuse(what: &str) -> MergeError {
     MergeError::NotSupported(format!(
         "{what} in an expression over aggregates over several physical tables"
     ))
 }
 
-fn overflow() -> MergeError {
+pub(super) fn overflow() -> MergeError {
     MergeError::Overflow(
         "shardgate: an expression over aggregates over several physical tables does not fit 38 digits"
             .into(),
@@ -342,6 +343,16 @@ fn call(
             } else {
                 Value::Null
             }
+        }
+        MergeFunction::Concat
+        | MergeFunction::ConcatWs
+        | MergeFunction::Length
+        | MergeFunction::CharLength
+        | MergeFunction::Upper
+        | MergeFunction::Lower
+        | MergeFunction::Cast(_) => {
+            let values = (0..args.len()).map(arg).collect::<Result<Vec<_>, _>>()?;
+            super::text_functions::text_call(function, &values)?
         }
         MergeFunction::Greatest | MergeFunction::Least => {
             let mut best: Option<Value> = None;
