@@ -5,10 +5,9 @@ use std::ops::Range;
 
 use shardgate_config::Topology;
 
-use crate::bind::{int_of, Params};
-use crate::error::{Result, RouterError};
+use crate::bind::{bound_limit, Params};
+use crate::error::Result;
 use crate::plan::{CrossJoin, Plan, RouteKind, StatementKind, Step};
-use crate::render::{Renderer, Target};
 use crate::template::{JoinSide, JoinTemplate, Template};
 
 /// The alias each side's join column is read under.
@@ -21,17 +20,7 @@ impl Template {
         params: Params<'_>,
         join: &JoinTemplate,
     ) -> Result<Plan> {
-        let text = |range: &Range<usize>| {
-            let logical = Target {
-                database: None,
-                table: None,
-            };
-            let mut r = Renderer::new(self, topology, params, logical, false);
-            r.inline_params = true;
-            r.tables_as_written = true;
-            r.range(range.clone());
-            r.out
-        };
+        let text = |range: &Range<usize>| self.logical_text(topology, params, range.clone());
         let select = |side: &JoinSide| {
             let mut items: Vec<String> = side
                 .items
@@ -69,22 +58,7 @@ impl Template {
             format!("({key}) IN (")
         });
         let inner_prefix = format!("{inner_select} WHERE {}", inner_conds.join(" AND "));
-        let (limit, offset) = match &join.limit {
-            Some((offset, count)) => {
-                let value = |op| {
-                    int_of(op, &params).ok_or_else(|| {
-                        RouterError::Refused(
-                            "a LIMIT of a join across shards takes integers".into(),
-                        )
-                    })
-                };
-                (
-                    Some(value(count)?.max(0) as u64),
-                    value(offset)?.max(0) as u64,
-                )
-            }
-            None => (None, 0),
-        };
+        let (limit, offset) = bound_limit(join.limit.as_ref(), &params, "a join across shards")?;
         Ok(Plan {
             kind: StatementKind::Select,
             route: RouteKind::Scatter,

@@ -63,17 +63,7 @@ impl Template {
                 ));
             }
         }
-        let text = |range: Range<usize>| {
-            let logical = Target {
-                database: None,
-                table: None,
-            };
-            let mut r = Renderer::new(self, topology, params, logical, false);
-            r.inline_params = true;
-            r.tables_as_written = true;
-            r.range(range);
-            r.out
-        };
+        let text = |range: Range<usize>| self.logical_text(topology, params, range);
         let values = SubqueryValues {
             kind,
             inner_sql: text(inner.clone()),

@@ -3,10 +3,9 @@
 
 use shardgate_config::Topology;
 
-use crate::bind::{int_of, Params};
-use crate::error::{Result, RouterError};
+use crate::bind::{bound_limit, Params};
+use crate::error::Result;
 use crate::plan::{Plan, RouteKind, StatementKind, Step, Union};
-use crate::render::{Renderer, Target};
 use crate::template::{Template, UnionTemplate};
 
 impl Template {
@@ -16,36 +15,13 @@ impl Template {
         params: Params<'_>,
         union: &UnionTemplate,
     ) -> Result<Plan> {
-        let logical = Target {
-            database: None,
-            table: None,
-        };
         let branches = union
             .branches
             .iter()
-            .map(|range| {
-                let mut r = Renderer::new(self, topology, params, logical, false);
-                r.inline_params = true;
-                r.tables_as_written = true;
-                r.range(range.clone());
-                r.out
-            })
+            .map(|range| self.logical_text(topology, params, range.clone()))
             .collect();
-        let (limit, offset) = match &union.limit {
-            Some((offset, count)) => {
-                let value = |op| {
-                    int_of(op, &params).ok_or_else(|| {
-                        RouterError::Refused(
-                            "a UNION's LIMIT over sharded tables takes integers".into(),
-                        )
-                    })
-                };
-                let count = value(count)?.max(0) as u64;
-                let offset = value(offset)?.max(0) as u64;
-                (Some(count), offset)
-            }
-            None => (None, 0),
-        };
+        let (limit, offset) =
+            bound_limit(union.limit.as_ref(), &params, "a UNION over sharded tables")?;
         Ok(Plan {
             kind: StatementKind::Select,
             route: RouteKind::Scatter,

@@ -6,7 +6,7 @@ use std::ops::Range;
 
 use shardgate_config::{TableKind, Topology};
 
-use crate::bind::{int_of, Params};
+use crate::bind::{bound_limit, Params};
 use crate::error::{Result, RouterError};
 use crate::plan::{PhysicalStatement, Plan, RouteKind, StatementKind, Step, WindowFunctions};
 use crate::render::{Renderer, Target};
@@ -42,17 +42,7 @@ impl Template {
         params: Params<'_>,
         over: &WindowFunctionsTemplate,
     ) -> Result<Plan> {
-        let text = |range: &Range<usize>| {
-            let logical = Target {
-                database: None,
-                table: None,
-            };
-            let mut r = Renderer::new(self, topology, params, logical, false);
-            r.inline_params = true;
-            r.tables_as_written = true;
-            r.range(range.clone());
-            r.out
-        };
+        let text = |range: &Range<usize>| self.logical_text(topology, params, range.clone());
         let mut columns: Vec<String> = over.items.iter().map(text).collect();
         columns.extend(
             over.hidden
@@ -65,22 +55,11 @@ impl Template {
             columns.push(format!("1 AS {}", hidden_alias(0)));
         }
         let rows_sql = format!("SELECT {} {}", columns.join(", "), text(&over.rest));
-        let (limit, offset) = match &over.limit {
-            Some((offset, count)) => {
-                let value = |op| {
-                    int_of(op, &params).ok_or_else(|| {
-                        RouterError::Refused(
-                            "a LIMIT of a SELECT with window functions takes integers".into(),
-                        )
-                    })
-                };
-                (
-                    Some(value(count)?.max(0) as u64),
-                    value(offset)?.max(0) as u64,
-                )
-            }
-            None => (None, 0),
-        };
+        let (limit, offset) = bound_limit(
+            over.limit.as_ref(),
+            &params,
+            "a SELECT with window functions over several tables",
+        )?;
         Ok(Plan {
             kind: StatementKind::Select,
             route: RouteKind::Scatter,

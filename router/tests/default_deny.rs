@@ -138,15 +138,16 @@ fn merges_the_proxy_cannot_compute_are_refused() {
             "SELECT SUM(amount) + GROUP_CONCAT(status) FROM t_order",
             "GROUP_CONCAT",
         ),
-        ("SELECT CONCAT(COUNT(*), 'x') FROM t_order", "CONCAT"),
+        ("SELECT REVERSE(COUNT(*)) FROM t_order", "REVERSE"),
+        ("SELECT CONCAT(AVG(amount)) FROM t_order", "quotient"),
         ("SELECT COUNT(*) + user_id FROM t_order", "group key"),
         (
             "SELECT COUNT(DISTINCT user_id) + 1 FROM t_order",
             "DISTINCT",
         ),
         (
-            "SELECT CASE WHEN COUNT(*) > 1 THEN UPPER(MAX(status)) END FROM t_order",
-            "UPPER",
+            "SELECT CASE WHEN COUNT(*) > 1 THEN SPACE(MAX(status)) END FROM t_order",
+            "SPACE",
         ),
         (
             "SELECT order_id, NTILE(4) OVER (ORDER BY order_id) FROM t_order",

@@ -12,18 +12,14 @@ use std::collections::{HashMap, HashSet};
 use shardgate_router::CrossJoin;
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use super::kept_rows::{kept_stream, Kept};
+use super::kept_rows::{charged_values, Kept};
 use super::subquery::is_number;
 use super::{Session, SessionError};
-use crate::engine::merge::stream::{Budget, ShardHeader, ShardRow, StreamError};
+use crate::engine::merge::stream::{Budget, ShardHeader, ShardRow};
 use crate::engine::merge::value::Decimal;
-use crate::engine::merge::{ColumnKind, MergeError, Merger, Strategy};
-use crate::error::StatementError;
+use crate::engine::merge::ColumnKind;
 use crate::protocol::codes;
 use crate::protocol::wire::Reader;
-
-/// What a joined row costs the budget beyond its values.
-const ROW_OVERHEAD: usize = 64;
 
 /// NOT_NULL_FLAG of a column definition.
 const NOT_NULL: u16 = 0x01;
@@ -201,18 +197,13 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                         source.get(item).cloned().flatten()
                     })
                     .collect();
-                let packet = crate::protocol::binary_row::encode_text_row(&values);
-                let size = ROW_OVERHEAD + 2 * packet.len() + 32 * values.len();
-                if !budget.charge(size) {
-                    over_budget = true;
-                    break;
+                match charged_values(values, &budget) {
+                    Some(row) => rows.push(row),
+                    None => {
+                        over_budget = true;
+                        break;
+                    }
                 }
-                rows.push(ShardRow {
-                    packet,
-                    values,
-                    cost: size,
-                    size,
-                });
             }
             if over_budget {
                 break;
@@ -224,30 +215,13 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         }
         drop(matches);
         if over_budget {
-            return self
-                .send_failure(StatementError::Merge {
-                    error: MergeError::Stream(StreamError::OverBudget),
-                    targets: 2,
-                    memory_limit: budget.limit,
-                })
-                .await;
-        }
-        let stream = kept_stream(
-            Kept {
-                header: header.clone(),
-                rows,
-            },
-            &budget,
-        );
-        let strategy = Strategy::choose(&spec, false);
-        let warnings = crate::engine::warnings::WarningSink::default();
-        match Merger::start_with_header(&spec, strategy, vec![stream], Some(header)).await {
-            Ok(mut merger) => {
-                self.write_merged(&mut merger, 2, &budget, &warnings, to_binary)
-                    .await
+            for row in &rows {
+                budget.release(row.cost);
             }
-            Err(e) => self.send_merge_error(e, 2, &budget).await,
+            return self.refuse_over_budget(&budget).await;
         }
+        let kept = Kept { header, rows };
+        self.answer_kept(kept, &spec, &budget, to_binary).await
     }
 
     async fn refuse_join(&mut self, why: &str) -> Result<(), SessionError> {

@@ -12,6 +12,7 @@ use crate::engine::merge::stream::{
 };
 use crate::engine::merge::{support, MergeError, Merger, OutRow, Strategy};
 use crate::engine::scatter::{start, ReadLane};
+use crate::engine::warnings::WarningSink;
 use crate::error::StatementError;
 use crate::protocol::binary_row::{decode_text_row, encode_text_row};
 use crate::protocol::codes;
@@ -26,6 +27,38 @@ pub(super) struct Kept {
 }
 
 impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
+    /// Answers rows the proxy made (a join's across shards, window functions'), sorted,
+    /// limited and cut to the result's columns by `spec`.
+    pub(super) async fn answer_kept(
+        &mut self,
+        kept: Kept,
+        spec: &SelectMerge,
+        budget: &Budget,
+        to_binary: bool,
+    ) -> Result<(), SessionError> {
+        let header = kept.header.clone();
+        let stream = kept_stream(kept, budget);
+        let strategy = Strategy::choose(spec, false);
+        let warnings = WarningSink::default();
+        match Merger::start_with_header(spec, strategy, vec![stream], Some(header)).await {
+            Ok(mut merger) => {
+                self.write_merged(&mut merger, 2, budget, &warnings, to_binary)
+                    .await
+            }
+            Err(e) => self.send_merge_error(e, 2, budget).await,
+        }
+    }
+
+    /// Refuses a statement whose kept rows went past the budget (1041).
+    pub(super) async fn refuse_over_budget(&mut self, budget: &Budget) -> Result<(), SessionError> {
+        self.send_failure(StatementError::Merge {
+            error: MergeError::Stream(StreamError::OverBudget),
+            targets: 2,
+            memory_limit: budget.limit,
+        })
+        .await
+    }
+
     /// Plans the logical SELECT `sql`, answering the subqueries in it first (each round
     /// answers one; a statement holds at most a few); `None` when an error went to the
     /// client.
@@ -149,21 +182,34 @@ pub(super) async fn read_all(merger: &mut Merger, budget: &Budget) -> Result<Kep
             }
             OutRow::Values(values) => (encode_text_row(&values), values),
         };
-        let size = ROW_OVERHEAD + 2 * packet.len() + 32 * values.len();
-        if !budget.charge(size) {
-            return Err(MergeError::Stream(StreamError::OverBudget));
-        }
-        rows.push(ShardRow {
-            packet,
-            values,
-            cost: size,
-            size,
-        });
+        rows.push(
+            charged(packet, values, budget).ok_or(MergeError::Stream(StreamError::OverBudget))?,
+        );
     }
     Ok(Kept {
         header: merger.header.clone(),
         rows,
     })
+}
+
+/// A row the proxy keeps, charged to the budget; `None` past it.
+pub(super) fn charged(
+    packet: Vec<u8>,
+    values: Vec<Option<Vec<u8>>>,
+    budget: &Budget,
+) -> Option<ShardRow> {
+    let size = ROW_OVERHEAD + 2 * packet.len() + 32 * values.len();
+    budget.charge(size).then_some(ShardRow {
+        packet,
+        values,
+        cost: size,
+        size,
+    })
+}
+
+/// A row the proxy made from values, charged to the budget; `None` past it.
+pub(super) fn charged_values(values: Vec<Option<Vec<u8>>>, budget: &Budget) -> Option<ShardRow> {
+    charged(encode_text_row(&values), values, budget)
 }
 
 /// A kept result as a stream a merge reads like a statement's: its rows stay

@@ -9,16 +9,12 @@
 use shardgate_router::{WindowColumn, WindowFunctions};
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use super::kept_rows::{kept_stream, Kept};
+use super::kept_rows::{charged_values, Kept};
 use super::{Session, SessionError};
-use crate::engine::merge::stream::{Budget, ShardHeader, ShardRow, StreamError};
-use crate::engine::merge::{window_values, ColumnKind, MergeError, Merger, Strategy};
-use crate::error::StatementError;
-use crate::protocol::binary_row::{column_info, encode_text_row};
+use crate::engine::merge::stream::{Budget, ShardHeader};
+use crate::engine::merge::{window_values, ColumnKind};
+use crate::protocol::binary_row::column_info;
 use crate::protocol::codes;
-
-/// What a result row costs the budget beyond its values.
-const ROW_OVERHEAD: usize = 64;
 
 impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     pub(crate) async fn window_functions(
@@ -67,48 +63,23 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                     }
                 })
                 .collect();
-            let packet = encode_text_row(&values);
-            let size = ROW_OVERHEAD + 2 * packet.len() + 32 * values.len();
-            if !budget.charge(size) {
-                over_budget = true;
-                break;
+            match charged_values(values, &budget) {
+                Some(row) => out.push(row),
+                None => {
+                    over_budget = true;
+                    break;
+                }
             }
-            out.push(ShardRow {
-                packet,
-                values,
-                cost: size,
-                size,
-            });
         }
         release(&rows, &budget);
         if over_budget {
             for row in &out {
                 budget.release(row.cost);
             }
-            return self
-                .send_failure(StatementError::Merge {
-                    error: MergeError::Stream(StreamError::OverBudget),
-                    targets: 2,
-                    memory_limit: budget.limit,
-                })
-                .await;
+            return self.refuse_over_budget(&budget).await;
         }
-        let stream = kept_stream(
-            Kept {
-                header: header.clone(),
-                rows: out,
-            },
-            &budget,
-        );
-        let strategy = Strategy::choose(&spec, false);
-        let warnings = crate::engine::warnings::WarningSink::default();
-        match Merger::start_with_header(&spec, strategy, vec![stream], Some(header)).await {
-            Ok(mut merger) => {
-                self.write_merged(&mut merger, 2, &budget, &warnings, to_binary)
-                    .await
-            }
-            Err(e) => self.send_merge_error(e, 2, &budget).await,
-        }
+        let kept = Kept { header, rows: out };
+        self.answer_kept(kept, &spec, &budget, to_binary).await
     }
 
     /// The result's column definitions: the statement prepared on one physical table (and

@@ -2,7 +2,7 @@
 //! `analyze::cross_join`): the left table's rows first, then the right table's rows whose
 //! join column holds one of their values, looked up in batches.
 
-use super::{Derived, SelectMerge, SortKey};
+use super::{proxy_sorted, SelectMerge};
 
 /// The two phases of a join across shards and how their rows become the result.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,35 +37,12 @@ impl CrossJoin {
     /// The joined row's columns: the result's, then the sort keys it does not show; and
     /// the merge that sorts, limits and hides those.
     pub fn layout(&self) -> (Vec<(bool, usize)>, SelectMerge) {
-        let mut columns = self.output.clone();
-        let mut order_by = Vec::with_capacity(self.order_by.len());
-        let mut derived = Vec::new();
-        for (key, &(inner, item, descending)) in self.order_by.iter().enumerate() {
-            let at = match columns[..self.output.len()]
-                .iter()
-                .position(|c| *c == (inner, item))
-            {
-                Some(at) => at,
-                None => {
-                    columns.push((inner, item));
-                    derived.push(Derived::SortKey { key });
-                    columns.len() - 1
-                }
-            };
-            order_by.push(SortKey {
-                column: Some(at),
-                expr: format!("column {}", at + 1),
-                descending,
-            });
-        }
-        let merge = SelectMerge {
-            order_by,
-            limit: self.limit,
-            offset: self.offset,
-            derived,
-            ..SelectMerge::default()
-        };
-        (columns, merge)
+        let order_by: Vec<((bool, usize), bool)> = self
+            .order_by
+            .iter()
+            .map(|&(inner, item, descending)| ((inner, item), descending))
+            .collect();
+        proxy_sorted(&self.output, &order_by, self.limit, self.offset)
     }
 }
 

@@ -247,3 +247,40 @@ impl Derived {
         }
     }
 }
+
+/// Rows the proxy sorts itself (a join's across shards, window functions'): the result's
+/// columns, then the sort keys it does not show; and the merge that sorts them, applies
+/// LIMIT and hides those keys.
+pub fn proxy_sorted<T: Copy + PartialEq>(
+    output: &[T],
+    order_by: &[(T, bool)],
+    limit: Option<u64>,
+    offset: u64,
+) -> (Vec<T>, SelectMerge) {
+    let mut columns = output.to_vec();
+    let mut keys = Vec::with_capacity(order_by.len());
+    let mut derived = Vec::new();
+    for (key, &(column, descending)) in order_by.iter().enumerate() {
+        let at = match columns[..output.len()].iter().position(|c| *c == column) {
+            Some(at) => at,
+            None => {
+                columns.push(column);
+                derived.push(Derived::SortKey { key });
+                columns.len() - 1
+            }
+        };
+        keys.push(SortKey {
+            column: Some(at),
+            expr: format!("column {}", at + 1),
+            descending,
+        });
+    }
+    let merge = SelectMerge {
+        order_by: keys,
+        limit,
+        offset,
+        derived,
+        ..SelectMerge::default()
+    };
+    (columns, merge)
+}

@@ -3,7 +3,7 @@
 //! merged like any), then each window function computed by the proxy over those rows,
 //! sorted by its PARTITION BY and ORDER BY, then the statement's ORDER BY and LIMIT.
 
-use super::{Derived, PhysicalStatement, SelectMerge, SortKey};
+use super::{proxy_sorted, PhysicalStatement, SelectMerge};
 
 /// What a window function computes over its partition.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,35 +92,7 @@ impl WindowFunctions {
     /// The rows the proxy sorts: the result's columns, then the sort keys it does not
     /// show; and the merge that sorts, limits and hides those.
     pub fn layout(&self) -> (Vec<WindowColumn>, SelectMerge) {
-        let mut columns = self.output.clone();
-        let mut order_by = Vec::with_capacity(self.order_by.len());
-        let mut derived = Vec::new();
-        for (key, &(column, descending)) in self.order_by.iter().enumerate() {
-            let at = match columns[..self.output.len()]
-                .iter()
-                .position(|c| *c == column)
-            {
-                Some(at) => at,
-                None => {
-                    columns.push(column);
-                    derived.push(Derived::SortKey { key });
-                    columns.len() - 1
-                }
-            };
-            order_by.push(SortKey {
-                column: Some(at),
-                expr: format!("column {}", at + 1),
-                descending,
-            });
-        }
-        let merge = SelectMerge {
-            order_by,
-            limit: self.limit,
-            offset: self.offset,
-            derived,
-            ..SelectMerge::default()
-        };
-        (columns, merge)
+        proxy_sorted(&self.output, &self.order_by, self.limit, self.offset)
     }
 }
 

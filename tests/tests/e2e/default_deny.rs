@@ -32,7 +32,7 @@ const REFUSED: &[&str] = &[
     "SELECT FOUND_ROWS() AS sg_marker, order_id FROM t_order WHERE order_id = 1",
     "SELECT JSON_ARRAYAGG(status) AS sg_marker FROM t_order",
     "SELECT STD(amount) + 1 AS sg_marker FROM t_order",
-    "SELECT CONCAT(COUNT(*), 'x') AS sg_marker FROM t_order",
+    "SELECT REVERSE(COUNT(*)) AS sg_marker FROM t_order",
     "SELECT order_id, NTILE(4) OVER (ORDER BY order_id) AS sg_marker FROM t_order",
     "SET @x = (SELECT 'sg_marker' FROM mysql.user LIMIT 1)",
     "SET @x = LOAD_FILE('/tmp/sg_marker')",

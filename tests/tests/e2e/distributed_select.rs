@@ -315,7 +315,12 @@ async fn expressions_over_aggregates_match_one_unsharded_table() {
     }
     for (sql, reason) in [
         ("SELECT SUM(ratio) + 1 FROM t_order", "floating-point"),
-        ("SELECT CONCAT(COUNT(*), 'x') FROM t_order", "CONCAT"),
+        ("SELECT REVERSE(COUNT(*)) FROM t_order", "REVERSE"),
+        ("SELECT CONCAT(AVG(amount)) FROM t_order", "quotient"),
+        (
+            "SELECT UPPER(CONCAT('é', COUNT(*))) FROM t_order",
+            "beyond ASCII",
+        ),
         ("SELECT STD(ratio) FROM t_order", "floating-point"),
         ("SELECT VAR_POP(code) + 1 FROM t_order", "VAR_POP"),
         (
