@@ -5,8 +5,10 @@
 #   shardgate sbtest1 sharded 32 x 32 by id (examples/sbtest-bench.yaml), --auto_inc=off
 # at 1 and 32 threads, with --db-ps-mode=disable and auto. Prints QPS, average and p95
 # latency, the ratios shardgate/haproxy and shardgate/direct, and the CPU each proxy spent
-# per query. Then oltp_read_only and oltp_read_write (range scans, SUM, ORDER BY, DISTINCT,
-# in transactions) at 32 threads against direct and shardgate, with their ratio.
+# per query. Then oltp_read_only, oltp_read_write (range scans, SUM, ORDER BY, DISTINCT, in
+# transactions), oltp_write_only and oltp_insert at 32 threads against all three, with the
+# ratios; then the proxy's RSS with 2,000 and 10,000 idle clients connected. The server's
+# table caches are sized above the 1,024 tables (bench/lib.sh).
 # Usage: bench/sysbench.sh [SECONDS_PER_RUN] (default 10).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,6 +19,10 @@ bash scripts/deps.sh
 if ! command -v haproxy >/dev/null 2>&1; then
   echo "bench: installing haproxy"
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq haproxy >/dev/null
+fi
+if ! python3 -c 'import pymysql' 2>/dev/null; then
+  echo "bench: installing PyMySQL"
+  python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore PyMySQL
 fi
 cargo build --release --quiet --bin shardgate
 
@@ -107,21 +113,39 @@ for threads in 1 32; do
 done
 
 echo
-echo "read workloads (32 threads, --db-ps-mode=auto):"
-printf '%-16s %-9s %10s %10s %9s\n' workload target tps qps avg_ms
-for workload in oltp_read_only oltp_read_write; do
-  tps_direct=""
-  for target in direct shardgate; do
+echo "OLTP workloads (32 threads, --db-ps-mode=auto):"
+printf '%-16s %-9s %10s %10s %9s %12s\n' workload target tps qps avg_ms cpu_us/query
+for workload in oltp_read_only oltp_read_write oltp_write_only oltp_insert; do
+  declare -A tps_of=()
+  for target in direct haproxy shardgate; do
     case $target in
-      direct) port=33071 ;;
-      shardgate) port=33073 ;;
+      direct) port=33071; pid="" ;;
+      haproxy) port=33072; pid=$haproxy_pid ;;
+      shardgate) port=33073; pid=$shardgate_pid ;;
     esac
-    out=$(sb "$port" sbtest "$workload" --threads=32 --time="$duration" --db-ps-mode=auto run)
+    before=0
+    [ -n "$pid" ] && before=$(cpu_ticks "$pid")
+    out=$(sb "$port" sbtest "$workload" --threads=32 --time="$duration" --db-ps-mode=auto \
+      --mysql-ignore-errors=1062 run)
+    after=0
+    [ -n "$pid" ] && after=$(cpu_ticks "$pid")
     tps=$(echo "$out" | awk '/transactions:/ {gsub(/\(/, "", $3); print $3; exit}')
+    queries=$(echo "$out" | awk '/queries:/ {print $2; exit}')
     qps=$(echo "$out" | awk '/queries:/ {gsub(/\(/, "", $3); print $3; exit}')
     avg=$(echo "$out" | awk '/avg:/ {print $2; exit}')
-    printf '%-16s %-9s %10s %10s %9s\n' "$workload" "$target" "$tps" "$qps" "$avg"
-    if [ "$target" = direct ]; then tps_direct=$tps; fi
+    cpu="-"
+    if [ -n "$pid" ] && [ "${queries:-0}" -gt 0 ]; then
+      cpu=$(awk -v t=$((after - before)) -v hz="$hz" -v q="$queries" 'BEGIN {printf "%.1f", t / hz / q * 1e6}')
+    fi
+    printf '%-16s %-9s %10s %10s %9s %12s\n' "$workload" "$target" "$tps" "$qps" "$avg" "$cpu"
+    tps_of[$target]=$tps
   done
-  awk -v s="$tps" -v d="$tps_direct" -v w="$workload" 'BEGIN {printf "  %s shardgate/direct %.2f\n", w, s / d}'
+  awk -v s="${tps_of[shardgate]}" -v d="${tps_of[direct]}" -v h="${tps_of[haproxy]}" -v w="$workload" \
+    'BEGIN {printf "  %s shardgate/direct %.2f  shardgate/haproxy %.2f\n", w, s / d, s / h}'
+  unset tps_of
+done
+
+# The proxy's memory with many idle clients.
+for clients in 2000 10000; do
+  python3 bench/idle_clients.py 127.0.0.1 33073 sbtest sbtest sbtest "$clients" "$shardgate_pid"
 done

@@ -44,7 +44,7 @@ fn route_prints_one_line_per_statement_then_the_merge() {
     ));
     assert!(
         stdout.ends_with(
-            "route: scatter, 1024 statement(s); step: scatter as 33 statement(s); merge: merge-sort by user_id -> limit 5 offset 0\n"
+            "route: scatter, 1024 statement(s); step: scatter as 3 statement(s); merge: merge-sort by user_id -> limit 5 offset 0\n"
         ),
         "{stdout}"
     );

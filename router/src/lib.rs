@@ -59,4 +59,4 @@ pub use planner::PreparedCommand;
 pub use router::Router;
 pub use server_version::{GREETING_VERSION, SERVER_VERSION};
 pub use template::Template;
-pub use union::{combine_per_database, Combined};
+pub use union::{combine_for, combine_per_backend, Combined};

@@ -6,8 +6,7 @@
 //! like any SELECT.
 
 use shardgate_router::{
-    combine_per_database, AffectedRows, PhysicalStatement, Plan, Scatter, SelectMerge, SendToAll,
-    Step,
+    combine_for, AffectedRows, PhysicalStatement, Plan, Scatter, SelectMerge, SendToAll, Step,
 };
 use tokio::io::{AsyncRead, AsyncWrite};
 
@@ -55,13 +54,8 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             }
             Step::Scatter(Scatter { statements, merge }) if !statements.is_empty() => {
                 let tables = statements.len();
-                // One statement per database: fewer round trips, same answer.
-                let combined = combine_per_database(
-                    statements,
-                    merge.shard_order.as_deref(),
-                    merge.sorted_by_statements(),
-                    merge.union_safe,
-                );
+                // One statement per backend server: fewer round trips, same answer.
+                let combined = combine_for(statements, &merge);
                 let jobs = combined
                     .statements
                     .into_iter()

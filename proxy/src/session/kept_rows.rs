@@ -2,7 +2,7 @@
 //! statement the proxy answers in steps: a UNION's branch that merges on its own, the two
 //! sides of a join across shards.
 
-use shardgate_router::{combine_per_database, PhysicalStatement, SelectMerge, Step};
+use shardgate_router::{combine_for, PhysicalStatement, SelectMerge, Step};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::{Session, SessionError};
@@ -116,12 +116,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         budget: &Budget,
     ) -> Result<Option<Kept>, SessionError> {
         let targets = statements.len();
-        let combined = combine_per_database(
-            statements,
-            merge.shard_order.as_deref(),
-            merge.sorted_by_statements(),
-            merge.union_safe,
-        );
+        let combined = combine_for(statements, &merge);
         let jobs: Vec<(usize, Job)> = combined
             .statements
             .into_iter()

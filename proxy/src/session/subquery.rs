@@ -5,7 +5,7 @@
 //! scatter); inside a transaction both phases read the same snapshot of each backend.
 
 use shardgate_router::{
-    combine_per_database, PhysicalStatement, Plan, SelectMerge, Step, Subquery, Windows,
+    combine_for, PhysicalStatement, Plan, SelectMerge, Step, Subquery, Windows,
 };
 use tokio::io::{AsyncRead, AsyncWrite};
 
@@ -148,12 +148,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         merge: &SelectMerge,
     ) -> Result<Option<Chosen>, SessionError> {
         let targets = statements.len();
-        let combined = combine_per_database(
-            statements,
-            merge.shard_order.as_deref(),
-            merge.sorted_by_statements(),
-            merge.union_safe,
-        );
+        let combined = combine_for(statements, &merge);
         let jobs: Vec<(usize, Job)> = combined
             .statements
             .into_iter()

@@ -6,7 +6,7 @@
 //! result: concatenated, deduplicated for UNION, sorted and limited. Every branch runs as
 //! text; a prepared statement's client gets the rows re-encoded in the binary protocol.
 
-use shardgate_router::{combine_per_database, PhysicalStatement, SelectMerge, Step, Union};
+use shardgate_router::{combine_per_backend, PhysicalStatement, SelectMerge, Step, Union};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::kept_rows::kept_stream;
@@ -69,7 +69,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                     union_safe,
                 } => {
                     targets += statements.len();
-                    let combined = combine_per_database(statements, None, false, union_safe);
+                    let combined = combine_per_backend(statements, None, false, union_safe);
                     jobs.extend(
                         combined
                             .statements
@@ -116,6 +116,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         let warnings = scatter.warnings;
         let answered = match union_columns(&mut streams).await {
             Ok(header) => {
+                let streams = std::mem::take(&mut streams);
                 match Merger::start_with_header(&spec, strategy, streams, Some(header)).await {
                     Ok(mut merger) => {
                         self.write_merged(&mut merger, targets, &budget, &warnings, to_binary)
@@ -133,6 +134,10 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             }
             Err(UnionColumnsError::Merge(e)) => self.send_merge_error(e, targets, &budget).await,
         };
+        // Streams the union no longer reads (its columns refused) go first: a lane still
+        // sending rows to one then drops them and ends, instead of waiting on a full channel
+        // while its task is awaited here.
+        drop(streams);
         for (backend, task) in lane_backends.into_iter().zip(scatter.tasks) {
             if let Ok(conn) = task.await {
                 self.give_back(backend, conn);

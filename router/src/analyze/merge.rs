@@ -327,7 +327,7 @@ fn names_are_distinct(select: &Select) -> bool {
     true
 }
 
-/// The ORDER BY that sorts a per-database statement's rows for a streaming merge (see
+/// The ORDER BY that sorts a per-server statement's rows for a streaming merge (see
 /// [`crate::plan::SelectMerge::shard_order`]); `None` where the merge buffers.
 fn shard_order(
     order_by: &[SortKey],

@@ -8,7 +8,7 @@ use super::{
     AffectedRows, CrossJoin, Metadata, Plan, ProbeStep, RouteKind, SelectMerge, SessionOp, Step,
 };
 use crate::command::{SavepointOp, Show, SqlPrepared};
-use crate::union::combine_per_database;
+use crate::union::combine_for;
 
 /// One operator of a scatter's merge, in the order rows pass through them. The first reads
 /// the shard results; the engine runs it as its merge strategy.
@@ -50,7 +50,7 @@ pub enum MergeOperator {
 
 impl SelectMerge {
     /// The operators, first to last. `ordered`: the shard statements return their rows in
-    /// [`shard_order`](SelectMerge::shard_order) (see [`combine_per_database`]).
+    /// [`shard_order`](SelectMerge::shard_order) (see [`combine_for`]).
     pub fn operators(&self, ordered: bool) -> Vec<MergeOperator> {
         let sorted = ordered && self.shard_order.is_some();
         let keys = || {
@@ -288,11 +288,9 @@ impl fmt::Display for Summary<'_> {
                 )
             }
             Step::Scatter(s) => {
-                let combined = combine_per_database(
+                let combined = combine_for(
                     s.statements.clone(),
-                    s.merge.shard_order.as_deref(),
-                    s.merge.sorted_by_statements(),
-                    s.merge.union_safe,
+                    &s.merge,
                 );
                 let ops: Vec<String> = s
                     .merge

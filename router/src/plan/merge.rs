@@ -98,7 +98,7 @@ pub struct SelectMerge {
     pub derived: Vec<Derived>,
     /// Why the merge cannot be done, found while planning it.
     pub unsupported: Option<String>,
-    /// An `ORDER BY` that, appended to a per-database `(...) UNION ALL (...)` statement,
+    /// An `ORDER BY` that, appended to a per-server `(...) UNION ALL (...)` statement,
     /// returns its rows in the order the merge consumes them, so the merge can stream: the
     /// query's sort keys, or its group keys when groups can be folded as they pass. `None`
     /// when the merge buffers instead.
@@ -113,6 +113,15 @@ impl SelectMerge {
     /// does: plain rows merged by the query's sort keys.
     pub fn sorted_by_statements(&self) -> bool {
         !self.grouped() && !self.distinct && !self.order_by.is_empty()
+    }
+
+    /// The most rows the merge reads from one physical statement that holds several
+    /// tables' rows, sorted: OFFSET + LIMIT of plain rows merged by the query's sort keys
+    /// (grouped rows are never cut: a group's rows may come from several tables).
+    pub fn statement_limit(&self) -> Option<u64> {
+        let limit = self.limit?;
+        self.sorted_by_statements()
+            .then(|| limit.saturating_add(self.offset))
     }
 
     /// Whether shard rows are partial groups the merge folds.

@@ -143,7 +143,7 @@ pub enum Step {
     /// One physical statement; its answer passes through (rows not decoded, column names
     /// mapped to logical ones).
     Route(PhysicalStatement),
-    /// A SELECT on several tables; the engine batches the statements per database and
+    /// A SELECT on several tables; the engine batches the statements per backend server and
     /// merges the results.
     Scatter(Scatter),
     /// A write or DDL on several tables.

@@ -56,7 +56,7 @@ async fn sessions(cluster: &Cluster) -> (TcpStream, TcpStream) {
 }
 
 /// Column flags a table gives (keys, defaults, AUTO_INCREMENT, ON UPDATE): a result merged
-/// from per-database `UNION ALL` statements names no table, as UNION's results do, so it
+/// from per-server `UNION ALL` statements names no table, as UNION's results do, so it
 /// carries none of them, and UNION widens TEXT and BLOB lengths (the README says so).
 const TABLE_FLAGS: u16 = 0x0002 | 0x0004 | 0x0008 | 0x0200 | 0x1000 | 0x2000 | 0x4000;
 

@@ -202,7 +202,7 @@ impl ShardStream {
                             .find(|&i| classes.get(i) != expected.get(i))
                         {
                             return Err(StreamError::Shape(format!(
-                                "shardgate: the physical tables answered column {} with different types (a per-database UNION ALL changes some, as MIN or MAX of a BIT column); refusing to merge them",
+                                "shardgate: the physical tables answered column {} with different types (a per-server UNION ALL changes some, as MIN or MAX of a BIT column); refusing to merge them",
                                 column + 1
                             )));
                         }
