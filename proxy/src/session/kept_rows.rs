@@ -116,7 +116,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         budget: &Budget,
     ) -> Result<Option<Kept>, SessionError> {
         let targets = statements.len();
-        let combined = combine_for(statements, &merge);
+        let combined = combine_for(statements, merge);
         let jobs: Vec<(usize, Job)> = combined
             .statements
             .into_iter()

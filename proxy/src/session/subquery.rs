@@ -148,7 +148,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         merge: &SelectMerge,
     ) -> Result<Option<Chosen>, SessionError> {
         let targets = statements.len();
-        let combined = combine_for(statements, &merge);
+        let combined = combine_for(statements, merge);
         let jobs: Vec<(usize, Job)> = combined
             .statements
             .into_iter()
