@@ -28,7 +28,9 @@ def status_kib(field):
 before = status_kib("VmRSS")
 clients = []
 for _ in range(count):
-    conn = pymysql.connect(host=host, port=port, user=user, password=password, database=database)
+    # autocommit: a session inside a transaction holds a backend connection, as in MySQL.
+    conn = pymysql.connect(host=host, port=port, user=user, password=password, database=database,
+                           autocommit=True)
     with conn.cursor() as cur:
         cur.execute("SELECT 1")
     clients.append(conn)

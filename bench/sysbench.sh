@@ -126,7 +126,7 @@ for workload in oltp_read_only oltp_read_write oltp_write_only oltp_insert; do
     before=0
     [ -n "$pid" ] && before=$(cpu_ticks "$pid")
     out=$(sb "$port" sbtest "$workload" --threads=32 --time="$duration" --db-ps-mode=auto \
-      --mysql-ignore-errors=1062 run)
+      --mysql-ignore-errors=1213,1020,1205,1062 run)
     after=0
     [ -n "$pid" ] && after=$(cpu_ticks "$pid")
     tps=$(echo "$out" | awk '/transactions:/ {gsub(/\(/, "", $3); print $3; exit}')
