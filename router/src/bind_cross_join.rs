@@ -5,7 +5,8 @@ use std::ops::Range;
 
 use shardgate_config::Topology;
 
-use crate::bind::{bound_limit, Params};
+use crate::bind::Params;
+use crate::bind_logical::bound_limit;
 use crate::error::Result;
 use crate::plan::{CrossJoin, Plan, RouteKind, StatementKind, Step};
 use crate::template::{JoinSide, JoinTemplate, Template};

@@ -3,7 +3,8 @@
 
 use shardgate_config::Topology;
 
-use crate::bind::{bound_limit, Params};
+use crate::bind::Params;
+use crate::bind_logical::bound_limit;
 use crate::error::Result;
 use crate::plan::{Plan, RouteKind, StatementKind, Step, Union};
 use crate::template::{Template, UnionTemplate};

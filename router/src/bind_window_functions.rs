@@ -6,7 +6,8 @@ use std::ops::Range;
 
 use shardgate_config::{TableKind, Topology};
 
-use crate::bind::{bound_limit, Params};
+use crate::bind::Params;
+use crate::bind_logical::bound_limit;
 use crate::error::{Result, RouterError};
 use crate::plan::{PhysicalStatement, Plan, RouteKind, StatementKind, Step, WindowFunctions};
 use crate::render::{Renderer, Target};

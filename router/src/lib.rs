@@ -11,6 +11,7 @@
 mod analyze;
 mod bind;
 mod bind_cross_join;
+mod bind_logical;
 mod bind_merge;
 mod bind_subquery;
 mod bind_union;

@@ -94,6 +94,22 @@ pub(super) fn split(text: &str, range: Range<usize>, separator: Separator) -> Ve
     parts
 }
 
+/// The text ranges of the statement's top-level ORDER BY keys (at or after `from`, up to
+/// LIMIT or a locking clause), each with its ASC or DESC; `None` without one.
+pub(super) fn order_by_keys(text: &str, from: usize) -> Option<Vec<Range<usize>>> {
+    let range = clause(
+        text,
+        "ORDER",
+        from,
+        &["LIMIT", "FOR", "LOCK", "INTO", "PROCEDURE"],
+    )?;
+    let range = trimmed(text, range);
+    if !text[range.clone()].to_ascii_uppercase().starts_with("BY") {
+        return None;
+    }
+    Some(split(text, range.start + 2..range.end, Separator::Comma))
+}
+
 /// Past whitespace and comments.
 pub(super) fn skip_blank(text: &str, mut at: usize) -> usize {
     let bytes = text.as_bytes();

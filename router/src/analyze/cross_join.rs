@@ -379,33 +379,16 @@ pub(super) fn analyze(query: &Query, select: &Select, mut a: Analysis<'_>) -> Re
         let OrderByKind::Expressions(exprs) = &ob.kind else {
             return refuse("with ORDER BY ALL");
         };
-        let key_ranges = match clause_text::clause(text, "ORDER", 0, &AFTER_WHERE[4..]) {
-            Some(range) => {
-                let range = clause_text::trimmed(text, range);
-                let by = range.start + 2;
-                if !text[range.clone()].to_ascii_uppercase().starts_with("BY") {
-                    return unlocated();
-                }
-                clause_text::split(text, by..range.end, Separator::Comma)
-            }
-            None => return unlocated(),
+        let Some(key_ranges) = clause_text::order_by_keys(text, 0) else {
+            return unlocated();
         };
         if key_ranges.len() != exprs.len() {
             return unlocated();
         }
         for (e, range) in exprs.iter().zip(key_ranges) {
             let descending = matches!(e.options.sort, Some(OrderBySort::Desc));
-            let position = match super::merge::ordinal(&mut a, &e.expr) {
-                Some(n) if n < output.len() => Some(n),
-                Some(_) => return refuse("with ORDER BY a position past the select list"),
-                None => names
-                    .iter()
-                    .position(|(alias, expr)| match (&e.expr, alias) {
-                        (Expr::Identifier(name), Some(alias)) => {
-                            name.value.eq_ignore_ascii_case(alias)
-                        }
-                        _ => **expr == e.expr,
-                    }),
+            let Ok(position) = super::merge::result_column(&mut a, &e.expr, &names) else {
+                return refuse("with ORDER BY a position past the select list");
             };
             if let Some(n) = position {
                 let (is_inner, item) = output[n];

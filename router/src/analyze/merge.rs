@@ -563,6 +563,24 @@ impl DerivedPlan<'_> {
 /// `ORDER BY 2` means the second column. A `?` there came from the shape normalizer (a
 /// prepared statement's `?` would be a constant, but those are rare enough to treat alike):
 /// the template then depends on the literal and must not be reused.
+/// Which result column an ORDER BY key of a statement the proxy sorts names: a position,
+/// an alias, or the same expression as a select item (`names`: each item's alias and
+/// expression). `Err(())` for a position past the select list.
+pub(super) fn result_column(
+    a: &mut Analysis<'_>,
+    key: &Expr,
+    names: &[(Option<String>, &Expr)],
+) -> Result<Option<usize>, ()> {
+    match ordinal(a, key) {
+        Some(n) if n < names.len() => Ok(Some(n)),
+        Some(_) => Err(()),
+        None => Ok(names.iter().position(|(alias, expr)| match (key, alias) {
+            (Expr::Identifier(name), Some(alias)) => name.value.eq_ignore_ascii_case(alias),
+            _ => **expr == *key,
+        })),
+    }
+}
+
 pub(super) fn ordinal(a: &mut Analysis<'_>, expr: &Expr) -> Option<usize> {
     match expr {
         Expr::Value(v) => match &v.value {

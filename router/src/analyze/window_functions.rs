@@ -336,16 +336,9 @@ pub(super) fn analyze(
             return refuse("with ORDER BY ALL");
         };
         let from = top_level_keyword(text, "FROM", 0).unwrap_or(0);
-        let Some(range) =
-            clause_text::clause(text, "ORDER", from, &["LIMIT", "FOR", "LOCK", "INTO"])
-        else {
+        let Some(key_ranges) = clause_text::order_by_keys(text, from) else {
             return unlocated();
         };
-        let range = clause_text::trimmed(text, range);
-        if !text[range.clone()].to_ascii_uppercase().starts_with("BY") {
-            return unlocated();
-        }
-        let key_ranges = clause_text::split(text, range.start + 2..range.end, Separator::Comma);
         if key_ranges.len() != exprs.len() {
             return unlocated();
         }
@@ -354,17 +347,8 @@ pub(super) fn analyze(
                 return refuse("with NULLS FIRST/LAST");
             }
             let descending = matches!(e.options.sort, Some(OrderBySort::Desc));
-            let position = match super::merge::ordinal(a, &e.expr) {
-                Some(n) if n < output.len() => Some(n),
-                Some(_) => return refuse("with ORDER BY a position past the select list"),
-                None => names
-                    .iter()
-                    .position(|(alias, expr)| match (&e.expr, alias) {
-                        (Expr::Identifier(name), Some(alias)) => {
-                            name.value.eq_ignore_ascii_case(alias)
-                        }
-                        _ => **expr == e.expr,
-                    }),
+            let Ok(position) = super::merge::result_column(a, &e.expr, &names) else {
+                return refuse("with ORDER BY a position past the select list");
             };
             if let Some(n) = position {
                 order_by.push((output[n], descending));
