@@ -37,6 +37,8 @@ pub struct Cluster {
     pub servers: Vec<MariaDb>,
     pub topology: Arc<Topology>,
     pub proxy: SocketAddr,
+    /// The example layout (`examples/NAME`) the proxy serves.
+    example: String,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
 }
@@ -138,6 +140,7 @@ impl Cluster {
             servers,
             topology,
             proxy: "127.0.0.1:0".parse().expect("address"),
+            example: name.to_string(),
             stop: None,
             task: None,
         };
@@ -166,6 +169,15 @@ impl Cluster {
             let _ = task.await;
         }
         self.start_proxy().await;
+    }
+
+    /// Restarts the proxy with the example's YAML changed by `edit`: a test that needs a
+    /// setting the setup must not suffer (a short query timeout, say) creates its tables
+    /// first and then turns it on.
+    pub async fn restart_proxy_with(&mut self, edit: impl FnOnce(&mut String)) {
+        let servers: Vec<&MariaDb> = self.servers.iter().collect();
+        self.topology = Arc::new(example_topology(&self.example, &servers, edit));
+        self.restart_proxy().await;
     }
 
     /// Another proxy on the same servers and rules, as a second shardgate instance.

@@ -99,8 +99,10 @@ async fn a_dead_backend_fails_only_its_own_statements() {
 /// not the first backend's.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_backend_has_its_own_query_timeout() {
-    let cluster = Cluster::start_with(ds1_query_timeout(300)).await;
+    let mut cluster = Cluster::start().await;
+    // Created before the timeout is on: 512 CREATE TABLE on a loaded machine may take longer.
     cluster.create_tables().await;
+    cluster.restart_proxy_with(ds1_query_timeout(300)).await;
     let mut conn = cluster.client().await;
     conn.query_drop(format!(
         "INSERT INTO t_order (order_id, user_id) VALUES ({ON_DS0}, 1), ({ON_DS1}, 2)"
@@ -181,8 +183,10 @@ async fn stop_server(pid: u32) -> Resume {
 /// stopped; the other backend keeps serving.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn commit_against_a_stopped_backend_fails_in_time() {
-    let cluster = Cluster::start_with(ds1_query_timeout(500)).await;
+    let mut cluster = Cluster::start().await;
+    // Created before the timeout is on: 512 CREATE TABLE on a loaded machine may take longer.
     cluster.create_tables().await;
+    cluster.restart_proxy_with(ds1_query_timeout(500)).await;
     let mut conn = cluster.client().await;
     conn.query_drop(format!(
         "INSERT INTO t_order (order_id, user_id) VALUES ({ON_DS0}, 1), ({ON_DS1}, 2)"
@@ -276,8 +280,10 @@ async fn rows_until_error<P: mysql_async::prelude::Protocol>(
 /// and the client hung).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_result_cut_by_the_timeout_ends_in_step() {
-    let cluster = Cluster::start_with(ds1_query_timeout(500)).await;
+    let mut cluster = Cluster::start().await;
+    // Created before the timeout is on: 512 CREATE TABLE on a loaded machine may take longer.
     cluster.create_tables().await;
+    cluster.restart_proxy_with(ds1_query_timeout(500)).await;
     let mut conn = cluster.client().await;
     // Keys 1024 apart live in one physical table: one target.
     let keys: Vec<String> = (0..8).map(|k| (ON_DS1 + 1024 * k).to_string()).collect();
