@@ -509,7 +509,7 @@ fn operand_value<'r>(
 /// A group key's value in a form that is equal exactly when the collation says so.
 fn normalize(value: &[u8], kind: ColumnKind) -> Vec<u8> {
     match kind {
-        ColumnKind::TextCi => fold_text(value).into_bytes(),
+        ColumnKind::TextCi => fold_text(value),
         ColumnKind::Numeric => match Decimal::parse(value) {
             Some(d) => d.normalized().to_text().into_bytes(),
             None => value.to_vec(),
