@@ -119,6 +119,28 @@ fn narrow_ranges_prune_wide_ranges_scatter() {
     assert_eq!(plan.statements().len(), 1024);
 }
 
+/// A string bound compares by collation on a string column ('105' lies between '1000' and
+/// '1099'), so only integer bounds prune.
+#[test]
+fn string_bounds_do_not_prune() {
+    for sql in [
+        "SELECT * FROM t_order WHERE order_id BETWEEN '1000' AND '1099'",
+        "SELECT * FROM t_order WHERE order_id >= '1000' AND order_id < 1100",
+        "SELECT * FROM t_order WHERE order_id < '3'",
+    ] {
+        assert_eq!(route(sql).statements().len(), 1024, "{sql}");
+    }
+    // An integer bound beside a string one still prunes on its side, and equality by a
+    // string still routes: '0037' equals only the text '0037' on a string column, and 37
+    // on a number column, both of which live where 37 does.
+    assert_eq!(
+        route("SELECT * FROM t_order WHERE order_id = '0037'")
+            .statements()
+            .len(),
+        1
+    );
+}
+
 #[test]
 fn and_or_combine() {
     assert_eq!(
