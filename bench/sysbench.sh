@@ -9,6 +9,7 @@
 # transactions), oltp_write_only and oltp_insert at 32 threads against all three, with the
 # ratios; then the proxy's RSS with 2,000 and 10,000 idle clients connected. The server's
 # table caches are sized above the 1,024 tables (bench/lib.sh).
+# Each target is warmed up first, unmeasured (WARMUP seconds per ps mode, default 5).
 # Usage: bench/sysbench.sh [SECONDS_PER_RUN] (default 10).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -66,6 +67,18 @@ sb 33071 sbtest oltp_point_select prepare >/dev/null
 sb 33073 sbtest oltp_point_select prepare >/dev/null
 
 hz=$(getconf CLK_TCK)
+
+# Unmeasured warm-up of every target, so each run below measures the steady state: the
+# server's buffer pool and table caches, and shardgate's pooled backend connections with
+# the statements each prepares once per physical table it runs (ps auto: up to 1,024 per
+# connection, ~32,000 prepares at 32 threads, which a cold 10 s run would count).
+warmup=${WARMUP:-5}
+echo "bench: warming up each target for ${warmup} s per ps mode"
+for port in 33071 33072 33073; do
+  for mode in disable auto; do
+    sb "$port" sbtest oltp_point_select --threads=32 --time="$warmup" --db-ps-mode="$mode" run >/dev/null
+  done
+done
 
 printf '%-9s %-7s %-7s %10s %9s %9s %12s\n' target threads ps_mode qps avg_ms p95_ms cpu_us/query
 results="$work/results"

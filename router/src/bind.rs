@@ -32,13 +32,17 @@ pub enum Params<'a> {
     /// A prepared statement's parameters: physical SQL keeps `?` and lists which parameter
     /// each takes.
     Prepared(&'a [ParamValue<'a>]),
+    /// A prepared statement's parameters written into its physical statements as SQL
+    /// literals: they run as text (a read over several tables, whose statement text
+    /// changes with the tables it reaches and would be prepared anew on each execute).
+    Inline(&'a [ParamValue<'a>]),
 }
 
 impl Params<'_> {
     fn len(&self) -> usize {
         match self {
             Params::Text { literals, .. } => literals.len(),
-            Params::Prepared(values) => values.len(),
+            Params::Prepared(values) | Params::Inline(values) => values.len(),
         }
     }
 }
@@ -47,7 +51,7 @@ impl ParamSource for Params<'_> {
     fn param(&self, index: usize) -> Option<&ParamValue<'_>> {
         match self {
             Params::Text { literals, .. } => literals.get(index).map(|l| &l.value),
-            Params::Prepared(values) => values.get(index),
+            Params::Prepared(values) | Params::Inline(values) => values.get(index),
         }
     }
 }

@@ -221,6 +221,10 @@ impl<'t> Renderer<'t> {
                 Some(l) => self.out.push_str(&sql[l.span.clone()]),
                 None => self.out.push('?'),
             },
+            Params::Inline(values) => match values.get(i) {
+                Some(v) => self.out.push_str(&crate::literals::sql_literal(v)),
+                None => self.out.push('?'),
+            },
             Params::Prepared(values) if self.inline_params => match values.get(i) {
                 Some(v) => self.out.push_str(&crate::literals::sql_literal(v)),
                 None => self.out.push('?'),

@@ -16,6 +16,7 @@ mod kept_rows;
 mod keys;
 mod metadata;
 mod prepared;
+mod prepared_as_text;
 mod query;
 mod returning;
 mod savepoints;

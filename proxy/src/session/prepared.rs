@@ -4,7 +4,8 @@
 //! definitions come from a backend preparing the statement for its first physical table. On
 //! EXECUTE the typed parameters route it, and each physical statement is prepared lazily on
 //! the backend connection that runs it (and kept there) and executed with just its own
-//! parameters, still binary: values are never interpolated into SQL text.
+//! parameters, still binary. The one exception is a read over several tables with integer
+//! values and no FLOAT / DOUBLE column (see [`super::prepared_as_text`]).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -15,6 +16,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::{Session, SessionError};
 use crate::engine::fanout::Job;
+use crate::protocol::binary_row::column_info;
 use crate::protocol::codes;
 use crate::protocol::resultset::TextResult;
 use crate::protocol::wire::Reader;
@@ -44,6 +46,9 @@ pub(crate) struct ClientStatement {
     /// A parameter's long data grew past max_allowed_packet: the next execute fails with
     /// ER_NET_PACKET_TOO_LARGE (COM_STMT_SEND_LONG_DATA itself has no answer).
     long_data_too_large: bool,
+    /// No column is FLOAT or DOUBLE, whose text spelling MariaDB rounds (a FLOAT to six
+    /// digits): its rows read as text re-encode to the binary rows exactly.
+    rows_exact_as_text: bool,
 }
 
 #[derive(Default)]
@@ -117,6 +122,9 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         for def in &mut column_defs {
             self.ctx.names.rewrite_column(def);
         }
+        let rows_exact_as_text = column_defs
+            .iter()
+            .all(|def| !matches!(column_info(def).column_type, 0x04 | 0x05));
         let status = self.status();
         let deprecate_eof = self.deprecate_eof();
         self.writer
@@ -130,6 +138,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 types: Vec::new(),
                 long_data: HashMap::new(),
                 long_data_too_large: false,
+                rows_exact_as_text,
             },
         );
         Ok(())
@@ -200,6 +209,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 .send_error(codes::ER_NET_PACKET_TOO_LARGE, &message)
                 .await;
         }
+        let stmt_rows_exact_as_text = stmt.rows_exact_as_text;
         let parsed = parse_params(body, r.position(), stmt);
         let long_data = std::mem::take(&mut stmt.long_data);
         let Some((bound, values)) = parsed else {
@@ -216,6 +226,14 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         };
         if self.migration_says(&plan) {
             return self.dual_write_prepared(&template, &values).await;
+        }
+        if stmt_rows_exact_as_text {
+            if let Some(text_plan) = self.rebind_as_text(&plan, &template, &values) {
+                self.state.generated_insert_id = None;
+                return self
+                    .execute_step(text_plan.step, |t| Job::Text(t.sql), true)
+                    .await;
+            }
         }
         self.execute_plan(plan, |t| {
             let (body, long_data) = execute_body(body, &bound, &t.params, &long_data);
@@ -279,6 +297,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 types: Vec::new(),
                 long_data: HashMap::new(),
                 long_data_too_large: false,
+                rows_exact_as_text: false,
             },
         );
         Ok(())
@@ -548,6 +567,7 @@ mod tests {
                 types: known_types.unwrap_or_default(),
                 long_data: long.into_iter().collect(),
                 long_data_too_large: false,
+                rows_exact_as_text: false,
             };
             for at in [0, 9, body.len(), body.len() + 3] {
                 let _ = parse_params(&body, at, &mut stmt);

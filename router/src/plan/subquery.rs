@@ -45,6 +45,8 @@ enum OwnedParams {
     },
     /// A prepared statement's parameters: the second phase's statements keep their `?`.
     Prepared(Vec<ParamValue<'static>>),
+    /// A prepared statement's parameters, written into the SQL as literals.
+    Inline(Vec<ParamValue<'static>>),
 }
 
 impl OwnedParams {
@@ -52,6 +54,7 @@ impl OwnedParams {
         match self {
             OwnedParams::Text { sql, literals } => Params::Text { sql, literals },
             OwnedParams::Prepared(values) => Params::Prepared(values),
+            OwnedParams::Inline(values) => Params::Inline(values),
         }
     }
 }
@@ -85,6 +88,9 @@ impl Subquery {
             },
             Params::Prepared(values) => {
                 OwnedParams::Prepared(values.iter().map(|v| v.clone().into_owned()).collect())
+            }
+            Params::Inline(values) => {
+                OwnedParams::Inline(values.iter().map(|v| v.clone().into_owned()).collect())
             }
         };
         Subquery {

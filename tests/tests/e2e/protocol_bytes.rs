@@ -156,6 +156,20 @@ async fn packets_equal_mariadbs_for_every_type() {
         true,
     )
     .await;
+    // Without FLOAT and DOUBLE, a prepared read over several tables runs as text and its
+    // rows are re-encoded: every other type's binary row equals MariaDB's.
+    let exact: Vec<&str> = COLUMNS
+        .split(", ")
+        .map(str::trim)
+        .filter(|c| !matches!(*c, "c_float" | "c_double"))
+        .collect();
+    compare(
+        &mut proxy,
+        &mut reference,
+        &format!("SELECT {} FROM t_order ORDER BY order_id", exact.join(", ")),
+        true,
+    )
+    .await;
     let columns: Vec<&str> = COLUMNS.split(", ").map(str::trim).skip(1).collect();
     for column in columns.iter().filter(|c| **c != "c_bit") {
         let sql = format!("SELECT MIN({column}), MAX({column}), COUNT({column}) FROM t_order");

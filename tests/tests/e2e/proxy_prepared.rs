@@ -292,3 +292,53 @@ async fn metadata_and_keyless_inserts_prepare_server_side() {
         .unwrap();
     assert_eq!(count, Some(2));
 }
+
+/// A prepared read over several tables with integer values runs as text on the backends
+/// (its per-server statements name the tables the values reach, so prepared they would be
+/// new server-side statements on nearly every execute), with the values written in, and
+/// answers the same rows in the binary protocol. With a string value it stays prepared.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_prepared_read_over_several_tables_runs_as_text() {
+    let cluster = Cluster::start().await;
+    cluster.create_tables().await;
+    let mut conn = cluster.client().await;
+    for id in 30..=45i64 {
+        conn.exec_drop(
+            "INSERT INTO t_order (order_id, user_id, status, amount, created_at) VALUES (?, ?, ?, ?, ?)",
+            (id, id % 3, format!("s{id}"), format!("{id}.25"), "2026-01-02 03:04:05"),
+        )
+        .await
+        .unwrap();
+    }
+    shardgate_tests::log_backend_queries(&cluster).await;
+    let sql = "SELECT order_id, user_id, status, amount, created_at FROM t_order \
+               WHERE order_id BETWEEN ? AND ? ORDER BY order_id DESC LIMIT ?";
+    type Row = (i64, i64, String, String, mysql_async::Value);
+    let rows: Vec<Row> = conn.exec(sql, (31i64, 43i64, 5i64)).await.unwrap();
+    let ids: Vec<i64> = rows.iter().map(|r| r.0).collect();
+    assert_eq!(ids, [43, 42, 41, 40, 39]);
+    assert_eq!(rows[0].2, "s43");
+    assert_eq!(rows[0].3, "43.25");
+    // A DATETIME comes back as a binary DATETIME, not as text.
+    assert_eq!(
+        rows[0].4,
+        mysql_async::Value::Date(2026, 1, 2, 3, 4, 5, 0),
+        "{rows:?}"
+    );
+    assert!(
+        shardgate_tests::backend_statements_containing(&cluster, "BETWEEN 31 AND 43").await >= 2,
+        "the backends got the values written in"
+    );
+    assert_eq!(
+        shardgate_tests::backend_statements_containing(&cluster, "BETWEEN ? AND ?").await,
+        1,
+        "only the describe at PREPARE was prepared server-side"
+    );
+    // The same with a string bound: prepared, values sent binary.
+    let rows: Vec<Row> = conn.exec(sql, ("31", 43i64, 5i64)).await.unwrap();
+    assert_eq!(rows.iter().map(|r| r.0).collect::<Vec<_>>(), ids);
+    assert!(
+        shardgate_tests::backend_statements_containing(&cluster, "BETWEEN ? AND ?").await > 1,
+        "a string value keeps the statement prepared"
+    );
+}
