@@ -252,8 +252,20 @@ impl Builder<'_> {
                 )
             })?,
         };
+        let admin = crate::topology::AdminSettings {
+            metrics_listen: match &raw.admin.metrics_listen {
+                None => None,
+                Some(address) => Some(address.parse().map_err(|_| {
+                    self.invalid(
+                        "admin.metrics_listen",
+                        format!("`{address}` is not an IP address and port (host:port)"),
+                    )
+                })?),
+            },
+        };
         let topology = Topology {
             generation: crate::topology::next_generation(),
+            admin,
             key_generators,
             migration_state,
             proxy,

@@ -22,7 +22,7 @@ pub use error::ConfigError;
 pub use raw::AuthPlugin;
 pub use stored_password::{Sha2Stored, StoredPassword};
 pub use topology::{
-    Backend, BackendId, DatabaseId, KeyGenerator, KeyGeneratorKind, LogicalTable, PhysicalDatabase,
-    PoolLimits, ProxySettings, ShardedLayout, TableId, TableKind, TlsSettings, Topology, User,
-    WorkerSource,
+    AdminSettings, Backend, BackendId, DatabaseId, KeyGenerator, KeyGeneratorKind, LogicalTable,
+    PhysicalDatabase, PoolLimits, ProxySettings, ShardedLayout, TableId, TableKind, TlsSettings,
+    Topology, User, WorkerSource,
 };

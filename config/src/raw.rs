@@ -29,6 +29,17 @@ pub struct RawConfig {
     pub key_generators: Vec<RawKeyGenerator>,
     /// Where the proxies read the state of online migrations.
     pub migration_state: Option<RawMigrationState>,
+    /// What operators reach: metrics.
+    #[serde(default)]
+    pub admin: RawAdmin,
+}
+
+/// `admin:`: the operator's side.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAdmin {
+    /// `host:port` serving Prometheus text at `/metrics`; none when absent.
+    pub metrics_listen: Option<String>,
 }
 
 /// `migration_state:`: the backend whose `shardgate_meta` holds the migration state.

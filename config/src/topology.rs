@@ -146,6 +146,13 @@ pub struct ProxySettings {
     pub tls: Option<TlsSettings>,
 }
 
+/// The operator's side (`admin:`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AdminSettings {
+    /// Where Prometheus scrapes `/metrics`.
+    pub metrics_listen: Option<std::net::SocketAddr>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TlsSettings {
     pub cert: std::path::PathBuf,
@@ -224,6 +231,7 @@ pub struct Topology {
     pub schema: String,
     pub tables: Vec<LogicalTable>,
     pub proxy: ProxySettings,
+    pub admin: AdminSettings,
     pub key_generators: Vec<KeyGenerator>,
     /// The backend whose `shardgate_meta` holds the state of online migrations
     /// (`migration_state.backend`; the first backend by default): every proxy running

@@ -16,4 +16,5 @@ pub mod protocol;
 pub mod sandbox;
 pub mod server;
 pub mod session;
+pub mod telemetry;
 pub mod tls;

@@ -75,6 +75,7 @@ pub async fn serve(
     // dual-write would be lost to the new layout.
     let _ = tokio::time::timeout(std::time::Duration::from_secs(5), ctx.migrations.refresh()).await;
     let watch = tokio::spawn(ctx.migrations.clone().run());
+    let gauges = tokio::spawn(report_pools(ctx.clone()));
     let clients = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let backend_connections = ctx
         .topology
@@ -135,8 +136,25 @@ pub async fn serve(
                 ctx.keys.shutdown().await;
                 ctx.migrations.stop();
                 let _ = watch.await;
+                gauges.abort();
                 return Ok(());
             }
+        }
+    }
+}
+
+/// Sets the gauges sampled rather than counted (each pool's connections and waiters, the
+/// rules' generation) every second, off the statements' path.
+async fn report_pools(ctx: Arc<ProxyContext>) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+    loop {
+        tick.tick().await;
+        crate::telemetry::config_generation(ctx.topology.generation);
+        for pool in &ctx.pools {
+            let max = pool.backend.pool.max_connections as usize;
+            let idle = pool.idle_count();
+            let busy = max.saturating_sub(pool.available());
+            crate::telemetry::pool_state(&pool.backend.name, idle, busy, pool.waiters());
         }
     }
 }
@@ -183,18 +201,23 @@ impl ClientSeat {
                 (n < max).then_some(n + 1)
             })
             .ok()
-            .map(|_| ClientSeat(clients.clone()))
+            .map(|_| {
+                crate::telemetry::client_connection(true);
+                ClientSeat(clients.clone())
+            })
     }
 }
 
 impl Drop for ClientSeat {
     fn drop(&mut self) {
         self.0.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+        crate::telemetry::client_connection(false);
     }
 }
 
 /// ER_CON_COUNT_ERROR (1040) as the first packet, then the connection is closed.
 async fn refuse_too_many(stream: tokio::net::TcpStream, peer: std::net::SocketAddr) {
+    crate::telemetry::client_refused();
     let (code, state) = crate::protocol::codes::ER_CON_COUNT_ERROR;
     let err = crate::protocol::wire::ErrInfo::new(code, state, "Too many connections");
     crate::protocol::writer::refuse_before_greeting(stream, &err).await;

@@ -26,6 +26,8 @@ pub struct Pool {
     health: Mutex<Health>,
     /// How many prepared statements each of its connections may keep.
     statement_budget: Arc<StatementBudget>,
+    /// Sessions waiting for a connection now.
+    waiters: std::sync::atomic::AtomicUsize,
 }
 
 #[derive(Default)]
@@ -44,6 +46,7 @@ impl Pool {
             permits: Arc::new(Semaphore::new(max)),
             health: Mutex::new(Health::default()),
             statement_budget: Arc::default(),
+            waiters: Default::default(),
         })
     }
 
@@ -71,16 +74,28 @@ impl Pool {
         if let Some(reason) = self.backing_off() {
             return Err(err(BackendErrorKind::Down(reason)));
         }
-        let permit =
-            tokio::time::timeout(self.connect_timeout(), self.permits.clone().acquire_owned())
-                .await
-                .map_err(|_| {
-                    err(BackendErrorKind::Exhausted {
-                        max: self.backend.pool.max_connections,
-                        waited_ms: self.backend.pool.connect_timeout_ms,
-                    })
-                })?
-                .map_err(|_| err(BackendErrorKind::Down("pool closed".into())))?;
+        let permit = match self.permits.clone().try_acquire_owned() {
+            Ok(permit) => Ok(Ok(permit)),
+            Err(_) => {
+                use std::sync::atomic::Ordering::Relaxed;
+                self.waiters.fetch_add(1, Relaxed);
+                let waited = tokio::time::timeout(
+                    self.connect_timeout(),
+                    self.permits.clone().acquire_owned(),
+                )
+                .await;
+                self.waiters.fetch_sub(1, Relaxed);
+                waited
+            }
+        };
+        let permit = permit
+            .map_err(|_| {
+                err(BackendErrorKind::Exhausted {
+                    max: self.backend.pool.max_connections,
+                    waited_ms: self.backend.pool.connect_timeout_ms,
+                })
+            })?
+            .map_err(|_| err(BackendErrorKind::Down("pool closed".into())))?;
         while let Some(conn) = self.take_idle(flags) {
             // A connection back from a statement a moment ago is alive: probing the socket
             // costs a system call per statement, so only idle ones are probed.
@@ -139,6 +154,8 @@ impl Pool {
     }
 
     fn mark_down(&self, error: &str) {
+        crate::telemetry::backend_up(&self.backend.name, false);
+        crate::telemetry::backend_error(&self.backend.name);
         let mut health = self.health.lock().unwrap_or_else(|p| p.into_inner());
         let backoff = BACKOFF_START
             .saturating_mul(1 << health.failures.min(6))
@@ -151,6 +168,7 @@ impl Pool {
     }
 
     fn mark_up(&self) {
+        crate::telemetry::backend_up(&self.backend.name, true);
         let mut health = self.health.lock().unwrap_or_else(|p| p.into_inner());
         health.failures = 0;
         health.retry_at = None;
@@ -159,7 +177,13 @@ impl Pool {
     /// Records that an established connection failed with an I/O error: the server may be
     /// gone, so idle connections are dropped rather than handed out to fail one by one.
     pub fn connection_failed(&self) {
+        crate::telemetry::backend_error(&self.backend.name);
         self.idle.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    }
+
+    /// Sessions waiting for a connection now.
+    pub fn waiters(&self) -> usize {
+        self.waiters.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     pub fn idle_count(&self) -> usize {

@@ -15,6 +15,11 @@ pub fn run(config: &Path) -> anyhow::Result<()> {
         let listener = tokio::net::TcpListener::bind(&topology.listen)
             .await
             .with_context(|| format!("listening on {}", topology.listen))?;
+        if let Some(listen) = topology.admin.metrics_listen {
+            crate::telemetry::install_exporter(listen)
+                .with_context(|| format!("serving metrics on {listen}"))?;
+            eprintln!("shardgate: metrics on http://{listen}/metrics");
+        }
         let ctx = ProxyContext::new(topology.clone())?;
         eprintln!(
             "shardgate: serving schema `{}` on {}",

@@ -87,6 +87,28 @@ impl<'p> ClientCommand<'p> {
         }
     }
 
+    /// The command's name in metrics (`shardgate_statements_total{command=...}`).
+    pub fn name(&self) -> &'static str {
+        match self {
+            ClientCommand::Empty => "empty",
+            ClientCommand::Quit => "quit",
+            ClientCommand::InitDb(_) => "init_db",
+            ClientCommand::Query(_) => "query",
+            ClientCommand::FieldList { .. } => "field_list",
+            ClientCommand::Statistics => "statistics",
+            ClientCommand::Ping => "ping",
+            ClientCommand::ChangeUser(_) => "change_user",
+            ClientCommand::StmtPrepare(_) => "stmt_prepare",
+            ClientCommand::StmtExecute(_) => "stmt_execute",
+            ClientCommand::StmtSendLongData(_) => "stmt_send_long_data",
+            ClientCommand::StmtClose(_) => "stmt_close",
+            ClientCommand::StmtReset(_) => "stmt_reset",
+            ClientCommand::SetOption(_) => "set_option",
+            ClientCommand::ResetConnection => "reset_connection",
+            ClientCommand::Unknown(_) => "unknown",
+        }
+    }
+
     /// Whether the command starts a new diagnostics area: the statements that can warn.
     pub fn clears_diagnostics(&self) -> bool {
         matches!(self, ClientCommand::StmtExecute(_))

@@ -36,6 +36,9 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         job: impl Fn(PhysicalStatement) -> Job,
         to_binary: bool,
     ) -> Result<(), SessionError> {
+        if !step.statements().is_empty() {
+            crate::telemetry::fanout(step.statements().len());
+        }
         match step {
             Step::Route(target) => {
                 // A statement without a table runs wherever a connection is free.

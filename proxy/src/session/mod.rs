@@ -249,7 +249,16 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
 
     /// Applies one decoded client command.
     async fn dispatch(&mut self, packet: &[u8]) -> Result<(), SessionError> {
+        let started = std::time::Instant::now();
         let command = ClientCommand::decode(packet);
+        let name = command.name();
+        let done = self.apply(command).await;
+        crate::telemetry::command(name, self.errored || done.is_err(), started.elapsed());
+        done
+    }
+
+    /// Answers one decoded client command.
+    async fn apply(&mut self, command: ClientCommand<'_>) -> Result<(), SessionError> {
         self.errored = false;
         if command.clears_diagnostics() {
             self.state.diagnostics.clear();

@@ -131,7 +131,7 @@ fn serve(cluster: &Cluster, grace_ms: u64) -> (std::process::Child, u16, tempdir
 /// `shardgate serve` on a free port for the cluster's servers, with `extra` appended to
 /// its config and, when given, a file descriptor limit (`ulimit -n`). Its log goes to
 /// `shardgate.log` in the directory returned.
-fn serve_with(
+pub(crate) fn serve_with(
     cluster: &Cluster,
     extra: &str,
     open_files: Option<u32>,
@@ -177,7 +177,7 @@ fn serve_with(
     (child, port, dir)
 }
 
-mod tempdir {
+pub(crate) mod tempdir {
     /// A directory removed when dropped.
     pub struct Dir(std::path::PathBuf);
 
@@ -206,7 +206,7 @@ mod tempdir {
     }
 }
 
-async fn app(port: u16) -> mysql_async::Result<mysql_async::Conn> {
+pub(crate) async fn app(port: u16) -> mysql_async::Result<mysql_async::Conn> {
     let opts = mysql_async::OptsBuilder::default()
         .ip_or_hostname("127.0.0.1")
         .tcp_port(port)

@@ -14,6 +14,7 @@ mod explain;
 mod idgen;
 mod lifecycle;
 mod login_security;
+mod metrics;
 mod multi_statements;
 mod mysql_spellings;
 mod property_grammar;

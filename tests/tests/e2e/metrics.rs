@@ -1,0 +1,159 @@
+//! Prometheus metrics of a real `shardgate serve` (the exporter is process-wide, so the
+//! proxy runs as its own process): counters move with the statements run, a killed backend
+//! shows as down, and nothing secret is exported.
+
+use std::time::Duration;
+
+use mysql_async::prelude::Queryable;
+use shardgate_tests::Cluster;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use super::lifecycle::{app, serve_with};
+
+/// The exposition text at `/metrics`.
+async fn scrape(port: u16) -> String {
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .expect("connect to the metrics listener");
+    stream
+        .write_all(b"GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n")
+        .await
+        .unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).await.unwrap();
+    let text = String::from_utf8(response).expect("UTF-8 exposition");
+    let (head, body) = text.split_once("\r\n\r\n").expect("an HTTP response");
+    assert!(
+        head.starts_with("HTTP/1.") && head.contains(" 200 "),
+        "{head}"
+    );
+    body.to_string()
+}
+
+/// The sum of the samples of `name` whose labels include every one of `labels`
+/// (`key="value"`).
+fn sample(text: &str, name: &str, labels: &[&str]) -> f64 {
+    text.lines()
+        .filter(|line| !line.starts_with('#'))
+        .filter_map(|line| {
+            let (series, value) = line.rsplit_once(' ')?;
+            let (metric, rest) = match series.split_once('{') {
+                Some((metric, rest)) => (metric, rest),
+                None => (series, ""),
+            };
+            (metric == name && labels.iter().all(|l| rest.contains(l)))
+                .then(|| value.parse::<f64>().ok())
+                .flatten()
+        })
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_move_with_traffic() {
+    let mut cluster = Cluster::start().await;
+    cluster.create_tables().await;
+    let metrics_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .unwrap()
+        .port();
+    let extra = format!("\nadmin:\n  metrics_listen: 127.0.0.1:{metrics_port}\n");
+    let (mut child, port, dir) = serve_with(&cluster, &extra, None);
+    let mut conn = None;
+    for _ in 0..100 {
+        if let Ok(c) = app(port).await {
+            conn = Some(c);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut conn = conn.expect("shardgate serve did not come up");
+
+    let before = scrape(metrics_port).await;
+    let ok = |text: &str| {
+        sample(
+            text,
+            "shardgate_statements_total",
+            &[r#"command="query""#, r#"outcome="ok""#],
+        )
+    };
+    let failed = |text: &str| {
+        sample(
+            text,
+            "shardgate_statements_total",
+            &[r#"command="query""#, r#"outcome="error""#],
+        )
+    };
+    for _ in 0..25 {
+        let count: Option<i64> = conn
+            .query_first("SELECT COUNT(*) FROM t_order")
+            .await
+            .unwrap();
+        assert_eq!(count, Some(0));
+    }
+    assert!(conn
+        .query_drop("SELECT no_such_column FROM t_order")
+        .await
+        .is_err());
+    let after = scrape(metrics_port).await;
+    assert_eq!(ok(&after) - ok(&before), 25.0, "{after}");
+    assert_eq!(failed(&after) - failed(&before), 1.0, "{after}");
+    // Each COUNT(*) read all 1,024 tables: the fan-out histogram saw 25 x 1,024 more.
+    let fanout = |text: &str| sample(text, "shardgate_physical_statements_sum", &[]);
+    assert!(fanout(&after) - fanout(&before) >= 25.0 * 1024.0, "{after}");
+    let durations = |text: &str| {
+        sample(
+            text,
+            "shardgate_statement_duration_seconds_count",
+            &[r#"command="query""#],
+        )
+    };
+    assert_eq!(durations(&after) - durations(&before), 26.0);
+    assert!(sample(&after, "shardgate_client_connections", &[]) >= 1.0);
+    assert!(sample(&after, "shardgate_client_connections_total", &[]) >= 1.0);
+    assert_eq!(
+        sample(&after, "shardgate_backend_up", &[r#"backend="ds1""#]),
+        1.0,
+        "{after}"
+    );
+
+    // ds1 killed: the statements that need it fail, and it shows as down.
+    tokio::task::block_in_place(|| cluster.servers[1].stop());
+    for _ in 0..3 {
+        let _ = conn.query_drop("SELECT COUNT(*) FROM t_order").await;
+        let fresh = app(port).await;
+        if let Ok(mut fresh) = fresh {
+            let _ = fresh.query_drop("SELECT COUNT(*) FROM t_order").await;
+        }
+    }
+    let down = scrape(metrics_port).await;
+    assert_eq!(
+        sample(&down, "shardgate_backend_up", &[r#"backend="ds1""#]),
+        0.0,
+        "{down}"
+    );
+    assert_eq!(
+        sample(&down, "shardgate_backend_up", &[r#"backend="ds0""#]),
+        1.0
+    );
+    assert!(
+        sample(
+            &down,
+            "shardgate_backend_errors_total",
+            &[r#"backend="ds1""#]
+        ) >= 1.0
+    );
+    // Pool gauges are sampled every second.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let pools = scrape(metrics_port).await;
+    assert!(
+        pools.contains(r#"shardgate_backend_connections{backend="ds0",state="idle"}"#),
+        "{pools}"
+    );
+    assert!(sample(&pools, "shardgate_config_generation", &[]) >= 1.0);
+    // Nothing about accounts is exported.
+    assert!(!pools.to_lowercase().contains("password"), "{pools}");
+    drop(conn);
+    let _ = child.kill();
+    let _ = child.wait();
+    drop(dir);
+}
