@@ -72,6 +72,7 @@ impl Builder<'_> {
                 name: u.name.clone(),
                 password: u.password.clone(),
                 auth_plugin: u.auth_plugin,
+                role: u.role,
             })
             .collect();
 

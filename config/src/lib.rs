@@ -19,7 +19,7 @@ pub mod topology;
 
 pub use algorithm::{Algorithm, ShardKey};
 pub use error::ConfigError;
-pub use raw::AuthPlugin;
+pub use raw::{AuthPlugin, Role};
 pub use stored_password::{Sha2Stored, StoredPassword};
 pub use topology::{
     AdminSettings, Backend, BackendId, DatabaseId, KeyGenerator, KeyGeneratorKind, LogicalTable,

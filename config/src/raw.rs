@@ -178,6 +178,21 @@ pub struct RawUser {
     /// `mysql_native_password` (default) or `caching_sha2_password`.
     #[serde(default)]
     pub auth_plugin: AuthPlugin,
+    /// `app` (default) or `admin`: who may run shardgate's admin statements.
+    #[serde(default)]
+    pub role: Role,
+}
+
+/// What a client account may do beyond the logical schema.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// The logical schema, and its own sessions in SHOW PROCESSLIST and KILL.
+    #[default]
+    App,
+    /// Also shardgate's admin statements (SHOW SHARDGATE ..., SHARDGATE EXPLAIN), and
+    /// every session.
+    Admin,
 }
 
 /// How a client account authenticates.

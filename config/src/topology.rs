@@ -21,6 +21,7 @@ pub struct User {
     /// in plain text (see [`StoredPassword`]).
     pub password: String,
     pub auth_plugin: crate::raw::AuthPlugin,
+    pub role: crate::raw::Role,
 }
 
 impl User {

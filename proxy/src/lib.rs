@@ -16,5 +16,6 @@ pub mod protocol;
 pub mod sandbox;
 pub mod server;
 pub mod session;
+pub mod session_registry;
 pub mod telemetry;
 pub mod tls;

@@ -28,6 +28,10 @@ pub struct ProxyContext {
     pub drain: crate::drain::Drain,
     /// Failed logins by client address.
     pub login_throttle: crate::login_throttle::LoginThrottle,
+    /// The sessions served now, for SHOW PROCESSLIST.
+    pub sessions: Arc<crate::session_registry::SessionRegistry>,
+    /// When the proxy started, for SHOW SHARDGATE STATUS.
+    pub started: std::time::Instant,
 }
 
 impl ProxyContext {
@@ -54,6 +58,8 @@ impl ProxyContext {
             tls,
             drain: crate::drain::Drain::default(),
             login_throttle: Default::default(),
+            sessions: Default::default(),
+            started: std::time::Instant::now(),
         }))
     }
 

@@ -25,6 +25,8 @@ pub const SHA2_TLS_USER: &str = "app_sha2_tls";
 /// A mysql_native_password account whose password ([`PASSWORD`]) the config holds only in
 /// its stored form.
 pub const HASHED_USER: &str = "app_hashed";
+/// An account with the `admin` role (password [`PASSWORD`]): shardgate's admin statements.
+pub const ADMIN_USER: &str = "ops";
 /// A caching_sha2_password account whose password ([`PASSWORD`]) the config holds only in
 /// its stored form ([`SHA2_STORED_FORM`]).
 pub const SHA2_HASHED_USER: &str = "app_sha2_hashed";
@@ -45,33 +47,46 @@ pub struct Cluster {
 
 /// The test accounts, which every proxy the tests start accepts.
 pub fn test_users() -> Vec<User> {
+    use shardgate_config::Role;
+    let user = |name: &str, password: &str, auth_plugin, role| User {
+        name: name.into(),
+        password: password.into(),
+        auth_plugin,
+        role,
+    };
     vec![
-        User {
-            name: USER.into(),
-            password: PASSWORD.into(),
-            auth_plugin: AuthPlugin::MysqlNativePassword,
-        },
-        User {
-            name: SHA2_USER.into(),
-            password: PASSWORD.into(),
-            auth_plugin: AuthPlugin::CachingSha2Password,
-        },
-        User {
-            name: SHA2_TLS_USER.into(),
-            password: PASSWORD.into(),
-            auth_plugin: AuthPlugin::CachingSha2Password,
-        },
-        User {
-            name: HASHED_USER.into(),
-            // SELECT PASSWORD('app')
-            password: "*5BCB3E6AC345B435C7C2E6B7949A04CE6F6563D3".into(),
-            auth_plugin: AuthPlugin::MysqlNativePassword,
-        },
-        User {
-            name: SHA2_HASHED_USER.into(),
-            password: SHA2_STORED_FORM.into(),
-            auth_plugin: AuthPlugin::CachingSha2Password,
-        },
+        user(USER, PASSWORD, AuthPlugin::MysqlNativePassword, Role::App),
+        user(
+            SHA2_USER,
+            PASSWORD,
+            AuthPlugin::CachingSha2Password,
+            Role::App,
+        ),
+        user(
+            SHA2_TLS_USER,
+            PASSWORD,
+            AuthPlugin::CachingSha2Password,
+            Role::App,
+        ),
+        // SELECT PASSWORD('app')
+        user(
+            HASHED_USER,
+            "*5BCB3E6AC345B435C7C2E6B7949A04CE6F6563D3",
+            AuthPlugin::MysqlNativePassword,
+            Role::App,
+        ),
+        user(
+            SHA2_HASHED_USER,
+            SHA2_STORED_FORM,
+            AuthPlugin::CachingSha2Password,
+            Role::App,
+        ),
+        user(
+            ADMIN_USER,
+            PASSWORD,
+            AuthPlugin::MysqlNativePassword,
+            Role::Admin,
+        ),
     ]
 }
 

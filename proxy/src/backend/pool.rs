@@ -63,6 +63,15 @@ impl Pool {
         self.permits.available_permits()
     }
 
+    /// Whether the last connection attempt failed (and none succeeded since).
+    pub fn is_failing(&self) -> bool {
+        self.health
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .failures
+            > 0
+    }
+
     /// Whether recent connection attempts failed and the pool is waiting to try again.
     pub fn is_down(&self) -> bool {
         self.backing_off().is_some()

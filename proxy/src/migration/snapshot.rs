@@ -65,6 +65,11 @@ impl MigrationSnapshot {
         self.cut_over.as_ref().map_or(own, |r| &r.router)
     }
 
+    /// How many tables have a migration the proxy acts on.
+    pub fn migrating_tables(&self) -> usize {
+        self.tables.len()
+    }
+
     pub fn table(&self, name: &str) -> Option<&TableMigration> {
         self.tables.get(&name.to_ascii_lowercase())
     }

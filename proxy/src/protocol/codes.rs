@@ -8,6 +8,7 @@ pub const ER_NOT_SUPPORTED_YET: (u16, &str) = (1235, "42000");
 pub const ER_SP_DOES_NOT_EXIST: (u16, &str) = (1305, "42000");
 pub const ER_NO_SUCH_TABLE: (u16, &str) = (1146, "42S02");
 pub const ER_PARSE_ERROR: (u16, &str) = (1064, "42000");
+pub const ER_SPECIFIC_ACCESS_DENIED_ERROR: (u16, &str) = (1227, "42000");
 pub const ER_NO_DB_ERROR: (u16, &str) = (1046, "3D000");
 pub const ER_UNKNOWN_STMT_HANDLER: (u16, &str) = (1243, "HY000");
 pub const ER_WRONG_ARGUMENTS: (u16, &str) = (1210, "HY000");

@@ -166,6 +166,7 @@ where
             .map(|b| char::from(b'a' + b % 26))
             .collect(),
         auth_plugin: ConfigPlugin::MysqlNativePassword,
+        role: shardgate_config::Role::App,
     };
     let known = users.iter().find(|u| u.name == user_name);
     let user = known.unwrap_or(&phantom);
@@ -336,6 +337,7 @@ mod tests {
             name: "a".into(),
             password: password.into(),
             auth_plugin: ConfigPlugin::MysqlNativePassword,
+            role: shardgate_config::Role::App,
         };
         // SELECT PASSWORD('secret'), as MySQL stores it.
         let stored = account("*14E65567ABDB5135D0CFD9A70B3032C179A49EE7");

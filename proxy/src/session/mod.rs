@@ -4,6 +4,7 @@
 //! connections, session settings, transactions), `metadata` (what shardgate answers itself),
 //! `prepared` (the binary protocol).
 
+mod admin;
 mod catalog;
 mod connect;
 mod conns;
@@ -94,6 +95,8 @@ pub struct Session<R, W> {
     pub(crate) more_results: bool,
     /// The running statement answered with an error (a multi-statement stops there).
     pub(crate) errored: bool,
+    /// This session in the processlist, from when it serves.
+    pub(crate) registered: Option<crate::session_registry::RegisteredSession>,
 }
 
 impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
@@ -121,6 +124,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             cache,
             more_results: false,
             errored: false,
+            registered: None,
         }
     }
 
@@ -153,6 +157,13 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     }
 
     async fn run(mut self) -> Result<(), SessionError> {
+        let identity = &self.state.identity;
+        self.registered = Some(self.ctx.sessions.register(
+            identity.connection_id,
+            &identity.user,
+            &identity.client_host,
+            self.state.database.clone(),
+        ));
         let mut buf = Vec::with_capacity(4096);
         let drain = self.ctx.drain.watch();
         let idle_limit = self.ctx.topology.proxy.idle_transaction_timeout;
@@ -252,7 +263,21 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         let started = std::time::Instant::now();
         let command = ClientCommand::decode(packet);
         let name = command.name();
+        if let Some(registered) = &self.registered {
+            let (shown, info) = match &command {
+                ClientCommand::Query(Some(sql)) => ("Query", *sql),
+                ClientCommand::StmtPrepare(Some(sql)) => ("Prepare", *sql),
+                ClientCommand::StmtExecute(_) => ("Execute", ""),
+                _ => (name, ""),
+            };
+            registered
+                .entry
+                .start(shown, info, self.state.database.as_deref());
+        }
         let done = self.apply(command).await;
+        if let Some(registered) = &self.registered {
+            registered.entry.finish();
+        }
         crate::telemetry::command(name, self.errored || done.is_err(), started.elapsed());
         done
     }

@@ -28,6 +28,9 @@ use crate::protocol::wire::OkInfo;
 impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     /// COM_QUERY: plan the statement, then run the plan.
     pub(crate) async fn com_query(&mut self, sql: &str) -> Result<(), SessionError> {
+        if let Some(admin) = super::admin::admin_statement(sql) {
+            return self.admin(admin).await;
+        }
         let (plan, snapshot) = match self.plan_text(sql).await {
             Ok(planned) => planned,
             Err(e) => return self.send_router_error(&e).await,

@@ -17,7 +17,8 @@ mod sql_prepare;
 
 pub use catalog::{catalog_query, CATALOG_DATABASE};
 pub use lex::{
-    expand_executable_comments, has_placeholder, leading_keyword, strip_query_cache_hint,
+    expand_executable_comments, has_placeholder, leading_keyword, skip_comments, strip_keyword,
+    strip_query_cache_hint, words,
 };
 pub use probe::{Probe, ProbeItem, SessionValue};
 pub use savepoint::SavepointOp;

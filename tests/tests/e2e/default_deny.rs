@@ -39,7 +39,7 @@ const REFUSED: &[&str] = &[
     "SELECT table_name FROM information_schema.tables JOIN mysql.user /* sg_marker */",
     "SHOW VARIABLES WHERE Variable_name = (SELECT 'sg_marker' FROM mysql.user LIMIT 1)",
     "SHOW COLUMNS FROM user FROM mysql /* sg_marker */",
-    "SHOW PROCESSLIST /* sg_marker */",
+    "SHOW ENGINE INNODB STATUS /* sg_marker */",
     "SELEC order_id FROM t_order /* sg_marker: the parser cannot read it */",
 ];
 

@@ -1,6 +1,7 @@
 //! The end-to-end tests on real MariaDB servers, linked into one binary (one link instead of
 //! one per file; cargo runs the modules' tests side by side as it would a file's).
 
+mod admin_statements;
 mod client_matrix;
 mod cross_joins;
 mod default_deny;

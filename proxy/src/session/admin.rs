@@ -1,0 +1,240 @@
+//! shardgate's admin statements, on the clients' port: `SHOW SHARDGATE BACKENDS`,
+//! `SHOW SHARDGATE STATUS`, `SHOW SHARDGATE SESSIONS`, `SHOW [FULL] PROCESSLIST` and
+//! `SHARDGATE EXPLAIN <statement>`. Recognized before a statement is planned; anything else
+//! that starts with `SHARDGATE` or `SHOW SHARDGATE` is refused as unknown, never sent on.
+//!
+//! The processlist shows an `app` account its own sessions and an `admin` account every
+//! one; the other statements are the `admin` role's (ER_SPECIFIC_ACCESS_DENIED_ERROR for
+//! the rest).
+
+use shardgate_config::Role;
+use shardgate_router::command::words;
+use shardgate_router::{NoKeys, ShapeCache};
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use super::{Session, SessionError};
+use crate::protocol::codes;
+use crate::protocol::resultset::TextResult;
+
+/// An admin statement, decoded.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum AdminStatement<'s> {
+    Backends,
+    Status,
+    /// `SHOW SHARDGATE SESSIONS` and `SHOW [FULL] PROCESSLIST` (FULL: the whole statement).
+    Sessions {
+        full: bool,
+    },
+    /// `SHARDGATE EXPLAIN <statement>`: the statement's plan, not run.
+    Explain(&'s str),
+    /// `SHARDGATE ...` or `SHOW SHARDGATE ...` that is none of the above.
+    Unknown,
+}
+
+/// The admin statement `sql` is, if it is one.
+pub(crate) fn admin_statement(sql: &str) -> Option<AdminStatement<'_>> {
+    let head = shardgate_router::command::skip_comments(sql);
+    let first = head.split_whitespace().next()?;
+    let first = first.trim_end_matches(';');
+    if !first.eq_ignore_ascii_case("SHOW") && !first.eq_ignore_ascii_case("SHARDGATE") {
+        return None;
+    }
+    let w: Vec<String> = words(head)
+        .into_iter()
+        .take(4)
+        .map(|w| w.to_ascii_uppercase())
+        .collect();
+    let w: Vec<&str> = w.iter().map(String::as_str).collect();
+    match w.as_slice() {
+        ["SHOW", "PROCESSLIST"] => Some(AdminStatement::Sessions { full: false }),
+        ["SHOW", "FULL", "PROCESSLIST"] => Some(AdminStatement::Sessions { full: true }),
+        ["SHOW", "SHARDGATE", "BACKENDS"] => Some(AdminStatement::Backends),
+        ["SHOW", "SHARDGATE", "STATUS"] => Some(AdminStatement::Status),
+        ["SHOW", "SHARDGATE", "SESSIONS"] => Some(AdminStatement::Sessions { full: true }),
+        ["SHOW", "SHARDGATE", ..] => Some(AdminStatement::Unknown),
+        ["SHARDGATE", "EXPLAIN", _, ..] => {
+            let rest = shardgate_router::command::strip_keyword(head, "SHARDGATE")?;
+            let rest = shardgate_router::command::skip_comments(rest);
+            let statement = shardgate_router::command::strip_keyword(rest, "EXPLAIN")?;
+            Some(AdminStatement::Explain(statement.trim()))
+        }
+        ["SHARDGATE", ..] => Some(AdminStatement::Unknown),
+        _ => None,
+    }
+}
+
+impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
+    /// Answers an admin statement.
+    pub(crate) async fn admin(
+        &mut self,
+        statement: AdminStatement<'_>,
+    ) -> Result<(), SessionError> {
+        let admin = self.is_admin();
+        let needs_admin = !matches!(statement, AdminStatement::Sessions { .. });
+        if needs_admin && !admin {
+            return self
+                .send_error(
+                    codes::ER_SPECIFIC_ACCESS_DENIED_ERROR,
+                    "Access denied; you need (at least one of) the shardgate admin role for this operation",
+                )
+                .await;
+        }
+        let result = match statement {
+            AdminStatement::Backends => self.backends_result(),
+            AdminStatement::Status => self.status_result(),
+            AdminStatement::Sessions { full } => self.sessions_result(admin, full),
+            AdminStatement::Explain(sql) => match self.explain_result(sql) {
+                Ok(result) => result,
+                Err(e) => return self.send_router_error(&e).await,
+            },
+            AdminStatement::Unknown => {
+                return self
+                    .send_error(
+                        codes::ER_PARSE_ERROR,
+                        "shardgate knows SHOW SHARDGATE BACKENDS | STATUS | SESSIONS, SHOW [FULL] PROCESSLIST and SHARDGATE EXPLAIN <statement>",
+                    )
+                    .await
+            }
+        };
+        self.write_result(result).await
+    }
+
+    fn is_admin(&self) -> bool {
+        let user = &self.state.identity.user;
+        self.ctx
+            .topology
+            .users
+            .iter()
+            .any(|u| u.name == *user && u.role == Role::Admin)
+    }
+
+    fn backends_result(&self) -> TextResult {
+        let mut result = TextResult::new(&[
+            "Name", "Address", "State", "Open", "Idle", "Busy", "Waiting", "Max",
+        ]);
+        for pool in &self.ctx.pools {
+            let max = pool.backend.pool.max_connections as usize;
+            let busy = max.saturating_sub(pool.available());
+            let idle = pool.idle_count();
+            let state = if pool.is_failing() { "down" } else { "up" };
+            result = result.row(vec![
+                Some(pool.backend.name.clone()),
+                Some(pool.backend.address.clone()),
+                Some(state.into()),
+                Some((idle + busy).to_string()),
+                Some(idle.to_string()),
+                Some(busy.to_string()),
+                Some(pool.waiters().to_string()),
+                Some(max.to_string()),
+            ]);
+        }
+        result
+    }
+
+    fn status_result(&self) -> TextResult {
+        let topology = &self.ctx.topology;
+        let migrations = self
+            .ctx
+            .migrations
+            .snapshot()
+            .map_or(0, |s| s.migrating_tables());
+        let rows: [(&str, String); 6] = [
+            ("version", env!("CARGO_PKG_VERSION").to_string()),
+            (
+                "uptime_seconds",
+                self.ctx.started.elapsed().as_secs().to_string(),
+            ),
+            ("config_generation", topology.generation.to_string()),
+            ("schema", topology.schema.clone()),
+            ("client_sessions", self.ctx.sessions.len().to_string()),
+            ("migrations", migrations.to_string()),
+        ];
+        rows.into_iter().fold(
+            TextResult::new(&["Variable_name", "Value"]),
+            |result, (name, value)| result.row(vec![Some(name.into()), Some(value)]),
+        )
+    }
+
+    fn sessions_result(&self, admin: bool, full: bool) -> TextResult {
+        let user = (!admin).then_some(self.state.identity.user.as_str());
+        let mut result = TextResult::new(&[
+            "Id", "User", "Host", "db", "Command", "Time", "State", "Info",
+        ]);
+        let me = self.state.identity.connection_id;
+        for row in self.ctx.sessions.rows(user) {
+            // This statement is what its own session runs.
+            let info = row.info.map(|info| {
+                if full || info.chars().count() <= 100 {
+                    info
+                } else {
+                    info.chars().take(100).collect()
+                }
+            });
+            let state = if row.id == me || row.command != "Sleep" {
+                "executing"
+            } else {
+                ""
+            };
+            result = result.row(vec![
+                Some(row.id.to_string()),
+                Some(row.user),
+                Some(row.host),
+                row.database,
+                Some(row.command.into()),
+                Some(row.seconds.to_string()),
+                Some(state.into()),
+                info,
+            ]);
+        }
+        result
+    }
+
+    /// The plan of `sql` as `shardgate route` prints it, one line per row.
+    fn explain_result(&mut self, sql: &str) -> Result<TextResult, shardgate_router::RouterError> {
+        let router = self.router();
+        let facts = self.state.facts(true);
+        let plan = router.plan(sql, &mut ShapeCache::new(1), &mut NoKeys, &facts)?;
+        let text = plan.explain(router.topology()).to_string();
+        Ok(text
+            .lines()
+            .fold(TextResult::new(&["Plan"]), |result, line| {
+                result.row(vec![Some(line.to_string())])
+            }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn admin_statements_are_recognized() {
+        assert_eq!(
+            admin_statement("show shardgate backends"),
+            Some(AdminStatement::Backends)
+        );
+        assert_eq!(
+            admin_statement(" /* x */ SHOW  SHARDGATE\tSTATUS;"),
+            Some(AdminStatement::Status)
+        );
+        assert_eq!(
+            admin_statement("SHOW FULL PROCESSLIST"),
+            Some(AdminStatement::Sessions { full: true })
+        );
+        assert_eq!(
+            admin_statement("SHARDGATE EXPLAIN SELECT * FROM t_order"),
+            Some(AdminStatement::Explain("SELECT * FROM t_order"))
+        );
+        assert_eq!(
+            admin_statement("SHARDGATE RELOAD NOTHING"),
+            Some(AdminStatement::Unknown)
+        );
+        assert_eq!(
+            admin_statement("SHOW SHARDGATE"),
+            Some(AdminStatement::Unknown)
+        );
+        assert_eq!(admin_statement("SHOW TABLES"), None);
+        assert_eq!(admin_statement("SELECT 'SHOW SHARDGATE BACKENDS'"), None);
+        assert_eq!(admin_statement("SHARDGATE"), Some(AdminStatement::Unknown));
+    }
+}
