@@ -264,9 +264,30 @@ impl Builder<'_> {
                 })?),
             },
         };
+        let level = raw.log.level.to_ascii_lowercase();
+        if !matches!(
+            level.as_str(),
+            "error" | "warn" | "info" | "debug" | "trace"
+        ) {
+            return Err(self.invalid(
+                "log.level",
+                format!(
+                    "`{}` is not one of error, warn, info, debug, trace",
+                    raw.log.level
+                ),
+            ));
+        }
+        let log = crate::topology::LogSettings {
+            level,
+            format: raw.log.format,
+            slow_query: (raw.log.slow_query_ms > 0)
+                .then(|| std::time::Duration::from_millis(raw.log.slow_query_ms)),
+            slow_query_literals: raw.log.slow_query_literals,
+        };
         let topology = Topology {
             generation: crate::topology::next_generation(),
             admin,
+            log,
             key_generators,
             migration_state,
             proxy,

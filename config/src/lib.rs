@@ -19,10 +19,10 @@ pub mod topology;
 
 pub use algorithm::{Algorithm, ShardKey};
 pub use error::ConfigError;
-pub use raw::{AuthPlugin, Role};
+pub use raw::{AuthPlugin, LogFormat, Role};
 pub use stored_password::{Sha2Stored, StoredPassword};
 pub use topology::{
-    AdminSettings, Backend, BackendId, DatabaseId, KeyGenerator, KeyGeneratorKind, LogicalTable,
-    PhysicalDatabase, PoolLimits, ProxySettings, ShardedLayout, TableId, TableKind, TlsSettings,
-    Topology, User, WorkerSource,
+    AdminSettings, Backend, BackendId, DatabaseId, KeyGenerator, KeyGeneratorKind, LogSettings,
+    LogicalTable, PhysicalDatabase, PoolLimits, ProxySettings, ShardedLayout, TableId, TableKind,
+    TlsSettings, Topology, User, WorkerSource,
 };

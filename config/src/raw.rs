@@ -32,6 +32,44 @@ pub struct RawConfig {
     /// What operators reach: metrics.
     #[serde(default)]
     pub admin: RawAdmin,
+    /// Where and how the proxy logs.
+    #[serde(default)]
+    pub log: RawLog,
+}
+
+/// `log:`: the proxy's log on standard error.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawLog {
+    /// `error`, `warn`, `info`, `debug` or `trace` (`RUST_LOG`, when set, wins).
+    pub level: String,
+    /// `text` or `json` (one object per line).
+    pub format: LogFormat,
+    /// Statements slower than this are logged (target `shardgate::slow_query`), in
+    /// milliseconds; 0 for none.
+    pub slow_query_ms: u64,
+    /// Slow statements are logged with their literals (else each is `?`).
+    pub slow_query_literals: bool,
+}
+
+impl Default for RawLog {
+    fn default() -> Self {
+        RawLog {
+            level: "warn".into(),
+            format: LogFormat::Text,
+            slow_query_ms: 0,
+            slow_query_literals: false,
+        }
+    }
+}
+
+/// How log lines are written.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
 }
 
 /// `admin:`: the operator's side.

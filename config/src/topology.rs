@@ -147,6 +147,29 @@ pub struct ProxySettings {
     pub tls: Option<TlsSettings>,
 }
 
+/// The proxy's log (`log:`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogSettings {
+    /// `error`, `warn`, `info`, `debug` or `trace`.
+    pub level: String,
+    pub format: crate::raw::LogFormat,
+    /// Statements slower than this are logged; `None` for none.
+    pub slow_query: Option<std::time::Duration>,
+    /// Slow statements keep their literals.
+    pub slow_query_literals: bool,
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        LogSettings {
+            level: "warn".into(),
+            format: crate::raw::LogFormat::Text,
+            slow_query: None,
+            slow_query_literals: false,
+        }
+    }
+}
+
 /// The operator's side (`admin:`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AdminSettings {
@@ -233,6 +256,7 @@ pub struct Topology {
     pub tables: Vec<LogicalTable>,
     pub proxy: ProxySettings,
     pub admin: AdminSettings,
+    pub log: LogSettings,
     pub key_generators: Vec<KeyGenerator>,
     /// The backend whose `shardgate_meta` holds the state of online migrations
     /// (`migration_state.backend`; the first backend by default): every proxy running

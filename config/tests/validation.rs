@@ -394,3 +394,37 @@ fn stored_password_forms_fit_their_plugin() {
         assert!(msg.contains(needle), "{msg}");
     }
 }
+
+#[test]
+fn operator_settings() {
+    let t = Topology::from_yaml(BASE, "test.yaml").unwrap();
+    assert_eq!(t.admin.metrics_listen, None);
+    assert_eq!(t.log.level, "warn");
+    assert_eq!(t.log.slow_query, None);
+    let t = Topology::from_yaml(
+        &format!(
+            "{BASE}admin:\n  metrics_listen: 127.0.0.1:9104\nlog:\n  level: INFO\n  format: json\n  slow_query_ms: 500\n"
+        ),
+        "test.yaml",
+    )
+    .unwrap();
+    assert_eq!(
+        t.admin.metrics_listen,
+        Some("127.0.0.1:9104".parse().unwrap())
+    );
+    assert_eq!(t.log.level, "info");
+    assert_eq!(t.log.format, shardgate_config::LogFormat::Json);
+    assert_eq!(
+        t.log.slow_query,
+        Some(std::time::Duration::from_millis(500))
+    );
+    let yaml = format!("{BASE}admin:\n  metrics_listen: localhost\n");
+    let (_, msg) = error_of(&yaml);
+    assert!(msg.contains("admin.metrics_listen"), "{msg}");
+    let yaml = format!("{BASE}log:\n  level: loud\n");
+    let (_, msg) = error_of(&yaml);
+    assert!(msg.contains("log.level") && msg.contains("loud"), "{msg}");
+    let yaml = format!("{BASE}users:\n  - name: ops\n    password: x\n    role: root\n");
+    let err = Topology::from_yaml(&yaml, "test.yaml").expect_err("an unknown role");
+    assert!(err.to_string().contains("role"), "{err}");
+}

@@ -162,6 +162,17 @@ pub enum IdgenCommand {
     },
 }
 
+impl Cli {
+    /// The config of a command that serves clients (`serve`, `sandbox`), whose `log`
+    /// section sets up logging.
+    pub fn config_to_serve(&self) -> Option<&std::path::Path> {
+        match &self.command {
+            Command::Serve { config } | Command::Sandbox { config, .. } => Some(config),
+            _ => None,
+        }
+    }
+}
+
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     match cli.command {

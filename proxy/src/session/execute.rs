@@ -36,9 +36,11 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         job: impl Fn(PhysicalStatement) -> Job,
         to_binary: bool,
     ) -> Result<(), SessionError> {
-        if !step.statements().is_empty() {
-            crate::telemetry::fanout(step.statements().len());
+        let physical = step.statements().len();
+        if physical > 0 {
+            crate::telemetry::fanout(physical);
         }
+        self.last_plan = Some((step.kind_name(), physical));
         match step {
             Step::Route(target) => {
                 // A statement without a table runs wherever a connection is free.

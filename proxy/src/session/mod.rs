@@ -97,6 +97,8 @@ pub struct Session<R, W> {
     pub(crate) errored: bool,
     /// This session in the processlist, from when it serves.
     pub(crate) registered: Option<crate::session_registry::RegisteredSession>,
+    /// The running command's plan: its kind and physical statements (for the slow log).
+    pub(crate) last_plan: Option<(&'static str, usize)>,
 }
 
 impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
@@ -125,6 +127,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             more_results: false,
             errored: false,
             registered: None,
+            last_plan: None,
         }
     }
 
@@ -274,12 +277,52 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 .entry
                 .start(shown, info, self.state.database.as_deref());
         }
+        self.last_plan = None;
         let done = self.apply(command).await;
         if let Some(registered) = &self.registered {
             registered.entry.finish();
         }
-        crate::telemetry::command(name, self.errored || done.is_err(), started.elapsed());
+        let elapsed = started.elapsed();
+        crate::telemetry::command(name, self.errored || done.is_err(), elapsed);
+        if self
+            .ctx
+            .topology
+            .log
+            .slow_query
+            .is_some_and(|limit| elapsed >= limit)
+        {
+            self.log_slow(packet, name, elapsed);
+        }
         done
+    }
+
+    /// A slow command's log line: the statement (literals masked unless
+    /// `log.slow_query_literals`; always masked where a password could be), the user, the
+    /// plan's kind and physical statements, the time.
+    fn log_slow(&self, packet: &[u8], command: &'static str, elapsed: std::time::Duration) {
+        let sql = match ClientCommand::decode(packet) {
+            ClientCommand::Query(Some(sql)) | ClientCommand::StmtPrepare(Some(sql)) => sql,
+            _ => "",
+        };
+        let upper = sql.to_ascii_uppercase();
+        let secret = upper.contains("PASSWORD") || upper.contains("IDENTIFIED");
+        let text = if self.ctx.topology.log.slow_query_literals && !secret {
+            sql.to_string()
+        } else {
+            shardgate_router::normalize(sql).shape
+        };
+        let (plan, physical) = self.last_plan.unwrap_or(("none", 0));
+        tracing::warn!(
+            target: "shardgate::slow_query",
+            connection = self.state.identity.connection_id,
+            user = %self.state.identity.user,
+            command,
+            plan,
+            physical_statements = physical,
+            elapsed_ms = elapsed.as_secs_f64() * 1000.0,
+            sql = %text,
+            "slow query"
+        );
     }
 
     /// Answers one decoded client command.

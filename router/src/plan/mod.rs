@@ -209,6 +209,25 @@ impl Step {
         }
     }
 
+    /// The step's kind, as logs name it.
+    pub fn kind_name(&self) -> &'static str {
+        match self {
+            Step::Route(_) => "route",
+            Step::Scatter(_) => "scatter",
+            Step::SendToAll(_) => "send_to_all",
+            Step::SessionOp(_) => "session",
+            Step::Metadata(_) => "metadata",
+            Step::Probe(_) => "probe",
+            Step::DualWrite(_) => "dual_write",
+            Step::Fence(_) => "fence",
+            Step::Subquery(_) => "subquery",
+            Step::SubqueryValues(_) => "subquery_values",
+            Step::Union(_) => "union",
+            Step::CrossJoin(_) => "cross_join",
+            Step::WindowFunctions(_) => "window_functions",
+        }
+    }
+
     /// The physical statements, in target order.
     pub fn statements(&self) -> &[PhysicalStatement] {
         match self {

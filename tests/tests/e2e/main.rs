@@ -15,6 +15,7 @@ mod explain;
 mod idgen;
 mod lifecycle;
 mod login_security;
+mod logs;
 mod metrics;
 mod multi_statements;
 mod mysql_spellings;
