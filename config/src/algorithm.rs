@@ -124,6 +124,21 @@ fn hash_text(bytes: &[u8], modulus: u64) -> usize {
     (u64::from(crc32fast::hash(bytes)) % modulus) as usize
 }
 
+/// As the config writes it: `mod 32`, `div_mod 32 32`, `hash_mod 32`, `range 10,20`.
+impl std::fmt::Display for Algorithm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Algorithm::Mod { modulus } => write!(f, "mod {modulus}"),
+            Algorithm::DivMod { divisor, modulus } => write!(f, "div_mod {divisor} {modulus}"),
+            Algorithm::HashMod { modulus } => write!(f, "hash_mod {modulus}"),
+            Algorithm::Range { boundaries } => {
+                let list: Vec<String> = boundaries.iter().map(i64::to_string).collect();
+                write!(f, "range {}", list.join(","))
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,7 +7,7 @@
 //! one; the other statements are the `admin` role's (ER_SPECIFIC_ACCESS_DENIED_ERROR for
 //! the rest).
 
-use shardgate_config::Role;
+use shardgate_config::{Role, TableKind};
 use shardgate_router::command::words;
 use shardgate_router::{NoKeys, ShapeCache};
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -21,6 +21,8 @@ use crate::protocol::resultset::TextResult;
 pub(crate) enum AdminStatement<'s> {
     Backends,
     Status,
+    /// `SHOW SHARDGATE RULES`: each logical table's layout.
+    Rules,
     /// `SHOW SHARDGATE SESSIONS` and `SHOW [FULL] PROCESSLIST` (FULL: the whole statement).
     Sessions {
         full: bool,
@@ -50,6 +52,7 @@ pub(crate) fn admin_statement(sql: &str) -> Option<AdminStatement<'_>> {
         ["SHOW", "FULL", "PROCESSLIST"] => Some(AdminStatement::Sessions { full: true }),
         ["SHOW", "SHARDGATE", "BACKENDS"] => Some(AdminStatement::Backends),
         ["SHOW", "SHARDGATE", "STATUS"] => Some(AdminStatement::Status),
+        ["SHOW", "SHARDGATE", "RULES"] => Some(AdminStatement::Rules),
         ["SHOW", "SHARDGATE", "SESSIONS"] => Some(AdminStatement::Sessions { full: true }),
         ["SHOW", "SHARDGATE", ..] => Some(AdminStatement::Unknown),
         ["SHARDGATE", "EXPLAIN", _, ..] => {
@@ -82,6 +85,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         let result = match statement {
             AdminStatement::Backends => self.backends_result(),
             AdminStatement::Status => self.status_result(),
+            AdminStatement::Rules => self.rules_result(),
             AdminStatement::Sessions { full } => self.sessions_result(admin, full),
             AdminStatement::Explain(sql) => match self.explain_result(sql) {
                 Ok(result) => result,
@@ -91,7 +95,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 return self
                     .send_error(
                         codes::ER_PARSE_ERROR,
-                        "shardgate knows SHOW SHARDGATE BACKENDS | STATUS | SESSIONS, SHOW [FULL] PROCESSLIST and SHARDGATE EXPLAIN <statement>",
+                        "shardgate knows SHOW SHARDGATE BACKENDS | RULES | STATUS | SESSIONS, SHOW [FULL] PROCESSLIST and SHARDGATE EXPLAIN <statement>",
                     )
                     .await
             }
@@ -126,6 +130,77 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 Some(busy.to_string()),
                 Some(pool.waiters().to_string()),
                 Some(max.to_string()),
+            ]);
+        }
+        result
+    }
+
+    /// Each logical table: kind, sharding column, databases, tables per database, the
+    /// algorithms, physical tables, key generator.
+    fn rules_result(&self) -> TextResult {
+        let topology = &self.ctx.topology;
+        let mut result = TextResult::new(&[
+            "Table",
+            "Kind",
+            "Sharding_column",
+            "Databases",
+            "Tables_per_database",
+            "Database_algorithm",
+            "Table_algorithm",
+            "Physical_tables",
+            "Key_generator",
+        ]);
+        for (id, table) in topology.tables.iter().enumerate() {
+            let span = |names: Vec<&str>| match (names.first(), names.last()) {
+                (Some(first), Some(last)) if names.len() > 1 => format!("{first}..{last}"),
+                (Some(one), _) => one.to_string(),
+                _ => String::new(),
+            };
+            let (kind, column, databases, tables, db_alg, table_alg) = match &table.kind {
+                TableKind::Sharded(l) => (
+                    if l.binding_group == id {
+                        "sharded".to_string()
+                    } else {
+                        format!("binding to {}", topology.tables[l.binding_group].name)
+                    },
+                    Some(l.sharding_column.clone()),
+                    span(
+                        l.databases
+                            .iter()
+                            .map(|&d| topology.databases[d].name.as_str())
+                            .collect(),
+                    ),
+                    Some(l.tables.len().to_string()),
+                    Some(l.database_algorithm.to_string()),
+                    Some(l.table_algorithm.to_string()),
+                ),
+                TableKind::Broadcast => (
+                    "broadcast".to_string(),
+                    None,
+                    span(topology.databases.iter().map(|d| d.name.as_str()).collect()),
+                    Some("1".into()),
+                    None,
+                    None,
+                ),
+                TableKind::Single { database } => (
+                    "single".to_string(),
+                    None,
+                    topology.databases[*database].name.clone(),
+                    Some("1".into()),
+                    None,
+                    None,
+                ),
+            };
+            result = result.row(vec![
+                Some(table.name.clone()),
+                Some(kind),
+                column,
+                Some(databases),
+                tables,
+                db_alg,
+                table_alg,
+                Some(topology.physical_table_count(id).to_string()),
+                table.key_generator.clone(),
             ]);
         }
         result
@@ -232,6 +307,10 @@ mod tests {
         assert_eq!(
             admin_statement("SHOW SHARDGATE"),
             Some(AdminStatement::Unknown)
+        );
+        assert_eq!(
+            admin_statement("SHOW SHARDGATE RULES"),
+            Some(AdminStatement::Rules)
         );
         assert_eq!(admin_statement("SHOW TABLES"), None);
         assert_eq!(admin_statement("SELECT 'SHOW SHARDGATE BACKENDS'"), None);

@@ -109,6 +109,24 @@ async fn admin_statements_by_role() {
     assert_eq!(value("schema"), "shop");
     assert!(value("uptime_seconds").parse::<u64>().is_ok());
 
+    // Rules: each logical table's layout.
+    let rules: Vec<mysql_async::Row> = admin.query("SHOW SHARDGATE RULES").await.unwrap();
+    let t_order = rules
+        .iter()
+        .find(|r| r.get::<String, _>(0).as_deref() == Some("t_order"))
+        .expect("t_order in the rules");
+    assert_eq!(t_order.get::<String, _>(1).unwrap(), "sharded");
+    assert_eq!(t_order.get::<String, _>(2).unwrap(), "order_id");
+    assert_eq!(
+        t_order.get::<String, _>(3).unwrap(),
+        "order_db_0..order_db_31"
+    );
+    assert_eq!(t_order.get::<String, _>(5).unwrap(), "mod 32");
+    assert_eq!(t_order.get::<String, _>(6).unwrap(), "div_mod 32 32");
+    assert_eq!(t_order.get::<String, _>(7).unwrap(), "1024");
+    assert_eq!(rules.len(), cluster.topology.tables.len());
+    assert_refused(&mut app, "SHOW SHARDGATE RULES", 1227, "admin role").await;
+
     // SHARDGATE EXPLAIN: what `shardgate route` prints, line by line; nothing runs.
     let sql = "SELECT order_id FROM t_order WHERE order_id IN (1, 33, 4242) ORDER BY order_id";
     let plan: Vec<String> = admin
