@@ -206,6 +206,18 @@ pub(crate) mod tempdir {
     }
 }
 
+/// The first client of a `shardgate serve` just started: it retries for 10 s while the
+/// proxy comes up.
+pub(crate) async fn first_app(port: u16) -> mysql_async::Conn {
+    for _ in 0..100 {
+        if let Ok(conn) = app(port).await {
+            return conn;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("shardgate serve did not come up on port {port}");
+}
+
 pub(crate) async fn app(port: u16) -> mysql_async::Result<mysql_async::Conn> {
     let opts = mysql_async::OptsBuilder::default()
         .ip_or_hostname("127.0.0.1")
@@ -225,17 +237,7 @@ async fn sigterm_lets_open_transactions_commit() {
     let cluster = Cluster::start().await;
     cluster.create_tables().await;
     let (mut child, port, _dir) = serve(&cluster, 3000);
-    let mut committing = None;
-    for _ in 0..100 {
-        match app(port).await {
-            Ok(c) => {
-                committing = Some(c);
-                break;
-            }
-            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
-        }
-    }
-    let mut committing = committing.expect("shardgate serve did not come up");
+    let mut committing = first_app(port).await;
     let mut idle = app(port).await.unwrap();
     let mut abandoned = app(port).await.unwrap();
     committing.query_drop("BEGIN").await.unwrap();
@@ -309,17 +311,7 @@ async fn clients_past_the_descriptor_limit_are_refused_politely() {
     let cluster = Cluster::start().await;
     // Two pools of 64: 200 descriptors leave room for 200 - 128 - 32 = 40 clients.
     let (mut child, port, dir) = serve_with(&cluster, "", Some(200));
-    let mut first = None;
-    for _ in 0..100 {
-        match app(port).await {
-            Ok(c) => {
-                first = Some(c);
-                break;
-            }
-            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
-        }
-    }
-    let first = first.expect("shardgate serve did not come up");
+    let first = first_app(port).await;
     let attempts: Vec<_> = (0..80)
         .map(|_| {
             tokio::spawn(async move {

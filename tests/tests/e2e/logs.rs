@@ -2,12 +2,10 @@
 //! literals masked, its user, plan and physical statements; fast ones stay out; no
 //! password appears.
 
-use std::time::Duration;
-
 use mysql_async::prelude::Queryable;
 use shardgate_tests::Cluster;
 
-use super::lifecycle::{app, serve_with};
+use super::lifecycle::{first_app, serve_with};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_statements_are_logged_with_their_literals_masked() {
@@ -15,15 +13,7 @@ async fn slow_statements_are_logged_with_their_literals_masked() {
     cluster.create_tables().await;
     let extra = "\nlog:\n  level: info\n  format: json\n  slow_query_ms: 250\n";
     let (mut child, port, dir) = serve_with(&cluster, extra, None);
-    let mut conn = None;
-    for _ in 0..100 {
-        if let Ok(c) = app(port).await {
-            conn = Some(c);
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let mut conn = conn.expect("shardgate serve did not come up");
+    let mut conn = first_app(port).await;
     conn.query_drop(
         "INSERT INTO t_order (order_id, user_id, status) VALUES (4242, 7, 'secret-status')",
     )

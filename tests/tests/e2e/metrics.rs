@@ -8,7 +8,7 @@ use mysql_async::prelude::Queryable;
 use shardgate_tests::Cluster;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use super::lifecycle::{app, serve_with};
+use super::lifecycle::{app, first_app, serve_with};
 
 /// The exposition text at `/metrics`.
 async fn scrape(port: u16) -> String {
@@ -58,15 +58,7 @@ async fn metrics_move_with_traffic() {
         .port();
     let extra = format!("\nadmin:\n  metrics_listen: 127.0.0.1:{metrics_port}\n");
     let (mut child, port, dir) = serve_with(&cluster, &extra, None);
-    let mut conn = None;
-    for _ in 0..100 {
-        if let Ok(c) = app(port).await {
-            conn = Some(c);
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let mut conn = conn.expect("shardgate serve did not come up");
+    let mut conn = first_app(port).await;
 
     let before = scrape(metrics_port).await;
     let ok = |text: &str| {
