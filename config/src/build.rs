@@ -253,37 +253,7 @@ impl Builder<'_> {
                 )
             })?,
         };
-        let admin = crate::topology::AdminSettings {
-            metrics_listen: match &raw.admin.metrics_listen {
-                None => None,
-                Some(address) => Some(address.parse().map_err(|_| {
-                    self.invalid(
-                        "admin.metrics_listen",
-                        format!("`{address}` is not an IP address and port (host:port)"),
-                    )
-                })?),
-            },
-        };
-        let level = raw.log.level.to_ascii_lowercase();
-        if !matches!(
-            level.as_str(),
-            "error" | "warn" | "info" | "debug" | "trace"
-        ) {
-            return Err(self.invalid(
-                "log.level",
-                format!(
-                    "`{}` is not one of error, warn, info, debug, trace",
-                    raw.log.level
-                ),
-            ));
-        }
-        let log = crate::topology::LogSettings {
-            level,
-            format: raw.log.format,
-            slow_query: (raw.log.slow_query_ms > 0)
-                .then(|| std::time::Duration::from_millis(raw.log.slow_query_ms)),
-            slow_query_literals: raw.log.slow_query_literals,
-        };
+        let (admin, log) = self.operator_settings(&raw.admin, &raw.log)?;
         let topology = Topology {
             generation: crate::topology::next_generation(),
             admin,

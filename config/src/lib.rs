@@ -10,6 +10,7 @@ mod build;
 pub mod error;
 mod keygen;
 mod locate;
+mod operator_settings;
 pub mod pattern;
 mod proxy_settings;
 pub mod raw;
