@@ -6,6 +6,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+/// The most of a statement's text the processlist keeps.
+pub const INFO_LIMIT: usize = 64 * 1024;
+
 /// Every session the proxy serves now, by connection id.
 #[derive(Default)]
 pub struct SessionRegistry {
@@ -95,13 +98,18 @@ impl SessionRegistry {
 }
 
 impl SessionEntry {
-    /// The session starts `command`, running `info` (statement text, when it has one).
+    /// The session starts `command`, running `info` (statement text, when it has one; its
+    /// first [`INFO_LIMIT`] bytes: a 16 MiB INSERT is not copied at each statement).
     pub fn start(&self, command: &'static str, info: &str, database: Option<&str>) {
+        let mut end = info.len().min(INFO_LIMIT);
+        while !info.is_char_boundary(end) {
+            end -= 1;
+        }
         let mut a = self.lock();
         a.command = command;
         a.since = Instant::now();
         a.info.clear();
-        a.info.push_str(info);
+        a.info.push_str(&info[..end]);
         if a.database.as_deref() != database {
             a.database = database.map(str::to_string);
         }

@@ -22,6 +22,7 @@ pub const BACKEND_ERRORS: &str = "shardgate_backend_errors_total";
 pub const BACKEND_CONNECTIONS: &str = "shardgate_backend_connections";
 pub const BACKEND_WAITERS: &str = "shardgate_backend_waiters";
 pub const CONFIG_GENERATION: &str = "shardgate_config_generation";
+pub const SHAPE_CACHE: &str = "shardgate_shape_cache_lookups_total";
 
 /// Latency buckets in seconds: 100 µs (a cached point read) to 30 s (a long scatter).
 const SECONDS_BUCKETS: [f64; 14] = [
@@ -78,6 +79,10 @@ fn describe() {
         BACKEND_WAITERS,
         "Sessions waiting for a pooled connection, by backend."
     );
+    describe_counter!(
+        SHAPE_CACHE,
+        "Statement-shape cache lookups of text statements, by result (hit: parsed and analyzed before)."
+    );
     describe_gauge!(
         CONFIG_GENERATION,
         "The generation of the routing rules in force."
@@ -127,6 +132,16 @@ pub fn pool_state(backend: &str, idle: usize, busy: usize, waiters: usize) {
     gauge!(BACKEND_CONNECTIONS, "backend" => name.clone(), "state" => "idle").set(idle as f64);
     gauge!(BACKEND_CONNECTIONS, "backend" => name.clone(), "state" => "busy").set(busy as f64);
     gauge!(BACKEND_WAITERS, "backend" => name).set(waiters as f64);
+}
+
+/// A text statement's shape-cache lookups: `hits` found, `misses` parsed and analyzed.
+pub fn shape_cache(hits: u64, misses: u64) {
+    if hits > 0 {
+        counter!(SHAPE_CACHE, "result" => "hit").increment(hits);
+    }
+    if misses > 0 {
+        counter!(SHAPE_CACHE, "result" => "miss").increment(misses);
+    }
 }
 
 /// The routing rules in force.

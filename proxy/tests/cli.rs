@@ -75,16 +75,22 @@ fn route_refuses_what_it_cannot_route() {
 fn bad_config_is_reported_with_its_line() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("bad.yaml");
-    let yaml = std::fs::read_to_string(EXAMPLE).unwrap().replace(
-        "modulus: 32               # must equal the number of databases",
-        "modulus: 16",
-    );
+    let example = std::fs::read_to_string(EXAMPLE).unwrap();
+    let edited = "modulus: 32               # must equal the number of databases";
+    let line = example
+        .lines()
+        .position(|l| l.contains(edited))
+        .expect("the example's database modulus")
+        + 1;
+    let yaml = example.replace(edited, "modulus: 16");
     std::fs::write(&path, yaml).unwrap();
     let out = shardgate(&["check-config", path.to_str().unwrap()]);
     assert!(!out.status.success());
     let stderr = text(&out.stderr);
     assert!(
-        stderr.contains("line 44: schema.tables[0].database_algorithm.modulus"),
+        stderr.contains(&format!(
+            "line {line}: schema.tables[0].database_algorithm.modulus"
+        )),
         "{stderr}"
     );
     let out = shardgate(&["route", "--config", path.to_str().unwrap(), "SELECT 1"]);

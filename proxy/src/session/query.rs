@@ -292,7 +292,10 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             .as_deref()
             .map_or(&ctx.router, |s| s.router(&ctx.router));
         let facts = self.state.facts(true);
+        let (hits, misses) = self.cache.stats();
         let mut planned = router.plan(sql, &mut self.cache, &mut ctx.keys.source(), &facts);
+        let (now_hits, now_misses) = self.cache.stats();
+        crate::telemetry::shape_cache(now_hits - hits, now_misses - misses);
         if let Err(RouterError::Keys(KeyError::NotReady { generator, count })) = &planned {
             // A generator that must wait (a segment loading, a lease being taken): wait for
             // the ids, then plan again with them.

@@ -100,6 +100,15 @@ async fn metrics_move_with_traffic() {
         )
     };
     assert_eq!(durations(&after) - durations(&before), 26.0);
+    // The same shape 25 times: parsed once at most, then found in the shape cache.
+    let hits = |text: &str| {
+        sample(
+            text,
+            "shardgate_shape_cache_lookups_total",
+            &[r#"result="hit""#],
+        )
+    };
+    assert!(hits(&after) - hits(&before) >= 24.0, "{after}");
     assert!(sample(&after, "shardgate_client_connections", &[]) >= 1.0);
     assert!(sample(&after, "shardgate_client_connections_total", &[]) >= 1.0);
     assert_eq!(
