@@ -18,6 +18,7 @@ mod merge;
 pub mod policy;
 mod project;
 mod select;
+mod shard_order;
 mod subquery_values;
 mod union_branches;
 mod window_functions;
