@@ -13,6 +13,7 @@ mod locate;
 mod operator_settings;
 pub mod pattern;
 mod proxy_settings;
+mod reload;
 pub mod raw;
 pub mod stored_password;
 mod swap;

@@ -49,7 +49,7 @@ pub struct PoolLimits {
     pub query_timeout_ms: u64,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Replica {
     pub address: String,
     pub user: String,
@@ -57,7 +57,7 @@ pub struct Replica {
 }
 
 /// A MySQL/MariaDB server.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Backend {
     pub name: String,
     pub address: String,
