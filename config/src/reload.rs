@@ -34,7 +34,10 @@ impl Topology {
             self.admin.metrics_listen != next.admin.metrics_listen,
         );
         let generators = |t: &Topology| -> Vec<String> {
-            t.key_generators.iter().map(|g| generator_identity(t, g)).collect()
+            t.key_generators
+                .iter()
+                .map(|g| generator_identity(t, g))
+                .collect()
         };
         check("key_generators", generators(self) != generators(next));
         let state = |t: &Topology| t.backends.get(t.migration_state).map(|b| b.address.clone());

@@ -27,7 +27,10 @@ fn rules_pools_and_users_reload_in_place() {
     let next = load(&yaml);
     assert!(next.table("t_audit").is_some());
     assert_eq!(running.restart_only_changes(&next), Vec::<&str>::new());
-    assert_ne!(running.generation, next.generation, "every load is a new generation");
+    assert_ne!(
+        running.generation, next.generation,
+        "every load is a new generation"
+    );
 }
 
 #[test]
@@ -39,7 +42,12 @@ fn start_time_settings_are_named() {
     let next = load(&yaml);
     assert_eq!(
         running.restart_only_changes(&next),
-        vec!["listen", "proxy.worker_threads", "log.level", "key_generators"]
+        vec![
+            "listen",
+            "proxy.worker_threads",
+            "log.level",
+            "key_generators"
+        ]
     );
 }
 

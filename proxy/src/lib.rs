@@ -13,6 +13,8 @@ pub mod keygen;
 pub mod login_throttle;
 pub mod migration;
 pub mod protocol;
+pub mod reload;
+pub mod rules;
 pub mod sandbox;
 pub mod server;
 pub mod session;

@@ -3,21 +3,22 @@
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
+use arc_swap::ArcSwap;
 use shardgate_config::Topology;
-use shardgate_router::Router;
 use tokio::net::TcpListener;
 
-use crate::backend::Pool;
-use crate::engine::names::NameMap;
+use crate::rules::Rules;
 use crate::session::Session;
 
-/// Shared by all sessions; immutable but for the pools' insides.
+/// Shared by all sessions; immutable but for the pools' insides and the rules a reload
+/// swaps.
 pub struct ProxyContext {
-    pub topology: Arc<Topology>,
-    pub router: Router,
-    /// One pool per backend, indexed like `topology.backends`.
-    pub pools: Vec<Arc<Pool>>,
-    pub names: NameMap,
+    /// The rules in force: topology, router, pools (see [`Rules`]).
+    rules: ArcSwap<Rules>,
+    /// Where a reload reads the rules again; `None` for rules given in code.
+    pub(crate) config_source: Option<crate::reload::ConfigSource>,
+    /// One reload at a time.
+    pub(crate) reloading: tokio::sync::Mutex<()>,
     next_connection_id: AtomicU32,
     pub tls: Option<Arc<tokio_rustls::TlsAcceptor>>,
     /// Id generators that fill missing keys.
@@ -35,12 +36,24 @@ pub struct ProxyContext {
 }
 
 impl ProxyContext {
+    /// A proxy over `topology`, which a reload cannot change.
     pub fn new(topology: Arc<Topology>) -> anyhow::Result<Arc<Self>> {
-        let pools = topology
-            .backends
-            .iter()
-            .map(|b| Pool::new(b.clone()))
-            .collect();
+        Self::build(topology, None)
+    }
+
+    /// A proxy over `topology`, read from `source`, which SIGHUP and SHARDGATE RELOAD
+    /// CONFIG read again.
+    pub fn reloadable(
+        topology: Arc<Topology>,
+        source: crate::reload::ConfigSource,
+    ) -> anyhow::Result<Arc<Self>> {
+        Self::build(topology, Some(source))
+    }
+
+    fn build(
+        topology: Arc<Topology>,
+        config_source: Option<crate::reload::ConfigSource>,
+    ) -> anyhow::Result<Arc<Self>> {
         let tls = match &topology.proxy.tls {
             Some(settings) => Some(Arc::new(crate::tls::acceptor(settings)?)),
             None => None,
@@ -50,10 +63,9 @@ impl ProxyContext {
         Ok(Arc::new(ProxyContext {
             keys,
             migrations,
-            router: Router::new(topology.clone()),
-            names: NameMap::new(&topology),
-            topology,
-            pools,
+            rules: ArcSwap::from_pointee(Rules::new(topology, None)),
+            config_source,
+            reloading: Default::default(),
             next_connection_id: AtomicU32::new(1),
             tls,
             drain: crate::drain::Drain::default(),
@@ -61,6 +73,16 @@ impl ProxyContext {
             sessions: Default::default(),
             started: std::time::Instant::now(),
         }))
+    }
+
+    /// The rules in force now.
+    pub fn rules(&self) -> Arc<Rules> {
+        self.rules.load_full()
+    }
+
+    /// Puts `rules` in force for every statement that starts from now on.
+    pub(crate) fn swap_rules(&self, rules: Arc<Rules>) {
+        self.rules.store(rules);
     }
 
     pub fn next_connection_id(&self) -> u32 {
@@ -82,15 +104,19 @@ pub async fn serve(
     let _ = tokio::time::timeout(std::time::Duration::from_secs(5), ctx.migrations.refresh()).await;
     let watch = tokio::spawn(ctx.migrations.clone().run());
     let gauges = tokio::spawn(report_pools(ctx.clone()));
+    let hangups = ctx
+        .config_source
+        .is_some()
+        .then(|| tokio::spawn(crate::reload::reload_on_sighup(ctx.clone())));
     let clients = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let backend_connections = ctx
-        .topology
+    let topology = ctx.rules().topology.clone();
+    let backend_connections = topology
         .backends
         .iter()
         .map(|b| b.pool.max_connections as usize)
         .sum();
     let (max_clients, warning) = crate::fd_limit::client_limit(
-        ctx.topology.proxy.max_client_connections,
+        topology.proxy.max_client_connections,
         backend_connections,
         crate::fd_limit::open_files_limit(),
     );
@@ -143,6 +169,9 @@ pub async fn serve(
                 ctx.migrations.stop();
                 let _ = watch.await;
                 gauges.abort();
+                if let Some(hangups) = hangups {
+                    hangups.abort();
+                }
                 return Ok(());
             }
         }
@@ -155,8 +184,9 @@ async fn report_pools(ctx: Arc<ProxyContext>) {
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
     loop {
         tick.tick().await;
-        crate::telemetry::config_generation(ctx.topology.generation);
-        for pool in &ctx.pools {
+        let rules = ctx.rules();
+        crate::telemetry::config_generation(rules.topology.generation);
+        for pool in &rules.pools {
             let max = pool.backend.pool.max_connections as usize;
             let idle = pool.idle_count();
             let busy = max.saturating_sub(pool.available());
@@ -178,7 +208,7 @@ async fn drain_sessions(ctx: &ProxyContext, clients: &std::sync::atomic::AtomicU
     };
     ctx.drain.set(DrainState::Draining);
     tracing::info!(clients = open(), "stopping: draining sessions");
-    let grace = ctx.topology.proxy.shutdown_grace;
+    let grace = ctx.rules().topology.proxy.shutdown_grace;
     if tokio::time::timeout(grace, wait_until_none).await.is_ok() {
         return;
     }

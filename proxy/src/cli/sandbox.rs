@@ -81,7 +81,8 @@ pub fn run(args: SandboxArgs<'_>, out: &mut impl Write) -> anyhow::Result<()> {
         let listener = tokio::net::TcpListener::bind(&topology.listen)
             .await
             .with_context(|| format!("listening on {}", topology.listen))?;
-        let ctx = ProxyContext::new(topology.clone())?;
+        let ctx =
+            ProxyContext::reloadable(topology.clone(), sandbox_source(args.config, &topology))?;
         let (host, port) = topology
             .listen
             .rsplit_once(':')
@@ -108,6 +109,37 @@ pub fn run(args: SandboxArgs<'_>, out: &mut impl Write) -> anyhow::Result<()> {
     drop(servers);
     writeln!(out, "sandbox stopped")?;
     result
+}
+
+/// What the sandbox reloads: the same file, whose backends must stay the servers it
+/// started (same addresses and accounts), with the new rules' physical databases created
+/// before they are swapped in.
+fn sandbox_source(config: &Path, running: &Topology) -> crate::reload::ConfigSource {
+    let servers: Vec<(String, String, String)> = running
+        .backends
+        .iter()
+        .map(|b| (b.address.clone(), b.user.clone(), b.password.clone()))
+        .collect();
+    let prepare: crate::reload::PrepareRules = Box::new(move |next: Arc<Topology>| {
+        let servers = servers.clone();
+        Box::pin(async move {
+            let started = next.backends.iter().all(|b| {
+                servers
+                    .iter()
+                    .any(|(a, u, p)| *a == b.address && *u == b.user && *p == b.password)
+            });
+            if !started {
+                return Err("the sandbox serves only the backends it started with (same address and account)".to_string());
+            }
+            create_physical_databases(&next)
+                .await
+                .map_err(|e| format!("creating the physical databases: {e}"))
+        })
+    });
+    crate::reload::ConfigSource {
+        path: config.to_path_buf(),
+        prepare: Some(prepare),
+    }
 }
 
 /// The account shardgate uses on a backend, with mysql_native_password.

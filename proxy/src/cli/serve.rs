@@ -20,7 +20,8 @@ pub fn run(config: &Path) -> anyhow::Result<()> {
                 .with_context(|| format!("serving metrics on {listen}"))?;
             eprintln!("shardgate: metrics on http://{listen}/metrics");
         }
-        let ctx = ProxyContext::new(topology.clone())?;
+        let source = crate::reload::ConfigSource::file(config);
+        let ctx = ProxyContext::reloadable(topology.clone(), source)?;
         eprintln!(
             "shardgate: serving schema `{}` on {}",
             topology.schema, topology.listen

@@ -60,7 +60,8 @@ pub struct MigrationWatch {
     under_way: AtomicBool,
     /// The cut-over tables the snapshot's routing was built for, sorted.
     cut_over_tables: std::sync::Mutex<Vec<String>>,
-    topology: Arc<Topology>,
+    /// The proxy's rules in force (a reload swaps them): cut-over routing is built on them.
+    topology: ArcSwap<Topology>,
     backend: Option<Backend>,
     stop: Arc<Notify>,
     /// Set while the state reads fail (for the log: say it once).
@@ -110,7 +111,7 @@ impl MigrationWatch {
             any: AtomicBool::new(true),
             under_way: AtomicBool::new(false),
             cut_over_tables: std::sync::Mutex::new(Vec::new()),
-            topology: topology.clone(),
+            topology: ArcSwap::new(topology.clone()),
             backend: topology.backends.get(topology.migration_state).cloned(),
             stop: Arc::new(Notify::new()),
             failing: AtomicBool::new(false),
@@ -324,7 +325,7 @@ impl MigrationWatch {
             let name = row.table.to_ascii_lowercase();
             let known = previous.tables.get(&name).map(|t| &t.migration);
             let relevant = row.phase.dual_writes() || row.phase == Phase::Finished;
-            if !relevant || self.topology.table(&row.table).is_none() {
+            if !relevant || self.topology.load().table(&row.table).is_none() {
                 // Rolled back: writes waiting at its fence look again and go by the old
                 // layout alone.
                 if let Some(m) = known {
@@ -434,9 +435,10 @@ impl MigrationWatch {
         }
         let mut topology: Option<Topology> = None;
         let mut tables = Vec::new();
+        let proxy_topology = self.topology.load_full();
         for t in wanted {
             let m = &t.migration;
-            let base = topology.as_ref().unwrap_or(&self.topology);
+            let base = topology.as_ref().unwrap_or(&proxy_topology);
             match base.with_table_from(m.target_topology(), m.table()) {
                 Ok(built) => {
                     topology = Some(built);
@@ -459,6 +461,23 @@ impl MigrationWatch {
 
     pub fn stop(&self) {
         self.stop.notify_waiters();
+    }
+
+    /// The proxy's rules after a reload: cut-over routing is built on them from the next
+    /// read of the state on (a reload is refused while a migration is under way).
+    pub fn set_topology(&self, topology: Arc<Topology>) {
+        self.topology.store(topology);
+        if let Ok(mut had) = self.cut_over_tables.lock() {
+            had.clear();
+        }
+    }
+
+    /// The tables whose migration this proxy knows of, acted on or refused.
+    pub fn tables_known(&self) -> Vec<String> {
+        let Some(snapshot) = self.snapshot() else {
+            return Vec::new();
+        };
+        snapshot.table_names()
     }
 }
 

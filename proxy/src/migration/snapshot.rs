@@ -80,3 +80,17 @@ impl MigrationSnapshot {
             .map(String::as_str)
     }
 }
+
+impl MigrationSnapshot {
+    /// The tables with a migration the proxy acts on or refused, sorted.
+    pub fn table_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .tables
+            .keys()
+            .chain(self.refused.keys())
+            .cloned()
+            .collect();
+        names.sort();
+        names
+    }
+}

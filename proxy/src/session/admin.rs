@@ -1,6 +1,6 @@
 //! shardgate's admin statements, on the clients' port: `SHOW SHARDGATE BACKENDS`,
 //! `SHOW SHARDGATE STATUS`, `SHOW SHARDGATE SESSIONS`, `SHOW [FULL] PROCESSLIST` and
-//! `SHARDGATE EXPLAIN <statement>`. Recognized before a statement is planned; anything else
+//! `SHARDGATE EXPLAIN <statement>`, `SHARDGATE RELOAD CONFIG`. Recognized before a statement is planned; anything else
 //! that starts with `SHARDGATE` or `SHOW SHARDGATE` is refused as unknown, never sent on.
 //!
 //! The processlist shows an `app` account its own sessions and an `admin` account every
@@ -29,6 +29,8 @@ pub(crate) enum AdminStatement<'s> {
     },
     /// `SHARDGATE EXPLAIN <statement>`: the statement's plan, not run.
     Explain(&'s str),
+    /// `SHARDGATE RELOAD CONFIG`: read the config file again (see [`crate::reload`]).
+    Reload,
     /// `SHARDGATE ...` or `SHOW SHARDGATE ...` that is none of the above.
     Unknown,
 }
@@ -55,6 +57,7 @@ pub(crate) fn admin_statement(sql: &str) -> Option<AdminStatement<'_>> {
         ["SHOW", "SHARDGATE", "RULES"] => Some(AdminStatement::Rules),
         ["SHOW", "SHARDGATE", "SESSIONS"] => Some(AdminStatement::Sessions { full: true }),
         ["SHOW", "SHARDGATE", ..] => Some(AdminStatement::Unknown),
+        ["SHARDGATE", "RELOAD", "CONFIG"] => Some(AdminStatement::Reload),
         ["SHARDGATE", "EXPLAIN", _, ..] => {
             let rest = shardgate_router::command::strip_keyword(head, "SHARDGATE")?;
             let rest = shardgate_router::command::skip_comments(rest);
@@ -91,11 +94,15 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 Ok(result) => result,
                 Err(e) => return self.send_router_error(&e).await,
             },
+            AdminStatement::Reload => match self.ctx.reload().await {
+                Ok(reloaded) => reload_result(&reloaded),
+                Err(e) => return self.send_error(codes::ER_UNKNOWN_ERROR, &e.to_string()).await,
+            },
             AdminStatement::Unknown => {
                 return self
                     .send_error(
                         codes::ER_PARSE_ERROR,
-                        "shardgate knows SHOW SHARDGATE BACKENDS | RULES | STATUS | SESSIONS, SHOW [FULL] PROCESSLIST and SHARDGATE EXPLAIN <statement>",
+                        "shardgate knows SHOW SHARDGATE BACKENDS | RULES | STATUS | SESSIONS, SHOW [FULL] PROCESSLIST, SHARDGATE EXPLAIN <statement> and SHARDGATE RELOAD CONFIG",
                     )
                     .await
             }
@@ -105,7 +112,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
 
     fn is_admin(&self) -> bool {
         let user = &self.state.identity.user;
-        self.ctx
+        self.rules
             .topology
             .users
             .iter()
@@ -116,7 +123,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         let mut result = TextResult::new(&[
             "Name", "Address", "State", "Open", "Idle", "Busy", "Waiting", "Max",
         ]);
-        for pool in &self.ctx.pools {
+        for pool in &self.rules.pools {
             let max = pool.backend.pool.max_connections as usize;
             let busy = max.saturating_sub(pool.available());
             let idle = pool.idle_count();
@@ -138,7 +145,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     /// Each logical table: kind, sharding column, databases, tables per database, the
     /// algorithms, physical tables, key generator.
     fn rules_result(&self) -> TextResult {
-        let topology = &self.ctx.topology;
+        let topology = &self.rules.topology;
         let mut result = TextResult::new(&[
             "Table",
             "Kind",
@@ -207,7 +214,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     }
 
     fn status_result(&self) -> TextResult {
-        let topology = &self.ctx.topology;
+        let topology = &self.rules.topology;
         let migrations = self
             .ctx
             .migrations
@@ -278,6 +285,16 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     }
 }
 
+/// What a reload put in force, as one row.
+fn reload_result(reloaded: &crate::reload::Reloaded) -> TextResult {
+    TextResult::new(&["Config_generation", "Tables", "Backends", "Pools_kept"]).row(vec![
+        Some(reloaded.generation.to_string()),
+        Some(reloaded.tables.to_string()),
+        Some(reloaded.backends.to_string()),
+        Some(reloaded.pools_kept.to_string()),
+    ])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -303,6 +320,10 @@ mod tests {
         assert_eq!(
             admin_statement("SHARDGATE RELOAD NOTHING"),
             Some(AdminStatement::Unknown)
+        );
+        assert_eq!(
+            admin_statement("shardgate reload config;"),
+            Some(AdminStatement::Reload)
         );
         assert_eq!(
             admin_statement("SHOW SHARDGATE"),

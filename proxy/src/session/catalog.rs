@@ -20,7 +20,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         &mut self,
         catalog_sql: &str,
     ) -> Result<Option<TextResult>, SessionError> {
-        let schema = self.ctx.topology.schema.clone();
+        let schema = self.rules.topology.schema.clone();
         if let Err(e) = self.refresh_catalog().await {
             self.send_backend_error(&e).await?;
             return Ok(None);
@@ -63,7 +63,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
 
     /// Re-creates the catalog's tables from their representative physical tables.
     async fn refresh_catalog(&mut self) -> Result<(), crate::backend::BackendError> {
-        let topology = self.ctx.topology.clone();
+        let topology = self.rules.topology.clone();
         let mut definitions = Vec::new();
         for table in &topology.tables {
             let (database, physical) = table.first_physical();

@@ -28,9 +28,10 @@ impl Session<tokio::net::tcp::OwnedReadHalf, tokio::net::tcp::OwnedWriteHalf> {
         } else {
             peer_ip.to_string()
         };
-        let max_packet = ctx.topology.proxy.max_allowed_packet;
+        let settings = ctx.rules().topology.proxy.clone();
+        let max_packet = settings.max_allowed_packet;
         // Logging in, TLS included, must end by then: a client that stays silent is closed.
-        let deadline = tokio::time::Instant::now() + ctx.topology.proxy.auth_timeout;
+        let deadline = tokio::time::Instant::now() + settings.auth_timeout;
         let mut greeting = PacketWriter::new(&mut stream);
         let nonce = within(
             deadline,
@@ -80,13 +81,7 @@ impl Session<tokio::net::tcp::OwnedReadHalf, tokio::net::tcp::OwnedWriteHalf> {
         let (r, w) = stream.into_split();
         let mut reader = PacketReader::new(r, PRE_AUTH_MAX_PACKET);
         let mut writer = PacketWriter::new(w);
-        if ctx
-            .topology
-            .proxy
-            .tls
-            .as_ref()
-            .is_some_and(|t| t.require_tls)
-        {
+        if settings.tls.as_ref().is_some_and(|t| t.require_tls) {
             writer.seq = seq.wrapping_add(1);
             let err = handshake::refuse(&mut writer, codes::ER_SECURE_TRANSPORT_REQUIRED, "Connections using insecure transport are prohibited while --require_secure_transport=ON.").await;
             return Err(err.into());
@@ -129,7 +124,8 @@ async fn authenticate<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
     }
-    let t = &ctx.topology;
+    let rules = ctx.rules();
+    let t = &rules.topology;
     let result = handshake::authenticate(
         reader, writer, nonce, response, seq, &t.users, &t.schema, tls,
     )

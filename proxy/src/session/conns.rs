@@ -20,7 +20,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         if let Some(conn) = self.pinned.take(backend) {
             return Ok(conn);
         }
-        let pool = self.ctx.pools[backend].clone();
+        let pool = self.rules.pools[backend].clone();
         let mut conn = pool.get(self.conn_flags()).await?;
         self.apply_settings(&mut conn).await?;
         if self.state.tx.explicit {
@@ -45,7 +45,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         if let Some(backend) = self.pinned.backends().next() {
             return backend;
         }
-        let pools = &self.ctx.pools;
+        let pools = &self.rules.pools;
         (0..pools.len())
             .max_by_key(|&b| {
                 (
@@ -64,7 +64,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         &mut self,
         backend: usize,
     ) -> Result<PooledConn, BackendError> {
-        let pool = self.ctx.pools[backend].clone();
+        let pool = self.rules.pools[backend].clone();
         let mut conn = pool.get(self.conn_flags()).await?;
         self.apply_settings(&mut conn).await?;
         Ok(conn)
@@ -98,7 +98,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         &mut self,
         jobs: Vec<(usize, J)>,
     ) -> Result<Vec<(usize, PooledConn, Vec<J>)>, BackendError> {
-        let limit = self.ctx.topology.proxy.fanout_concurrency.max(1);
+        let limit = self.rules.topology.proxy.fanout_concurrency.max(1);
         let mut by_backend: std::collections::BTreeMap<usize, Vec<J>> =
             std::collections::BTreeMap::new();
         for (backend, job) in jobs {
@@ -110,7 +110,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             // One lane waits for a connection if it must; more lanes only take what the
             // pool has free, so a fan-out never waits on itself (nor two fan-outs on each
             // other) for connections a small pool does not have.
-            let free = self.ctx.pools[backend].available().max(1);
+            let free = self.rules.pools[backend].available().max(1);
             let count = if self.transactional() {
                 1
             } else {

@@ -101,7 +101,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         join: CrossJoin,
         to_binary: bool,
     ) -> Result<(), SessionError> {
-        let budget = Budget::new(self.ctx.topology.proxy.merge_memory_limit);
+        let budget = Budget::new(self.rules.topology.proxy.merge_memory_limit);
         let Some(outer) = self.keep_select(&join.outer_sql, &budget).await? else {
             return Ok(());
         };

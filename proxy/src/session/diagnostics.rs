@@ -106,7 +106,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     /// Keeps the warnings of the running statement, physical names made logical.
     pub(crate) fn keep_warnings(&mut self, mut warnings: Warnings) {
         for condition in &mut warnings.conditions {
-            condition.message = self.ctx.names.logical_text(&condition.message);
+            condition.message = self.rules.names.logical_text(&condition.message);
         }
         self.state.diagnostics.add(warnings);
     }

@@ -68,7 +68,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             return Lookup::None;
         }
         for &t in &plan.tables {
-            let Some(table) = self.ctx.topology.tables.get(t) else {
+            let Some(table) = self.rules.topology.tables.get(t) else {
                 continue;
             };
             match self.ctx.migrations.lookup(snapshot, &table.name) {

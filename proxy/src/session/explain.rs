@@ -45,10 +45,10 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 )
                 .await;
         }
-        let ctx = self.ctx.clone();
+        let rules = self.rules.clone();
         let router = snapshot
             .as_deref()
-            .map_or(&ctx.router, |s| s.router(&ctx.router));
+            .map_or(&rules.router, |s| s.router(&rules.router));
         let explain = plan.explain(router.topology());
         let mut result = TextResult::new(&COLUMNS);
         for (backend, database, sql) in explain.statements() {

@@ -18,8 +18,9 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         values: &[ParamValue<'_>],
     ) -> Result<Plan, RouterError> {
         let ctx = self.ctx.clone();
+        let rules = self.rules.clone();
         let routing = ctx.migrations.router();
-        let router = routing.as_ref().map_or(&ctx.router, |r| &r.router);
+        let router = routing.as_ref().map_or(&rules.router, |r| &r.router);
         let topology = router.topology();
         // Prepared before a table was cut over (or rolled back): analyze it again for the
         // layout that now holds it.

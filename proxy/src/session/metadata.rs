@@ -63,7 +63,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         match show {
             Show::Databases { like } => {
                 let mut result = TextResult::new(&["Database"]);
-                for name in ["information_schema", self.ctx.topology.schema.as_str()] {
+                for name in ["information_schema", self.rules.topology.schema.as_str()] {
                     if like.as_deref().is_none_or(|p| like_match(p, name)) {
                         result.rows.push(vec![Some(name.to_string())]);
                     }
@@ -71,7 +71,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 Ok(Some(result))
             }
             Show::Tables { full, like, from } => {
-                let schema = self.ctx.topology.schema.clone();
+                let schema = self.rules.topology.schema.clone();
                 if let Some(from) = from.as_deref() {
                     if !from.eq_ignore_ascii_case(&schema) {
                         self.refuse_other_schema(from).await?;
@@ -84,7 +84,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                     TextResult::new(&[&format!("Tables_in_{schema}")])
                 };
                 let mut names: Vec<&str> = self
-                    .ctx
+                    .rules
                     .topology
                     .tables
                     .iter()
@@ -157,7 +157,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     async fn refuse_other_schema(&mut self, named: &str) -> Result<(), SessionError> {
         let message = format!(
             "shardgate: `{named}` is not schema `{}`: shardgate shows only the logical schema",
-            self.ctx.topology.schema
+            self.rules.topology.schema
         );
         self.send_error(codes::ER_NOT_SUPPORTED_YET, &message).await
     }
@@ -168,7 +168,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         written: &str,
         make: impl Fn(&str) -> String,
     ) -> Result<Option<TextResult>, SessionError> {
-        let topology = self.ctx.topology.clone();
+        let topology = self.rules.topology.clone();
         let Some(name) = table_in_schema(written, &topology.schema) else {
             let message = format!(
                 "shardgate: `{written}` is not in schema `{}`: shardgate shows only the logical schema's tables",
@@ -327,7 +327,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         table: &str,
         wildcard: &[u8],
     ) -> Result<(), SessionError> {
-        let topology = self.ctx.topology.clone();
+        let topology = self.rules.topology.clone();
         let Some((_, logical)) = topology.table(table) else {
             let message = format!("Table '{}.{table}' doesn't exist", topology.schema);
             return self.send_error(codes::ER_NO_SUCH_TABLE, &message).await;
@@ -372,7 +372,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                     break;
                 }
                 _ => {
-                    self.ctx.names.rewrite_column(&mut buf);
+                    self.rules.names.rewrite_column(&mut buf);
                     self.writer.write(&buf).await?;
                 }
             }

@@ -82,6 +82,9 @@ enum Next {
 
 pub struct Session<R, W> {
     pub(crate) ctx: Arc<ProxyContext>,
+    /// The rules this session's statements run on: the newest at each statement outside
+    /// a transaction; a transaction keeps the ones it began with.
+    pub(crate) rules: Arc<crate::rules::Rules>,
     pub(crate) reader: PacketReader<R>,
     pub(crate) writer: PacketWriter<W>,
     pub(crate) capabilities: CapabilityFlags,
@@ -109,7 +112,8 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         connection_id: u32,
         hello: ClientHello,
     ) -> Self {
-        let cache = ShapeCache::new(ctx.topology.proxy.shape_cache_size);
+        let rules = ctx.rules();
+        let cache = ShapeCache::new(rules.topology.proxy.shape_cache_size);
         let mut state = SessionState::new(connection_id, hello.user, hello.database.clone());
         // The character set the client named in its handshake is its session's, as on
         // MariaDB: replayed on every backend connection like a SET NAMES.
@@ -118,6 +122,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         }
         Session {
             ctx,
+            rules,
             reader,
             writer,
             capabilities: hello.capabilities,
@@ -136,7 +141,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     pub(crate) fn router(&self) -> shardgate_router::Router {
         match self.ctx.migrations.router() {
             Some(r) => r.router.clone(),
-            None => self.ctx.router.clone(),
+            None => self.rules.router.clone(),
         }
     }
 
@@ -169,7 +174,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         ));
         let mut buf = Vec::with_capacity(4096);
         let drain = self.ctx.drain.watch();
-        let idle_limit = self.ctx.topology.proxy.idle_transaction_timeout;
+        let idle_limit = self.rules.topology.proxy.idle_transaction_timeout;
         let result = loop {
             let in_transaction = self.in_transaction();
             // Stopping: a session between transactions ends now; one in a transaction may
@@ -278,6 +283,9 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 .start(shown, info, self.state.database.as_deref());
         }
         self.last_plan = None;
+        if !self.in_transaction() {
+            self.rules = self.ctx.rules();
+        }
         let done = self.apply(command).await;
         if let Some(registered) = &self.registered {
             registered.entry.finish();
@@ -285,7 +293,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         let elapsed = started.elapsed();
         crate::telemetry::command(name, self.errored || done.is_err(), elapsed);
         if self
-            .ctx
+            .rules
             .topology
             .log
             .slow_query
@@ -306,7 +314,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         };
         let upper = sql.to_ascii_uppercase();
         let secret = upper.contains("PASSWORD") || upper.contains("IDENTIFIED");
-        let text = if self.ctx.topology.log.slow_query_literals && !secret {
+        let text = if self.rules.topology.log.slow_query_literals && !secret {
             sql.to_string()
         } else {
             shardgate_router::normalize(sql).shape
@@ -356,7 +364,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             ClientCommand::Statistics => {
                 let text = format!(
                     "Uptime: 1  Threads: 1  Questions: 0  shardgate backends: {}",
-                    self.ctx.pools.len()
+                    self.rules.pools.len()
                 );
                 self.writer.write(text.as_bytes()).await.map_err(Into::into)
             }
@@ -448,8 +456,8 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
 
     async fn init_db(&mut self, db: &str) -> Result<(), SessionError> {
         let db = db.trim().trim_matches('`');
-        if db.eq_ignore_ascii_case(&self.ctx.topology.schema) {
-            self.state.database = Some(self.ctx.topology.schema.clone());
+        if db.eq_ignore_ascii_case(&self.rules.topology.schema) {
+            self.state.database = Some(self.rules.topology.schema.clone());
             self.send_ok(OkInfo::default()).await
         } else {
             self.send_error(codes::ER_BAD_DB_ERROR, &format!("Unknown database '{db}'"))
@@ -506,7 +514,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         let seq = self.reader.read(&mut buf).await?;
         self.writer.seq = seq.wrapping_add(1);
         let ok = self
-            .ctx
+            .rules
             .topology
             .users
             .iter()

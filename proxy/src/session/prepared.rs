@@ -120,7 +120,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             self.state.prepared.binary.next_id.wrapping_add(1).max(1);
         let id = self.state.prepared.binary.next_id;
         for def in &mut column_defs {
-            self.ctx.names.rewrite_column(def);
+            self.rules.names.rewrite_column(def);
         }
         let rows_exact_as_text = column_defs
             .iter()
@@ -192,7 +192,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         };
         // Prepared before a migration's cutover (or rollback): analyze it again, once.
         let routing = self.ctx.migrations.router();
-        let router = routing.as_ref().map_or(&self.ctx.router, |r| &r.router);
+        let router = routing.as_ref().map_or(&self.rules.router, |r| &r.router);
         if !template.fits(router.topology()) {
             if let Ok(fresh) = router.prepare(template.text()) {
                 template = Arc::new(fresh);
@@ -203,7 +203,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             stmt.long_data.clear();
             let message = format!(
                 "Parameter of prepared statement which is set through mysql_send_long_data() is longer than 'max_allowed_packet' bytes ({})",
-                self.ctx.topology.proxy.max_allowed_packet
+                self.rules.topology.proxy.max_allowed_packet
             );
             return self
                 .send_error(codes::ER_NET_PACKET_TOO_LARGE, &message)
@@ -305,7 +305,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
 
     /// A piece of a parameter's value, kept for the next execute up to max_allowed_packet.
     pub(crate) fn stmt_send_long_data(&mut self, id: u32, param: u16, piece: &[u8]) {
-        let max = self.ctx.topology.proxy.max_allowed_packet;
+        let max = self.rules.topology.proxy.max_allowed_packet;
         let Some(stmt) = self.state.prepared.binary.map.get_mut(&id) else {
             return;
         };

@@ -34,7 +34,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             return None;
         }
         let routing = self.ctx.migrations.router();
-        let router = routing.as_ref().map_or(&self.ctx.router, |r| &r.router);
+        let router = routing.as_ref().map_or(&self.rules.router, |r| &r.router);
         let text_plan = template
             .bind(router.topology(), Params::Inline(values))
             .ok()?;

@@ -257,7 +257,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                     let router = snapshot
                         .as_deref()
                         .and_then(|s| s.routing())
-                        .map_or_else(|| self.ctx.router.clone(), |r| r.router.clone());
+                        .map_or_else(|| self.rules.router.clone(), |r| r.router.clone());
                     let done = self
                         .dual_write(
                             *write,
@@ -287,10 +287,11 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     /// them.
     pub(crate) async fn plan_text(&mut self, sql: &str) -> Result<(Plan, Snapshot), RouterError> {
         let ctx = self.ctx.clone();
+        let rules = self.rules.clone();
         let snapshot = ctx.migrations.snapshot();
         let router = snapshot
             .as_deref()
-            .map_or(&ctx.router, |s| s.router(&ctx.router));
+            .map_or(&rules.router, |s| s.router(&rules.router));
         let facts = self.state.facts(true);
         let (hits, misses) = self.cache.stats();
         let mut planned = router.plan(sql, &mut self.cache, &mut ctx.keys.source(), &facts);
@@ -343,7 +344,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     /// The columns of logical table `table`, in order, as its first physical table has
     /// them.
     async fn logical_columns(&mut self, table: &str) -> Result<Vec<String>, RouterError> {
-        let topology = self.ctx.topology.clone();
+        let topology = self.rules.topology.clone();
         let unknown = || RouterError::UnknownTable {
             table: table.to_string(),
             schema: topology.schema.clone(),
@@ -414,7 +415,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         let more_after = self.more_results;
         let insert_id = self.state.generated_insert_id.take();
         let mut relay =
-            RelayStream::new(&mut conn, &self.ctx.names, more_after, insert_id, timeout);
+            RelayStream::new(&mut conn, &self.rules.names, more_after, insert_id, timeout);
         // The status and EOF style are the backend's own, relayed with its packets.
         let relayed = self
             .writer
@@ -446,7 +447,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 self.send_failure(StatementError::Merge {
                     error: e,
                     targets: 1,
-                    memory_limit: self.ctx.topology.proxy.merge_memory_limit,
+                    memory_limit: self.rules.topology.proxy.merge_memory_limit,
                 })
                 .await
             }

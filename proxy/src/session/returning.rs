@@ -76,7 +76,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         }
         let mut definitions = answers.first().map(|a| a.0.clone()).unwrap_or_default();
         for definition in &mut definitions {
-            self.ctx.names.rewrite_column(definition);
+            self.rules.names.rewrite_column(definition);
         }
         let rows = in_written_order(answers, &returning.row_order);
         if let Some(id) = insert_id {

@@ -39,7 +39,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 .unzip(),
             Err(e) => return self.send_backend_error(&e).await,
         };
-        let budget = Budget::new(self.ctx.topology.proxy.merge_memory_limit);
+        let budget = Budget::new(self.rules.topology.proxy.merge_memory_limit);
         let strategy = Strategy::choose(spec, ordered);
         let scatter = start(
             lanes,
@@ -101,7 +101,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             .iter()
             .map(|def| {
                 let mut def = def.clone();
-                self.ctx.names.rewrite_column(&mut def);
+                self.rules.names.rewrite_column(&mut def);
                 def
             })
             .collect();

@@ -76,7 +76,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         };
         // Prepared before a migration's cutover (or rollback): analyze it again, once.
         let routing = self.ctx.migrations.router();
-        let router = routing.as_ref().map_or(&self.ctx.router, |r| &r.router);
+        let router = routing.as_ref().map_or(&self.rules.router, |r| &r.router);
         if !template.fits(router.topology()) {
             if let Ok(fresh) = router.prepare(template.text()) {
                 template = Arc::new(fresh);

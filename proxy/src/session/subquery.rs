@@ -79,10 +79,11 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         // The routing the statement was planned by: the migrations' snapshot (text), or
         // the published routing (prepared statements).
         let ctx = self.ctx.clone();
+        let rules = self.rules.clone();
         let snapshot = ctx.migrations.snapshot();
         let planned_by = snapshot
             .as_deref()
-            .map_or(&ctx.router, |s| s.router(&ctx.router))
+            .map_or(&rules.router, |s| s.router(&rules.router))
             .clone();
         let router = if subquery.fits(planned_by.topology()) {
             planned_by
@@ -164,7 +165,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 return Ok(None);
             }
         };
-        let budget = Budget::new(self.ctx.topology.proxy.merge_memory_limit);
+        let budget = Budget::new(self.rules.topology.proxy.merge_memory_limit);
         let strategy = Strategy::choose(merge, combined.ordered);
         let scatter = start(
             lanes,

@@ -55,7 +55,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 None => return Ok(()),
             }
         }
-        let budget = Budget::new(self.ctx.topology.proxy.merge_memory_limit);
+        let budget = Budget::new(self.rules.topology.proxy.merge_memory_limit);
         let mut targets = 0;
         // The plain branches' statements, each tagged with its branch; per branch, those of
         // one database go as one `(...) UNION ALL (...)` where the branch's column names

@@ -25,7 +25,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         let Some(definitions) = self.describe(&over).await? else {
             return Ok(());
         };
-        let budget = Budget::new(self.ctx.topology.proxy.merge_memory_limit);
+        let budget = Budget::new(self.rules.topology.proxy.merge_memory_limit);
         let Some(rows) = self.keep_select(&over.rows_sql, &budget).await? else {
             return Ok(());
         };

@@ -40,6 +40,7 @@ async fn admin_statements_by_role() {
         "show shardgate status",
         "/* c */ SHARDGATE EXPLAIN SELECT * FROM t_order",
         "SHOW SHARDGATE SOMETHING",
+        "SHARDGATE RELOAD CONFIG",
     ] {
         assert_refused(&mut app, sql, 1227, "admin role").await;
     }
@@ -108,6 +109,14 @@ async fn admin_statements_by_role() {
     );
     assert_eq!(value("schema"), "shop");
     assert!(value("uptime_seconds").parse::<u64>().is_ok());
+    // A proxy given its rules in code has no file to read again (reload.rs reloads files).
+    assert_refused(
+        &mut admin,
+        "SHARDGATE RELOAD CONFIG",
+        1105,
+        "not started from a config file",
+    )
+    .await;
 
     // Rules: each logical table's layout.
     let rules: Vec<mysql_async::Row> = admin.query("SHOW SHARDGATE RULES").await.unwrap();

@@ -26,6 +26,7 @@ mod proxy_clients;
 mod proxy_prepared;
 mod proxy_robustness;
 mod pymysql;
+mod reload;
 mod returning;
 mod router_on_mariadb;
 mod session_state;
