@@ -10,6 +10,7 @@ pub mod engine;
 pub mod error;
 pub mod fd_limit;
 pub mod keygen;
+pub mod kill_switch;
 pub mod login_throttle;
 pub mod migration;
 pub mod protocol;

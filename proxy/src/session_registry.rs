@@ -20,6 +20,8 @@ pub struct SessionEntry {
     pub id: u32,
     pub user: String,
     pub host: String,
+    /// KILL of this session: what it holds and whether it was killed.
+    pub kill: Arc<crate::kill_switch::KillSwitch>,
     activity: Mutex<Activity>,
 }
 
@@ -56,6 +58,7 @@ impl SessionRegistry {
             id,
             user: user.to_string(),
             host: host.to_string(),
+            kill: Arc::default(),
             activity: Mutex::new(Activity {
                 command: "Sleep",
                 since: Instant::now(),
@@ -81,6 +84,11 @@ impl SessionRegistry {
         let mut rows: Vec<SessionRow> = entries.iter().map(|e| e.row()).collect();
         rows.sort_by_key(|r| r.id);
         rows
+    }
+
+    /// The session with connection id `id`, if it is served now.
+    pub fn get(&self, id: u32) -> Option<Arc<SessionEntry>> {
+        self.lock().get(&id).cloned()
     }
 
     /// How many sessions are served now.
@@ -113,6 +121,11 @@ impl SessionEntry {
         if a.database.as_deref() != database {
             a.database = database.map(str::to_string);
         }
+    }
+
+    /// Whether a command runs now.
+    pub fn is_running(&self) -> bool {
+        self.lock().command != "Sleep"
     }
 
     /// The command ended: the session sleeps.

@@ -123,6 +123,7 @@ impl Pool {
                     conn: Some(conn),
                     pool: self.clone(),
                     _permit: permit,
+                    held: None,
                 });
             }
         }
@@ -134,6 +135,7 @@ impl Pool {
                     conn: Some(conn),
                     pool: self.clone(),
                     _permit: permit,
+                    held: None,
                 })
             }
             Err(e) => {
@@ -191,6 +193,21 @@ impl Pool {
     }
 
     /// Sessions waiting for a connection now.
+    /// Interrupts the statement backend thread `thread` runs (`KILL QUERY`), on a new
+    /// connection outside the pool's limit, closed after.
+    pub async fn kill_query(&self, thread: u32) -> Result<(), BackendError> {
+        let budget = Arc::new(StatementBudget::default());
+        let flags = ConnFlags {
+            found_rows: false,
+            deprecate_eof: false,
+        };
+        let mut conn =
+            BackendConn::connect(&self.backend, flags, self.connect_timeout(), budget).await?;
+        conn.execute_internal(&format!("KILL QUERY {thread}"))
+            .await
+            .map(|_| ())
+    }
+
     pub fn waiters(&self) -> usize {
         self.waiters.load(std::sync::atomic::Ordering::Relaxed)
     }
@@ -206,11 +223,22 @@ pub struct PooledConn {
     conn: Option<BackendConn>,
     pool: Arc<Pool>,
     _permit: OwnedSemaphorePermit,
+    /// Its entry among the connections a session holds, for KILL.
+    held: Option<crate::kill_switch::HeldMark>,
 }
 
 impl PooledConn {
     pub fn pool(&self) -> &Arc<Pool> {
         &self.pool
+    }
+
+    /// Records it among the connections `switch`'s session holds: a KILL of the session
+    /// interrupts its thread, and then it is closed rather than pooled.
+    pub fn held_by(&mut self, switch: &Arc<crate::kill_switch::KillSwitch>) {
+        if self.held.is_none() {
+            let thread = self.connection_id;
+            self.held = Some(switch.hold(self.pool.clone(), thread));
+        }
     }
 }
 
@@ -230,8 +258,9 @@ impl std::ops::DerefMut for PooledConn {
 
 impl Drop for PooledConn {
     fn drop(&mut self) {
+        let killed = self.held.as_mut().is_some_and(|h| h.release());
         if let Some(mut conn) = self.conn.take() {
-            if !conn.broken && !conn.in_transaction() {
+            if !killed && !conn.broken && !conn.in_transaction() {
                 conn.idle_since = Some(Instant::now());
                 self.pool
                     .idle

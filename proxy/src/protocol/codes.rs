@@ -32,3 +32,9 @@ pub const ER_SERVER_SHUTDOWN: (u16, &str) = (1053, "08S01");
 /// A client closed for inactivity (here: a transaction idle past
 /// `proxy.idle_transaction_timeout_ms`), as MySQL 8 tells it before closing.
 pub const ER_CLIENT_INTERACTION_TIMEOUT: (u16, &str) = (4031, "HY000");
+/// A statement interrupted by KILL QUERY (or KILL CONNECTION).
+pub const ER_QUERY_INTERRUPTED: (u16, &str) = (1317, "70100");
+/// The session was ended by KILL (MariaDB's code).
+pub const ER_CONNECTION_KILLED: (u16, &str) = (1927, "70100");
+pub const ER_NO_SUCH_THREAD: (u16, &str) = (1094, "HY000");
+pub const ER_KILL_DENIED_ERROR: (u16, &str) = (1095, "HY000");

@@ -15,6 +15,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use super::{Session, SessionError};
 use crate::protocol::codes;
 use crate::protocol::resultset::TextResult;
+use crate::protocol::wire::OkInfo;
 
 /// An admin statement, decoded.
 #[derive(Debug, PartialEq, Eq)]
@@ -31,6 +32,14 @@ pub(crate) enum AdminStatement<'s> {
     Explain(&'s str),
     /// `SHARDGATE RELOAD CONFIG`: read the config file again (see [`crate::reload`]).
     Reload,
+    /// `KILL [HARD | SOFT] [CONNECTION | QUERY] id` of a shardgate session (see
+    /// [`crate::kill_switch`]).
+    Kill {
+        connection: bool,
+        id: u32,
+    },
+    /// A KILL this proxy does not do (`KILL USER`, `KILL QUERY ID`), or a malformed one.
+    KillUnsupported,
     /// `SHARDGATE ...` or `SHOW SHARDGATE ...` that is none of the above.
     Unknown,
 }
@@ -40,6 +49,9 @@ pub(crate) fn admin_statement(sql: &str) -> Option<AdminStatement<'_>> {
     let head = shardgate_router::command::skip_comments(sql);
     let first = head.split_whitespace().next()?;
     let first = first.trim_end_matches(';');
+    if first.eq_ignore_ascii_case("KILL") {
+        return Some(kill_statement(head));
+    }
     if !first.eq_ignore_ascii_case("SHOW") && !first.eq_ignore_ascii_case("SHARDGATE") {
         return None;
     }
@@ -69,6 +81,35 @@ pub(crate) fn admin_statement(sql: &str) -> Option<AdminStatement<'_>> {
     }
 }
 
+/// `KILL [HARD | SOFT] [CONNECTION | QUERY] id`, MariaDB's spelling.
+fn kill_statement(head: &str) -> AdminStatement<'static> {
+    let words: Vec<String> = words(head)
+        .into_iter()
+        .map(|w| w.trim_end_matches(';').to_ascii_uppercase())
+        .filter(|w| !w.is_empty())
+        .collect();
+    let mut rest: &[String] = words.get(1..).unwrap_or_default();
+    if let [first, tail @ ..] = rest {
+        if first == "HARD" || first == "SOFT" {
+            rest = tail;
+        }
+    }
+    let (connection, rest) = match rest {
+        [first, tail @ ..] if first == "QUERY" => (false, tail),
+        [first, tail @ ..] if first == "CONNECTION" => (true, tail),
+        _ => (true, rest),
+    };
+    match rest {
+        [id] => id
+            .parse()
+            .map_or(AdminStatement::KillUnsupported, |id| AdminStatement::Kill {
+                connection,
+                id,
+            }),
+        _ => AdminStatement::KillUnsupported,
+    }
+}
+
 impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     /// Answers an admin statement.
     pub(crate) async fn admin(
@@ -76,7 +117,12 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         statement: AdminStatement<'_>,
     ) -> Result<(), SessionError> {
         let admin = self.is_admin();
-        let needs_admin = !matches!(statement, AdminStatement::Sessions { .. });
+        let needs_admin = !matches!(
+            statement,
+            AdminStatement::Sessions { .. }
+                | AdminStatement::Kill { .. }
+                | AdminStatement::KillUnsupported
+        );
         if needs_admin && !admin {
             return self
                 .send_error(
@@ -94,6 +140,15 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 Ok(result) => result,
                 Err(e) => return self.send_router_error(&e).await,
             },
+            AdminStatement::Kill { connection, id } => return self.kill(connection, id, admin).await,
+            AdminStatement::KillUnsupported => {
+                return self
+                    .send_error(
+                        codes::ER_NOT_SUPPORTED_YET,
+                        "shardgate: KILL [HARD | SOFT] [CONNECTION | QUERY] <id> of a shardgate session is supported; KILL USER and KILL QUERY ID are not",
+                    )
+                    .await
+            }
             AdminStatement::Reload => match self.ctx.reload().await {
                 Ok(reloaded) => reload_result(&reloaded),
                 Err(e) => return self.send_error(codes::ER_UNKNOWN_ERROR, &e.to_string()).await,
@@ -108,6 +163,55 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             }
         };
         self.write_result(result).await
+    }
+
+    /// KILL of session `id`: its backend statements interrupted, and with `connection` the
+    /// session ended. An `app` account may kill only its own account's sessions.
+    async fn kill(&mut self, connection: bool, id: u32, admin: bool) -> Result<(), SessionError> {
+        let Some(target) = self.ctx.sessions.get(id) else {
+            return self
+                .send_error(
+                    codes::ER_NO_SUCH_THREAD,
+                    &format!("Unknown thread id: {id}"),
+                )
+                .await;
+        };
+        if !admin && target.user != self.state.identity.user {
+            return self
+                .send_error(
+                    codes::ER_KILL_DENIED_ERROR,
+                    &format!("You are not owner of thread {id}"),
+                )
+                .await;
+        }
+        if id == self.state.identity.connection_id {
+            // As MariaDB: a session that kills itself is told so by this very statement.
+            if connection {
+                self.send_error(codes::ER_CONNECTION_KILLED, "Connection was killed")
+                    .await?;
+                self.writer.flush().await?;
+                return Err(SessionError::Quit);
+            }
+            return self
+                .send_error(
+                    codes::ER_QUERY_INTERRUPTED,
+                    "Query execution was interrupted",
+                )
+                .await;
+        }
+        // A session between commands has no statement to interrupt.
+        if connection || target.is_running() {
+            let threads = target.kill.kill(connection);
+            tracing::info!(
+                by = self.state.identity.connection_id,
+                session = id,
+                connection,
+                backend_statements = threads.len(),
+                "KILL"
+            );
+            crate::kill_switch::interrupt(threads).await;
+        }
+        self.send_ok(OkInfo::default()).await
     }
 
     fn is_admin(&self) -> bool {
@@ -332,6 +436,39 @@ mod tests {
         assert_eq!(
             admin_statement("SHOW SHARDGATE RULES"),
             Some(AdminStatement::Rules)
+        );
+        assert_eq!(
+            admin_statement("KILL 12"),
+            Some(AdminStatement::Kill {
+                connection: true,
+                id: 12
+            })
+        );
+        assert_eq!(
+            admin_statement("kill soft query 7;"),
+            Some(AdminStatement::Kill {
+                connection: false,
+                id: 7
+            })
+        );
+        assert_eq!(
+            admin_statement("KILL CONNECTION 3"),
+            Some(AdminStatement::Kill {
+                connection: true,
+                id: 3
+            })
+        );
+        assert_eq!(
+            admin_statement("KILL QUERY ID 3"),
+            Some(AdminStatement::KillUnsupported)
+        );
+        assert_eq!(
+            admin_statement("KILL USER app"),
+            Some(AdminStatement::KillUnsupported)
+        );
+        assert_eq!(
+            admin_statement("KILL"),
+            Some(AdminStatement::KillUnsupported)
         );
         assert_eq!(admin_statement("SHOW TABLES"), None);
         assert_eq!(admin_statement("SELECT 'SHOW SHARDGATE BACKENDS'"), None);

@@ -17,11 +17,13 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     /// A connection to `backend` with this session's settings, pinned if the transaction
     /// already holds one. Give it back with [`Session::give_back`].
     pub(crate) async fn take_conn(&mut self, backend: usize) -> Result<PooledConn, BackendError> {
+        let pool = self.rules.pools[backend].clone();
+        self.check_killed(&pool)?;
         if let Some(conn) = self.pinned.take(backend) {
             return Ok(conn);
         }
-        let pool = self.rules.pools[backend].clone();
         let mut conn = pool.get(self.conn_flags()).await?;
+        self.mark_held(&mut conn);
         self.apply_settings(&mut conn).await?;
         if self.state.tx.explicit {
             for sql in &self.state.tx.begin_sql {
@@ -65,9 +67,39 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         backend: usize,
     ) -> Result<PooledConn, BackendError> {
         let pool = self.rules.pools[backend].clone();
+        self.check_killed(&pool)?;
         let mut conn = pool.get(self.conn_flags()).await?;
+        self.mark_held(&mut conn);
         self.apply_settings(&mut conn).await?;
         Ok(conn)
+    }
+
+    /// A killed command starts no new physical statement: ER_QUERY_INTERRUPTED, as the
+    /// backends it already runs on answer.
+    fn check_killed(&self, pool: &crate::backend::Pool) -> Result<(), BackendError> {
+        let killed = self
+            .registered
+            .as_ref()
+            .is_some_and(|r| r.entry.kill.query_killed());
+        if killed {
+            let (code, state) = crate::protocol::codes::ER_QUERY_INTERRUPTED;
+            return Err(BackendError::new(
+                &pool.backend.name,
+                crate::backend::BackendErrorKind::Server(crate::protocol::wire::ErrInfo::new(
+                    code,
+                    state,
+                    "Query execution was interrupted",
+                )),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Records `conn` among what this session holds, for KILL.
+    fn mark_held(&self, conn: &mut PooledConn) {
+        if let Some(registered) = &self.registered {
+            conn.held_by(&registered.entry.kill);
+        }
     }
 
     /// Returns a connection from [`Session::take_unpinned`] to its pool (closed if it

@@ -78,6 +78,8 @@ enum Next {
     Stop,
     /// The open transaction was idle past `proxy.idle_transaction_timeout_ms`.
     IdleTransaction,
+    /// KILL CONNECTION of this session.
+    Killed,
 }
 
 pub struct Session<R, W> {
@@ -172,6 +174,11 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             &identity.client_host,
             self.state.database.clone(),
         ));
+        let kill = self
+            .registered
+            .as_ref()
+            .map(|r| r.entry.kill.clone())
+            .unwrap_or_default();
         let mut buf = Vec::with_capacity(4096);
         let drain = self.ctx.drain.watch();
         let idle_limit = self.rules.topology.proxy.idle_transaction_timeout;
@@ -184,6 +191,11 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             } else {
                 DrainState::Draining
             };
+            if kill.connection_killed() {
+                break self
+                    .end_session(codes::ER_CONNECTION_KILLED, "Connection was killed")
+                    .await;
+            }
             if *drain.borrow() >= stop_at {
                 break self
                     .end_session(codes::ER_SERVER_SHUTDOWN, "Server shutdown in progress")
@@ -199,10 +211,11 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 read = self.reader.read(&mut buf) => Next::Packet(read),
                 _ = crate::drain::reached(drain.clone(), stop_at) => Next::Stop,
                 _ = idle => Next::IdleTransaction,
+                _ = kill.connection_kill() => Next::Killed,
             };
             let read = match next {
                 Next::Packet(read) => read,
-                Next::Stop => continue,
+                Next::Stop | Next::Killed => continue,
                 Next::IdleTransaction => {
                     let message = format!(
                         "shardgate: the transaction was idle for more than {} ms (proxy.idle_transaction_timeout_ms): it was rolled back and the connection closed",
@@ -272,6 +285,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         let command = ClientCommand::decode(packet);
         let name = command.name();
         if let Some(registered) = &self.registered {
+            registered.entry.kill.command_starts();
             let (shown, info) = match &command {
                 ClientCommand::Query(Some(sql)) => ("Query", *sql),
                 ClientCommand::StmtPrepare(Some(sql)) => ("Prepare", *sql),

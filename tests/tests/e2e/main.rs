@@ -13,6 +13,7 @@ mod distributed_select;
 mod dump_statements;
 mod explain;
 mod idgen;
+mod kill;
 mod lifecycle;
 mod login_security;
 mod logs;
