@@ -61,7 +61,7 @@ fn server_code(result: &mysql_async::Error) -> Option<u16> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_query_ends_a_long_scatter_read() {
-    let mut cluster = Cluster::start().await;
+    let cluster = Cluster::start().await;
     cluster.create_tables().await;
     let mut setup = cluster.client().await;
     let values: Vec<String> = (0..ROWS)
@@ -134,7 +134,7 @@ async fn kill_query_ends_a_long_scatter_read() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_connection_rolls_back_and_ends_the_session() {
-    let mut cluster = Cluster::start().await;
+    let cluster = Cluster::start().await;
     cluster.create_tables().await;
     let mut admin = account(&cluster, ADMIN_USER).await;
     let mut victim = cluster.client().await;
