@@ -60,6 +60,8 @@ fn monotonic_ms() -> u64 {
 #[derive(Debug, Clone)]
 pub struct LeaseValidity {
     deadline: Arc<AtomicU64>,
+    /// When the last acquiring or renewing request that succeeded was sent.
+    renewed: Arc<AtomicU64>,
     lost: Arc<std::sync::Mutex<Option<String>>>,
 }
 
@@ -68,6 +70,7 @@ impl LeaseValidity {
     pub fn new(since: Instant, valid_for: Duration) -> Self {
         let v = LeaseValidity {
             deadline: Arc::new(AtomicU64::new(0)),
+            renewed: Arc::new(AtomicU64::new(0)),
             lost: Arc::new(std::sync::Mutex::new(None)),
         };
         v.extend(since, valid_for);
@@ -75,9 +78,15 @@ impl LeaseValidity {
     }
 
     pub fn extend(&self, since: Instant, valid_for: Duration) {
-        let at = since.saturating_duration_since(anchor()).as_millis() as u64
-            + valid_for.as_millis() as u64;
-        self.deadline.fetch_max(at, Ordering::SeqCst);
+        let sent = since.saturating_duration_since(anchor()).as_millis() as u64;
+        self.renewed.fetch_max(sent, Ordering::SeqCst);
+        self.deadline
+            .fetch_max(sent + valid_for.as_millis() as u64, Ordering::SeqCst);
+    }
+
+    /// How long ago the last successful renewal was sent (for monitoring).
+    pub fn age(&self) -> Duration {
+        Duration::from_millis(monotonic_ms().saturating_sub(self.renewed.load(Ordering::SeqCst)))
     }
 
     /// Marks the lease lost for good.

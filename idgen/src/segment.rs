@@ -118,6 +118,15 @@ impl<S: SegmentStore> SegmentGenerator<S> {
         &self.inner.tag
     }
 
+    /// Ids in hand: what is left of the current segment plus the loaded next one.
+    pub fn remaining(&self) -> u64 {
+        self.inner.buffers.lock().map_or(0, |b| {
+            let current = (b.current.range.last - b.current.next + 1).max(0);
+            let next = b.next.map_or(0, |n| (n.range.last - n.next + 1).max(0));
+            (current + next) as u64
+        })
+    }
+
     /// The step the next load will ask for.
     pub fn step(&self) -> u64 {
         self.inner.buffers.lock().map_or(0, |b| b.step)

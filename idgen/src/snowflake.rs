@@ -89,6 +89,11 @@ impl<C: Clock> Snowflake<C> {
         &self.layout
     }
 
+    /// The lease its worker id is held by, if it is leased.
+    pub fn lease(&self) -> Option<&LeaseValidity> {
+        self.lease.as_ref()
+    }
+
     pub fn worker(&self) -> u64 {
         self.worker
     }

@@ -176,6 +176,27 @@ impl KeyGenerators {
         }
     }
 
+    /// Sets each generator's gauges: whether it can hand out ids, a snowflake's worker id
+    /// and lease age, a segment generator's ids in hand.
+    pub fn report(&self) {
+        for (name, generator) in &self.generators {
+            match generator {
+                Generator::Snowflake(slot) => {
+                    let snowflake = slot.get();
+                    let lease_age = snowflake.as_ref().and_then(|s| s.lease().map(|l| l.age()));
+                    crate::telemetry::snowflake_state(
+                        name,
+                        snowflake.as_ref().map(|s| s.worker()),
+                        lease_age,
+                    );
+                }
+                Generator::Segment(segment) => {
+                    crate::telemetry::segment_state(name, segment.remaining())
+                }
+            }
+        }
+    }
+
     /// A key source for the router that never waits.
     pub fn source(&self) -> ImmediateKeys<'_> {
         ImmediateKeys { generators: self }

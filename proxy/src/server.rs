@@ -179,13 +179,14 @@ pub async fn serve(
 }
 
 /// Sets the gauges sampled rather than counted (each pool's connections and waiters, the
-/// rules' generation) every second, off the statements' path.
+/// rules' generation, the id generators' state) every second, off the statements' path.
 async fn report_pools(ctx: Arc<ProxyContext>) {
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
     loop {
         tick.tick().await;
         let rules = ctx.rules();
         crate::telemetry::config_generation(rules.topology.generation);
+        ctx.keys.report();
         for pool in &rules.pools {
             let max = pool.backend.pool.max_connections as usize;
             let idle = pool.idle_count();

@@ -72,6 +72,10 @@ pub struct BackendConn {
     /// The backend's `query_timeout_ms`: bounds every round trip the proxy makes on its own
     /// (COMMIT, ROLLBACK, SET, reads for metadata), so a hung server fails them in time.
     pub query_timeout: Duration,
+    /// When the last command went out, until its answer's first packet arrives.
+    sent_at: Option<std::time::Instant>,
+    /// The backend's response times (`shardgate_backend_response_seconds`).
+    response_time: metrics::Histogram,
 }
 
 impl Drop for BackendConn {
@@ -109,6 +113,8 @@ impl BackendConn {
             statement_budget,
             idle_since: None,
             query_timeout: Duration::from_millis(backend.pool.query_timeout_ms),
+            sent_at: None,
+            response_time: crate::telemetry::backend_response_time(&backend.name),
         };
         conn.statement_budget.connection_opened();
         tokio::time::timeout(timeout, conn.handshake(backend))
@@ -246,15 +252,29 @@ impl BackendConn {
         self.writer.flush().await.map_err(|e| {
             self.broken = true;
             self.io(e.into())
-        })
+        })?;
+        // A command without an answer (COM_STMT_CLOSE) is followed by one that has one,
+        // which starts the clock again.
+        self.sent_at = Some(std::time::Instant::now());
+        Ok(())
     }
 
     /// Reads one logical packet into `buf`.
     pub async fn read_packet(&mut self, buf: &mut Vec<u8>) -> Result<u8, BackendError> {
-        self.reader.read(buf).await.map_err(|e| {
+        let seq = self.reader.read(buf).await.map_err(|e| {
             self.broken = true;
             self.io(e)
-        })
+        })?;
+        self.answer_arrived();
+        Ok(seq)
+    }
+
+    /// The first packet of the last command's answer has arrived: the backend's response
+    /// time is recorded once per command.
+    pub(crate) fn answer_arrived(&mut self) {
+        if let Some(sent) = self.sent_at.take() {
+            self.response_time.record(sent.elapsed());
+        }
     }
 
     /// Runs a statement whose result the proxy does not relay (SET, BEGIN, COMMIT ...):

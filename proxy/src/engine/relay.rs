@@ -241,7 +241,10 @@ impl<'c> RelayStream<'c> {
         let sent = self.sent;
         let read = tokio::time::timeout(self.timeout, self.conn.reader.read(&mut self.buf));
         match read.await {
-            Ok(Ok(_)) => Ok(()),
+            Ok(Ok(_)) => {
+                self.conn.answer_arrived();
+                Ok(())
+            }
             Ok(Err(e)) => Err(RelayError::Backend {
                 error: self.conn.io(e),
                 sent,

@@ -224,9 +224,20 @@ impl MigrationWatch {
                 }
                 Ok(Some(rows)) => {
                     self.failing.store(false, Ordering::Relaxed);
+                    report_phases(&rows);
+                    // Progress is read while a backfill's figures can still change.
+                    let backfilling = rows.iter().any(|r| {
+                        matches!(
+                            r.phase,
+                            Phase::DualWrite | Phase::Backfilling | Phase::Backfilled
+                        )
+                    });
                     let read = acknowledgeable(&rows);
                     let taken_up = self.apply(rows).await;
                     self.acknowledge(&pool, read, taken_up).await;
+                    if backfilling {
+                        report_backfill(&pool).await;
+                    }
                 }
                 // The state cannot be read: keep what was last known.
                 Err(e) => {
@@ -505,6 +516,34 @@ fn proxy_id(listen: &str) -> String {
         "{host}/{listen}/pid {}/{nth}-{nanos:08x}",
         std::process::id()
     )
+}
+
+/// Each migration's phase as this proxy acts on it, for the metrics.
+fn report_phases(rows: &[StateRow]) {
+    let phases = Phase::ALL.map(Phase::as_str);
+    for row in rows {
+        crate::telemetry::migration_phase(&row.table, row.effective_phase().as_str(), &phases);
+    }
+}
+
+/// How far each backfill has come (rows copied, source tables done), for the metrics; a
+/// failed read leaves the last figures.
+async fn report_backfill(pool: &mysql_async::Pool) {
+    let read = async {
+        let mut conn = pool.get_conn().await?;
+        let rows: Vec<(String, i64, i64, i64)> = conn
+            .query(format!(
+                "SELECT table_name, CAST(SUM(copied) AS SIGNED), CAST(SUM(done) AS SIGNED), COUNT(*) \
+                 FROM `{STATE_DATABASE}`.migration_checkpoints GROUP BY table_name"
+            ))
+            .await?;
+        mysql_async::Result::Ok(rows)
+    };
+    if let Ok(rows) = read.await {
+        for (table, copied, done, sources) in rows {
+            crate::telemetry::backfill_progress(&table, copied.max(0) as u64, done, sources);
+        }
+    }
 }
 
 /// Every row of the state table; `None` when there is no state table (nothing was ever

@@ -109,6 +109,24 @@ async fn metrics_move_with_traffic() {
         )
     };
     assert!(hits(&after) - hits(&before) >= 24.0, "{after}");
+    // Each COUNT(*) merged one partial count per physical table.
+    let merged = |text: &str| sample(text, "shardgate_merge_rows_total", &[]);
+    assert_eq!(merged(&after) - merged(&before), 25.0 * 1024.0, "{after}");
+    let merges = |text: &str| sample(text, "shardgate_merge_memory_bytes_count", &[]);
+    // (the failed statement had set its merge up too)
+    assert_eq!(merges(&after) - merges(&before), 26.0, "{after}");
+    // Every physical statement's answer was timed, on both backends.
+    for backend in ["ds0", "ds1"] {
+        let label = format!(r#"backend="{backend}""#);
+        let answers = |text: &str| {
+            sample(
+                text,
+                "shardgate_backend_response_seconds_count",
+                &[label.as_str()],
+            )
+        };
+        assert!(answers(&after) - answers(&before) >= 25.0, "{after}");
+    }
     assert!(sample(&after, "shardgate_client_connections", &[]) >= 1.0);
     assert!(sample(&after, "shardgate_client_connections_total", &[]) >= 1.0);
     assert_eq!(
@@ -151,6 +169,19 @@ async fn metrics_move_with_traffic() {
         "{pools}"
     );
     assert!(sample(&pools, "shardgate_config_generation", &[]) >= 1.0);
+    // The example's snowflake generator leases its worker id on ds0 (still up).
+    let generator = r#"generator="order_id_gen""#;
+    assert_eq!(
+        sample(&pools, "shardgate_idgen_ready", &[generator]),
+        1.0,
+        "{pools}"
+    );
+    assert!(pools.contains(r#"shardgate_idgen_worker_id{generator="order_id_gen"}"#));
+    let age = sample(&pools, "shardgate_idgen_lease_age_seconds", &[generator]);
+    assert!(
+        (0.0..10.0).contains(&age),
+        "renewed within its ttl: {pools}"
+    );
     // Nothing about accounts is exported.
     assert!(!pools.to_lowercase().contains("password"), "{pools}");
     drop(conn);

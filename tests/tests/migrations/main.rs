@@ -5,5 +5,6 @@ mod migrate_backfill;
 mod migrate_cli;
 mod migrate_faults;
 mod migrate_in_place;
+mod migrate_metrics;
 mod migrate_online;
 mod migrate_two_proxies;

@@ -2,7 +2,7 @@
 //! physical statement, with backpressure and a memory budget shared by the whole query.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicIsize, Ordering};
+use std::sync::atomic::{AtomicIsize, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use tokio::sync::mpsc;
@@ -26,16 +26,29 @@ pub const BATCH_BYTES: usize = 16 * 1024;
 /// it. Rows in flight on a bounded channel are bounded by the window instead.
 #[derive(Debug, Clone)]
 pub struct Budget {
-    left: Arc<AtomicIsize>,
+    shared: Arc<BudgetShared>,
     pub limit: usize,
+}
+
+/// What the clones of one query's budget share.
+#[derive(Debug)]
+struct BudgetShared {
+    left: AtomicIsize,
+    /// The least `left` has been: the query's peak use is `limit - low`.
+    low: AtomicIsize,
+    /// Rows the merge read from the physical statements.
+    rows: AtomicU64,
 }
 
 impl Budget {
     pub fn new(limit: usize) -> Self {
+        let left = isize::try_from(limit).unwrap_or(isize::MAX);
         Budget {
-            left: Arc::new(AtomicIsize::new(
-                isize::try_from(limit).unwrap_or(isize::MAX),
-            )),
+            shared: Arc::new(BudgetShared {
+                left: AtomicIsize::new(left),
+                low: AtomicIsize::new(left),
+                rows: AtomicU64::new(0),
+            }),
             limit,
         }
     }
@@ -43,12 +56,37 @@ impl Budget {
     /// Takes `cost` bytes; `false` when the budget does not have them.
     pub fn charge(&self, cost: usize) -> bool {
         let cost = isize::try_from(cost).unwrap_or(isize::MAX);
-        self.left.fetch_sub(cost, Ordering::Relaxed) >= cost
+        let before = self.shared.left.fetch_sub(cost, Ordering::Relaxed);
+        self.shared
+            .low
+            .fetch_min(before.saturating_sub(cost), Ordering::Relaxed);
+        before >= cost
     }
 
     pub fn release(&self, cost: usize) {
         let cost = isize::try_from(cost).unwrap_or(isize::MAX);
-        self.left.fetch_add(cost, Ordering::Relaxed);
+        self.shared.left.fetch_add(cost, Ordering::Relaxed);
+    }
+
+    /// `rows` more rows reached the merge.
+    fn count_rows(&self, rows: usize) {
+        self.shared.rows.fetch_add(rows as u64, Ordering::Relaxed);
+    }
+
+    /// The most bytes the query held at once.
+    pub fn peak(&self) -> usize {
+        let limit = isize::try_from(self.limit).unwrap_or(isize::MAX);
+        usize::try_from(limit.saturating_sub(self.shared.low.load(Ordering::Relaxed))).unwrap_or(0)
+    }
+}
+
+impl Drop for Budget {
+    /// The query's last clone records its rows and peak memory.
+    fn drop(&mut self) {
+        if Arc::strong_count(&self.shared) == 1 {
+            let rows = self.shared.rows.load(Ordering::Relaxed);
+            crate::telemetry::merge_done(rows, self.peak());
+        }
     }
 }
 
@@ -228,7 +266,10 @@ impl ShardStream {
                 return Ok(None);
             }
             match self.rx.recv().await {
-                Some(Ok(Chunk::Rows(rows))) => self.rows.extend(rows),
+                Some(Ok(Chunk::Rows(rows))) => {
+                    self.budget.count_rows(rows.len());
+                    self.rows.extend(rows)
+                }
                 Some(Ok(Chunk::End)) => self.ended = true,
                 Some(Err(e)) => return Err(e),
                 Some(Ok(Chunk::Header(_))) | None => return Err(StreamError::Aborted),
