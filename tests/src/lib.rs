@@ -14,6 +14,7 @@ pub mod matrix;
 pub mod migration;
 pub mod raw;
 pub mod soak;
+pub mod test_log;
 pub mod writers;
 
 pub const USER: &str = "app";
@@ -31,6 +32,12 @@ pub const ADMIN_USER: &str = "ops";
 /// its stored form ([`SHA2_STORED_FORM`]).
 pub const SHA2_HASHED_USER: &str = "app_sha2_hashed";
 /// `echo app | shardgate hash-password --plugin caching-sha2-password`
+/// A caching_sha2_password account whose password is a canary no log may hold
+/// ([`test_log::CANARY_CLIENT_PASSWORD`]).
+pub const CANARY_USER: &str = "canary";
+/// The backend account of every test cluster's proxy (password
+/// [`test_log::CANARY_BACKEND_PASSWORD`]).
+pub const BACKEND_USER: &str = "sg_backend";
 pub const SHA2_STORED_FORM: &str =
     "$A$005$3JKPpURT/At08B36sNgqO0wIj906aF2GjUfU/DxRVp1EwprLkkdrN9kwGVd5x2B";
 
@@ -87,6 +94,12 @@ pub fn test_users() -> Vec<User> {
             AuthPlugin::MysqlNativePassword,
             Role::Admin,
         ),
+        user(
+            CANARY_USER,
+            test_log::CANARY_CLIENT_PASSWORD,
+            AuthPlugin::CachingSha2Password,
+            Role::App,
+        ),
     ]
 }
 
@@ -97,8 +110,8 @@ pub fn proxy_topology(yaml: &str) -> Topology {
     topology
 }
 
-/// An example layout (`examples/NAME`), pointed at `servers` (root, empty password), with the
-/// test account.
+/// An example layout (`examples/NAME`), pointed at `servers` through the backend account
+/// [`BACKEND_USER`] (which [`create_backend_accounts`] makes), with the test accounts.
 pub fn example_topology(
     name: &str,
     servers: &[&MariaDb],
@@ -110,11 +123,25 @@ pub fn example_topology(
     let mut topology = Topology::from_yaml(&yaml, &path).expect("example config loads");
     for (backend, server) in topology.backends.iter_mut().zip(servers) {
         backend.address = server.address();
-        backend.user = "root".into();
-        backend.password = String::new();
+        backend.user = BACKEND_USER.into();
+        backend.password = test_log::CANARY_BACKEND_PASSWORD.into();
     }
     topology.users = test_users();
     topology
+}
+
+/// [`BACKEND_USER`] on each server, with every privilege, as an operator grants
+/// shardgate's account.
+pub async fn create_backend_accounts(servers: &[MariaDb]) {
+    for server in servers {
+        shardgate_proxy::cli::sandbox::create_backend_account(
+            server,
+            BACKEND_USER,
+            test_log::CANARY_BACKEND_PASSWORD,
+        )
+        .await
+        .expect("create the backend account");
+    }
 }
 
 pub fn start_servers(n: usize) -> Vec<MariaDb> {
@@ -140,9 +167,11 @@ impl Cluster {
 
     /// Starts two servers and the proxy for `examples/NAME`.
     pub async fn start_example(name: &str, edit: impl FnOnce(&mut String)) -> Cluster {
+        test_log::init();
         let servers = tokio::task::spawn_blocking(|| start_servers(2))
             .await
             .expect("start servers");
+        create_backend_accounts(&servers).await;
         let topology = Arc::new(example_topology(
             name,
             &servers.iter().collect::<Vec<_>>(),

@@ -93,11 +93,12 @@ pub fn run(args: SandboxArgs<'_>, out: &mut impl Write) -> anyhow::Result<()> {
             "shardgate serves `{}` on {}; press Ctrl-C to stop",
             topology.schema, topology.listen
         )?;
+        // The password is the one `users[]` gives; it is not written here, since this
+        // output usually goes to a log file.
         writeln!(
             out,
-            "connect: mariadb -h{host} -P{port} -u{} -p{} {}",
+            "connect: mariadb -h{host} -P{port} -u{} -p {}",
             user.map_or("app", |u| u.name.as_str()),
-            user.map_or("app", |u| u.password.as_str()),
             topology.schema
         )?;
         out.flush()?;

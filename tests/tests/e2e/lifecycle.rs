@@ -201,6 +201,10 @@ pub(crate) mod tempdir {
 
     impl Drop for Dir {
         fn drop(&mut self) {
+            // The logs of the processes it held join the suite's (checked for secrets).
+            for log in ["shardgate.log", "sandbox.log"] {
+                shardgate_tests::test_log::keep(&self.0.join(log), "shardgate-process");
+            }
             let _ = std::fs::remove_dir_all(&self.0);
         }
     }

@@ -30,6 +30,7 @@ mod pymysql;
 mod reload;
 mod returning;
 mod router_on_mariadb;
+mod secrets;
 mod session_state;
 mod unions;
 mod window_functions;

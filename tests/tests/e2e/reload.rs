@@ -315,7 +315,7 @@ async fn sandbox_reloads_on_sighup() {
         .arg(&config)
         .arg("--data-dir")
         .arg(dir.path().join("data"))
-        .stdout(std::process::Stdio::null())
+        .stdout(log.try_clone().unwrap())
         .stderr(log)
         .spawn()
         .expect("run shardgate sandbox");

@@ -287,7 +287,7 @@ async fn a_killed_cutover_lets_writes_through_after_its_lease() {
     let mut cutover = std::process::Command::new(shardgate_tests::shardgate_binary())
         .args(setup.migration.args("cutover"))
         .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
+        .stderr(shardgate_tests::test_log::file("shardgate-process"))
         .spawn()
         .expect("run shardgate (cargo test --workspace builds it)");
     while setup.phase().await != Phase::Fencing {

@@ -68,7 +68,7 @@ async fn migration_phase_and_backfill_progress_are_exported() {
         .args(["serve", "--config"])
         .arg(&config)
         .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
+        .stderr(shardgate_tests::test_log::file("shardgate-process"))
         .spawn()
         .expect("run shardgate serve");
 

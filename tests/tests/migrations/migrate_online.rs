@@ -65,7 +65,7 @@ async fn a_live_table_moves_to_32x32_and_back_without_losing_a_row() {
     let mut child = std::process::Command::new(shardgate_binary())
         .args(&args)
         .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
+        .stderr(shardgate_tests::test_log::file("shardgate-process"))
         .spawn()
         .expect("run shardgate (cargo test --workspace builds it)");
     let deadline = Instant::now() + Duration::from_secs(600);
@@ -90,7 +90,7 @@ async fn a_live_table_moves_to_32x32_and_back_without_losing_a_row() {
     let resumed = std::process::Command::new(shardgate_binary())
         .args(&args)
         .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
+        .stderr(shardgate_tests::test_log::file("shardgate-process"))
         .status()
         .unwrap();
     assert!(resumed.success());
