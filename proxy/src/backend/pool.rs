@@ -30,11 +30,25 @@ pub struct Pool {
     waiters: std::sync::atomic::AtomicUsize,
 }
 
-#[derive(Default)]
 struct Health {
     failures: u32,
     retry_at: Option<Instant>,
     last_error: String,
+    /// When it last went up or down (or the pool was made).
+    since: Instant,
+    /// Failed connection attempts and connections cut while in use, ever.
+    errors: u64,
+}
+
+/// A backend's health as SHOW SHARDGATE BACKENDS shows it.
+pub struct HealthReport {
+    /// The last connection attempt failed (and none succeeded since).
+    pub down: bool,
+    /// How long it has been up or down.
+    pub in_state: Duration,
+    pub errors: u64,
+    /// Why it last failed; empty when it never did.
+    pub last_error: String,
 }
 
 impl Pool {
@@ -44,7 +58,13 @@ impl Pool {
             backend,
             idle: Mutex::new(Vec::new()),
             permits: Arc::new(Semaphore::new(max)),
-            health: Mutex::new(Health::default()),
+            health: Mutex::new(Health {
+                failures: 0,
+                retry_at: None,
+                last_error: String::new(),
+                since: Instant::now(),
+                errors: 0,
+            }),
             statement_budget: Arc::default(),
             waiters: Default::default(),
         })
@@ -63,13 +83,15 @@ impl Pool {
         self.permits.available_permits()
     }
 
-    /// Whether the last connection attempt failed (and none succeeded since).
-    pub fn is_failing(&self) -> bool {
-        self.health
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .failures
-            > 0
+    /// Up or down, since when, errors.
+    pub fn health(&self) -> HealthReport {
+        let health = self.health.lock().unwrap_or_else(|p| p.into_inner());
+        HealthReport {
+            down: health.failures > 0,
+            in_state: health.since.elapsed(),
+            errors: health.errors,
+            last_error: health.last_error.clone(),
+        }
     }
 
     /// Whether recent connection attempts failed and the pool is waiting to try again.
@@ -171,7 +193,11 @@ impl Pool {
         let backoff = BACKOFF_START
             .saturating_mul(1 << health.failures.min(6))
             .min(BACKOFF_MAX);
+        if health.failures == 0 {
+            health.since = Instant::now();
+        }
         health.failures += 1;
+        health.errors += 1;
         health.retry_at = Some(Instant::now() + backoff);
         health.last_error = error.to_string();
         // Idle connections to a server that went away are dead too.
@@ -181,6 +207,9 @@ impl Pool {
     fn mark_up(&self) {
         crate::telemetry::backend_up(&self.backend.name, true);
         let mut health = self.health.lock().unwrap_or_else(|p| p.into_inner());
+        if health.failures > 0 {
+            health.since = Instant::now();
+        }
         health.failures = 0;
         health.retry_at = None;
     }
@@ -189,10 +218,10 @@ impl Pool {
     /// gone, so idle connections are dropped rather than handed out to fail one by one.
     pub fn connection_failed(&self) {
         crate::telemetry::backend_error(&self.backend.name);
+        self.health.lock().unwrap_or_else(|p| p.into_inner()).errors += 1;
         self.idle.lock().unwrap_or_else(|p| p.into_inner()).clear();
     }
 
-    /// Sessions waiting for a connection now.
     /// Interrupts the statement backend thread `thread` runs (`KILL QUERY`), on a new
     /// connection outside the pool's limit, closed after.
     pub async fn kill_query(&self, thread: u32) -> Result<(), BackendError> {
@@ -208,6 +237,7 @@ impl Pool {
             .map(|_| ())
     }
 
+    /// Sessions waiting for a connection now.
     pub fn waiters(&self) -> usize {
         self.waiters.load(std::sync::atomic::Ordering::Relaxed)
     }

@@ -225,13 +225,24 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
 
     fn backends_result(&self) -> TextResult {
         let mut result = TextResult::new(&[
-            "Name", "Address", "State", "Open", "Idle", "Busy", "Waiting", "Max",
+            "Name",
+            "Address",
+            "State",
+            "Open",
+            "Idle",
+            "Busy",
+            "Waiting",
+            "Max",
+            "Seconds_in_state",
+            "Errors",
+            "Last_error",
         ]);
         for pool in &self.rules.pools {
             let max = pool.backend.pool.max_connections as usize;
             let busy = max.saturating_sub(pool.available());
             let idle = pool.idle_count();
-            let state = if pool.is_failing() { "down" } else { "up" };
+            let health = pool.health();
+            let state = if health.down { "down" } else { "up" };
             result = result.row(vec![
                 Some(pool.backend.name.clone()),
                 Some(pool.backend.address.clone()),
@@ -241,6 +252,9 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 Some(busy.to_string()),
                 Some(pool.waiters().to_string()),
                 Some(max.to_string()),
+                Some(health.in_state.as_secs().to_string()),
+                Some(health.errors.to_string()),
+                (!health.last_error.is_empty()).then_some(health.last_error),
             ]);
         }
         result

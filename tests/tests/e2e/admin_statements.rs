@@ -12,8 +12,21 @@ async fn admin_client(cluster: &Cluster) -> mysql_async::Conn {
         .expect("the admin account logs in")
 }
 
-/// Name, address, state, open, idle, busy, waiting, max.
-type BackendRow = (String, String, String, u64, u64, u64, u64, u64);
+/// Name, address, state, open, idle, busy, waiting, max, seconds in state, errors, last
+/// error.
+type BackendRow = (
+    String,
+    String,
+    String,
+    u64,
+    u64,
+    u64,
+    u64,
+    u64,
+    u64,
+    u64,
+    Option<String>,
+);
 
 type ProcessRow = (
     u32,
@@ -92,6 +105,7 @@ async fn admin_statements_by_role() {
                 .address
         );
         assert_eq!(b.7, 64, "{b:?}");
+        assert_eq!((b.9, b.10.as_deref()), (0, None), "no error yet: {b:?}");
     }
 
     // Status: version, uptime, the rules' generation.
@@ -226,4 +240,11 @@ async fn admin_statements_by_role() {
             ("ds1".to_string(), "down".to_string())
         ]
     );
+    // Down since the failure, with errors counted and the last one said.
+    let backends: Vec<BackendRow> = admin.query("SHOW SHARDGATE BACKENDS").await.unwrap();
+    let ds1 = &backends[1];
+    assert!(ds1.8 < 60, "{ds1:?}");
+    assert!(ds1.9 >= 1, "{ds1:?}");
+    assert!(ds1.10.as_deref().is_some_and(|e| !e.is_empty()), "{ds1:?}");
+    assert_eq!(backends[0].9, 0, "{:?}", backends[0]);
 }
