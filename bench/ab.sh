@@ -28,14 +28,8 @@ old_pid=$!
 pids+=($old_pid)
 sleep 1
 
-sb() {
-  local port=$1
-  shift
-  sysbench --db-driver=mysql --mysql-host=127.0.0.1 --mysql-port="$port" --mysql-user=sbtest \
-    --mysql-password=sbtest --mysql-db=sbtest --tables=1 --table-size="$rows" --auto_inc=off "$@"
-}
 echo "ab: preparing $rows rows through the new binary"
-sb 33073 oltp_point_select prepare >/dev/null
+sb 33073 sbtest oltp_point_select prepare >/dev/null
 
 hz=$(getconf CLK_TCK)
 printf '%-5s %-7s %-7s %-7s %10s %12s\n' round threads ps_mode binary qps cpu_us/query
@@ -47,7 +41,7 @@ for round in $(seq 1 "$rounds"); do
       for which in $order; do
         if [ "$which" = old ]; then port=33074; pid=$old_pid; else port=33073; pid=$new_pid; fi
         before=$(cpu_ticks "$pid")
-        out=$(sb "$port" oltp_point_select --threads="$threads" --time="$duration" \
+        out=$(sb "$port" sbtest oltp_point_select --threads="$threads" --time="$duration" \
           --db-ps-mode="$mode" run)
         after=$(cpu_ticks "$pid")
         queries=$(echo "$out" | awk '/queries:/ {print $2; exit}')

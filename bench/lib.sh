@@ -56,3 +56,89 @@ create_sbtest_databases() {
 
 # A process's CPU time so far, in clock ticks.
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+
+# start_haproxy PORT TARGET_PORT: an haproxy TCP relay (mode tcp) on 127.0.0.1:PORT to
+# 127.0.0.1:TARGET_PORT, the cost of any extra hop; its pid in haproxy_pid.
+start_haproxy() {
+  if ! command -v haproxy >/dev/null 2>&1; then
+    echo "bench: installing haproxy"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq haproxy >/dev/null
+  fi
+  cat >"$work/haproxy.cfg" <<CFG
+global
+  maxconn 4096
+defaults
+  mode tcp
+  timeout connect 5s
+  timeout client 1h
+  timeout server 1h
+listen mariadb
+  bind 127.0.0.1:$1
+  server db 127.0.0.1:$2
+CFG
+  haproxy -f "$work/haproxy.cfg" -db >"$work/haproxy.log" 2>&1 &
+  haproxy_pid=$!
+  pids+=($haproxy_pid)
+}
+
+# sb PORT DB SYSBENCH_ARGS...: sysbench's MySQL driver as user sbtest on 127.0.0.1:PORT,
+# one table of $rows rows, ids given by the test (no AUTO_INCREMENT).
+sb() {
+  local port=$1 db=$2
+  shift 2
+  sysbench --db-driver=mysql --mysql-host=127.0.0.1 --mysql-port="$port" --mysql-user=sbtest \
+    --mysql-password=sbtest --mysql-db="$db" --tables=1 --table-size="$rows" --auto_inc=off "$@"
+}
+
+# point_selects RESULTS TARGET...: oltp_point_select at 1 and 32 threads, ps modes disable
+# and auto, against each TARGET (NAME:PORT:PID[:DATABASE], PID empty for none, DATABASE
+# sbtest unless given) in turn, $duration
+# seconds each: a table of QPS, average and p95 latency and the target's CPU per query on
+# stdout, and lines "NAME THREADS MODE QPS AVG_MS" in RESULTS.
+point_selects() {
+  local results=$1 hz threads mode target name port pid db before after out queries qps avg p95 cpu
+  shift
+  hz=$(getconf CLK_TCK)
+  : >"$results"
+  printf '%-9s %-7s %-7s %10s %9s %9s %12s\n' target threads ps_mode qps avg_ms p95_ms cpu_us/query
+  for threads in 1 32; do
+    for mode in disable auto; do
+      for target in "$@"; do
+        IFS=: read -r name port pid db <<<"$target"
+        before=0
+        [ -n "$pid" ] && before=$(cpu_ticks "$pid")
+        out=$(sb "$port" "${db:-sbtest}" oltp_point_select --threads="$threads" --time="$duration" \
+          --db-ps-mode="$mode" --percentile=95 run)
+        after=0
+        [ -n "$pid" ] && after=$(cpu_ticks "$pid")
+        queries=$(echo "$out" | awk '/queries:/ {print $2; exit}')
+        qps=$(echo "$out" | awk '/queries:/ {gsub(/\(/, "", $3); print $3; exit}')
+        avg=$(echo "$out" | awk '/avg:/ {print $2; exit}')
+        p95=$(echo "$out" | awk '/95th percentile:/ {print $3; exit}')
+        cpu="-"
+        if [ -n "$pid" ] && [ "${queries:-0}" -gt 0 ]; then
+          cpu=$(awk -v t=$((after - before)) -v hz="$hz" -v q="$queries" 'BEGIN {printf "%.1f", t / hz / q * 1e6}')
+        fi
+        printf '%-9s %-7s %-7s %10s %9s %9s %12s\n' "$name" "$threads" "$mode" "$qps" "$avg" "$p95" "$cpu"
+        echo "$name $threads $mode $qps $avg" >>"$results"
+      done
+    done
+  done
+}
+
+# point_select_ratios RESULTS NAME: NAME's QPS over haproxy's and direct's, and its average
+# latency over haproxy's, from point_selects' RESULTS.
+point_select_ratios() {
+  local threads mode
+  for threads in 1 32; do
+    for mode in disable auto; do
+      awk -v t="$threads" -v m="$mode" -v n="$2" '
+        $2 == t && $3 == m { qps[$1] = $4; avg[$1] = $5 }
+        END {
+          printf "  %2s threads, ps %-7s %s/haproxy %.2f  %s/direct %.2f  %s-haproxy avg %+.0f us\n",
+            t, m, n, qps[n] / qps["haproxy"], n, qps[n] / qps["direct"], n,
+            (avg[n] - avg["haproxy"]) * 1000
+        }' "$1"
+    done
+  done
+}

@@ -17,10 +17,6 @@ duration=${1:-10}
 rows=${ROWS:-100000}
 
 bash scripts/deps.sh
-if ! command -v haproxy >/dev/null 2>&1; then
-  echo "bench: installing haproxy"
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq haproxy >/dev/null
-fi
 if ! python3 -c 'import pymysql' 2>/dev/null; then
   echo "bench: installing PyMySQL"
   python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore PyMySQL
@@ -34,21 +30,7 @@ start_mariadb db 33071 sbtest sbtest
 create_sbtest_databases db
 
 # haproxy on 33072.
-cat >"$work/haproxy.cfg" <<'CFG'
-global
-  maxconn 4096
-defaults
-  mode tcp
-  timeout connect 5s
-  timeout client 1h
-  timeout server 1h
-listen mariadb
-  bind 127.0.0.1:33072
-  server db 127.0.0.1:33071
-CFG
-haproxy -f "$work/haproxy.cfg" -db >"$work/haproxy.log" 2>&1 &
-haproxy_pid=$!
-pids+=($haproxy_pid)
+start_haproxy 33072 33071
 
 # shardgate on 33073.
 target/release/shardgate serve --config examples/sbtest-bench.yaml >"$work/shardgate.log" 2>&1 &
@@ -56,12 +38,6 @@ shardgate_pid=$!
 pids+=($shardgate_pid)
 sleep 1
 
-sb() {
-  local port=$1 db=$2
-  shift 2
-  sysbench --db-driver=mysql --mysql-host=127.0.0.1 --mysql-port="$port" --mysql-user=sbtest \
-    --mysql-password=sbtest --mysql-db="$db" --tables=1 --table-size="$rows" --auto_inc=off "$@"
-}
 echo "bench: preparing $rows rows directly and through shardgate"
 sb 33071 sbtest oltp_point_select prepare >/dev/null
 sb 33073 sbtest oltp_point_select prepare >/dev/null
@@ -80,50 +56,12 @@ for port in 33071 33072 33073; do
   done
 done
 
-printf '%-9s %-7s %-7s %10s %9s %9s %12s\n' target threads ps_mode qps avg_ms p95_ms cpu_us/query
 results="$work/results"
-: >"$results"
-for threads in 1 32; do
-  for mode in disable auto; do
-    for target in direct haproxy shardgate; do
-      case $target in
-        direct) port=33071; pid="" ;;
-        haproxy) port=33072; pid=$haproxy_pid ;;
-        shardgate) port=33073; pid=$shardgate_pid ;;
-      esac
-      before=0
-      [ -n "$pid" ] && before=$(cpu_ticks "$pid")
-      out=$(sb "$port" sbtest oltp_point_select --threads="$threads" --time="$duration" \
-        --db-ps-mode="$mode" --percentile=95 run)
-      after=0
-      [ -n "$pid" ] && after=$(cpu_ticks "$pid")
-      queries=$(echo "$out" | awk '/queries:/ {print $2; exit}')
-      qps=$(echo "$out" | awk '/queries:/ {gsub(/\(/, "", $3); print $3; exit}')
-      avg=$(echo "$out" | awk '/avg:/ {print $2; exit}')
-      p95=$(echo "$out" | awk '/95th percentile:/ {print $3; exit}')
-      cpu="-"
-      if [ -n "$pid" ] && [ "$queries" -gt 0 ]; then
-        cpu=$(awk -v t=$((after - before)) -v hz="$hz" -v q="$queries" 'BEGIN {printf "%.1f", t / hz / q * 1e6}')
-      fi
-      printf '%-9s %-7s %-7s %10s %9s %9s %12s\n' "$target" "$threads" "$mode" "$qps" "$avg" "$p95" "$cpu"
-      echo "$target $threads $mode $qps $avg" >>"$results"
-    done
-  done
-done
+point_selects "$results" direct:33071: "haproxy:33072:$haproxy_pid" "shardgate:33073:$shardgate_pid"
 
 echo
 echo "ratios (QPS; average latency difference):"
-for threads in 1 32; do
-  for mode in disable auto; do
-    awk -v t="$threads" -v m="$mode" '
-      $2 == t && $3 == m { qps[$1] = $4; avg[$1] = $5 }
-      END {
-        printf "  %2s threads, ps %-7s shardgate/haproxy %.2f  shardgate/direct %.2f  shardgate-haproxy avg %+.0f us\n",
-          t, m, qps["shardgate"] / qps["haproxy"], qps["shardgate"] / qps["direct"],
-          (avg["shardgate"] - avg["haproxy"]) * 1000
-      }' "$results"
-  done
-done
+point_select_ratios "$results" shardgate
 
 echo
 echo "OLTP workloads (32 threads, --db-ps-mode=auto):"

@@ -10,6 +10,11 @@
 //! A backend thread is told to stop only while the session holds its connection, and a
 //! connection the kill named is closed, never pooled again: `KILL QUERY` cannot reach a
 //! connection that has gone on to serve another client.
+//!
+//! A `KILL QUERY` that reaches a backend thread between two statements is lost (MariaDB
+//! starts each statement unkilled), and one physical statement may still be on its way
+//! when the kill is sent; so while the killed command runs, the kill is sent again, more
+//! and more rarely, to every thread it holds then.
 
 use std::sync::{Arc, Mutex};
 
@@ -31,6 +36,10 @@ struct KillState {
     next_mark: u64,
     /// The running command is interrupted: no new physical statement starts for it.
     query_killed: bool,
+    /// Counts the session's commands: a kill is sent again only to the one it killed.
+    command: u64,
+    /// A command runs now.
+    running: bool,
     /// The session is to end.
     connection_killed: bool,
 }
@@ -57,7 +66,15 @@ impl KillSwitch {
 
     /// A command starts: an earlier KILL QUERY does not reach it.
     pub fn command_starts(&self) {
-        self.lock().query_killed = false;
+        let mut state = self.lock();
+        state.query_killed = false;
+        state.command += 1;
+        state.running = true;
+    }
+
+    /// The command ended: a kill of it is not sent again.
+    pub fn command_ends(&self) {
+        self.lock().running = false;
     }
 
     /// Whether the running command was killed.
@@ -70,28 +87,25 @@ impl KillSwitch {
     }
 
     /// Marks the running command (and, with `connection`, the session) killed; returns
-    /// the backend threads to interrupt, each connection named then closed when let go.
-    pub fn kill(&self, connection: bool) -> Vec<BackendThread> {
-        let threads = {
+    /// the command killed and the backend threads to interrupt, each connection named then
+    /// closed when let go.
+    pub fn kill(&self, connection: bool) -> (u64, Vec<BackendThread>) {
+        let killed = {
             let mut state = self.lock();
             state.query_killed = true;
             state.connection_killed |= connection;
-            state
-                .held
-                .iter_mut()
-                .map(|held| {
-                    held.killed = true;
-                    BackendThread {
-                        pool: held.pool.clone(),
-                        thread: held.thread,
-                    }
-                })
-                .collect()
+            (state.command, state.name_held())
         };
         if connection {
             self.wake.notify_one();
         }
-        threads
+        killed
+    }
+
+    /// The threads to interrupt again while `command` still runs; `None` once it ended.
+    pub fn kill_again(&self, command: u64) -> Option<Vec<BackendThread>> {
+        let mut state = self.lock();
+        (state.running && state.command == command && state.query_killed).then(|| state.name_held())
     }
 
     /// Completes once the session is killed (at once if it already was).
@@ -122,6 +136,22 @@ impl KillSwitch {
     }
 }
 
+impl KillState {
+    /// Names every held connection in a kill (it is closed when let go); their threads.
+    fn name_held(&mut self) -> Vec<BackendThread> {
+        self.held
+            .iter_mut()
+            .map(|held| {
+                held.killed = true;
+                BackendThread {
+                    pool: held.pool.clone(),
+                    thread: held.thread,
+                }
+            })
+            .collect()
+    }
+}
+
 /// A held connection's entry in its session's [`KillSwitch`].
 pub struct HeldMark {
     switch: Option<Arc<KillSwitch>>,
@@ -149,6 +179,26 @@ impl Drop for HeldMark {
         self.release();
     }
 }
+
+/// Interrupts `command` of the session `switch` belongs to: `threads` now, then the
+/// threads it holds again after 50 ms, 100 ms, ... (at most a second apart) while the
+/// command runs, for at most [`KILL_RETRY_FOR`].
+pub async fn interrupt_command(switch: Arc<KillSwitch>, command: u64, threads: Vec<BackendThread>) {
+    interrupt(threads).await;
+    let started = std::time::Instant::now();
+    let mut pause = std::time::Duration::from_millis(50);
+    while started.elapsed() < KILL_RETRY_FOR {
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(std::time::Duration::from_secs(1));
+        match switch.kill_again(command) {
+            Some(threads) => interrupt(threads).await,
+            None => return,
+        }
+    }
+}
+
+/// How long a kill is sent again while its command still runs.
+pub const KILL_RETRY_FOR: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// Sends `KILL QUERY` for each thread, side by side, each on a new connection of its own
 /// (a full pool must not hold a kill up); failures are logged.
@@ -183,12 +233,20 @@ mod tests {
         let mut before = switch.hold(pool.clone(), 7);
         let mut released = switch.hold(pool.clone(), 8);
         assert!(!released.release(), "let go before the kill: pooled");
-        let threads = switch.kill(false);
+        switch.command_starts();
+        let (command, threads) = switch.kill(false);
         assert_eq!(threads.iter().map(|t| t.thread).collect::<Vec<_>>(), [7]);
+        let again = switch.kill_again(command).expect("still running");
+        assert_eq!(again.len(), 1);
         assert!(switch.query_killed() && !switch.connection_killed());
         let mut after = switch.hold(pool, 9);
         assert!(before.release(), "named by the kill: closed");
         assert!(!after.release(), "taken after the kill: not named");
+        switch.command_ends();
+        assert!(
+            switch.kill_again(command).is_none(),
+            "ended: not sent again"
+        );
         switch.command_starts();
         assert!(!switch.query_killed());
     }

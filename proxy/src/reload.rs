@@ -104,7 +104,8 @@ impl ProxyContext {
             pools_kept: rules.pools_kept_from(&running),
         };
         self.migrations.set_topology(next.clone());
-        self.swap_rules(rules);
+        self.swap_rules(rules.clone());
+        rules.retire_pools_of(&running);
         crate::telemetry::config_generation(next.generation);
         tracing::info!(
             generation = reloaded.generation,

@@ -42,6 +42,15 @@ impl Rules {
         }
     }
 
+    /// Drains the pools of `previous` these rules do not keep (see [`Pool::retire`]).
+    pub fn retire_pools_of(&self, previous: &Rules) {
+        for pool in &previous.pools {
+            if !self.pools.iter().any(|p| Arc::ptr_eq(p, pool)) {
+                pool.retire();
+            }
+        }
+    }
+
     /// How many pools of `previous` these rules keep.
     pub fn pools_kept_from(&self, previous: &Rules) -> usize {
         self.pools

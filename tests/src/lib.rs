@@ -12,6 +12,7 @@ use tokio::sync::oneshot;
 pub mod clients;
 pub mod matrix;
 pub mod migration;
+pub mod ports;
 pub mod raw;
 pub mod soak;
 pub mod test_log;

@@ -28,6 +28,8 @@ pub struct Pool {
     statement_budget: Arc<StatementBudget>,
     /// Sessions waiting for a connection now.
     waiters: std::sync::atomic::AtomicUsize,
+    /// No rules use it any more (a reload replaced it): connections given back are closed.
+    retired: std::sync::atomic::AtomicBool,
 }
 
 struct Health {
@@ -67,6 +69,7 @@ impl Pool {
             }),
             statement_budget: Arc::default(),
             waiters: Default::default(),
+            retired: Default::default(),
         })
     }
 
@@ -237,6 +240,14 @@ impl Pool {
             .map(|_| ())
     }
 
+    /// Drains it: its idle connections are closed now, and those in use when they are
+    /// given back. Statements still running on the rules that had it finish normally.
+    pub fn retire(&self) {
+        self.retired
+            .store(true, std::sync::atomic::Ordering::Release);
+        self.idle.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    }
+
     /// Sessions waiting for a connection now.
     pub fn waiters(&self) -> usize {
         self.waiters.load(std::sync::atomic::Ordering::Relaxed)
@@ -289,8 +300,9 @@ impl std::ops::DerefMut for PooledConn {
 impl Drop for PooledConn {
     fn drop(&mut self) {
         let killed = self.held.as_mut().is_some_and(|h| h.release());
+        let retired = self.pool.retired.load(std::sync::atomic::Ordering::Acquire);
         if let Some(mut conn) = self.conn.take() {
-            if !killed && !conn.broken && !conn.in_transaction() {
+            if !killed && !retired && !conn.broken && !conn.in_transaction() {
                 conn.idle_since = Some(Instant::now());
                 self.pool
                     .idle

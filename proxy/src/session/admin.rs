@@ -201,15 +201,20 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         }
         // A session between commands has no statement to interrupt.
         if connection || target.is_running() {
-            let threads = target.kill.kill(connection);
+            let (command, threads) = target.kill.kill(connection);
             tracing::info!(
                 by = self.state.identity.connection_id,
                 session = id,
                 connection,
-                backend_statements = threads.len(),
+                backend_connections = threads.len(),
                 "KILL"
             );
-            crate::kill_switch::interrupt(threads).await;
+            // Sent now, and again while the command runs, off this statement's path.
+            tokio::spawn(crate::kill_switch::interrupt_command(
+                target.kill.clone(),
+                command,
+                threads,
+            ));
         }
         self.send_ok(OkInfo::default()).await
     }

@@ -302,6 +302,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         }
         let done = self.apply(command).await;
         if let Some(registered) = &self.registered {
+            registered.entry.kill.command_ends();
             registered.entry.finish();
         }
         let elapsed = started.elapsed();

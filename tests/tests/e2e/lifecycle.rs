@@ -136,10 +136,7 @@ pub(crate) fn serve_with(
     extra: &str,
     open_files: Option<u32>,
 ) -> (std::process::Child, u16, tempdir::Dir) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .unwrap()
-        .port();
+    let port = shardgate_tests::ports::free_port();
     let path = format!("{}/../examples/orders.yaml", env!("CARGO_MANIFEST_DIR"));
     let mut yaml = std::fs::read_to_string(path).unwrap();
     yaml = yaml.replace(
@@ -223,11 +220,20 @@ pub(crate) async fn first_app(port: u16) -> mysql_async::Conn {
 }
 
 pub(crate) async fn app(port: u16) -> mysql_async::Result<mysql_async::Conn> {
+    login(port, "app", "app").await
+}
+
+/// A client of the example config's account `user` on a `shardgate serve` on `port`.
+pub(crate) async fn login(
+    port: u16,
+    user: &str,
+    password: &str,
+) -> mysql_async::Result<mysql_async::Conn> {
     let opts = mysql_async::OptsBuilder::default()
         .ip_or_hostname("127.0.0.1")
         .tcp_port(port)
-        .user(Some("app"))
-        .pass(Some("app"))
+        .user(Some(user))
+        .pass(Some(password))
         .db_name(Some("shop"))
         .prefer_socket(false);
     mysql_async::Conn::new(opts).await

@@ -5,30 +5,10 @@
 use std::time::Duration;
 
 use mysql_async::prelude::Queryable;
+use shardgate_tests::ports::{free_port, scrape_metrics as scrape};
 use shardgate_tests::Cluster;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::lifecycle::{app, first_app, serve_with};
-
-/// The exposition text at `/metrics`.
-async fn scrape(port: u16) -> String {
-    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .expect("connect to the metrics listener");
-    stream
-        .write_all(b"GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n")
-        .await
-        .unwrap();
-    let mut response = Vec::new();
-    stream.read_to_end(&mut response).await.unwrap();
-    let text = String::from_utf8(response).expect("UTF-8 exposition");
-    let (head, body) = text.split_once("\r\n\r\n").expect("an HTTP response");
-    assert!(
-        head.starts_with("HTTP/1.") && head.contains(" 200 "),
-        "{head}"
-    );
-    body.to_string()
-}
 
 /// The sum of the samples of `name` whose labels include every one of `labels`
 /// (`key="value"`).
@@ -52,10 +32,7 @@ fn sample(text: &str, name: &str, labels: &[&str]) -> f64 {
 async fn metrics_move_with_traffic() {
     let mut cluster = Cluster::start().await;
     cluster.create_tables().await;
-    let metrics_port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .unwrap()
-        .port();
+    let metrics_port = free_port();
     let extra = format!("\nadmin:\n  metrics_listen: 127.0.0.1:{metrics_port}\n");
     let (mut child, port, dir) = serve_with(&cluster, &extra, None);
     let mut conn = first_app(port).await;

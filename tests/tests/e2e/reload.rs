@@ -8,19 +8,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mysql_async::prelude::Queryable;
+use shardgate_tests::ports::free_port;
 use shardgate_tests::{assert_refused, Cluster};
 
-use super::lifecycle::{app, first_app, serve_with};
+use super::lifecycle::{app, first_app, login, serve_with};
 
 async fn admin(port: u16) -> mysql_async::Conn {
-    let opts = mysql_async::OptsBuilder::default()
-        .ip_or_hostname("127.0.0.1")
-        .tcp_port(port)
-        .user(Some("ops"))
-        .pass(Some("ops"))
-        .db_name(Some("shop"))
-        .prefer_socket(false);
-    mysql_async::Conn::new(opts)
+    login(port, "ops", "ops")
         .await
         .expect("the ops account logs in")
 }
@@ -277,13 +271,6 @@ async fn reload_under_traffic() {
     let _ = child.wait();
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .unwrap()
-        .port()
-}
-
 /// `shardgate sandbox` reloads on SIGHUP: a single table in a database the running rules
 /// do not have gets its database created on the sandbox's server; a config that names a
 /// server the sandbox did not start is refused.
@@ -396,5 +383,78 @@ async fn sandbox_reloads_on_sighup() {
     let _ = std::process::Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status();
+    let _ = child.wait();
+}
+
+/// Connections of `shardgate serve` on a server (the `root` account the test config gives
+/// it), this one's own excluded.
+async fn proxy_connections(server: &shardgate_proxy::sandbox::MariaDb) -> i64 {
+    let mut conn = mysql_async::Conn::from_url(server.url()).await.unwrap();
+    let count: Option<i64> = conn
+        .query_first(
+            "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE USER = 'root' AND ID <> CONNECTION_ID()",
+        )
+        .await
+        .unwrap();
+    conn.disconnect().await.unwrap();
+    count.unwrap_or(0)
+}
+
+/// A pool the new rules replace drains: its idle connections close at the reload, though
+/// the sessions that last used them stay connected.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reload_drains_replaced_pools() {
+    let cluster = Cluster::start().await;
+    cluster.create_tables().await;
+    let (mut child, port, dir) = serve_with(&cluster, "", None);
+    let config = dir.path().join("shardgate.yaml");
+    let _ = first_app(port).await;
+    let mut ops = admin(port).await;
+    // Twelve transactions open at once on ds0 (order 0 lives in order_db_0), then ended:
+    // twelve idle connections in ds0's pool.
+    let mut clients = Vec::new();
+    for _ in 0..12 {
+        let mut conn = app(port).await.unwrap();
+        conn.query_drop("BEGIN").await.unwrap();
+        conn.query_drop("SELECT * FROM t_order WHERE order_id = 0")
+            .await
+            .unwrap();
+        clients.push(conn);
+    }
+    for conn in &mut clients {
+        conn.query_drop("COMMIT").await.unwrap();
+    }
+    let before = proxy_connections(&cluster.servers[0]).await;
+    assert!(before >= 12, "{before}");
+
+    let yaml = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        yaml.replacen("max_connections: 64", "max_connections: 7", 1),
+    )
+    .unwrap();
+    let reloaded: Vec<(u64, u64, u64, u64)> = ops.query("SHARDGATE RELOAD CONFIG").await.unwrap();
+    assert_eq!(reloaded[0].3, 1, "ds1 kept its pool, ds0 got a new one");
+    let mut after = before;
+    for _ in 0..100 {
+        after = proxy_connections(&cluster.servers[0]).await;
+        if after <= before - 12 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        after <= before - 12,
+        "ds0's old pool closed its idle connections: {before} -> {after}"
+    );
+    // The sessions go on, on the new pool.
+    for conn in &mut clients {
+        let count: Option<i64> = conn
+            .query_first("SELECT COUNT(*) FROM t_order WHERE order_id = 0")
+            .await
+            .unwrap();
+        assert_eq!(count, Some(0));
+    }
+    let _ = child.kill();
     let _ = child.wait();
 }

@@ -4,30 +4,10 @@
 use std::time::Duration;
 
 use shardgate_tests::migration::{create_legacy, Migration};
+use shardgate_tests::ports::{free_port, scrape_metrics as scrape};
 use shardgate_tests::{legacy_source_yaml, orders_target_yaml, shardgate_binary, Cluster};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const ROWS: i64 = 2000;
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .unwrap()
-        .port()
-}
-
-async fn scrape(port: u16) -> String {
-    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .expect("the metrics listener");
-    stream
-        .write_all(b"GET /metrics HTTP/1.0\r\n\r\n")
-        .await
-        .unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).await.unwrap();
-    response
-}
 
 /// The value of the sample `series` (name and labels exactly as exported).
 fn value(text: &str, series: &str) -> Option<f64> {
