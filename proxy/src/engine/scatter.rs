@@ -62,10 +62,12 @@ pub fn start(lanes: Vec<ReadLane>, budget: &Budget, decode: Decode, all_heads: b
         let timeout = lane.conn.pool().query_timeout();
         let sink = warnings.clone();
         tasks.push(tokio::spawn(async move {
-            let mut failed = false;
+            let mut failed: Option<StreamError> = None;
             for (job, (tx, bounded)) in lane.jobs.iter().zip(senders) {
-                if failed {
-                    // Dropped unsent: the merge sees this statement as aborted.
+                if let Some(e) = &failed {
+                    // Never sent: its stream ends with the failure that stopped the lane,
+                    // so whichever stream the merge reads first reports the cause.
+                    let _ = tx.send(Err(e.clone())).await;
                     continue;
                 }
                 let reader = StatementReader {
@@ -84,8 +86,8 @@ pub fn start(lanes: Vec<ReadLane>, budget: &Budget, decode: Decode, all_heads: b
                             true
                         }
                     };
-                    let _ = tx.send(Err(e)).await;
-                    failed = true;
+                    let _ = tx.send(Err(e.clone())).await;
+                    failed = Some(e);
                 }
             }
             lane.conn

@@ -450,8 +450,15 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
 
     /// A failed statement's answer: the one place a failure becomes an error packet.
     pub(crate) async fn send_failure(&mut self, e: StatementError) -> Result<(), SessionError> {
-        tracing::debug!(origin = ?e.origin(), retry_safe = e.retry_safe(), "statement failed: {e}");
-        self.send_err_info(&e.to_err_info()).await
+        let info = e.to_err_info();
+        tracing::debug!(
+            origin = ?e.origin(),
+            retry_safe = e.retry_safe(),
+            code = info.code,
+            "statement failed: {e}: {}",
+            info.message
+        );
+        self.send_err_info(&info).await
     }
 
     /// Writes an error packet and records it as the statement's diagnostics.
