@@ -526,6 +526,32 @@ pub fn orders_target_yaml(cluster: &Cluster) -> String {
     target
 }
 
+/// A process a test started: killed and reaped when dropped, so a test that fails midway
+/// leaves none running.
+pub struct ChildProcess(pub std::process::Child);
+
+impl std::ops::Deref for ChildProcess {
+    type Target = std::process::Child;
+    fn deref(&self) -> &std::process::Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for ChildProcess {
+    fn deref_mut(&mut self) -> &mut std::process::Child {
+        &mut self.0
+    }
+}
+
+impl Drop for ChildProcess {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+        }
+        let _ = self.0.wait();
+    }
+}
+
 /// The `shardgate` binary `cargo test --workspace` built beside the test binaries.
 pub fn shardgate_binary() -> std::path::PathBuf {
     let exe = std::env::current_exe().expect("test binary path");

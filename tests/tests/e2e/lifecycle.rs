@@ -120,7 +120,7 @@ async fn held_pools_say_so_and_idle_transactions_end() {
 }
 
 /// `shardgate serve` on a free port for the cluster's servers, with `grace_ms` to drain.
-fn serve(cluster: &Cluster, grace_ms: u64) -> (std::process::Child, u16, tempdir::Dir) {
+fn serve(cluster: &Cluster, grace_ms: u64) -> (shardgate_tests::ChildProcess, u16, tempdir::Dir) {
     serve_with(
         cluster,
         &format!("\nproxy:\n  shutdown_grace_ms: {grace_ms}\n"),
@@ -135,7 +135,7 @@ pub(crate) fn serve_with(
     cluster: &Cluster,
     extra: &str,
     open_files: Option<u32>,
-) -> (std::process::Child, u16, tempdir::Dir) {
+) -> (shardgate_tests::ChildProcess, u16, tempdir::Dir) {
     let port = shardgate_tests::ports::free_port();
     let path = format!("{}/../examples/orders.yaml", env!("CARGO_MANIFEST_DIR"));
     let mut yaml = std::fs::read_to_string(path).unwrap();
@@ -171,7 +171,7 @@ pub(crate) fn serve_with(
         .stderr(log)
         .spawn()
         .expect("run shardgate (cargo test --workspace builds it)");
-    (child, port, dir)
+    (shardgate_tests::ChildProcess(child), port, dir)
 }
 
 pub(crate) mod tempdir {

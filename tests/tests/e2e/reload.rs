@@ -297,15 +297,17 @@ async fn sandbox_reloads_on_sighup() {
     let config = dir.path().join("sandbox.yaml");
     std::fs::write(&config, &yaml).unwrap();
     let log = std::fs::File::create(dir.path().join("sandbox.log")).unwrap();
-    let mut child = std::process::Command::new(shardgate_tests::shardgate_binary())
-        .args(["sandbox", "--config"])
-        .arg(&config)
-        .arg("--data-dir")
-        .arg(dir.path().join("data"))
-        .stdout(log.try_clone().unwrap())
-        .stderr(log)
-        .spawn()
-        .expect("run shardgate sandbox");
+    let mut child = shardgate_tests::ChildProcess(
+        std::process::Command::new(shardgate_tests::shardgate_binary())
+            .args(["sandbox", "--config"])
+            .arg(&config)
+            .arg("--data-dir")
+            .arg(dir.path().join("data"))
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("run shardgate sandbox"),
+    );
     let mut conn = None;
     for _ in 0..600 {
         if let Ok(c) = app(port).await {

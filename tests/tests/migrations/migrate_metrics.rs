@@ -44,13 +44,15 @@ async fn migration_phase_and_backfill_progress_are_exported() {
         ),
     )
     .unwrap();
-    let mut proxy = std::process::Command::new(shardgate_binary())
-        .args(["serve", "--config"])
-        .arg(&config)
-        .stdout(std::process::Stdio::null())
-        .stderr(shardgate_tests::test_log::file("shardgate-process"))
-        .spawn()
-        .expect("run shardgate serve");
+    let mut proxy = shardgate_tests::ChildProcess(
+        std::process::Command::new(shardgate_binary())
+            .args(["serve", "--config"])
+            .arg(&config)
+            .stdout(std::process::Stdio::null())
+            .stderr(shardgate_tests::test_log::file("shardgate-process"))
+            .spawn()
+            .expect("run shardgate serve"),
+    );
 
     migration.step("start").unwrap();
     let dual_write = r#"shardgate_migration_phase{table="t_order",phase="dual_write"}"#;
