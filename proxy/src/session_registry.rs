@@ -18,7 +18,6 @@ pub struct SessionRegistry {
 /// One session as the processlist shows it.
 pub struct SessionEntry {
     pub id: u32,
-    pub user: String,
     pub host: String,
     /// KILL of this session: what it holds and whether it was killed.
     pub kill: Arc<crate::kill_switch::KillSwitch>,
@@ -26,6 +25,8 @@ pub struct SessionEntry {
 }
 
 struct Activity {
+    /// The account logged in (COM_CHANGE_USER changes it).
+    user: String,
     /// The command running (`Query`, `Execute`, ...), or `Sleep` between commands.
     command: &'static str,
     since: Instant,
@@ -56,10 +57,10 @@ impl SessionRegistry {
     ) -> RegisteredSession {
         let entry = Arc::new(SessionEntry {
             id,
-            user: user.to_string(),
             host: host.to_string(),
             kill: Arc::default(),
             activity: Mutex::new(Activity {
+                user: user.to_string(),
                 command: "Sleep",
                 since: Instant::now(),
                 info: String::new(),
@@ -78,7 +79,7 @@ impl SessionRegistry {
         let entries: Vec<Arc<SessionEntry>> = self
             .lock()
             .values()
-            .filter(|e| user.is_none_or(|u| e.user == u))
+            .filter(|e| user.is_none_or(|u| e.user() == u))
             .cloned()
             .collect();
         let mut rows: Vec<SessionRow> = entries.iter().map(|e| e.row()).collect();
@@ -123,6 +124,16 @@ impl SessionEntry {
         }
     }
 
+    /// The account the session is logged in as.
+    pub fn user(&self) -> String {
+        self.lock().user.clone()
+    }
+
+    /// The session logged in again as `user` (COM_CHANGE_USER).
+    pub fn set_user(&self, user: &str) {
+        self.lock().user = user.to_string();
+    }
+
     /// Whether a command runs now.
     pub fn is_running(&self) -> bool {
         self.lock().command != "Sleep"
@@ -140,7 +151,7 @@ impl SessionEntry {
         let a = self.lock();
         SessionRow {
             id: self.id,
-            user: self.user.clone(),
+            user: a.user.clone(),
             host: self.host.clone(),
             database: a.database.clone(),
             command: a.command,

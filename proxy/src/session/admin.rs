@@ -176,7 +176,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 )
                 .await;
         };
-        if !admin && target.user != self.state.identity.user {
+        if !admin && target.user() != self.state.identity.user {
             return self
                 .send_error(
                     codes::ER_KILL_DENIED_ERROR,

@@ -550,6 +550,9 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             self.writer.flush().await?;
             return Err(SessionError::Quit);
         }
+        if let Some(registered) = &self.registered {
+            registered.entry.set_user(&request);
+        }
         self.state.identity.user = request;
         self.reset_connection().await
     }

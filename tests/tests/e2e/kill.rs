@@ -216,6 +216,28 @@ async fn kill_is_refused_where_it_must_be() {
         "not owner",
     )
     .await;
+    // A session that logged in again as another account belongs to that account.
+    let mut switched = cluster.client().await;
+    switched
+        .change_user(
+            mysql_async::ChangeUserOpts::default()
+                .with_user(Some(HASHED_USER.into()))
+                .with_pass(Some(PASSWORD.into())),
+        )
+        .await
+        .expect("COM_CHANGE_USER");
+    assert_refused(
+        &mut app,
+        &format!("KILL QUERY {}", switched.id()),
+        1095,
+        "not owner",
+    )
+    .await;
+    let mut other_account = other_account;
+    other_account
+        .query_drop(format!("KILL QUERY {}", switched.id()))
+        .await
+        .expect("its new account may kill it");
     assert_refused(&mut app, "KILL 999999", 1094, "Unknown thread id: 999999").await;
     assert_refused(&mut app, "KILL USER app", 1235, "KILL USER").await;
     assert_refused(&mut app, "KILL QUERY ID 4", 1235, "KILL QUERY ID").await;
