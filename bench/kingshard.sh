@@ -46,10 +46,7 @@ echo "bench: building kingshard from $src (vendored modules, offline)"
 start_mariadb db 33071 sbtest sbtest
 create_sbtest_databases db
 start_haproxy 33072 33071
-target/release/shardgate serve --config examples/sbtest-bench.yaml >"$work/shardgate.log" 2>&1 &
-shardgate_pid=$!
-pids+=($shardgate_pid)
-sleep 1
+start_shardgate
 
 echo "bench: preparing $rows rows directly, through shardgate, and in kingshard's 1,024 tables"
 sb 33071 sbtest oltp_point_select prepare >/dev/null

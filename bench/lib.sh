@@ -81,6 +81,15 @@ CFG
   pids+=($haproxy_pid)
 }
 
+# start_shardgate: the release binary serving examples/sbtest-bench.yaml (127.0.0.1:33073);
+# its pid in shardgate_pid.
+start_shardgate() {
+  target/release/shardgate serve --config examples/sbtest-bench.yaml >"$work/shardgate.log" 2>&1 &
+  shardgate_pid=$!
+  pids+=($shardgate_pid)
+  sleep 1
+}
+
 # sb PORT DB SYSBENCH_ARGS...: sysbench's MySQL driver as user sbtest on 127.0.0.1:PORT,
 # one table of $rows rows, ids given by the test (no AUTO_INCREMENT).
 sb() {

@@ -33,10 +33,7 @@ create_sbtest_databases db
 start_haproxy 33072 33071
 
 # shardgate on 33073.
-target/release/shardgate serve --config examples/sbtest-bench.yaml >"$work/shardgate.log" 2>&1 &
-shardgate_pid=$!
-pids+=($shardgate_pid)
-sleep 1
+start_shardgate
 
 echo "bench: preparing $rows rows directly and through shardgate"
 sb 33071 sbtest oltp_point_select prepare >/dev/null

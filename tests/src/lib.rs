@@ -4,11 +4,14 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use shardgate_config::{AuthPlugin, Topology, User};
+use shardgate_config::Topology;
 use shardgate_proxy::sandbox::{create_physical_databases, MariaDb};
 use shardgate_proxy::server::{serve, ProxyContext};
 use tokio::sync::oneshot;
 
+pub use accounts::*;
+
+pub mod accounts;
 pub mod clients;
 pub mod matrix;
 pub mod migration;
@@ -17,30 +20,6 @@ pub mod raw;
 pub mod soak;
 pub mod test_log;
 pub mod writers;
-
-pub const USER: &str = "app";
-pub const PASSWORD: &str = "app";
-/// An account that authenticates with caching_sha2_password.
-pub const SHA2_USER: &str = "app_sha2";
-/// A second caching_sha2_password account, whose first login goes over TLS.
-pub const SHA2_TLS_USER: &str = "app_sha2_tls";
-/// A mysql_native_password account whose password ([`PASSWORD`]) the config holds only in
-/// its stored form.
-pub const HASHED_USER: &str = "app_hashed";
-/// An account with the `admin` role (password [`PASSWORD`]): shardgate's admin statements.
-pub const ADMIN_USER: &str = "ops";
-/// A caching_sha2_password account whose password ([`PASSWORD`]) the config holds only in
-/// its stored form ([`SHA2_STORED_FORM`]).
-pub const SHA2_HASHED_USER: &str = "app_sha2_hashed";
-/// `echo app | shardgate hash-password --plugin caching-sha2-password`
-/// A caching_sha2_password account whose password is a canary no log may hold
-/// ([`test_log::CANARY_CLIENT_PASSWORD`]).
-pub const CANARY_USER: &str = "canary";
-/// The backend account of every test cluster's proxy (password
-/// [`test_log::CANARY_BACKEND_PASSWORD`]).
-pub const BACKEND_USER: &str = "sg_backend";
-pub const SHA2_STORED_FORM: &str =
-    "$A$005$3JKPpURT/At08B36sNgqO0wIj906aF2GjUfU/DxRVp1EwprLkkdrN9kwGVd5x2B";
 
 /// Two MariaDB servers behind a shardgate proxy with the layout of examples/orders.yaml.
 pub struct Cluster {
@@ -51,57 +30,6 @@ pub struct Cluster {
     example: String,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
-}
-
-/// The test accounts, which every proxy the tests start accepts.
-pub fn test_users() -> Vec<User> {
-    use shardgate_config::Role;
-    let user = |name: &str, password: &str, auth_plugin, role| User {
-        name: name.into(),
-        password: password.into(),
-        auth_plugin,
-        role,
-    };
-    vec![
-        user(USER, PASSWORD, AuthPlugin::MysqlNativePassword, Role::App),
-        user(
-            SHA2_USER,
-            PASSWORD,
-            AuthPlugin::CachingSha2Password,
-            Role::App,
-        ),
-        user(
-            SHA2_TLS_USER,
-            PASSWORD,
-            AuthPlugin::CachingSha2Password,
-            Role::App,
-        ),
-        // SELECT PASSWORD('app')
-        user(
-            HASHED_USER,
-            "*5BCB3E6AC345B435C7C2E6B7949A04CE6F6563D3",
-            AuthPlugin::MysqlNativePassword,
-            Role::App,
-        ),
-        user(
-            SHA2_HASHED_USER,
-            SHA2_STORED_FORM,
-            AuthPlugin::CachingSha2Password,
-            Role::App,
-        ),
-        user(
-            ADMIN_USER,
-            PASSWORD,
-            AuthPlugin::MysqlNativePassword,
-            Role::Admin,
-        ),
-        user(
-            CANARY_USER,
-            test_log::CANARY_CLIENT_PASSWORD,
-            AuthPlugin::CachingSha2Password,
-            Role::App,
-        ),
-    ]
 }
 
 /// A proxy topology from config text, with the test accounts.
