@@ -21,12 +21,13 @@ async fn account(cluster: &Cluster, user: &str) -> mysql_async::Conn {
         .expect("the account logs in")
 }
 
-/// Waits until session `id` runs a statement (the processlist, as an admin sees it).
-async fn wait_running(admin: &mut mysql_async::Conn, id: u32) {
-    for _ in 0..200 {
+/// Waits until session `id` runs `command` (the processlist, as an admin sees it): a
+/// prepared read is first a `Prepare`, and a KILL QUERY then ends only that.
+async fn wait_running(admin: &mut mysql_async::Conn, id: u32, command: &str) {
+    for _ in 0..400 {
         let rows: Vec<mysql_async::Row> = admin.query("SHOW PROCESSLIST").await.unwrap();
         let running = rows.iter().any(|r| {
-            r.get::<u32, _>(0) == Some(id) && r.get::<String, _>(4).as_deref() != Some("Sleep")
+            r.get::<u32, _>(0) == Some(id) && r.get::<String, _>(4).as_deref() == Some(command)
         });
         if running {
             return;
@@ -89,7 +90,8 @@ async fn kill_query_ends_a_long_scatter_read() {
             };
             (victim, result)
         });
-        wait_running(&mut admin, victim_id).await;
+        let command = if prepared { "Execute" } else { "Query" };
+        wait_running(&mut admin, victim_id, command).await;
         // The same account kills its own session's statement.
         setup
             .query_drop(format!("KILL QUERY {victim_id}"))
@@ -150,7 +152,7 @@ async fn kill_connection_rolls_back_and_ends_the_session() {
             .await;
         (victim, result)
     });
-    wait_running(&mut admin, victim_id).await;
+    wait_running(&mut admin, victim_id, "Query").await;
     admin.query_drop(format!("KILL {victim_id}")).await.unwrap();
     let (mut victim, result) = tokio::time::timeout(Duration::from_secs(60), read)
         .await
