@@ -9,7 +9,8 @@
 # transactions), oltp_write_only and oltp_insert at 32 threads against all three, with the
 # ratios; then the proxy's RSS with 2,000 and 10,000 idle clients connected. The server's
 # table caches are sized above the 1,024 tables (bench/lib.sh).
-# Each target is warmed up first, unmeasured (WARMUP seconds per ps mode, default 5).
+# Each target is warmed up first, unmeasured (WARMUP seconds with ps disable, default 5;
+# WARMUP_PS with ps auto, default 25).
 # Usage: bench/sysbench.sh [SECONDS_PER_RUN] (default 10).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -45,11 +46,16 @@ hz=$(getconf CLK_TCK)
 # server's buffer pool and table caches, and shardgate's pooled backend connections with
 # the statements each prepares once per physical table it runs (ps auto: up to 1,024 per
 # connection, ~32,000 prepares at 32 threads, which a cold 10 s run would count).
+# 5 s covered about a third of them (a 6-s run after it still prepared 3,776); 25 s leaves
+# a few hundred.
 warmup=${WARMUP:-5}
-echo "bench: warming up each target for ${warmup} s per ps mode"
+warmup_ps=${WARMUP_PS:-25}
+echo "bench: warming up each target for ${warmup} s (ps disable) and ${warmup_ps} s (ps auto)"
 for port in 33071 33072 33073; do
   for mode in disable auto; do
-    sb "$port" sbtest oltp_point_select --threads=32 --time="$warmup" --db-ps-mode="$mode" run >/dev/null
+    seconds=$warmup
+    [ "$mode" = auto ] && seconds=$warmup_ps
+    sb "$port" sbtest oltp_point_select --threads=32 --time="$seconds" --db-ps-mode="$mode" run >/dev/null
   done
 done
 

@@ -36,7 +36,8 @@ pub(crate) enum AdminStatement<'s> {
     /// [`crate::kill_switch`]).
     Kill {
         connection: bool,
-        id: u32,
+        /// As written: an id past any session's (over u32) is unknown, as on MariaDB.
+        id: u64,
     },
     /// A KILL this proxy does not do (`KILL USER`, `KILL QUERY ID`), or a malformed one.
     KillUnsupported,
@@ -167,8 +168,11 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
 
     /// KILL of session `id`: its backend statements interrupted, and with `connection` the
     /// session ended. An `app` account may kill only its own account's sessions.
-    async fn kill(&mut self, connection: bool, id: u32, admin: bool) -> Result<(), SessionError> {
-        let Some(target) = self.ctx.sessions.get(id) else {
+    async fn kill(&mut self, connection: bool, id: u64, admin: bool) -> Result<(), SessionError> {
+        let session = u32::try_from(id)
+            .ok()
+            .and_then(|id| self.ctx.sessions.get(id));
+        let Some(target) = session else {
             return self
                 .send_error(
                     codes::ER_NO_SUCH_THREAD,
@@ -184,7 +188,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 )
                 .await;
         }
-        if id == self.state.identity.connection_id {
+        if id == u64::from(self.state.identity.connection_id) {
             // As MariaDB: a session that kills itself is told so by this very statement.
             if connection {
                 self.send_error(codes::ER_CONNECTION_KILLED, "Connection was killed")
@@ -476,6 +480,17 @@ mod tests {
                 connection: true,
                 id: 3
             })
+        );
+        assert_eq!(
+            admin_statement("KILL 99999999999"),
+            Some(AdminStatement::Kill {
+                connection: true,
+                id: 99_999_999_999
+            })
+        );
+        assert_eq!(
+            admin_statement("KILL 99999999999999999999999"),
+            Some(AdminStatement::KillUnsupported)
         );
         assert_eq!(
             admin_statement("KILL QUERY ID 3"),

@@ -241,6 +241,14 @@ async fn kill_is_refused_where_it_must_be() {
         .await
         .expect("its new account may kill it");
     assert_refused(&mut app, "KILL 999999", 1094, "Unknown thread id: 999999").await;
+    // Past any u32 session id: unknown too, not a KILL shardgate does not do.
+    assert_refused(
+        &mut app,
+        "KILL QUERY 99999999999",
+        1094,
+        "Unknown thread id: 99999999999",
+    )
+    .await;
     assert_refused(&mut app, "KILL USER app", 1235, "KILL USER").await;
     assert_refused(&mut app, "KILL QUERY ID 4", 1235, "KILL QUERY ID").await;
     let one: Option<i64> = app.query_first("SELECT 1").await.unwrap();
