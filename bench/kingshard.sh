@@ -95,23 +95,7 @@ kingshard_pid=$!
 pids+=($kingshard_pid)
 sleep 1
 
-# As bench/sysbench.sh: ps auto warms up longer (shardgate prepares up to 1,024 statements
-# per pooled connection).
-warmup=${WARMUP:-5}
-warmup_ps=${WARMUP_PS:-25}
-echo "bench: warming up each target for ${warmup} s (ps disable) and ${warmup_ps} s (ps auto)"
-for target in 33071:sbtest 33072:sbtest 33073:sbtest 33074:sbtest_ks; do
-  port=${target%%:*}
-  for mode in disable auto; do
-    seconds=$warmup
-    [ "$mode" = auto ] && seconds=$warmup_ps
-    if ! sb "$port" "${target#*:}" oltp_point_select --threads=32 --time="$seconds" \
-      --db-ps-mode="$mode" run >"$work/warmup-$port-$mode.log" 2>&1; then
-      echo "bench: warm-up on $port, ps $mode failed:" >&2
-      tail -5 "$work/warmup-$port-$mode.log" >&2
-    fi
-  done
-done
+warm_up 33071:sbtest 33072:sbtest 33073:sbtest 33074:sbtest_ks
 
 results="$work/results"
 point_selects "$results" direct:33071: "haproxy:33072:$haproxy_pid" \

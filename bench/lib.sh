@@ -99,6 +99,30 @@ sb() {
     --mysql-password=sbtest --mysql-db="$db" --tables=1 --table-size="$rows" --auto_inc=off "$@"
 }
 
+# warm_up PORT:DB...: oltp_point_select at 32 threads against each target, unmeasured, so
+# the runs after it measure the steady state: the server's buffer pool and table caches,
+# and shardgate's pooled backend connections with the statements each prepares once per
+# physical table it runs (ps auto: up to 1,024 per connection, ~32,000 at 32 threads; 5 s
+# covered about a third of them, a 6-s run after it still prepared 3,776; 25 s leaves a few
+# hundred). WARMUP seconds with ps disable (default 5), WARMUP_PS with ps auto (default
+# 25). A target that cannot run a mode is reported and the others go on.
+warm_up() {
+  local target port db mode seconds
+  echo "bench: warming up each target for ${WARMUP:-5} s (ps disable) and ${WARMUP_PS:-25} s (ps auto)"
+  for target in "$@"; do
+    IFS=: read -r port db <<<"$target"
+    for mode in disable auto; do
+      seconds=${WARMUP:-5}
+      [ "$mode" = auto ] && seconds=${WARMUP_PS:-25}
+      if ! sb "$port" "$db" oltp_point_select --threads=32 --time="$seconds" \
+        --db-ps-mode="$mode" run >"$work/warmup-$port-$mode.log" 2>&1; then
+        echo "bench: warm-up on $port, ps $mode failed:" >&2
+        tail -5 "$work/warmup-$port-$mode.log" >&2
+      fi
+    done
+  done
+}
+
 # point_selects RESULTS TARGET...: oltp_point_select at 1 and 32 threads, ps modes disable
 # and auto, against each TARGET (NAME:PORT:PID[:DATABASE], PID empty for none, DATABASE
 # sbtest unless given) in turn, $duration

@@ -42,22 +42,7 @@ sb 33073 sbtest oltp_point_select prepare >/dev/null
 
 hz=$(getconf CLK_TCK)
 
-# Unmeasured warm-up of every target, so each run below measures the steady state: the
-# server's buffer pool and table caches, and shardgate's pooled backend connections with
-# the statements each prepares once per physical table it runs (ps auto: up to 1,024 per
-# connection, ~32,000 prepares at 32 threads, which a cold 10 s run would count).
-# 5 s covered about a third of them (a 6-s run after it still prepared 3,776); 25 s leaves
-# a few hundred.
-warmup=${WARMUP:-5}
-warmup_ps=${WARMUP_PS:-25}
-echo "bench: warming up each target for ${warmup} s (ps disable) and ${warmup_ps} s (ps auto)"
-for port in 33071 33072 33073; do
-  for mode in disable auto; do
-    seconds=$warmup
-    [ "$mode" = auto ] && seconds=$warmup_ps
-    sb "$port" sbtest oltp_point_select --threads=32 --time="$seconds" --db-ps-mode="$mode" run >/dev/null
-  done
-done
+warm_up 33071:sbtest 33072:sbtest 33073:sbtest
 
 results="$work/results"
 point_selects "$results" direct:33071: "haproxy:33072:$haproxy_pid" "shardgate:33073:$shardgate_pid"
